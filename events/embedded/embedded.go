@@ -1,0 +1,138 @@
+// Package embedded runs a NATS server with JetStream inside the process,
+// so that pathway runs as one binary with no other setup. It stores the
+// log under a data directory and, by default, fsyncs every write before
+// acknowledging it.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Config configures an embedded server.
+type Config struct {
+	// DataDir holds the JetStream file store (under DataDir/jetstream).
+	DataDir string
+	// Listen is the client address, host:port. Port 0 picks a free port.
+	// Default 127.0.0.1:4222: clients on this machine only.
+	Listen string
+	// NoSync relaxes durability: JetStream then fsyncs every 2 minutes
+	// instead of on every write. Faster, but an acknowledged event can be
+	// lost if the machine (not just the process) crashes within that time.
+	NoSync bool
+	// StartTimeout bounds the wait for the server to accept clients;
+	// default 15s.
+	StartTimeout time.Duration
+	// ServerName names the server in logs and cluster views; default
+	// "pathway".
+	ServerName string
+}
+
+// Validate reports whether c can start a server.
+func (c Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("embedded nats: data directory is required")
+	}
+	if c.Listen != "" {
+		if _, _, err := splitListen(c.Listen); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func splitListen(listen string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", 0, fmt.Errorf("embedded nats: listen address %q: want host:port", listen)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("embedded nats: listen port %q: want 0-65535", portStr)
+	}
+	return host, port, nil
+}
+
+// Server is a running embedded NATS server.
+type Server struct {
+	ns *server.Server
+}
+
+// Start starts a server and waits until it accepts clients. The caller
+// must call Shutdown.
+func Start(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:4222"
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 15 * time.Second
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = "pathway"
+	}
+	host, port, _ := splitListen(cfg.Listen)
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	storeDir := filepath.Join(cfg.DataDir, "jetstream")
+	if err := os.MkdirAll(storeDir, 0o700); err != nil {
+		return nil, fmt.Errorf("embedded nats: data directory: %w", err)
+	}
+	opts := &server.Options{
+		ServerName: cfg.ServerName,
+		Host:       host,
+		Port:       port,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		SyncAlways: !cfg.NoSync,
+		NoSigs:     true,
+		NoLog:      true,
+		HTTPPort:   0,
+		// Large enough for an atomic batch of events plus headers.
+		MaxPayload: 8 << 20,
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(cfg.StartTimeout) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("embedded nats: not ready within %v (is %s in use?)", cfg.StartTimeout, cfg.Listen)
+	}
+	return &Server{ns: ns}, nil
+}
+
+// ClientURL is the URL clients connect to, with the port actually bound.
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// Addr is the client address actually bound.
+func (s *Server) Addr() net.Addr { return s.ns.Addr() }
+
+// Shutdown stops the server, flushing the store, and waits until it has
+// stopped or ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("embedded nats shutdown: %w", ctx.Err())
+	}
+}

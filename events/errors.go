@@ -1,0 +1,46 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrConcurrency reports that an aggregate changed since the writer read
+	// it: its version was not the expected one. Reload and decide again.
+	ErrConcurrency = errors.New("events: concurrent modification")
+
+	// ErrNotFound reports that an aggregate has no events.
+	ErrNotFound = errors.New("events: not found")
+
+	// ErrInvalid reports an argument that can never succeed: an invalid
+	// aggregate, an empty append, events of one append with different
+	// idempotency keys, a payload that is not a pathway event.
+	ErrInvalid = errors.New("events: invalid")
+
+	// ErrUnknownType reports an event whose type this build does not know
+	// (it was written by a newer version, or by something else).
+	ErrUnknownType = errors.New("events: unknown event type")
+
+	// ErrCorrupt reports a message whose body is not a valid envelope.
+	ErrCorrupt = errors.New("events: corrupt event")
+)
+
+// DecodeError reports a message of the log that could not be decoded. It
+// names the stream sequence so an operator can find the message; it wraps
+// ErrUnknownType or ErrCorrupt.
+type DecodeError struct {
+	Sequence uint64
+	Subject  string
+	Err      error
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("decode event at stream sequence %d (%s): %v", e.Sequence, e.Subject, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}

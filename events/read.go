@@ -1,0 +1,143 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+)
+
+// readPage is how many messages one direct batch get of Read returns.
+const readPage = 1024
+
+// LastSequence returns the stream sequence of the last event in the log,
+// 0 when the log is empty.
+func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
+	st, err := s.js.Stream(ctx, s.stream)
+	if err != nil {
+		return 0, fmt.Errorf("last sequence: %w", err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("last sequence: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// Read yields the events of the log in order, from stream sequence from
+// (1 or 0 for the start) up to the last event at the time of the call,
+// optionally only those on subject (a wildcard such as
+// TypeSubject("referral"); empty means all).
+//
+// An event that cannot be decoded is yielded with a *DecodeError and an
+// otherwise empty Record but for its Sequence: the caller may go on
+// (skip it) or stop. Any other error is yielded once and ends the
+// iteration.
+func (s *Store) Read(ctx context.Context, from uint64, subject string) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		if subject == "" {
+			subject = AllSubjects
+		}
+		if from == 0 {
+			from = 1
+		}
+		last, err := s.LastSequence(ctx)
+		if err != nil {
+			yield(Record{}, err)
+			return
+		}
+		for from <= last {
+			it, err := jetstreamext.GetBatch(ctx, s.js, s.stream, readPage,
+				jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
+			if err != nil {
+				yield(Record{}, fmt.Errorf("read from %d: %w", from, err))
+				return
+			}
+			n := 0
+			for m, err := range it {
+				if errors.Is(err, jetstreamext.ErrNoMessages) {
+					return
+				}
+				if err != nil {
+					yield(Record{}, fmt.Errorf("read from %d: %w", from, err))
+					return
+				}
+				if m.Sequence > last {
+					return
+				}
+				n++
+				from = m.Sequence + 1
+				rec, err := Decode(m.Sequence, m.Subject, m.Header.Get(HeaderEventType), m.Data)
+				if err != nil {
+					rec = Record{Sequence: m.Sequence}
+				}
+				if !yield(rec, err) {
+					return
+				}
+			}
+			if n == 0 {
+				return
+			}
+		}
+	}
+}
+
+// Subscribe yields the events of the log in order from stream sequence
+// from, optionally only those on subject, and then every new event as it
+// is appended, until ctx ends. It keeps no state on the server (an ordered
+// consumer); a subscriber resumes by calling again with its last sequence
+// plus one.
+//
+// Decode errors are yielded as in Read. Subscribe ends, without an error,
+// when ctx ends; any other error is yielded once and ends it.
+func (s *Store) Subscribe(ctx context.Context, from uint64, subject string) iter.Seq2[Record, error] {
+	return func(yield func(Record, error) bool) {
+		cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+		if subject != "" {
+			cfg.FilterSubjects = []string{subject}
+		}
+		if from > 1 {
+			cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			cfg.OptStartSeq = from
+		}
+		cons, err := s.js.OrderedConsumer(ctx, s.stream, cfg)
+		if err != nil {
+			yield(Record{}, fmt.Errorf("subscribe from %d: %w", from, err))
+			return
+		}
+		msgs, err := cons.Messages()
+		if err != nil {
+			yield(Record{}, fmt.Errorf("subscribe from %d: %w", from, err))
+			return
+		}
+		stop := context.AfterFunc(ctx, msgs.Stop)
+		defer stop()
+		defer msgs.Stop()
+		for {
+			m, err := msgs.Next()
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					return
+				}
+				yield(Record{}, fmt.Errorf("subscribe: %w", err))
+				return
+			}
+			meta, err := m.Metadata()
+			if err != nil {
+				yield(Record{}, fmt.Errorf("subscribe: %w", err))
+				return
+			}
+			seq := meta.Sequence.Stream
+			rec, err := Decode(seq, m.Subject(), m.Headers().Get(HeaderEventType), m.Data())
+			if err != nil {
+				rec = Record{Sequence: seq}
+			}
+			if !yield(rec, err) {
+				return
+			}
+		}
+	}
+}

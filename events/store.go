@@ -1,0 +1,386 @@
+package events
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/synadia-io/orbit.go/jetstreamext"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// AnyVersion, as the expected version of Append, appends whatever the
+// aggregate's version is. Use it only for events that do not depend on the
+// aggregate's state.
+const AnyVersion = ^uint64(0)
+
+// MaxEventsPerAppend is the most events one Append may commit (the server's
+// default atomic batch limit is 1,000; a command emitting more is a bug).
+const MaxEventsPerAppend = 100
+
+// loadPage is how many messages one direct batch get returns.
+const loadPage = 256
+
+// Store is the event log on one JetStream stream. It is safe for concurrent
+// use; create it with New after Setup has created the stream.
+type Store struct {
+	js     jetstream.JetStream
+	stream string
+	now    func() time.Time
+	newID  func() (uuid.UUID, error)
+}
+
+// Options configure a Store. The zero value of each field picks its default.
+type Options struct {
+	// Stream is the stream name; default DefaultStream.
+	Stream string
+	// Now is the clock that stamps recorded_at; default time.Now.
+	Now func() time.Time
+	// NewID generates event ids; default uuid.NewV7.
+	NewID func() (uuid.UUID, error)
+}
+
+// New returns a Store on the stream named in opts, using js.
+func New(js jetstream.JetStream, opts Options) *Store {
+	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID}
+	if s.stream == "" {
+		s.stream = DefaultStream
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.newID == nil {
+		s.newID = uuid.NewV7
+	}
+	return s
+}
+
+// Stream returns the name of the store's stream.
+func (s *Store) Stream() string { return s.stream }
+
+// Append commits events to the aggregate as one command, all or none, if
+// the aggregate's version is expected (0 for an aggregate with no events,
+// AnyVersion for no check). It returns the stream sequence of the last
+// event, which is the aggregate's new version and the consistency token to
+// hand back to the caller.
+//
+// When the events carry an idempotency key and the same command was already
+// appended (its acknowledgement was lost, say), Append appends nothing and
+// returns the original sequence, however long ago the original was.
+//
+// Errors: ErrConcurrency when the version is not expected; ErrInvalid for
+// arguments that can never succeed; otherwise the JetStream error, wrapped,
+// in which case nothing was appended unless a retry with the same key finds
+// the command appended.
+func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, events ...Event) (uint64, error) {
+	if err := agg.Validate(); err != nil {
+		return 0, err
+	}
+	if len(events) == 0 {
+		return 0, invalidf("append to %s: no events", agg)
+	}
+	if len(events) > MaxEventsPerAppend {
+		return 0, invalidf("append to %s: %d events, at most %d", agg, len(events), MaxEventsPerAppend)
+	}
+	key := events[0].IdempotencyKey
+	for _, ev := range events[1:] {
+		if ev.IdempotencyKey != key {
+			return 0, invalidf("append to %s: events carry different idempotency keys", agg)
+		}
+	}
+	keyHash := hashKey(key)
+	msgs, err := s.messages(agg, keyHash, events)
+	if err != nil {
+		return 0, err
+	}
+
+	if expected == AnyVersion && keyHash != "" {
+		return s.appendAnyIdempotent(ctx, agg, keyHash, msgs)
+	}
+	seq, err := s.publish(ctx, agg, expected, msgs)
+	if err == nil || keyHash == "" {
+		return seq, err
+	}
+	// A retry of a command that made it into the log fails the version
+	// check (or the duplicate check): find the original.
+	if errors.Is(err, ErrConcurrency) || isDuplicate(err) {
+		from := uint64(1)
+		if expected != AnyVersion {
+			from = expected + 1
+		}
+		orig, found, ferr := s.findCommand(ctx, agg, keyHash, from)
+		if ferr != nil {
+			return 0, fmt.Errorf("append to %s: look up earlier attempt: %w", agg, ferr)
+		}
+		if found {
+			return orig, nil
+		}
+		if isDuplicate(err) {
+			return 0, fmt.Errorf("append to %s: duplicate message id on another aggregate: %w", agg, ErrInvalid)
+		}
+	}
+	return 0, err
+}
+
+// appendAnyIdempotent appends with no version check but at most once per
+// key: it looks for the key among the aggregate's events and appends with
+// the version it saw, retrying when another writer came in between.
+func (s *Store) appendAnyIdempotent(ctx context.Context, agg Aggregate, keyHash string, msgs []*nats.Msg) (uint64, error) {
+	for attempt := 0; attempt < 10; attempt++ {
+		recs, version, err := s.loadRaw(ctx, agg, 1)
+		if err != nil {
+			return 0, fmt.Errorf("append to %s: %w", agg, err)
+		}
+		if seq, ok := lastWithKey(recs, keyHash); ok {
+			return seq, nil
+		}
+		for _, m := range msgs {
+			m.Header.Del(jetstream.ExpectedLastSubjSeqHeader)
+		}
+		seq, err := s.publish(ctx, agg, version, msgs)
+		if errors.Is(err, ErrConcurrency) || isDuplicate(err) {
+			continue
+		}
+		return seq, err
+	}
+	return 0, fmt.Errorf("append to %s: %w: too much contention", agg, ErrConcurrency)
+}
+
+// messages builds the NATS messages of one command.
+func (s *Store) messages(agg Aggregate, keyHash string, events []Event) ([]*nats.Msg, error) {
+	now := s.now()
+	msgs := make([]*nats.Msg, len(events))
+	var idBase string
+	if keyHash != "" {
+		sum := sha256.Sum256([]byte(agg.Subject() + "\x00" + keyHash))
+		idBase = hex.EncodeToString(sum[:16])
+	}
+	for i, ev := range events {
+		payload, err := pack(ev.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: event %d: %w", agg, i+1, err)
+		}
+		id := ev.ID
+		if id == "" {
+			u, err := s.newID()
+			if err != nil {
+				return nil, fmt.Errorf("append to %s: event id: %w", agg, err)
+			}
+			id = u.String()
+		}
+		occurred := ev.OccurredAt
+		if occurred.IsZero() {
+			occurred = now
+		}
+		version := ev.SchemaVersion
+		if version == 0 {
+			version = 1
+		}
+		env := &pathwayv1.Envelope{
+			EventId:            id,
+			AggregateType:      agg.Type,
+			AggregateId:        agg.ID,
+			EventType:          TypeOf(ev.Payload),
+			SchemaVersion:      version,
+			OccurredAt:         timestamppb.New(occurred),
+			RecordedAt:         timestamppb.New(now),
+			Actor:              ev.Actor,
+			CorrelationId:      ev.CorrelationID,
+			CausationId:        ev.CausationID,
+			Payload:            payload,
+			IdempotencyKeyHash: keyHash,
+		}
+		msg, err := encode(env, agg.Subject())
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: %w", agg, err)
+		}
+		if idBase != "" {
+			msg.Header.Set(jetstream.MsgIDHeader, idBase+"-"+strconv.Itoa(i))
+		} else {
+			msg.Header.Set(jetstream.MsgIDHeader, id)
+		}
+		msgs[i] = msg
+	}
+	return msgs, nil
+}
+
+// publish sends one command: a plain publish for one event, an atomic
+// batch for several. The version check rides on the first message.
+func (s *Store) publish(ctx context.Context, agg Aggregate, expected uint64, msgs []*nats.Msg) (uint64, error) {
+	if expected != AnyVersion {
+		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+	}
+	msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.stream)
+	if len(msgs) == 1 {
+		ack, err := s.js.PublishMsg(ctx, msgs[0])
+		if err != nil {
+			return 0, s.publishError(agg, expected, err)
+		}
+		if ack.Duplicate {
+			return ack.Sequence, errDuplicate
+		}
+		return ack.Sequence, nil
+	}
+	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+	if err != nil {
+		return 0, s.publishError(agg, expected, err)
+	}
+	return ack.Sequence, nil
+}
+
+// errDuplicate marks a publish the server recognised by its message id.
+var errDuplicate = errors.New("duplicate message id")
+
+func isDuplicate(err error) bool {
+	if errors.Is(err, errDuplicate) {
+		return true
+	}
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstreamext.JSErrCodeBatchPublishDuplicateMsgID
+}
+
+func (s *Store) publishError(agg Aggregate, expected uint64, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			return fmt.Errorf("append to %s at version %d: %w", agg, expected, ErrConcurrency)
+		case jetstreamext.JSErrCodeBatchPublishDuplicateMsgID:
+			return fmt.Errorf("append to %s: %w", agg, err)
+		}
+	}
+	return fmt.Errorf("append to %s: %w", agg, err)
+}
+
+// findCommand looks among the aggregate's events from seq on for the last
+// one appended with the idempotency key hash.
+func (s *Store) findCommand(ctx context.Context, agg Aggregate, keyHash string, from uint64) (uint64, bool, error) {
+	recs, _, err := s.loadRaw(ctx, agg, from)
+	if err != nil {
+		return 0, false, err
+	}
+	seq, ok := lastWithKey(recs, keyHash)
+	return seq, ok, nil
+}
+
+func lastWithKey(msgs []*jetstream.RawStreamMsg, keyHash string) (uint64, bool) {
+	var seq uint64
+	for _, m := range msgs {
+		if m.Header.Get(HeaderIdempotency) == keyHash {
+			seq = m.Sequence
+		}
+	}
+	return seq, seq != 0
+}
+
+// Load returns the aggregate's events in order and its version (the
+// stream sequence of its last event). It reads through the stream's
+// per-subject index, so its cost grows with the aggregate, not the log.
+//
+// Errors: ErrNotFound when the aggregate has no events; a *DecodeError
+// when one cannot be decoded; ErrInvalid for an invalid aggregate.
+func (s *Store) Load(ctx context.Context, agg Aggregate) ([]Record, uint64, error) {
+	if err := agg.Validate(); err != nil {
+		return nil, 0, err
+	}
+	raw, version, err := s.loadRaw(ctx, agg, 1)
+	if err != nil {
+		return nil, 0, fmt.Errorf("load %s: %w", agg, err)
+	}
+	if len(raw) == 0 {
+		return nil, 0, fmt.Errorf("load %s: %w", agg, ErrNotFound)
+	}
+	recs := make([]Record, len(raw))
+	for i, m := range raw {
+		rec, err := Decode(m.Sequence, m.Subject, m.Header.Get(HeaderEventType), m.Data)
+		if err != nil {
+			return nil, 0, fmt.Errorf("load %s: %w", agg, err)
+		}
+		recs[i] = rec
+	}
+	return recs, version, nil
+}
+
+// Version returns the aggregate's current version without reading its
+// events: the sequence of its last event, 0 when it has none.
+func (s *Store) Version(ctx context.Context, agg Aggregate) (uint64, error) {
+	if err := agg.Validate(); err != nil {
+		return 0, err
+	}
+	msg, err := s.getLast(ctx, agg.Subject())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("version of %s: %w", agg, err)
+	}
+	return msg.Sequence, nil
+}
+
+func (s *Store) getLast(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
+	st, err := s.js.Stream(ctx, s.stream)
+	if err != nil {
+		return nil, err
+	}
+	return st.GetLastMsgForSubject(ctx, subject)
+}
+
+// loadRaw reads the aggregate's messages from seq on with direct batch
+// gets, page by page.
+func (s *Store) loadRaw(ctx context.Context, agg Aggregate, from uint64) ([]*jetstream.RawStreamMsg, uint64, error) {
+	var out []*jetstream.RawStreamMsg
+	version := uint64(0)
+	for {
+		it, err := jetstreamext.GetBatch(ctx, s.js, s.stream, loadPage,
+			jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(agg.Subject()))
+		if err != nil {
+			return nil, 0, err
+		}
+		n := 0
+		more := false
+		for m, err := range it {
+			if errors.Is(err, jetstreamext.ErrNoMessages) {
+				break
+			}
+			if err != nil {
+				return nil, 0, err
+			}
+			n++
+			out = append(out, m)
+			version = m.Sequence
+			from = m.Sequence + 1
+			more = m.Header.Get("Nats-Num-Pending") != "0"
+		}
+		if n == 0 || !more {
+			break
+		}
+	}
+	if version == 0 && from > 1 {
+		// Nothing after from: the version is still the last event's.
+		v, err := s.lastSeq(ctx, agg)
+		if err != nil {
+			return nil, 0, err
+		}
+		version = v
+	}
+	return out, version, nil
+}
+
+func (s *Store) lastSeq(ctx context.Context, agg Aggregate) (uint64, error) {
+	msg, err := s.getLast(ctx, agg.Subject())
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return msg.Sequence, nil
+}

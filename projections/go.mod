@@ -1,0 +1,3 @@
+module github.com/pathway-sp/pathway/projections
+
+go 1.26

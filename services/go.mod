@@ -1,0 +1,3 @@
+module github.com/pathway-sp/pathway/services
+
+go 1.26
