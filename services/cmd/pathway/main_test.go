@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/events/embedded"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+)
+
+// binary is the pathway binary built once for the process tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "pathway-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "pathway")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build pathway:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running `pathway serve`.
+type proc struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	log   bytes.Buffer
+	lines chan string
+	done  chan error
+}
+
+func startServe(tb testing.TB, args ...string) *proc {
+	tb.Helper()
+	cmd := exec.Command(binary, append([]string{"serve"}, args...)...)
+	cmd.Env = append(os.Environ(), "PATHWAY_NATS_URL=", "PATHWAY_DATA=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	p := &proc{cmd: cmd, lines: make(chan string, 100), done: make(chan error, 1)}
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.log.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		p.done <- cmd.Wait()
+	}()
+	tb.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+		if tb.Failed() {
+			tb.Logf("pathway serve log:\n%s", p.output())
+		}
+	})
+	return p
+}
+
+func (p *proc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.String()
+}
+
+// await returns the first submatch of re in the log, waiting up to d.
+func (p *proc) await(tb testing.TB, re *regexp.Regexp, d time.Duration) string {
+	tb.Helper()
+	deadline := time.After(d)
+	for {
+		if m := re.FindStringSubmatch(p.output()); m != nil {
+			return m[1]
+		}
+		select {
+		case <-p.lines:
+		case <-deadline:
+			tb.Fatalf("log never matched %v within %v", re, d)
+		}
+	}
+}
+
+// stop sends sig and requires a clean exit within 10 seconds.
+func (p *proc) stop(tb testing.TB, sig os.Signal) {
+	tb.Helper()
+	start := time.Now()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			tb.Fatalf("exit after %v: %v, want a clean exit", sig, err)
+		}
+		tb.Logf("stopped on %v in %v", sig, time.Since(start).Round(time.Millisecond))
+	case <-time.After(10 * time.Second):
+		tb.Fatalf("still running 10s after %v", sig)
+	}
+}
+
+var (
+	httpAddrRe = regexp.MustCompile(`msg="HTTP listening" addr=(\S+)`)
+	natsURLRe  = regexp.MustCompile(`nats_url=(\S+)`)
+)
+
+// awaitReady polls GET /readyz until 200, within 15 seconds.
+func awaitReady(tb testing.TB, addr string) {
+	tb.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		code, body := get(tb, "http://"+addr+"/readyz")
+		if code == http.StatusOK {
+			return
+		}
+		last = fmt.Sprintf("%d %s", code, body)
+		time.Sleep(50 * time.Millisecond)
+	}
+	tb.Fatalf("/readyz not 200 within 15s; last answer: %s", last)
+}
+
+func get(tb testing.TB, url string) (int, string) {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func storeAt(tb testing.TB, url string) *events.Store {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return events.New(js, events.Options{})
+}
+
+func TestServeAnswersReadyAndSurvivesRestart(t *testing.T) {
+	data := t.TempDir()
+	args := []string{"--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}
+	ctx := context.Background()
+
+	p := startServe(t, args...)
+	addr := p.await(t, httpAddrRe, 15*time.Second)
+	awaitReady(t, addr)
+	if code, body := get(t, "http://"+addr+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz: %d %s", code, body)
+	}
+	url := p.await(t, natsURLRe, time.Second)
+	if !strings.HasPrefix(url, "nats://127.0.0.1:") {
+		t.Errorf("embedded NATS at %s, want loopback only", url)
+	}
+	agg := events.Aggregate{Type: "referral", ID: uuid.NewString()}
+	v, err := storeAt(t, url).Append(ctx, agg, 0, events.Event{Payload: &pathwayv1.ReferralReceived{WhatMatters: "kept"}})
+	if err != nil {
+		t.Fatalf("append through the embedded server: %v", err)
+	}
+	p.stop(t, syscall.SIGTERM)
+
+	p = startServe(t, args...)
+	addr = p.await(t, httpAddrRe, 15*time.Second)
+	awaitReady(t, addr)
+	s := storeAt(t, p.await(t, natsURLRe, time.Second))
+	recs, version, err := s.Load(ctx, agg)
+	if err != nil || len(recs) != 1 || version != v {
+		t.Fatalf("after restart: %d events at %d (%v), want 1 at %d", len(recs), version, err, v)
+	}
+	if _, err := s.Append(ctx, agg, v, events.Event{Payload: &pathwayv1.ReferralTriaged{Reason: "after restart"}}); err != nil {
+		t.Fatalf("append after restart: %v", err)
+	}
+	p.stop(t, syscall.SIGINT)
+}
+
+func TestServeExternalNATS(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	natsAddr := ln.Addr().String()
+	ln.Close()
+	data := filepath.Join(t.TempDir(), "unused")
+
+	p := startServe(t, "--nats-url", "nats://"+natsAddr, "--data", data, "--http", "127.0.0.1:0")
+	addr := p.await(t, httpAddrRe, 15*time.Second)
+	if code, _ := get(t, "http://"+addr+"/healthz"); code != http.StatusOK {
+		t.Fatalf("/healthz while NATS is down: %d, want 200", code)
+	}
+	code, body := get(t, "http://"+addr+"/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "NATS") {
+		t.Fatalf("/readyz while NATS is down: %d %s, want 503 naming NATS", code, body)
+	}
+	var problem struct{ Detail string }
+	if err := json.Unmarshal([]byte(body), &problem); err != nil || problem.Detail == "" {
+		t.Errorf("/readyz body %q is not a problem with a reason", body)
+	}
+
+	// The external NATS comes up: pathway connects and sets up the stream.
+	srv, err := embedded.Start(embedded.Config{DataDir: t.TempDir(), Listen: natsAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	awaitReady(t, addr)
+	if _, err := os.Stat(data); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("with --nats-url, pathway created %s: it must start no server", data)
+	}
+	p.stop(t, syscall.SIGTERM)
+}
+
+func TestCommandLine(t *testing.T) {
+	noEnv := func(string) string { return "" }
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		code     int
+		stdout   string
+		stderr   string
+		noStdout bool
+	}{
+		{name: "no command", code: 2, stderr: "Usage:"},
+		{name: "help", args: []string{"help"}, stdout: "pathway serve [flags]"},
+		{name: "--help", args: []string{"--help"}, stdout: "pathway version"},
+		{name: "help serve", args: []string{"help", "serve"}, stdout: "--fsync=false"},
+		{name: "serve --help", args: []string{"serve", "--help"}, stderr: "PATHWAY_DATA"},
+		{name: "version --help", args: []string{"version", "--help"}, stderr: "Prints the version"},
+		{name: "help version", args: []string{"help", "version"}, stdout: "Prints the version"},
+		{name: "version", args: []string{"version"}, stdout: "pathway "},
+		{name: "unknown command", args: []string{"sereve"}, code: 2, stderr: `unknown command "sereve"`},
+		{name: "help unknown", args: []string{"help", "nope"}, code: 2, stderr: "no help for unknown command"},
+		{name: "unknown flag", args: []string{"serve", "--nope"}, code: 2, stderr: "flag provided but not defined"},
+		{name: "stray argument", args: []string{"serve", "extra"}, code: 2, stderr: "unexpected argument"},
+		{name: "every bad setting at once", args: []string{"serve", "--http", "nope", "--replicas", "9", "--nats-listen", "x"}, code: 1,
+			stderr: "--nats-listen"},
+		{name: "bad setting from the environment", args: []string{"serve"}, env: map[string]string{"PATHWAY_HTTP": "bad"}, code: 1, stderr: `--http "bad"`},
+		{name: "token with user", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-user", "u", "--nats-token", "t"}, code: 1, stderr: "cannot be combined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			getenv := noEnv
+			if tc.env != nil {
+				getenv = func(k string) string { return tc.env[k] }
+			}
+			code := run(context.Background(), tc.args, getenv, &stdout, &stderr)
+			if code != tc.code {
+				t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout.String(), stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.stdout) {
+				t.Errorf("stdout %q does not contain %q", stdout.String(), tc.stdout)
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr %q does not contain %q", stderr.String(), tc.stderr)
+			}
+		})
+	}
+	t.Run("all problems reported together", func(t *testing.T) {
+		var stderr bytes.Buffer
+		run(context.Background(), []string{"serve", "--http", "nope", "--replicas", "9"}, noEnv, io.Discard, &stderr)
+		for _, want := range []string{"--http", "--replicas 9"} {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("stderr %q does not mention %s", stderr.String(), want)
+			}
+		}
+	})
+}
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":          "nats://127.0.0.1:4222",
+		"nats://user:secret@host:4222":   "nats://***@host:4222",
+		"tls://tok@en@nats.example:4222": "tls://***@nats.example:4222",
+	} {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

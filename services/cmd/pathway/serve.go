@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/services/httpapi"
+	"golang.org/x/sync/errgroup"
+)
+
+// serveConfig is the configuration of `pathway serve`. Defaults come from
+// defaultServeConfig, then environment variables, then flags.
+type serveConfig struct {
+	DataDir    string
+	HTTPAddr   string
+	NATSListen string
+	NATSURL    string
+	NATSCreds  string
+	NATSUser   string
+	NATSPass   string
+	NATSToken  string
+	Fsync      bool
+	Replicas   int
+	// ShutdownTimeout bounds a clean stop after SIGINT or SIGTERM.
+	ShutdownTimeout time.Duration
+}
+
+func defaultServeConfig() serveConfig {
+	return serveConfig{
+		DataDir:         "./data",
+		HTTPAddr:        ":8080",
+		NATSListen:      "127.0.0.1:4222",
+		Fsync:           true,
+		Replicas:        1,
+		ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// Validate reports every problem with c at once.
+func (c serveConfig) Validate() error {
+	var errs []error
+	if c.NATSURL == "" {
+		if c.DataDir == "" {
+			errs = append(errs, errors.New("--data: a data directory is required for the embedded NATS server"))
+		}
+		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+			errs = append(errs, fmt.Errorf("--nats-listen %q: want host:port (port 0 picks a free one)", c.NATSListen))
+		}
+	} else {
+		for _, u := range strings.Split(c.NATSURL, ",") {
+			if !strings.Contains(u, "://") {
+				errs = append(errs, fmt.Errorf("--nats-url %q: want nats://host:port[,nats://host:port...]", u))
+			}
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("--http %q: want [host]:port", c.HTTPAddr))
+	}
+	if c.NATSToken != "" && (c.NATSUser != "" || c.NATSCreds != "") {
+		errs = append(errs, errors.New("--nats-token cannot be combined with --nats-user or --nats-creds"))
+	}
+	if c.NATSPass != "" && c.NATSUser == "" {
+		errs = append(errs, errors.New("a NATS password needs --nats-user"))
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("--replicas %d: want 1 (single server) to 5; 3 on a cluster", c.Replicas))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("shutdown timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// env maps each setting to its environment variable.
+var envNames = map[string]string{
+	"data":          "PATHWAY_DATA",
+	"http":          "PATHWAY_HTTP",
+	"nats-listen":   "PATHWAY_NATS_LISTEN",
+	"nats-url":      "PATHWAY_NATS_URL",
+	"nats-creds":    "PATHWAY_NATS_CREDS",
+	"nats-user":     "PATHWAY_NATS_USER",
+	"nats-password": "PATHWAY_NATS_PASSWORD",
+	"nats-token":    "PATHWAY_NATS_TOKEN",
+	"fsync":         "PATHWAY_FSYNC",
+	"replicas":      "PATHWAY_REPLICAS",
+}
+
+const serveHelp = `Usage: pathway serve [flags]
+
+Runs every pathway service in one process. By default it starts an
+embedded NATS server with JetStream that stores the event log under --data
+and accepts NATS clients on this machine only. With --nats-url it connects
+to an external NATS (for example a three-node JetStream cluster, with
+--replicas 3) and starts no server.
+
+HTTP: GET /healthz answers while the process is up; GET /readyz answers 200
+only when JetStream is reachable and the event stream is ready, otherwise
+503 with the reason. SIGINT or SIGTERM stops everything within 10 seconds.
+
+Durability: every write is fsynced before it is acknowledged (--fsync,
+the default). --fsync=false lets JetStream fsync every 2 minutes instead:
+appends get faster, but an acknowledged event can be lost if the machine
+(not only the process) crashes or loses power within that window. A
+cluster with --replicas 3 is durable through the other replicas.
+
+Every flag can also be set by the environment variable shown; a flag wins.
+
+Flags:
+`
+
+func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serveConfig) {
+	cfg := defaultServeConfig()
+	fromEnv := func(name, def string) string {
+		if v := getenv(envNames[name]); v != "" {
+			return v
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(out)
+	desc := func(name, text string) string { return text + " (env " + envNames[name] + ")" }
+	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store"))
+	fs.StringVar(&cfg.HTTPAddr, "http", fromEnv("http", cfg.HTTPAddr), desc("http", "HTTP listen address"))
+	fs.StringVar(&cfg.NATSListen, "nats-listen", fromEnv("nats-listen", cfg.NATSListen), desc("nats-listen", "client address of the embedded NATS server; port 0 picks a free port"))
+	fs.StringVar(&cfg.NATSURL, "nats-url", fromEnv("nats-url", ""), desc("nats-url", "external NATS URL(s), comma-separated; starts no embedded server"))
+	fs.StringVar(&cfg.NATSCreds, "nats-creds", fromEnv("nats-creds", ""), desc("nats-creds", "NATS credentials file (JWT and NKey) for --nats-url"))
+	fs.StringVar(&cfg.NATSUser, "nats-user", fromEnv("nats-user", ""), desc("nats-user", "NATS user name for --nats-url; the password comes from the environment"))
+	fs.StringVar(&cfg.NATSToken, "nats-token", "", "NATS token for --nats-url (prefer env "+envNames["nats-token"]+": a flag shows in the process list)")
+	fs.BoolVar(&cfg.Fsync, "fsync", fromEnv("fsync", "true") != "false", desc("fsync", "fsync every write before acknowledging it"))
+	replicas, _ := strconv.Atoi(fromEnv("replicas", "1"))
+	fs.IntVar(&cfg.Replicas, "replicas", replicas, desc("replicas", "replicas of the event stream: 1, or 3 on a cluster"))
+	fs.Usage = func() {
+		fmt.Fprint(out, serveHelp)
+		fs.PrintDefaults()
+	}
+	cfg.NATSPass = getenv(envNames["nats-password"])
+	if cfg.NATSToken == "" {
+		cfg.NATSToken = getenv(envNames["nats-token"])
+	}
+	return fs, &cfg
+}
+
+func serveCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs, cfg := serveFlags(getenv, stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pathway serve: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	if tok := getenv(envNames["nats-token"]); tok != "" && cfg.NATSToken == "" {
+		cfg.NATSToken = tok
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return serve(ctx, *cfg, log)
+}
+
+// serve runs pathway until ctx ends, then stops within cfg.ShutdownTimeout.
+func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+	natsURL := cfg.NATSURL
+	var srv *embedded.Server
+	if natsURL == "" {
+		var err error
+		srv, err = embedded.Start(embedded.Config{DataDir: cfg.DataDir, Listen: cfg.NATSListen, NoSync: !cfg.Fsync})
+		if err != nil {
+			return err
+		}
+		natsURL = srv.ClientURL()
+		log.Info("embedded NATS started", "nats_url", natsURL, "data", cfg.DataDir, "fsync", cfg.Fsync)
+	}
+
+	nc, err := nats.Connect(natsURL, natsOptions(cfg, log)...)
+	if err != nil {
+		shutdownServer(srv, cfg.ShutdownTimeout, log)
+		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		shutdownServer(srv, cfg.ShutdownTimeout, log)
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		nc.Close()
+		shutdownServer(srv, cfg.ShutdownTimeout, log)
+		return fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	log.Info("HTTP listening", "addr", ln.Addr().String())
+
+	setup := &setupState{}
+	httpSrv := &http.Server{
+		Handler: httpapi.New(httpapi.Config{
+			Version: buildVersion(),
+			Logger:  log,
+			Ready: func(ctx context.Context) error {
+				if !nc.IsConnected() {
+					return fmt.Errorf("NATS not connected (%s)", nc.Status())
+				}
+				if err := setup.err(); err != nil {
+					return err
+				}
+				return events.Ready(ctx, js, events.DefaultStream)
+			},
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("HTTP: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		setup.run(gctx, js, events.StreamConfig{Replicas: cfg.Replicas}, log)
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return httpSrv.Shutdown(sctx)
+	})
+	runErr := g.Wait()
+
+	if err := nc.Drain(); err != nil {
+		log.Warn("NATS drain", "err", err)
+	}
+	waitClosed(nc, cfg.ShutdownTimeout/2)
+	shutdownServer(srv, cfg.ShutdownTimeout, log)
+	log.Info("stopped")
+	return runErr
+}
+
+// setupState runs stream setup until it succeeds, retrying while NATS or
+// the cluster is not yet available, and remembers the last failure for
+// /readyz.
+type setupState struct {
+	mu      sync.Mutex
+	done    bool
+	lastErr error
+}
+
+func (s *setupState) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil
+	}
+	if s.lastErr != nil {
+		return fmt.Errorf("event stream setup pending: %w", s.lastErr)
+	}
+	return errors.New("event stream setup pending")
+}
+
+func (s *setupState) run(ctx context.Context, js jetstream.JetStream, cfg events.StreamConfig, log *slog.Logger) {
+	delay := 250 * time.Millisecond
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := events.Setup(sctx, js, cfg)
+		cancel()
+		s.mu.Lock()
+		s.done, s.lastErr = err == nil, err
+		s.mu.Unlock()
+		if err == nil {
+			log.Info("event stream ready", "stream", events.DefaultStream, "replicas", max(cfg.Replicas, 1))
+			return
+		}
+		log.Warn("event stream setup failed, retrying", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
+
+func natsOptions(cfg serveConfig, log *slog.Logger) []nats.Option {
+	opts := []nats.Option{
+		nats.Name("pathway"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("NATS disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "server", redactURL(nc.ConnectedUrl())) }),
+	}
+	if cfg.NATSCreds != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	if cfg.NATSUser != "" {
+		opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPass))
+	}
+	if cfg.NATSToken != "" {
+		opts = append(opts, nats.Token(cfg.NATSToken))
+	}
+	return opts
+}
+
+// redactURL drops any user information from a NATS URL before logging it.
+func redactURL(u string) string {
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.LastIndex(u[i+3:], "@"); j >= 0 {
+			return u[:i+3] + "***@" + u[i+3+j+1:]
+		}
+	}
+	return u
+}
+
+func waitClosed(nc *nats.Conn, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for !nc.IsClosed() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	nc.Close()
+}
+
+func shutdownServer(srv *embedded.Server, timeout time.Duration, log *slog.Logger) {
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("embedded NATS shutdown", "err", err)
+	}
+}

@@ -1,0 +1,101 @@
+// Package httpapi is pathway's HTTP adapter: routing, health and readiness
+// probes, and RFC 9457 problem+json errors. Domain rules live elsewhere;
+// this package only maps them to HTTP.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// ReadyFunc reports whether the service can do its work: nil when ready,
+// otherwise an error whose text an operator can act on.
+type ReadyFunc func(ctx context.Context) error
+
+// Config configures the HTTP handler.
+type Config struct {
+	// Ready is the readiness check behind GET /readyz.
+	Ready ReadyFunc
+	// ReadyTimeout bounds one readiness check; default 2s.
+	ReadyTimeout time.Duration
+	// Logger receives request failures; never request bodies or keys.
+	Logger *slog.Logger
+	// Version is reported by /healthz.
+	Version string
+}
+
+// New returns the handler for pathway's HTTP API. It is safe for
+// concurrent use.
+func New(cfg Config) http.Handler {
+	if cfg.ReadyTimeout == 0 {
+		cfg.ReadyTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "version": cfg.Version})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Ready == nil {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), cfg.ReadyTimeout)
+		defer cancel()
+		if err := cfg.Ready(ctx); err != nil {
+			w.Header().Set("Retry-After", "1")
+			WriteProblem(w, Problem{
+				Type:   "https://pathway.example/problems/not-ready",
+				Title:  "Not ready",
+				Status: http.StatusServiceUnavailable,
+				Detail: err.Error(),
+			})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		WriteProblem(w, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	return mux
+}
+
+// Problem is an RFC 9457 problem details object.
+type Problem struct {
+	Type     string `json:"type,omitempty"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance,omitempty"`
+	// Errors lists every invalid field of a request at once.
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError is one invalid field: a JSON pointer-like path and the reason.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// WriteProblem writes p as application/problem+json with its status.
+func WriteProblem(w http.ResponseWriter, p Problem) {
+	if p.Type == "" {
+		p.Type = "about:blank"
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
