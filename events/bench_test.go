@@ -58,7 +58,16 @@ func rawMsg(b *testing.B, subject string) *nats.Msg {
 }
 
 func BenchmarkAppend(b *testing.B) {
-	h := startHarness(b)
+	benchAppend(b, startHarness(b))
+}
+
+// BenchmarkAppendNoFsync is BenchmarkAppend with --fsync=false: JetStream
+// fsyncs every 2 minutes instead of on every write.
+func BenchmarkAppendNoFsync(b *testing.B) {
+	benchAppend(b, startHarnessSync(b, false))
+}
+
+func benchAppend(b *testing.B, h *natsHarness) {
 	ctx := context.Background()
 	for _, n := range []int{1, 3} {
 		b.Run("events="+strconv.Itoa(n), func(b *testing.B) {

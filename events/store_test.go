@@ -24,6 +24,8 @@ type natsHarness struct {
 	js    jetstream.JetStream
 	store *events.Store
 	clock *clock
+	// noSync relaxes fsync (the --fsync=false trade-off), for benchmarks.
+	noSync bool
 }
 
 // clock is an injected clock that moves one millisecond per reading.
@@ -33,12 +35,18 @@ func (c *clock) Now() time.Time { return time.Unix(0, c.ns.Add(int64(time.Millis
 
 func startHarness(tb testing.TB) *natsHarness {
 	tb.Helper()
+	return startHarnessSync(tb, true)
+}
+
+func startHarnessSync(tb testing.TB, fsync bool) *natsHarness {
+	tb.Helper()
 	c := &clock{}
 	c.ns.Store(time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC).UnixNano())
 	h := &natsHarness{
-		dir:   tb.TempDir(),
-		cfg:   events.StreamConfig{Duplicates: 100 * time.Millisecond, MaxMsgSize: 64 << 10},
-		clock: c,
+		dir:    tb.TempDir(),
+		cfg:    events.StreamConfig{Duplicates: 100 * time.Millisecond, MaxMsgSize: 64 << 10},
+		clock:  c,
+		noSync: !fsync,
 	}
 	h.start(tb)
 	tb.Cleanup(h.stop)
@@ -47,7 +55,7 @@ func startHarness(tb testing.TB) *natsHarness {
 
 func (h *natsHarness) start(tb testing.TB) {
 	tb.Helper()
-	srv, err := embedded.Start(embedded.Config{DataDir: h.dir, Listen: "127.0.0.1:0"})
+	srv, err := embedded.Start(embedded.Config{DataDir: h.dir, Listen: "127.0.0.1:0", NoSync: h.noSync})
 	if err != nil {
 		tb.Fatalf("start nats: %v", err)
 	}

@@ -224,43 +224,53 @@ func testStale(t *testing.T, h Harness) {
 func testRace(t *testing.T, h Harness) {
 	s := h.Store()
 	const rounds = 200
+	agg := NewReferral()
+	v := mustAppend(t, s, agg, 0, received("race"))
+	wantEvents := 1
 	for round := range rounds {
-		agg := NewReferral()
-		v := mustAppend(t, s, agg, 0, received("race"))
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
+		seqs := make([]uint64, 2)
+		n := 1 + round%2 // odd rounds race two-event commands
 		for w := range 2 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				evs := []events.Event{triaged(fmt.Sprintf("writer %d", w))}
-				if round%2 == 1 {
-					evs = append(evs, waitlisted())
-				}
-				_, errs[w] = s.Append(ctx(t), agg, v, evs...)
+				evs := []events.Event{triaged(fmt.Sprintf("round %d writer %d", round, w)), waitlisted()}[:n]
+				seqs[w], errs[w] = s.Append(ctx(t), agg, v, evs...)
 			}()
 		}
 		wg.Wait()
-		wins := 0
+		winner := -1
 		for w, err := range errs {
 			switch {
 			case err == nil:
-				wins++
+				if winner >= 0 {
+					t.Fatalf("round %d: both writers won at version %d", round, v)
+				}
+				winner = w
 			case errors.Is(err, events.ErrConcurrency):
 			default:
 				t.Fatalf("round %d writer %d: unexpected error %v", round, w, err)
 			}
 		}
-		if wins != 1 {
-			t.Fatalf("round %d: %d writers won, want exactly 1", round, wins)
+		if winner < 0 {
+			t.Fatalf("round %d: no writer won at version %d", round, v)
 		}
-		recs, _ := mustLoad(t, s, agg)
-		want := 2
-		if round%2 == 1 {
-			want = 3
-		}
-		if len(recs) != want {
-			t.Fatalf("round %d: aggregate has %d events, want %d", round, len(recs), want)
+		v = seqs[winner]
+		wantEvents += n
+	}
+	recs, version := mustLoad(t, s, agg)
+	if len(recs) != wantEvents || version != v {
+		t.Fatalf("after %d rounds the aggregate has %d events at version %d, want %d at %d", rounds, len(recs), version, wantEvents, v)
+	}
+	// Each round's events are the winner's, whole: never a mix of writers.
+	for i := 1; i < len(recs); i++ {
+		if _, ok := recs[i].Payload.(*pathwayv1.ReferralWaitlisted); ok {
+			prev, _ := recs[i-1].Payload.(*pathwayv1.ReferralTriaged)
+			if prev == nil || recs[i].Sequence != recs[i-1].Sequence+1 {
+				t.Fatalf("event %d: a two-event command was split or interleaved", i)
+			}
 		}
 	}
 }
