@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -218,6 +219,11 @@ func (s *Store) publish(ctx context.Context, agg Aggregate, expected uint64, msg
 	if expected != AnyVersion {
 		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
 	}
+	return s.send(ctx, agg, expected, msgs)
+}
+
+// send publishes msgs whose expectations are already set.
+func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs []*nats.Msg) (uint64, error) {
 	msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.stream)
 	if len(msgs) == 1 {
 		ack, err := s.js.PublishMsg(ctx, msgs[0])
@@ -234,6 +240,53 @@ func (s *Store) publish(ctx context.Context, agg Aggregate, expected uint64, msg
 		return 0, s.publishError(agg, expected, err)
 	}
 	return ack.Sequence, nil
+}
+
+// Create appends the first events of a new aggregate, all or none, only if
+// the last event on scope (a wildcard subject such as
+// TypeSubject("referral")) is still at sequence scopeSeq (0: no event on
+// scope yet). It is the optimistic check for a rule that spans aggregates
+// of a type, such as one open referral per person: the caller decides from
+// a view of scope as of scopeSeq, and the append fails with ErrConcurrency
+// if any event on scope came in since. agg must not exist at scopeSeq.
+//
+// A retry with the same idempotency key returns the original sequence, as
+// with Append.
+func (s *Store) Create(ctx context.Context, agg Aggregate, scope string, scopeSeq uint64, events ...Event) (uint64, error) {
+	if err := agg.Validate(); err != nil {
+		return 0, err
+	}
+	if len(events) == 0 || len(events) > MaxEventsPerAppend {
+		return 0, invalidf("create %s: want 1 to %d events, got %d", agg, MaxEventsPerAppend, len(events))
+	}
+	if !strings.HasPrefix(scope, SubjectPrefix+".") {
+		return 0, invalidf("create %s: scope %q is not a subject of the log", agg, scope)
+	}
+	key := events[0].IdempotencyKey
+	for _, ev := range events[1:] {
+		if ev.IdempotencyKey != key {
+			return 0, invalidf("create %s: events carry different idempotency keys", agg)
+		}
+	}
+	keyHash := hashKey(key)
+	msgs, err := s.messages(agg, keyHash, events)
+	if err != nil {
+		return 0, err
+	}
+	msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(scopeSeq, 10))
+	msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, scope)
+	seq, err := s.send(ctx, agg, 0, msgs)
+	if err == nil || keyHash == "" || !(errors.Is(err, ErrConcurrency) || isDuplicate(err)) {
+		return seq, err
+	}
+	orig, found, ferr := s.findCommand(ctx, agg, keyHash, 1)
+	if ferr != nil {
+		return 0, fmt.Errorf("create %s: look up earlier attempt: %w", agg, ferr)
+	}
+	if found {
+		return orig, nil
+	}
+	return 0, err
 }
 
 // errDuplicate marks a publish the server recognised by its message id.

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(tb testing.TB) Harness) {
 	t.Run("BadDataIsAnErrorNotAPanic", func(t *testing.T) { testBadData(t, open(t)) })
 	t.Run("ReadAndSubscribeInOrder", func(t *testing.T) { testReadSubscribe(t, open(t)) })
 	t.Run("ConsumerPoliciesForBadData", func(t *testing.T) { testConsumerPolicies(t, open(t)) })
+	t.Run("CreateGuardsItsScope", func(t *testing.T) { testCreate(t, open(t)) })
 }
 
 func ctx(tb testing.TB) context.Context {
@@ -632,5 +633,80 @@ func testConsumerPolicies(t *testing.T, h Harness) {
 	var de *events.DecodeError
 	if !errors.As(err, &de) || len(handled) != 1 {
 		t.Fatalf("halt: got %v after %v, want a *DecodeError after the first event", err, handled)
+	}
+}
+
+func scopeLast(tb testing.TB, s *events.Store, scope string) uint64 {
+	tb.Helper()
+	var last uint64
+	for rec, err := range s.Read(ctx(tb), 1, scope) {
+		if err != nil {
+			tb.Fatal(err)
+		}
+		last = rec.Sequence
+	}
+	return last
+}
+
+func testCreate(t *testing.T, h Harness) {
+	s := h.Store()
+	scope := events.TypeSubject("referral")
+	// An empty scope is at 0.
+	first := NewReferral()
+	seq := func() uint64 {
+		n, err := s.Create(ctx(t), first, scope, 0, received("first"))
+		if err != nil {
+			t.Fatalf("create in an empty scope: %v", err)
+		}
+		return n
+	}()
+	// Events outside the scope do not move it.
+	mustAppend(t, s, events.Aggregate{Type: "worker", ID: uuid.NewString()}, 0, events.Event{Payload: &pathwayv1.WorkerRegistered{Name: "Alex"}})
+	if got := scopeLast(t, s, scope); got != seq {
+		t.Fatalf("scope at %d, want %d", got, seq)
+	}
+	// Two creators decide from the same view: one wins.
+	for round := range 20 {
+		at := scopeLast(t, s, scope)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for w := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[w] = s.Create(ctx(t), NewReferral(), scope, at, received("racer"), triaged("x"))
+			}()
+		}
+		wg.Wait()
+		ok := 0
+		for _, err := range errs {
+			if err == nil {
+				ok++
+			} else if !errors.Is(err, events.ErrConcurrency) {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("round %d: %d creators won, want 1", round, ok)
+		}
+	}
+	// A stale view is refused, and leaves nothing.
+	before := lastSeq(t, s)
+	if _, err := s.Create(ctx(t), NewReferral(), scope, seq, received("stale")); !errors.Is(err, events.ErrConcurrency) {
+		t.Fatalf("create from a stale view: got %v, want ErrConcurrency", err)
+	}
+	if after := lastSeq(t, s); after != before {
+		t.Fatalf("refused create grew the log from %d to %d", before, after)
+	}
+	// A retry with the same key returns the original, even from a stale view.
+	agg := NewReferral()
+	at := scopeLast(t, s, scope)
+	orig, err := s.Create(ctx(t), agg, scope, at, withKey("k-"+agg.ID, received("keyed"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Create(ctx(t), agg, scope, at, withKey("k-"+agg.ID, received("keyed"))...)
+	if err != nil || again != orig {
+		t.Fatalf("retried create: got %d, %v; want %d", again, err, orig)
 	}
 }
