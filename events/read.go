@@ -27,6 +27,20 @@ func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// LastSequenceOn returns the stream sequence of the last event on subject
+// (which may be a wildcard such as TypeSubject("referral")), 0 when there
+// is none. It is the scopeSeq a caller of Create decides from.
+func (s *Store) LastSequenceOn(ctx context.Context, subject string) (uint64, error) {
+	msg, err := s.getLast(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("last sequence on %s: %w", subject, err)
+	}
+	return msg.Sequence, nil
+}
+
 // Read yields the events of the log in order, from stream sequence from
 // (1 or 0 for the start) up to the last event at the time of the call,
 // optionally only those on subject (a wildcard such as

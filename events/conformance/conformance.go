@@ -665,6 +665,9 @@ func testCreate(t *testing.T, h Harness) {
 	if got := scopeLast(t, s, scope); got != seq {
 		t.Fatalf("scope at %d, want %d", got, seq)
 	}
+	if got, err := s.LastSequenceOn(ctx(t), scope); err != nil || got != seq {
+		t.Fatalf("LastSequenceOn(%s): got %d, %v; want %d", scope, got, err, seq)
+	}
 	// Two creators decide from the same view: one wins.
 	for round := range 20 {
 		at := scopeLast(t, s, scope)
