@@ -1,0 +1,336 @@
+package referral
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// AggregateType is the aggregate type of a referral in the event log.
+const AggregateType = "referral"
+
+var (
+	// ErrConflict reports a command that the referral's current state does
+	// not allow, e.g. cancelling a referral that is no longer active.
+	ErrConflict = errors.New("referral: not allowed in this state")
+	// ErrInvalid reports a command with invalid arguments.
+	ErrInvalid = errors.New("referral: invalid command")
+)
+
+// Status is where a referral is in the pathway.
+type Status string
+
+// Statuses. A referral is active (open) until it is signposted, declined,
+// redirected, discharged, cancelled or merged.
+const (
+	StatusReceived     Status = "received"        // awaiting automatic triage
+	StatusManualTriage Status = "awaiting_triage" // a person must triage it
+	StatusAccepted     Status = "accepted"        // accepted for a link worker
+	StatusWaitlisted   Status = "waitlisted"
+	StatusAssigned     Status = "assigned"
+	StatusSignposted   Status = "signposted"
+	StatusDeclined     Status = "declined"
+	StatusRedirected   Status = "redirected"
+	StatusDischarged   Status = "discharged"
+	StatusCancelled    Status = "cancelled"
+	StatusMerged       Status = "merged"
+)
+
+// Active reports whether a referral in status s is still open: only one
+// active referral per person is allowed, and only an active referral can be
+// cancelled.
+func (s Status) Active() bool {
+	switch s {
+	case StatusReceived, StatusManualTriage, StatusAccepted, StatusWaitlisted, StatusAssigned:
+		return true
+	}
+	return false
+}
+
+// Change is one event of a referral as the referral sees it: its position
+// in the log, when it was recorded, who caused it, and the payload.
+type Change struct {
+	Sequence uint64
+	At       time.Time
+	Actor    *pathwayv1.Actor
+	Payload  proto.Message
+}
+
+// Referral is the state of one referral, built by applying its events in
+// order. The zero value is a referral that does not exist yet.
+type Referral struct {
+	id                   string
+	version              uint64
+	status               Status
+	received             *pathwayv1.ReferralReceived
+	receivedAt           time.Time
+	updatedAt            time.Time
+	triage               *pathwayv1.ReferralTriaged
+	triagedAutomatically bool
+	escalated            bool
+	priority             pathwayv1.Priority
+	cancelReason         pathwayv1.CancelReason
+	mergedInto           string
+	mergedFrom           []string
+	worker               string
+	history              []Change
+}
+
+// Replay builds a referral from its events.
+func Replay(id string, changes []Change) *Referral {
+	r := &Referral{id: id}
+	for _, c := range changes {
+		r.Apply(c)
+	}
+	return r
+}
+
+// Apply applies one event. Events of types a referral does not know are
+// recorded in the history and otherwise ignored, so newer events never
+// break older code.
+func (r *Referral) Apply(c Change) {
+	r.version = c.Sequence
+	r.updatedAt = c.At
+	r.history = append(r.history, c)
+	r.status = StatusAfter(r.status, c.Payload)
+	switch e := c.Payload.(type) {
+	case *pathwayv1.ReferralReceived:
+		r.received = e
+		r.receivedAt = c.At
+		r.priority = e.GetUrgency()
+	case *pathwayv1.SafeguardingEscalated:
+		r.escalated = true
+		r.priority = pathwayv1.Priority_PRIORITY_URGENT
+	case *pathwayv1.ReferralTriaged:
+		r.triage = e
+		r.triagedAutomatically = e.GetRuleId() != "" && !e.GetOverride()
+		if e.GetPriority() != pathwayv1.Priority_PRIORITY_UNSPECIFIED {
+			r.priority = e.GetPriority()
+		}
+	case *pathwayv1.ReferralAssigned:
+		r.worker = e.GetWorkerId()
+	case *pathwayv1.ReferralReassigned:
+		r.worker = e.GetToWorkerId()
+	case *pathwayv1.ReferralCancelled:
+		r.cancelReason = e.GetReason()
+	case *pathwayv1.ReferralReopened:
+		r.cancelReason = pathwayv1.CancelReason_CANCEL_REASON_UNSPECIFIED
+	case *pathwayv1.ReferralMerged:
+		if e.GetIntoReferralId() != "" {
+			r.mergedInto = e.GetIntoReferralId()
+		}
+		if e.GetFromReferralId() != "" {
+			r.mergedFrom = append(r.mergedFrom, e.GetFromReferralId())
+		}
+	}
+}
+
+// StatusAfter is the status of a referral in status cur after event p.
+// Events that do not move the status leave cur.
+func StatusAfter(cur Status, p proto.Message) Status {
+	switch e := p.(type) {
+	case *pathwayv1.ReferralReceived:
+		return StatusReceived
+	case *pathwayv1.ReferralTriaged:
+		switch e.GetDecision() {
+		case pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT:
+			return StatusAccepted
+		case pathwayv1.TriageDecision_TRIAGE_DECISION_SIGNPOST:
+			return StatusSignposted
+		case pathwayv1.TriageDecision_TRIAGE_DECISION_DECLINE:
+			return StatusDeclined
+		case pathwayv1.TriageDecision_TRIAGE_DECISION_REDIRECT:
+			return StatusRedirected
+		case pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL:
+			return StatusManualTriage
+		}
+	case *pathwayv1.ReferralWaitlisted:
+		return StatusWaitlisted
+	case *pathwayv1.ReferralAssigned:
+		return StatusAssigned
+	case *pathwayv1.ReferralDischarged:
+		return StatusDischarged
+	case *pathwayv1.ReferralCancelled:
+		return StatusCancelled
+	case *pathwayv1.ReferralReopened:
+		return StatusAccepted
+	case *pathwayv1.ReferralMerged:
+		if e.GetIntoReferralId() != "" {
+			return StatusMerged
+		}
+	}
+	return cur
+}
+
+// ID returns the referral's id.
+func (r *Referral) ID() string { return r.id }
+
+// Exists reports whether the referral has been received.
+func (r *Referral) Exists() bool { return r.received != nil }
+
+// Version is the stream sequence of the referral's last event.
+func (r *Referral) Version() uint64 { return r.version }
+
+// Status returns where the referral is in the pathway.
+func (r *Referral) Status() Status { return r.status }
+
+// Received returns the referral as received.
+func (r *Referral) Received() *pathwayv1.ReferralReceived { return r.received }
+
+// ReceivedAt is when the referral was recorded.
+func (r *Referral) ReceivedAt() time.Time { return r.receivedAt }
+
+// UpdatedAt is when the referral's last event was recorded.
+func (r *Referral) UpdatedAt() time.Time { return r.updatedAt }
+
+// Triage returns the latest triage decision, nil before triage.
+func (r *Referral) Triage() *pathwayv1.ReferralTriaged { return r.triage }
+
+// Escalated reports whether a safeguarding concern was escalated.
+func (r *Referral) Escalated() bool { return r.escalated }
+
+// Priority is the referral's current priority.
+func (r *Referral) Priority() pathwayv1.Priority { return r.priority }
+
+// CancelReason is why the referral was cancelled, when it was.
+func (r *Referral) CancelReason() pathwayv1.CancelReason { return r.cancelReason }
+
+// MergedInto is the referral this one was merged into, when it was.
+func (r *Referral) MergedInto() string { return r.mergedInto }
+
+// History returns every event of the referral, oldest first.
+func (r *Referral) History() []Change { return r.history }
+
+// Receive decides the events that open a referral: ReferralReceived, and
+// at once a SafeguardingEscalated when the referrer raised a concern.
+func Receive(ev *pathwayv1.ReferralReceived) []proto.Message {
+	out := []proto.Message{ev}
+	if ev.GetSafeguarding().GetConcern() {
+		out = append(out, &pathwayv1.SafeguardingEscalated{
+			Details:     ev.GetSafeguarding().GetDetails(),
+			EscalatedTo: "safeguarding lead",
+			Priority:    pathwayv1.Priority_PRIORITY_URGENT,
+		})
+	}
+	return out
+}
+
+// AutoTriage decides the event that records an automatic triage decision.
+// Only a referral awaiting automatic triage can take one; otherwise it
+// returns ErrConflict (a redelivered event is harmless).
+func (r *Referral) AutoTriage(d *pathwayv1.ReferralTriaged) ([]proto.Message, error) {
+	if !r.Exists() || r.status != StatusReceived {
+		return nil, fmt.Errorf("%w: automatic triage of a referral that is %s", ErrConflict, r.statusName())
+	}
+	if r.escalated {
+		d.Priority = pathwayv1.Priority_PRIORITY_URGENT
+		if d.GetDecision() == pathwayv1.TriageDecision_TRIAGE_DECISION_DECLINE {
+			d.Decision = pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL
+			d.Reason = "a safeguarding concern is never declined automatically; " + d.GetReason()
+		}
+	}
+	return []proto.Message{d}, nil
+}
+
+// StaffTriage decides the event that records a staff triage decision. A
+// referral awaiting triage (automatic or manual) takes one with a reason; a
+// referral already triaged automatically, and not yet assigned, can have
+// its decision overridden, which needs a reason and is recorded as an
+// override.
+func (r *Referral) StaffTriage(d *pathwayv1.ReferralTriaged) ([]proto.Message, error) {
+	if !r.Exists() {
+		return nil, fmt.Errorf("%w: referral does not exist", ErrConflict)
+	}
+	if d.GetReason() == "" {
+		return nil, fmt.Errorf("%w: a triage decision needs a reason", ErrInvalid)
+	}
+	switch d.GetDecision() {
+	case pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, pathwayv1.TriageDecision_TRIAGE_DECISION_SIGNPOST,
+		pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL:
+	case pathwayv1.TriageDecision_TRIAGE_DECISION_DECLINE:
+		if d.GetDeclineReason() == "" {
+			return nil, fmt.Errorf("%w: a decline needs a decline reason", ErrInvalid)
+		}
+		if r.escalated {
+			return nil, fmt.Errorf("%w: a referral with a safeguarding concern cannot be declined; redirect it", ErrConflict)
+		}
+	case pathwayv1.TriageDecision_TRIAGE_DECISION_REDIRECT:
+		if d.GetRedirectDestination() == "" {
+			return nil, fmt.Errorf("%w: a redirect needs a destination", ErrInvalid)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown decision", ErrInvalid)
+	}
+	d.RuleId, d.RulesVersion, d.Override = "", "", false
+	switch r.status {
+	case StatusReceived, StatusManualTriage:
+	case StatusAccepted, StatusSignposted, StatusDeclined, StatusRedirected:
+		if !r.triagedAutomatically {
+			return nil, fmt.Errorf("%w: the referral was already triaged by staff", ErrConflict)
+		}
+		d.Override = true
+	default:
+		return nil, fmt.Errorf("%w: triage of a referral that is %s", ErrConflict, r.statusName())
+	}
+	if r.escalated {
+		d.Priority = pathwayv1.Priority_PRIORITY_URGENT
+	} else if d.GetPriority() == pathwayv1.Priority_PRIORITY_UNSPECIFIED {
+		d.Priority = r.priority
+	}
+	return []proto.Message{d}, nil
+}
+
+// Cancel decides the event that cancels the referral (BaRS: revoked when
+// circumstances changed, entered-in-error when opened by mistake). Only an
+// active referral can be cancelled.
+func (r *Referral) Cancel(reason pathwayv1.CancelReason, note string) ([]proto.Message, error) {
+	if reason != pathwayv1.CancelReason_CANCEL_REASON_REVOKED && reason != pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR {
+		return nil, fmt.Errorf("%w: reason must be revoked or entered-in-error", ErrInvalid)
+	}
+	if !r.Exists() || !r.status.Active() {
+		return nil, fmt.Errorf("%w: only an active referral can be cancelled; this one is %s", ErrConflict, r.statusName())
+	}
+	return []proto.Message{&pathwayv1.ReferralCancelled{Reason: reason, Note: note}}, nil
+}
+
+// MergeInto decides the events of merging r (a duplicate) into survivor:
+// one for r, which closes, and one for the survivor. Both must be active
+// and different.
+func (r *Referral) MergeInto(survivor *Referral, reason string) (dup, surv []proto.Message, err error) {
+	if !r.Exists() || !survivor.Exists() {
+		return nil, nil, fmt.Errorf("%w: both referrals must exist", ErrConflict)
+	}
+	if r.id == survivor.id {
+		return nil, nil, fmt.Errorf("%w: a referral cannot be merged into itself", ErrInvalid)
+	}
+	if !r.status.Active() || !survivor.status.Active() {
+		return nil, nil, fmt.Errorf("%w: only active referrals can be merged (%s into %s)", ErrConflict, r.statusName(), survivor.statusName())
+	}
+	return []proto.Message{&pathwayv1.ReferralMerged{IntoReferralId: survivor.id, Reason: reason}},
+		[]proto.Message{&pathwayv1.ReferralMerged{FromReferralId: r.id, Reason: reason}}, nil
+}
+
+func (r *Referral) statusName() string {
+	if !r.Exists() {
+		return "not received"
+	}
+	return string(r.status)
+}
+
+// FHIRStatus maps the referral's state to a FHIR ServiceRequest status:
+// active while open, revoked or entered-in-error when cancelled, completed
+// otherwise.
+func (r *Referral) FHIRStatus() string {
+	switch {
+	case r.status.Active():
+		return "active"
+	case r.status == StatusCancelled && r.cancelReason == pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR:
+		return "entered-in-error"
+	case r.status == StatusCancelled, r.status == StatusMerged:
+		return "revoked"
+	}
+	return "completed"
+}
