@@ -3,13 +3,18 @@ module github.com/pathway-sp/pathway/services
 go 1.26.0
 
 require (
+	cel.dev/cel-go v0.33.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pathway-sp/pathway/events v0.0.0-00010101000000-000000000000
+	go.yaml.in/yaml/v3 v3.0.4
 )
 
 require (
-	cel.dev/cel-go v0.33.2 // indirect
-	go.yaml.in/yaml/v3 v3.0.4 // indirect
+	cel.dev/expr v0.25.1 // indirect
+	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
+	golang.org/x/exp v0.0.0-20240823005443-9b4947da3948 // indirect
+	google.golang.org/genproto/googleapis/api v0.0.0-20240826202546-f6391c0de4c7 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20240826202546-f6391c0de4c7 // indirect
 )
 
 require (
@@ -29,7 +34,7 @@ require (
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
+	google.golang.org/protobuf v1.36.12
 )
 
 replace (

@@ -25,6 +25,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported by /healthz.
 	Version string
+	// Auth checks API keys. When nil, only the probes are served.
+	Auth Authenticator
+	// Referrals are the services behind the referral endpoints.
+	Referrals Referrals
+	// Starting answers every endpoint but the probes 503 while the
+	// services start.
+	Starting bool
 }
 
 // New returns the handler for pathway's HTTP API. It is safe for
@@ -59,7 +66,19 @@ func New(cfg Config) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	if cfg.Auth != nil {
+		if cfg.Referrals.Now == nil {
+			cfg.Referrals.Now = time.Now
+		}
+		a := &api{auth: cfg.Auth, refs: cfg.Referrals, log: cfg.Logger}
+		a.routes(mux)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.Starting {
+			w.Header().Set("Retry-After", "1")
+			WriteProblem(w, Problem{Type: problemBase + "starting", Title: "Starting", Status: http.StatusServiceUnavailable, Detail: "pathway is starting; retry shortly"})
+			return
+		}
 		WriteProblem(w, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
 	return mux

@@ -38,6 +38,7 @@ const usage = `pathway: the social prescribing referral pathway service
 
 Usage:
   pathway serve [flags]     run every service, on an embedded NATS by default
+  pathway keys ...          create, list and revoke API keys
   pathway version           print the version
   pathway help [command]    show help for a command
 
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serveCommand(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		err = versionCommand(rest, stdout, stderr)
+	case "keys":
+		err = keysCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		err = helpCommand(rest, getenv, stdout, stderr)
 	default:
@@ -89,6 +92,9 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		return nil
 	case "help":
 		fmt.Fprint(stdout, usage)
+		return nil
+	case "keys":
+		fmt.Fprint(stdout, keysUsage)
 		return nil
 	}
 	fmt.Fprintf(stderr, "pathway: no help for unknown command %q\n\n%s", args[0], usage)

@@ -9,9 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,6 +23,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
 	"github.com/pathway-sp/pathway/services/httpapi"
+	"github.com/pathway-sp/pathway/services/triage"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -37,6 +42,12 @@ type serveConfig struct {
 	Replicas   int
 	// ShutdownTimeout bounds a clean stop after SIGINT or SIGTERM.
 	ShutdownTimeout time.Duration
+	// Services are the services to run; default all.
+	Services []string
+	// RulesFile is the triage rules file; empty means the built-in rules.
+	RulesFile string
+	// rules are the compiled triage rules, loaded before start.
+	rules *triage.Rules
 }
 
 func defaultServeConfig() serveConfig {
@@ -47,6 +58,7 @@ func defaultServeConfig() serveConfig {
 		Fsync:           true,
 		Replicas:        1,
 		ShutdownTimeout: 10 * time.Second,
+		Services:        allServices,
 	}
 }
 
@@ -79,6 +91,14 @@ func (c serveConfig) Validate() error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("--replicas %d: want 1 (single server) to 5; 3 on a cluster", c.Replicas))
 	}
+	if len(c.Services) == 0 {
+		errs = append(errs, fmt.Errorf("--services: name at least one of %s", strings.Join(allServices, ",")))
+	}
+	for _, svc := range c.Services {
+		if !slices.Contains(allServices, svc) {
+			errs = append(errs, fmt.Errorf("--services: unknown service %q; known: %s", svc, strings.Join(allServices, ",")))
+		}
+	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown timeout must be positive"))
 	}
@@ -97,6 +117,8 @@ var envNames = map[string]string{
 	"nats-token":    "PATHWAY_NATS_TOKEN",
 	"fsync":         "PATHWAY_FSYNC",
 	"replicas":      "PATHWAY_REPLICAS",
+	"services":      "PATHWAY_SERVICES",
+	"rules":         "PATHWAY_RULES",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -143,6 +165,12 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs.BoolVar(&cfg.Fsync, "fsync", fromEnv("fsync", "true") != "false", desc("fsync", "fsync every write before acknowledging it"))
 	replicas, _ := strconv.Atoi(fromEnv("replicas", "1"))
 	fs.IntVar(&cfg.Replicas, "replicas", replicas, desc("replicas", "replicas of the event stream: 1, or 3 on a cluster"))
+	cfg.Services = splitList(fromEnv("services", strings.Join(cfg.Services, ",")))
+	fs.Func("services", desc("services", "comma-separated services to run: "+strings.Join(allServices, ",")+" (default all)"), func(v string) error {
+		cfg.Services = splitList(v)
+		return nil
+	})
+	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
 		fs.PrintDefaults()
@@ -172,6 +200,15 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if cfg.RulesFile != "" {
+		rules, err := triage.LoadRules(cfg.RulesFile)
+		if err != nil {
+			return fmt.Errorf("triage rules %s: %w", cfg.RulesFile, err)
+		}
+		cfg.rules = rules
+	} else {
+		cfg.rules = triage.DefaultRules()
+	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	return serve(ctx, *cfg, log)
 }
@@ -188,6 +225,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		natsURL = srv.ClientURL()
 		log.Info("embedded NATS started", "nats_url", natsURL, "data", cfg.DataDir, "fsync", cfg.Fsync)
+		// Tell `pathway keys` where the running server is.
+		urlFile := filepath.Join(cfg.DataDir, urlFileName)
+		if err := os.WriteFile(urlFile, []byte(natsURL+"\n"), 0o600); err != nil {
+			log.Warn("cannot record the NATS URL for pathway keys", "err", err)
+		}
+		defer os.Remove(urlFile)
 	}
 
 	nc, err := nats.Connect(natsURL, natsOptions(cfg, log)...)
@@ -211,19 +254,27 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	log.Info("HTTP listening", "addr", ln.Addr().String())
 
 	setup := &setupState{}
+	var handler atomic.Pointer[http.Handler]
+	ready := func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("NATS not connected (%s)", nc.Status())
+		}
+		if err := setup.err(); err != nil {
+			return err
+		}
+		if handler.Load() == nil {
+			return errors.New("services starting")
+		}
+		return events.Ready(ctx, js, events.DefaultStream)
+	}
+	starting := httpapi.New(httpapi.Config{Version: buildVersion(), Logger: log, Ready: ready, Starting: true})
 	httpSrv := &http.Server{
-		Handler: httpapi.New(httpapi.Config{
-			Version: buildVersion(),
-			Logger:  log,
-			Ready: func(ctx context.Context) error {
-				if !nc.IsConnected() {
-					return fmt.Errorf("NATS not connected (%s)", nc.Status())
-				}
-				if err := setup.err(); err != nil {
-					return err
-				}
-				return events.Ready(ctx, js, events.DefaultStream)
-			},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h := handler.Load(); h != nil {
+				(*h).ServeHTTP(w, r)
+				return
+			}
+			starting.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
@@ -237,7 +288,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return nil
 	})
 	g.Go(func() error {
-		setup.run(gctx, js, events.StreamConfig{Replicas: cfg.Replicas}, log)
+		if !setup.run(gctx, js, events.StreamConfig{Replicas: cfg.Replicas}, log) {
+			return nil
+		}
+		h, err := startServices(gctx, g, cfg, js, log, ready)
+		if err != nil {
+			return err
+		}
+		handler.Store(&h)
+		log.Info("services started", "services", strings.Join(cfg.Services, ","))
 		return nil
 	})
 	g.Go(func() error {
@@ -279,7 +338,7 @@ func (s *setupState) err() error {
 	return errors.New("event stream setup pending")
 }
 
-func (s *setupState) run(ctx context.Context, js jetstream.JetStream, cfg events.StreamConfig, log *slog.Logger) {
+func (s *setupState) run(ctx context.Context, js jetstream.JetStream, cfg events.StreamConfig, log *slog.Logger) bool {
 	delay := 250 * time.Millisecond
 	for {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -290,12 +349,12 @@ func (s *setupState) run(ctx context.Context, js jetstream.JetStream, cfg events
 		s.mu.Unlock()
 		if err == nil {
 			log.Info("event stream ready", "stream", events.DefaultStream, "replicas", max(cfg.Replicas, 1))
-			return
+			return true
 		}
 		log.Warn("event stream setup failed, retrying", "err", err, "retry_in", delay)
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-time.After(delay):
 		}
 		delay = min(delay*2, 10*time.Second)
@@ -315,6 +374,12 @@ func natsOptions(cfg serveConfig, log *slog.Logger) []nats.Option {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "server", redactURL(nc.ConnectedUrl())) }),
 	}
+	return append(opts, natsOptionsAuth(cfg)...)
+}
+
+// natsOptionsAuth are the credentials options of cfg.
+func natsOptionsAuth(cfg serveConfig) []nats.Option {
+	var opts []nats.Option
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
 	}
@@ -354,4 +419,15 @@ func shutdownServer(srv *embedded.Server, timeout time.Duration, log *slog.Logge
 	if err := srv.Shutdown(ctx); err != nil {
 		log.Warn("embedded NATS shutdown", "err", err)
 	}
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

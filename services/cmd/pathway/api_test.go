@@ -1,0 +1,305 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/triage"
+)
+
+// pathway is `pathway serve` running in the test process on a temporary
+// data directory, with HTTP and NATS on free loopback ports.
+type pathway struct {
+	t      testing.TB
+	base   string
+	natsURL string
+	data   string
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startPathway(tb testing.TB, data string) *pathway {
+	tb.Helper()
+	if data == "" {
+		data = tb.TempDir()
+	}
+	cfg := defaultServeConfig()
+	cfg.DataDir = data
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.NATSListen = "127.0.0.1:0"
+	cfg.rules = triage.DefaultRules()
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pathway{t: tb, data: data, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(p.logs, nil))
+	go func() { p.done <- serve(ctx, cfg, log) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		out := p.logs.String()
+		if m := httpAddrRe.FindStringSubmatch(out); m != nil && p.base == "" {
+			p.base = "http://" + m[1]
+		}
+		if m := natsURLRe.FindStringSubmatch(out); m != nil {
+			p.natsURL = m[1]
+		}
+		if p.base != "" && strings.Contains(out, "services started") {
+			tb.Cleanup(p.stop)
+			return p
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	tb.Fatalf("pathway did not start within 15s:\n%s", p.logs.String())
+	return nil
+}
+
+func (p *pathway) stop() {
+	if p.cancel == nil {
+		return
+	}
+	p.cancel()
+	p.cancel = nil
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		p.t.Errorf("pathway did not stop within 15s")
+	}
+	if p.t.Failed() {
+		p.t.Logf("pathway log:\n%s", p.logs.String())
+	}
+}
+
+// key creates an API key through the keys store on pathway's NATS.
+func (p *pathway) key(role keys.Role, org string) string {
+	p.t.Helper()
+	nc, err := nats.Connect(p.natsURL)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	ks, err := keys.Open(ctx, js, keys.Options{})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	plain, _, err := ks.Create(ctx, role, org, "test")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	// The authenticator follows the bucket: wait until it knows the key.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if code, _ := p.do("GET", "/v1/openapi.json", plain, nil, nil); code == http.StatusOK {
+			return plain
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.t.Fatalf("key for %s not accepted within 5s", role)
+	return ""
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil).
+func (p *pathway) do(method, path, key string, body any, out any, headers ...string) (int, http.Header) {
+	p.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, p.base+path, rd)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			p.t.Fatalf("%s %s: %d, body %q is not JSON: %v", method, path, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode, resp.Header
+}
+
+// logLength returns the last sequence of the event log.
+func (p *pathway) logLength() uint64 {
+	p.t.Helper()
+	nc, err := nats.Connect(p.natsURL)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	n, err := events.New(js, events.Options{}).LastSequence(context.Background())
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return n
+}
+
+func exampleReferral() map[string]any {
+	return map[string]any{
+		"source":   "gp_practice",
+		"referrer": map[string]any{"name": "Dr A Example", "role": "GP", "organisation": "A81001"},
+		"person": map[string]any{
+			"nhs_number": "9434765919", "given_name": "Sam", "family_name": "Example",
+			"date_of_birth": "1956-03-14", "postcode": "TS1 3BA", "phone": "07700900123",
+			"preferred_contact": "phone", "language": "en", "interpreter_needed": false,
+		},
+		"gp_practice":  "A81001",
+		"needs":        []string{"loneliness", "mental_health"},
+		"what_matters": "Wants to get out of the house and meet people again",
+		"urgency":      "routine",
+		"safeguarding": map[string]any{"concern": false},
+		"consent":      map[string]any{"given": true, "recorded_by": "Dr A Example", "recorded_at": "2026-11-20T10:00:00Z"},
+	}
+}
+
+type problem struct {
+	Type         string `json:"type"`
+	Title        string `json:"title"`
+	Status       int    `json:"status"`
+	Detail       string `json:"detail"`
+	OpenReferral string `json:"open_referral"`
+	Errors       []struct {
+		Field  string `json:"field"`
+		Reason string `json:"reason"`
+	} `json:"errors"`
+}
+
+type submitted struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Sequence uint64 `json:"sequence"`
+}
+
+type view struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Active bool   `json:"active"`
+	Triage *struct {
+		Decision     string `json:"decision"`
+		RuleID       string `json:"rule_id"`
+		RulesVersion string `json:"rules_version"`
+	} `json:"triage"`
+	Referral struct {
+		Person struct {
+			NHSNumber string `json:"nhs_number"`
+			Postcode  string `json:"postcode"`
+		} `json:"person"`
+	} `json:"referral"`
+	History []struct {
+		Type string `json:"type"`
+	} `json:"history"`
+}
+
+// TestIntakeMustShow walks the issue's "must show" list through the real
+// HTTP server on a fresh data directory.
+func TestIntakeMustShow(t *testing.T) {
+	p := startPathway(t, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+
+	// A valid JSON referral gets 201, and a GET returns it.
+	var created submitted
+	code, hdr := p.do("POST", "/v1/referrals", ref, exampleReferral(), &created, "Idempotency-Key", "req-1")
+	if code != http.StatusCreated || created.ID == "" || created.Sequence == 0 {
+		t.Fatalf("POST /v1/referrals: %d %+v, want 201 with id and sequence", code, created)
+	}
+	if loc := hdr.Get("Location"); loc != "/v1/referrals/"+created.ID {
+		t.Errorf("Location: got %q, want /v1/referrals/%s", loc, created.ID)
+	}
+	var got view
+	if code, _ := p.do("GET", "/v1/referrals/"+created.ID, ref, nil, &got); code != http.StatusOK || got.ID != created.ID {
+		t.Fatalf("GET: %d %+v", code, got)
+	}
+	if got.Referral.Person.NHSNumber != "9434765919" || got.Referral.Person.Postcode != "TS1 3BA" {
+		t.Errorf("GET returned person %+v", got.Referral.Person)
+	}
+
+	// The triage decision is visible within a second.
+	deadline := time.Now().Add(time.Second)
+	for got.Triage == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		p.do("GET", "/v1/referrals/"+created.ID, ref, nil, &got)
+	}
+	if got.Triage == nil || got.Triage.Decision != "accept" || got.Triage.RuleID == "" || got.Triage.RulesVersion == "" {
+		t.Fatalf("triage after 1s: %+v, want an accept naming its rule and rules version", got.Triage)
+	}
+
+	// A retry with the same Idempotency-Key gets the same id.
+	var again submitted
+	if code, _ := p.do("POST", "/v1/referrals", ref, exampleReferral(), &again, "Idempotency-Key", "req-1"); code != http.StatusOK || again.ID != created.ID {
+		t.Fatalf("retry: %d %+v, want 200 with id %s", code, again, created.ID)
+	}
+
+	// A second open referral for the same NHS number gets 409.
+	var dup problem
+	code, _ = p.do("POST", "/v1/referrals", ref, exampleReferral(), &dup, "Idempotency-Key", "req-2")
+	if code != http.StatusConflict || !strings.HasSuffix(dup.OpenReferral, created.ID) {
+		t.Fatalf("second open referral: %d %+v, want 409 linking %s", code, dup, created.ID)
+	}
+
+	// An invalid NHS number gets 400 problem+json naming the field, and
+	// nothing reaches the log.
+	before := p.logLength()
+	bad := exampleReferral()
+	bad["person"].(map[string]any)["nhs_number"] = "9434765918"
+	var prob problem
+	code, hdr = p.do("POST", "/v1/referrals", ref, bad, &prob)
+	if code != http.StatusBadRequest || hdr.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("invalid NHS number: %d %s, want 400 problem+json", code, hdr.Get("Content-Type"))
+	}
+	if len(prob.Errors) != 1 || prob.Errors[0].Field != "person.nhs_number" {
+		t.Fatalf("invalid NHS number: errors %+v, want one naming person.nhs_number", prob.Errors)
+	}
+	if after := p.logLength(); after != before {
+		t.Fatalf("a rejected request grew the log from %d to %d", before, after)
+	}
+	fmt.Fprintln(io.Discard, got.History)
+}

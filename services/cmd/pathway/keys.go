@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/services/keys"
+)
+
+// urlFileName is the file in the data directory where a running
+// `pathway serve` records its embedded NATS URL.
+const urlFileName = "nats.url"
+
+const keysUsage = `Usage:
+  pathway keys create --role ROLE [--org CODE] [--label TEXT] [--data DIR | --nats-url URL]
+  pathway keys list [--data DIR | --nats-url URL]
+  pathway keys revoke ID [--data DIR | --nats-url URL]
+
+Manages the API keys of pathway's HTTP API. A key is printed once, when it
+is created; pathway stores only a hash of it. Roles: referrer, triage,
+link_worker, ops, partner, admin. Referrer keys need --org, the ODS code of
+the referring organisation (e.g. A81001); partner keys need --org, the
+partner's organisation id. A revoked key stops working within a second,
+without a restart.
+
+With --data (default ./data, env PATHWAY_DATA) the keys live in that data
+directory's event store: if pathway serve is running on it, the command
+talks to it; otherwise it opens the directory itself. With --nats-url (env
+PATHWAY_NATS_URL) it talks to an external NATS, with the same credentials
+options as serve.
+`
+
+func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, keysUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	sub, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, keysUsage) }
+	def := defaultServeConfig()
+	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
+	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
+	creds := fs.String("nats-creds", getenv(envNames["nats-creds"]), "NATS credentials file")
+	user := fs.String("nats-user", getenv(envNames["nats-user"]), "NATS user")
+	var role, org, label string
+	switch sub {
+	case "create":
+		fs.StringVar(&role, "role", "", "role of the key: referrer, triage, link_worker, ops, partner, admin")
+		fs.StringVar(&org, "org", "", "organisation: ODS code for a referrer, organisation id for a partner")
+		fs.StringVar(&label, "label", "", "a note on what the key is for (no personal data)")
+	case "list", "revoke":
+	default:
+		fmt.Fprintf(stderr, "pathway keys: unknown command %q\n\n%s", sub, keysUsage)
+		return errUsage
+	}
+	if err := fs.Parse(rest); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	var id string
+	switch {
+	case sub == "revoke" && fs.NArg() == 1:
+		id = fs.Arg(0)
+	case sub == "revoke":
+		fmt.Fprintln(stderr, "pathway keys revoke: give the id of the key to revoke (see pathway keys list)")
+		return errUsage
+	case fs.NArg() > 0:
+		fmt.Fprintf(stderr, "pathway keys %s: unexpected argument %q\n", sub, fs.Arg(0))
+		return errUsage
+	}
+	var r keys.Role
+	if sub == "create" {
+		var err error
+		if r, err = keys.ParseRole(role); err != nil {
+			return err
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	js, closeFn, err := keysConnect(*data, *natsURL, serveConfig{NATSCreds: *creds, NATSUser: *user, NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])})
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	replicas, _ := strconv.Atoi(firstNonEmpty(getenv(envNames["replicas"]), "1"))
+	store, err := keys.Open(ctx, js, keys.Options{Replicas: replicas})
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "create":
+		plain, k, err := store.Create(ctx, r, org, label)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "Created key %s (role %s%s). It is shown only now; keep it secret:\n", k.ID, k.Role, orgSuffix(k.Organisation))
+		fmt.Fprintln(stdout, plain)
+	case "list":
+		ks, err := store.List(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tROLE\tORGANISATION\tCREATED\tREVOKED\tLABEL")
+		for _, k := range ks {
+			revoked := "-"
+			if k.Revoked() {
+				revoked = k.RevokedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Role, firstNonEmpty(k.Organisation, "-"), k.CreatedAt.UTC().Format(time.RFC3339), revoked, k.Label)
+		}
+		return tw.Flush()
+	case "revoke":
+		k, err := store.Revoke(ctx, id)
+		if errors.Is(err, keys.ErrNotFound) {
+			return fmt.Errorf("no key with id %q (see pathway keys list)", id)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Revoked key %s (role %s%s).\n", k.ID, k.Role, orgSuffix(k.Organisation))
+	}
+	return nil
+}
+
+func orgSuffix(org string) string {
+	if org == "" {
+		return ""
+	}
+	return ", organisation " + org
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// keysConnect connects to the external NATS, or to the pathway serve
+// running on the data directory, or starts an embedded server on it.
+func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, func(), error) {
+	var srv *embedded.Server
+	url := natsURL
+	opts := []nats.Option{nats.Name("pathway keys")}
+	if url == "" {
+		if b, err := os.ReadFile(filepath.Join(data, urlFileName)); err == nil {
+			if nc, err := nats.Connect(strings.TrimSpace(string(b)), nats.Timeout(2*time.Second)); err == nil {
+				js, err := jetstream.New(nc)
+				if err != nil {
+					nc.Close()
+					return nil, nil, err
+				}
+				return js, nc.Close, nil
+			}
+		}
+		var err error
+		srv, err = embedded.Start(embedded.Config{DataDir: data, Listen: "127.0.0.1:0"})
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the data directory %s: %w", data, err)
+		}
+		url = srv.ClientURL()
+	} else {
+		cfg.NATSURL = natsURL
+		opts = append(opts, natsOptionsAuth(cfg)...)
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		if srv != nil {
+			_ = srv.Shutdown(context.Background())
+		}
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(url), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return js, func() {
+		nc.Close()
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		}
+	}, nil
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/httpapi"
+	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/triage"
+	"golang.org/x/sync/errgroup"
+)
+
+// allServices are the services `pathway serve` can run; --services picks
+// some of them.
+var allServices = []string{"intake", "triage"}
+
+// startServices starts the selected services under g and returns the HTTP
+// handler that serves them. It runs after the event stream is set up.
+func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (http.Handler, error) {
+	store := events.New(js, events.Options{})
+	hc := httpapi.Config{Version: buildVersion(), Logger: log, Ready: ready}
+
+	if slices.Contains(cfg.Services, "intake") {
+		ks, err := keys.Open(ctx, js, keys.Options{Replicas: cfg.Replicas})
+		if err != nil {
+			return nil, fmt.Errorf("open API keys: %w", err)
+		}
+		auth := ks.Authenticator()
+		g.Go(func() error { return auth.Run(ctx) })
+		for !auth.Ready() {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		index := intake.NewIndex()
+		g.Go(func() error { return index.Run(ctx, store, log) })
+		hc.Auth = auth
+		hc.Referrals = httpapi.Referrals{Store: store, Intake: intake.New(store, index, nil), Index: index}
+	}
+	if slices.Contains(cfg.Services, "triage") {
+		svc := triage.NewService(store, cfg.rules, nil, log)
+		g.Go(func() error { return svc.Run(ctx) })
+		log.Info("triage rules loaded", "version", cfg.rules.Version())
+	}
+	return httpapi.New(hc), nil
+}

@@ -1,0 +1,233 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pathway-sp/pathway/events"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/referral"
+)
+
+// MaxBodyBytes is the largest request body accepted.
+const MaxBodyBytes = 64 << 10
+
+// Authenticator checks a bearer token.
+type Authenticator interface {
+	Authenticate(token string) (keys.Key, error)
+}
+
+// Referrals is what the API needs of pathway's services.
+type Referrals struct {
+	Store  *events.Store
+	Intake *intake.Service
+	Index  *intake.Index
+	Now    func() time.Time
+}
+
+// api holds the dependencies of the authenticated endpoints.
+type api struct {
+	auth Authenticator
+	refs Referrals
+	log  *slog.Logger
+}
+
+type principal struct {
+	key   keys.Key
+	actor *pathwayv1.Actor
+}
+
+type ctxKey struct{}
+
+func principalFrom(ctx context.Context) principal {
+	p, _ := ctx.Value(ctxKey{}).(principal)
+	return p
+}
+
+var roleProto = map[keys.Role]pathwayv1.Role{
+	keys.RoleReferrer:   pathwayv1.Role_ROLE_REFERRER,
+	keys.RoleTriage:     pathwayv1.Role_ROLE_TRIAGE,
+	keys.RoleLinkWorker: pathwayv1.Role_ROLE_LINK_WORKER,
+	keys.RoleOps:        pathwayv1.Role_ROLE_OPS,
+	keys.RolePartner:    pathwayv1.Role_ROLE_PARTNER,
+	keys.RoleAdmin:      pathwayv1.Role_ROLE_ADMIN,
+}
+
+// authorise wraps h so that only requests with a valid key of one of roles
+// reach it: 401 without a valid key, 403 with a key of another role.
+func (a *api) authorise(h http.HandlerFunc, roles ...keys.Role) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := keys.ParseAuthorization(r.Header.Get("Authorization"))
+		if !ok {
+			unauthorised(w, "a bearer API key is required")
+			return
+		}
+		key, err := a.auth.Authenticate(token)
+		if err != nil {
+			unauthorised(w, "the API key is not valid")
+			return
+		}
+		if !slices.Contains(roles, key.Role) {
+			WriteProblem(w, Problem{Type: problemBase + "forbidden", Title: "Forbidden", Status: http.StatusForbidden,
+				Detail: fmt.Sprintf("the %s role may not %s %s", key.Role, r.Method, r.Pattern)})
+			return
+		}
+		actor := &pathwayv1.Actor{Id: key.ID, Role: roleProto[key.Role], Organisation: key.Organisation}
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, principal{key: key, actor: actor})))
+	}
+}
+
+const problemBase = "https://pathway.example/problems/"
+
+func unauthorised(w http.ResponseWriter, detail string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="pathway"`)
+	WriteProblem(w, Problem{Type: problemBase + "unauthorised", Title: "Unauthorised", Status: http.StatusUnauthorized, Detail: detail})
+}
+
+// decodeJSON decodes a JSON body strictly: one object, no unknown fields,
+// within MaxBodyBytes. It writes the problem and returns false on error.
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+			Detail: fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes)})
+		return false
+	}
+	if err := strictJSON(body, v); err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid-json", Title: "Invalid JSON", Status: http.StatusBadRequest, Detail: err.Error()})
+		return false
+	}
+	return true
+}
+
+// strictJSON decodes body into v, refusing unknown fields and trailing
+// data. Its errors name the field but never echo values.
+func strictJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			return fmt.Errorf("field %q: want a JSON %s", te.Field, te.Type.Kind())
+		case errors.As(err, &se):
+			return fmt.Errorf("malformed JSON at byte %d", se.Offset)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fmt.Errorf("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		case errors.Is(err, io.EOF):
+			return errors.New("the body is empty; want a JSON object")
+		}
+		return errors.New("the body is not a valid JSON object")
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// writeError maps a service error to its HTTP problem. Internal errors
+// are logged and answered 500 without detail.
+func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *intake.ValidationError
+	var de *intake.DuplicateError
+	switch {
+	case errors.As(err, &ve):
+		WriteProblem(w, validationProblem(ve.Fields))
+	case errors.As(err, &de):
+		w.Header().Set("Link", fmt.Sprintf("</v1/referrals/%s>; rel=\"related\"", de.OpenID))
+		writeProblemWith(w, Problem{Type: problemBase + "open-episode", Title: "The person already has an open referral", Status: http.StatusConflict,
+			Detail: "only one open referral per person is allowed; cancel the open one first to refer again"},
+			map[string]any{"open_referral": "/v1/referrals/" + de.OpenID, "open_referral_id": de.OpenID})
+	case errors.Is(err, events.ErrNotFound):
+		WriteProblem(w, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"})
+	case errors.Is(err, referral.ErrConflict):
+		WriteProblem(w, Problem{Type: problemBase + "conflict", Title: "Not allowed in the referral's current state", Status: http.StatusConflict, Detail: cleanDetail(err)})
+	case errors.Is(err, referral.ErrInvalid):
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: cleanDetail(err)})
+	case errors.Is(err, events.ErrConcurrency):
+		w.Header().Set("Retry-After", "1")
+		WriteProblem(w, Problem{Type: problemBase + "busy", Title: "Busy", Status: http.StatusServiceUnavailable, Detail: "too many concurrent changes; retry"})
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		w.Header().Set("Retry-After", "1")
+		WriteProblem(w, Problem{Type: problemBase + "timeout", Title: "Timed out", Status: http.StatusServiceUnavailable, Detail: "the request did not complete in time; retry with the same Idempotency-Key"})
+	default:
+		a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
+		WriteProblem(w, Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the request failed; it is safe to retry with the same Idempotency-Key"})
+	}
+}
+
+// cleanDetail drops the package prefix of a domain error.
+func cleanDetail(err error) string {
+	s := err.Error()
+	for _, p := range []string{"referral: not allowed in this state: ", "referral: invalid command: "} {
+		s = strings.TrimPrefix(s, p)
+	}
+	return s
+}
+
+func validationProblem(fields []referral.FieldError) Problem {
+	p := Problem{Type: problemBase + "validation", Title: "The referral is not valid", Status: http.StatusBadRequest,
+		Detail: fmt.Sprintf("%d fields are invalid", len(fields))}
+	for _, f := range fields {
+		p.Errors = append(p.Errors, FieldError{Field: f.Field, Reason: f.Reason})
+	}
+	return p
+}
+
+// writeProblemWith writes p with extension members.
+func writeProblemWith(w http.ResponseWriter, p Problem, ext map[string]any) {
+	b, _ := json.Marshal(p)
+	m := map[string]any{}
+	_ = json.Unmarshal(b, &m)
+	for k, v := range ext {
+		m[k] = v
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(m)
+}
+
+func correlationID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
+		return id
+	}
+	return uuid.NewString()
+}
+
+func isToken(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// idempotencyKey reads the Idempotency-Key header: 1 to 255 printable
+// ASCII characters.
+func idempotencyKey(r *http.Request) (string, error) {
+	k := r.Header.Get("Idempotency-Key")
+	if len(k) > 255 {
+		return "", errors.New("Idempotency-Key must be at most 255 characters")
+	}
+	for _, c := range k {
+		if c < 0x21 || c > 0x7e {
+			return "", errors.New("Idempotency-Key must be printable ASCII without spaces")
+		}
+	}
+	return k, nil
+}

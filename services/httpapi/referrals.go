@@ -1,0 +1,381 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/referral"
+)
+
+// submitResponse is the answer to a submit.
+type submitResponse struct {
+	ID                  string `json:"id"`
+	Status              string `json:"status"`
+	Sequence            uint64 `json:"sequence"`
+	PossibleDuplicateOf string `json:"possible_duplicate_of,omitempty"`
+}
+
+// submit handles POST /v1/referrals.
+func (a *api) submit(w http.ResponseWriter, r *http.Request) {
+	var sub referral.Submission
+	if !decodeJSON(w, r, &sub) {
+		return
+	}
+	a.submitReferral(w, r, sub, "json", func(res intake.Result) {
+		w.Header().Set("Location", "/v1/referrals/"+res.ID)
+		status := http.StatusOK
+		if res.Created {
+			status = http.StatusCreated
+		}
+		writeJSON(w, status, submitResponse{ID: res.ID, Status: string(res.Status), Sequence: res.Sequence, PossibleDuplicateOf: res.PossibleDuplicateOf})
+	})
+}
+
+// submitReferral runs a submission for either front door and calls ok
+// with the result; errors are answered here.
+func (a *api) submitReferral(w http.ResponseWriter, r *http.Request, sub referral.Submission, channel string, ok func(intake.Result)) {
+	p := principalFrom(r.Context())
+	key, err := idempotencyKey(r)
+	if err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+	if p.key.Role == keys.RoleReferrer && sub.Referrer.Organisation != p.key.Organisation {
+		WriteProblem(w, validationProblem([]referral.FieldError{{Field: "referrer.organisation", Reason: "must be the organisation of your API key"}}))
+		return
+	}
+	res, err := a.refs.Intake.Submit(r.Context(), intake.Submission{
+		Submission:     sub,
+		Actor:          p.actor,
+		IdempotencyKey: key,
+		Channel:        channel,
+		CorrelationID:  correlationID(r),
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ok(res)
+}
+
+// load reads the referral named in the path, answering 404 for a bad id,
+// a missing referral, or one the caller's organisation may not see.
+func (a *api) load(w http.ResponseWriter, r *http.Request) (*referral.Referral, bool) {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"})
+		return nil, false
+	}
+	ref, err := intake.Load(r.Context(), a.refs.Store, id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return nil, false
+	}
+	if !canSee(principalFrom(r.Context()).key, ref) {
+		WriteProblem(w, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"})
+		return nil, false
+	}
+	return ref, true
+}
+
+// canSee reports whether key may see the referral: a referrer only the
+// referrals its own organisation made.
+func canSee(key keys.Key, ref *referral.Referral) bool {
+	if key.Role == keys.RoleReferrer {
+		return ref.Received().GetReferrer().GetOrganisation() == key.Organisation
+	}
+	return true
+}
+
+// referralView is the JSON form of a referral's state and history.
+type referralView struct {
+	ID                    string              `json:"id"`
+	Status                string              `json:"status"`
+	Active                bool                `json:"active"`
+	Priority              string              `json:"priority"`
+	Sequence              uint64              `json:"sequence"`
+	ReceivedAt            time.Time           `json:"received_at"`
+	UpdatedAt             time.Time           `json:"updated_at"`
+	Referral              referral.Submission `json:"referral"`
+	Code                  *codeView           `json:"code,omitempty"`
+	SafeguardingEscalated bool                `json:"safeguarding_escalated"`
+	PossibleDuplicateOf   string              `json:"possible_duplicate_of,omitempty"`
+	Triage                *triageView         `json:"triage,omitempty"`
+	CancelReason          string              `json:"cancel_reason,omitempty"`
+	MergedInto            string              `json:"merged_into,omitempty"`
+	History               []historyView       `json:"history"`
+}
+
+type codeView struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display"`
+}
+
+type triageView struct {
+	Decision            string   `json:"decision"`
+	Priority            string   `json:"priority"`
+	Eligible            bool     `json:"eligible"`
+	EligibilityFailures []string `json:"eligibility_failures,omitempty"`
+	Reason              string   `json:"reason,omitempty"`
+	DeclineReason       string   `json:"decline_reason,omitempty"`
+	RedirectDestination string   `json:"redirect_destination,omitempty"`
+	RuleID              string   `json:"rule_id,omitempty"`
+	RulesVersion        string   `json:"rules_version,omitempty"`
+	Override            bool     `json:"override"`
+}
+
+type historyView struct {
+	Sequence  uint64    `json:"sequence"`
+	Type      string    `json:"type"`
+	At        time.Time `json:"at"`
+	ActorRole string    `json:"actor_role,omitempty"`
+}
+
+func enumWire(name, prefix string) string {
+	if strings.HasSuffix(name, "_UNSPECIFIED") {
+		return ""
+	}
+	return referral.WireName(name, prefix)
+}
+
+func viewOf(ref *referral.Referral) referralView {
+	v := referralView{
+		ID:                    ref.ID(),
+		Status:                string(ref.Status()),
+		Active:                ref.Status().Active(),
+		Priority:              enumWire(ref.Priority().String(), "PRIORITY_"),
+		Sequence:              ref.Version(),
+		ReceivedAt:            ref.ReceivedAt(),
+		UpdatedAt:             ref.UpdatedAt(),
+		Referral:              referral.FromEvent(ref.Received()),
+		SafeguardingEscalated: ref.Escalated(),
+		PossibleDuplicateOf:   ref.Received().GetPossibleDuplicateOf(),
+		CancelReason:          strings.ReplaceAll(enumWire(ref.CancelReason().String(), "CANCEL_REASON_"), "_", "-"),
+		MergedInto:            ref.MergedInto(),
+		History:               []historyView{},
+	}
+	if c := ref.Received().GetCode(); c != nil {
+		v.Code = &codeView{System: c.GetSystem(), Code: c.GetCode(), Display: c.GetDisplay()}
+	}
+	if t := ref.Triage(); t != nil {
+		v.Triage = &triageView{
+			Decision:            enumWire(t.GetDecision().String(), "TRIAGE_DECISION_"),
+			Priority:            enumWire(t.GetPriority().String(), "PRIORITY_"),
+			Eligible:            t.GetEligible(),
+			EligibilityFailures: t.GetEligibilityFailures(),
+			Reason:              t.GetReason(),
+			DeclineReason:       t.GetDeclineReason(),
+			RedirectDestination: t.GetRedirectDestination(),
+			RuleID:              t.GetRuleId(),
+			RulesVersion:        t.GetRulesVersion(),
+			Override:            t.GetOverride(),
+		}
+	}
+	for _, c := range ref.History() {
+		h := historyView{Sequence: c.Sequence, Type: strings.TrimPrefix(string(c.Payload.ProtoReflect().Descriptor().Name()), ""), At: c.At}
+		if c.Actor != nil {
+			h.ActorRole = enumWire(c.Actor.GetRole().String(), "ROLE_")
+		}
+		v.History = append(v.History, h)
+	}
+	return v
+}
+
+// get handles GET /v1/referrals/{id}.
+func (a *api) get(w http.ResponseWriter, r *http.Request) {
+	ref, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(ref))
+}
+
+type changeResponse struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Sequence uint64 `json:"sequence"`
+}
+
+// afterChange answers a state change with the referral as it now is.
+func (a *api) afterChange(w http.ResponseWriter, r *http.Request, id string, seq uint64) {
+	ref, err := intake.Load(r.Context(), a.refs.Store, id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, changeResponse{ID: id, Status: string(ref.Status()), Sequence: seq})
+}
+
+func (a *api) command(r *http.Request) (intake.Command, error) {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return intake.Command{}, err
+	}
+	return intake.Command{Actor: principalFrom(r.Context()).actor, IdempotencyKey: key, CorrelationID: correlationID(r)}, nil
+}
+
+// cancel handles POST /v1/referrals/{id}/cancel.
+func (a *api) cancel(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Reason string `json:"reason"`
+		Note   string `json:"note"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	reason := map[string]pathwayv1.CancelReason{
+		"revoked":          pathwayv1.CancelReason_CANCEL_REASON_REVOKED,
+		"entered-in-error": pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR,
+	}[body.Reason]
+	var errs []referral.FieldError
+	if reason == pathwayv1.CancelReason_CANCEL_REASON_UNSPECIFIED {
+		errs = append(errs, referral.FieldError{Field: "reason", Reason: "must be revoked or entered-in-error"})
+	}
+	if len(body.Note) > 2000 {
+		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+	}
+	if len(errs) > 0 {
+		WriteProblem(w, validationProblem(errs))
+		return
+	}
+	ref, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	cmd, err := a.command(r)
+	if err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+	seq, err := a.refs.Intake.Cancel(r.Context(), ref.ID(), cmd, reason, body.Note)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.afterChange(w, r, ref.ID(), seq)
+}
+
+// merge handles POST /v1/referrals/{id}/merge: the referral {id} is a
+// duplicate of the referral named "into", which survives.
+func (a *api) merge(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Into   string `json:"into"`
+		Reason string `json:"reason"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	var errs []referral.FieldError
+	if _, err := uuid.Parse(body.Into); err != nil {
+		errs = append(errs, referral.FieldError{Field: "into", Reason: "must be the id of the referral that survives"})
+	}
+	if body.Reason == "" || len(body.Reason) > 2000 {
+		errs = append(errs, referral.FieldError{Field: "reason", Reason: "an audit reason of at most 2000 characters is required"})
+	}
+	if len(errs) > 0 {
+		WriteProblem(w, validationProblem(errs))
+		return
+	}
+	ref, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	cmd, err := a.command(r)
+	if err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+	seq, err := a.refs.Intake.Merge(r.Context(), ref.ID(), body.Into, cmd, body.Reason)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.afterChange(w, r, ref.ID(), seq)
+}
+
+// triageQueue handles GET /v1/triage/queue.
+func (a *api) triageQueue(w http.ResponseWriter, r *http.Request) {
+	q := a.refs.Index.ManualTriageQueue()
+	type item struct {
+		ID                    string    `json:"id"`
+		ReceivedAt            time.Time `json:"received_at"`
+		Priority              string    `json:"priority"`
+		SafeguardingEscalated bool      `json:"safeguarding_escalated"`
+		Waiting               string    `json:"waiting"`
+	}
+	now := a.refs.Now()
+	items := make([]item, 0, len(q))
+	for _, e := range q {
+		items = append(items, item{ID: e.ID, ReceivedAt: e.ReceivedAt, Priority: enumWire(e.Priority.String(), "PRIORITY_"),
+			SafeguardingEscalated: e.Escalated, Waiting: now.Sub(e.ReceivedAt).Round(time.Second).String()})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
+}
+
+// triage handles POST /v1/referrals/{id}/triage.
+func (a *api) triage(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Decision      string `json:"decision"`
+		Priority      string `json:"priority"`
+		Reason        string `json:"reason"`
+		DeclineReason string `json:"decline_reason"`
+		Destination   string `json:"destination"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	decisions := map[string]pathwayv1.TriageDecision{
+		"accept": pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, "signpost": pathwayv1.TriageDecision_TRIAGE_DECISION_SIGNPOST,
+		"decline": pathwayv1.TriageDecision_TRIAGE_DECISION_DECLINE, "redirect": pathwayv1.TriageDecision_TRIAGE_DECISION_REDIRECT,
+	}
+	priorities := map[string]pathwayv1.Priority{
+		"": pathwayv1.Priority_PRIORITY_UNSPECIFIED, "urgent": pathwayv1.Priority_PRIORITY_URGENT,
+		"high": pathwayv1.Priority_PRIORITY_HIGH, "routine": pathwayv1.Priority_PRIORITY_ROUTINE,
+	}
+	var errs []referral.FieldError
+	dec, okDec := decisions[body.Decision]
+	if !okDec {
+		errs = append(errs, referral.FieldError{Field: "decision", Reason: "must be accept, signpost, decline or redirect"})
+	}
+	pri, okPri := priorities[body.Priority]
+	if !okPri {
+		errs = append(errs, referral.FieldError{Field: "priority", Reason: "must be urgent, high or routine"})
+	}
+	if body.Reason == "" || len(body.Reason) > 2000 {
+		errs = append(errs, referral.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
+	}
+	if body.Decision == "decline" && body.DeclineReason == "" {
+		errs = append(errs, referral.FieldError{Field: "decline_reason", Reason: "is required to decline"})
+	}
+	if body.Decision == "redirect" && body.Destination == "" {
+		errs = append(errs, referral.FieldError{Field: "destination", Reason: "is required to redirect"})
+	}
+	if len(errs) > 0 {
+		WriteProblem(w, validationProblem(errs))
+		return
+	}
+	ref, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	cmd, err := a.command(r)
+	if err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+	seq, err := a.refs.Intake.Triage(r.Context(), ref.ID(), cmd, &pathwayv1.ReferralTriaged{
+		Decision: dec, Priority: pri, Eligible: dec == pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
+		Reason: body.Reason, DeclineReason: body.DeclineReason, RedirectDestination: body.Destination,
+	})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.afterChange(w, r, ref.ID(), seq)
+}

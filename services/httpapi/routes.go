@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/pathway-sp/pathway/services/keys"
+)
+
+// Who may call what. Every endpoint but the probes needs a key; a key of
+// another role gets 403. A referrer sees only its own organisation's
+// referrals (others are 404, so their existence does not leak).
+var (
+	referrers   = []keys.Role{keys.RoleReferrer, keys.RoleAdmin}
+	readers     = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RoleAdmin}
+	cancellers  = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleAdmin}
+	triageStaff = []keys.Role{keys.RoleTriage, keys.RoleAdmin}
+	everyone    = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RolePartner, keys.RoleAdmin}
+)
+
+// Route is one authenticated endpoint and the roles it admits.
+type Route struct {
+	Method, Path string
+	Roles        []keys.Role
+}
+
+func (a *api) table() []struct {
+	Route
+	h http.HandlerFunc
+} {
+	return []struct {
+		Route
+		h http.HandlerFunc
+	}{
+		{Route{"POST", "/v1/referrals", referrers}, a.submit},
+		{Route{"GET", "/v1/referrals/{id}", readers}, a.get},
+		{Route{"POST", "/v1/referrals/{id}/cancel", cancellers}, a.cancel},
+		{Route{"POST", "/v1/referrals/{id}/merge", triageStaff}, a.merge},
+		{Route{"POST", "/v1/referrals/{id}/triage", triageStaff}, a.triage},
+		{Route{"GET", "/v1/triage/queue", triageStaff}, a.triageQueue},
+		{Route{"GET", "/v1/openapi.json", everyone}, a.openAPI},
+	}
+}
+
+// Routes lists every authenticated endpoint with the roles it admits, for
+// documentation and the authorisation tests.
+func Routes() []Route {
+	a := &api{}
+	var out []Route
+	for _, r := range a.table() {
+		out = append(out, r.Route)
+	}
+	return out
+}
+
+func (a *api) routes(mux *http.ServeMux) {
+	for _, r := range a.table() {
+		mux.HandleFunc(r.Method+" "+r.Path, a.authorise(r.h, r.Roles...))
+	}
+}

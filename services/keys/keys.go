@@ -1,0 +1,348 @@
+// Package keys holds the bearer API keys of pathway's HTTP API.
+//
+// A key looks like pw_<id>_<secret>: id is 12 hex characters that name the
+// key, secret is 32 random bytes in base64url. The key is shown once, when
+// it is created; pathway stores only the SHA-256 of the secret, in the
+// JetStream key-value bucket PATHWAY_KEYS (one entry per key id, JSON), so
+// every pathway process on the same NATS sees the same keys, and a
+// revocation takes effect at once everywhere. Each key has a role and, for
+// referrers and partners, an organisation.
+package keys
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Bucket is the name of the key-value bucket that holds the keys.
+const Bucket = "PATHWAY_KEYS"
+
+var (
+	// ErrInvalid reports an invalid role, organisation or key id.
+	ErrInvalid = errors.New("keys: invalid")
+	// ErrNotFound reports an unknown key id.
+	ErrNotFound = errors.New("keys: no such key")
+	// ErrUnauthenticated reports a token that is not a valid, unrevoked
+	// key. Its text never contains the token.
+	ErrUnauthenticated = errors.New("keys: not a valid API key")
+)
+
+// Role is what a key may do.
+type Role string
+
+// Roles.
+const (
+	RoleReferrer   Role = "referrer"
+	RoleTriage     Role = "triage"
+	RoleLinkWorker Role = "link_worker"
+	RoleOps        Role = "ops"
+	RolePartner    Role = "partner"
+	RoleAdmin      Role = "admin"
+)
+
+// Roles lists every role.
+var Roles = []Role{RoleReferrer, RoleTriage, RoleLinkWorker, RoleOps, RolePartner, RoleAdmin}
+
+// ParseRole returns the role named s. Errors wrap ErrInvalid.
+func ParseRole(s string) (Role, error) {
+	r := Role(s)
+	if !slices.Contains(Roles, r) {
+		return "", fmt.Errorf("%w: role %q: want one of referrer, triage, link_worker, ops, partner, admin", ErrInvalid, s)
+	}
+	return r, nil
+}
+
+var (
+	odsCode   = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
+	partnerID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	keyID     = regexp.MustCompile(`^[0-9a-f]{12}$`)
+)
+
+// Key is an API key as stored, without its secret.
+type Key struct {
+	ID           string    `json:"id"`
+	Role         Role      `json:"role"`
+	Organisation string    `json:"organisation,omitempty"`
+	Label        string    `json:"label,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+}
+
+// Revoked reports whether the key was revoked.
+func (k Key) Revoked() bool { return !k.RevokedAt.IsZero() }
+
+// record is the stored form of a key.
+type record struct {
+	Key
+	SecretHash string `json:"secret_hash"`
+}
+
+// Options configure a Store.
+type Options struct {
+	// Replicas of the bucket: 1, or 3 on a cluster.
+	Replicas int
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Store creates, lists and revokes keys. It is safe for concurrent use.
+type Store struct {
+	kv  jetstream.KeyValue
+	now func() time.Time
+}
+
+// Open opens the key bucket, creating it when missing.
+func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, error) {
+	if opts.Replicas == 0 {
+		opts.Replicas = 1
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	kv, err := js.KeyValue(ctx, Bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      Bucket,
+			Description: "pathway API keys (hashed)",
+			History:     5,
+			Storage:     jetstream.FileStorage,
+			Replicas:    opts.Replicas,
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open key bucket: %w", err)
+	}
+	return &Store{kv: kv, now: opts.Now}, nil
+}
+
+// Create makes a new key and returns it in plain text (the only time it
+// is available) with its stored form. A referrer needs an ODS code, a
+// partner its organisation id; other roles take no organisation. Errors
+// wrap ErrInvalid.
+func (s *Store) Create(ctx context.Context, role Role, organisation, label string) (string, Key, error) {
+	if _, err := ParseRole(string(role)); err != nil {
+		return "", Key{}, err
+	}
+	switch role {
+	case RoleReferrer:
+		if !odsCode.MatchString(organisation) {
+			return "", Key{}, fmt.Errorf("%w: a referrer key needs --org, the ODS code of the referring organisation (e.g. A81001)", ErrInvalid)
+		}
+	case RolePartner:
+		if !partnerID.MatchString(organisation) {
+			return "", Key{}, fmt.Errorf("%w: a partner key needs --org, the partner's organisation id (letters, digits, '-', '_')", ErrInvalid)
+		}
+	default:
+		if organisation != "" {
+			return "", Key{}, fmt.Errorf("%w: a %s key has no organisation", ErrInvalid, role)
+		}
+	}
+	if len(label) > 200 {
+		return "", Key{}, fmt.Errorf("%w: label longer than 200 characters", ErrInvalid)
+	}
+	idb := make([]byte, 6)
+	secret := make([]byte, 32)
+	if _, err := rand.Read(idb); err != nil {
+		return "", Key{}, err
+	}
+	if _, err := rand.Read(secret); err != nil {
+		return "", Key{}, err
+	}
+	secretText := base64.RawURLEncoding.EncodeToString(secret)
+	k := Key{ID: hex.EncodeToString(idb), Role: role, Organisation: organisation, Label: label, CreatedAt: s.now().UTC()}
+	b, err := json.Marshal(record{Key: k, SecretHash: hashSecret(secretText)})
+	if err != nil {
+		return "", Key{}, err
+	}
+	if _, err := s.kv.Create(ctx, k.ID, b); err != nil {
+		return "", Key{}, fmt.Errorf("store key: %w", err)
+	}
+	return "pw_" + k.ID + "_" + secretText, k, nil
+}
+
+func hashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// List returns every key, oldest first, revoked ones included.
+func (s *Store) List(ctx context.Context) ([]Key, error) {
+	lister, err := s.kv.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	var out []Key
+	for id := range lister.Keys() {
+		rec, _, err := s.get(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rec.Key)
+	}
+	slices.SortFunc(out, func(a, b Key) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+func (s *Store) get(ctx context.Context, id string) (record, uint64, error) {
+	e, err := s.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return record{}, 0, ErrNotFound
+	}
+	if err != nil {
+		return record{}, 0, fmt.Errorf("read key %s: %w", id, err)
+	}
+	var rec record
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return record{}, 0, fmt.Errorf("read key %s: %w", id, err)
+	}
+	return rec, e.Revision(), nil
+}
+
+// Revoke revokes a key; revoking it again keeps the first revocation
+// time. Errors: ErrNotFound, ErrInvalid for a malformed id.
+func (s *Store) Revoke(ctx context.Context, id string) (Key, error) {
+	if !keyID.MatchString(id) {
+		return Key{}, fmt.Errorf("%w: key id %q: want 12 hex characters", ErrInvalid, id)
+	}
+	for range 5 {
+		rec, rev, err := s.get(ctx, id)
+		if err != nil {
+			return Key{}, err
+		}
+		if rec.Revoked() {
+			return rec.Key, nil
+		}
+		rec.RevokedAt = s.now().UTC()
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return Key{}, err
+		}
+		if _, err := s.kv.Update(ctx, id, b, rev); err == nil {
+			return rec.Key, nil
+		}
+	}
+	return Key{}, fmt.Errorf("revoke key %s: too many concurrent updates", id)
+}
+
+// Authenticator checks tokens against an in-memory copy of the bucket
+// that it keeps current. It is safe for concurrent use.
+type Authenticator struct {
+	kv    jetstream.KeyValue
+	mu    sync.RWMutex
+	keys  map[string]record
+	ready bool
+}
+
+// Authenticator returns an authenticator on the store's bucket; call Run.
+func (s *Store) Authenticator() *Authenticator {
+	return &Authenticator{kv: s.kv, keys: map[string]record{}}
+}
+
+// Run watches the bucket and keeps the authenticator current until ctx
+// ends.
+func (a *Authenticator) Run(ctx context.Context) error {
+	for {
+		w, err := a.kv.WatchAll(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("watch keys: %w", err)
+		}
+		for {
+			var e jetstream.KeyValueEntry
+			var open bool
+			select {
+			case <-ctx.Done():
+				_ = w.Stop()
+				return nil
+			case e, open = <-w.Updates():
+			}
+			if !open {
+				break
+			}
+			if e == nil { // initial values delivered
+				a.mu.Lock()
+				a.ready = true
+				a.mu.Unlock()
+				continue
+			}
+			a.mu.Lock()
+			if e.Operation() != jetstream.KeyValuePut {
+				delete(a.keys, e.Key())
+			} else {
+				var rec record
+				if json.Unmarshal(e.Value(), &rec) == nil {
+					a.keys[e.Key()] = rec
+				}
+			}
+			a.mu.Unlock()
+		}
+		_ = w.Stop()
+	}
+}
+
+// Ready reports whether the keys present at start have been loaded.
+func (a *Authenticator) Ready() bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.ready
+}
+
+// Authenticate returns the key that token is. It does no I/O. Every
+// failure is ErrUnauthenticated.
+func (a *Authenticator) Authenticate(token string) (Key, error) {
+	rest, ok := strings.CutPrefix(token, "pw_")
+	if !ok {
+		return Key{}, ErrUnauthenticated
+	}
+	id, secret, ok := strings.Cut(rest, "_")
+	if !ok || !keyID.MatchString(id) || len(secret) != 43 {
+		return Key{}, ErrUnauthenticated
+	}
+	a.mu.RLock()
+	rec, found := a.keys[id]
+	a.mu.RUnlock()
+	want, err := hex.DecodeString(rec.SecretHash)
+	if !found || err != nil {
+		return Key{}, ErrUnauthenticated
+	}
+	got := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(got[:], want) != 1 || rec.Revoked() {
+		return Key{}, ErrUnauthenticated
+	}
+	return rec.Key, nil
+}
+
+// ParseAuthorization returns the token of an "Authorization: Bearer
+// <token>" header.
+func ParseAuthorization(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}

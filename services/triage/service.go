@@ -1,0 +1,79 @@
+package triage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/pathway-sp/pathway/events"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/referral"
+	"google.golang.org/protobuf/proto"
+)
+
+// ConsumerName is the durable consumer of the triage service.
+const ConsumerName = "triage"
+
+// Service triages every new referral by the rules, as it arrives in the
+// log. A redelivered referral is triaged once: the decision is appended
+// only while the referral still awaits automatic triage.
+type Service struct {
+	store *events.Store
+	rules *Rules
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// NewService returns the triage service.
+func NewService(store *events.Store, rules *Rules, now func() time.Time, log *slog.Logger) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: store, rules: rules, now: now, log: log.With("service", "triage")}
+}
+
+// Run consumes new referrals until ctx ends. Events it cannot decode, or
+// keeps failing on, are parked.
+func (s *Service) Run(ctx context.Context) error {
+	return s.store.Consume(ctx, events.Consumer{
+		Name:      ConsumerName,
+		Subjects:  []string{events.TypeSubject(referral.AggregateType)},
+		Types:     []string{events.TypeOf(&pathwayv1.ReferralReceived{})},
+		OnBadData: events.Park,
+		Logger:    s.log,
+	}, s.handle)
+}
+
+func (s *Service) handle(ctx context.Context, rec events.Record) error {
+	ev, ok := rec.Payload.(*pathwayv1.ReferralReceived)
+	if !ok {
+		return nil
+	}
+	d, err := s.rules.Evaluate(InputFrom(ev, s.now()))
+	if err != nil {
+		return fmt.Errorf("evaluate rules for referral at %d: %w", rec.Sequence, err)
+	}
+	cmd := intake.Command{
+		Actor:          &pathwayv1.Actor{Id: "triage-rules", Role: pathwayv1.Role_ROLE_SYSTEM},
+		IdempotencyKey: "triage\x00" + strconv.FormatUint(rec.Sequence, 10),
+		CorrelationID:  rec.Envelope.GetCorrelationId(),
+		CausationID:    rec.Envelope.GetEventId(),
+	}
+	_, err = intake.Decide(ctx, s.store, rec.Aggregate.ID, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+		return r.AutoTriage(d.Event())
+	})
+	if errors.Is(err, referral.ErrConflict) {
+		return nil // already triaged, cancelled or merged: nothing to do
+	}
+	if err == nil {
+		s.log.Info("referral triaged", "seq", rec.Sequence, "rule", d.RuleID, "rules_version", d.RulesVersion)
+	}
+	return err
+}
