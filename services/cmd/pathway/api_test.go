@@ -23,13 +23,13 @@ import (
 // pathway is `pathway serve` running in the test process on a temporary
 // data directory, with HTTP and NATS on free loopback ports.
 type pathway struct {
-	t      testing.TB
-	base   string
+	t       testing.TB
+	base    string
 	natsURL string
-	data   string
-	cancel context.CancelFunc
-	done   chan error
-	logs   *syncBuffer
+	data    string
+	cancel  context.CancelFunc
+	done    chan error
+	logs    *syncBuffer
 }
 
 type syncBuffer struct {
