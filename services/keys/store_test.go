@@ -1,0 +1,192 @@
+package keys_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/services/keys"
+)
+
+type server struct {
+	dir string
+	srv *embedded.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+}
+
+func start(tb testing.TB, dir string) *server {
+	tb.Helper()
+	srv, err := embedded.Start(embedded.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	s := &server{dir: dir, srv: srv, nc: nc, js: js}
+	tb.Cleanup(s.stop)
+	return s
+}
+
+func (s *server) stop() {
+	s.nc.Close()
+	_ = s.srv.Shutdown(context.Background())
+}
+
+func authenticator(tb testing.TB, st *keys.Store) *keys.Authenticator {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	a := st.Authenticator()
+	go a.Run(ctx)
+	eventually(tb, "authenticator ready", a.Ready)
+	return a
+}
+
+// eventually polls cond until it holds, within 5 seconds.
+func eventually(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within 5s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCreateAuthenticateRevoke(t *testing.T) {
+	s := start(t, t.TempDir())
+	ctx := context.Background()
+	st, err := keys.Open(ctx, s.js, keys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := authenticator(t, st)
+	plain, k, err := st.Create(ctx, keys.RoleReferrer, "A81001", "practice system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new key accepted", func() bool { _, err := a.Authenticate(plain); return err == nil })
+	got, _ := a.Authenticate(plain)
+	if got.ID != k.ID || got.Role != keys.RoleReferrer || got.Organisation != "A81001" {
+		t.Fatalf("authenticated as %+v, want %+v", got, k)
+	}
+
+	id, secret, _ := strings.Cut(strings.TrimPrefix(plain, "pw_"), "_")
+	for name, token := range map[string]string{
+		"wrong secret": "pw_" + id + "_" + strings.Repeat("A", 43),
+		"unknown id":   "pw_ffffffffffff_" + secret,
+		"no prefix":    id + "_" + secret,
+		"truncated":    plain[:len(plain)-1],
+		"empty":        "",
+		"other scheme": "Basic " + plain,
+		"spaces":       " " + plain,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := a.Authenticate(token)
+			if !errors.Is(err, keys.ErrUnauthenticated) {
+				t.Fatalf("got %v, want ErrUnauthenticated", err)
+			}
+			if token != "" && strings.Contains(err.Error(), token) {
+				t.Fatal("the error contains the token")
+			}
+		})
+	}
+
+	// The stored entry has no secret, only its hash.
+	kv, _ := s.js.KeyValue(ctx, keys.Bucket)
+	e, err := kv.Get(ctx, k.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(e.Value()), secret) {
+		t.Fatal("the stored key contains the secret")
+	}
+
+	if _, err := st.Revoke(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "revoked key refused", func() bool { _, err := a.Authenticate(plain); return err != nil })
+	again, err := st.Revoke(ctx, k.ID)
+	if err != nil || !again.Revoked() {
+		t.Fatalf("revoking again: %+v, %v", again, err)
+	}
+	if _, err := st.Revoke(ctx, "0123456789ab"); !errors.Is(err, keys.ErrNotFound) {
+		t.Fatalf("revoking an unknown key: got %v, want ErrNotFound", err)
+	}
+	list, err := st.List(ctx)
+	if err != nil || len(list) != 1 || !list[0].Revoked() {
+		t.Fatalf("list: %+v, %v; want one revoked key", list, err)
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	s := start(t, t.TempDir())
+	st, _ := keys.Open(context.Background(), s.js, keys.Options{})
+	for _, tc := range []struct {
+		role keys.Role
+		org  string
+		ok   bool
+	}{
+		{keys.RoleReferrer, "A81001", true},
+		{keys.RoleReferrer, "", false},
+		{keys.RoleReferrer, "a81001", false},
+		{keys.RolePartner, "age-uk-teesside", true},
+		{keys.RolePartner, "", false},
+		{keys.RoleOps, "", true},
+		{keys.RoleOps, "A81001", false},
+		{keys.Role("nurse"), "", false},
+	} {
+		_, _, err := st.Create(context.Background(), tc.role, tc.org, "")
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, keys.ErrInvalid)) {
+			t.Errorf("create %s with org %q: got %v, want ok=%v", tc.role, tc.org, err, tc.ok)
+		}
+	}
+}
+
+func TestKeysSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	s := start(t, dir)
+	st, _ := keys.Open(context.Background(), s.js, keys.Options{})
+	plain, _, err := st.Create(context.Background(), keys.RoleTriage, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stop()
+	s = start(t, dir)
+	st, err = keys.Open(context.Background(), s.js, keys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := authenticator(t, st)
+	if k, err := a.Authenticate(plain); err != nil || k.Role != keys.RoleTriage {
+		t.Fatalf("after restart: %+v, %v", k, err)
+	}
+}
+
+func TestParseAuthorization(t *testing.T) {
+	for in, want := range map[string]string{
+		"Bearer pw_abc":   "pw_abc",
+		"bearer pw_abc":   "pw_abc",
+		"BEARER  pw_abc ": "pw_abc",
+		"Basic pw_abc":    "",
+		"Bearer":          "",
+		"Bearer ":         "",
+		"":                "",
+		"pw_abc":          "",
+	} {
+		got, ok := keys.ParseAuthorization(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("ParseAuthorization(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
