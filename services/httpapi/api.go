@@ -138,35 +138,41 @@ func strictJSON(body []byte, v any) error {
 	return nil
 }
 
-// writeError maps a service error to its HTTP problem. Internal errors
-// are logged and answered 500 without detail.
+// writeError answers a service error with its problem.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p, ext := a.problemFor(r, err)
+	if ext != nil {
+		writeProblemWith(w, p, ext)
+		return
+	}
+	WriteProblem(w, p)
+}
+
+// problemFor maps a service error to its HTTP problem and extension
+// members. Internal errors are logged and answered 500 without detail.
+func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
 	var ve *intake.ValidationError
 	var de *intake.DuplicateError
 	switch {
 	case errors.As(err, &ve):
-		WriteProblem(w, validationProblem(ve.Fields))
+		return validationProblem(ve.Fields), nil
 	case errors.As(err, &de):
-		w.Header().Set("Link", fmt.Sprintf("</v1/referrals/%s>; rel=\"related\"", de.OpenID))
-		writeProblemWith(w, Problem{Type: problemBase + "open-episode", Title: "The person already has an open referral", Status: http.StatusConflict,
-			Detail: "only one open referral per person is allowed; cancel the open one first to refer again"},
-			map[string]any{"open_referral": "/v1/referrals/" + de.OpenID, "open_referral_id": de.OpenID})
+		return Problem{Type: problemBase + "open-episode", Title: "The person already has an open referral", Status: http.StatusConflict,
+				Detail: "only one open referral per person is allowed; cancel the open one first to refer again"},
+			map[string]any{"open_referral": "/v1/referrals/" + de.OpenID, "open_referral_id": de.OpenID}
 	case errors.Is(err, events.ErrNotFound):
-		WriteProblem(w, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"})
+		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"}, nil
 	case errors.Is(err, referral.ErrConflict):
-		WriteProblem(w, Problem{Type: problemBase + "conflict", Title: "Not allowed in the referral's current state", Status: http.StatusConflict, Detail: cleanDetail(err)})
+		return Problem{Type: problemBase + "conflict", Title: "Not allowed in the referral's current state", Status: http.StatusConflict, Detail: cleanDetail(err)}, nil
 	case errors.Is(err, referral.ErrInvalid):
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: cleanDetail(err)})
+		return Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: cleanDetail(err)}, nil
 	case errors.Is(err, events.ErrConcurrency):
-		w.Header().Set("Retry-After", "1")
-		WriteProblem(w, Problem{Type: problemBase + "busy", Title: "Busy", Status: http.StatusServiceUnavailable, Detail: "too many concurrent changes; retry"})
+		return Problem{Type: problemBase + "busy", Title: "Busy", Status: http.StatusServiceUnavailable, Detail: "too many concurrent changes; retry"}, nil
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		w.Header().Set("Retry-After", "1")
-		WriteProblem(w, Problem{Type: problemBase + "timeout", Title: "Timed out", Status: http.StatusServiceUnavailable, Detail: "the request did not complete in time; retry with the same Idempotency-Key"})
-	default:
-		a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
-		WriteProblem(w, Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the request failed; it is safe to retry with the same Idempotency-Key"})
+		return Problem{Type: problemBase + "timeout", Title: "Timed out", Status: http.StatusServiceUnavailable, Detail: "the request did not complete in time; retry with the same Idempotency-Key"}, nil
 	}
+	a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
+	return Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the request failed; it is safe to retry with the same Idempotency-Key"}, nil
 }
 
 // cleanDetail drops the package prefix of a domain error.

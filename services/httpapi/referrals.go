@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
@@ -27,65 +30,72 @@ func (a *api) submit(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &sub) {
 		return
 	}
-	a.submitReferral(w, r, sub, "json", func(res intake.Result) {
-		w.Header().Set("Location", "/v1/referrals/"+res.ID)
-		status := http.StatusOK
-		if res.Created {
-			status = http.StatusCreated
+	res, err := a.submitReferral(r, sub, "json")
+	if err != nil {
+		var de *intake.DuplicateError
+		if errors.As(err, &de) {
+			w.Header().Set("Link", fmt.Sprintf("</v1/referrals/%s>; rel=\"related\"", de.OpenID))
 		}
-		writeJSON(w, status, submitResponse{ID: res.ID, Status: string(res.Status), Sequence: res.Sequence, PossibleDuplicateOf: res.PossibleDuplicateOf})
-	})
+		a.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/referrals/"+res.ID)
+	status := http.StatusOK
+	if res.Created {
+		status = http.StatusCreated
+	}
+	writeJSON(w, status, submitResponse{ID: res.ID, Status: string(res.Status), Sequence: res.Sequence, PossibleDuplicateOf: res.PossibleDuplicateOf})
 }
 
-// submitReferral runs a submission for either front door and calls ok
-// with the result; errors are answered here.
-func (a *api) submitReferral(w http.ResponseWriter, r *http.Request, sub referral.Submission, channel string, ok func(intake.Result)) {
+// submitReferral runs a submission from either front door.
+func (a *api) submitReferral(r *http.Request, sub referral.Submission, channel string) (intake.Result, error) {
 	p := principalFrom(r.Context())
 	key, err := idempotencyKey(r)
 	if err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
-		return
+		return intake.Result{}, fmt.Errorf("%w: %v", referral.ErrInvalid, err)
 	}
 	if p.key.Role == keys.RoleReferrer && sub.Referrer.Organisation != p.key.Organisation {
 		errs := sub.Validate(a.refs.Now())
 		if !slices.ContainsFunc(errs, func(e referral.FieldError) bool { return e.Field == "referrer.organisation" }) {
 			errs = append(errs, referral.FieldError{Field: "referrer.organisation", Reason: "must be the organisation of your API key"})
 		}
-		WriteProblem(w, validationProblem(errs))
-		return
+		return intake.Result{}, &intake.ValidationError{Fields: errs}
 	}
-	res, err := a.refs.Intake.Submit(r.Context(), intake.Submission{
+	return a.refs.Intake.Submit(r.Context(), intake.Submission{
 		Submission:     sub,
 		Actor:          p.actor,
 		IdempotencyKey: key,
 		Channel:        channel,
 		CorrelationID:  correlationID(r),
 	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	ok(res)
 }
 
 // load reads the referral named in the path, answering 404 for a bad id,
 // a missing referral, or one the caller's organisation may not see.
 func (a *api) load(w http.ResponseWriter, r *http.Request) (*referral.Referral, bool) {
-	id := r.PathValue("id")
-	if _, err := uuid.Parse(id); err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"})
-		return nil, false
-	}
-	ref, err := intake.Load(r.Context(), a.refs.Store, id)
+	ref, err := a.loadVisible(r)
 	if err != nil {
 		a.writeError(w, r, err)
 		return nil, false
 	}
-	if !canSee(principalFrom(r.Context()).key, ref) {
-		WriteProblem(w, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"})
-		return nil, false
-	}
 	return ref, true
+}
+
+// loadVisible reads the referral named in the path; events.ErrNotFound
+// when it does not exist or the caller may not see it.
+func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, events.ErrNotFound
+	}
+	ref, err := intake.Load(r.Context(), a.refs.Store, id)
+	if err != nil {
+		return nil, err
+	}
+	if !canSee(principalFrom(r.Context()).key, ref) {
+		return nil, events.ErrNotFound
+	}
+	return ref, nil
 }
 
 // canSee reports whether key may see the referral: a referrer only the

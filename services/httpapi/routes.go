@@ -38,6 +38,8 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/referrals/{id}/triage", triageStaff}, a.triage},
 		{Route{"GET", "/v1/triage/queue", triageStaff}, a.triageQueue},
 		{Route{"GET", "/v1/openapi.json", everyone}, a.openAPI},
+		{Route{"POST", "/fhir/r4/ServiceRequest", referrers}, a.fhirCreate},
+		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},
 	}
 }
 

@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/pathway-sp/pathway/services/fhir"
+	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/referral"
+)
+
+// writeOutcome answers with a FHIR OperationOutcome.
+func writeOutcome(w http.ResponseWriter, status int, issues []fhir.Issue) {
+	w.Header().Set("Content-Type", fhir.ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(fhir.OperationOutcome(issues))
+}
+
+// writeServiceRequest answers with the referral as a ServiceRequest.
+func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *referral.Referral, status int) {
+	body, err := fhir.EncodeServiceRequest(fhir.View{
+		ID:          ref.ID(),
+		Status:      ref.FHIRStatus(),
+		Submission:  referral.FromEvent(ref.Received()),
+		AuthoredOn:  ref.ReceivedAt(),
+		LastUpdated: ref.UpdatedAt(),
+		VersionID:   fmt.Sprint(ref.Version()),
+	})
+	if err != nil {
+		a.fhirError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", fhir.ContentType)
+	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, ref.Version()))
+	w.Header().Set("Location", "/fhir/r4/ServiceRequest/"+ref.ID())
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// fhirError answers a service error as an OperationOutcome.
+func (a *api) fhirError(w http.ResponseWriter, r *http.Request, err error) {
+	var ve *intake.ValidationError
+	var de *intake.DuplicateError
+	switch {
+	case errors.As(err, &ve):
+		writeOutcome(w, http.StatusBadRequest, fhir.IssuesFromFieldErrors(ve.Fields))
+	case errors.As(err, &de):
+		w.Header().Set("Link", fmt.Sprintf("</fhir/r4/ServiceRequest/%s>; rel=\"related\"", de.OpenID))
+		writeOutcome(w, http.StatusConflict, []fhir.Issue{{Severity: "error", Code: "duplicate",
+			Diagnostics: "the person already has an open referral: ServiceRequest/" + de.OpenID + "; revoke it before referring again",
+			Expression:  []string{"ServiceRequest.subject"}}})
+	default:
+		p, _ := a.problemFor(r, err)
+		code := map[int]string{http.StatusNotFound: "not-found", http.StatusConflict: "conflict", http.StatusBadRequest: "invalid"}[p.Status]
+		if code == "" {
+			code = "exception"
+		}
+		writeOutcome(w, p.Status, []fhir.Issue{{Severity: "error", Code: code, Diagnostics: p.Detail}})
+	}
+}
+
+// fhirCreate handles POST /fhir/r4/ServiceRequest.
+func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		writeOutcome(w, http.StatusRequestEntityTooLarge, []fhir.Issue{{Severity: "error", Code: "too-long", Diagnostics: fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes)}})
+		return
+	}
+	sub, issues := fhir.DecodeServiceRequest(body)
+	if len(issues) > 0 {
+		// Report the structure's problems and the fields' together.
+		if len(issues) > 0 && sub.Referrer.Organisation != "" {
+			issues = append(issues, fhir.IssuesFromFieldErrors(sub.Validate(a.refs.Now()))...)
+		}
+		writeOutcome(w, http.StatusBadRequest, issues)
+		return
+	}
+	res, err := a.submitReferral(r, sub, "fhir")
+	if err != nil {
+		a.fhirError(w, r, err)
+		return
+	}
+	ref, err := intake.Load(r.Context(), a.refs.Store, res.ID)
+	if err != nil {
+		a.fhirError(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if res.Created {
+		status = http.StatusCreated
+	}
+	a.writeServiceRequest(w, r, ref, status)
+}
+
+// fhirRead handles GET /fhir/r4/ServiceRequest/{id}.
+func (a *api) fhirRead(w http.ResponseWriter, r *http.Request) {
+	ref, err := a.loadVisible(r)
+	if err != nil {
+		a.fhirError(w, r, err)
+		return
+	}
+	a.writeServiceRequest(w, r, ref, http.StatusOK)
+}
