@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/events/embedded"
 	"github.com/pathway-sp/pathway/services/httpapi"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
@@ -60,9 +61,14 @@ func startPathway(tb testing.TB, data string) *pathway {
 	cfg.DataDir = data
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.NATSListen = "127.0.0.1:0"
+	return startPathwayWith(tb, cfg)
+}
+
+func startPathwayWith(tb testing.TB, cfg serveConfig) *pathway {
+	tb.Helper()
 	cfg.rules = triage.DefaultRules()
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &pathway{t: tb, data: data, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	p := &pathway{t: tb, data: cfg.DataDir, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}, natsURL: cfg.NATSURL}
 	log := slog.New(slog.NewTextHandler(p.logs, nil))
 	go func() { p.done <- serve(ctx, cfg, log) }()
 	deadline := time.Now().Add(15 * time.Second)
@@ -703,5 +709,46 @@ func TestFHIRFrontDoor(t *testing.T) {
 	}
 	if code, _ := p.do("GET", "/fhir/r4/ServiceRequest/"+sr.ID, p.key(keys.RoleReferrer, "B82002"), nil, nil); code != http.StatusNotFound {
 		t.Fatalf("another organisation's ServiceRequest: %d, want 404", code)
+	}
+}
+
+// TestServicesRunApartOnExternalNATS runs intake and triage as two
+// processes' worth of services against one external NATS: a referral
+// taken by the intake is triaged by the other.
+func TestServicesRunApartOnExternalNATS(t *testing.T) {
+	srv, err := embedded.Start(embedded.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	start := func(services ...string) *pathway {
+		cfg := defaultServeConfig()
+		cfg.NATSURL = srv.ClientURL()
+		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.Services = services
+		return startPathwayWith(t, cfg)
+	}
+	in := start("intake")
+	tri := start("triage")
+	if strings.Contains(in.logs.String(), "triage rules loaded") || !strings.Contains(tri.logs.String(), "triage rules loaded") {
+		t.Fatal("the intake process runs triage, or the triage process does not")
+	}
+	if code, _ := tri.do("GET", "/v1/openapi.json", "", nil, nil); code != http.StatusNotFound {
+		t.Errorf("the triage-only process serves the API: %d, want 404", code)
+	}
+	in.natsURL = srv.ClientURL()
+	ref := in.key(keys.RoleReferrer, "A81001")
+	var created submitted
+	if code, _ := in.do("POST", "/v1/referrals", ref, exampleReferral(), &created); code != http.StatusCreated {
+		t.Fatalf("submit: %d", code)
+	}
+	var v view
+	deadline := time.Now().Add(5 * time.Second)
+	for v.Triage == nil && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		in.do("GET", "/v1/referrals/"+created.ID, ref, nil, &v)
+	}
+	if v.Triage == nil || v.Triage.Decision != "accept" {
+		t.Fatalf("triage by the other process: %+v", v.Triage)
 	}
 }
