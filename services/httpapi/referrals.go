@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -316,6 +317,19 @@ func (a *api) merge(w http.ResponseWriter, r *http.Request) {
 
 // triageQueue handles GET /v1/triage/queue.
 func (a *api) triageQueue(w http.ResponseWriter, r *http.Request) {
+	// Show every change made before this request (read your writes).
+	head, err := a.refs.Store.LastSequenceOn(r.Context(), events.TypeSubject(referral.AggregateType))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := a.refs.Index.WaitFor(ctx, head); err != nil {
+		w.Header().Set("Retry-After", "1")
+		WriteProblem(w, Problem{Type: problemBase + "catching-up", Title: "Catching up", Status: http.StatusServiceUnavailable, Detail: "the triage queue is catching up with the log; retry"})
+		return
+	}
 	q := a.refs.Index.ManualTriageQueue()
 	type item struct {
 		ID                    string    `json:"id"`
