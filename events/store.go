@@ -82,23 +82,7 @@ func (s *Store) Stream() string { return s.stream }
 // in which case nothing was appended unless a retry with the same key finds
 // the command appended.
 func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, events ...Event) (uint64, error) {
-	if err := agg.Validate(); err != nil {
-		return 0, err
-	}
-	if len(events) == 0 {
-		return 0, invalidf("append to %s: no events", agg)
-	}
-	if len(events) > MaxEventsPerAppend {
-		return 0, invalidf("append to %s: %d events, at most %d", agg, len(events), MaxEventsPerAppend)
-	}
-	key := events[0].IdempotencyKey
-	for _, ev := range events[1:] {
-		if ev.IdempotencyKey != key {
-			return 0, invalidf("append to %s: events carry different idempotency keys", agg)
-		}
-	}
-	keyHash := hashKey(key)
-	msgs, err := s.messages(agg, keyHash, events)
+	keyHash, msgs, err := s.prepare(agg, events)
 	if err != nil {
 		return 0, err
 	}
@@ -129,6 +113,25 @@ func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, even
 		}
 	}
 	return 0, err
+}
+
+// prepare checks the arguments of one command and builds its messages.
+func (s *Store) prepare(agg Aggregate, events []Event) (keyHash string, msgs []*nats.Msg, err error) {
+	if err := agg.Validate(); err != nil {
+		return "", nil, err
+	}
+	if len(events) == 0 || len(events) > MaxEventsPerAppend {
+		return "", nil, invalidf("append to %s: want 1 to %d events, got %d", agg, MaxEventsPerAppend, len(events))
+	}
+	key := events[0].IdempotencyKey
+	for _, ev := range events[1:] {
+		if ev.IdempotencyKey != key {
+			return "", nil, invalidf("append to %s: events carry different idempotency keys", agg)
+		}
+	}
+	keyHash = hashKey(key)
+	msgs, err = s.messages(agg, keyHash, events)
+	return keyHash, msgs, err
 }
 
 // appendAnyIdempotent appends with no version check but at most once per
@@ -253,23 +256,10 @@ func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs [
 // A retry with the same idempotency key returns the original sequence, as
 // with Append.
 func (s *Store) Create(ctx context.Context, agg Aggregate, scope string, scopeSeq uint64, events ...Event) (uint64, error) {
-	if err := agg.Validate(); err != nil {
-		return 0, err
-	}
-	if len(events) == 0 || len(events) > MaxEventsPerAppend {
-		return 0, invalidf("create %s: want 1 to %d events, got %d", agg, MaxEventsPerAppend, len(events))
-	}
 	if !strings.HasPrefix(scope, SubjectPrefix+".") {
 		return 0, invalidf("create %s: scope %q is not a subject of the log", agg, scope)
 	}
-	key := events[0].IdempotencyKey
-	for _, ev := range events[1:] {
-		if ev.IdempotencyKey != key {
-			return 0, invalidf("create %s: events carry different idempotency keys", agg)
-		}
-	}
-	keyHash := hashKey(key)
-	msgs, err := s.messages(agg, keyHash, events)
+	keyHash, msgs, err := s.prepare(agg, events)
 	if err != nil {
 		return 0, err
 	}

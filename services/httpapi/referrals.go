@@ -228,6 +228,31 @@ func (a *api) afterChange(w http.ResponseWriter, r *http.Request, id string, seq
 	writeJSON(w, http.StatusOK, changeResponse{ID: id, Status: string(ref.Status()), Sequence: seq})
 }
 
+// change runs a state change on the referral named in the path, after
+// the body's field errors (if any) are answered, and answers with the
+// referral's new status.
+func (a *api) change(w http.ResponseWriter, r *http.Request, errs []referral.FieldError, do func(id string, cmd intake.Command) (uint64, error)) {
+	if len(errs) > 0 {
+		WriteProblem(w, validationProblem(errs))
+		return
+	}
+	ref, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	cmd, err := a.command(r)
+	if err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+	seq, err := do(ref.ID(), cmd)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.afterChange(w, r, ref.ID(), seq)
+}
+
 func (a *api) command(r *http.Request) (intake.Command, error) {
 	key, err := idempotencyKey(r)
 	if err != nil {
@@ -256,25 +281,9 @@ func (a *api) cancel(w http.ResponseWriter, r *http.Request) {
 	if len(body.Note) > 2000 {
 		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 	}
-	if len(errs) > 0 {
-		WriteProblem(w, validationProblem(errs))
-		return
-	}
-	ref, ok := a.load(w, r)
-	if !ok {
-		return
-	}
-	cmd, err := a.command(r)
-	if err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
-		return
-	}
-	seq, err := a.refs.Intake.Cancel(r.Context(), ref.ID(), cmd, reason, body.Note)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.afterChange(w, r, ref.ID(), seq)
+	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+		return a.refs.Intake.Cancel(r.Context(), id, cmd, reason, body.Note)
+	})
 }
 
 // merge handles POST /v1/referrals/{id}/merge: the referral {id} is a
@@ -294,25 +303,9 @@ func (a *api) merge(w http.ResponseWriter, r *http.Request) {
 	if body.Reason == "" || len(body.Reason) > 2000 {
 		errs = append(errs, referral.FieldError{Field: "reason", Reason: "an audit reason of at most 2000 characters is required"})
 	}
-	if len(errs) > 0 {
-		WriteProblem(w, validationProblem(errs))
-		return
-	}
-	ref, ok := a.load(w, r)
-	if !ok {
-		return
-	}
-	cmd, err := a.command(r)
-	if err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
-		return
-	}
-	seq, err := a.refs.Intake.Merge(r.Context(), ref.ID(), body.Into, cmd, body.Reason)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.afterChange(w, r, ref.ID(), seq)
+	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+		return a.refs.Intake.Merge(r.Context(), id, body.Into, cmd, body.Reason)
+	})
 }
 
 // triageQueue handles GET /v1/triage/queue.
@@ -385,26 +378,10 @@ func (a *api) triage(w http.ResponseWriter, r *http.Request) {
 	if body.Decision == "redirect" && body.Destination == "" {
 		errs = append(errs, referral.FieldError{Field: "destination", Reason: "is required to redirect"})
 	}
-	if len(errs) > 0 {
-		WriteProblem(w, validationProblem(errs))
-		return
-	}
-	ref, ok := a.load(w, r)
-	if !ok {
-		return
-	}
-	cmd, err := a.command(r)
-	if err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
-		return
-	}
-	seq, err := a.refs.Intake.Triage(r.Context(), ref.ID(), cmd, &pathwayv1.ReferralTriaged{
-		Decision: dec, Priority: pri, Eligible: dec == pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
-		Reason: body.Reason, DeclineReason: body.DeclineReason, RedirectDestination: body.Destination,
+	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+		return a.refs.Intake.Triage(r.Context(), id, cmd, &pathwayv1.ReferralTriaged{
+			Decision: dec, Priority: pri, Eligible: dec == pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
+			Reason: body.Reason, DeclineReason: body.DeclineReason, RedirectDestination: body.Destination,
+		})
 	})
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.afterChange(w, r, ref.ID(), seq)
 }
