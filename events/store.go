@@ -427,3 +427,73 @@ func (s *Store) lastSeq(ctx context.Context, agg Aggregate) (uint64, error) {
 	}
 	return msg.Sequence, nil
 }
+
+// Change is one aggregate's part of a command that spans aggregates: its
+// events, and the version they were decided from (or AnyVersion).
+type Change struct {
+	Aggregate Aggregate
+	Expected  uint64
+	Events    []Event
+}
+
+// AppendAll commits the changes of one command to several aggregates, all
+// or none, in one atomic batch; each aggregate must be at its expected
+// version. It is how a rule that spans aggregates holds under concurrency:
+// for example an assignment changes the referral and the link worker's
+// caseload at the versions it read, so two assigners cannot both fill the
+// last place. It returns the sequence of the last event.
+//
+// Every event must carry the same idempotency key, or none; a retry with
+// the key returns the original sequence. Errors are those of Append.
+func (s *Store) AppendAll(ctx context.Context, changes ...Change) (uint64, error) {
+	if len(changes) == 0 {
+		return 0, invalidf("append: no changes")
+	}
+	seen := map[Aggregate]bool{}
+	var msgs []*nats.Msg
+	keyHash := ""
+	for i, c := range changes {
+		if seen[c.Aggregate] {
+			return 0, invalidf("append: %s appears twice in one command", c.Aggregate)
+		}
+		seen[c.Aggregate] = true
+		kh, m, err := s.prepare(c.Aggregate, c.Events)
+		if err != nil {
+			return 0, err
+		}
+		if i > 0 && kh != keyHash {
+			return 0, invalidf("append: changes carry different idempotency keys")
+		}
+		keyHash = kh
+		if c.Expected != AnyVersion {
+			m[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(c.Expected, 10))
+		}
+		msgs = append(msgs, m...)
+	}
+	if len(msgs) > MaxEventsPerAppend {
+		return 0, invalidf("append: %d events, at most %d", len(msgs), MaxEventsPerAppend)
+	}
+	first := changes[0]
+	seq, err := s.send(ctx, first.Aggregate, first.Expected, msgs)
+	if err == nil || keyHash == "" || !(errors.Is(err, ErrConcurrency) || isDuplicate(err)) {
+		return seq, err
+	}
+	var orig uint64
+	for _, c := range changes {
+		from := uint64(1)
+		if c.Expected != AnyVersion {
+			from = c.Expected + 1
+		}
+		n, found, ferr := s.findCommand(ctx, c.Aggregate, keyHash, from)
+		if ferr != nil {
+			return 0, fmt.Errorf("append: look up earlier attempt: %w", ferr)
+		}
+		if found && n > orig {
+			orig = n
+		}
+	}
+	if orig != 0 {
+		return orig, nil
+	}
+	return 0, err
+}

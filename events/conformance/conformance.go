@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(tb testing.TB) Harness) {
 	t.Run("ReadAndSubscribeInOrder", func(t *testing.T) { testReadSubscribe(t, open(t)) })
 	t.Run("ConsumerPoliciesForBadData", func(t *testing.T) { testConsumerPolicies(t, open(t)) })
 	t.Run("CreateGuardsItsScope", func(t *testing.T) { testCreate(t, open(t)) })
+	t.Run("AppendAllIsAtomicAcrossAggregates", func(t *testing.T) { testAppendAll(t, open(t)) })
 }
 
 func ctx(tb testing.TB) context.Context {
@@ -711,5 +712,83 @@ func testCreate(t *testing.T, h Harness) {
 	again, err := s.Create(ctx(t), agg, scope, at, withKey("k-"+agg.ID, received("keyed"))...)
 	if err != nil || again != orig {
 		t.Fatalf("retried create: got %d, %v; want %d", again, err, orig)
+	}
+}
+
+func testAppendAll(t *testing.T, h Harness) {
+	s := h.Store()
+	worker := events.Aggregate{Type: "worker", ID: uuid.NewString()}
+	wv := mustAppend(t, s, worker, 0, events.Event{Payload: &pathwayv1.WorkerRegistered{Name: "Alex", Capacity: 1}})
+	a, b := NewReferral(), NewReferral()
+	av := mustAppend(t, s, a, 0, received("a"))
+	bv := mustAppend(t, s, b, 0, received("b"))
+	assign := func(ref events.Aggregate, refV, workerV uint64, key string) (uint64, error) {
+		return s.AppendAll(ctx(t),
+			events.Change{Aggregate: worker, Expected: workerV, Events: []events.Event{{Payload: &pathwayv1.WorkerCapacityChanged{Reason: "case " + ref.ID}, IdempotencyKey: key}}},
+			events.Change{Aggregate: ref, Expected: refV, Events: []events.Event{{Payload: &pathwayv1.ReferralAssigned{WorkerId: worker.ID}, IdempotencyKey: key}}},
+		)
+	}
+
+	// A stale version on any aggregate refuses the whole command.
+	before := lastSeq(t, s)
+	if _, err := assign(a, av-1, wv, ""); !errors.Is(err, events.ErrConcurrency) {
+		t.Fatalf("stale referral version: got %v, want ErrConcurrency", err)
+	}
+	if _, err := assign(a, av, wv-1, ""); !errors.Is(err, events.ErrConcurrency) {
+		t.Fatalf("stale worker version: got %v, want ErrConcurrency", err)
+	}
+	if after := lastSeq(t, s); after != before {
+		t.Fatalf("refused commands grew the log from %d to %d", before, after)
+	}
+
+	// Two assigners decide from the same worker version for two
+	// referrals: exactly one wins, whole.
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, c := range []struct {
+		ref events.Aggregate
+		v   uint64
+	}{{a, av}, {b, bv}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = assign(c.ref, c.v, wv, "assign-"+c.ref.ID)
+		}()
+	}
+	wg.Wait()
+	won := -1
+	for i, err := range errs {
+		if err == nil {
+			if won >= 0 {
+				t.Fatal("both assigners won")
+			}
+			won = i
+		} else if !errors.Is(err, events.ErrConcurrency) {
+			t.Fatal(err)
+		}
+	}
+	if won < 0 {
+		t.Fatal("no assigner won")
+	}
+	winner, loser := a, b
+	wantV := av
+	if won == 1 {
+		winner, loser, wantV = b, a, bv
+	}
+	if recs, _ := mustLoad(t, s, winner); len(recs) != 2 {
+		t.Fatalf("winner has %d events, want 2", len(recs))
+	}
+	if recs, _ := mustLoad(t, s, loser); len(recs) != 1 {
+		t.Fatalf("loser has %d events, want 1: half a command was committed", len(recs))
+	}
+	// The winner's retry after a lost acknowledgement is idempotent.
+	size := lastSeq(t, s)
+	got, err := assign(winner, wantV, wv, "assign-"+winner.ID)
+	if err != nil || got != size {
+		t.Fatalf("retry: got %d, %v; want %d", got, err, size)
+	}
+	if _, err := s.AppendAll(ctx(t), events.Change{Aggregate: a, Expected: events.AnyVersion, Events: []events.Event{triaged("x")}},
+		events.Change{Aggregate: a, Expected: events.AnyVersion, Events: []events.Event{triaged("y")}}); !errors.Is(err, events.ErrInvalid) {
+		t.Fatalf("one aggregate twice: got %v, want ErrInvalid", err)
 	}
 }
