@@ -1,0 +1,337 @@
+// Package projections builds read models from the event log. An Engine
+// runs one projection: it applies the log's events in order, stores a
+// checkpoint (the state and the last applied sequence) so a restart
+// resumes instead of replaying everything, answers read-your-writes waits
+// (WaitFor, behind ?min_seq=N), and can rebuild from sequence 1 or replay
+// a fresh copy up to a sequence (AsOf, behind ?as_of_seq=N). A rebuild
+// gives exactly the state incremental application gives, provided the
+// projection's Apply is deterministic (it must use the event's recorded
+// time, never the clock).
+package projections
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+)
+
+// Projection is a read model. Its methods are called by one engine, never
+// concurrently with each other; readers go through Engine.Read.
+type Projection interface {
+	// Name identifies the projection and its checkpoint, e.g. "waitlists".
+	Name() string
+	// Subject filters the events it needs, e.g. events.AllSubjects.
+	Subject() string
+	// Apply applies one event. It must be deterministic.
+	Apply(rec events.Record) error
+	// Snapshot encodes the state for a checkpoint; Restore decodes it into
+	// a reset projection.
+	Snapshot(w io.Writer) error
+	Restore(r io.Reader) error
+	// Reset empties the state.
+	Reset()
+}
+
+// CheckpointBucket is the JetStream object store bucket of checkpoints.
+const CheckpointBucket = "PATHWAY_CHECKPOINTS"
+
+// ErrTimeout reports that a projection did not reach a sequence in time.
+var ErrTimeout = errors.New("projections: not caught up in time")
+
+// Options configure an Engine.
+type Options struct {
+	// CheckpointEvery is how many applied events trigger a checkpoint;
+	// default 10,000. A checkpoint is also written when the engine stops
+	// and after CheckpointInterval of activity.
+	CheckpointEvery int
+	// CheckpointInterval bounds the time between checkpoints while events
+	// arrive; default 30s.
+	CheckpointInterval time.Duration
+	// Logger gets sequences and errors, never payloads; nil discards.
+	Logger *slog.Logger
+}
+
+// Engine runs one projection. Read, WaitFor and Applied are safe for
+// concurrent use with Run.
+type Engine struct {
+	store *events.Store
+	obj   jetstream.ObjectStore
+	p     Projection
+	opts  Options
+	log   *slog.Logger
+
+	mu      sync.RWMutex
+	applied uint64
+	changed chan struct{}
+}
+
+// OpenCheckpoints opens (creating when missing) the checkpoint bucket.
+func OpenCheckpoints(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.ObjectStore, error) {
+	obj, err := js.ObjectStore(ctx, CheckpointBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obj, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      CheckpointBucket,
+			Description: "pathway projection checkpoints",
+			Storage:     jetstream.FileStorage,
+			Replicas:    max(replicas, 1),
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open checkpoints: %w", err)
+	}
+	return obj, nil
+}
+
+// NewEngine returns an engine for p; obj holds its checkpoints (nil: no
+// checkpoints, every start replays).
+func NewEngine(store *events.Store, obj jetstream.ObjectStore, p Projection, opts Options) *Engine {
+	if opts.CheckpointEvery == 0 {
+		opts.CheckpointEvery = 10_000
+	}
+	if opts.CheckpointInterval == 0 {
+		opts.CheckpointInterval = 30 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{store: store, obj: obj, p: p, opts: opts, log: log.With("projection", p.Name()), changed: make(chan struct{})}
+}
+
+// Run restores the last checkpoint, then applies the log from there on,
+// live, until ctx ends; it writes a checkpoint on the way out.
+func (e *Engine) Run(ctx context.Context) error {
+	if err := e.restore(ctx); err != nil {
+		return err
+	}
+	sinceCheckpoint := 0
+	lastCheckpoint := time.Now()
+	defer func() {
+		if sinceCheckpoint > 0 {
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := e.checkpoint(sctx); err != nil {
+				e.log.Warn("final checkpoint failed", "err", err)
+			}
+		}
+	}()
+	for ctx.Err() == nil {
+		for rec, err := range e.store.Subscribe(ctx, e.Applied()+1, e.p.Subject()) {
+			if err != nil {
+				var de *events.DecodeError
+				if !errors.As(err, &de) {
+					e.log.Warn("subscription ended, resuming", "err", err)
+					break
+				}
+				e.log.Error("skipped an undecodable event", "seq", de.Sequence, "err", err)
+			}
+			if err := e.apply(rec); err != nil {
+				return err
+			}
+			sinceCheckpoint++
+			if sinceCheckpoint >= e.opts.CheckpointEvery || time.Since(lastCheckpoint) >= e.opts.CheckpointInterval {
+				if err := e.checkpoint(ctx); err != nil {
+					e.log.Warn("checkpoint failed", "err", err)
+				} else {
+					sinceCheckpoint, lastCheckpoint = 0, time.Now()
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// apply applies one record (an undecodable one only moves the position).
+func (e *Engine) apply(rec events.Record) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if rec.Payload != nil {
+		if err := e.p.Apply(rec); err != nil {
+			return fmt.Errorf("projection %s at sequence %d: %w", e.p.Name(), rec.Sequence, err)
+		}
+	}
+	e.applied = rec.Sequence
+	close(e.changed)
+	e.changed = make(chan struct{})
+	return nil
+}
+
+// Applied returns the last sequence applied.
+func (e *Engine) Applied() uint64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.applied
+}
+
+// Read calls fn with the projection, under a read lock, and the sequence
+// it reflects.
+func (e *Engine) Read(fn func(p Projection, applied uint64)) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	fn(e.p, e.applied)
+}
+
+// WaitFor waits until the projection reflects the log up to seq, or ctx
+// ends (ErrTimeout). A sequence not yet written is waited for. A filtered
+// projection never sees events outside its subject, so it reflects seq
+// once it has applied the last event on its subject at or below seq.
+func (e *Engine) WaitFor(ctx context.Context, seq uint64) error {
+	timeout := func() error {
+		return fmt.Errorf("%w: %s at %d, want %d", ErrTimeout, e.p.Name(), e.Applied(), seq)
+	}
+	// A sequence not yet in the log: wait for the log to get there.
+	for {
+		last, err := e.store.LastSequence(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return timeout()
+			}
+			return err
+		}
+		if last >= seq {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return timeout()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	target := seq
+	if last, err := e.store.LastSequenceOn(ctx, e.p.Subject()); err == nil && last < seq {
+		target = last
+	}
+	for {
+		e.mu.RLock()
+		applied, changed := e.applied, e.changed
+		e.mu.RUnlock()
+		if applied >= target {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return timeout()
+		case <-changed:
+		}
+	}
+}
+
+// checkpoint writes the state and position.
+func (e *Engine) checkpoint(ctx context.Context) error {
+	if e.obj == nil {
+		return nil
+	}
+	var buf bytes.Buffer
+	e.mu.RLock()
+	_ = binary.Write(&buf, binary.BigEndian, e.applied)
+	err := e.p.Snapshot(&buf)
+	e.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", e.p.Name(), err)
+	}
+	if _, err := e.obj.PutBytes(ctx, e.p.Name(), buf.Bytes()); err != nil {
+		return fmt.Errorf("checkpoint %s: %w", e.p.Name(), err)
+	}
+	return nil
+}
+
+// restore loads the checkpoint, if there is one.
+func (e *Engine) restore(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.p.Reset()
+	e.applied = 0
+	if e.obj == nil {
+		return nil
+	}
+	data, err := e.obj.GetBytes(ctx, e.p.Name())
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read checkpoint %s: %w", e.p.Name(), err)
+	}
+	r := bytes.NewReader(data)
+	var seq uint64
+	if err := binary.Read(r, binary.BigEndian, &seq); err != nil {
+		return fmt.Errorf("checkpoint %s is corrupt: %w", e.p.Name(), err)
+	}
+	if err := e.p.Restore(r); err != nil {
+		// A checkpoint this build cannot read is not fatal: replay.
+		e.log.Warn("checkpoint unreadable, replaying from the start", "err", err)
+		e.p.Reset()
+		return nil
+	}
+	e.applied = seq
+	e.log.Info("resumed from checkpoint", "seq", seq)
+	return nil
+}
+
+// Progress reports a long replay: done of total events read.
+type Progress func(done, total uint64)
+
+// Replay resets p and applies the log to it from sequence 1 up to upTo (0
+// for the end of the log at the time of the call). It returns the last
+// sequence read.
+func Replay(ctx context.Context, store *events.Store, p Projection, upTo uint64, progress Progress) (uint64, error) {
+	p.Reset()
+	last, err := store.LastSequence(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if upTo == 0 || upTo > last {
+		upTo = last
+	}
+	var seq uint64
+	for rec, err := range store.Read(ctx, 1, p.Subject()) {
+		var de *events.DecodeError
+		if err != nil && !errors.As(err, &de) {
+			return seq, err
+		}
+		if rec.Sequence > upTo {
+			break
+		}
+		if err == nil {
+			if err := p.Apply(rec); err != nil {
+				return seq, fmt.Errorf("projection %s at sequence %d: %w", p.Name(), rec.Sequence, err)
+			}
+		}
+		seq = rec.Sequence
+		if progress != nil && seq%1024 == 0 {
+			progress(seq, upTo)
+		}
+	}
+	if progress != nil {
+		progress(upTo, upTo)
+	}
+	return upTo, nil
+}
+
+// Rebuild replays the whole log into the engine's projection, replacing
+// its state and checkpoint. Do not call it while Run is running on the
+// same engine.
+func (e *Engine) Rebuild(ctx context.Context, progress Progress) (uint64, error) {
+	e.mu.Lock()
+	seq, err := Replay(ctx, e.store, e.p, 0, progress)
+	if err == nil {
+		e.applied = seq
+	}
+	e.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return seq, e.checkpoint(ctx)
+}

@@ -1,0 +1,261 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/events/embedded"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/projections"
+	"google.golang.org/protobuf/proto"
+)
+
+// tally is a test projection whose state depends on every event and on
+// their order: counts per event type, each aggregate's events in order,
+// and a running fold of (sequence, type).
+type tally struct {
+	Counts  map[string]int      `json:"counts"`
+	PerAgg  map[string][]string `json:"per_agg"`
+	Fold    uint64              `json:"fold"`
+	applies atomic.Int64
+}
+
+func newTally() *tally { t := &tally{}; t.Reset(); return t }
+
+func (t *tally) Name() string    { return "tally" }
+func (t *tally) Subject() string { return events.AllSubjects }
+func (t *tally) Reset() {
+	t.Counts, t.PerAgg, t.Fold = map[string]int{}, map[string][]string{}, 0
+}
+func (t *tally) Apply(rec events.Record) error {
+	t.applies.Add(1)
+	t.Counts[rec.Type]++
+	t.PerAgg[rec.Aggregate.String()] = append(t.PerAgg[rec.Aggregate.String()], rec.Type)
+	for _, b := range []byte(fmt.Sprint(rec.Sequence, rec.Type)) {
+		t.Fold = t.Fold*1099511628211 ^ uint64(b)
+	}
+	return nil
+}
+func (t *tally) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(t) }
+func (t *tally) Restore(r io.Reader) error  { return json.NewDecoder(r).Decode(t) }
+
+func (t *tally) state() string {
+	b, _ := json.Marshal(t)
+	return string(b)
+}
+
+type env struct {
+	store *events.Store
+	js    jetstream.JetStream
+	obj   jetstream.ObjectStore
+}
+
+func start(tb testing.TB) *env {
+	tb.Helper()
+	srv, err := embedded.Start(embedded.Config{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", NoSync: true})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if err := events.Setup(ctx, js, events.StreamConfig{}); err != nil {
+		tb.Fatal(err)
+	}
+	obj, err := projections.OpenCheckpoints(ctx, js, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &env{store: events.New(js, events.Options{}), js: js, obj: obj}
+}
+
+var kinds = []func() proto.Message{
+	func() proto.Message { return &pathwayv1.ReferralReceived{WhatMatters: "x"} },
+	func() proto.Message { return &pathwayv1.ReferralTriaged{Reason: "y"} },
+	func() proto.Message { return &pathwayv1.ReferralWaitlisted{Queue: "U12345"} },
+	func() proto.Message { return &pathwayv1.ReferralAssigned{WorkerId: "w"} },
+	func() proto.Message { return &pathwayv1.ContactRecorded{DurationMinutes: 45} },
+	func() proto.Message { return &pathwayv1.ReferralDischarged{} },
+}
+
+// history appends n random events over a few hundred aggregates, from
+// several writers at once.
+func history(tb testing.TB, s *events.Store, n int, seed uint64) {
+	tb.Helper()
+	aggs := make([]events.Aggregate, 300)
+	for i := range aggs {
+		typ := "referral"
+		if i%10 == 0 {
+			typ = "worker"
+		}
+		aggs[i] = events.Aggregate{Type: typ, ID: uuid.NewString()}
+	}
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(seed, uint64(w)))
+			for done.Add(1) <= int64(n) {
+				agg := aggs[rng.IntN(len(aggs))]
+				if _, err := s.Append(context.Background(), agg, events.AnyVersion, events.Event{Payload: kinds[rng.IntN(len(kinds))]()}); err != nil {
+					tb.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func run(tb testing.TB, e *projections.Engine) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			tb.Error(err)
+		}
+	}
+}
+
+func caughtUp(tb testing.TB, s *events.Store, e *projections.Engine) uint64 {
+	tb.Helper()
+	last, err := s.LastSequence(context.Background())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := e.WaitFor(ctx, last); err != nil {
+		tb.Fatal(err)
+	}
+	return last
+}
+
+// TestRebuildEqualsIncremental applies a random history of 12,000 events
+// live, while it is written, and checks that a rebuild from sequence 1
+// gives exactly the same state.
+func TestRebuildEqualsIncremental(t *testing.T) {
+	e := start(t)
+	live := newTally()
+	eng := projections.NewEngine(e.store, e.obj, live, projections.Options{CheckpointEvery: 1000})
+	stop := run(t, eng)
+	history(t, e.store, 12_000, 1)
+	last := caughtUp(t, e.store, eng)
+	stop()
+	var incremental string
+	eng.Read(func(p projections.Projection, applied uint64) {
+		if applied != last {
+			t.Fatalf("applied %d, want %d", applied, last)
+		}
+		incremental = p.(*tally).state()
+	})
+
+	rebuilt := newTally()
+	var calls int
+	seq, err := projections.Replay(context.Background(), e.store, rebuilt, 0, func(done, total uint64) { calls++ })
+	if err != nil || seq != last {
+		t.Fatalf("replay: %d, %v", seq, err)
+	}
+	if got := rebuilt.state(); got != incremental {
+		t.Fatalf("rebuild differs from incremental application")
+	}
+	if calls < 10 {
+		t.Errorf("progress reported %d times for %d events, want regular reports", calls, last)
+	}
+	sum := 0
+	for _, c := range rebuilt.Counts {
+		sum += c
+	}
+	if sum != 12_000 {
+		t.Fatalf("rebuilt state counts %d events, want 12000", sum)
+	}
+}
+
+// TestRestartResumesFromCheckpoint: after a restart the engine applies
+// only what came after its checkpoint, and ends in the same state as a
+// full replay.
+func TestRestartResumesFromCheckpoint(t *testing.T) {
+	e := start(t)
+	first := newTally()
+	eng := projections.NewEngine(e.store, e.obj, first, projections.Options{})
+	stop := run(t, eng)
+	history(t, e.store, 2000, 2)
+	caughtUp(t, e.store, eng)
+	stop() // writes the final checkpoint
+
+	history(t, e.store, 150, 3)
+	second := newTally()
+	eng2 := projections.NewEngine(e.store, e.obj, second, projections.Options{})
+	stop2 := run(t, eng2)
+	caughtUp(t, e.store, eng2)
+	stop2()
+	if n := second.applies.Load(); n != 150 {
+		t.Fatalf("after restart the engine applied %d events, want the 150 new ones", n)
+	}
+	full := newTally()
+	if _, err := projections.Replay(context.Background(), e.store, full, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if full.state() != second.state() {
+		t.Fatal("resumed state differs from a full replay")
+	}
+}
+
+// TestReadYourWritesAndAsOf: WaitFor returns once a write is applied and
+// times out on a sequence not yet written; Replay up to N gives the state
+// as it was at N.
+func TestReadYourWritesAndAsOf(t *testing.T) {
+	e := start(t)
+	live := newTally()
+	eng := projections.NewEngine(e.store, e.obj, live, projections.Options{})
+	stop := run(t, eng)
+	defer stop()
+	history(t, e.store, 100, 4)
+	at := caughtUp(t, e.store, eng)
+	var before string
+	eng.Read(func(p projections.Projection, _ uint64) { before = p.(*tally).state() })
+
+	seq, err := e.store.Append(context.Background(), events.Aggregate{Type: "referral", ID: uuid.NewString()}, 0, events.Event{Payload: kinds[0]()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := eng.WaitFor(ctx, seq); err != nil {
+		t.Fatalf("wait for own write: %v", err)
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel2()
+	if err := eng.WaitFor(short, seq+1000); !errors.Is(err, projections.ErrTimeout) {
+		t.Fatalf("wait for a future sequence: got %v, want ErrTimeout", err)
+	}
+
+	asOf := newTally()
+	if _, err := projections.Replay(context.Background(), e.store, asOf, at, nil); err != nil {
+		t.Fatal(err)
+	}
+	if asOf.state() != before {
+		t.Fatal("the view as of the earlier sequence differs from what the engine showed then")
+	}
+}
