@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
-	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/projections"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"google.golang.org/protobuf/proto"
 )
 
