@@ -198,6 +198,9 @@ func (r *Referral) Priority() pathwayv1.Priority { return r.priority }
 // CancelReason is why the referral was cancelled, when it was.
 func (r *Referral) CancelReason() pathwayv1.CancelReason { return r.cancelReason }
 
+// Worker is the link worker the referral is assigned to, if any.
+func (r *Referral) Worker() string { return r.worker }
+
 // MergedInto is the referral this one was merged into, when it was.
 func (r *Referral) MergedInto() string { return r.mergedInto }
 

@@ -288,6 +288,108 @@ func (x *WorkerDeactivated) GetReason() string {
 	return ""
 }
 
+// WorkerCaseAssigned adds a referral to the worker's active caseload. It
+// is appended in the same atomic command as the referral's
+// ReferralAssigned (or ReferralReassigned), at the worker's version, so two
+// assigners can never both fill the worker's last place.
+type WorkerCaseAssigned struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReferralId    string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerCaseAssigned) Reset() {
+	*x = WorkerCaseAssigned{}
+	mi := &file_pathway_v1_worker_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerCaseAssigned) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerCaseAssigned) ProtoMessage() {}
+
+func (x *WorkerCaseAssigned) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_worker_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerCaseAssigned.ProtoReflect.Descriptor instead.
+func (*WorkerCaseAssigned) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_worker_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WorkerCaseAssigned) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+// WorkerCaseReleased removes a referral from the worker's active caseload
+// (discharged, cancelled, merged or reassigned away), freeing a place.
+type WorkerCaseReleased struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ReferralId    string                 `protobuf:"bytes,1,opt,name=referral_id,json=referralId,proto3" json:"referral_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerCaseReleased) Reset() {
+	*x = WorkerCaseReleased{}
+	mi := &file_pathway_v1_worker_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerCaseReleased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerCaseReleased) ProtoMessage() {}
+
+func (x *WorkerCaseReleased) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_worker_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerCaseReleased.ProtoReflect.Descriptor instead.
+func (*WorkerCaseReleased) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_worker_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WorkerCaseReleased) GetReferralId() string {
+	if x != nil {
+		return x.ReferralId
+	}
+	return ""
+}
+
+func (x *WorkerCaseReleased) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_pathway_v1_worker_proto protoreflect.FileDescriptor
 
 const file_pathway_v1_worker_proto_rawDesc = "" +
@@ -312,7 +414,14 @@ const file_pathway_v1_worker_proto_rawDesc = "" +
 	"\breturned\x18\x03 \x01(\bR\breturned\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\"+\n" +
 	"\x11WorkerDeactivated\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reasonB:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"5\n" +
+	"\x12WorkerCaseAssigned\x12\x1f\n" +
+	"\vreferral_id\x18\x01 \x01(\tR\n" +
+	"referralId\"M\n" +
+	"\x12WorkerCaseReleased\x12\x1f\n" +
+	"\vreferral_id\x18\x01 \x01(\tR\n" +
+	"referralId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reasonB:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
 
 var (
 	file_pathway_v1_worker_proto_rawDescOnce sync.Once
@@ -326,17 +435,19 @@ func file_pathway_v1_worker_proto_rawDescGZIP() []byte {
 	return file_pathway_v1_worker_proto_rawDescData
 }
 
-var file_pathway_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_pathway_v1_worker_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_pathway_v1_worker_proto_goTypes = []any{
 	(*WorkerRegistered)(nil),          // 0: pathway.v1.WorkerRegistered
 	(*WorkerCapacityChanged)(nil),     // 1: pathway.v1.WorkerCapacityChanged
 	(*WorkerAvailabilityChanged)(nil), // 2: pathway.v1.WorkerAvailabilityChanged
 	(*WorkerDeactivated)(nil),         // 3: pathway.v1.WorkerDeactivated
-	(*timestamppb.Timestamp)(nil),     // 4: google.protobuf.Timestamp
+	(*WorkerCaseAssigned)(nil),        // 4: pathway.v1.WorkerCaseAssigned
+	(*WorkerCaseReleased)(nil),        // 5: pathway.v1.WorkerCaseReleased
+	(*timestamppb.Timestamp)(nil),     // 6: google.protobuf.Timestamp
 }
 var file_pathway_v1_worker_proto_depIdxs = []int32{
-	4, // 0: pathway.v1.WorkerAvailabilityChanged.absent_from:type_name -> google.protobuf.Timestamp
-	4, // 1: pathway.v1.WorkerAvailabilityChanged.absent_until:type_name -> google.protobuf.Timestamp
+	6, // 0: pathway.v1.WorkerAvailabilityChanged.absent_from:type_name -> google.protobuf.Timestamp
+	6, // 1: pathway.v1.WorkerAvailabilityChanged.absent_until:type_name -> google.protobuf.Timestamp
 	2, // [2:2] is the sub-list for method output_type
 	2, // [2:2] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
@@ -355,7 +466,7 @@ func file_pathway_v1_worker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pathway_v1_worker_proto_rawDesc), len(file_pathway_v1_worker_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,280 @@
+// Package assignment gives accepted referrals to link workers. A referral
+// goes to a worker who covers the person's practice and has a place on
+// their caseload (a language match first, then the least loaded); when no
+// worker has a place, it waits on its queue's waitlist (the PCN), urgent
+// first. When a place frees (a discharge, a cancel, a raised capacity, a
+// worker's return) the head of the waitlist is assigned.
+//
+// Every assignment is one atomic command on two aggregates, each at the
+// version it was decided from: the worker's WorkerCaseAssigned and the
+// referral's ReferralAssigned. So a worker's caseload never exceeds their
+// capacity, however many assignment services run.
+package assignment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/pathway-sp/pathway/events"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/worker"
+	"google.golang.org/protobuf/proto"
+)
+
+// ConsumerName is the assignment service's durable consumer.
+const ConsumerName = "assignment"
+
+// Service runs assignment. Create it with New and call Run.
+type Service struct {
+	store    *events.Store
+	view     *View
+	now      func() time.Time
+	log      *slog.Logger
+	consumer string
+}
+
+// New returns an assignment service. consumer names its durable consumer
+// (ConsumerName unless several must each see every event, as in tests).
+func New(store *events.Store, now func() time.Time, log *slog.Logger, consumer string) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if consumer == "" {
+		consumer = ConsumerName
+	}
+	return &Service{store: store, view: NewView(), now: now, log: log.With("service", "assignment"), consumer: consumer}
+}
+
+// View returns the service's view of the roster and waitlists.
+func (s *Service) View() *View { return s.view }
+
+var actor = &pathwayv1.Actor{Id: "assignment", Role: pathwayv1.Role_ROLE_SYSTEM}
+
+// Run builds the view and consumes the log until ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	viewDone := make(chan error, 1)
+	go func() { viewDone <- s.view.Run(ctx, s.store, s.log) }()
+	err := s.store.Consume(ctx, events.Consumer{
+		Name:     s.consumer,
+		Subjects: []string{events.TypeSubject(referral.AggregateType), events.TypeSubject(worker.AggregateType)},
+		Types: []string{
+			events.TypeOf(&pathwayv1.ReferralTriaged{}), events.TypeOf(&pathwayv1.ReferralReopened{}),
+			events.TypeOf(&pathwayv1.ReferralDischarged{}), events.TypeOf(&pathwayv1.ReferralCancelled{}),
+			events.TypeOf(&pathwayv1.ReferralMerged{}), events.TypeOf(&pathwayv1.WorkerRegistered{}),
+			events.TypeOf(&pathwayv1.WorkerCapacityChanged{}), events.TypeOf(&pathwayv1.WorkerAvailabilityChanged{}),
+			events.TypeOf(&pathwayv1.WorkerCaseReleased{}),
+		},
+		OnBadData: events.Park,
+		Logger:    s.log,
+	}, s.handle)
+	cancel()
+	<-viewDone
+	return err
+}
+
+func (s *Service) handle(ctx context.Context, rec events.Record) error {
+	if err := s.view.WaitFor(ctx, rec.Sequence); err != nil {
+		return err
+	}
+	switch p := rec.Payload.(type) {
+	case *pathwayv1.ReferralTriaged:
+		if p.GetDecision() == pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT {
+			return s.place(ctx, rec.Aggregate.ID)
+		}
+	case *pathwayv1.ReferralReopened:
+		return s.place(ctx, rec.Aggregate.ID)
+	case *pathwayv1.ReferralDischarged, *pathwayv1.ReferralCancelled, *pathwayv1.ReferralMerged:
+		return s.release(ctx, rec)
+	case *pathwayv1.WorkerRegistered, *pathwayv1.WorkerCapacityChanged, *pathwayv1.WorkerAvailabilityChanged, *pathwayv1.WorkerCaseReleased:
+		return s.fill(ctx, s.view.PCNOf(rec.Aggregate.ID))
+	}
+	return nil
+}
+
+// place assigns an accepted referral, or puts it on its queue's waitlist.
+func (s *Service) place(ctx context.Context, id string) error {
+	for attempt := 0; attempt < 10; attempt++ {
+		ref, err := intake.Load(ctx, s.store, id)
+		if err != nil {
+			return err
+		}
+		if ref.Status() != referral.StatusAccepted {
+			return nil // already placed, or no longer waiting
+		}
+		assigned, err := s.tryAssign(ctx, ref, 0)
+		if errors.Is(err, events.ErrConcurrency) {
+			continue
+		}
+		if err != nil || assigned {
+			return err
+		}
+		queue := s.view.QueueFor(ref.Received().GetGpPractice())
+		_, err = s.store.Append(ctx, events.Aggregate{Type: referral.AggregateType, ID: id}, ref.Version(), events.Event{
+			Payload: &pathwayv1.ReferralWaitlisted{Queue: queue, Priority: ref.Priority(), Reason: "no link worker with a place"},
+			Actor:   actor, IdempotencyKey: "waitlist\x00" + strconv.FormatUint(ref.Version(), 10),
+		})
+		if errors.Is(err, events.ErrConcurrency) {
+			continue
+		}
+		if err == nil {
+			s.log.Info("referral waitlisted", "queue", queue)
+		}
+		return err
+	}
+	return fmt.Errorf("place referral %s: %w", id, events.ErrConcurrency)
+}
+
+// tryAssign offers the referral to each candidate worker in turn. It
+// reports whether it assigned; ErrConcurrency means the referral changed
+// and must be reloaded.
+func (s *Service) tryAssign(ctx context.Context, ref *referral.Referral, position int) (bool, error) {
+	practice := ref.Received().GetGpPractice()
+	for _, wid := range s.view.Candidates(practice, ref.Received().GetPerson().GetLanguage(), s.now()) {
+		w, err := s.loadWorker(ctx, wid)
+		if err != nil {
+			return false, err
+		}
+		wevs, err := w.AssignCase(ref.ID(), s.now())
+		if err != nil {
+			continue // full or away since the view saw it
+		}
+		key := "assign\x00" + ref.ID() + "\x00" + strconv.FormatUint(ref.Version(), 10)
+		_, err = s.store.AppendAll(ctx,
+			events.Change{Aggregate: events.Aggregate{Type: worker.AggregateType, ID: wid}, Expected: w.Version(),
+				Events: toEvents(wevs, key)},
+			events.Change{Aggregate: events.Aggregate{Type: referral.AggregateType, ID: ref.ID()}, Expected: ref.Version(),
+				Events: toEvents([]proto.Message{&pathwayv1.ReferralAssigned{WorkerId: wid, Queue: w.PCN(), Reason: "automatic", FromWaitlistPosition: uint32(position)}}, key)},
+		)
+		if errors.Is(err, events.ErrConcurrency) {
+			// The worker or the referral moved on; if it was the worker,
+			// the next candidate may still do.
+			cur, lerr := intake.Load(ctx, s.store, ref.ID())
+			if lerr != nil {
+				return false, lerr
+			}
+			if cur.Version() != ref.Version() {
+				return false, events.ErrConcurrency
+			}
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		s.log.Info("referral assigned", "worker", wid)
+		return true, nil
+	}
+	return false, nil
+}
+
+// fill assigns from the head of a queue's waitlist while workers have places.
+func (s *Service) fill(ctx context.Context, queue string) error {
+	if queue == "" {
+		return nil
+	}
+	for guard := 0; guard < 1000; guard++ {
+		list := s.view.Waitlist(queue)
+		if len(list) == 0 {
+			return nil
+		}
+		ref, err := intake.Load(ctx, s.store, list[0])
+		if err != nil {
+			return err
+		}
+		if ref.Status() != referral.StatusWaitlisted {
+			if err := s.catchUp(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		assigned, err := s.tryAssign(ctx, ref, 1)
+		if errors.Is(err, events.ErrConcurrency) {
+			if err := s.catchUp(ctx); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil || !assigned {
+			return err
+		}
+		if err := s.catchUp(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// catchUp waits until the view has applied the whole log as it is now.
+func (s *Service) catchUp(ctx context.Context) error {
+	last, err := s.store.LastSequence(ctx)
+	if err != nil {
+		return err
+	}
+	return s.view.WaitFor(ctx, last)
+}
+
+// release frees the worker's place of a referral that left the caseload,
+// then fills the worker's queue.
+func (s *Service) release(ctx context.Context, rec events.Record) error {
+	ref, err := intake.Load(ctx, s.store, rec.Aggregate.ID)
+	if err != nil {
+		return err
+	}
+	wid := ref.Worker()
+	if wid == "" {
+		return nil
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		w, err := s.loadWorker(ctx, wid)
+		if err != nil {
+			return err
+		}
+		evs := w.ReleaseCase(ref.ID(), "referral "+string(ref.Status()))
+		if len(evs) == 0 {
+			break
+		}
+		_, err = s.store.Append(ctx, events.Aggregate{Type: worker.AggregateType, ID: wid}, w.Version(),
+			toEvents(evs, "release\x00"+strconv.FormatUint(rec.Sequence, 10))...)
+		if errors.Is(err, events.ErrConcurrency) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
+	return s.fill(ctx, s.view.PCNOf(wid))
+}
+
+func (s *Service) loadWorker(ctx context.Context, id string) (*worker.Worker, error) {
+	recs, _, err := s.store.Load(ctx, events.Aggregate{Type: worker.AggregateType, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	w := worker.Replay(id, nil)
+	for _, r := range recs {
+		w.Apply(r.Sequence, r.Payload)
+	}
+	return w, nil
+}
+
+func toEvents(ps []proto.Message, key string) []events.Event {
+	out := make([]events.Event, len(ps))
+	for i, p := range ps {
+		out[i] = events.Event{Payload: p, Actor: actor, IdempotencyKey: key}
+	}
+	return out
+}

@@ -1,0 +1,190 @@
+// Package worker holds the rules of a link worker on the roster: who they
+// are, which practices of which PCN they cover, their capacity (the most
+// active cases they carry), their availability, and their caseload. It
+// imports no NATS or HTTP.
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/referral"
+	"google.golang.org/protobuf/proto"
+)
+
+// AggregateType is the aggregate type of a link worker in the event log.
+const AggregateType = "worker"
+
+var (
+	// ErrConflict reports a command the worker's state does not allow.
+	ErrConflict = errors.New("worker: not allowed in this state")
+	// ErrInvalid reports invalid arguments.
+	ErrInvalid = errors.New("worker: invalid command")
+)
+
+// Worker is the state of one link worker. The zero value is a worker not
+// registered yet.
+type Worker struct {
+	id          string
+	version     uint64
+	registered  bool
+	name        string
+	pcn         string
+	practices   []string
+	capacity    int
+	languages   []string
+	skills      []string
+	active      bool
+	absentFrom  time.Time
+	absentUntil time.Time
+	cases       []string
+}
+
+// Replay builds a worker from its events, each with its sequence.
+func Replay(id string, changes []referral.Change) *Worker {
+	w := &Worker{id: id}
+	for _, c := range changes {
+		w.Apply(c.Sequence, c.Payload)
+	}
+	return w
+}
+
+// Apply applies one event at stream sequence seq.
+func (w *Worker) Apply(seq uint64, p proto.Message) {
+	w.version = seq
+	switch e := p.(type) {
+	case *pathwayv1.WorkerRegistered:
+		w.registered, w.active = true, true
+		w.name, w.pcn = e.GetName(), e.GetPcn()
+		w.practices = slices.Clone(e.GetPractices())
+		w.capacity = int(e.GetCapacity())
+		w.languages, w.skills = slices.Clone(e.GetLanguages()), slices.Clone(e.GetSkills())
+	case *pathwayv1.WorkerCapacityChanged:
+		w.capacity = int(e.GetCapacity())
+	case *pathwayv1.WorkerAvailabilityChanged:
+		if e.GetReturned() {
+			w.absentFrom, w.absentUntil = time.Time{}, time.Time{}
+		} else {
+			w.absentFrom, w.absentUntil = e.GetAbsentFrom().AsTime(), time.Time{}
+			if e.GetAbsentUntil() != nil {
+				w.absentUntil = e.GetAbsentUntil().AsTime()
+			}
+		}
+	case *pathwayv1.WorkerDeactivated:
+		w.active = false
+	case *pathwayv1.WorkerCaseAssigned:
+		if !slices.Contains(w.cases, e.GetReferralId()) {
+			w.cases = append(w.cases, e.GetReferralId())
+		}
+	case *pathwayv1.WorkerCaseReleased:
+		w.cases = slices.DeleteFunc(w.cases, func(id string) bool { return id == e.GetReferralId() })
+	}
+}
+
+// ID returns the worker's id.
+func (w *Worker) ID() string { return w.id }
+
+// Version is the stream sequence of the worker's last event.
+func (w *Worker) Version() uint64 { return w.version }
+
+// Registered reports whether the worker exists.
+func (w *Worker) Registered() bool { return w.registered }
+
+// Name returns the worker's name.
+func (w *Worker) Name() string { return w.name }
+
+// PCN returns the ODS code of the worker's primary care network.
+func (w *Worker) PCN() string { return w.pcn }
+
+// Practices returns the practices the worker covers.
+func (w *Worker) Practices() []string { return w.practices }
+
+// Capacity is the most active cases the worker carries.
+func (w *Worker) Capacity() int { return w.capacity }
+
+// Languages returns the languages the worker speaks.
+func (w *Worker) Languages() []string { return w.languages }
+
+// Active reports whether the worker is on the roster (not deactivated).
+func (w *Worker) Active() bool { return w.active }
+
+// Cases returns the referral ids of the worker's active caseload.
+func (w *Worker) Cases() []string { return w.cases }
+
+// Available reports whether the worker is active and not absent at t.
+func (w *Worker) Available(t time.Time) bool {
+	if !w.registered || !w.active {
+		return false
+	}
+	if w.absentFrom.IsZero() {
+		return true
+	}
+	absent := !t.Before(w.absentFrom) && (w.absentUntil.IsZero() || t.Before(w.absentUntil))
+	return !absent
+}
+
+// HasPlace reports whether the worker can take another case at t.
+func (w *Worker) HasPlace(t time.Time) bool {
+	return w.Available(t) && len(w.cases) < w.capacity
+}
+
+// Covers reports whether the worker covers the practice.
+func (w *Worker) Covers(practice string) bool { return slices.Contains(w.practices, practice) }
+
+// Load is the share of capacity in use, 0 to 1 (1 when capacity is 0).
+func (w *Worker) Load() float64 {
+	if w.capacity == 0 {
+		return 1
+	}
+	return float64(len(w.cases)) / float64(w.capacity)
+}
+
+// Register decides the event that adds a worker to the roster.
+func Register(e *pathwayv1.WorkerRegistered) ([]proto.Message, error) {
+	var errs []error
+	if e.GetName() == "" || len(e.GetName()) > 200 {
+		errs = append(errs, errors.New("name: is required, at most 200 characters"))
+	}
+	if !referral.ValidPCNCode(e.GetPcn()) {
+		errs = append(errs, errors.New("pcn: must be a PCN ODS code, U and five digits"))
+	}
+	if len(e.GetPractices()) == 0 {
+		errs = append(errs, errors.New("practices: at least one practice is required"))
+	}
+	for i, p := range e.GetPractices() {
+		if !referral.ValidPracticeCode(p) {
+			errs = append(errs, fmt.Errorf("practices[%d]: must be a GP practice ODS code", i))
+		}
+	}
+	if e.GetCapacity() > 1000 {
+		errs = append(errs, errors.New("capacity: at most 1000"))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return []proto.Message{e}, nil
+}
+
+// AssignCase decides the worker's side of an assignment: the case joins
+// the caseload if the worker has a place at t.
+func (w *Worker) AssignCase(referralID string, t time.Time) ([]proto.Message, error) {
+	if slices.Contains(w.cases, referralID) {
+		return nil, fmt.Errorf("%w: the case is already on the caseload", ErrConflict)
+	}
+	if !w.HasPlace(t) {
+		return nil, fmt.Errorf("%w: no place on the caseload (%d of %d, available %v)", ErrConflict, len(w.cases), w.capacity, w.Available(t))
+	}
+	return []proto.Message{&pathwayv1.WorkerCaseAssigned{ReferralId: referralID}}, nil
+}
+
+// ReleaseCase decides the event that frees the case's place; nothing when
+// the case is not on the caseload.
+func (w *Worker) ReleaseCase(referralID, reason string) []proto.Message {
+	if !slices.Contains(w.cases, referralID) {
+		return nil
+	}
+	return []proto.Message{&pathwayv1.WorkerCaseReleased{ReferralId: referralID, Reason: reason}}
+}
