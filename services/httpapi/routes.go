@@ -14,6 +14,8 @@ var (
 	readers     = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RoleAdmin}
 	cancellers  = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleAdmin}
 	triageStaff = []keys.Role{keys.RoleTriage, keys.RoleAdmin}
+	rosterStaff = []keys.Role{keys.RoleOps, keys.RoleAdmin}
+	rosterRead  = []keys.Role{keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RoleAdmin}
 	everyone    = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RolePartner, keys.RoleAdmin}
 )
 
@@ -38,6 +40,9 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/referrals/{id}/triage", triageStaff}, a.triage},
 		{Route{"GET", "/v1/triage/queue", triageStaff}, a.triageQueue},
 		{Route{"GET", "/v1/openapi.json", everyone}, a.openAPI},
+		{Route{"POST", "/v1/workers", rosterStaff}, a.registerWorker},
+		{Route{"GET", "/v1/workers/{id}", rosterRead}, a.getWorker},
+		{Route{"PATCH", "/v1/workers/{id}", rosterStaff}, a.patchWorker},
 		{Route{"POST", "/fhir/r4/ServiceRequest", referrers}, a.fhirCreate},
 		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},
 	}

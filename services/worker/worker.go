@@ -13,6 +13,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // AggregateType is the aggregate type of a link worker in the event log.
@@ -187,4 +188,57 @@ func (w *Worker) ReleaseCase(referralID, reason string) []proto.Message {
 		return nil
 	}
 	return []proto.Message{&pathwayv1.WorkerCaseReleased{ReferralId: referralID, Reason: reason}}
+}
+
+// ChangeCapacity decides a new capacity. It may fall below the current
+// caseload: no case is taken away, but no new one comes until it frees.
+func (w *Worker) ChangeCapacity(capacity uint32, reason string) ([]proto.Message, error) {
+	if !w.registered || !w.active {
+		return nil, fmt.Errorf("%w: the worker is not on the roster", ErrConflict)
+	}
+	if capacity > 1000 {
+		return nil, fmt.Errorf("%w: capacity at most 1000", ErrInvalid)
+	}
+	if int(capacity) == w.capacity {
+		return nil, nil
+	}
+	return []proto.Message{&pathwayv1.WorkerCapacityChanged{Capacity: capacity, PreviousCapacity: uint32(w.capacity), Reason: reason}}, nil
+}
+
+// Absent decides an absence from from until until (open-ended when zero).
+func (w *Worker) Absent(from, until time.Time, reason string) ([]proto.Message, error) {
+	if !w.registered || !w.active {
+		return nil, fmt.Errorf("%w: the worker is not on the roster", ErrConflict)
+	}
+	if from.IsZero() || (!until.IsZero() && !until.After(from)) {
+		return nil, fmt.Errorf("%w: an absence needs a start, and an end after it", ErrInvalid)
+	}
+	e := &pathwayv1.WorkerAvailabilityChanged{AbsentFrom: timestamppb.New(from), Reason: reason}
+	if !until.IsZero() {
+		e.AbsentUntil = timestamppb.New(until)
+	}
+	return []proto.Message{e}, nil
+}
+
+// Return decides the end of an absence.
+func (w *Worker) Return(reason string) ([]proto.Message, error) {
+	if !w.registered || !w.active {
+		return nil, fmt.Errorf("%w: the worker is not on the roster", ErrConflict)
+	}
+	if w.absentFrom.IsZero() {
+		return nil, fmt.Errorf("%w: the worker is not absent", ErrConflict)
+	}
+	return []proto.Message{&pathwayv1.WorkerAvailabilityChanged{Returned: true, Reason: reason}}, nil
+}
+
+// Deactivate decides taking the worker off the roster. Their open cases
+// stay with them until reassigned by staff.
+func (w *Worker) Deactivate(reason string) ([]proto.Message, error) {
+	if !w.registered || !w.active {
+		return nil, fmt.Errorf("%w: the worker is not on the roster", ErrConflict)
+	}
+	if reason == "" {
+		return nil, fmt.Errorf("%w: a reason is required", ErrInvalid)
+	}
+	return []proto.Message{&pathwayv1.WorkerDeactivated{Reason: reason}}, nil
 }

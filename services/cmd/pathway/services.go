@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/httpapi"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
@@ -19,7 +20,7 @@ import (
 
 // allServices are the services `pathway serve` can run; --services picks
 // some of them.
-var allServices = []string{"intake", "triage"}
+var allServices = []string{"intake", "triage", "assignment"}
 
 // startServices starts the selected services under g and returns the HTTP
 // handler that serves them. It runs after the event stream is set up.
@@ -50,6 +51,10 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		svc := triage.NewService(store, cfg.rules, nil, log)
 		g.Go(func() error { return svc.Run(ctx) })
 		log.Info("triage rules loaded", "version", cfg.rules.Version())
+	}
+	if slices.Contains(cfg.Services, "assignment") {
+		svc := assignment.New(store, nil, log, "")
+		g.Go(func() error { return svc.Run(ctx) })
 	}
 	return httpapi.New(hc), nil
 }

@@ -1,0 +1,210 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pathway-sp/pathway/events"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/worker"
+	"google.golang.org/protobuf/proto"
+)
+
+type workerBody struct {
+	Name      string   `json:"name"`
+	PCN       string   `json:"pcn"`
+	Practices []string `json:"practices"`
+	Capacity  *int     `json:"capacity"`
+	Languages []string `json:"languages"`
+	Skills    []string `json:"skills"`
+}
+
+type workerView struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name"`
+	PCN       string   `json:"pcn"`
+	Practices []string `json:"practices"`
+	Capacity  int      `json:"capacity"`
+	Caseload  int      `json:"caseload"`
+	Languages []string `json:"languages"`
+	Active    bool     `json:"active"`
+	Available bool     `json:"available"`
+	Sequence  uint64   `json:"sequence"`
+}
+
+func (a *api) loadWorker(r *http.Request, id string) (*worker.Worker, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return nil, events.ErrNotFound
+	}
+	recs, _, err := a.refs.Store.Load(r.Context(), events.Aggregate{Type: worker.AggregateType, ID: id})
+	if err != nil {
+		return nil, err
+	}
+	w := worker.Replay(id, nil)
+	for _, rec := range recs {
+		w.Apply(rec.Sequence, rec.Payload)
+	}
+	return w, nil
+}
+
+func (a *api) writeWorker(w http.ResponseWriter, r *http.Request, id string, status int) {
+	wk, err := a.loadWorker(r, id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/v1/workers/"+id)
+	writeJSON(w, status, workerView{ID: id, Name: wk.Name(), PCN: wk.PCN(), Practices: wk.Practices(), Capacity: wk.Capacity(),
+		Caseload: len(wk.Cases()), Languages: wk.Languages(), Active: wk.Active(), Available: wk.Available(a.refs.Now()), Sequence: wk.Version()})
+}
+
+// workerErrors maps the worker package's errors to field problems.
+func workerFieldErrors(err error) []referral.FieldError {
+	var out []referral.FieldError
+	for _, line := range strings.Split(strings.TrimPrefix(err.Error(), worker.ErrInvalid.Error()+": "), "\n") {
+		field, reason, _ := strings.Cut(line, ": ")
+		out = append(out, referral.FieldError{Field: field, Reason: reason})
+	}
+	return out
+}
+
+// registerWorker handles POST /v1/workers.
+func (a *api) registerWorker(w http.ResponseWriter, r *http.Request) {
+	var body workerBody
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	ev := &pathwayv1.WorkerRegistered{Name: body.Name, Pcn: body.PCN, Practices: body.Practices, Languages: body.Languages, Skills: body.Skills}
+	var errs []referral.FieldError
+	if body.Capacity == nil || *body.Capacity < 0 {
+		errs = append(errs, referral.FieldError{Field: "capacity", Reason: "is required: the most active cases the worker carries"})
+	} else {
+		ev.Capacity = uint32(*body.Capacity)
+	}
+	evs, err := worker.Register(ev)
+	if err != nil {
+		errs = append(errs, workerFieldErrors(err)...)
+	}
+	if len(errs) > 0 {
+		WriteProblem(w, validationProblem(errs))
+		return
+	}
+	cmd, err := a.command(r)
+	if err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+	id := uuid.Must(uuid.NewV7()).String()
+	if cmd.IdempotencyKey != "" {
+		id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("worker\x00"+cmd.IdempotencyKey)).String()
+	}
+	if _, err := a.refs.Store.Append(r.Context(), events.Aggregate{Type: worker.AggregateType, ID: id}, 0, toStoreEvents(evs, cmd)...); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	a.writeWorker(w, r, id, http.StatusCreated)
+}
+
+// getWorker handles GET /v1/workers/{id}.
+func (a *api) getWorker(w http.ResponseWriter, r *http.Request) {
+	a.writeWorker(w, r, r.PathValue("id"), http.StatusOK)
+}
+
+// patchWorker handles PATCH /v1/workers/{id}: capacity, an absence, a
+// return, or deactivation.
+func (a *api) patchWorker(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Capacity    *int       `json:"capacity"`
+		AbsentFrom  *time.Time `json:"absent_from"`
+		AbsentUntil *time.Time `json:"absent_until"`
+		Returned    bool       `json:"returned"`
+		Deactivate  bool       `json:"deactivate"`
+		Reason      string     `json:"reason"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	if body.Capacity != nil && *body.Capacity < 0 {
+		WriteProblem(w, validationProblem([]referral.FieldError{{Field: "capacity", Reason: "must be 0 or more"}}))
+		return
+	}
+	cmd, err := a.command(r)
+	if err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		return
+	}
+	id := r.PathValue("id")
+	for attempt := 0; attempt < 5; attempt++ {
+		wk, err := a.loadWorker(r, id)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		var evs []proto.Message
+		add := func(ps []proto.Message, err error) error {
+			evs = append(evs, ps...)
+			return err
+		}
+		switch {
+		case body.Deactivate:
+			err = add(wk.Deactivate(body.Reason))
+		default:
+			if body.Capacity != nil {
+				err = add(wk.ChangeCapacity(uint32(*body.Capacity), body.Reason))
+			}
+			if err == nil && body.AbsentFrom != nil {
+				var until time.Time
+				if body.AbsentUntil != nil {
+					until = *body.AbsentUntil
+				}
+				err = add(wk.Absent(*body.AbsentFrom, until, body.Reason))
+			}
+			if err == nil && body.Returned {
+				err = add(wk.Return(body.Reason))
+			}
+		}
+		if err != nil {
+			a.writeWorkerError(w, r, err)
+			return
+		}
+		if len(evs) == 0 {
+			a.writeWorker(w, r, id, http.StatusOK)
+			return
+		}
+		_, err = a.refs.Store.Append(r.Context(), events.Aggregate{Type: worker.AggregateType, ID: id}, wk.Version(), toStoreEvents(evs, cmd)...)
+		if errors.Is(err, events.ErrConcurrency) {
+			continue
+		}
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		a.writeWorker(w, r, id, http.StatusOK)
+		return
+	}
+	a.writeError(w, r, events.ErrConcurrency)
+}
+
+func (a *api) writeWorkerError(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, worker.ErrInvalid):
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: strings.TrimPrefix(err.Error(), worker.ErrInvalid.Error()+": ")})
+	case errors.Is(err, worker.ErrConflict):
+		WriteProblem(w, Problem{Type: problemBase + "conflict", Title: "Not allowed in the worker's current state", Status: http.StatusConflict, Detail: strings.TrimPrefix(err.Error(), worker.ErrConflict.Error()+": ")})
+	default:
+		a.writeError(w, r, err)
+	}
+}
+
+func toStoreEvents(ps []proto.Message, cmd intake.Command) []events.Event {
+	out := make([]events.Event, len(ps))
+	for i, p := range ps {
+		out[i] = events.Event{Payload: p, Actor: cmd.Actor, CorrelationID: cmd.CorrelationID, IdempotencyKey: cmd.IdempotencyKey}
+	}
+	return out
+}
