@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/synadia-io/orbit.go/jetstreamext"
@@ -154,4 +155,21 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, subject string) iter
 			}
 		}
 	}
+}
+
+// TimeOf returns when the event at stream sequence seq was recorded by the
+// stream. Errors: ErrNotFound when there is no such event.
+func (s *Store) TimeOf(ctx context.Context, seq uint64) (time.Time, error) {
+	st, err := s.js.Stream(ctx, s.stream)
+	if err != nil {
+		return time.Time{}, err
+	}
+	m, err := st.GetMsg(ctx, seq)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return time.Time{}, fmt.Errorf("event %d: %w", seq, ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("event %d: %w", seq, err)
+	}
+	return m.Time, nil
 }

@@ -39,9 +39,14 @@ type Referrals struct {
 
 // api holds the dependencies of the authenticated endpoints.
 type api struct {
-	auth Authenticator
-	refs Referrals
-	log  *slog.Logger
+	auth  Authenticator
+	refs  Referrals
+	reads ReadModels
+	log   *slog.Logger
+}
+
+func fieldError(field, reason string) []referral.FieldError {
+	return []referral.FieldError{{Field: field, Reason: reason}}
 }
 
 type principal struct {

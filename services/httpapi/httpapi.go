@@ -29,6 +29,8 @@ type Config struct {
 	Auth Authenticator
 	// Referrals are the services behind the referral endpoints.
 	Referrals Referrals
+	// Reads are the read models; nil engines leave their endpoints out.
+	Reads ReadModels
 	// Starting answers every endpoint but the probes 503 while the
 	// services start.
 	Starting bool
@@ -70,7 +72,13 @@ func New(cfg Config) http.Handler {
 		if cfg.Referrals.Now == nil {
 			cfg.Referrals.Now = time.Now
 		}
-		a := &api{auth: cfg.Auth, refs: cfg.Referrals, log: cfg.Logger}
+		if cfg.Reads.ReadTimeout == 0 {
+			cfg.Reads.ReadTimeout = 5 * time.Second
+		}
+		if cfg.Reads.WaitTarget == 0 {
+			cfg.Reads.WaitTarget = 28 * 24 * time.Hour
+		}
+		a := &api{auth: cfg.Auth, refs: cfg.Referrals, reads: cfg.Reads, log: cfg.Logger}
 		a.routes(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -43,6 +43,8 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/workers", rosterStaff}, a.registerWorker},
 		{Route{"GET", "/v1/workers/{id}", rosterRead}, a.getWorker},
 		{Route{"PATCH", "/v1/workers/{id}", rosterStaff}, a.patchWorker},
+		{Route{"GET", "/v1/waitlists", rosterRead}, a.listWaitlists},
+		{Route{"GET", "/v1/waitlists/{queue}", rosterRead}, a.getWaitlist},
 		{Route{"POST", "/fhir/r4/ServiceRequest", referrers}, a.fhirCreate},
 		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},
 	}

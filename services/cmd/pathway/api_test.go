@@ -819,6 +819,40 @@ func TestAssignmentThroughTheAPI(t *testing.T) {
 	if len(st["assigned"]) != 4 || len(st["waitlisted"]) != 2 {
 		t.Fatalf("statuses %v, want 4 assigned and 2 waitlisted", st)
 	}
+	// The waitlist read model, read after the last write.
+	before := p.logLength()
+	type wlView struct {
+		Sequence uint64 `json:"sequence"`
+		Summary  struct {
+			Size       int            `json:"size"`
+			ByPriority map[string]int `json:"by_priority"`
+		} `json:"summary"`
+		Entries []struct {
+			Position int    `json:"position"`
+			ID       string `json:"id"`
+			Priority string `json:"priority"`
+		} `json:"entries"`
+	}
+	var wl wlView
+	if code, _ := p.do("GET", fmt.Sprintf("/v1/waitlists/U12345?min_seq=%d", before), ops, nil, &wl); code != http.StatusOK {
+		t.Fatalf("GET waitlist: %d", code)
+	}
+	if wl.Summary.Size != 2 || wl.Summary.ByPriority["urgent"] != 1 || len(wl.Entries) != 2 || wl.Entries[0].ID != ids[5] || wl.Entries[0].Position != 1 {
+		t.Fatalf("waitlist %+v, want 2 entries with the urgent %s first", wl, ids[5])
+	}
+	var all struct {
+		Queues []struct {
+			Queue string `json:"queue"`
+			Size  int    `json:"size"`
+		} `json:"queues"`
+	}
+	p.do("GET", fmt.Sprintf("/v1/waitlists?min_seq=%d", before), ops, nil, &all)
+	if len(all.Queues) != 1 || all.Queues[0].Queue != "U12345" || all.Queues[0].Size != 2 {
+		t.Fatalf("waitlists %+v", all)
+	}
+	if code, hdr := p.do("GET", fmt.Sprintf("/v1/waitlists?min_seq=%d", before+1000), ops, nil, nil); code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+		t.Fatalf("min_seq beyond the log: %d, want 503 with Retry-After", code)
+	}
 	// Raise one worker's capacity: the urgent referral, head of the
 	// waitlist, is assigned; the routine one still waits.
 	if code, _ := p.do("PATCH", "/v1/workers/"+w1.ID, ops, map[string]any{"capacity": 3, "reason": "extra sessions"}, &w1); code != http.StatusOK {
@@ -834,6 +868,13 @@ func TestAssignmentThroughTheAPI(t *testing.T) {
 	}
 	if len(st["waitlisted"]) != 1 || st["waitlisted"][0] == ids[5] {
 		t.Fatalf("after raising capacity: %v, want the urgent referral %s assigned first", st, ids[5])
+	}
+	// Live, one waits; as of the earlier sequence, two did.
+	var live, earlier wlView
+	p.do("GET", fmt.Sprintf("/v1/waitlists/U12345?min_seq=%d", p.logLength()), ops, nil, &live)
+	p.do("GET", fmt.Sprintf("/v1/waitlists/U12345?as_of_seq=%d", before), ops, nil, &earlier)
+	if live.Summary.Size != 1 || earlier.Summary.Size != 2 || earlier.Sequence != before {
+		t.Fatalf("live %+v, as of %d %+v; want 1 and 2", live.Summary, before, earlier)
 	}
 	if code, _ := p.do("PATCH", "/v1/workers/"+w2.ID, ops, map[string]any{"returned": true}, &prob); code != http.StatusConflict {
 		t.Fatalf("returning a worker who is not absent: %d, want 409", code)

@@ -46,6 +46,8 @@ type serveConfig struct {
 	Services []string
 	// RulesFile is the triage rules file; empty means the built-in rules.
 	RulesFile string
+	// WaitTarget is the waitlist wait after which an entry is a breach.
+	WaitTarget time.Duration
 	// rules are the compiled triage rules, loaded before start.
 	rules *triage.Rules
 }
@@ -59,6 +61,7 @@ func defaultServeConfig() serveConfig {
 		Replicas:        1,
 		ShutdownTimeout: 10 * time.Second,
 		Services:        allServices,
+		WaitTarget:      28 * 24 * time.Hour,
 	}
 }
 
@@ -91,6 +94,9 @@ func (c serveConfig) Validate() error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("--replicas %d: want 1 (single server) to 5; 3 on a cluster", c.Replicas))
 	}
+	if c.WaitTarget <= 0 {
+		errs = append(errs, errors.New("--wait-target must be positive, e.g. 672h for four weeks"))
+	}
 	if len(c.Services) == 0 {
 		errs = append(errs, fmt.Errorf("--services: name at least one of %s", strings.Join(allServices, ",")))
 	}
@@ -119,6 +125,7 @@ var envNames = map[string]string{
 	"replicas":      "PATHWAY_REPLICAS",
 	"services":      "PATHWAY_SERVICES",
 	"rules":         "PATHWAY_RULES",
+	"wait-target":   "PATHWAY_WAIT_TARGET",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -170,6 +177,10 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 		cfg.Services = splitList(v)
 		return nil
 	})
+	if d, err := time.ParseDuration(fromEnv("wait-target", "")); err == nil {
+		cfg.WaitTarget = d
+	}
+	fs.DurationVar(&cfg.WaitTarget, "wait-target", cfg.WaitTarget, desc("wait-target", "waitlist wait after which an entry counts as a breach"))
 	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/httpapi"
 	"github.com/pathway-sp/pathway/services/intake"
@@ -46,6 +48,13 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		g.Go(func() error { return index.Run(ctx, store, log) })
 		hc.Auth = auth
 		hc.Referrals = httpapi.Referrals{Store: store, Intake: intake.New(store, index, nil), Index: index}
+		obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
+		if err != nil {
+			return nil, err
+		}
+		wl := projections.NewEngine(store, obj, waitlists.New(), projections.Options{Logger: log})
+		g.Go(func() error { return wl.Run(ctx) })
+		hc.Reads = httpapi.ReadModels{Waitlists: wl, WaitTarget: cfg.WaitTarget}
 	}
 	if slices.Contains(cfg.Services, "triage") {
 		svc := triage.NewService(store, cfg.rules, nil, log)

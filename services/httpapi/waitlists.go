@@ -1,0 +1,154 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/waitlists"
+)
+
+// ReadModels are the projections behind the read endpoints.
+type ReadModels struct {
+	Waitlists *projections.Engine
+	// WaitTarget is the wait after which a waitlist entry is a breach.
+	WaitTarget time.Duration
+	// ReadTimeout bounds a ?min_seq wait; default 5s.
+	ReadTimeout time.Duration
+}
+
+// consistent runs fn on the waitlists as the request asks: the live view
+// once it has applied ?min_seq=N (503 with Retry-After when it does not in
+// time), or the view as it was at ?as_of_seq=N. now is the time the view
+// is measured at.
+func (a *api) waitlistsView(w http.ResponseWriter, r *http.Request, fn func(wl *waitlists.Waitlists, seq uint64, now time.Time)) {
+	q := r.URL.Query()
+	parse := func(name string) (uint64, bool) {
+		v := q.Get(name)
+		if v == "" {
+			return 0, true
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			WriteProblem(w, validationProblem(fieldError(name, "must be a positive log sequence")))
+			return 0, false
+		}
+		return n, true
+	}
+	minSeq, ok := parse("min_seq")
+	if !ok {
+		return
+	}
+	asOf, ok := parse("as_of_seq")
+	if !ok {
+		return
+	}
+	if asOf > 0 {
+		wl := waitlists.New()
+		seq, err := projections.Replay(r.Context(), a.refs.Store, wl, asOf, nil)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		at, err := a.refs.Store.TimeOf(r.Context(), seq)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		fn(wl, seq, at)
+		return
+	}
+	if minSeq > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), a.reads.ReadTimeout)
+		defer cancel()
+		if err := a.reads.Waitlists.WaitFor(ctx, minSeq); err != nil {
+			if errors.Is(err, projections.ErrTimeout) {
+				w.Header().Set("Retry-After", "1")
+				WriteProblem(w, Problem{Type: problemBase + "not-yet", Title: "Not caught up yet", Status: http.StatusServiceUnavailable,
+					Detail: "the waitlists have not reached sequence " + strconv.FormatUint(minSeq, 10) + " yet; retry"})
+				return
+			}
+			a.writeError(w, r, err)
+			return
+		}
+	}
+	a.reads.Waitlists.Read(func(p projections.Projection, applied uint64) {
+		fn(p.(*waitlists.Waitlists), applied, a.refs.Now())
+	})
+}
+
+// page reads ?limit (default 50, at most 500) and ?offset.
+func page(w http.ResponseWriter, r *http.Request) (limit, offset int, ok bool) {
+	limit, offset = 50, 0
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			WriteProblem(w, validationProblem(fieldError("limit", "must be 1 to 500")))
+			return 0, 0, false
+		}
+		limit = n
+	}
+	if v := r.URL.Query().Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			WriteProblem(w, validationProblem(fieldError("offset", "must be 0 or more")))
+			return 0, 0, false
+		}
+		offset = n
+	}
+	return limit, offset, true
+}
+
+func window[T any](items []T, limit, offset int) []T {
+	if offset >= len(items) {
+		return []T{}
+	}
+	return items[offset:min(len(items), offset+limit)]
+}
+
+// listWaitlists handles GET /v1/waitlists.
+func (a *api) listWaitlists(w http.ResponseWriter, r *http.Request) {
+	limit, offset, ok := page(w, r)
+	if !ok {
+		return
+	}
+	a.waitlistsView(w, r, func(wl *waitlists.Waitlists, seq uint64, now time.Time) {
+		var all []waitlists.Summary
+		for _, q := range wl.Queues() {
+			all = append(all, wl.Summarise(q, now, a.reads.WaitTarget))
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sequence": seq, "as_of": now, "total": len(all), "limit": limit, "offset": offset,
+			"queues": window(all, limit, offset)})
+	})
+}
+
+// getWaitlist handles GET /v1/waitlists/{queue}.
+func (a *api) getWaitlist(w http.ResponseWriter, r *http.Request) {
+	limit, offset, ok := page(w, r)
+	if !ok {
+		return
+	}
+	queue := r.PathValue("queue")
+	a.waitlistsView(w, r, func(wl *waitlists.Waitlists, seq uint64, now time.Time) {
+		type item struct {
+			Position      int                 `json:"position"`
+			ID            string              `json:"id"`
+			Priority      string              `json:"priority"`
+			Since         time.Time           `json:"since"`
+			Waited        waitlists.Duration  `json:"waited"`
+			EstimatedWait *waitlists.Duration `json:"estimated_wait"`
+		}
+		sum := wl.Summarise(queue, now, a.reads.WaitTarget)
+		entries := wl.Ordered(queue)
+		items := make([]item, len(entries))
+		for i, e := range entries {
+			items[i] = item{Position: i + 1, ID: e.ID, Priority: enumWire(e.Priority.String(), "PRIORITY_"), Since: e.Since,
+				Waited: waitlists.Duration(max(now.Sub(e.Since), 0)), EstimatedWait: waitlists.Estimate(i+1, sum.PerWeek)}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"queue": queue, "sequence": seq, "as_of": now, "summary": sum,
+			"total": len(items), "limit": limit, "offset": offset, "entries": window(items, limit, offset)})
+	})
+}
