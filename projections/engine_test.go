@@ -13,10 +13,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
-	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"google.golang.org/protobuf/proto"
@@ -64,26 +63,12 @@ type env struct {
 
 func start(tb testing.TB) *env {
 	tb.Helper()
-	srv, err := embedded.Start(embedded.Config{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", NoSync: true})
+	l := eventstest.Start(tb, false)
+	obj, err := projections.OpenCheckpoints(context.Background(), l.JS, 1)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	ctx := context.Background()
-	if err := events.Setup(ctx, js, events.StreamConfig{}); err != nil {
-		tb.Fatal(err)
-	}
-	obj, err := projections.OpenCheckpoints(ctx, js, 1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &env{store: events.New(js, events.Options{}), js: js, obj: obj}
+	return &env{store: l.Store, js: l.JS, obj: obj}
 }
 
 var kinds = []func() proto.Message{

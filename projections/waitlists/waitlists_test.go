@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/pathway-sp/pathway/events"
-	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/projections/waitlists"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )

@@ -9,34 +9,15 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
-	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
 )
 
-func start(tb testing.TB) *events.Store {
-	tb.Helper()
-	srv, err := embedded.Start(embedded.Config{DataDir: tb.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	if err := events.Setup(context.Background(), js, events.StreamConfig{}); err != nil {
-		tb.Fatal(err)
-	}
-	return events.New(js, events.Options{})
-}
+func start(tb testing.TB) *events.Store { return eventstest.Start(tb, true).Store }
 
 func register(tb testing.TB, s *events.Store, capacity uint32, languages ...string) string {
 	tb.Helper()

@@ -7,10 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
-	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
@@ -21,20 +19,9 @@ import (
 // for one worker with one place left. Exactly one is assigned; the other
 // waits.
 func TestTwoInstancesRaceForTheLastPlace(t *testing.T) {
-	srv, err := embedded.Start(embedded.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown(context.Background())
-	nc, _ := nats.Connect(srv.ClientURL())
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	store := eventstest.Start(t, true).Store
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := events.Setup(ctx, js, events.StreamConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	store := events.New(js, events.Options{})
 	a, b := New(store, nil, nil, "a"), New(store, nil, nil, "b")
 	for _, s := range []*Service{a, b} {
 		go s.view.Run(ctx, store, slog.New(slog.DiscardHandler))

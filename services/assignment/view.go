@@ -24,9 +24,8 @@ const Unmatched = "unmatched"
 // against the aggregates' versions when appended, so a stale view can
 // cost a retry but never a wrong assignment. It is safe for concurrent use.
 type View struct {
+	events.Position
 	mu      sync.Mutex
-	applied uint64
-	changed chan struct{}
 	workers map[string]*worker.Worker
 	refs    map[string]*entry
 }
@@ -44,7 +43,7 @@ type entry struct {
 
 // NewView returns an empty view.
 func NewView() *View {
-	return &View{changed: make(chan struct{}), workers: map[string]*worker.Worker{}, refs: map[string]*entry{}}
+	return &View{workers: map[string]*worker.Worker{}, refs: map[string]*entry{}}
 }
 
 // Run follows the log from the start until ctx ends.
@@ -69,13 +68,9 @@ func (v *View) Run(ctx context.Context, store *events.Store, log *slog.Logger) e
 }
 
 func (v *View) apply(rec events.Record) {
+	defer v.Advance(rec.Sequence)
 	v.mu.Lock()
-	defer func() {
-		v.applied = rec.Sequence
-		close(v.changed)
-		v.changed = make(chan struct{})
-		v.mu.Unlock()
-	}()
+	defer v.mu.Unlock()
 	if rec.Payload == nil {
 		return
 	}
@@ -113,30 +108,6 @@ func (v *View) apply(rec events.Record) {
 			e.workerID = p.GetWorkerId()
 		case *pathwayv1.ReferralReassigned:
 			e.workerID = p.GetToWorkerId()
-		}
-	}
-}
-
-// Applied is the last sequence the view has applied.
-func (v *View) Applied() uint64 {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return v.applied
-}
-
-// WaitFor waits until the view has applied seq, or ctx ends.
-func (v *View) WaitFor(ctx context.Context, seq uint64) error {
-	for {
-		v.mu.Lock()
-		applied, changed := v.applied, v.changed
-		v.mu.Unlock()
-		if applied >= seq {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-changed:
 		}
 	}
 }

@@ -20,12 +20,11 @@ import (
 // wait for manual triage. It is kept in memory and rebuilt from the log at
 // start. It is safe for concurrent use.
 type Index struct {
-	mu      sync.Mutex
-	applied uint64 // last referral-scope sequence applied
-	changed chan struct{}
-	entries map[string]*entry
-	byNHS   map[string]string   // NHS number -> open referral id
-	byMatch map[string][]string // match key -> open referral ids
+	events.Position // last referral-scope sequence applied
+	mu              sync.Mutex
+	entries         map[string]*entry
+	byNHS           map[string]string   // NHS number -> open referral id
+	byMatch         map[string][]string // match key -> open referral ids
 }
 
 type entry struct {
@@ -42,7 +41,6 @@ type entry struct {
 // NewIndex returns an empty index.
 func NewIndex() *Index {
 	return &Index{
-		changed: make(chan struct{}),
 		entries: map[string]*entry{},
 		byNHS:   map[string]string{},
 		byMatch: map[string][]string{},
@@ -53,15 +51,13 @@ func NewIndex() *Index {
 // ends.
 func (ix *Index) Run(ctx context.Context, store *events.Store, log *slog.Logger) error {
 	for {
-		ix.mu.Lock()
-		from := ix.applied + 1
-		ix.mu.Unlock()
+		from := ix.Applied() + 1
 		for rec, err := range store.Subscribe(ctx, from, events.TypeSubject(referral.AggregateType)) {
 			if err != nil {
 				var de *events.DecodeError
 				if errors.As(err, &de) {
 					log.Error("intake index skipped an undecodable event", "seq", de.Sequence, "err", err)
-					ix.advance(de.Sequence)
+					ix.Advance(de.Sequence)
 					continue
 				}
 				log.Warn("intake index subscription ended, resuming", "err", err)
@@ -77,16 +73,6 @@ func (ix *Index) Run(ctx context.Context, store *events.Store, log *slog.Logger)
 	}
 }
 
-func (ix *Index) advance(seq uint64) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if seq > ix.applied {
-		ix.applied = seq
-	}
-	close(ix.changed)
-	ix.changed = make(chan struct{})
-}
-
 func matchKey(given, family string, dob *pathwayv1.Date, postcode string) string {
 	if dob == nil {
 		return ""
@@ -100,15 +86,9 @@ func dobString(d *pathwayv1.Date) string {
 }
 
 func (ix *Index) apply(rec events.Record) {
+	defer ix.Advance(rec.Sequence)
 	ix.mu.Lock()
-	defer func() {
-		if rec.Sequence > ix.applied {
-			ix.applied = rec.Sequence
-		}
-		close(ix.changed)
-		ix.changed = make(chan struct{})
-		ix.mu.Unlock()
-	}()
+	defer ix.mu.Unlock()
 	id := rec.Aggregate.ID
 	e := ix.entries[id]
 	if e == nil {
@@ -154,31 +134,6 @@ func (ix *Index) apply(rec events.Record) {
 			}
 		}
 	}
-}
-
-// WaitFor waits until the index has applied every referral event up to
-// seq, or ctx ends.
-func (ix *Index) WaitFor(ctx context.Context, seq uint64) error {
-	for {
-		ix.mu.Lock()
-		applied, changed := ix.applied, ix.changed
-		ix.mu.Unlock()
-		if applied >= seq {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-changed:
-		}
-	}
-}
-
-// Applied returns the last referral-scope sequence the index has applied.
-func (ix *Index) Applied() uint64 {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	return ix.applied
 }
 
 // OpenByNHS returns the open referral of the person with this NHS number.

@@ -1,0 +1,50 @@
+// Package eventstest starts a real event log for tests: an embedded
+// nats-server with JetStream on a free loopback port and a temporary
+// store directory, with the stream set up.
+package eventstest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/events/embedded"
+)
+
+// Log is a running test log.
+type Log struct {
+	Store *events.Store
+	JS    jetstream.JetStream
+	URL   string
+}
+
+// Start starts a log that is stopped when the test ends. fsync relaxes
+// durability for speed when false (tests that do not restart the server).
+func Start(tb testing.TB, fsync bool) *Log {
+	tb.Helper()
+	srv, err := embedded.Start(embedded.Config{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", NoSync: !fsync})
+	if err != nil {
+		tb.Fatalf("start nats: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		tb.Fatalf("connect: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := events.Setup(context.Background(), js, events.StreamConfig{}); err != nil {
+		tb.Fatalf("set up the log: %v", err)
+	}
+	return &Log{Store: events.New(js, events.Options{}), JS: js, URL: srv.ClientURL()}
+}
