@@ -15,6 +15,8 @@ var (
 	cancellers  = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleAdmin}
 	triageStaff = []keys.Role{keys.RoleTriage, keys.RoleAdmin}
 	rosterStaff = []keys.Role{keys.RoleOps, keys.RoleAdmin}
+	caseWorkers = []keys.Role{keys.RoleLinkWorker, keys.RoleAdmin}
+	reopeners   = []keys.Role{keys.RoleLinkWorker, keys.RoleTriage, keys.RoleAdmin}
 	rosterRead  = []keys.Role{keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RoleAdmin}
 	everyone    = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RolePartner, keys.RoleAdmin}
 )
@@ -39,6 +41,9 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/referrals/{id}/merge", triageStaff}, a.merge},
 		{Route{"POST", "/v1/referrals/{id}/triage", triageStaff}, a.triage},
 		{Route{"GET", "/v1/triage/queue", triageStaff}, a.triageQueue},
+		{Route{"POST", "/v1/referrals/{id}/contacts", caseWorkers}, a.recordContact},
+		{Route{"POST", "/v1/referrals/{id}/discharge", caseWorkers}, a.discharge},
+		{Route{"POST", "/v1/referrals/{id}/reopen", reopeners}, a.reopen},
 		{Route{"GET", "/v1/openapi.json", everyone}, a.openAPI},
 		{Route{"POST", "/v1/workers", rosterStaff}, a.registerWorker},
 		{Route{"GET", "/v1/workers/{id}", rosterRead}, a.getWorker},

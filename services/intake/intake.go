@@ -270,3 +270,37 @@ func (s *Service) Merge(ctx context.Context, dupID, survivorID string, cmd Comma
 		return survEvents, nil
 	})
 }
+
+// Reopen reopens a discharged or revoked referral, unless the person has
+// opened another episode since (*DuplicateError).
+func (s *Service) Reopen(ctx context.Context, id string, cmd Command, reason string) (uint64, error) {
+	head, err := s.store.LastSequenceOn(ctx, events.TypeSubject(referral.AggregateType))
+	if err != nil {
+		return 0, err
+	}
+	if err := s.index.WaitFor(ctx, head); err != nil {
+		return 0, err
+	}
+	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+		if nhs := r.Received().GetPerson().GetNhsNumber(); nhs != "" {
+			if open, ok := s.index.OpenByNHS(nhs); ok && open != id {
+				return nil, &DuplicateError{OpenID: open}
+			}
+		}
+		return r.Reopen(reason)
+	})
+}
+
+// Discharge closes an active episode.
+func (s *Service) Discharge(ctx context.Context, id string, cmd Command, reason pathwayv1.DischargeReason, note string) (uint64, error) {
+	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+		return r.Discharge(reason, note)
+	})
+}
+
+// RecordContact records a contact on an assigned referral.
+func (s *Service) RecordContact(ctx context.Context, id string, cmd Command, c *pathwayv1.ContactRecorded) (uint64, error) {
+	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+		return r.RecordContact(proto.Clone(c).(*pathwayv1.ContactRecorded), s.now())
+	})
+}

@@ -337,3 +337,86 @@ func (r *Referral) FHIRStatus() string {
 	}
 	return "completed"
 }
+
+// Contact kinds by wire name.
+var contactKinds = map[string]pathwayv1.ContactKind{
+	"phone": pathwayv1.ContactKind_CONTACT_KIND_PHONE, "face_to_face": pathwayv1.ContactKind_CONTACT_KIND_FACE_TO_FACE,
+	"home_visit": pathwayv1.ContactKind_CONTACT_KIND_HOME_VISIT, "video": pathwayv1.ContactKind_CONTACT_KIND_VIDEO,
+}
+
+// ContactKind returns the contact kind named by its wire name.
+func ContactKind(name string) (pathwayv1.ContactKind, bool) {
+	k, ok := contactKinds[name]
+	return k, ok
+}
+
+// RecordContact decides the event of a contact between the link worker
+// and the person (or a did-not-attend). Only an assigned referral has
+// contacts; the contact must not be in the future.
+func (r *Referral) RecordContact(c *pathwayv1.ContactRecorded, now time.Time) ([]proto.Message, error) {
+	if !r.Exists() || r.status != StatusAssigned {
+		return nil, fmt.Errorf("%w: contacts are recorded on an assigned referral; this one is %s", ErrConflict, r.statusName())
+	}
+	at := c.GetAt().AsTime()
+	switch {
+	case c.GetKind() == pathwayv1.ContactKind_CONTACT_KIND_UNSPECIFIED:
+		return nil, fmt.Errorf("%w: kind must be phone, face_to_face, home_visit or video", ErrInvalid)
+	case c.GetAt() == nil || at.After(now.Add(5*time.Minute)):
+		return nil, fmt.Errorf("%w: when must be a time not in the future", ErrInvalid)
+	case at.Before(r.receivedAt.Add(-24 * time.Hour)):
+		return nil, fmt.Errorf("%w: when is before the referral was received", ErrInvalid)
+	case c.GetDurationMinutes() > 480:
+		return nil, fmt.Errorf("%w: duration must be at most 480 minutes", ErrInvalid)
+	case c.GetDidNotAttend() && c.GetDurationMinutes() > 0:
+		return nil, fmt.Errorf("%w: a did-not-attend has no duration", ErrInvalid)
+	}
+	return []proto.Message{c}, nil
+}
+
+// Discharge reasons by wire name.
+var dischargeReasons = map[string]pathwayv1.DischargeReason{
+	"goals_met": pathwayv1.DischargeReason_DISCHARGE_REASON_GOALS_MET, "disengaged": pathwayv1.DischargeReason_DISCHARGE_REASON_DISENGAGED,
+	"declined": pathwayv1.DischargeReason_DISCHARGE_REASON_DECLINED, "moved_away": pathwayv1.DischargeReason_DISCHARGE_REASON_MOVED_AWAY,
+	"redirected": pathwayv1.DischargeReason_DISCHARGE_REASON_REDIRECTED, "died": pathwayv1.DischargeReason_DISCHARGE_REASON_DIED,
+	"other": pathwayv1.DischargeReason_DISCHARGE_REASON_OTHER,
+}
+
+// DischargeReason returns the discharge reason named by its wire name.
+func DischargeReason(name string) (pathwayv1.DischargeReason, bool) {
+	d, ok := dischargeReasons[name]
+	return d, ok
+}
+
+// Discharge decides the event that closes an active episode. A person
+// who declined social prescribing is coded SNOMED CT 871711000000103 for
+// the GP record.
+func (r *Referral) Discharge(reason pathwayv1.DischargeReason, note string) ([]proto.Message, error) {
+	if reason == pathwayv1.DischargeReason_DISCHARGE_REASON_UNSPECIFIED {
+		return nil, fmt.Errorf("%w: a discharge reason is required", ErrInvalid)
+	}
+	switch r.status {
+	case StatusAccepted, StatusWaitlisted, StatusAssigned:
+	default:
+		return nil, fmt.Errorf("%w: only an accepted, waitlisted or assigned referral can be discharged; this one is %s", ErrConflict, r.statusName())
+	}
+	e := &pathwayv1.ReferralDischarged{Reason: reason, Note: note}
+	if reason == pathwayv1.DischargeReason_DISCHARGE_REASON_DECLINED {
+		e.Code = &pathwayv1.Coded{System: "http://snomed.info/sct", Code: "871711000000103", Display: "Social prescribing declined"}
+	}
+	return []proto.Message{e}, nil
+}
+
+// Reopen decides the event that reopens a discharged or revoked
+// referral: it is accepted again and goes back to assignment. A referral
+// entered in error or merged stays closed.
+func (r *Referral) Reopen(reason string) ([]proto.Message, error) {
+	if reason == "" {
+		return nil, fmt.Errorf("%w: a reason is required", ErrInvalid)
+	}
+	ok := r.status == StatusDischarged ||
+		r.status == StatusCancelled && r.cancelReason == pathwayv1.CancelReason_CANCEL_REASON_REVOKED
+	if !ok {
+		return nil, fmt.Errorf("%w: only a discharged or revoked referral can be reopened; this one is %s", ErrConflict, r.statusName())
+	}
+	return []proto.Message{&pathwayv1.ReferralReopened{Reason: reason}}, nil
+}

@@ -8,6 +8,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 func received(safeguarding bool) *pathwayv1.ReferralReceived {
@@ -190,5 +191,56 @@ func TestMerge(t *testing.T) {
 	}
 	if _, _, err := surv.MergeInto(surv, "self"); !errors.Is(err, referral.ErrInvalid) {
 		t.Errorf("merging into itself: got %v, want ErrInvalid", err)
+	}
+}
+
+func TestCaseWorkTransitions(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	assigned := []proto.Message{received(false), decision(accept, "r"), &pathwayv1.ReferralAssigned{WorkerId: "w"}}
+	contact := func(at time.Time) *pathwayv1.ContactRecorded {
+		return &pathwayv1.ContactRecorded{Kind: pathwayv1.ContactKind_CONTACT_KIND_PHONE, At: timestamppb.New(at), DurationMinutes: 20}
+	}
+	for _, tc := range []struct {
+		name    string
+		given   []proto.Message
+		do      func(*referral.Referral) ([]proto.Message, error)
+		wantErr error
+	}{
+		{"contact on an assigned case", assigned, func(r *referral.Referral) ([]proto.Message, error) {
+			return r.RecordContact(contact(now.Add(-time.Hour)), now)
+		}, nil},
+		{"contact in the future", assigned, func(r *referral.Referral) ([]proto.Message, error) {
+			return r.RecordContact(contact(now.Add(time.Hour)), now)
+		}, referral.ErrInvalid},
+		{"did-not-attend with a duration", assigned, func(r *referral.Referral) ([]proto.Message, error) {
+			c := contact(now)
+			c.DidNotAttend = true
+			return r.RecordContact(c, now)
+		}, referral.ErrInvalid},
+		{"contact before assignment", []proto.Message{received(false), decision(accept, "r")}, func(r *referral.Referral) ([]proto.Message, error) { return r.RecordContact(contact(now), now) }, referral.ErrConflict},
+		{"discharge an assigned case", assigned, func(r *referral.Referral) ([]proto.Message, error) {
+			return r.Discharge(pathwayv1.DischargeReason_DISCHARGE_REASON_GOALS_MET, "")
+		}, nil},
+		{"discharge without a reason", assigned, func(r *referral.Referral) ([]proto.Message, error) {
+			return r.Discharge(pathwayv1.DischargeReason_DISCHARGE_REASON_UNSPECIFIED, "")
+		}, referral.ErrInvalid},
+		{"discharge a declined referral", []proto.Message{received(false), decision(decline, "r")}, func(r *referral.Referral) ([]proto.Message, error) {
+			return r.Discharge(pathwayv1.DischargeReason_DISCHARGE_REASON_OTHER, "")
+		}, referral.ErrConflict},
+		{"reopen a discharged case", append(assigned[:3:3], &pathwayv1.ReferralDischarged{Reason: pathwayv1.DischargeReason_DISCHARGE_REASON_DISENGAGED}), func(r *referral.Referral) ([]proto.Message, error) { return r.Reopen("back") }, nil},
+		{"reopen an active case", assigned, func(r *referral.Referral) ([]proto.Message, error) { return r.Reopen("x") }, referral.ErrConflict},
+		{"reopen entered in error", []proto.Message{received(false), &pathwayv1.ReferralCancelled{Reason: pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR}}, func(r *referral.Referral) ([]proto.Message, error) { return r.Reopen("x") }, referral.ErrConflict},
+		{"reopen revoked", []proto.Message{received(false), &pathwayv1.ReferralCancelled{Reason: pathwayv1.CancelReason_CANCEL_REASON_REVOKED}}, func(r *referral.Referral) ([]proto.Message, error) { return r.Reopen("x") }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.do(given(tc.given...))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("got %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+	evs, _ := given(assigned...).Discharge(pathwayv1.DischargeReason_DISCHARGE_REASON_DECLINED, "")
+	if code := evs[0].(*pathwayv1.ReferralDischarged).GetCode().GetCode(); code != "871711000000103" {
+		t.Errorf("declined discharge code %q, want SNOMED CT 871711000000103", code)
 	}
 }

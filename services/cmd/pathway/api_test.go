@@ -880,3 +880,75 @@ func TestAssignmentThroughTheAPI(t *testing.T) {
 		t.Fatalf("returning a worker who is not absent: %d, want 409", code)
 	}
 }
+
+// TestCaseWork: contacts on an assigned case, discharge freeing the place
+// for the head of the waitlist, reopen, and the illegal moves as 409.
+func TestCaseWork(t *testing.T) {
+	p := startPathway(t, "")
+	ops := p.key(keys.RoleOps, "")
+	lw := p.key(keys.RoleLinkWorker, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	p.do("POST", "/v1/workers", ops, map[string]any{"name": "Sole Worker", "pcn": "U12345", "practices": []string{"A81001"}, "capacity": 1}, nil)
+	var ids []string
+	for _, n := range []string{"9434765919", "4010232137"} {
+		body := exampleReferral()
+		body["person"].(map[string]any)["nhs_number"] = n
+		var c submitted
+		p.do("POST", "/v1/referrals", ref, body, &c)
+		ids = append(ids, c.ID)
+	}
+	waitFor := func(id, want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		var v view
+		for time.Now().Before(deadline) {
+			p.do("GET", "/v1/referrals/"+id, lw, nil, &v)
+			if v.Status == want {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("referral %s is %s, want %s", id, v.Status, want)
+	}
+	waitFor(ids[0], "assigned")
+	waitFor(ids[1], "waitlisted")
+
+	contact := map[string]any{"kind": "face_to_face", "when": time.Now().Add(-time.Hour).Format(time.RFC3339), "duration_minutes": 45, "what_matters_conversation": true}
+	var res submitted
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[0]+"/contacts", lw, contact, &res); code != http.StatusOK || res.Status != "assigned" {
+		t.Fatalf("contact: %d %+v", code, res)
+	}
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[1]+"/contacts", lw, contact, &prob); code != http.StatusConflict {
+		t.Fatalf("contact on a waitlisted referral: %d, want 409", code)
+	}
+	future := map[string]any{"kind": "phone", "when": time.Now().Add(48 * time.Hour).Format(time.RFC3339)}
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[0]+"/contacts", lw, future, &prob); code != http.StatusBadRequest {
+		t.Fatalf("contact in the future: %d, want 400", code)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[0]+"/discharge", lw, map[string]string{"reason": "bored"}, &prob); code != http.StatusBadRequest || prob.Errors[0].Field != "reason" {
+		t.Fatalf("bad discharge reason: %d %+v", code, prob)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[0]+"/discharge", lw, map[string]string{"reason": "goals_met", "note": "joined a walking group"}, &res); code != http.StatusOK || res.Status != "discharged" {
+		t.Fatalf("discharge: %d %+v", code, res)
+	}
+	waitFor(ids[1], "assigned") // the freed place goes to the head of the waitlist
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[0]+"/discharge", lw, map[string]string{"reason": "goals_met"}, &prob); code != http.StatusConflict {
+		t.Fatalf("second discharge: %d, want 409", code)
+	}
+	// Reopen: accepted again, and waits because the only place is taken.
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[0]+"/reopen", lw, map[string]string{"reason": "asked to restart"}, &res); code != http.StatusOK {
+		t.Fatalf("reopen: %d %+v", code, res)
+	}
+	waitFor(ids[0], "waitlisted")
+	var tl view
+	p.do("GET", "/v1/referrals/"+ids[0], lw, nil, &tl)
+	var types []string
+	for _, h := range tl.History {
+		types = append(types, h.Type)
+	}
+	want := "ReferralReceived,ReferralTriaged,ReferralAssigned,ContactRecorded,ReferralDischarged,ReferralReopened,ReferralWaitlisted"
+	if strings.Join(types, ",") != want {
+		t.Fatalf("history %v, want %s", types, want)
+	}
+}

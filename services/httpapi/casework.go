@@ -1,0 +1,86 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/referral"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// recordContact handles POST /v1/referrals/{id}/contacts.
+func (a *api) recordContact(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Kind                    string    `json:"kind"`
+		When                    time.Time `json:"when"`
+		DurationMinutes         int       `json:"duration_minutes"`
+		DidNotAttend            bool      `json:"did_not_attend"`
+		WhatMattersConversation bool      `json:"what_matters_conversation"`
+		Note                    string    `json:"note"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	var errs []referral.FieldError
+	kind, ok := referral.ContactKind(body.Kind)
+	if !ok {
+		errs = append(errs, referral.FieldError{Field: "kind", Reason: "must be phone, face_to_face, home_visit or video"})
+	}
+	if body.When.IsZero() {
+		errs = append(errs, referral.FieldError{Field: "when", Reason: "is required (RFC 3339 time)"})
+	}
+	if body.DurationMinutes < 0 || body.DurationMinutes > 480 {
+		errs = append(errs, referral.FieldError{Field: "duration_minutes", Reason: "must be 0 to 480"})
+	}
+	if len(body.Note) > 2000 {
+		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+	}
+	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+		return a.refs.Intake.RecordContact(r.Context(), id, cmd, &pathwayv1.ContactRecorded{
+			ContactId: uuid.NewString(), Kind: kind, At: timestamppb.New(body.When), DurationMinutes: uint32(body.DurationMinutes),
+			DidNotAttend: body.DidNotAttend, WhatMattersConversation: body.WhatMattersConversation, Note: body.Note,
+		})
+	})
+}
+
+// discharge handles POST /v1/referrals/{id}/discharge.
+func (a *api) discharge(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Reason string `json:"reason"`
+		Note   string `json:"note"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	var errs []referral.FieldError
+	reason, ok := referral.DischargeReason(body.Reason)
+	if !ok {
+		errs = append(errs, referral.FieldError{Field: "reason", Reason: "must be goals_met, disengaged, declined, moved_away, redirected, died or other"})
+	}
+	if len(body.Note) > 2000 {
+		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+	}
+	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+		return a.refs.Intake.Discharge(r.Context(), id, cmd, reason, body.Note)
+	})
+}
+
+// reopen handles POST /v1/referrals/{id}/reopen.
+func (a *api) reopen(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	var errs []referral.FieldError
+	if body.Reason == "" || len(body.Reason) > 2000 {
+		errs = append(errs, referral.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
+	}
+	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+		return a.refs.Intake.Reopen(r.Context(), id, cmd, body.Reason)
+	})
+}
