@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -8,6 +9,8 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -83,4 +86,47 @@ func (a *api) reopen(w http.ResponseWriter, r *http.Request) {
 	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
 		return a.refs.Intake.Reopen(r.Context(), id, cmd, body.Reason)
 	})
+}
+
+// timeline handles GET /v1/referrals/{id}/timeline: every event of the
+// referral, oldest first, with who and when, and what it says (personal
+// data stays in the referral itself: the timeline shows event data only
+// for events that carry none).
+func (a *api) timeline(w http.ResponseWriter, r *http.Request) {
+	ref, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	type item struct {
+		Sequence     uint64         `json:"sequence"`
+		Type         string         `json:"type"`
+		At           time.Time      `json:"at"`
+		ActorID      string         `json:"actor_id,omitempty"`
+		ActorRole    string         `json:"actor_role,omitempty"`
+		Organisation string         `json:"actor_organisation,omitempty"`
+		Details      map[string]any `json:"details,omitempty"`
+	}
+	items := []item{}
+	for _, c := range ref.History() {
+		it := item{Sequence: c.Sequence, Type: string(c.Payload.ProtoReflect().Descriptor().Name()), At: c.At}
+		if c.Actor != nil {
+			it.ActorID, it.ActorRole, it.Organisation = c.Actor.GetId(), enumWire(c.Actor.GetRole().String(), "ROLE_"), c.Actor.GetOrganisation()
+		}
+		if _, personal := c.Payload.(*pathwayv1.ReferralReceived); !personal {
+			it.Details = details(c.Payload)
+		}
+		items = append(items, it)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": ref.ID(), "sequence": ref.Version(), "events": items})
+}
+
+// details renders an event's fields as JSON values (protojson names).
+func details(m proto.Message) map[string]any {
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	out := map[string]any{}
+	_ = json.Unmarshal(b, &out)
+	return out
 }

@@ -41,6 +41,7 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/referrals/{id}/merge", triageStaff}, a.merge},
 		{Route{"POST", "/v1/referrals/{id}/triage", triageStaff}, a.triage},
 		{Route{"GET", "/v1/triage/queue", triageStaff}, a.triageQueue},
+		{Route{"GET", "/v1/referrals/{id}/timeline", readers}, a.timeline},
 		{Route{"POST", "/v1/referrals/{id}/contacts", caseWorkers}, a.recordContact},
 		{Route{"POST", "/v1/referrals/{id}/discharge", caseWorkers}, a.discharge},
 		{Route{"POST", "/v1/referrals/{id}/reopen", reopeners}, a.reopen},

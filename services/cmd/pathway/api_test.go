@@ -951,4 +951,20 @@ func TestCaseWork(t *testing.T) {
 	if strings.Join(types, ",") != want {
 		t.Fatalf("history %v, want %s", types, want)
 	}
+	var timeline struct {
+		Events []struct {
+			Type      string         `json:"type"`
+			ActorRole string         `json:"actor_role"`
+			Details   map[string]any `json:"details"`
+		} `json:"events"`
+	}
+	if code, _ := p.do("GET", "/v1/referrals/"+ids[0]+"/timeline", lw, nil, &timeline); code != http.StatusOK || len(timeline.Events) != 7 {
+		t.Fatalf("timeline: %d %+v", code, timeline)
+	}
+	if e := timeline.Events[4]; e.Type != "ReferralDischarged" || e.ActorRole != "link_worker" || e.Details["reason"] != "DISCHARGE_REASON_GOALS_MET" {
+		t.Fatalf("discharge in the timeline: %+v", e)
+	}
+	if timeline.Events[0].Details != nil {
+		t.Fatalf("the timeline shows the received referral's personal data: %+v", timeline.Events[0])
+	}
 }
