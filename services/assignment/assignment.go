@@ -260,15 +260,7 @@ func (s *Service) release(ctx context.Context, rec events.Record) error {
 }
 
 func (s *Service) loadWorker(ctx context.Context, id string) (*worker.Worker, error) {
-	recs, _, err := s.store.Load(ctx, events.Aggregate{Type: worker.AggregateType, ID: id})
-	if err != nil {
-		return nil, err
-	}
-	w := worker.Replay(id, nil)
-	for _, r := range recs {
-		w.Apply(r.Sequence, r.Payload)
-	}
-	return w, nil
+	return loadWorker(ctx, s.store, id)
 }
 
 func toEvents(ps []proto.Message, key string) []events.Event {

@@ -19,6 +19,7 @@ import (
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/worker"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -167,9 +168,9 @@ func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
 			map[string]any{"open_referral": "/v1/referrals/" + de.OpenID, "open_referral_id": de.OpenID}
 	case errors.Is(err, events.ErrNotFound):
 		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"}, nil
-	case errors.Is(err, referral.ErrConflict):
+	case errors.Is(err, referral.ErrConflict), errors.Is(err, worker.ErrConflict):
 		return Problem{Type: problemBase + "conflict", Title: "Not allowed in the referral's current state", Status: http.StatusConflict, Detail: cleanDetail(err)}, nil
-	case errors.Is(err, referral.ErrInvalid):
+	case errors.Is(err, referral.ErrInvalid), errors.Is(err, worker.ErrInvalid):
 		return Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: cleanDetail(err)}, nil
 	case errors.Is(err, events.ErrConcurrency):
 		return Problem{Type: problemBase + "busy", Title: "Busy", Status: http.StatusServiceUnavailable, Detail: "too many concurrent changes; retry"}, nil
@@ -183,7 +184,7 @@ func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
 // cleanDetail drops the package prefix of a domain error.
 func cleanDetail(err error) string {
 	s := err.Error()
-	for _, p := range []string{"referral: not allowed in this state: ", "referral: invalid command: "} {
+	for _, p := range []string{"referral: not allowed in this state: ", "referral: invalid command: ", "worker: not allowed in this state: ", "worker: invalid command: "} {
 		s = strings.TrimPrefix(s, p)
 	}
 	return s

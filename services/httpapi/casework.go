@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -129,4 +130,26 @@ func details(m proto.Message) map[string]any {
 	out := map[string]any{}
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// assign handles POST /v1/referrals/{id}/assign: staff assign or reassign
+// by hand, with a reason.
+func (a *api) assign(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		WorkerID string `json:"worker_id"`
+		Reason   string `json:"reason"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	var errs []referral.FieldError
+	if _, err := uuid.Parse(body.WorkerID); err != nil {
+		errs = append(errs, referral.FieldError{Field: "worker_id", Reason: "must be the id of a link worker"})
+	}
+	if body.Reason == "" || len(body.Reason) > 2000 {
+		errs = append(errs, referral.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
+	}
+	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+		return assignment.Assign(r.Context(), a.refs.Store, id, body.WorkerID, body.Reason, cmd, a.refs.Now())
+	})
 }

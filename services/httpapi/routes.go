@@ -15,6 +15,7 @@ var (
 	cancellers  = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleAdmin}
 	triageStaff = []keys.Role{keys.RoleTriage, keys.RoleAdmin}
 	rosterStaff = []keys.Role{keys.RoleOps, keys.RoleAdmin}
+	assigners   = []keys.Role{keys.RoleTriage, keys.RoleOps, keys.RoleAdmin}
 	caseWorkers = []keys.Role{keys.RoleLinkWorker, keys.RoleAdmin}
 	reopeners   = []keys.Role{keys.RoleLinkWorker, keys.RoleTriage, keys.RoleAdmin}
 	rosterRead  = []keys.Role{keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RoleAdmin}
@@ -42,6 +43,7 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/referrals/{id}/triage", triageStaff}, a.triage},
 		{Route{"GET", "/v1/triage/queue", triageStaff}, a.triageQueue},
 		{Route{"GET", "/v1/referrals/{id}/timeline", readers}, a.timeline},
+		{Route{"POST", "/v1/referrals/{id}/assign", assigners}, a.assign},
 		{Route{"POST", "/v1/referrals/{id}/contacts", caseWorkers}, a.recordContact},
 		{Route{"POST", "/v1/referrals/{id}/discharge", caseWorkers}, a.discharge},
 		{Route{"POST", "/v1/referrals/{id}/reopen", reopeners}, a.reopen},

@@ -968,3 +968,88 @@ func TestCaseWork(t *testing.T) {
 		t.Fatalf("the timeline shows the received referral's personal data: %+v", timeline.Events[0])
 	}
 }
+
+// TestManualAssignAndReassign: staff assign only where there is a place,
+// and a reassignment moves the case between caseloads in one step.
+func TestManualAssignAndReassign(t *testing.T) {
+	p := startPathway(t, "")
+	ops := p.key(keys.RoleOps, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	type wk struct {
+		ID       string `json:"id"`
+		Caseload int    `json:"caseload"`
+	}
+	var w1, w2 wk
+	p.do("POST", "/v1/workers", ops, map[string]any{"name": "One", "pcn": "U12345", "practices": []string{"A81001"}, "capacity": 1}, &w1)
+	p.do("POST", "/v1/workers", ops, map[string]any{"name": "Two", "pcn": "U12345", "practices": []string{"A81001"}, "capacity": 1}, &w2)
+	var ids []string
+	for _, n := range []string{"9434765919", "4010232137", "9876543210"} {
+		body := exampleReferral()
+		body["person"].(map[string]any)["nhs_number"] = n
+		var c submitted
+		p.do("POST", "/v1/referrals", ref, body, &c)
+		ids = append(ids, c.ID)
+	}
+	statusOf := func(id string) (string, string) {
+		var v struct {
+			Status string `json:"status"`
+		}
+		p.do("GET", "/v1/referrals/"+id, ops, nil, &v)
+		var tl struct {
+			Events []struct {
+				Details map[string]any `json:"details"`
+			} `json:"events"`
+		}
+		p.do("GET", "/v1/referrals/"+id+"/timeline", ops, nil, &tl)
+		w := ""
+		for _, e := range tl.Events {
+			if id, ok := e.Details["worker_id"].(string); ok {
+				w = id
+			}
+			if id, ok := e.Details["to_worker_id"].(string); ok {
+				w = id
+			}
+		}
+		return v.Status, w
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, _ := statusOf(ids[2])
+		if s == "waitlisted" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, onW1 := statusOf(ids[0])
+	other := w2.ID
+	if onW1 == w2.ID {
+		other = w1.ID
+	}
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[2]+"/assign", ops, map[string]string{"worker_id": other, "reason": "urgent need"}, &prob); code != http.StatusConflict {
+		t.Fatalf("assign to a full worker: %d %+v, want 409", code, prob)
+	}
+	// Make room on one worker, then move a case there by hand.
+	p.do("PATCH", "/v1/workers/"+other, ops, map[string]any{"capacity": 3}, nil)
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		s, w := statusOf(ids[2])
+		if (s == "assigned" && w == other) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var res submitted
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[0]+"/assign", ops, map[string]string{"worker_id": other, "reason": "continuity with family"}, &res); code != http.StatusOK || res.Status != "assigned" {
+		t.Fatalf("reassign: %d %+v", code, res)
+	}
+	var a, b wk
+	p.do("GET", "/v1/workers/"+onW1, ops, nil, &a)
+	p.do("GET", "/v1/workers/"+other, ops, nil, &b)
+	if a.Caseload != 0 || b.Caseload != 3 {
+		t.Fatalf("caseloads after reassign: %d and %d, want 0 and 3", a.Caseload, b.Caseload)
+	}
+	if _, w := statusOf(ids[0]); w != other {
+		t.Fatalf("reassigned referral is with %s, want %s", w, other)
+	}
+}
