@@ -14,17 +14,18 @@ import (
 // ReadModels are the projections behind the read endpoints.
 type ReadModels struct {
 	Waitlists *projections.Engine
+	Caseloads *projections.Engine
 	// WaitTarget is the wait after which a waitlist entry is a breach.
 	WaitTarget time.Duration
 	// ReadTimeout bounds a ?min_seq wait; default 5s.
 	ReadTimeout time.Duration
 }
 
-// consistent runs fn on the waitlists as the request asks: the live view
+// readView runs fn on a read model as the request asks: the live view
 // once it has applied ?min_seq=N (503 with Retry-After when it does not in
-// time), or the view as it was at ?as_of_seq=N. now is the time the view
-// is measured at.
-func (a *api) waitlistsView(w http.ResponseWriter, r *http.Request, fn func(wl *waitlists.Waitlists, seq uint64, now time.Time)) {
+// time), or a fresh copy replayed to ?as_of_seq=N. now is the time the
+// view is measured at: the request's, or the as-of event's.
+func (a *api) readView(w http.ResponseWriter, r *http.Request, eng *projections.Engine, fresh func() projections.Projection, fn func(p projections.Projection, seq uint64, now time.Time)) {
 	q := r.URL.Query()
 	parse := func(name string) (uint64, bool) {
 		v := q.Get(name)
@@ -47,8 +48,8 @@ func (a *api) waitlistsView(w http.ResponseWriter, r *http.Request, fn func(wl *
 		return
 	}
 	if asOf > 0 {
-		wl := waitlists.New()
-		seq, err := projections.Replay(r.Context(), a.refs.Store, wl, asOf, nil)
+		p := fresh()
+		seq, err := projections.Replay(r.Context(), a.refs.Store, p, asOf, nil)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -58,25 +59,29 @@ func (a *api) waitlistsView(w http.ResponseWriter, r *http.Request, fn func(wl *
 			a.writeError(w, r, err)
 			return
 		}
-		fn(wl, seq, at)
+		fn(p, seq, at)
 		return
 	}
 	if minSeq > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), a.reads.ReadTimeout)
 		defer cancel()
-		if err := a.reads.Waitlists.WaitFor(ctx, minSeq); err != nil {
+		if err := eng.WaitFor(ctx, minSeq); err != nil {
 			if errors.Is(err, projections.ErrTimeout) {
 				w.Header().Set("Retry-After", "1")
 				WriteProblem(w, Problem{Type: problemBase + "not-yet", Title: "Not caught up yet", Status: http.StatusServiceUnavailable,
-					Detail: "the waitlists have not reached sequence " + strconv.FormatUint(minSeq, 10) + " yet; retry"})
+					Detail: "the view has not reached sequence " + strconv.FormatUint(minSeq, 10) + " yet; retry"})
 				return
 			}
 			a.writeError(w, r, err)
 			return
 		}
 	}
-	a.reads.Waitlists.Read(func(p projections.Projection, applied uint64) {
-		fn(p.(*waitlists.Waitlists), applied, a.refs.Now())
+	eng.Read(func(p projections.Projection, applied uint64) { fn(p, applied, a.refs.Now()) })
+}
+
+func (a *api) waitlistsView(w http.ResponseWriter, r *http.Request, fn func(wl *waitlists.Waitlists, seq uint64, now time.Time)) {
+	a.readView(w, r, a.reads.Waitlists, func() projections.Projection { return waitlists.New() }, func(p projections.Projection, seq uint64, now time.Time) {
+		fn(p.(*waitlists.Waitlists), seq, now)
 	})
 }
 

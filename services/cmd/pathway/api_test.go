@@ -888,7 +888,10 @@ func TestCaseWork(t *testing.T) {
 	ops := p.key(keys.RoleOps, "")
 	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
-	p.do("POST", "/v1/workers", ops, map[string]any{"name": "Sole Worker", "pcn": "U12345", "practices": []string{"A81001"}, "capacity": 1}, nil)
+	var sole struct {
+		ID string `json:"id"`
+	}
+	p.do("POST", "/v1/workers", ops, map[string]any{"name": "Sole Worker", "pcn": "U12345", "practices": []string{"A81001"}, "capacity": 1}, &sole)
 	var ids []string
 	for _, n := range []string{"9434765919", "4010232137"} {
 		body := exampleReferral()
@@ -917,6 +920,35 @@ func TestCaseWork(t *testing.T) {
 	var res submitted
 	if code, _ := p.do("POST", "/v1/referrals/"+ids[0]+"/contacts", lw, contact, &res); code != http.StatusOK || res.Status != "assigned" {
 		t.Fatalf("contact: %d %+v", code, res)
+	}
+	// The caseload read model shows the case and its contact.
+	var cl struct {
+		Worker struct {
+			Count       int     `json:"active_cases"`
+			Utilisation float64 `json:"utilisation"`
+		} `json:"worker"`
+		Cases []struct {
+			ID          string     `json:"id"`
+			Stage       string     `json:"stage"`
+			LastContact *time.Time `json:"last_contact"`
+			Overdue     bool       `json:"overdue"`
+		} `json:"cases"`
+	}
+	if code, _ := p.do("GET", fmt.Sprintf("/v1/caseloads/%s?min_seq=%d", sole.ID, res.Sequence), lw, nil, &cl); code != http.StatusOK {
+		t.Fatalf("GET caseload: %d", code)
+	}
+	if cl.Worker.Count != 1 || cl.Worker.Utilisation != 1 || len(cl.Cases) != 1 || cl.Cases[0].ID != ids[0] || cl.Cases[0].Stage != "in_contact" || cl.Cases[0].LastContact == nil || cl.Cases[0].Overdue {
+		t.Fatalf("caseload %+v", cl)
+	}
+	var all struct {
+		Workers []struct {
+			ID    string `json:"id"`
+			Count int    `json:"active_cases"`
+		} `json:"workers"`
+	}
+	p.do("GET", fmt.Sprintf("/v1/caseloads?min_seq=%d", res.Sequence), ops, nil, &all)
+	if len(all.Workers) != 1 || all.Workers[0].ID != sole.ID || all.Workers[0].Count != 1 {
+		t.Fatalf("caseloads %+v", all)
 	}
 	var prob problem
 	if code, _ := p.do("POST", "/v1/referrals/"+ids[1]+"/contacts", lw, contact, &prob); code != http.StatusConflict {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/httpapi"
@@ -54,7 +55,9 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		}
 		wl := projections.NewEngine(store, obj, waitlists.New(), projections.Options{Logger: log})
 		g.Go(func() error { return wl.Run(ctx) })
-		hc.Reads = httpapi.ReadModels{Waitlists: wl, WaitTarget: cfg.WaitTarget}
+		cl := projections.NewEngine(store, obj, caseloads.New(), projections.Options{Logger: log})
+		g.Go(func() error { return cl.Run(ctx) })
+		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, WaitTarget: cfg.WaitTarget}
 	}
 	if slices.Contains(cfg.Services, "triage") {
 		svc := triage.NewService(store, cfg.rules, nil, log)

@@ -1,0 +1,214 @@
+// Package caseloads is the read model of link workers' caseloads: per
+// worker, the active cases against capacity; per case, its stage, last
+// contact, the next action due and the open VCSE handoffs. It is built
+// from worker, referral and handoff events with their recorded times, so
+// a rebuild gives the same state.
+package caseloads
+
+import (
+	"encoding/json"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pathway-sp/pathway/events"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+)
+
+// Name is the projection's name and checkpoint key.
+const Name = "caseloads"
+
+// When the next action on a case falls due.
+const (
+	// FirstContactWithin is the time from assignment to the first contact.
+	FirstContactWithin = 7 * 24 * time.Hour
+	// FollowUpWithin is the time from one contact to the next.
+	FollowUpWithin = 28 * 24 * time.Hour
+)
+
+// Worker is one worker's caseload.
+type Worker struct {
+	ID       string          `json:"id"`
+	Name     string          `json:"name"`
+	PCN      string          `json:"pcn"`
+	Capacity int             `json:"capacity"`
+	Active   bool            `json:"active"`
+	Cases    map[string]bool `json:"cases"`
+}
+
+// Case is one referral on a caseload.
+type Case struct {
+	ID           string    `json:"id"`
+	Worker       string    `json:"worker"`
+	AssignedAt   time.Time `json:"assigned_at"`
+	LastContact  time.Time `json:"last_contact"`
+	Contacts     int       `json:"contacts"`
+	DidNotAttend int       `json:"did_not_attend"`
+	PlanAgreed   bool      `json:"plan_agreed"`
+	Handoffs     []string  `json:"handoffs"`
+}
+
+// Stage names where a case is.
+func (c Case) Stage() string {
+	switch {
+	case c.PlanAgreed:
+		return "plan_agreed"
+	case c.Contacts > 0:
+		return "in_contact"
+	}
+	return "awaiting_first_contact"
+}
+
+// NextActionDue is when the next contact is due.
+func (c Case) NextActionDue() time.Time {
+	if c.LastContact.IsZero() {
+		return c.AssignedAt.Add(FirstContactWithin)
+	}
+	return c.LastContact.Add(FollowUpWithin)
+}
+
+// Caseloads is the read model. It implements projections.Projection.
+type Caseloads struct {
+	Workers map[string]*Worker `json:"workers"`
+	Cases   map[string]*Case   `json:"cases"`
+	// HandoffOf maps an open handoff to its referral.
+	HandoffOf map[string]string `json:"handoff_of"`
+}
+
+// New returns an empty read model.
+func New() *Caseloads { c := &Caseloads{}; c.Reset(); return c }
+
+// Name returns Name.
+func (c *Caseloads) Name() string { return Name }
+
+// Subject returns the whole log: workers, referrals and handoffs.
+func (c *Caseloads) Subject() string { return events.AllSubjects }
+
+// Reset empties the model.
+func (c *Caseloads) Reset() {
+	c.Workers, c.Cases, c.HandoffOf = map[string]*Worker{}, map[string]*Case{}, map[string]string{}
+}
+
+// Apply applies one event.
+func (c *Caseloads) Apply(rec events.Record) error {
+	id := rec.Aggregate.ID
+	at := rec.Envelope.GetRecordedAt().AsTime()
+	switch e := rec.Payload.(type) {
+	case *pathwayv1.WorkerRegistered:
+		c.Workers[id] = &Worker{ID: id, Name: e.GetName(), PCN: e.GetPcn(), Capacity: int(e.GetCapacity()), Active: true, Cases: map[string]bool{}}
+	case *pathwayv1.WorkerCapacityChanged:
+		if w := c.Workers[id]; w != nil {
+			w.Capacity = int(e.GetCapacity())
+		}
+	case *pathwayv1.WorkerDeactivated:
+		if w := c.Workers[id]; w != nil {
+			w.Active = false
+		}
+	case *pathwayv1.WorkerCaseAssigned:
+		if w := c.Workers[id]; w != nil {
+			w.Cases[e.GetReferralId()] = true
+		}
+		cs := c.Cases[e.GetReferralId()]
+		if cs == nil {
+			cs = &Case{ID: e.GetReferralId(), Handoffs: []string{}}
+			c.Cases[cs.ID] = cs
+		}
+		cs.Worker, cs.AssignedAt = id, at
+	case *pathwayv1.WorkerCaseReleased:
+		if w := c.Workers[id]; w != nil {
+			delete(w.Cases, e.GetReferralId())
+		}
+		if cs := c.Cases[e.GetReferralId()]; cs != nil && cs.Worker == id {
+			delete(c.Cases, cs.ID)
+			for _, h := range cs.Handoffs {
+				delete(c.HandoffOf, h)
+			}
+		}
+	case *pathwayv1.ContactRecorded:
+		if cs := c.Cases[id]; cs != nil {
+			if e.GetDidNotAttend() {
+				cs.DidNotAttend++
+			} else {
+				cs.Contacts++
+				if t := e.GetAt().AsTime(); t.After(cs.LastContact) {
+					cs.LastContact = t
+				}
+			}
+		}
+	case *pathwayv1.SupportPlanAgreed:
+		if cs := c.Cases[id]; cs != nil {
+			cs.PlanAgreed = true
+		}
+	case *pathwayv1.HandoffRequested:
+		if cs := c.Cases[e.GetReferralId()]; cs != nil {
+			cs.Handoffs = append(cs.Handoffs, id)
+			c.HandoffOf[id] = cs.ID
+		}
+	case *pathwayv1.HandoffRejected, *pathwayv1.HandoffCompleted, *pathwayv1.HandoffFailed,
+		*pathwayv1.HandoffCancelled, *pathwayv1.HandoffExpired, *pathwayv1.HandoffEnteredInError:
+		if refID, ok := c.HandoffOf[id]; ok {
+			if cs := c.Cases[refID]; cs != nil {
+				cs.Handoffs = slices.DeleteFunc(cs.Handoffs, func(h string) bool { return h == id })
+			}
+			delete(c.HandoffOf, id)
+		}
+	}
+	return nil
+}
+
+// Snapshot writes the state as JSON.
+func (c *Caseloads) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(c) }
+
+// Restore reads a Snapshot.
+func (c *Caseloads) Restore(r io.Reader) error { return json.NewDecoder(r).Decode(c) }
+
+// Summary is one worker's load.
+type Summary struct {
+	ID          string  `json:"id"`
+	Name        string  `json:"name"`
+	PCN         string  `json:"pcn"`
+	Active      bool    `json:"active"`
+	Count       int     `json:"active_cases"`
+	Capacity    int     `json:"capacity"`
+	Utilisation float64 `json:"utilisation"`
+}
+
+// Summaries returns every worker's load, by PCN then name then id.
+func (c *Caseloads) Summaries() []Summary {
+	out := make([]Summary, 0, len(c.Workers))
+	for _, w := range c.Workers {
+		s := Summary{ID: w.ID, Name: w.Name, PCN: w.PCN, Active: w.Active, Count: len(w.Cases), Capacity: w.Capacity}
+		if w.Capacity > 0 {
+			s.Utilisation = float64(s.Count) / float64(w.Capacity)
+		}
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b Summary) int {
+		if c := strings.Compare(a.PCN, b.PCN); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Name, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// CasesOf returns a worker's cases, the next action due first.
+func (c *Caseloads) CasesOf(worker string) []Case {
+	var out []Case
+	for _, cs := range c.Cases {
+		if cs.Worker == worker {
+			out = append(out, *cs)
+		}
+	}
+	slices.SortFunc(out, func(a, b Case) int {
+		if c := a.NextActionDue().Compare(b.NextActionDue()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
