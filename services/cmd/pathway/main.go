@@ -39,6 +39,7 @@ const usage = `pathway: the social prescribing referral pathway service
 Usage:
   pathway serve [flags]     run every service, on an embedded NATS by default
   pathway keys ...          create, list and revoke API keys
+  pathway rebuild [NAME]    rebuild read models from the event log
   pathway version           print the version
   pathway help [command]    show help for a command
 
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = versionCommand(rest, stdout, stderr)
 	case "keys":
 		err = keysCommand(ctx, rest, getenv, stdout, stderr)
+	case "rebuild":
+		err = rebuildCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		err = helpCommand(rest, getenv, stdout, stderr)
 	default:
@@ -95,6 +98,9 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		return nil
 	case "keys":
 		fmt.Fprint(stdout, keysUsage)
+		return nil
+	case "rebuild":
+		fmt.Fprintf(stdout, rebuildUsage, "caseloads, waitlists")
 		return nil
 	}
 	fmt.Fprintf(stderr, "pathway: no help for unknown command %q\n\n%s", args[0], usage)
