@@ -12,7 +12,7 @@ import (
 )
 
 // readPage is how many messages one direct batch get of Read returns.
-const readPage = 1024
+const readPage = 4096
 
 // LastSequence returns the stream sequence of the last event in the log,
 // 0 when the log is empty.
