@@ -260,7 +260,7 @@ func (s *Service) release(ctx context.Context, rec events.Record) error {
 }
 
 func (s *Service) loadWorker(ctx context.Context, id string) (*worker.Worker, error) {
-	return loadWorker(ctx, s.store, id)
+	return LoadWorker(ctx, s.store, id)
 }
 
 func toEvents(ps []proto.Message, key string) []events.Event {

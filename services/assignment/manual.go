@@ -29,7 +29,7 @@ func Assign(ctx context.Context, store *events.Store, refID, workerID, reason st
 		if err != nil {
 			return 0, err
 		}
-		to, err := loadWorker(ctx, store, workerID)
+		to, err := LoadWorker(ctx, store, workerID)
 		if errors.Is(err, events.ErrNotFound) {
 			return 0, fmt.Errorf("%w: no such link worker", referral.ErrInvalid)
 		}
@@ -49,7 +49,7 @@ func Assign(ctx context.Context, store *events.Store, refID, workerID, reason st
 		case referral.StatusAccepted, referral.StatusWaitlisted:
 			refEv = &pathwayv1.ReferralAssigned{WorkerId: workerID, Queue: to.PCN(), Manual: true, Reason: reason}
 		case referral.StatusAssigned:
-			from, err := loadWorker(ctx, store, ref.Worker())
+			from, err := LoadWorker(ctx, store, ref.Worker())
 			if err != nil {
 				return 0, err
 			}
@@ -83,8 +83,8 @@ func toCmdEvents(ps []proto.Message, cmd intake.Command) []events.Event {
 	return out
 }
 
-// loadWorker reads a worker from the log; events.ErrNotFound when unknown.
-func loadWorker(ctx context.Context, store *events.Store, id string) (*worker.Worker, error) {
+// LoadWorker reads a link worker from the log. Errors: events.ErrNotFound.
+func LoadWorker(ctx context.Context, store *events.Store, id string) (*worker.Worker, error) {
 	recs, _, err := store.Load(ctx, workerAgg(id))
 	if err != nil {
 		return nil, err

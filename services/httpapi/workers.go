@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
 	"github.com/pathway-sp/pathway/services/worker"
@@ -41,15 +42,7 @@ func (a *api) loadWorker(r *http.Request, id string) (*worker.Worker, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, events.ErrNotFound
 	}
-	recs, _, err := a.refs.Store.Load(r.Context(), events.Aggregate{Type: worker.AggregateType, ID: id})
-	if err != nil {
-		return nil, err
-	}
-	w := worker.Replay(id, nil)
-	for _, rec := range recs {
-		w.Apply(rec.Sequence, rec.Payload)
-	}
-	return w, nil
+	return assignment.LoadWorker(r.Context(), a.refs.Store, id)
 }
 
 func (a *api) writeWorker(w http.ResponseWriter, r *http.Request, id string, status int) {

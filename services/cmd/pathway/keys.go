@@ -71,19 +71,9 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		return errUsage
 	}
 	// Flags may come before or after the key id.
-	var pos []string
-	for {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return err
-			}
-			return errUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
+	pos, err := parseInterspersed(fs, rest)
+	if err != nil {
+		return err
 	}
 	var id string
 	switch {
@@ -215,4 +205,24 @@ func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, fu
 			_ = srv.Shutdown(ctx)
 		}
 	}, nil
+}
+
+// parseInterspersed parses flags that may stand before or after the
+// positional arguments, and returns those arguments. A bad flag is
+// errUsage (the flag package has printed why); -h is flag.ErrHelp.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, errUsage
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
