@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -151,5 +152,107 @@ func (a *api) assign(w http.ResponseWriter, r *http.Request) {
 	}
 	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
 		return assignment.Assign(r.Context(), a.refs.Store, id, body.WorkerID, body.Reason, cmd, a.refs.Now())
+	})
+}
+
+// agreePlan handles POST /v1/referrals/{id}/plan.
+func (a *api) agreePlan(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		WhatMatters string `json:"what_matters"`
+		Goals       []struct {
+			Description string `json:"description"`
+			TargetDate  string `json:"target_date"`
+		} `json:"goals"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	var errs []referral.FieldError
+	var goals []*pathwayv1.Goal
+	for i, g := range body.Goals {
+		goal := &pathwayv1.Goal{Id: uuid.NewString(), Description: g.Description}
+		if g.TargetDate != "" {
+			d, err := time.Parse(time.DateOnly, g.TargetDate)
+			if err != nil {
+				errs = append(errs, referral.FieldError{Field: "goals[" + strconv.Itoa(i) + "].target_date", Reason: "must be a date as YYYY-MM-DD"})
+			} else {
+				goal.TargetDate = &pathwayv1.Date{Year: int32(d.Year()), Month: int32(d.Month()), Day: int32(d.Day())}
+			}
+		}
+		goals = append(goals, goal)
+	}
+	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+		return a.refs.Intake.AgreePlan(r.Context(), id, cmd, body.WhatMatters, goals)
+	})
+}
+
+// measureOutcome handles POST /v1/referrals/{id}/outcomes.
+func (a *api) measureOutcome(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Instrument string     `json:"instrument"`
+		Point      string     `json:"point"`
+		MeasuredAt *time.Time `json:"measured_at"`
+		Ons4       *struct {
+			LifeSatisfaction *uint32 `json:"life_satisfaction"`
+			Worthwhile       *uint32 `json:"worthwhile"`
+			HappyYesterday   *uint32 `json:"happy_yesterday"`
+			AnxiousYesterday *uint32 `json:"anxious_yesterday"`
+		} `json:"ons4"`
+		Items []uint32 `json:"items"`
+		Mycaw *struct {
+			Concerns []struct {
+				Concern string `json:"concern"`
+				Score   uint32 `json:"score"`
+			} `json:"concerns"`
+			Wellbeing uint32 `json:"wellbeing"`
+		} `json:"mycaw"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	var errs []referral.FieldError
+	instruments := map[string]pathwayv1.OutcomeInstrument{"ons4": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_ONS4,
+		"swemwbs": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_SWEMWBS, "wemwbs": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_WEMWBS,
+		"mycaw": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_MYCAW}
+	points := map[string]pathwayv1.MeasurementPoint{"baseline": pathwayv1.MeasurementPoint_MEASUREMENT_POINT_BASELINE,
+		"follow_up": pathwayv1.MeasurementPoint_MEASUREMENT_POINT_FOLLOW_UP}
+	inst, ok := instruments[body.Instrument]
+	if !ok {
+		errs = append(errs, referral.FieldError{Field: "instrument", Reason: "must be ons4, swemwbs, wemwbs or mycaw"})
+	}
+	point, ok := points[body.Point]
+	if !ok {
+		errs = append(errs, referral.FieldError{Field: "point", Reason: "must be baseline or follow_up"})
+	}
+	at := a.refs.Now()
+	if body.MeasuredAt != nil {
+		if body.MeasuredAt.After(at.Add(5 * time.Minute)) {
+			errs = append(errs, referral.FieldError{Field: "measured_at", Reason: "must not be in the future"})
+		}
+		at = *body.MeasuredAt
+	}
+	m := &pathwayv1.OutcomeMeasured{Instrument: inst, Point: point, MeasuredAt: timestamppb.New(at)}
+	switch body.Instrument {
+	case "ons4":
+		o := body.Ons4
+		if o == nil || o.LifeSatisfaction == nil || o.Worthwhile == nil || o.HappyYesterday == nil || o.AnxiousYesterday == nil {
+			errs = append(errs, referral.FieldError{Field: "ons4", Reason: "life_satisfaction, worthwhile, happy_yesterday and anxious_yesterday are required, each 0 to 10"})
+		} else {
+			m.Scores = &pathwayv1.OutcomeMeasured_Ons4{Ons4: &pathwayv1.Ons4Scores{LifeSatisfaction: *o.LifeSatisfaction, Worthwhile: *o.Worthwhile,
+				HappyYesterday: *o.HappyYesterday, AnxiousYesterday: *o.AnxiousYesterday}}
+		}
+	case "swemwbs", "wemwbs":
+		m.Scores = &pathwayv1.OutcomeMeasured_WarwickEdinburgh{WarwickEdinburgh: &pathwayv1.WarwickEdinburghScores{Items: body.Items}}
+	case "mycaw":
+		if body.Mycaw != nil {
+			my := &pathwayv1.MycawScores{Wellbeing: body.Mycaw.Wellbeing}
+			for _, c := range body.Mycaw.Concerns {
+				my.Concerns = append(my.Concerns, &pathwayv1.MycawConcern{Concern: c.Concern, Score: c.Score})
+			}
+			m.Scores = &pathwayv1.OutcomeMeasured_Mycaw{Mycaw: my}
+		}
+	}
+	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+		return a.refs.Intake.MeasureOutcome(r.Context(), id, cmd, m)
 	})
 }

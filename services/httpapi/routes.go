@@ -45,6 +45,8 @@ func (a *api) table() []struct {
 		{Route{"GET", "/v1/referrals/{id}/timeline", readers}, a.timeline},
 		{Route{"POST", "/v1/referrals/{id}/assign", assigners}, a.assign},
 		{Route{"POST", "/v1/referrals/{id}/contacts", caseWorkers}, a.recordContact},
+		{Route{"POST", "/v1/referrals/{id}/plan", caseWorkers}, a.agreePlan},
+		{Route{"POST", "/v1/referrals/{id}/outcomes", caseWorkers}, a.measureOutcome},
 		{Route{"POST", "/v1/referrals/{id}/discharge", caseWorkers}, a.discharge},
 		{Route{"POST", "/v1/referrals/{id}/reopen", reopeners}, a.reopen},
 		{Route{"GET", "/v1/openapi.json", everyone}, a.openAPI},

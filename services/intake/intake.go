@@ -304,3 +304,17 @@ func (s *Service) RecordContact(ctx context.Context, id string, cmd Command, c *
 		return r.RecordContact(proto.Clone(c).(*pathwayv1.ContactRecorded), s.now())
 	})
 }
+
+// AgreePlan records an agreed support plan on an assigned referral.
+func (s *Service) AgreePlan(ctx context.Context, id string, cmd Command, whatMatters string, goals []*pathwayv1.Goal) (uint64, error) {
+	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+		return r.AgreePlan(whatMatters, goals)
+	})
+}
+
+// MeasureOutcome records a wellbeing measure on an open episode.
+func (s *Service) MeasureOutcome(ctx context.Context, id string, cmd Command, m *pathwayv1.OutcomeMeasured) (uint64, error) {
+	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+		return r.MeasureOutcome(proto.Clone(m).(*pathwayv1.OutcomeMeasured))
+	})
+}

@@ -76,6 +76,7 @@ type Referral struct {
 	mergedInto           string
 	mergedFrom           []string
 	worker               string
+	baselines            map[pathwayv1.OutcomeInstrument]bool
 	history              []Change
 }
 
@@ -112,6 +113,13 @@ func (r *Referral) Apply(c Change) {
 		}
 	case *pathwayv1.ReferralAssigned:
 		r.worker = e.GetWorkerId()
+	case *pathwayv1.OutcomeMeasured:
+		if e.GetPoint() == pathwayv1.MeasurementPoint_MEASUREMENT_POINT_BASELINE {
+			if r.baselines == nil {
+				r.baselines = map[pathwayv1.OutcomeInstrument]bool{}
+			}
+			r.baselines[e.GetInstrument()] = true
+		}
 	case *pathwayv1.ReferralReassigned:
 		r.worker = e.GetToWorkerId()
 	case *pathwayv1.ReferralCancelled:
@@ -419,4 +427,99 @@ func (r *Referral) Reopen(reason string) ([]proto.Message, error) {
 		return nil, fmt.Errorf("%w: only a discharged or revoked referral can be reopened; this one is %s", ErrConflict, r.statusName())
 	}
 	return []proto.Message{&pathwayv1.ReferralReopened{Reason: reason}}, nil
+}
+
+// AgreePlan decides the event of an agreed personalised support plan: what
+// matters to the person, and up to 20 goals. Only an assigned referral has
+// a plan; a later plan replaces the earlier.
+func (r *Referral) AgreePlan(whatMatters string, goals []*pathwayv1.Goal) ([]proto.Message, error) {
+	if !r.Exists() || r.status != StatusAssigned {
+		return nil, fmt.Errorf("%w: a support plan is agreed on an assigned referral; this one is %s", ErrConflict, r.statusName())
+	}
+	if whatMatters == "" || len(whatMatters) > 2000 {
+		return nil, fmt.Errorf("%w: what_matters: is required, at most 2000 characters", ErrInvalid)
+	}
+	if len(goals) == 0 || len(goals) > 20 {
+		return nil, fmt.Errorf("%w: goals: 1 to 20 goals are required", ErrInvalid)
+	}
+	for i, g := range goals {
+		if g.GetDescription() == "" || len(g.GetDescription()) > 500 {
+			return nil, fmt.Errorf("%w: goals[%d].description: is required, at most 500 characters", ErrInvalid, i)
+		}
+	}
+	return []proto.Message{&pathwayv1.SupportPlanAgreed{WhatMatters: whatMatters, Goals: goals}}, nil
+}
+
+// MeasureOutcome decides the event of a wellbeing measure, with each
+// instrument's ranges: ONS4 four answers 0-10; SWEMWBS seven items 1-5
+// (raw total 7-35); WEMWBS fourteen items 1-5 (total 14-70); MYCaW one or
+// two concerns and wellbeing, each 0-6. A follow-up needs a baseline of the
+// same instrument first. Totals are computed here, never taken from the
+// caller.
+func (r *Referral) MeasureOutcome(m *pathwayv1.OutcomeMeasured) ([]proto.Message, error) {
+	switch r.status {
+	case StatusAccepted, StatusWaitlisted, StatusAssigned:
+	default:
+		return nil, fmt.Errorf("%w: outcomes are measured on an open episode; this one is %s", ErrConflict, r.statusName())
+	}
+	items := func(n int) error {
+		we := m.GetWarwickEdinburgh()
+		if we == nil || len(we.GetItems()) != n {
+			return fmt.Errorf("%w: items: %d item scores are required", ErrInvalid, n)
+		}
+		total := uint32(0)
+		for i, v := range we.GetItems() {
+			if v < 1 || v > 5 {
+				return fmt.Errorf("%w: items[%d]: must be 1 to 5", ErrInvalid, i)
+			}
+			total += v
+		}
+		we.RawTotal = total
+		return nil
+	}
+	switch m.GetInstrument() {
+	case pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_ONS4:
+		o := m.GetOns4()
+		if o == nil {
+			return nil, fmt.Errorf("%w: ons4: the four answers are required", ErrInvalid)
+		}
+		for name, v := range map[string]uint32{"life_satisfaction": o.GetLifeSatisfaction(), "worthwhile": o.GetWorthwhile(), "happy_yesterday": o.GetHappyYesterday(), "anxious_yesterday": o.GetAnxiousYesterday()} {
+			if v > 10 {
+				return nil, fmt.Errorf("%w: ons4.%s: must be 0 to 10", ErrInvalid, name)
+			}
+		}
+	case pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_SWEMWBS:
+		if err := items(7); err != nil {
+			return nil, err
+		}
+	case pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_WEMWBS:
+		if err := items(14); err != nil {
+			return nil, err
+		}
+	case pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_MYCAW:
+		my := m.GetMycaw()
+		if my == nil || len(my.GetConcerns()) < 1 || len(my.GetConcerns()) > 2 {
+			return nil, fmt.Errorf("%w: mycaw.concerns: one or two concerns are required", ErrInvalid)
+		}
+		for i, c := range my.GetConcerns() {
+			if c.GetConcern() == "" || c.GetScore() > 6 {
+				return nil, fmt.Errorf("%w: mycaw.concerns[%d]: a concern and a score 0 to 6 are required", ErrInvalid, i)
+			}
+		}
+		if my.GetWellbeing() > 6 {
+			return nil, fmt.Errorf("%w: mycaw.wellbeing: must be 0 to 6", ErrInvalid)
+		}
+	default:
+		return nil, fmt.Errorf("%w: instrument must be ons4, swemwbs, wemwbs or mycaw", ErrInvalid)
+	}
+	switch m.GetPoint() {
+	case pathwayv1.MeasurementPoint_MEASUREMENT_POINT_BASELINE:
+	case pathwayv1.MeasurementPoint_MEASUREMENT_POINT_FOLLOW_UP:
+		if !r.baselines[m.GetInstrument()] {
+			return nil, fmt.Errorf("%w: a follow-up needs a baseline of the same instrument first", ErrConflict)
+		}
+	default:
+		return nil, fmt.Errorf("%w: point must be baseline or follow_up", ErrInvalid)
+	}
+	return []proto.Message{m}, nil
 }

@@ -244,3 +244,56 @@ func TestCaseWorkTransitions(t *testing.T) {
 		t.Errorf("declined discharge code %q, want SNOMED CT 871711000000103", code)
 	}
 }
+
+func TestPlansAndOutcomes(t *testing.T) {
+	assigned := []proto.Message{received(false), decision(accept, "r"), &pathwayv1.ReferralAssigned{WorkerId: "w"}}
+	swem := func(point pathwayv1.MeasurementPoint, items ...uint32) *pathwayv1.OutcomeMeasured {
+		return &pathwayv1.OutcomeMeasured{Instrument: pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_SWEMWBS, Point: point,
+			Scores: &pathwayv1.OutcomeMeasured_WarwickEdinburgh{WarwickEdinburgh: &pathwayv1.WarwickEdinburghScores{Items: items, RawTotal: 99}}}
+	}
+	base, follow := pathwayv1.MeasurementPoint_MEASUREMENT_POINT_BASELINE, pathwayv1.MeasurementPoint_MEASUREMENT_POINT_FOLLOW_UP
+	for _, tc := range []struct {
+		name    string
+		given   []proto.Message
+		m       *pathwayv1.OutcomeMeasured
+		wantErr error
+	}{
+		{"SWEMWBS baseline", assigned, swem(base, 1, 2, 3, 4, 5, 1, 2), nil},
+		{"SWEMWBS item out of range", assigned, swem(base, 1, 2, 3, 4, 6, 1, 2), referral.ErrInvalid},
+		{"SWEMWBS with six items", assigned, swem(base, 1, 2, 3, 4, 5, 1), referral.ErrInvalid},
+		{"follow-up before baseline", assigned, swem(follow, 3, 3, 3, 3, 3, 3, 3), referral.ErrConflict},
+		{"follow-up after baseline", append(assigned[:3:3], swem(base, 2, 2, 2, 2, 2, 2, 2)), swem(follow, 3, 3, 3, 3, 3, 3, 3), nil},
+		{"ONS4 answer over 10", assigned, &pathwayv1.OutcomeMeasured{Instrument: pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_ONS4, Point: base,
+			Scores: &pathwayv1.OutcomeMeasured_Ons4{Ons4: &pathwayv1.Ons4Scores{LifeSatisfaction: 11}}}, referral.ErrInvalid},
+		{"MYCaW three concerns", assigned, &pathwayv1.OutcomeMeasured{Instrument: pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_MYCAW, Point: base,
+			Scores: &pathwayv1.OutcomeMeasured_Mycaw{Mycaw: &pathwayv1.MycawScores{Concerns: []*pathwayv1.MycawConcern{{Concern: "a"}, {Concern: "b"}, {Concern: "c"}}}}}, referral.ErrInvalid},
+		{"MYCaW wellbeing 7", assigned, &pathwayv1.OutcomeMeasured{Instrument: pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_MYCAW, Point: base,
+			Scores: &pathwayv1.OutcomeMeasured_Mycaw{Mycaw: &pathwayv1.MycawScores{Concerns: []*pathwayv1.MycawConcern{{Concern: "sleep", Score: 4}}, Wellbeing: 7}}}, referral.ErrInvalid},
+		{"on a discharged referral", append(assigned[:3:3], &pathwayv1.ReferralDischarged{Reason: pathwayv1.DischargeReason_DISCHARGE_REASON_OTHER}), swem(base, 1, 1, 1, 1, 1, 1, 1), referral.ErrConflict},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, err := given(tc.given...).MeasureOutcome(tc.m)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("got %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && tc.m.GetWarwickEdinburgh() != nil {
+				var sum uint32
+				for _, v := range tc.m.GetWarwickEdinburgh().GetItems() {
+					sum += v
+				}
+				if got := evs[0].(*pathwayv1.OutcomeMeasured).GetWarwickEdinburgh().GetRawTotal(); got != sum {
+					t.Errorf("raw total %d, want the computed %d", got, sum)
+				}
+			}
+		})
+	}
+	if _, err := given(assigned...).AgreePlan("meet people", []*pathwayv1.Goal{{Description: "walking group"}}); err != nil {
+		t.Errorf("plan: %v", err)
+	}
+	if _, err := given(assigned...).AgreePlan("meet people", nil); !errors.Is(err, referral.ErrInvalid) {
+		t.Errorf("plan without goals: got %v, want ErrInvalid", err)
+	}
+	if _, err := given(received(false)).AgreePlan("x", []*pathwayv1.Goal{{Description: "y"}}); !errors.Is(err, referral.ErrConflict) {
+		t.Errorf("plan before assignment: got %v, want ErrConflict", err)
+	}
+}

@@ -1085,3 +1085,59 @@ func TestManualAssignAndReassign(t *testing.T) {
 		t.Fatalf("reassigned referral is with %s, want %s", w, other)
 	}
 }
+
+// TestPlanAndOutcomes through the API, with the caseload stage following.
+func TestPlanAndOutcomes(t *testing.T) {
+	p := startPathway(t, "")
+	ops := p.key(keys.RoleOps, "")
+	lw := p.key(keys.RoleLinkWorker, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	var wk struct {
+		ID string `json:"id"`
+	}
+	p.do("POST", "/v1/workers", ops, map[string]any{"name": "W", "pcn": "U12345", "practices": []string{"A81001"}, "capacity": 1}, &wk)
+	var c submitted
+	p.do("POST", "/v1/referrals", ref, exampleReferral(), &c)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var v view
+		p.do("GET", "/v1/referrals/"+c.ID, lw, nil, &v)
+		if v.Status == "assigned" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var res submitted
+	plan := map[string]any{"what_matters": "Meeting people", "goals": []map[string]string{{"description": "Join the walking group", "target_date": "2027-01-31"}}}
+	if code, _ := p.do("POST", "/v1/referrals/"+c.ID+"/plan", lw, plan, &res); code != http.StatusOK {
+		t.Fatalf("plan: %d", code)
+	}
+	var prob problem
+	for name, tc := range map[string]struct {
+		body map[string]any
+		code int
+	}{
+		"ONS4 follow-up before baseline": {map[string]any{"instrument": "ons4", "point": "follow_up", "ons4": map[string]int{"life_satisfaction": 5, "worthwhile": 5, "happy_yesterday": 5, "anxious_yesterday": 5}}, http.StatusConflict},
+		"SWEMWBS item of 6":              {map[string]any{"instrument": "swemwbs", "point": "baseline", "items": []int{1, 2, 3, 4, 6, 1, 2}}, http.StatusBadRequest},
+		"ONS4 missing an answer":         {map[string]any{"instrument": "ons4", "point": "baseline", "ons4": map[string]int{"life_satisfaction": 5}}, http.StatusBadRequest},
+		"unknown instrument":             {map[string]any{"instrument": "phq9", "point": "baseline"}, http.StatusBadRequest},
+	} {
+		if code, _ := p.do("POST", "/v1/referrals/"+c.ID+"/outcomes", lw, tc.body, &prob); code != tc.code {
+			t.Errorf("%s: %d, want %d", name, code, tc.code)
+		}
+	}
+	for _, point := range []string{"baseline", "follow_up"} {
+		if code, _ := p.do("POST", "/v1/referrals/"+c.ID+"/outcomes", lw, map[string]any{"instrument": "swemwbs", "point": point, "items": []int{2, 3, 2, 3, 3, 2, 2}}, &res); code != http.StatusOK {
+			t.Fatalf("SWEMWBS %s: %d", point, code)
+		}
+	}
+	var cl struct {
+		Cases []struct {
+			Stage string `json:"stage"`
+		} `json:"cases"`
+	}
+	p.do("GET", fmt.Sprintf("/v1/caseloads/%s?min_seq=%d", wk.ID, res.Sequence), lw, nil, &cl)
+	if len(cl.Cases) != 1 || cl.Cases[0].Stage != "plan_agreed" {
+		t.Fatalf("caseload %+v, want the case at plan_agreed", cl)
+	}
+}
