@@ -56,6 +56,7 @@ func (a *api) table() []struct {
 		{Route{"GET", "/v1/waitlists", rosterRead}, a.listWaitlists},
 		{Route{"GET", "/v1/waitlists/{queue}", rosterRead}, a.getWaitlist},
 		{Route{"GET", "/v1/caseloads", rosterRead}, a.listCaseloads},
+		{Route{"GET", "/v1/stats/funnel", rosterRead}, a.funnelStats},
 		{Route{"GET", "/v1/caseloads/{worker}", rosterRead}, a.getCaseload},
 		{Route{"POST", "/fhir/r4/ServiceRequest", referrers}, a.fhirCreate},
 		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},

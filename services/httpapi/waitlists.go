@@ -15,6 +15,7 @@ import (
 type ReadModels struct {
 	Waitlists *projections.Engine
 	Caseloads *projections.Engine
+	Funnel    *projections.Engine
 	// WaitTarget is the wait after which a waitlist entry is a breach.
 	WaitTarget time.Duration
 	// ReadTimeout bounds a ?min_seq wait; default 5s.

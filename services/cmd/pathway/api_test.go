@@ -1126,10 +1126,33 @@ func TestPlanAndOutcomes(t *testing.T) {
 			t.Errorf("%s: %d, want %d", name, code, tc.code)
 		}
 	}
-	for _, point := range []string{"baseline", "follow_up"} {
-		if code, _ := p.do("POST", "/v1/referrals/"+c.ID+"/outcomes", lw, map[string]any{"instrument": "swemwbs", "point": point, "items": []int{2, 3, 2, 3, 3, 2, 2}}, &res); code != http.StatusOK {
-			t.Fatalf("SWEMWBS %s: %d", point, code)
-		}
+	if code, _ := p.do("POST", "/v1/referrals/"+c.ID+"/outcomes", lw, map[string]any{"instrument": "swemwbs", "point": "baseline", "items": []int{2, 3, 2, 3, 3, 2, 2}}, &res); code != http.StatusOK {
+		t.Fatalf("SWEMWBS baseline: %d", code)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+c.ID+"/outcomes", lw, map[string]any{"instrument": "swemwbs", "point": "follow_up", "items": []int{3, 3, 3, 3, 3, 3, 3}}, &res); code != http.StatusOK {
+		t.Fatalf("SWEMWBS follow-up: %d", code)
+	}
+	p.do("POST", "/v1/referrals/"+c.ID+"/contacts", lw, map[string]any{"kind": "phone", "when": time.Now().Add(-time.Minute).Format(time.RFC3339), "duration_minutes": 20}, &res)
+	var fs struct {
+		Funnel struct {
+			Total              int             `json:"total"`
+			Stages             map[string]int  `json:"stages"`
+			BySource           map[string]int  `json:"by_source"`
+			TimeToTriage       struct{ N int } `json:"time_to_triage"`
+			TimeToFirstContact struct{ N int } `json:"time_to_first_contact"`
+			Outcomes           map[string]struct {
+				N          int     `json:"n"`
+				MeanChange float64 `json:"mean_change"`
+			} `json:"outcome_change"`
+		} `json:"funnel"`
+	}
+	if code, _ := p.do("GET", fmt.Sprintf("/v1/stats/funnel?min_seq=%d", res.Sequence), ops, nil, &fs); code != http.StatusOK {
+		t.Fatalf("funnel: %d", code)
+	}
+	f := fs.Funnel
+	if f.Total != 1 || f.Stages["assigned"] != 1 || f.BySource["gp_practice"] != 1 || f.TimeToTriage.N != 1 || f.TimeToFirstContact.N != 1 ||
+		f.Outcomes["swemwbs"].N != 1 || f.Outcomes["swemwbs"].MeanChange != 4 {
+		t.Fatalf("funnel %+v, want one assigned GP referral, triaged, contacted, SWEMWBS +4", f)
 	}
 	var cl struct {
 		Cases []struct {

@@ -100,7 +100,7 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		fmt.Fprint(stdout, keysUsage)
 		return nil
 	case "rebuild":
-		fmt.Fprintf(stdout, rebuildUsage, "caseloads, waitlists")
+		fmt.Fprintf(stdout, rebuildUsage, "caseloads, funnel, waitlists")
 		return nil
 	}
 	fmt.Fprintf(stderr, "pathway: no help for unknown command %q\n\n%s", args[0], usage)

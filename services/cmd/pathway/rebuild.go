@@ -12,6 +12,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 )
 
@@ -19,6 +20,7 @@ import (
 var readModels = map[string]func() projections.Projection{
 	waitlists.Name: func() projections.Projection { return waitlists.New() },
 	caseloads.Name: func() projections.Projection { return caseloads.New() },
+	funnel.Name:    func() projections.Projection { return funnel.New() },
 }
 
 const rebuildUsage = `Usage: pathway rebuild [NAME...] [--data DIR | --nats-url URL]

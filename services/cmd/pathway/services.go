@@ -12,6 +12,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/httpapi"
@@ -57,7 +58,9 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		g.Go(func() error { return wl.Run(ctx) })
 		cl := projections.NewEngine(store, obj, caseloads.New(), projections.Options{Logger: log})
 		g.Go(func() error { return cl.Run(ctx) })
-		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, WaitTarget: cfg.WaitTarget}
+		fn := projections.NewEngine(store, obj, funnel.New(), projections.Options{Logger: log})
+		g.Go(func() error { return fn.Run(ctx) })
+		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, WaitTarget: cfg.WaitTarget}
 	}
 	if slices.Contains(cfg.Services, "triage") {
 		svc := triage.NewService(store, cfg.rules, nil, log)

@@ -1,0 +1,207 @@
+// Package funnel is the read model of the referral funnel: how many
+// referrals are at each stage, how long triage and the first contact take,
+// where referrals come from, and how wellbeing changes from baseline to
+// follow-up. It is built from referral events with their recorded times.
+package funnel
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pathway-sp/pathway/events"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+)
+
+// Name is the projection's name and checkpoint key.
+const Name = "funnel"
+
+// Referral is what the funnel keeps of one referral (no personal data).
+type Referral struct {
+	Stage        string             `json:"stage"`
+	Source       string             `json:"source"`
+	ReceivedAt   time.Time          `json:"received_at"`
+	TriagedAt    time.Time          `json:"triaged_at"`
+	FirstContact time.Time          `json:"first_contact"`
+	Baseline     map[string]float64 `json:"baseline"`
+	FollowUp     map[string]float64 `json:"follow_up"`
+}
+
+// Funnel is the read model. It implements projections.Projection.
+type Funnel struct {
+	Referrals map[string]*Referral `json:"referrals"`
+}
+
+// New returns an empty read model.
+func New() *Funnel { f := &Funnel{}; f.Reset(); return f }
+
+// Name returns Name.
+func (f *Funnel) Name() string { return Name }
+
+// Subject returns the referral events.
+func (f *Funnel) Subject() string { return events.TypeSubject("referral") }
+
+// Reset empties the model.
+func (f *Funnel) Reset() { f.Referrals = map[string]*Referral{} }
+
+func wire(name, prefix string) string { return strings.ToLower(strings.TrimPrefix(name, prefix)) }
+
+// Headline is the single score per instrument the funnel compares:
+// ONS4 life satisfaction (0-10), the SWEMWBS and WEMWBS raw totals, and
+// the mean MYCaW concern score (0-6, lower is better).
+func Headline(m *pathwayv1.OutcomeMeasured) (string, float64, bool) {
+	switch s := m.GetScores().(type) {
+	case *pathwayv1.OutcomeMeasured_Ons4:
+		return "ons4", float64(s.Ons4.GetLifeSatisfaction()), true
+	case *pathwayv1.OutcomeMeasured_WarwickEdinburgh:
+		return wire(m.GetInstrument().String(), "OUTCOME_INSTRUMENT_"), float64(s.WarwickEdinburgh.GetRawTotal()), true
+	case *pathwayv1.OutcomeMeasured_Mycaw:
+		cs := s.Mycaw.GetConcerns()
+		if len(cs) == 0 {
+			return "", 0, false
+		}
+		sum := 0.0
+		for _, c := range cs {
+			sum += float64(c.GetScore())
+		}
+		return "mycaw", sum / float64(len(cs)), true
+	}
+	return "", 0, false
+}
+
+// Apply applies one referral event.
+func (f *Funnel) Apply(rec events.Record) error {
+	id := rec.Aggregate.ID
+	at := rec.Envelope.GetRecordedAt().AsTime()
+	r := f.Referrals[id]
+	if r == nil {
+		if _, ok := rec.Payload.(*pathwayv1.ReferralReceived); !ok {
+			return nil
+		}
+		r = &Referral{Baseline: map[string]float64{}, FollowUp: map[string]float64{}}
+		f.Referrals[id] = r
+	}
+	switch e := rec.Payload.(type) {
+	case *pathwayv1.ReferralReceived:
+		r.Stage, r.Source, r.ReceivedAt = "received", wire(e.GetSource().String(), "REFERRAL_SOURCE_"), at
+	case *pathwayv1.ReferralTriaged:
+		if r.TriagedAt.IsZero() && e.GetDecision() != pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL {
+			r.TriagedAt = at
+		}
+		r.Stage = map[pathwayv1.TriageDecision]string{
+			pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT: "accepted", pathwayv1.TriageDecision_TRIAGE_DECISION_SIGNPOST: "signposted",
+			pathwayv1.TriageDecision_TRIAGE_DECISION_DECLINE: "declined", pathwayv1.TriageDecision_TRIAGE_DECISION_REDIRECT: "redirected",
+			pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL: "awaiting_triage",
+		}[e.GetDecision()]
+	case *pathwayv1.ReferralWaitlisted:
+		r.Stage = "waitlisted"
+	case *pathwayv1.ReferralAssigned:
+		r.Stage = "assigned"
+	case *pathwayv1.ContactRecorded:
+		if t := e.GetAt().AsTime(); !e.GetDidNotAttend() && (r.FirstContact.IsZero() || t.Before(r.FirstContact)) {
+			r.FirstContact = t
+		}
+	case *pathwayv1.OutcomeMeasured:
+		if name, score, ok := Headline(e); ok {
+			if e.GetPoint() == pathwayv1.MeasurementPoint_MEASUREMENT_POINT_BASELINE {
+				r.Baseline[name] = score
+			} else {
+				r.FollowUp[name] = score
+			}
+		}
+	case *pathwayv1.ReferralDischarged:
+		r.Stage = "discharged"
+	case *pathwayv1.ReferralCancelled:
+		r.Stage = "cancelled"
+	case *pathwayv1.ReferralReopened:
+		r.Stage = "accepted"
+	case *pathwayv1.ReferralMerged:
+		if e.GetIntoReferralId() != "" {
+			r.Stage = "merged"
+		}
+	}
+	return nil
+}
+
+// Snapshot writes the state as JSON.
+func (f *Funnel) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(f) }
+
+// Restore reads a Snapshot.
+func (f *Funnel) Restore(r io.Reader) error { return json.NewDecoder(r).Decode(f) }
+
+// Percentiles are p50 and p90 of a duration, over N referrals.
+type Percentiles struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50_days"`
+	P90 float64 `json:"p90_days"`
+}
+
+func percentiles(ds []time.Duration) Percentiles {
+	p := Percentiles{N: len(ds)}
+	if len(ds) == 0 {
+		return p
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 {
+		i := int(math.Ceil(q*float64(len(ds)))) - 1
+		return ds[max(i, 0)].Hours() / 24
+	}
+	p.P50, p.P90 = at(0.5), at(0.9)
+	return p
+}
+
+// Change is the baseline to follow-up change of one instrument's headline
+// score over the referrals measured at both.
+type Change struct {
+	N            int     `json:"n"`
+	MeanBaseline float64 `json:"mean_baseline"`
+	MeanFollowUp float64 `json:"mean_follow_up"`
+	MeanChange   float64 `json:"mean_change"`
+}
+
+// Stats are the funnel's figures.
+type Stats struct {
+	Stages             map[string]int    `json:"stages"`
+	Total              int               `json:"total"`
+	TimeToTriage       Percentiles       `json:"time_to_triage"`
+	TimeToFirstContact Percentiles       `json:"time_to_first_contact"`
+	BySource           map[string]int    `json:"by_source"`
+	Outcomes           map[string]Change `json:"outcome_change"`
+}
+
+// Compute returns the funnel's figures.
+func (f *Funnel) Compute() Stats {
+	s := Stats{Stages: map[string]int{}, BySource: map[string]int{}, Outcomes: map[string]Change{}}
+	var triage, contact []time.Duration
+	for _, r := range f.Referrals {
+		s.Total++
+		s.Stages[r.Stage]++
+		s.BySource[r.Source]++
+		if !r.TriagedAt.IsZero() {
+			triage = append(triage, r.TriagedAt.Sub(r.ReceivedAt))
+		}
+		if !r.FirstContact.IsZero() {
+			contact = append(contact, max(r.FirstContact.Sub(r.ReceivedAt), 0))
+		}
+		for inst, b := range r.Baseline {
+			if fu, ok := r.FollowUp[inst]; ok {
+				c := s.Outcomes[inst]
+				c.N++
+				c.MeanBaseline += b
+				c.MeanFollowUp += fu
+				s.Outcomes[inst] = c
+			}
+		}
+	}
+	for inst, c := range s.Outcomes {
+		c.MeanBaseline /= float64(c.N)
+		c.MeanFollowUp /= float64(c.N)
+		c.MeanChange = c.MeanFollowUp - c.MeanBaseline
+		s.Outcomes[inst] = c
+	}
+	s.TimeToTriage, s.TimeToFirstContact = percentiles(triage), percentiles(contact)
+	return s
+}
