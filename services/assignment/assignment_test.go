@@ -11,6 +11,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/waitlists"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/intake"
@@ -252,6 +255,30 @@ func TestTwoServicesNeverExceedCapacity(t *testing.T) {
 		}
 	}
 	t.Logf("%d referrals: %d assigned, %d waiting at the end", len(ids), assigned, waiting)
+
+	// Nobody is both waitlisted and on a caseload, or on two waitlists:
+	// replay the read models from the log and cross-check.
+	wl, cl := waitlists.New(), caseloads.New()
+	for _, p := range []projections.Projection{wl, cl} {
+		if _, err := projections.Replay(ctx, s, p, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]string{}
+	for _, q := range wl.Queues() {
+		for _, e := range wl.Ordered(q) {
+			if other, ok := seen[e.ID]; ok {
+				t.Fatalf("%s waits on %s and %s", e.ID, other, q)
+			}
+			seen[e.ID] = q
+			if _, onCase := cl.Cases[e.ID]; onCase {
+				t.Fatalf("%s is waitlisted on %s and on a caseload", e.ID, q)
+			}
+		}
+	}
+	if len(seen) != waiting || len(cl.Cases) != assigned {
+		t.Fatalf("read models show %d waiting and %d on caseloads, the referrals %d and %d", len(seen), len(cl.Cases), waiting, assigned)
+	}
 	if assigned != 15 {
 		t.Errorf("%d assigned at the end, want every place (15) filled", assigned)
 	}
