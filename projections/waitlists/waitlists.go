@@ -73,7 +73,11 @@ func (w *Waitlists) Apply(rec events.Record) error {
 		if p == pathwayv1.Priority_PRIORITY_UNSPECIFIED {
 			p = w.Priority[id]
 		}
-		w.Entries[id] = &Entry{ID: id, Queue: e.GetQueue(), Priority: p, Since: at}
+		since := at
+		if old := w.Entries[id]; old != nil {
+			since = old.Since // moved to another queue: keeps its time waiting
+		}
+		w.Entries[id] = &Entry{ID: id, Queue: e.GetQueue(), Priority: p, Since: since}
 	case *pathwayv1.ReferralAssigned:
 		if en := w.Entries[id]; en != nil {
 			w.Pulled[en.Queue] = append(w.Pulled[en.Queue], at)

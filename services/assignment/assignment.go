@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -96,7 +97,12 @@ func (s *Service) handle(ctx context.Context, rec events.Record) error {
 		return s.place(ctx, rec.Aggregate.ID)
 	case *pathwayv1.ReferralDischarged, *pathwayv1.ReferralCancelled, *pathwayv1.ReferralMerged:
 		return s.release(ctx, rec)
-	case *pathwayv1.WorkerRegistered, *pathwayv1.WorkerCapacityChanged, *pathwayv1.WorkerAvailabilityChanged, *pathwayv1.WorkerCaseReleased:
+	case *pathwayv1.WorkerRegistered:
+		if err := s.requeueUnmatched(ctx, p.GetPcn(), p.GetPractices()); err != nil {
+			return err
+		}
+		return s.fill(ctx, p.GetPcn())
+	case *pathwayv1.WorkerCapacityChanged, *pathwayv1.WorkerAvailabilityChanged, *pathwayv1.WorkerCaseReleased:
 		return s.fill(ctx, s.view.PCNOf(rec.Aggregate.ID))
 	}
 	return nil
@@ -212,6 +218,29 @@ func (s *Service) fill(ctx context.Context, queue string) error {
 		}
 	}
 	return nil
+}
+
+// requeueUnmatched moves referrals waiting on the unmatched queue whose
+// practice a newly registered worker covers onto that worker's PCN queue,
+// keeping their place in time; fill then assigns them if there is room.
+func (s *Service) requeueUnmatched(ctx context.Context, pcn string, practices []string) error {
+	for _, id := range s.view.Waitlist(Unmatched) {
+		ref, err := intake.Load(ctx, s.store, id)
+		if err != nil {
+			return err
+		}
+		if ref.Status() != referral.StatusWaitlisted || !slices.Contains(practices, ref.Received().GetGpPractice()) {
+			continue
+		}
+		_, err = s.store.Append(ctx, events.Aggregate{Type: referral.AggregateType, ID: id}, ref.Version(), events.Event{
+			Payload: &pathwayv1.ReferralWaitlisted{Queue: pcn, Priority: ref.Priority(), Reason: "a PCN now covers the practice"},
+			Actor:   actor, IdempotencyKey: "requeue\x00" + strconv.FormatUint(ref.Version(), 10),
+		})
+		if err != nil && !errors.Is(err, events.ErrConcurrency) {
+			return err
+		}
+	}
+	return s.catchUp(ctx)
 }
 
 // catchUp waits until the view has applied the whole log as it is now.

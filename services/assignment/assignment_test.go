@@ -286,3 +286,37 @@ func TestTwoServicesNeverExceedCapacity(t *testing.T) {
 		t.Errorf("referrals wait while places are free")
 	}
 }
+
+// TestUnmatchedIsRequeuedWhenCovered: a referral from a practice no PCN
+// covers waits on "unmatched"; when a worker covering it registers, it
+// moves to that PCN and is assigned.
+func TestUnmatchedIsRequeuedWhenCovered(t *testing.T) {
+	s := start(t)
+	stop := runService(t, s, "")
+	defer stop()
+	id := uuid.NewString()
+	if _, err := s.Append(context.Background(), events.Aggregate{Type: "referral", ID: id}, 0,
+		events.Event{Payload: &pathwayv1.ReferralReceived{GpPractice: "C99001", Urgency: pathwayv1.Priority_PRIORITY_ROUTINE}},
+		events.Event{Payload: &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, RuleId: "r"}}); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s, []string{id})
+	if st := status(t, s, id).Status(); st != referral.StatusWaitlisted {
+		t.Fatalf("uncovered practice: %s, want waitlisted (unmatched)", st)
+	}
+	wid := uuid.NewString()
+	if _, err := s.Append(context.Background(), events.Aggregate{Type: "worker", ID: wid}, 0, events.Event{Payload: &pathwayv1.WorkerRegistered{
+		Name: "New", Pcn: "U54321", Practices: []string{"C99001"}, Capacity: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for status(t, s, id).Status() != referral.StatusAssigned {
+		if time.Now().After(deadline) {
+			t.Fatalf("after a covering worker registered: %s, want assigned", status(t, s, id).Status())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if w := status(t, s, id).Worker(); w != wid {
+		t.Fatalf("assigned to %s, want the new worker %s", w, wid)
+	}
+}

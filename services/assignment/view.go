@@ -89,6 +89,7 @@ func (v *View) apply(rec events.Record) {
 			e = &entry{id: id}
 			v.refs[id] = e
 		}
+		prev := e.status
 		e.status = referral.StatusAfter(e.status, rec.Payload)
 		switch p := rec.Payload.(type) {
 		case *pathwayv1.ReferralReceived:
@@ -100,7 +101,10 @@ func (v *View) apply(rec events.Record) {
 				e.priority = p.GetPriority()
 			}
 		case *pathwayv1.ReferralWaitlisted:
-			e.queue, e.waitingAt = p.GetQueue(), rec.Envelope.GetRecordedAt().AsTime()
+			if prev != referral.StatusWaitlisted { // a re-queue keeps its place in time
+				e.waitingAt = rec.Envelope.GetRecordedAt().AsTime()
+			}
+			e.queue = p.GetQueue()
 			if p.GetPriority() != pathwayv1.Priority_PRIORITY_UNSPECIFIED {
 				e.priority = p.GetPriority()
 			}
