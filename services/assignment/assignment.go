@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/pathway-sp/pathway/events"
@@ -38,7 +39,13 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 	consumer string
+	// lastTick is when Tick last looked for absences that ended.
+	lastTick time.Time
+	tickMu   sync.Mutex
 }
+
+// TickEvery is how often Run looks for absences that have ended.
+const TickEvery = time.Minute
 
 // New returns an assignment service. consumer names its durable consumer
 // (ConsumerName unless several must each see every event, as in tests).
@@ -66,6 +73,23 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancel()
 	viewDone := make(chan error, 1)
 	go func() { viewDone <- s.view.Run(ctx, s.store, s.log) }()
+	s.tickMu.Lock()
+	s.lastTick = s.now()
+	s.tickMu.Unlock()
+	go func() {
+		t := time.NewTicker(TickEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+					s.log.Warn("absence check failed", "err", err)
+				}
+			}
+		}
+	}()
 	err := s.store.Consume(ctx, events.Consumer{
 		Name:     s.consumer,
 		Subjects: []string{events.TypeSubject(referral.AggregateType), events.TypeSubject(worker.AggregateType)},
@@ -104,6 +128,25 @@ func (s *Service) handle(ctx context.Context, rec events.Record) error {
 		return s.fill(ctx, p.GetPcn())
 	case *pathwayv1.WorkerCapacityChanged, *pathwayv1.WorkerAvailabilityChanged, *pathwayv1.WorkerCaseReleased:
 		return s.fill(ctx, s.view.PCNOf(rec.Aggregate.ID))
+	}
+	return nil
+}
+
+// Tick fills the waitlists of PCNs with a worker whose absence ended
+// since the last tick: an absence with an end date frees places when it
+// ends, with no event to announce it. Run calls it every TickEvery.
+func (s *Service) Tick(ctx context.Context) error {
+	s.tickMu.Lock()
+	from, to := s.lastTick, s.now()
+	s.lastTick = to
+	s.tickMu.Unlock()
+	if err := s.catchUp(ctx); err != nil {
+		return err
+	}
+	for _, pcn := range s.view.ReturnedBetween(from, to) {
+		if err := s.fill(ctx, pcn); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
@@ -12,6 +13,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // TestTwoInstancesRaceForTheLastPlace: in each of 100 rounds, two
@@ -74,5 +76,52 @@ func TestTwoInstancesRaceForTheLastPlace(t *testing.T) {
 		if assigned != 1 {
 			t.Fatalf("round %d: %d referrals assigned to a worker with one place", round, assigned)
 		}
+	}
+}
+
+// TestAbsenceEndFreesPlaces: a worker away until a date frees their
+// places when the (injected) clock passes it.
+func TestAbsenceEndFreesPlaces(t *testing.T) {
+	store := eventstest.Start(t, true).Store
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	clock := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	s := New(store, now, nil, "tick")
+	go s.view.Run(ctx, store, slog.New(slog.DiscardHandler))
+	s.lastTick = now()
+	wid := uuid.NewString()
+	if _, err := store.Append(ctx, events.Aggregate{Type: "worker", ID: wid}, 0,
+		events.Event{Payload: &pathwayv1.WorkerRegistered{Name: "W", Pcn: "U12345", Practices: []string{"A81001"}, Capacity: 2}},
+		events.Event{Payload: &pathwayv1.WorkerAvailabilityChanged{AbsentFrom: timestamppb.New(clock.Add(-time.Hour)), AbsentUntil: timestamppb.New(clock.Add(48 * time.Hour))}}); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	if _, err := store.Append(ctx, events.Aggregate{Type: "referral", ID: id}, 0,
+		events.Event{Payload: &pathwayv1.ReferralReceived{GpPractice: "A81001", Urgency: pathwayv1.Priority_PRIORITY_ROUTINE}},
+		events.Event{Payload: &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, RuleId: "r"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.catchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.place(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := intake.Load(ctx, store, id); r.Status() != referral.StatusWaitlisted {
+		t.Fatalf("while the only worker is away: %s, want waitlisted", r.Status())
+	}
+	if err := s.Tick(ctx); err != nil { // before the end: still away
+		t.Fatal(err)
+	}
+	mu.Lock()
+	clock = clock.Add(72 * time.Hour)
+	mu.Unlock()
+	if err := s.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := intake.Load(ctx, store, id); r.Status() != referral.StatusAssigned || r.Worker() != wid {
+		t.Fatalf("after the absence ended: %s with %q, want assigned to %s", r.Status(), r.Worker(), wid)
 	}
 }

@@ -196,6 +196,20 @@ func (v *View) Waitlist(queue string) []string {
 	return out
 }
 
+// ReturnedBetween returns the PCNs of workers whose absence ended after
+// from and at or before to.
+func (v *View) ReturnedBetween(from, to time.Time) []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []string
+	for _, w := range v.workers {
+		if u := w.AbsentUntil(); !u.IsZero() && u.After(from) && !u.After(to) && !slices.Contains(out, w.PCN()) {
+			out = append(out, w.PCN())
+		}
+	}
+	return out
+}
+
 // PCNOf returns the PCN of a worker.
 func (v *View) PCNOf(workerID string) string {
 	v.mu.Lock()

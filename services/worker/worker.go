@@ -132,6 +132,10 @@ func (w *Worker) HasPlace(t time.Time) bool {
 	return w.Available(t) && len(w.cases) < w.capacity
 }
 
+// AbsentUntil is the end of the worker's current or next absence; zero
+// when there is none or it is open-ended.
+func (w *Worker) AbsentUntil() time.Time { return w.absentUntil }
+
 // Covers reports whether the worker covers the practice.
 func (w *Worker) Covers(practice string) bool { return slices.Contains(w.practices, practice) }
 
