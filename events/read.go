@@ -64,27 +64,63 @@ func (s *Store) Read(ctx context.Context, from uint64, subject string) iter.Seq2
 			yield(Record{}, err)
 			return
 		}
-		for from <= last {
-			it, err := jetstreamext.GetBatch(ctx, s.js, s.stream, readPage,
-				jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
-			if err != nil {
-				yield(Record{}, fmt.Errorf("read from %d: %w", from, err))
-				return
-			}
-			n := 0
-			for m, err := range it {
-				if errors.Is(err, jetstreamext.ErrNoMessages) {
-					return
-				}
+		// One goroutine fetches batches while this one decodes, so the
+		// server's work and the decoding overlap.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		type item struct {
+			m   *jetstream.RawStreamMsg
+			err error
+		}
+		raw := make(chan []item, 4)
+		go func() {
+			defer close(raw)
+			for from <= last {
+				it, err := jetstreamext.GetBatch(ctx, s.js, s.stream, readPage,
+					jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
 				if err != nil {
-					yield(Record{}, fmt.Errorf("read from %d: %w", from, err))
+					raw <- []item{{err: fmt.Errorf("read from %d: %w", from, err)}}
 					return
 				}
-				if m.Sequence > last {
+				batch := make([]item, 0, readPage)
+				done := false
+				for m, err := range it {
+					if errors.Is(err, jetstreamext.ErrNoMessages) {
+						done = true
+						break
+					}
+					if err != nil {
+						batch = append(batch, item{err: fmt.Errorf("read from %d: %w", from, err)})
+						done = true
+						break
+					}
+					if m.Sequence > last {
+						done = true
+						break
+					}
+					from = m.Sequence + 1
+					batch = append(batch, item{m: m})
+				}
+				if len(batch) == 0 {
 					return
 				}
-				n++
-				from = m.Sequence + 1
+				select {
+				case raw <- batch:
+				case <-ctx.Done():
+					return
+				}
+				if done {
+					return
+				}
+			}
+		}()
+		for batch := range raw {
+			for _, it := range batch {
+				if it.err != nil {
+					yield(Record{}, it.err)
+					return
+				}
+				m := it.m
 				rec, err := Decode(m.Sequence, m.Subject, m.Header.Get(HeaderEventType), m.Data)
 				if err != nil {
 					rec = Record{Sequence: m.Sequence}
@@ -92,9 +128,6 @@ func (s *Store) Read(ctx context.Context, from uint64, subject string) iter.Seq2
 				if !yield(rec, err) {
 					return
 				}
-			}
-			if n == 0 {
-				return
 			}
 		}
 	}
