@@ -196,8 +196,10 @@ func TestServeAnswersReadyAndSurvivesRestart(t *testing.T) {
 	if !strings.HasPrefix(url, "nats://127.0.0.1:") {
 		t.Errorf("embedded NATS at %s, want loopback only", url)
 	}
-	agg := events.Aggregate{Type: "referral", ID: uuid.NewString()}
-	v, err := storeAt(t, url).Append(ctx, agg, 0, events.Event{Payload: &pathwayv1.ReferralReceived{WhatMatters: "kept"}})
+	// A partner event: no service reacts to it, so the aggregate holds
+	// exactly what this test wrote.
+	agg := events.Aggregate{Type: "partner", ID: uuid.NewString()}
+	v, err := storeAt(t, url).Append(ctx, agg, 0, events.Event{Payload: &pathwayv1.PartnerRegistered{Name: "kept"}})
 	if err != nil {
 		t.Fatalf("append through the embedded server: %v", err)
 	}
@@ -211,7 +213,7 @@ func TestServeAnswersReadyAndSurvivesRestart(t *testing.T) {
 	if err != nil || len(recs) != 1 || version != v {
 		t.Fatalf("after restart: %d events at %d (%v), want 1 at %d", len(recs), version, err, v)
 	}
-	if _, err := s.Append(ctx, agg, v, events.Event{Payload: &pathwayv1.ReferralTriaged{Reason: "after restart"}}); err != nil {
+	if _, err := s.Append(ctx, agg, v, events.Event{Payload: &pathwayv1.PartnerUpdated{Name: "after restart"}}); err != nil {
 		t.Fatalf("append after restart: %v", err)
 	}
 	p.stop(t, syscall.SIGINT)
