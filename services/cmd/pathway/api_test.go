@@ -191,6 +191,36 @@ func (p *pathway) logLength() uint64 {
 	return n
 }
 
+// worker registers a link worker of PCN U12345 covering A81001 and
+// returns its id.
+func (p *pathway) worker(opsKey, name string, capacity int) string {
+	p.t.Helper()
+	var w struct {
+		ID string `json:"id"`
+	}
+	if code, _ := p.do("POST", "/v1/workers", opsKey, map[string]any{"name": name, "pcn": "U12345", "practices": []string{"A81001"}, "capacity": capacity}, &w); code != http.StatusCreated {
+		p.t.Fatalf("register worker: %d", code)
+	}
+	return w.ID
+}
+
+// refer submits the example referral once per NHS number, in order, and
+// returns the ids.
+func (p *pathway) refer(refKey string, nhs ...string) []string {
+	p.t.Helper()
+	var ids []string
+	for _, n := range nhs {
+		body := exampleReferral()
+		body["person"].(map[string]any)["nhs_number"] = n
+		var c submitted
+		if code, _ := p.do("POST", "/v1/referrals", refKey, body, &c); code != http.StatusCreated {
+			p.t.Fatalf("referral for %s: %d", n, code)
+		}
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
 func exampleReferral() map[string]any {
 	return map[string]any{
 		"source":   "gp_practice",
@@ -888,18 +918,8 @@ func TestCaseWork(t *testing.T) {
 	ops := p.key(keys.RoleOps, "")
 	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
-	var sole struct {
-		ID string `json:"id"`
-	}
-	p.do("POST", "/v1/workers", ops, map[string]any{"name": "Sole Worker", "pcn": "U12345", "practices": []string{"A81001"}, "capacity": 1}, &sole)
-	var ids []string
-	for _, n := range []string{"9434765919", "4010232137"} {
-		body := exampleReferral()
-		body["person"].(map[string]any)["nhs_number"] = n
-		var c submitted
-		p.do("POST", "/v1/referrals", ref, body, &c)
-		ids = append(ids, c.ID)
-	}
+	sole := struct{ ID string }{p.worker(ops, "Sole Worker", 1)}
+	ids := p.refer(ref, "9434765919", "4010232137")
 	waitFor := func(id, want string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -1092,12 +1112,8 @@ func TestPlanAndOutcomes(t *testing.T) {
 	ops := p.key(keys.RoleOps, "")
 	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
-	var wk struct {
-		ID string `json:"id"`
-	}
-	p.do("POST", "/v1/workers", ops, map[string]any{"name": "W", "pcn": "U12345", "practices": []string{"A81001"}, "capacity": 1}, &wk)
-	var c submitted
-	p.do("POST", "/v1/referrals", ref, exampleReferral(), &c)
+	wk := struct{ ID string }{p.worker(ops, "W", 1)}
+	c := struct{ ID string }{p.refer(ref, "9434765919")[0]}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var v view

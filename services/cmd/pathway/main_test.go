@@ -403,20 +403,8 @@ func TestRebuildCommand(t *testing.T) {
 	ops := p.key(keys.RoleOps, "")
 	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
-	var wk struct {
-		ID string `json:"id"`
-	}
-	p.do("POST", "/v1/workers", ops, map[string]any{"name": "W", "pcn": "U12345", "practices": []string{"A81001"}, "capacity": 1}, &wk)
-	var ids []string
-	for _, n := range []string{"9434765919", "4010232137", "9876543210"} {
-		body := exampleReferral()
-		body["person"].(map[string]any)["nhs_number"] = n
-		var c struct {
-			ID string `json:"id"`
-		}
-		p.do("POST", "/v1/referrals", ref, body, &c)
-		ids = append(ids, c.ID)
-	}
+	wk := struct{ ID string }{p.worker(ops, "W", 1)}
+	ids := p.refer(ref, "9434765919", "4010232137", "9876543210")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var v struct {
