@@ -2,25 +2,49 @@ package referral
 
 import (
 	"fmt"
-	"net/mail"
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
-	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 )
 
-// ValidNHSNumber reports whether s is 10 digits with a valid modulus 11
-// check digit: digits 1-9 weighted 10 down to 2, the check digit is 11
-// minus the remainder of their sum by 11 (11 becomes 0; 10 is invalid).
+// Limits of a submission.
+const (
+	maxAge         = 120 // years: an older person is implausible
+	maxNameLen     = 100 // characters of a given or family name
+	maxShortLen    = 200 // characters of a referrer's name or role, or of who recorded consent
+	maxTextLen     = 2000
+	maxEmailLen    = 254
+	maxExternalRef = 100
+	consentSkew    = 5 * time.Minute // clock skew allowed on consent.recorded_at
+)
+
+// selfReferral is the source of a referral the person made themselves,
+// the only one that may leave out the NHS number.
+const selfReferral = "self"
+
+// The SNOMED CT code every ReferralReceived carries.
+const (
+	snomedSystem          = "http://snomed.info/sct"
+	snomedReferral        = "871731000000106"
+	snomedReferralDisplay = "Referral to social prescribing service"
+)
+
+// ValidNHSNumber reports whether s is an NHS number: exactly 10 digits
+// whose last is the modulus 11 check digit of the first nine (weighted 10
+// down to 2; the check digit is 11 minus the remainder, 11 becomes 0 and
+// 10 is never valid). s must already be normalised: spaces are rejected.
 func ValidNHSNumber(s string) bool {
 	if len(s) != 10 {
 		return false
 	}
 	sum := 0
-	for i := range 10 {
+	for i := range len(s) {
 		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
@@ -32,38 +56,46 @@ func ValidNHSNumber(s string) bool {
 	if check == 11 {
 		check = 0
 	}
-	return check != 10 && check == int(s[9]-'0')
+	return check == int(s[9]-'0') // a check of 10 matches no digit
 }
 
 // NormaliseNHSNumber removes the spaces and hyphens people write NHS
-// numbers with ("943 476 5919").
+// numbers with: "943 476 5919" becomes "9434765919". It does not check
+// the result.
 func NormaliseNHSNumber(s string) string {
 	return strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(s))
 }
 
-// postcodeRe matches a UK postcode without spaces, upper case: outward
-// code A9, A99, AA9, AA99, A9A or AA9A, then inward code 9AA; and GIR 0AA.
-var postcodeRe = regexp.MustCompile(`^(GIR0AA|[A-PR-UWYZ](?:[0-9]{1,2}|[A-HK-Y][0-9]{1,2}|[0-9][A-HJKPSTUW]|[A-HK-Y][0-9][ABEHMNPRVWXY])[0-9][ABD-HJLNP-UW-Z]{2})$`)
+// postcodeRe matches a normalised UK postcode: the outward code (A9, A99,
+// AA9, AA99, A9A or AA9A, with the letters Royal Mail allows in each
+// position), one space and the inward code (9AA); or GIR 0AA.
+var postcodeRe = regexp.MustCompile(`^(?:GIR 0AA|[A-PR-UWYZ](?:[0-9]{1,2}|[A-HK-Y][0-9]{1,2}|[0-9][A-HJKPSTUW]|[A-HK-Y][0-9][ABEHMNPRVWXY]) [0-9][ABD-HJLNP-UW-Z]{2})$`)
 
-// NormalisePostcode returns s in upper case with one space before the
-// inward code ("ts13ba" becomes "TS1 3BA"); s is returned compacted if it
-// is too short to be a postcode.
+// NormalisePostcode returns a postcode in upper case with one space before
+// the inward code: "ts13ba" and " ts1  3ba" become "TS1 3BA". Spaces are
+// only taken out between the outward and inward codes, so "TS13 BA" is
+// returned as it is (and is not valid) rather than guessed at. The result
+// is only a postcode if ValidPostcode(s).
 func NormalisePostcode(s string) string {
-	c := strings.ToUpper(strings.Join(strings.Fields(s), ""))
-	if len(c) < 5 {
-		return c
+	parts := strings.Fields(strings.ToUpper(s))
+	switch {
+	case len(parts) == 1 && len(parts[0]) > 3:
+		c := parts[0]
+		return c[:len(c)-3] + " " + c[len(c)-3:]
+	case len(parts) == 2 && len(parts[1]) == 3:
+		return parts[0] + " " + parts[1]
 	}
-	return c[:len(c)-3] + " " + c[len(c)-3:]
+	return strings.Join(parts, " ")
 }
 
-// ValidPostcode reports whether s is a UK postcode, in any case and
-// spacing.
+// ValidPostcode reports whether s is a UK postcode in any letter case,
+// with or without the space before the inward code.
 func ValidPostcode(s string) bool {
-	return postcodeRe.MatchString(strings.ReplaceAll(NormalisePostcode(s), " ", ""))
+	return postcodeRe.MatchString(NormalisePostcode(s))
 }
 
-// PostcodeDistrict returns the outward code of a normalised postcode
-// ("TS1 3BA" gives "TS1").
+// PostcodeDistrict returns the outward code (district) of a normalised
+// postcode: "TS1 3BA" gives "TS1".
 func PostcodeDistrict(normalised string) string {
 	out, _, _ := strings.Cut(normalised, " ")
 	return out
@@ -73,196 +105,315 @@ var (
 	odsRe      = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
 	practiceRe = regexp.MustCompile(`^[A-Z][0-9]{5}$`)
 	pcnRe      = regexp.MustCompile(`^U[0-9]{5}$`)
-	languageRe = regexp.MustCompile(`^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$`)
-	phoneRe    = regexp.MustCompile(`^0[0-9]{9,10}$`)
+	// languageRe is a BCP 47-like tag: a primary language subtag of two
+	// or three letters, then optional subtags (script, region, variant,
+	// extension) of one to eight letters or digits.
+	languageRe = regexp.MustCompile(`^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$`)
+	// ukPhoneRe is a UK number in national form: 0, a non-zero digit,
+	// then 8 or 9 more digits.
+	ukPhoneRe = regexp.MustCompile(`^0[1-9][0-9]{8,9}$`)
 )
 
-// ValidODSCode reports whether s has the form of an ODS organisation code.
+// ValidODSCode reports whether s has the form of an ODS organisation code:
+// 3 to 10 upper-case letters and digits.
 func ValidODSCode(s string) bool { return odsRe.MatchString(s) }
 
-// ValidPracticeCode reports whether s has the form of a GP practice ODS
-// code: one letter and five digits (A81001).
+// ValidPracticeCode reports whether s has the form of a GP practice's ODS
+// code: one upper-case letter and five digits, e.g. A81001.
 func ValidPracticeCode(s string) bool { return practiceRe.MatchString(s) }
 
-// ValidPCNCode reports whether s has the form of a primary care network
-// ODS code: U and five digits (U12345).
+// ValidPCNCode reports whether s has the form of a primary care network's
+// ODS code: U and five digits, e.g. U12345.
 func ValidPCNCode(s string) bool { return pcnRe.MatchString(s) }
 
-// normalisePhone returns a UK number in national form (07700900123), or
-// "" when s is not one.
+// normalisePhone returns a UK phone number in national form
+// ("+44 7700 900123" becomes "07700900123"), or "" when s is not one.
 func normalisePhone(s string) string {
 	c := strings.NewReplacer(" ", "", "-", "", "(", "", ")", "").Replace(strings.TrimSpace(s))
 	if rest, ok := strings.CutPrefix(c, "+44"); ok {
-		c = "0" + strings.TrimPrefix(rest, "0")
+		c = "0" + strings.TrimPrefix(rest, "0") // +44 (0)7700 ...
 	}
-	if !phoneRe.MatchString(c) {
+	if !ukPhoneRe.MatchString(c) {
 		return ""
 	}
 	return c
 }
 
-// maxAge is the oldest plausible age of a person referred.
-const maxAge = 120
-
-// Validate reports every invalid field of s at once, by its JSON path. The
-// reasons never repeat a submitted value.
-func (s Submission) Validate(now time.Time) []FieldError {
-	var errs []FieldError
-	add := func(field, format string, args ...any) {
-		errs = append(errs, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+// validEmail reports whether s looks like an email address: one @, a
+// local part, and a domain with a dot inside it; no spaces or controls.
+func validEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || strings.Contains(domain, "@") {
+		return false
 	}
-	text := func(field, v string, required bool, max int) {
+	if strings.Index(domain, ".") <= 0 || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) })
+}
+
+// printableASCII reports whether s holds only printable ASCII characters
+// (space to tilde).
+func printableASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalLanguage returns a language tag in the conventional case of
+// BCP 47: language lower case, script title case, region upper case
+// ("PT-br" becomes "pt-BR"); subtags after a singleton are lower case.
+func canonicalLanguage(tag string) string {
+	subtags := strings.Split(tag, "-")
+	extension := false
+	for i, st := range subtags {
 		switch {
-		case required && strings.TrimSpace(v) == "":
-			add(field, "is required")
-		case utf8.RuneCountInString(v) > max:
-			add(field, "must be at most %d characters", max)
+		case i == 0 || extension:
+			st = strings.ToLower(st)
+		case len(st) == 1:
+			st, extension = strings.ToLower(st), true
+		case len(st) == 2:
+			st = strings.ToUpper(st)
+		case len(st) == 4 && !strings.ContainsAny(st[:1], "0123456789"):
+			st = strings.ToUpper(st[:1]) + strings.ToLower(st[1:])
+		default:
+			st = strings.ToLower(st)
 		}
+		subtags[i] = st
 	}
-	oneOf := func(field, v string, set enumSet, required bool) {
-		if v == "" {
-			if required {
-				add(field, "is required; one of %s", strings.Join(set.names, ", "))
-			}
-			return
-		}
-		if _, ok := set.number[v]; !ok {
-			add(field, "must be one of %s", strings.Join(set.names, ", "))
-		}
-	}
+	return strings.Join(subtags, "-")
+}
 
-	oneOf("source", s.Source, sources, true)
-	text("referrer.name", s.Referrer.Name, true, 200)
-	text("referrer.role", s.Referrer.Role, false, 100)
-	if s.Referrer.Organisation == "" {
-		add("referrer.organisation", "is required: the ODS code of the referring organisation")
-	} else if !ValidODSCode(s.Referrer.Organisation) {
-		add("referrer.organisation", "must be an ODS code: 3 to 10 upper-case letters and digits")
-	}
+// civilDate returns the calendar date of t in its own location, as
+// midnight UTC, so dates compare without time zones.
+func civilDate(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
 
-	p := s.Person
-	if nhs := NormaliseNHSNumber(p.NHSNumber); nhs != "" {
-		if !ValidNHSNumber(nhs) {
-			add("person.nhs_number", "must be a 10-digit NHS number with a valid check digit")
-		}
-	} else if s.Source != "self" {
-		add("person.nhs_number", "is required unless the person refers themselves")
+// yearsBetween returns the whole years from a date of birth to the date of
+// at, in at's location. Someone born on 29 February turns a year older on
+// 1 March in other years.
+func yearsBetween(year int, month time.Month, day int, at time.Time) int {
+	age := at.Year() - year
+	if at.Month() < month || at.Month() == month && at.Day() < day {
+		age--
 	}
-	text("person.given_name", p.GivenName, true, 100)
-	text("person.family_name", p.FamilyName, true, 100)
-	if p.DateOfBirth == "" {
-		add("person.date_of_birth", "is required (YYYY-MM-DD)")
-	} else if dob, err := time.Parse(time.DateOnly, p.DateOfBirth); err != nil {
-		add("person.date_of_birth", "must be a real date as YYYY-MM-DD")
-	} else if dob.After(now) {
-		add("person.date_of_birth", "must not be in the future")
-	} else if dob.Before(now.AddDate(-maxAge, 0, 0)) {
-		add("person.date_of_birth", "is implausible: more than %d years ago", maxAge)
-	}
-	if p.Postcode == "" {
-		add("person.postcode", "is required")
-	} else if !ValidPostcode(p.Postcode) {
-		add("person.postcode", "must be a UK postcode, e.g. TS1 3BA")
-	}
-	phoneOK := p.Phone != "" && normalisePhone(p.Phone) != ""
-	if p.Phone != "" && !phoneOK {
-		add("person.phone", "must be a UK phone number of 10 or 11 digits")
-	}
-	emailOK := false
-	if p.Email != "" {
-		a, err := mail.ParseAddress(p.Email)
-		emailOK = err == nil && a.Address == p.Email && len(p.Email) <= 254 && strings.Contains(p.Email[strings.LastIndex(p.Email, "@"):], ".")
-		if !emailOK {
-			add("person.email", "must be an email address")
-		}
-	}
-	if p.Phone == "" && p.Email == "" {
-		add("person.phone", "a phone number or an email address is required")
-	}
-	oneOf("person.preferred_contact", p.PreferredContact, contactMethods, false)
-	switch p.PreferredContact {
-	case "phone", "sms":
-		if p.Phone == "" {
-			add("person.phone", "is required when the preferred contact is %s", p.PreferredContact)
-		}
-	case "email":
-		if p.Email == "" {
-			add("person.email", "is required when the preferred contact is email")
-		}
-	}
-	if p.Language != "" && !languageRe.MatchString(p.Language) {
-		add("person.language", "must be a language tag such as en, pl or pt-BR")
-	}
-	text("person.accessibility_needs", p.AccessibilityNeeds, false, 2000)
+	return age
+}
 
-	if s.GPPractice == "" {
-		add("gp_practice", "is required: the ODS code of the person's registered practice")
-	} else if !ValidPracticeCode(s.GPPractice) {
-		add("gp_practice", "must be a GP practice ODS code: one letter and five digits, e.g. A81001")
+// fieldErrors collects the invalid fields of one submission.
+type fieldErrors []FieldError
+
+func (e *fieldErrors) add(field, format string, args ...any) {
+	*e = append(*e, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+}
+
+// text checks a free-text field: present when required, and at most
+// limit characters.
+func (e *fieldErrors) text(field, v string, required bool, limit int) {
+	switch {
+	case required && strings.TrimSpace(v) == "":
+		e.add(field, "is required")
+	case utf8.RuneCountInString(v) > limit:
+		e.add(field, "must be at most %d characters", limit)
 	}
-	if len(s.Needs) == 0 {
-		add("needs", "at least one need is required; one of %s", strings.Join(needs.names, ", "))
+}
+
+// oneOf checks a field that takes a name from a controlled list.
+func (e *fieldErrors) oneOf(field, v string, set enumSet, required bool) {
+	if _, ok := set.number[v]; ok {
+		return
 	}
-	seen := map[string]bool{}
-	for i, n := range s.Needs {
-		field := fmt.Sprintf("needs[%d]", i)
-		if _, ok := needs.number[n]; !ok {
-			add(field, "must be one of %s", strings.Join(needs.names, ", "))
-		} else if seen[n] {
-			add(field, "is listed twice")
-		}
-		seen[n] = true
+	list := strings.Join(set.names, ", ")
+	switch {
+	case v != "":
+		e.add(field, "must be one of %s", list)
+	case required:
+		e.add(field, "is required; one of %s", list)
 	}
-	text("what_matters", s.WhatMatters, false, 2000)
-	oneOf("urgency", s.Urgency, urgencies, true)
-	if s.Safeguarding.Concern {
-		text("safeguarding.details", s.Safeguarding.Details, true, 2000)
+}
+
+// Validate returns every invalid field of s, in the order of the JSON
+// body, or nil when s is a valid referral at time now. Each FieldError
+// names the field by its JSON path (e.g. "person.nhs_number", "needs[1]")
+// and gives a reason that never repeats the submitted value. It is safe
+// for concurrent use.
+func (s Submission) Validate(now time.Time) []FieldError {
+	var errs fieldErrors
+	errs.oneOf("source", s.Source, sources, true)
+	s.validateReferrer(&errs)
+	s.validatePerson(&errs, now)
+	switch {
+	case s.GPPractice == "":
+		errs.add("gp_practice", "is required: the ODS code of the person's registered GP practice")
+	case !ValidPracticeCode(s.GPPractice):
+		errs.add("gp_practice", "must be a GP practice ODS code: one letter and five digits, e.g. A81001")
+	}
+	s.validateNeeds(&errs)
+	errs.text("what_matters", s.WhatMatters, false, maxTextLen)
+	errs.oneOf("urgency", s.Urgency, urgencies, true)
+	if s.Safeguarding.Concern && strings.TrimSpace(s.Safeguarding.Details) == "" {
+		errs.add("safeguarding.details", "is required when there is a safeguarding concern")
 	} else {
-		text("safeguarding.details", s.Safeguarding.Details, false, 2000)
+		errs.text("safeguarding.details", s.Safeguarding.Details, false, maxTextLen)
 	}
-	if !s.Consent.Given {
-		add("consent.given", "consent to the referral must be given")
+	s.validateConsent(&errs, now)
+	switch {
+	case !printableASCII(s.ExternalReference):
+		errs.add("external_reference", "must be printable ASCII")
+	case len(s.ExternalReference) > maxExternalRef:
+		errs.add("external_reference", "must be at most %d characters", maxExternalRef)
 	}
-	text("consent.recorded_by", s.Consent.RecordedBy, true, 200)
-	if s.Consent.RecordedAt == "" {
-		add("consent.recorded_at", "is required (RFC 3339 time)")
-	} else if at, err := time.Parse(time.RFC3339, s.Consent.RecordedAt); err != nil {
-		add("consent.recorded_at", "must be an RFC 3339 time, e.g. 2026-11-20T10:00:00Z")
-	} else if at.After(now.Add(5 * time.Minute)) {
-		add("consent.recorded_at", "must not be in the future")
-	}
-	if len(s.ExternalReference) > 100 {
-		add("external_reference", "must be at most 100 characters")
-	}
-	for _, c := range s.ExternalReference {
-		if c < 0x20 || c > 0x7e {
-			add("external_reference", "must be printable ASCII")
-			break
-		}
+	if len(errs) == 0 {
+		return nil
 	}
 	return errs
 }
 
-// Event validates s and returns the ReferralReceived it records, with
-// values normalised; or the invalid fields.
+func (s Submission) validateReferrer(errs *fieldErrors) {
+	r := s.Referrer
+	errs.text("referrer.name", r.Name, true, maxShortLen)
+	errs.text("referrer.role", r.Role, false, maxShortLen)
+	switch {
+	case r.Organisation == "":
+		errs.add("referrer.organisation", "is required: the ODS code of the referring organisation")
+	case !ValidODSCode(r.Organisation):
+		errs.add("referrer.organisation", "must be an ODS code: 3 to 10 upper-case letters and digits")
+	}
+}
+
+func (s Submission) validatePerson(errs *fieldErrors, now time.Time) {
+	p := s.Person
+	switch nhs := NormaliseNHSNumber(p.NHSNumber); {
+	case nhs == "" && s.Source != selfReferral:
+		errs.add("person.nhs_number", "is required unless the person refers themselves")
+	case nhs != "" && !ValidNHSNumber(nhs):
+		errs.add("person.nhs_number", "must be a 10-digit NHS number with a valid check digit")
+	}
+	errs.text("person.given_name", p.GivenName, true, maxNameLen)
+	errs.text("person.family_name", p.FamilyName, true, maxNameLen)
+	if p.DateOfBirth == "" {
+		errs.add("person.date_of_birth", "is required (YYYY-MM-DD)")
+	} else if dob, err := time.Parse(time.DateOnly, p.DateOfBirth); err != nil {
+		errs.add("person.date_of_birth", "must be a real date as YYYY-MM-DD")
+	} else if dob.After(civilDate(now)) {
+		errs.add("person.date_of_birth", "must not be in the future")
+	} else if yearsBetween(dob.Year(), dob.Month(), dob.Day(), now) > maxAge {
+		errs.add("person.date_of_birth", "is implausible: the person would be older than %d", maxAge)
+	}
+	switch {
+	case p.Postcode == "":
+		errs.add("person.postcode", "is required")
+	case !ValidPostcode(p.Postcode):
+		errs.add("person.postcode", "must be a UK postcode, e.g. TS1 3BA")
+	}
+	s.validateContact(errs)
+	if p.Language != "" && !languageRe.MatchString(p.Language) {
+		errs.add("person.language", "must be a language tag such as en, pl or pt-BR")
+	}
+	errs.text("person.accessibility_needs", p.AccessibilityNeeds, false, maxTextLen)
+}
+
+// validateContact checks that the person can be reached: a phone number or
+// an email address, and the one their preferred contact method needs.
+func (s Submission) validateContact(errs *fieldErrors) {
+	p := s.Person
+	var needPhone, needEmail bool
+	switch p.PreferredContact {
+	case "phone", "sms":
+		needPhone = true
+	case "email":
+		needEmail = true
+	}
+	switch {
+	case p.Phone == "" && needPhone:
+		errs.add("person.phone", "is required when the preferred contact is %s", p.PreferredContact)
+	case p.Phone == "" && p.Email == "" && !needEmail:
+		errs.add("person.phone", "a phone number or an email address is required")
+	case p.Phone != "" && normalisePhone(p.Phone) == "":
+		errs.add("person.phone", "must be a UK phone number of 10 or 11 digits, e.g. 07700 900123 or +44 7700 900123")
+	}
+	switch {
+	case p.Email == "" && needEmail:
+		errs.add("person.email", "is required when the preferred contact is email")
+	case p.Email == "":
+	case len(p.Email) > maxEmailLen:
+		errs.add("person.email", "must be at most %d characters", maxEmailLen)
+	case !validEmail(p.Email):
+		errs.add("person.email", "must be an email address, e.g. name@example.org")
+	}
+	errs.oneOf("person.preferred_contact", p.PreferredContact, contactMethods, false)
+}
+
+func (s Submission) validateNeeds(errs *fieldErrors) {
+	if len(s.Needs) == 0 {
+		errs.add("needs", "at least one need is required; one of %s", strings.Join(needs.names, ", "))
+		return
+	}
+	seen := make(map[string]bool, len(s.Needs))
+	for i, n := range s.Needs {
+		field := fmt.Sprintf("needs[%d]", i)
+		if _, ok := needs.number[n]; !ok {
+			errs.add(field, "must be one of %s", strings.Join(needs.names, ", "))
+		} else if seen[n] {
+			errs.add(field, "repeats an earlier need")
+		}
+		seen[n] = true
+	}
+}
+
+func (s Submission) validateConsent(errs *fieldErrors, now time.Time) {
+	c := s.Consent
+	if !c.Given {
+		errs.add("consent.given", "consent to the referral must be given")
+	}
+	errs.text("consent.recorded_by", c.RecordedBy, true, maxShortLen)
+	if c.RecordedAt == "" {
+		errs.add("consent.recorded_at", "is required (RFC 3339 time)")
+	} else if at, err := time.Parse(time.RFC3339, c.RecordedAt); err != nil {
+		errs.add("consent.recorded_at", "must be an RFC 3339 time, e.g. 2026-11-20T10:00:00Z")
+	} else if at.After(now.Add(consentSkew)) {
+		errs.add("consent.recorded_at", "must not be in the future")
+	}
+}
+
+// Event validates s at time now and returns the ReferralReceived that
+// records it, or nil and every invalid field (see Validate). Values are
+// normalised: the NHS number to its digits, the postcode and phone number
+// to their usual forms, names trimmed and the language tag in BCP 47 case.
+// The event carries SNOMED CT 871731000000106 |Referral to social
+// prescribing service|; Channel is left for the caller to set. It is safe
+// for concurrent use.
 func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []FieldError) {
-	if errs := s.Validate(now); len(errs) > 0 {
+	if errs := s.Validate(now); errs != nil {
 		return nil, errs
 	}
+	// Validate has parsed both times; these cannot fail.
 	dob, _ := time.Parse(time.DateOnly, s.Person.DateOfBirth)
 	consentAt, _ := time.Parse(time.RFC3339, s.Consent.RecordedAt)
+
 	ns := make([]pathwayv1.Need, len(s.Needs))
 	for i, n := range s.Needs {
 		ns[i] = pathwayv1.Need(needs.number[n])
 	}
 	p := s.Person
-	phone := ""
+	var phone, language string
 	if p.Phone != "" {
 		phone = normalisePhone(p.Phone)
 	}
+	if p.Language != "" {
+		language = canonicalLanguage(p.Language)
+	}
 	return &pathwayv1.ReferralReceived{
-		Source:   pathwayv1.ReferralSource(sources.number[s.Source]),
-		Referrer: &pathwayv1.Referrer{Name: s.Referrer.Name, Role: s.Referrer.Role, Organisation: s.Referrer.Organisation},
+		Source: pathwayv1.ReferralSource(sources.number[s.Source]),
+		Referrer: &pathwayv1.Referrer{
+			Name:         strings.TrimSpace(s.Referrer.Name),
+			Role:         strings.TrimSpace(s.Referrer.Role),
+			Organisation: s.Referrer.Organisation,
+		},
 		Person: &pathwayv1.Person{
 			NhsNumber:          NormaliseNHSNumber(p.NHSNumber),
 			GivenName:          strings.TrimSpace(p.GivenName),
@@ -272,64 +423,93 @@ func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []FieldEr
 			Phone:              phone,
 			Email:              p.Email,
 			PreferredContact:   pathwayv1.ContactMethod(contactMethods.number[p.PreferredContact]),
-			Language:           p.Language,
+			Language:           language,
 			InterpreterNeeded:  p.InterpreterNeeded,
 			AccessibilityNeeds: p.AccessibilityNeeds,
 		},
-		GpPractice:        s.GPPractice,
-		Needs:             ns,
-		WhatMatters:       s.WhatMatters,
-		Urgency:           pathwayv1.Priority(urgencies.number[s.Urgency]),
-		Safeguarding:      &pathwayv1.Safeguarding{Concern: s.Safeguarding.Concern, Details: s.Safeguarding.Details},
-		Consent:           &pathwayv1.Consent{Given: true, RecordedBy: s.Consent.RecordedBy, RecordedAt: timestamppb.New(consentAt)},
+		GpPractice:   s.GPPractice,
+		Needs:        ns,
+		WhatMatters:  s.WhatMatters,
+		Urgency:      pathwayv1.Priority(urgencies.number[s.Urgency]),
+		Safeguarding: &pathwayv1.Safeguarding{Concern: s.Safeguarding.Concern, Details: s.Safeguarding.Details},
+		Consent: &pathwayv1.Consent{
+			Given:      s.Consent.Given,
+			RecordedBy: strings.TrimSpace(s.Consent.RecordedBy),
+			RecordedAt: timestamppb.New(consentAt),
+		},
 		ExternalReference: s.ExternalReference,
-		Code:              &pathwayv1.Coded{System: "http://snomed.info/sct", Code: "871731000000106", Display: "Referral to social prescribing service"},
+		Code:              &pathwayv1.Coded{System: snomedSystem, Code: snomedReferral, Display: snomedReferralDisplay},
 	}, nil
 }
 
-// FromEvent returns the wire form of a recorded referral.
+// FromEvent returns the wire form of a recorded referral, as GET responses
+// show it: the normalised values of the event, enums by their wire names,
+// and the consent time in UTC. A missing or unknown value comes back
+// empty. It is safe for concurrent use.
 func FromEvent(ev *pathwayv1.ReferralReceived) Submission {
 	p := ev.GetPerson()
 	var dob string
 	if d := p.GetDateOfBirth(); d != nil {
-		dob = time.Date(int(d.GetYear()), time.Month(d.GetMonth()), int(d.GetDay()), 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
+		dob = fmt.Sprintf("%04d-%02d-%02d", d.GetYear(), d.GetMonth(), d.GetDay())
 	}
 	var recordedAt string
 	if t := ev.GetConsent().GetRecordedAt(); t != nil {
-		recordedAt = t.AsTime().UTC().Format(time.RFC3339)
+		recordedAt = t.AsTime().UTC().Format(time.RFC3339Nano)
 	}
-	ns := make([]string, 0, len(ev.GetNeeds()))
-	for _, n := range ev.GetNeeds() {
-		ns = append(ns, needs.name[int32(n)])
+	ns := make([]string, len(ev.GetNeeds()))
+	for i, n := range ev.GetNeeds() {
+		ns[i] = needs.name[int32(n)]
 	}
 	return Submission{
-		Source:   sources.name[int32(ev.GetSource())],
-		Referrer: Referrer{Name: ev.GetReferrer().GetName(), Role: ev.GetReferrer().GetRole(), Organisation: ev.GetReferrer().GetOrganisation()},
-		Person: Person{
-			NHSNumber: p.GetNhsNumber(), GivenName: p.GetGivenName(), FamilyName: p.GetFamilyName(),
-			DateOfBirth: dob, Postcode: p.GetPostcode(), Phone: p.GetPhone(), Email: p.GetEmail(),
-			PreferredContact: contactMethods.name[int32(p.GetPreferredContact())], Language: p.GetLanguage(),
-			InterpreterNeeded: p.GetInterpreterNeeded(), AccessibilityNeeds: p.GetAccessibilityNeeds(),
+		Source: sources.name[int32(ev.GetSource())],
+		Referrer: Referrer{
+			Name:         ev.GetReferrer().GetName(),
+			Role:         ev.GetReferrer().GetRole(),
+			Organisation: ev.GetReferrer().GetOrganisation(),
 		},
-		GPPractice:        ev.GetGpPractice(),
-		Needs:             ns,
-		WhatMatters:       ev.GetWhatMatters(),
-		Urgency:           urgencies.name[int32(ev.GetUrgency())],
-		Safeguarding:      Safeguarding{Concern: ev.GetSafeguarding().GetConcern(), Details: ev.GetSafeguarding().GetDetails()},
-		Consent:           Consent{Given: ev.GetConsent().GetGiven(), RecordedBy: ev.GetConsent().GetRecordedBy(), RecordedAt: recordedAt},
+		Person: Person{
+			NHSNumber:          p.GetNhsNumber(),
+			GivenName:          p.GetGivenName(),
+			FamilyName:         p.GetFamilyName(),
+			DateOfBirth:        dob,
+			Postcode:           p.GetPostcode(),
+			Phone:              p.GetPhone(),
+			Email:              p.GetEmail(),
+			PreferredContact:   contactMethods.name[int32(p.GetPreferredContact())],
+			Language:           p.GetLanguage(),
+			InterpreterNeeded:  p.GetInterpreterNeeded(),
+			AccessibilityNeeds: p.GetAccessibilityNeeds(),
+		},
+		GPPractice:   ev.GetGpPractice(),
+		Needs:        ns,
+		WhatMatters:  ev.GetWhatMatters(),
+		Urgency:      urgencies.name[int32(ev.GetUrgency())],
+		Safeguarding: Safeguarding{Concern: ev.GetSafeguarding().GetConcern(), Details: ev.GetSafeguarding().GetDetails()},
+		Consent: Consent{
+			Given:      ev.GetConsent().GetGiven(),
+			RecordedBy: ev.GetConsent().GetRecordedBy(),
+			RecordedAt: recordedAt,
+		},
 		ExternalReference: ev.GetExternalReference(),
 	}
 }
 
-// Age returns the person's age in whole years at a time; 0 when the date
-// of birth is missing.
+// Age returns the person's age in whole years on the date of at (in at's
+// location), or 0 when the date of birth is not a YYYY-MM-DD date. It is
+// only meaningful on a valid submission.
+func (s Submission) Age(at time.Time) int {
+	dob, err := time.Parse(time.DateOnly, s.Person.DateOfBirth)
+	if err != nil {
+		return 0
+	}
+	return yearsBetween(dob.Year(), dob.Month(), dob.Day(), at)
+}
+
+// Age returns the age in whole years, on the date of at (in at's
+// location), of a person born on dob; 0 when dob is nil.
 func Age(dob *pathwayv1.Date, at time.Time) int {
 	if dob == nil {
 		return 0
 	}
-	age := at.Year() - int(dob.GetYear())
-	if at.Month() < time.Month(dob.GetMonth()) || at.Month() == time.Month(dob.GetMonth()) && at.Day() < int(dob.GetDay()) {
-		age--
-	}
-	return age
+	return yearsBetween(int(dob.GetYear()), time.Month(dob.GetMonth()), int(dob.GetDay()), at)
 }
