@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	// Starting answers every endpoint but the probes 503 while the
 	// services start.
 	Starting bool
+	// UI, when set, serves every path outside /v1/, /fhir/ and the probes
+	// (the operations dashboard).
+	UI http.Handler
 }
 
 // New returns the handler for pathway's HTTP API. It is safe for
@@ -82,6 +86,10 @@ func New(cfg Config) http.Handler {
 		a.routes(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if cfg.UI != nil && !cfg.Starting && !strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, "/fhir/") {
+			cfg.UI.ServeHTTP(w, r)
+			return
+		}
 		if cfg.Starting {
 			w.Header().Set("Retry-After", "1")
 			WriteProblem(w, Problem{Type: problemBase + "starting", Title: "Starting", Status: http.StatusServiceUnavailable, Detail: "pathway is starting; retry shortly"})
