@@ -1,0 +1,167 @@
+package timeseries_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/events/eventstest"
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/timeseries"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+var t0 = time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC)
+
+type feed struct {
+	s   *timeseries.Series
+	seq uint64
+}
+
+// at applies p to referral id, recorded h hours after t0.
+func (f *feed) at(h float64, id string, p proto.Message) {
+	f.seq++
+	f.s.Apply(events.Record{Sequence: f.seq, Aggregate: events.Aggregate{Type: "referral", ID: id}, Payload: p,
+		Envelope: &pathwayv1.Envelope{RecordedAt: timestamppb.New(t0.Add(time.Duration(h * float64(time.Hour))))}})
+}
+
+func hour(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
+
+func TestSizesAndDays(t *testing.T) {
+	f := &feed{s: timeseries.New()}
+	accept := &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT}
+	for _, id := range []string{"a", "b", "c", "d"} {
+		f.at(0, id, &pathwayv1.ReferralReceived{})
+		f.at(0.1, id, accept)
+	}
+	f.at(0.2, "a", &pathwayv1.ReferralWaitlisted{Queue: "U1"})
+	f.at(0.3, "b", &pathwayv1.ReferralWaitlisted{Queue: "U1"})
+	f.at(0.4, "b", &pathwayv1.ReferralWaitlisted{Queue: "U1"}) // a repeat changes nothing
+	f.at(2.5, "c", &pathwayv1.ReferralWaitlisted{Queue: "unmatched"})
+	f.at(3.5, "c", &pathwayv1.ReferralWaitlisted{Queue: "U1"}) // moved, not a new entry
+	f.at(5, "a", &pathwayv1.ReferralAssigned{WorkerId: "w"})
+	f.at(6, "b", &pathwayv1.ReferralCancelled{})
+	f.at(7, "e", &pathwayv1.ReferralReceived{})
+	f.at(7.5, "e", &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_DECLINE})
+	f.at(30, "d", &pathwayv1.ReferralWaitlisted{Queue: "U1"})
+	f.at(31, "d", &pathwayv1.ReferralMerged{IntoReferralId: "a"})
+	f.at(32, "a", &pathwayv1.ReferralDischarged{})
+	f.at(33, "a", &pathwayv1.ReferralDischarged{}) // closes once
+
+	for _, c := range []struct {
+		queue string
+		h     int
+		want  int
+	}{
+		{"U1", -1, 0}, {"U1", 0, 2}, {"U1", 2, 2}, {"U1", 3, 3}, {"U1", 4, 3}, {"U1", 5, 2}, {"U1", 6, 1}, {"U1", 29, 1},
+		{"U1", 30, 2}, {"U1", 31, 1}, {"U1", 100, 1},
+		{"unmatched", 2, 1}, {"unmatched", 3, 0}, {"nowhere", 3, 0},
+	} {
+		if got := f.s.SizeAt(c.queue, hour(c.h)); got != c.want {
+			t.Errorf("%s at hour %d: got %d, want %d", c.queue, c.h, got, c.want)
+		}
+	}
+	if q := f.s.Queues(); len(q) != 2 || q[0] != "U1" || q[1] != "unmatched" {
+		t.Errorf("queues: got %v, want [U1 unmatched]", q)
+	}
+	pts := f.s.Sample("U1", hour(0), hour(6), 2*time.Hour)
+	if len(pts) != 4 || pts[0].Size != 2 || pts[1].Size != 2 || pts[2].Size != 3 || pts[3].Size != 1 {
+		t.Errorf("sample every 2h: got %+v, want sizes 2 2 3 1", pts)
+	}
+
+	day1, day2 := f.s.On(t0), f.s.On(t0.Add(24*time.Hour))
+	if want := (timeseries.Day{In: 5, Out: 2, Waitlisted: 3, Assigned: 1}); day1 != want {
+		t.Errorf("day 1: got %+v, want %+v", day1, want)
+	}
+	if want := (timeseries.Day{Out: 2, Waitlisted: 1}); day2 != want {
+		t.Errorf("day 2: got %+v, want %+v", day2, want)
+	}
+	dates, days := f.s.DaysBetween(t0, t0.Add(48*time.Hour))
+	if len(dates) != 3 || len(days) != 3 || days[0] != day1 || days[2] != (timeseries.Day{}) {
+		t.Errorf("days between: got %v %+v", dates, days)
+	}
+
+	// A snapshot restores to the same state.
+	var buf bytes.Buffer
+	if err := f.s.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back := timeseries.New()
+	if err := back.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := state(t, back), state(t, f.s); got != want {
+		t.Fatalf("restored %s, want %s", got, want)
+	}
+}
+
+func state(tb testing.TB, s *timeseries.Series) string {
+	tb.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestRebuildEqualsIncremental runs the projection live on a real log,
+// then replays the log into a fresh copy: both states are the same.
+func TestRebuildEqualsIncremental(t *testing.T) {
+	log := eventstest.Start(t, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	obj, err := projections.OpenCheckpoints(ctx, log.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := timeseries.New()
+	eng := projections.NewEngine(log.Store, obj, live, projections.Options{})
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+
+	var last uint64
+	for i, q := range []string{"U1", "U2", "U1", "unmatched", "U1"} {
+		id := events.Aggregate{Type: "referral", ID: "00000000-0000-4000-8000-00000000000" + string(rune('1'+i))}
+		seq, err := log.Store.Append(ctx, id, 0,
+			events.Event{Payload: &pathwayv1.ReferralReceived{Source: pathwayv1.ReferralSource_REFERRAL_SOURCE_SELF}},
+			events.Event{Payload: &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT}},
+			events.Event{Payload: &pathwayv1.ReferralWaitlisted{Queue: q}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if seq, err = log.Store.Append(ctx, id, seq, events.Event{Payload: &pathwayv1.ReferralAssigned{WorkerId: "w"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		last = seq
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := eng.WaitFor(wctx, last); err != nil {
+		t.Fatal(err)
+	}
+	var incremental string
+	eng.Read(func(p projections.Projection, _ uint64) { incremental = state(t, p.(*timeseries.Series)) })
+
+	fresh := timeseries.New()
+	if _, err := projections.Replay(ctx, log.Store, fresh, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(t, fresh); got != incremental {
+		t.Fatalf("rebuild: got %s, want %s", got, incremental)
+	}
+	now := time.Now()
+	if got := fresh.SizeAt("U1", now) + fresh.SizeAt("U2", now) + fresh.SizeAt("unmatched", now); got != 2 {
+		t.Fatalf("waiting now: got %d, want 2", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
