@@ -1,0 +1,306 @@
+// Package partner holds the rules of the VCSE directory: partner
+// organisations (the partner aggregate) and the services they run (the
+// service aggregate), with their needs served, eligibility, locations,
+// contact and capacity signal. Field names follow Open Referral UK / HSDS
+// 3.0, and an HSDS file or API page maps onto them (ParseHSDS). It imports
+// no NATS or HTTP.
+package partner
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/referral"
+	"google.golang.org/protobuf/proto"
+)
+
+// Aggregate types in the event log.
+const (
+	PartnerType = "partner"
+	ServiceType = "service"
+)
+
+var (
+	// ErrConflict reports a command the state does not allow.
+	ErrConflict = errors.New("partner: not allowed in this state")
+	// ErrInvalid reports invalid fields; its text lists them, one
+	// "field: reason" a line.
+	ErrInvalid = errors.New("partner: invalid")
+)
+
+// idRe is an organisation id: the HSDS organization id, which is also the
+// organisation of the partner's API keys and its aggregate id.
+var idRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidID reports whether s can be a partner id.
+func ValidID(s string) bool { return idRe.MatchString(s) }
+
+// capacityNames are the wire names of the capacity signals (HL7 Gravity).
+var capacityNames = map[string]pathwayv1.CapacityStatus{
+	"capacity":                       pathwayv1.CapacityStatus_CAPACITY_STATUS_CAPACITY,
+	"no-capacity":                    pathwayv1.CapacityStatus_CAPACITY_STATUS_NO_CAPACITY,
+	"waitlist":                       pathwayv1.CapacityStatus_CAPACITY_STATUS_WAITLIST,
+	"additional-assessment-required": pathwayv1.CapacityStatus_CAPACITY_STATUS_ADDITIONAL_ASSESSMENT_REQUIRED,
+}
+
+// ParseCapacity returns the capacity signal named s.
+func ParseCapacity(s string) (pathwayv1.CapacityStatus, bool) {
+	c, ok := capacityNames[s]
+	return c, ok
+}
+
+// CapacityName is the wire name of c.
+func CapacityName(c pathwayv1.CapacityStatus) string {
+	for k, v := range capacityNames {
+		if v == c {
+			return k
+		}
+	}
+	return "unknown"
+}
+
+// CapacityNames lists the wire names, for messages.
+const CapacityNames = "capacity, no-capacity, waitlist or additional-assessment-required"
+
+// Partner is the state of one partner organisation.
+type Partner struct {
+	id      string
+	version uint64
+	details *pathwayv1.PartnerRegistered
+}
+
+// ReplayPartner builds a partner from its events.
+func ReplayPartner(id string, changes []referral.Change) *Partner {
+	p := &Partner{id: id}
+	for _, c := range changes {
+		p.Apply(c.Sequence, c.Payload)
+	}
+	return p
+}
+
+// Apply applies one event.
+func (p *Partner) Apply(seq uint64, m proto.Message) {
+	p.version = seq
+	switch e := m.(type) {
+	case *pathwayv1.PartnerRegistered:
+		p.details = e
+	case *pathwayv1.PartnerUpdated:
+		p.details = &pathwayv1.PartnerRegistered{Name: e.GetName(), Description: e.GetDescription(), HsdsOrganizationId: e.GetHsdsOrganizationId(),
+			Contact: e.GetContact(), RegistrationNumber: e.GetRegistrationNumber()}
+	}
+}
+
+// ID returns the partner's id (its organisation id).
+func (p *Partner) ID() string { return p.id }
+
+// Version is the sequence of the partner's last event.
+func (p *Partner) Version() uint64 { return p.version }
+
+// Exists reports whether the partner was registered.
+func (p *Partner) Exists() bool { return p.details != nil }
+
+// Details returns the partner's current details.
+func (p *Partner) Details() *pathwayv1.PartnerRegistered { return p.details }
+
+// ValidatePartner lists every invalid field of d.
+func ValidatePartner(d *pathwayv1.PartnerRegistered) []referral.FieldError {
+	var errs []referral.FieldError
+	if n := strings.TrimSpace(d.GetName()); n == "" || len(n) > 200 {
+		errs = append(errs, referral.FieldError{Field: "name", Reason: "is required, at most 200 characters"})
+	}
+	if len(d.GetDescription()) > 4000 {
+		errs = append(errs, referral.FieldError{Field: "description", Reason: "must be at most 4000 characters"})
+	}
+	errs = append(errs, validateContact("contact", d.GetContact())...)
+	return errs
+}
+
+// Save decides the events that register the partner or bring its details
+// up to d: PartnerRegistered when new, PartnerUpdated when changed,
+// nothing when unchanged. Errors wrap ErrInvalid.
+func (p *Partner) Save(d *pathwayv1.PartnerRegistered) ([]proto.Message, error) {
+	if errs := ValidatePartner(d); len(errs) > 0 {
+		return nil, invalid(errs)
+	}
+	if !p.Exists() {
+		return []proto.Message{d}, nil
+	}
+	if proto.Equal(p.details, d) {
+		return nil, nil
+	}
+	return []proto.Message{&pathwayv1.PartnerUpdated{Name: d.GetName(), Description: d.GetDescription(), HsdsOrganizationId: d.GetHsdsOrganizationId(),
+		Contact: d.GetContact(), RegistrationNumber: d.GetRegistrationNumber()}}, nil
+}
+
+// Service is the state of one service in the directory.
+type Service struct {
+	id       string
+	version  uint64
+	details  *pathwayv1.ServiceDetails
+	capacity pathwayv1.CapacityStatus
+}
+
+// ReplayService builds a service from its events.
+func ReplayService(id string, changes []referral.Change) *Service {
+	s := &Service{id: id}
+	for _, c := range changes {
+		s.Apply(c.Sequence, c.Payload)
+	}
+	return s
+}
+
+// Apply applies one event.
+func (s *Service) Apply(seq uint64, m proto.Message) {
+	s.version = seq
+	switch e := m.(type) {
+	case *pathwayv1.ServiceRegistered:
+		s.details, s.capacity = e.GetDetails(), e.GetCapacityStatus()
+	case *pathwayv1.ServiceUpdated:
+		s.details = e.GetDetails()
+	case *pathwayv1.ServiceCapacityChanged:
+		s.capacity = e.GetStatus()
+	}
+}
+
+// ID returns the service's id.
+func (s *Service) ID() string { return s.id }
+
+// Version is the sequence of the service's last event.
+func (s *Service) Version() uint64 { return s.version }
+
+// Exists reports whether the service was registered.
+func (s *Service) Exists() bool { return s.details != nil }
+
+// Details returns the service's directory fields.
+func (s *Service) Details() *pathwayv1.ServiceDetails { return s.details }
+
+// Capacity returns the service's capacity signal.
+func (s *Service) Capacity() pathwayv1.CapacityStatus { return s.capacity }
+
+// PartnerID returns the partner that runs the service.
+func (s *Service) PartnerID() string { return s.details.GetPartnerId() }
+
+// ValidateService lists every invalid field of d.
+func ValidateService(d *pathwayv1.ServiceDetails) []referral.FieldError {
+	var errs []referral.FieldError
+	add := func(f, r string) { errs = append(errs, referral.FieldError{Field: f, Reason: r}) }
+	if !ValidID(d.GetPartnerId()) {
+		add("partner_id", "must be the partner's organisation id: 1 to 64 letters, digits, - or _")
+	}
+	if n := strings.TrimSpace(d.GetName()); n == "" || len(n) > 200 {
+		add("name", "is required, at most 200 characters")
+	}
+	if len(d.GetDescription()) > 4000 {
+		add("description", "must be at most 4000 characters")
+	}
+	if len(d.GetNeeds()) == 0 {
+		add("needs", "name at least one need the service meets")
+	}
+	for i, n := range d.GetNeeds() {
+		if n == pathwayv1.Need_NEED_UNSPECIFIED {
+			add(fmt.Sprintf("needs[%d]", i), "is not a known need")
+		}
+	}
+	if len(d.GetTaxonomyTerms()) > 50 {
+		add("taxonomy_terms", "at most 50")
+	}
+	el := d.GetEligibility()
+	if el.GetMaxAge() != 0 && el.GetMinAge() > el.GetMaxAge() {
+		add("eligibility.min_age", "must not be above max_age")
+	}
+	if el.GetMaxAge() > 130 {
+		add("eligibility.max_age", "must be at most 130")
+	}
+	for i, pd := range el.GetPostcodeDistricts() {
+		if !districtRe.MatchString(pd) {
+			add(fmt.Sprintf("eligibility.postcode_districts[%d]", i), "must be a postcode district such as TS1 or an area such as TS")
+		}
+	}
+	for i, l := range d.GetLocations() {
+		if l.GetPostcode() != "" && !referral.ValidPostcode(referral.NormalisePostcode(l.GetPostcode())) {
+			add(fmt.Sprintf("locations[%d].postcode", i), "is not a UK postcode")
+		}
+		if l.GetLatitude() < -90 || l.GetLatitude() > 90 || l.GetLongitude() < -180 || l.GetLongitude() > 180 {
+			add(fmt.Sprintf("locations[%d]", i), "latitude must be -90 to 90 and longitude -180 to 180")
+		}
+	}
+	errs = append(errs, validateContact("contact", d.GetContact())...)
+	return errs
+}
+
+var districtRe = regexp.MustCompile(`^[A-Z]{1,2}([0-9][0-9A-Z]?)?$`)
+
+func validateContact(field string, c *pathwayv1.ContactPoint) []referral.FieldError {
+	var errs []referral.FieldError
+	if c.GetEmail() != "" && (len(c.GetEmail()) > 254 || !strings.Contains(c.GetEmail(), "@")) {
+		errs = append(errs, referral.FieldError{Field: field + ".email", Reason: "is not an email address"})
+	}
+	if u := c.GetUrl(); u != "" {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			errs = append(errs, referral.FieldError{Field: field + ".url", Reason: "must be an http or https URL"})
+		}
+	}
+	if len(c.GetPhone()) > 40 || len(c.GetName()) > 200 {
+		errs = append(errs, referral.FieldError{Field: field, Reason: "name at most 200 and phone at most 40 characters"})
+	}
+	return errs
+}
+
+// Save decides the events that register the service (with capacity, when
+// new) or bring its details up to d: nothing when unchanged. A service
+// cannot move to another partner. Errors wrap ErrInvalid or ErrConflict.
+func (s *Service) Save(d *pathwayv1.ServiceDetails, capacity pathwayv1.CapacityStatus) ([]proto.Message, error) {
+	if errs := ValidateService(d); len(errs) > 0 {
+		return nil, invalid(errs)
+	}
+	if !s.Exists() {
+		if capacity == pathwayv1.CapacityStatus_CAPACITY_STATUS_UNSPECIFIED {
+			capacity = pathwayv1.CapacityStatus_CAPACITY_STATUS_CAPACITY
+		}
+		return []proto.Message{&pathwayv1.ServiceRegistered{Details: d, CapacityStatus: capacity}}, nil
+	}
+	if s.details.GetPartnerId() != d.GetPartnerId() {
+		return nil, fmt.Errorf("%w: the service belongs to another partner", ErrConflict)
+	}
+	if proto.Equal(s.details, d) {
+		return nil, nil
+	}
+	return []proto.Message{&pathwayv1.ServiceUpdated{Details: d}}, nil
+}
+
+// ChangeCapacity decides a new capacity signal; nothing when unchanged.
+func (s *Service) ChangeCapacity(c pathwayv1.CapacityStatus, note string) ([]proto.Message, error) {
+	if !s.Exists() {
+		return nil, fmt.Errorf("%w: no such service", ErrConflict)
+	}
+	if c == pathwayv1.CapacityStatus_CAPACITY_STATUS_UNSPECIFIED {
+		return nil, invalid([]referral.FieldError{{Field: "status", Reason: "must be " + CapacityNames}})
+	}
+	if len(note) > 2000 {
+		return nil, invalid([]referral.FieldError{{Field: "note", Reason: "must be at most 2000 characters"}})
+	}
+	if c == s.capacity {
+		return nil, nil
+	}
+	return []proto.Message{&pathwayv1.ServiceCapacityChanged{Status: c, PreviousStatus: s.capacity, Note: note}}, nil
+}
+
+// InvalidError carries the invalid fields of a command.
+type InvalidError struct{ Fields []referral.FieldError }
+
+func (e *InvalidError) Error() string {
+	lines := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		lines[i] = f.Field + ": " + f.Reason
+	}
+	return ErrInvalid.Error() + ": " + strings.Join(lines, "; ")
+}
+
+// Unwrap makes errors.Is(err, ErrInvalid) hold.
+func (e *InvalidError) Unwrap() error { return ErrInvalid }
+
+func invalid(fields []referral.FieldError) error { return &InvalidError{Fields: fields} }
