@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/synadia-io/orbit.go/jetstreamext"
 )
 
-// readPage is how many messages one direct batch get of Read returns.
+// readPage is how many messages Read asks the server for at a time (the
+// pull batch of its ordered consumer).
 const readPage = 4096
 
 // LastSequence returns the stream sequence of the last event in the log,
@@ -51,7 +51,35 @@ func (s *Store) LastSequenceOn(ctx context.Context, subject string) (uint64, err
 // otherwise empty Record but for its Sequence: the caller may go on
 // (skip it) or stop. Any other error is yielded once and ends the
 // iteration.
+//
+// It reads with an ordered consumer (no durable state on the server; it is
+// deleted at the end) pulling readPage events at a time: the server sends
+// stored messages as they are, which costs it far less than direct gets.
 func (s *Store) Read(ctx context.Context, from uint64, subject string) iter.Seq2[Record, error] {
+	return s.read(ctx, from, subject, nil)
+}
+
+// ReadTypes is Read for a reader that uses only some event types (full
+// protobuf names, e.g. "pathway.v1.ReferralReceived"): an event whose
+// Pathway-Event-Type header names another type is yielded without
+// decoding its body, as a Record with only Sequence, Aggregate and Type
+// set (no Envelope, no Payload), and never with a *DecodeError unless its
+// subject is not an event's. Events of the listed types, and any without
+// the header, are decoded and checked as in Read. An empty types decodes
+// everything, as Read does.
+func (s *Store) ReadTypes(ctx context.Context, from uint64, subject string, types []string) iter.Seq2[Record, error] {
+	var want map[string]bool
+	if len(types) > 0 {
+		want = make(map[string]bool, len(types))
+		for _, t := range types {
+			want[t] = true
+		}
+	}
+	return s.read(ctx, from, subject, want)
+}
+
+// read is Read, decoding only the types in want (all when nil).
+func (s *Store) read(ctx context.Context, from uint64, subject string, want map[string]bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		if subject == "" {
 			subject = AllSubjects
@@ -64,70 +92,84 @@ func (s *Store) Read(ctx context.Context, from uint64, subject string) iter.Seq2
 			yield(Record{}, err)
 			return
 		}
-		// One goroutine fetches batches while this one decodes, so the
-		// server's work and the decoding overlap.
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		type item struct {
-			m   *jetstream.RawStreamMsg
-			err error
+		if from > last {
+			return
 		}
-		raw := make(chan []item, 4)
-		go func() {
-			defer close(raw)
-			for from <= last {
-				it, err := jetstreamext.GetBatch(ctx, s.js, s.stream, readPage,
-					jetstreamext.GetBatchSeq(from), jetstreamext.GetBatchSubject(subject))
-				if err != nil {
-					raw <- []item{{err: fmt.Errorf("read from %d: %w", from, err)}}
-					return
-				}
-				batch := make([]item, 0, readPage)
-				done := false
-				for m, err := range it {
-					if errors.Is(err, jetstreamext.ErrNoMessages) {
-						done = true
-						break
-					}
-					if err != nil {
-						batch = append(batch, item{err: fmt.Errorf("read from %d: %w", from, err)})
-						done = true
-						break
-					}
-					if m.Sequence > last {
-						done = true
-						break
-					}
-					from = m.Sequence + 1
-					batch = append(batch, item{m: m})
-				}
-				if len(batch) == 0 {
-					return
-				}
-				select {
-				case raw <- batch:
-				case <-ctx.Done():
-					return
-				}
-				if done {
-					return
-				}
+		fail := func(err error) { yield(Record{}, fmt.Errorf("read from %d: %w", from, err)) }
+		cfg := jetstream.OrderedConsumerConfig{
+			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:       from,
+			InactiveThreshold: time.Minute,
+		}
+		if subject != AllSubjects {
+			cfg.FilterSubjects = []string{subject}
+		}
+		cons, err := s.js.OrderedConsumer(ctx, s.stream, cfg)
+		if err != nil {
+			fail(err)
+			return
+		}
+		msgs, err := cons.Messages(jetstream.PullMaxMessages(readPage))
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer func() {
+			msgs.Stop()
+			// The server would drop the consumer after its inactive
+			// threshold; deleting it now keeps repeated reads from piling
+			// them up.
+			if info := cons.CachedInfo(); info != nil {
+				dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				_ = s.js.DeleteConsumer(dctx, s.stream, info.Name)
+				cancel()
 			}
 		}()
-		for batch := range raw {
-			for _, it := range batch {
-				if it.err != nil {
-					yield(Record{}, it.err)
-					return
+		stop := context.AfterFunc(ctx, msgs.Stop)
+		defer stop()
+		// Nothing on the subject from there on: the consumer would wait.
+		if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+			return
+		}
+		for {
+			m, err := msgs.Next()
+			if err != nil {
+				if ctx.Err() != nil {
+					err = ctx.Err()
 				}
-				m := it.m
-				rec, err := Decode(m.Sequence, m.Subject, m.Header.Get(HeaderEventType), m.Data)
+				fail(err)
+				return
+			}
+			meta, err := m.Metadata()
+			if err != nil {
+				fail(err)
+				return
+			}
+			seq := meta.Sequence.Stream
+			if seq > last {
+				return
+			}
+			from = seq + 1
+			var rec Record
+			headerType := m.Headers().Get(HeaderEventType)
+			if want != nil && headerType != "" && !want[headerType] {
+				agg, ok := aggregateOf(m.Subject())
+				if ok {
+					rec = Record{Sequence: seq, Aggregate: agg, Type: headerType}
+				} else {
+					rec, err = Record{Sequence: seq}, &DecodeError{Sequence: seq, Subject: m.Subject(),
+						Err: fmt.Errorf("%w: subject is not pathway.<aggregate>.<id>", ErrCorrupt)}
+				}
+			} else {
+				rec, err = Decode(seq, m.Subject(), headerType, m.Data())
 				if err != nil {
-					rec = Record{Sequence: m.Sequence}
+					rec = Record{Sequence: seq}
 				}
-				if !yield(rec, err) {
-					return
-				}
+			}
+			// NumPending 0: nothing more on the subject up to now, so
+			// nothing more up to last.
+			if !yield(rec, err) || seq == last || meta.NumPending == 0 {
+				return
 			}
 		}
 	}

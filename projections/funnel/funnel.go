@@ -72,6 +72,15 @@ func Headline(m *pathwayv1.OutcomeMeasured) (string, float64, bool) {
 	return "", 0, false
 }
 
+// EventTypes returns the event types Apply uses (projections.Typed): a
+// rebuild skips the others undecoded.
+func (f *Funnel) EventTypes() []string {
+	return events.TypesOf(&pathwayv1.ReferralReceived{}, &pathwayv1.ReferralTriaged{}, &pathwayv1.ReferralWaitlisted{},
+		&pathwayv1.ReferralAssigned{}, &pathwayv1.ContactRecorded{}, &pathwayv1.OutcomeMeasured{},
+		&pathwayv1.ReferralDischarged{}, &pathwayv1.ReferralCancelled{}, &pathwayv1.ReferralReopened{},
+		&pathwayv1.ReferralMerged{})
+}
+
 // Apply applies one referral event.
 func (f *Funnel) Apply(rec events.Record) error {
 	id := rec.Aggregate.ID

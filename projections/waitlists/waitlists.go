@@ -47,6 +47,14 @@ func (w *Waitlists) Name() string { return Name }
 // Subject returns the referral events.
 func (w *Waitlists) Subject() string { return events.TypeSubject("referral") }
 
+// EventTypes returns the event types Apply uses (projections.Typed): a
+// rebuild skips the others undecoded.
+func (w *Waitlists) EventTypes() []string {
+	return events.TypesOf(&pathwayv1.ReferralReceived{}, &pathwayv1.SafeguardingEscalated{}, &pathwayv1.ReferralTriaged{},
+		&pathwayv1.ReferralWaitlisted{}, &pathwayv1.ReferralAssigned{}, &pathwayv1.ReferralCancelled{},
+		&pathwayv1.ReferralDischarged{}, &pathwayv1.ReferralMerged{})
+}
+
 // Reset empties the model.
 func (w *Waitlists) Reset() {
 	w.Entries, w.Pulled, w.Priority = map[string]*Entry{}, map[string][]time.Time{}, map[string]pathwayv1.Priority{}
