@@ -23,6 +23,9 @@ import (
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // tally is a test projection whose state depends on every event and on
@@ -275,5 +278,85 @@ func TestReadYourWritesAndAsOf(t *testing.T) {
 	}
 	if asOf.state() != before {
 		t.Fatal("the view as of the earlier sequence differs from what the engine showed then")
+	}
+}
+
+// TestTypedProjectionsIgnoreOtherTypes: a read model that declares its
+// event types (projections.Typed) must leave its state unchanged for every
+// other pathway.v1 message, or a rebuild, which skips them undecoded,
+// would differ from incremental application.
+func TestTypedProjectionsIgnoreOtherTypes(t *testing.T) {
+	ref := events.Aggregate{Type: "referral", ID: uuid.NewString()}
+	worker := events.Aggregate{Type: "worker", ID: uuid.NewString()}
+	recordedAt := timestamppb.New(time.Date(2025, 11, 24, 9, 0, 0, 0, time.UTC))
+	episode := []struct {
+		agg events.Aggregate
+		p   proto.Message
+	}{
+		{worker, &pathwayv1.WorkerRegistered{Name: "W", Pcn: "U12345", Capacity: 5}},
+		{ref, &pathwayv1.ReferralReceived{GpPractice: "A81001", Urgency: pathwayv1.Priority_PRIORITY_ROUTINE}},
+		{ref, &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT}},
+		{ref, &pathwayv1.ReferralWaitlisted{Queue: "U12345"}},
+		{worker, &pathwayv1.WorkerCaseAssigned{ReferralId: ref.ID}},
+		{ref, &pathwayv1.ReferralAssigned{WorkerId: worker.ID, Queue: "U12345"}},
+		{ref, &pathwayv1.ContactRecorded{At: recordedAt}},
+	}
+	// Every pathway.v1 message, its singular string fields set to the
+	// referral's id (so that ids it might follow point somewhere).
+	var others []proto.Message
+	protoregistry.GlobalTypes.RangeMessages(func(mt protoreflect.MessageType) bool {
+		if mt.Descriptor().ParentFile().Package() != "pathway.v1" {
+			return true
+		}
+		m := mt.New()
+		fields := mt.Descriptor().Fields()
+		for i := range fields.Len() {
+			if f := fields.Get(i); f.Kind() == protoreflect.StringKind && f.Cardinality() != protoreflect.Repeated && f.ContainingOneof() == nil {
+				m.Set(f, protoreflect.ValueOfString(ref.ID))
+			}
+		}
+		others = append(others, m.Interface())
+		return true
+	})
+	for _, fresh := range []projections.Projection{waitlists.New(), caseloads.New(), funnel.New()} {
+		typed, ok := fresh.(projections.Typed)
+		if !ok {
+			continue
+		}
+		declared := map[string]bool{}
+		for _, typ := range typed.EventTypes() {
+			declared[typ] = true
+		}
+		seq := uint64(0)
+		apply := func(agg events.Aggregate, p proto.Message) {
+			seq++
+			rec := events.Record{Sequence: seq, Aggregate: agg, Type: events.TypeOf(p), Payload: p, Envelope: &pathwayv1.Envelope{RecordedAt: recordedAt}}
+			if err := fresh.Apply(rec); err != nil {
+				t.Fatalf("%s: apply %s: %v", fresh.Name(), rec.Type, err)
+			}
+		}
+		for _, e := range episode {
+			apply(e.agg, e.p)
+		}
+		var before bytes.Buffer
+		fresh.Snapshot(&before)
+		checked := 0
+		for _, p := range others {
+			if declared[events.TypeOf(p)] {
+				continue
+			}
+			for _, agg := range []events.Aggregate{ref, worker, {Type: "handoff", ID: ref.ID}} {
+				apply(agg, p)
+			}
+			var after bytes.Buffer
+			fresh.Snapshot(&after)
+			if after.String() != before.String() {
+				t.Fatalf("%s: %s changes the state but is not among its EventTypes", fresh.Name(), events.TypeOf(p))
+			}
+			checked++
+		}
+		if checked == 0 {
+			t.Errorf("%s: no undeclared type checked", fresh.Name())
+		}
 	}
 }
