@@ -1,0 +1,326 @@
+// Package dashboard is pathway's operations dashboard: server-rendered
+// HTML pages of the waitlists, caseloads, the referral funnel and the VCSE
+// partners, with inline SVG charts, kept live over server-sent events.
+//
+// Operations staff sign in with an ops or admin API key, which is
+// exchanged for a session cookie: the key id and an expiry, signed with a
+// secret kept in the JetStream key-value bucket SecretBucket so that every
+// pathway process accepts the same cookies. The key is looked up again on
+// every request, so revoking it ends its sessions. Every form that changes
+// state carries a CSRF token bound to a cookie.
+//
+// The pages show no contact details: a referral appears by its id and the
+// person's initials only.
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/services/keys"
+)
+
+//go:embed templates/*.html static/*
+var assets embed.FS
+
+// Authenticator checks API keys: a token at sign-in, and a key by id on
+// each request of a session. *KeyBucket implements it.
+type Authenticator interface {
+	// Authenticate returns the key that token is; every failure is
+	// keys.ErrUnauthenticated.
+	Authenticate(token string) (keys.Key, error)
+	// Lookup returns the key with id, revoked or not; keys.ErrNotFound
+	// when there is none.
+	Lookup(ctx context.Context, id string) (keys.Key, error)
+}
+
+// Config configures the dashboard.
+type Config struct {
+	// The engines of the read models the pages show; all required.
+	Waitlists *projections.Engine // waitlists.Waitlists
+	Caseloads *projections.Engine // caseloads.Caseloads
+	Funnel    *projections.Engine // funnel.Funnel
+	Series    *projections.Engine // timeseries.Series
+	Initials  *projections.Engine // *Initials (NewInitials)
+	// Partners, when set, is the engine of the VCSE partner read model
+	// (a projection implementing PartnerView); nil leaves the handoff and
+	// partner panels out.
+	Partners *projections.Engine
+	// Keys checks the API keys that sign in; required.
+	Keys Authenticator
+	// Secret signs session cookies and CSRF tokens: at least 32 bytes,
+	// the same in every process (OpenSecret).
+	Secret []byte
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// WaitTarget is the wait after which a waitlist entry is a breach;
+	// default 28 days.
+	WaitTarget time.Duration
+	// SessionTTL is how long a sign-in lasts; default 8 hours.
+	SessionTTL time.Duration
+	// Location is the time zone times are shown in; default UTC.
+	Location *time.Location
+	// LiveInterval is how often a live stream looks for new events;
+	// default 250ms.
+	LiveInterval time.Duration
+	// Done, when closed, ends the live streams (at shutdown: an HTTP
+	// server's Shutdown does not end running requests).
+	Done <-chan struct{}
+	// Logger gets failures; never keys or personal data. Nil discards.
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.WaitTarget == 0 {
+		c.WaitTarget = 28 * 24 * time.Hour
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = 8 * time.Hour
+	}
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	if c.LiveInterval == 0 {
+		c.LiveInterval = 250 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Validate reports what is missing or wrong in c, after defaults.
+func (c Config) Validate() error {
+	c.defaults()
+	var errs []error
+	for name, e := range map[string]*projections.Engine{"Waitlists": c.Waitlists, "Caseloads": c.Caseloads, "Funnel": c.Funnel, "Series": c.Series, "Initials": c.Initials} {
+		if e == nil {
+			errs = append(errs, fmt.Errorf("dashboard: the %s engine is required", name))
+		}
+	}
+	if c.Keys == nil {
+		errs = append(errs, errors.New("dashboard: Keys is required"))
+	}
+	if len(c.Secret) < 32 {
+		errs = append(errs, errors.New("dashboard: Secret must be at least 32 bytes"))
+	}
+	if c.WaitTarget < 0 || c.SessionTTL < 0 || c.LiveInterval < 0 {
+		errs = append(errs, errors.New("dashboard: durations must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+// handler serves the dashboard.
+type handler struct {
+	cfg    Config
+	log    *slog.Logger
+	pages  map[string]*template.Template
+	signin *template.Template
+	mux    *http.ServeMux
+}
+
+// New returns the dashboard's handler; it serves every path it is given
+// (mount it outside the API's paths). cfg must pass Validate: otherwise
+// every request gets a 500 naming the problem, which is logged. It is
+// safe for concurrent use.
+func New(cfg Config) http.Handler {
+	cfg.defaults()
+	if err := cfg.Validate(); err != nil {
+		cfg.Logger.Error("dashboard misconfigured", "err", err)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "dashboard misconfigured: "+err.Error(), http.StatusInternalServerError)
+		})
+	}
+	h := &handler{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
+	funcs := h.funcs()
+	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html"))
+	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound"} {
+		h.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(assets, "templates/"+name+".html"))
+	}
+	h.signin = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/signin.html"))
+
+	static, _ := fs.Sub(assets, "static")
+	files := http.FileServerFS(static)
+	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		files.ServeHTTP(w, r)
+	})))
+	protect := http.NewCrossOriginProtection()
+	h.mux.HandleFunc("GET /signin", h.signinForm)
+	h.mux.Handle("POST /signin", protect.Handler(http.HandlerFunc(h.signinSubmit)))
+	h.mux.Handle("POST /signout", protect.Handler(http.HandlerFunc(h.signout)))
+	h.mux.HandleFunc("GET /live", h.live)
+	h.mux.HandleFunc("GET /", h.page)
+	return h
+}
+
+// ServeHTTP sets the security headers every answer carries and routes.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "same-origin")
+	h.mux.ServeHTTP(w, r)
+}
+
+// page is the common frame of a signed-in page.
+type page struct {
+	Title string
+	Nav   string
+	// Live is the path and query the live stream re-renders.
+	Live string
+	Seq  uint64
+	CSRF string
+	Key  keys.Key
+	// Controls are the page's filters, outside the live region.
+	Controls any
+	Data     any
+}
+
+// errNotFound reports a page that does not exist.
+var errNotFound = errors.New("dashboard: no such page")
+
+// view is a resolved page: its template, title and data.
+type view struct {
+	name, title, nav string
+	controls, data   any
+}
+
+// resolve finds the page at path with query q and builds its data from
+// the read models at now.
+func (h *handler) resolve(path string, q url.Values, now time.Time) (view, error) {
+	switch {
+	case path == "/":
+		return view{name: "overview", title: "Overview", nav: "overview", data: h.overview(now)}, nil
+	case path == "/funnel":
+		return view{name: "funnel", title: "Referral funnel", nav: "funnel", data: h.funnelPage(now)}, nil
+	case path == "/partners":
+		return view{name: "partners", title: "VCSE partners", nav: "partners", data: h.partnersPage(now)}, nil
+	case strings.HasPrefix(path, "/waitlists/"):
+		queue := strings.TrimPrefix(path, "/waitlists/")
+		if queue == "" || strings.Contains(queue, "/") {
+			return view{}, errNotFound
+		}
+		prio := q.Get("priority")
+		if _, ok := priorities[prio]; !ok {
+			prio = ""
+		}
+		d, ok := h.waitlistPage(queue, prio, now)
+		if !ok {
+			return view{}, errNotFound
+		}
+		return view{name: "waitlist", title: "Waitlist " + queue, nav: "overview", controls: filter{Queue: queue, Priority: prio}, data: d}, nil
+	case strings.HasPrefix(path, "/caseloads/"):
+		id := strings.TrimPrefix(path, "/caseloads/")
+		d, ok := h.caseloadPage(id, now)
+		if !ok {
+			return view{}, errNotFound
+		}
+		return view{name: "caseload", title: "Caseload of " + d.Worker.Name, nav: "overview", data: d}, nil
+	}
+	return view{}, errNotFound
+}
+
+// page serves every signed-in page.
+func (h *handler) page(w http.ResponseWriter, r *http.Request) {
+	now := h.cfg.Now()
+	if _, err := h.resolve(r.URL.Path, r.URL.Query(), now); errors.Is(err, errNotFound) {
+		h.notFound(w, r)
+		return
+	}
+	s, err := h.session(r)
+	if err != nil {
+		h.toSignin(w, r, err)
+		return
+	}
+	h.settle(r.Context())
+	seq := h.position()
+	v, err := h.resolve(r.URL.Path, r.URL.Query(), now)
+	if err != nil {
+		h.notFound(w, r)
+		return
+	}
+	h.render(w, http.StatusOK, v.name, page{Title: v.title, Nav: v.nav, Live: r.URL.RequestURI(), Seq: seq,
+		CSRF: h.csrfToken("session", s.value), Key: s.key, Controls: v.controls, Data: v.data})
+}
+
+// toSignin sends a request without a session to the sign-in page.
+func (h *handler) toSignin(w http.ResponseWriter, r *http.Request, err error) {
+	if !errors.Is(err, errNoSession) {
+		h.log.Error("dashboard session check failed", "err", err)
+		http.Error(w, "cannot check the session right now; retry shortly", http.StatusServiceUnavailable)
+		return
+	}
+	http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+}
+
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	s, err := h.session(r)
+	p := page{Title: "Not found", Data: r.URL.Path}
+	if err == nil {
+		p.CSRF, p.Key = h.csrfToken("session", s.value), s.key
+	}
+	h.render(w, http.StatusNotFound, "notfound", p)
+}
+
+// render executes a page's layout into a buffer, then writes it.
+func (h *handler) render(w http.ResponseWriter, status int, name string, p page) {
+	var buf bytes.Buffer
+	if err := h.pages[name].ExecuteTemplate(&buf, "layout", p); err != nil {
+		h.log.Error("render dashboard page", "page", name, "err", err)
+		http.Error(w, "cannot render this page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// engines returns the engines the pages read.
+func (h *handler) engines() []*projections.Engine {
+	out := []*projections.Engine{h.cfg.Waitlists, h.cfg.Caseloads, h.cfg.Funnel, h.cfg.Series, h.cfg.Initials}
+	if h.cfg.Partners != nil {
+		out = append(out, h.cfg.Partners)
+	}
+	return out
+}
+
+// position is the furthest log sequence any read model has applied: the
+// id of what a page shows.
+func (h *handler) position() uint64 {
+	var seq uint64
+	for _, e := range h.engines() {
+		seq = max(seq, e.Applied())
+	}
+	return seq
+}
+
+// settle waits, for up to a second, until every read model has caught up
+// with the furthest one, so that a page shows one moment of the log.
+func (h *handler) settle(ctx context.Context) {
+	seq := h.position()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	for _, e := range h.engines() {
+		if e.Applied() < seq {
+			if err := e.WaitFor(ctx, seq); err != nil {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,542 @@
+package dashboard_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/events/eventstest"
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/funnel"
+	"github.com/pathway-sp/pathway/projections/partners"
+	"github.com/pathway-sp/pathway/projections/timeseries"
+	"github.com/pathway-sp/pathway/projections/waitlists"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/dashboard"
+	"github.com/pathway-sp/pathway/services/keys"
+)
+
+// clock is the injected clock: it stands still until moved.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// env is a dashboard on a real event log (an embedded NATS server) with
+// real read model engines and API keys.
+type env struct {
+	t     *testing.T
+	log   *eventstest.Log
+	keys  *keys.Store
+	auth  *keys.Authenticator
+	clock *clock
+	srv   *httptest.Server
+	wl    *projections.Engine
+}
+
+const ttl = 8 * time.Hour
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	lg := eventstest.Start(t, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ks, err := keys.Open(ctx, lg.JS, keys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := ks.Authenticator()
+	go auth.Run(ctx)
+	for !auth.Ready() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	kb, err := dashboard.OpenKeyBucket(ctx, lg.JS, auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := dashboard.OpenSecret(ctx, lg.JS, 1)
+	if err != nil || string(again) != string(secret) {
+		t.Fatalf("a second OpenSecret: got a different secret (%v), want the stored one", err)
+	}
+	engine := func(p projections.Projection) *projections.Engine {
+		e := projections.NewEngine(lg.Store, nil, p, projections.Options{})
+		go e.Run(ctx)
+		return e
+	}
+	e := &env{t: t, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
+	e.wl = engine(waitlists.New())
+	done := make(chan struct{})
+	h := dashboard.New(dashboard.Config{
+		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
+		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),
+		Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,
+	})
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(func() { close(done); e.srv.Close() })
+	return e
+}
+
+// key creates an API key of role and waits until it authenticates.
+func (e *env) key(role keys.Role) string {
+	e.t.Helper()
+	org := ""
+	switch role {
+	case keys.RoleReferrer:
+		org = "A81001"
+	case keys.RolePartner:
+		org = "partner-a"
+	}
+	plain, _, err := e.keys.Create(context.Background(), role, org, "test")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	// The authenticator follows the bucket: wait until it knows the key.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := e.auth.Authenticate(plain); err == nil {
+			return plain
+		}
+	}
+	e.t.Fatalf("the %s key was not accepted within 5s", role)
+	return ""
+}
+
+// browser is a client with its own cookie jar that does not follow
+// redirects, so that tests see them.
+type browser struct {
+	e *env
+	c *http.Client
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+func (b *browser) get(path string) (int, string, http.Header) {
+	b.e.t.Helper()
+	resp, err := b.c.Get(b.e.srv.URL + path)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+func (b *browser) post(path string, form url.Values) (int, string, http.Header) {
+	b.e.t.Helper()
+	resp, err := b.c.PostForm(b.e.srv.URL+path, form)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), resp.Header
+}
+
+var csrfRe = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(tb testing.TB, page string) string {
+	tb.Helper()
+	m := csrfRe.FindStringSubmatch(page)
+	if m == nil {
+		tb.Fatalf("no CSRF token in the page:\n%s", page)
+	}
+	return m[1]
+}
+
+// signIn fills in the sign-in form with key and returns the answer.
+func (b *browser) signIn(key string) (int, string, http.Header) {
+	b.e.t.Helper()
+	code, page, _ := b.get("/signin")
+	if code != http.StatusOK {
+		b.e.t.Fatalf("GET /signin: %d", code)
+	}
+	return b.post("/signin", url.Values{"csrf": {csrfOf(b.e.t, page)}, "key": {key}, "next": {"/"}})
+}
+
+func (b *browser) cookie(name string) *http.Cookie {
+	u, _ := url.Parse(b.e.srv.URL)
+	for _, c := range b.c.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// refer appends a referral with full contact details, accepted and
+// waitlisted on queue with priority; it returns the referral id.
+func (e *env) refer(queue string, prio pathwayv1.Priority, given, family string) string {
+	e.t.Helper()
+	id := uuid.NewString()
+	_, err := e.log.Store.Append(context.Background(), events.Aggregate{Type: "referral", ID: id}, 0,
+		events.Event{Payload: &pathwayv1.ReferralReceived{Source: pathwayv1.ReferralSource_REFERRAL_SOURCE_GP_PRACTICE, Urgency: prio,
+			Person: &pathwayv1.Person{NhsNumber: "9434765919", GivenName: given, FamilyName: family, Postcode: "TS1 3BA",
+				Phone: "07700900123", Email: "sam.example@example.org"}}},
+		events.Event{Payload: &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, Priority: prio}},
+		events.Event{Payload: &pathwayv1.ReferralWaitlisted{Queue: queue, Priority: prio}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// caughtUp waits until the waitlists read model has applied the log.
+func (e *env) caughtUp() {
+	e.t.Helper()
+	last, err := e.log.Store.LastSequence(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.wl.WaitFor(ctx, last); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestOnlyOpsAndAdminSignIn(t *testing.T) {
+	e := newEnv(t)
+	for _, role := range keys.Roles {
+		t.Run(string(role), func(t *testing.T) {
+			b := e.browser()
+			code, page, hdr := b.signIn(e.key(role))
+			session := b.cookie("pathway_session")
+			if role == keys.RoleOps || role == keys.RoleAdmin {
+				if code != http.StatusSeeOther || hdr.Get("Location") != "/" || session == nil {
+					t.Fatalf("sign-in: got %d to %q with session %v, want 303 to / with a session", code, hdr.Get("Location"), session)
+				}
+				if code, page, _ := b.get("/"); code != http.StatusOK || !strings.Contains(page, "<h1>Overview</h1>") {
+					t.Fatalf("overview: got %d, want 200 and the overview", code)
+				}
+				return
+			}
+			if code != http.StatusForbidden || session != nil {
+				t.Fatalf("sign-in: got %d with session %v, want 403 and no session", code, session)
+			}
+			if !strings.Contains(page, "Only ops and admin keys can sign in") {
+				t.Fatalf("the refusal does not say why:\n%s", page)
+			}
+			if code, _, hdr := b.get("/"); code != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/signin") {
+				t.Fatalf("overview without a session: got %d to %q, want 303 to /signin", code, hdr.Get("Location"))
+			}
+		})
+	}
+	t.Run("not a key", func(t *testing.T) {
+		b := e.browser()
+		if code, page, _ := b.signIn("pw_000000000000_" + strings.Repeat("A", 43)); code != http.StatusUnauthorized || !strings.Contains(page, "not a valid API key") {
+			t.Fatalf("got %d, want 401 saying the key is not valid", code)
+		}
+	})
+	t.Run("revoked key ends its session", func(t *testing.T) {
+		b := e.browser()
+		key := e.key(keys.RoleOps)
+		if code, _, _ := b.signIn(key); code != http.StatusSeeOther {
+			t.Fatalf("sign-in: got %d, want 303", code)
+		}
+		if _, err := e.keys.Revoke(context.Background(), strings.Split(key, "_")[1]); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, hdr := b.get("/"); code != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/signin") {
+			t.Fatalf("after revocation: got %d to %q, want 303 to /signin", code, hdr.Get("Location"))
+		}
+	})
+}
+
+func TestSessionCookie(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	_, _, hdr := b.signIn(e.key(keys.RoleOps))
+	var set string
+	for _, c := range hdr.Values("Set-Cookie") {
+		if strings.HasPrefix(c, "pathway_session=") {
+			set = c
+		}
+	}
+	for _, want := range []string{"HttpOnly", "SameSite=Strict", "Path=/", "Expires="} {
+		if !strings.Contains(set, want) {
+			t.Errorf("session cookie %q: want %s", set, want)
+		}
+	}
+	if strings.Contains(set, "pw_") {
+		t.Errorf("session cookie %q carries the API key", set)
+	}
+	if strings.Contains(set, "Secure") {
+		t.Errorf("session cookie %q: Secure over plain HTTP, want it only over TLS", set)
+	}
+}
+
+func TestSessionExpires(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	if code, _, _ := b.signIn(e.key(keys.RoleAdmin)); code != http.StatusSeeOther {
+		t.Fatalf("sign-in: got %d, want 303", code)
+	}
+	e.clock.Add(ttl - time.Minute)
+	if code, _, _ := b.get("/"); code != http.StatusOK {
+		t.Fatalf("a minute before expiry: got %d, want 200", code)
+	}
+	e.clock.Add(2 * time.Minute)
+	if code, _, hdr := b.get("/"); code != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/signin") {
+		t.Fatalf("a minute after expiry: got %d to %q, want 303 to /signin", code, hdr.Get("Location"))
+	}
+	if code, _, _ := b.get("/live?view=/"); code != http.StatusUnauthorized {
+		t.Fatalf("live stream after expiry: got %d, want 401", code)
+	}
+	// Signing in again works.
+	if code, _, _ := b.signIn(e.key(keys.RoleAdmin)); code != http.StatusSeeOther {
+		t.Fatalf("sign-in again: got %d, want 303", code)
+	}
+	if code, _, _ := b.get("/"); code != http.StatusOK {
+		t.Fatalf("after signing in again: got %d, want 200", code)
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	e := newEnv(t)
+	key := e.key(keys.RoleOps)
+
+	t.Run("sign-in without the token", func(t *testing.T) {
+		b := e.browser()
+		b.get("/signin") // has the sign-in cookie, but posts no token
+		code, _, _ := b.post("/signin", url.Values{"key": {key}})
+		if code != http.StatusForbidden || b.cookie("pathway_session") != nil {
+			t.Fatalf("got %d with session %v, want 403 and no session", code, b.cookie("pathway_session"))
+		}
+	})
+	t.Run("sign-in with another browser's token", func(t *testing.T) {
+		other, b := e.browser(), e.browser()
+		_, page, _ := other.get("/signin")
+		b.get("/signin")
+		code, _, _ := b.post("/signin", url.Values{"key": {key}, "csrf": {csrfOf(t, page)}})
+		if code != http.StatusForbidden || b.cookie("pathway_session") != nil {
+			t.Fatalf("got %d, want 403 and no session", code)
+		}
+	})
+	t.Run("sign-in from another site", func(t *testing.T) {
+		b := e.browser()
+		_, page, _ := b.get("/signin")
+		req, _ := http.NewRequest("POST", e.srv.URL+"/signin", strings.NewReader(url.Values{"key": {key}, "csrf": {csrfOf(t, page)}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("got %d, want 403", resp.StatusCode)
+		}
+	})
+	t.Run("sign-out", func(t *testing.T) {
+		b := e.browser()
+		b.signIn(key)
+		_, page, _ := b.get("/")
+		if code, _, _ := b.post("/signout", url.Values{}); code != http.StatusForbidden {
+			t.Fatalf("sign-out without the token: got %d, want 403", code)
+		}
+		if code, _, _ := b.get("/"); code != http.StatusOK {
+			t.Fatalf("still signed in after a refused sign-out: got %d, want 200", code)
+		}
+		code, _, hdr := b.post("/signout", url.Values{"csrf": {csrfOf(t, page)}})
+		if code != http.StatusSeeOther || !strings.HasPrefix(hdr.Get("Location"), "/signin") {
+			t.Fatalf("sign-out with the token: got %d to %q, want 303 to /signin", code, hdr.Get("Location"))
+		}
+		if code, _, _ := b.get("/"); code != http.StatusSeeOther {
+			t.Fatalf("after sign-out: got %d, want 303 to /signin", code)
+		}
+	})
+}
+
+func TestWaitlistPage(t *testing.T) {
+	e := newEnv(t)
+	routine := e.refer("U12345", pathwayv1.Priority_PRIORITY_ROUTINE, "Sam", "Example")
+	urgent := e.refer("U12345", pathwayv1.Priority_PRIORITY_URGENT, "alex", "Other")
+	e.caughtUp()
+	b := e.browser()
+	b.signIn(e.key(keys.RoleOps))
+
+	code, page, _ := b.get("/waitlists/U12345")
+	if code != http.StatusOK {
+		t.Fatalf("GET /waitlists/U12345: got %d, want 200", code)
+	}
+	for _, want := range []string{routine, "S.E.", urgent, "A.O."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page does not show %q", want)
+		}
+	}
+	if strings.Index(page, urgent) > strings.Index(page, routine) {
+		t.Errorf("the urgent referral comes after the routine one, want it first")
+	}
+	t.Run("no contact details", func(t *testing.T) {
+		for _, secret := range []string{"07700900123", "sam.example@example.org", "TS1 3BA", "TS1", "9434765919", "943 476 5919", "Sam", "Example", "alex", "Other"} {
+			if strings.Contains(page, secret) {
+				t.Errorf("the waitlist page shows %q", secret)
+			}
+		}
+	})
+	t.Run("filter by priority", func(t *testing.T) {
+		_, page, _ := b.get("/waitlists/U12345?priority=urgent")
+		if !strings.Contains(page, urgent) || strings.Contains(page, routine) {
+			t.Fatalf("filtered to urgent: want only %s", urgent)
+		}
+		if !strings.Contains(page, `<option value="urgent" selected>`) {
+			t.Errorf("the filter does not show urgent as selected")
+		}
+	})
+	t.Run("unknown queue", func(t *testing.T) {
+		if code, _, _ := b.get("/waitlists/NOPE"); code != http.StatusNotFound {
+			t.Fatalf("got %d, want 404", code)
+		}
+	})
+	t.Run("overview", func(t *testing.T) {
+		_, page, _ := b.get("/")
+		if !strings.Contains(page, `href="/waitlists/U12345"`) || !strings.Contains(page, `data-queue="U12345">2<`) {
+			t.Fatalf("the overview does not show U12345 with 2 waiting")
+		}
+		for _, secret := range []string{"07700900123", "TS1 3BA", "9434765919"} {
+			if strings.Contains(page, secret) {
+				t.Errorf("the overview shows %q", secret)
+			}
+		}
+	})
+}
+
+// event is one server-sent event.
+type event struct {
+	id, name, data string
+}
+
+// stream opens the live stream of view and returns its events.
+func (b *browser) stream(ctx context.Context, view, lastID string) <-chan event {
+	b.e.t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", b.e.srv.URL+"/live?view="+url.QueryEscape(view), nil)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		b.e.t.Fatalf("live: got %d %s, want 200 text/event-stream", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	out := make(chan event, 16)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		var ev event
+		var data []string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.name != "" {
+					ev.data = strings.Join(data, "\n")
+					out <- ev
+				}
+				ev, data = event{}, nil
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				data = append(data, line[6:])
+			}
+		}
+	}()
+	return out
+}
+
+func next(tb testing.TB, ch <-chan event, within time.Duration) (event, bool) {
+	tb.Helper()
+	select {
+	case ev, ok := <-ch:
+		return ev, ok
+	case <-time.After(within):
+		return event{}, false
+	}
+}
+
+func TestLiveStream(t *testing.T) {
+	e := newEnv(t)
+	e.refer("U12345", pathwayv1.Priority_PRIORITY_ROUTINE, "Sam", "Example")
+	e.caughtUp()
+	b := e.browser()
+	b.signIn(e.key(keys.RoleOps))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	// A fresh stream catches up at once.
+	ch := b.stream(ctx, "/", "")
+	first, ok := next(t, ch, 10*time.Second)
+	if !ok || first.name != "update" || !strings.Contains(first.data, `data-queue="U12345">1<`) {
+		t.Fatalf("first event %+v, want an update showing 1 waiting on U12345", first)
+	}
+	// A new event reaches the open stream.
+	e.refer("U12345", pathwayv1.Priority_PRIORITY_ROUTINE, "Kim", "Doe")
+	var got event
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(got.data, `data-queue="U12345">2<`) {
+		got, ok = next(t, ch, time.Until(deadline))
+		if !ok {
+			break
+		}
+	}
+	if !strings.Contains(got.data, `data-queue="U12345">2<`) {
+		t.Fatalf("no update showing 2 waiting after a second referral; last %+v", got)
+	}
+	firstID, _ := strconv.ParseUint(first.id, 10, 64)
+	gotID, _ := strconv.ParseUint(got.id, 10, 64)
+	if gotID <= firstID {
+		t.Fatalf("event ids: got %d after %d, want them to grow with the log", gotID, firstID)
+	}
+	cancel()
+
+	// A reconnect from the last id gets nothing until the log moves on;
+	// one from an older id catches up at once.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	same := b.stream(ctx2, "/", got.id)
+	if ev, ok := next(t, same, 500*time.Millisecond); ok {
+		t.Fatalf("reconnect at the last id: got %+v, want nothing new", ev)
+	}
+	older := b.stream(ctx2, "/", first.id)
+	if ev, ok := next(t, older, 10*time.Second); !ok || ev.id != got.id || !strings.Contains(ev.data, `data-queue="U12345">2<`) {
+		t.Fatalf("reconnect at an older id: got %+v, want the update at %s", ev, got.id)
+	}
+
+	// An expired session is told to sign in again.
+	e.clock.Add(ttl + time.Minute)
+	e.refer("U12345", pathwayv1.Priority_PRIORITY_ROUTINE, "Lee", "Roe")
+	if ev, ok := next(t, same, 10*time.Second); !ok || ev.name != "signout" {
+		t.Fatalf("after expiry: got %+v, want a signout event", ev)
+	}
+}

@@ -1,0 +1,162 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// heartbeat is how often an idle stream sends a comment (which keeps
+// proxies from closing it) and checks its session again.
+const heartbeat = 15 * time.Second
+
+func (h *handler) funcs() template.FuncMap {
+	return template.FuncMap{
+		"add": func(a, b float64) float64 { return a + b },
+		"sub": func(a, b float64) float64 { return a - b },
+	}
+}
+
+// live serves GET /live?view=PATH[&since=SEQ]: a server-sent event stream
+// of the live part of the page at PATH. Each "update" event carries the
+// part's HTML and, as its id, the log sequence it shows. The stream sends
+// a rendering as soon as the read models have moved past the client's
+// last one (Last-Event-ID, or since on a fresh connection), then one each
+// time they move again. A session that ends (expiry, revocation) gets a
+// "signout" event and the stream closes.
+func (h *handler) live(w http.ResponseWriter, r *http.Request) {
+	s, err := h.session(r)
+	if err != nil {
+		if errors.Is(err, errNoSession) {
+			http.Error(w, "not signed in", http.StatusUnauthorized)
+		} else {
+			http.Error(w, "cannot check the session right now", http.StatusServiceUnavailable)
+		}
+		return
+	}
+	target, err := url.Parse(r.URL.Query().Get("view"))
+	if err != nil || target.Path == "" || target.IsAbs() || target.Host != "" {
+		http.Error(w, "view must be a dashboard path", http.StatusBadRequest)
+		return
+	}
+	if _, err := h.resolve(target.Path, target.Query(), h.cfg.Now()); err != nil {
+		http.Error(w, "no such page", http.StatusNotFound)
+		return
+	}
+	since := r.URL.Query().Get("since")
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		since = id
+	}
+	last, _ := strconv.ParseUint(since, 10, 64)
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 1000\n\n")
+	flusher.Flush()
+
+	ctx := r.Context()
+	// A client ahead of this process (it was served by another one) waits
+	// until the read models here catch up, so that it never goes back.
+	if last > h.position() {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		for _, e := range h.engines() {
+			if e.WaitFor(wctx, last) != nil {
+				break
+			}
+		}
+		cancel()
+	}
+
+	tick := time.NewTicker(h.cfg.LiveInterval)
+	defer tick.Stop()
+	beat := time.NewTicker(heartbeat)
+	defer beat.Stop()
+	var seen []uint64
+	if pos := h.position(); pos <= last {
+		seen = h.positions() // the client has this moment already
+	}
+	for {
+		if now := h.positions(); !slices.Equal(now, seen) {
+			if _, err := h.check(ctx, s.value); err != nil {
+				h.endSession(w, flusher, err)
+				return
+			}
+			h.settle(ctx)
+			seen = h.positions()
+			seq := h.position()
+			v, err := h.resolve(target.Path, target.Query(), h.cfg.Now())
+			if err != nil { // the worker or queue went away
+				fmt.Fprint(w, "event: gone\ndata: \n\n")
+				flusher.Flush()
+				return
+			}
+			var buf bytes.Buffer
+			if err := h.pages[v.name].ExecuteTemplate(&buf, "live", v.data); err != nil {
+				h.log.Error("render live update", "page", v.name, "err", err)
+				return
+			}
+			writeEvent(w, "update", seq, buf.String())
+			flusher.Flush()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.cfg.Done:
+			return
+		case <-beat.C:
+			if _, err := h.check(ctx, s.value); err != nil {
+				h.endSession(w, flusher, err)
+				return
+			}
+			fmt.Fprint(w, ": still here\n\n")
+			flusher.Flush()
+		case <-tick.C:
+		}
+	}
+}
+
+// endSession tells the page its session ended, when it did; a failure to
+// check it just ends the stream (the browser reconnects).
+func (h *handler) endSession(w http.ResponseWriter, f http.Flusher, err error) {
+	if errors.Is(err, errNoSession) {
+		fmt.Fprint(w, "event: signout\ndata: \n\n")
+		f.Flush()
+	}
+}
+
+// positions are the sequences each read model has applied.
+func (h *handler) positions() []uint64 {
+	var out []uint64
+	for _, e := range h.engines() {
+		out = append(out, e.Applied())
+	}
+	return out
+}
+
+// writeEvent writes one server-sent event; data may span lines.
+func writeEvent(w http.ResponseWriter, event string, id uint64, data string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "id: %d\nevent: %s\n", id, event)
+	for line := range strings.SplitSeq(strings.ReplaceAll(data, "\r", ""), "\n") {
+		b.WriteString("data: ")
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	_, _ = w.Write([]byte(b.String()))
+}

@@ -1,0 +1,210 @@
+package dashboard
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/services/keys"
+)
+
+// SecretBucket is the JetStream key-value bucket that holds the session
+// signing secret, so that every pathway process signs and checks the same
+// cookies.
+const SecretBucket = "PATHWAY_DASHBOARD"
+
+const secretKey = "session-secret"
+
+// Cookie names.
+const (
+	sessionCookie = "pathway_session"
+	signinCookie  = "pathway_signin"
+)
+
+// OpenSecret returns the session signing secret from SecretBucket,
+// creating the bucket and a random 32-byte secret when missing. Processes
+// that race to create it all end with the one that won.
+func OpenSecret(ctx context.Context, js jetstream.JetStream, replicas int) ([]byte, error) {
+	kv, err := js.KeyValue(ctx, SecretBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      SecretBucket,
+			Description: "pathway dashboard session signing secret",
+			Storage:     jetstream.FileStorage,
+			Replicas:    max(replicas, 1),
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open dashboard bucket: %w", err)
+	}
+	for range 3 {
+		e, err := kv.Get(ctx, secretKey)
+		if err == nil {
+			return e.Value(), nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("read session secret: %w", err)
+		}
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, err
+		}
+		if _, err := kv.Create(ctx, secretKey, secret); err == nil {
+			return secret, nil
+		} else if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("store session secret: %w", err)
+		}
+	}
+	return nil, errors.New("store session secret: too many concurrent creators")
+}
+
+// KeyBucket checks API keys for the dashboard: a token at sign-in through
+// a keys.Authenticator, and a key by id on every request of a session,
+// read from the keys bucket so that a revocation ends its sessions at
+// once. It is safe for concurrent use.
+type KeyBucket struct {
+	auth *keys.Authenticator
+	kv   jetstream.KeyValue
+}
+
+var _ Authenticator = (*KeyBucket)(nil)
+
+// OpenKeyBucket returns a KeyBucket on the keys bucket (keys.Bucket),
+// which must exist (keys.Open creates it).
+func OpenKeyBucket(ctx context.Context, js jetstream.JetStream, auth *keys.Authenticator) (*KeyBucket, error) {
+	kv, err := js.KeyValue(ctx, keys.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("open key bucket: %w", err)
+	}
+	return &KeyBucket{auth: auth, kv: kv}, nil
+}
+
+// Authenticate returns the key that token is; every failure is
+// keys.ErrUnauthenticated.
+func (b *KeyBucket) Authenticate(token string) (keys.Key, error) { return b.auth.Authenticate(token) }
+
+// Lookup returns the key with id, revoked or not. Errors: keys.ErrNotFound,
+// or a bucket read error.
+func (b *KeyBucket) Lookup(ctx context.Context, id string) (keys.Key, error) {
+	e, err := b.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
+		return keys.Key{}, keys.ErrNotFound
+	}
+	if err != nil {
+		return keys.Key{}, fmt.Errorf("read key %s: %w", id, err)
+	}
+	var k keys.Key
+	if err := json.Unmarshal(e.Value(), &k); err != nil {
+		return keys.Key{}, fmt.Errorf("read key %s: %w", id, err)
+	}
+	return k, nil
+}
+
+// session is a signed-in key until an expiry.
+type session struct {
+	key     keys.Key
+	expires time.Time
+	// value is the cookie value, which CSRF tokens of its forms bind to.
+	value string
+}
+
+// mac signs parts with the secret.
+func (h *handler) mac(parts ...string) string {
+	m := hmac.New(sha256.New, h.cfg.Secret)
+	m.Write([]byte(strings.Join(parts, "\x00")))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// sessionValue is the cookie value of a session: key id, expiry (Unix
+// seconds) and their signature.
+func (h *handler) sessionValue(keyID string, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	return keyID + "." + exp + "." + h.mac("session", keyID, exp)
+}
+
+// errNoSession reports a request without a valid session.
+var errNoSession = errors.New("dashboard: not signed in")
+
+// session returns the request's session: a well-signed cookie, not
+// expired by the injected clock, whose key is still an unrevoked ops or
+// admin key. Every failure is errNoSession, except a failure to read the
+// key, which is returned as is.
+func (h *handler) session(r *http.Request) (session, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return session{}, errNoSession
+	}
+	return h.check(r.Context(), c.Value)
+}
+
+func (h *handler) check(ctx context.Context, value string) (session, error) {
+	parts := strings.Split(value, ".")
+	if len(parts) != 3 {
+		return session{}, errNoSession
+	}
+	if !hmac.Equal([]byte(parts[2]), []byte(h.mac("session", parts[0], parts[1]))) {
+		return session{}, errNoSession
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return session{}, errNoSession
+	}
+	expires := time.Unix(exp, 0)
+	if !h.cfg.Now().Before(expires) {
+		return session{}, errNoSession
+	}
+	k, err := h.cfg.Keys.Lookup(ctx, parts[0])
+	if errors.Is(err, keys.ErrNotFound) {
+		return session{}, errNoSession
+	}
+	if err != nil {
+		return session{}, err
+	}
+	if k.Revoked() || !allowed(k.Role) {
+		return session{}, errNoSession
+	}
+	return session{key: k, expires: expires, value: value}, nil
+}
+
+// allowed reports whether a role may sign in to the dashboard.
+func allowed(r keys.Role) bool { return r == keys.RoleOps || r == keys.RoleAdmin }
+
+// csrfToken is the token a form must carry: a signature bound to a
+// cookie (the sign-in nonce, or the session), so that another site can
+// neither read nor forge it.
+func (h *handler) csrfToken(purpose, binding string) string {
+	return h.mac("csrf", purpose, binding)
+}
+
+func (h *handler) validCSRF(r *http.Request, purpose, binding string) bool {
+	got := r.PostFormValue("csrf")
+	return binding != "" && got != "" && hmac.Equal([]byte(got), []byte(h.csrfToken(purpose, binding)))
+}
+
+// setCookie sets a cookie scoped to the whole dashboard, HttpOnly and
+// SameSite=Strict, Secure when the request came over TLS.
+func setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
+	if expires.IsZero() {
+		c.MaxAge = -1
+	} else {
+		c.Expires = expires.UTC()
+	}
+	http.SetCookie(w, c)
+}
+
+func randomToken() string {
+	b := make([]byte, 18)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}

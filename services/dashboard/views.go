@@ -1,0 +1,355 @@
+package dashboard
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/funnel"
+	"github.com/pathway-sp/pathway/projections/timeseries"
+	"github.com/pathway-sp/pathway/projections/waitlists"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+)
+
+// priorities are the waitlist filter's values ("" for all).
+var priorities = map[string]pathwayv1.Priority{
+	"":        pathwayv1.Priority_PRIORITY_UNSPECIFIED,
+	"urgent":  pathwayv1.Priority_PRIORITY_URGENT,
+	"high":    pathwayv1.Priority_PRIORITY_HIGH,
+	"routine": pathwayv1.Priority_PRIORITY_ROUTINE,
+}
+
+// filter is the waitlist page's priority filter.
+type filter struct {
+	Queue    string
+	Priority string
+}
+
+// chartDays is how far back the waitlist chart goes.
+const chartDays = 14
+
+// queueRow is one waitlist on the overview.
+type queueRow struct {
+	Queue                  string
+	Size                   int
+	Urgent, High, Routine  int
+	Oldest, Median, Target string
+	Breaches               int
+	Estimate               string
+}
+
+// workerRow is one link worker's load.
+type workerRow struct {
+	ID, Name, PCN   string
+	Active          bool
+	Count, Capacity int
+	Percent         int
+	Full            bool
+	Bar             meter
+}
+
+// overviewData is the overview's live part.
+type overviewData struct {
+	AsOf           string
+	Today          timeseries.Day
+	AwaitingTriage int
+	Handoffs       *HandoffCounts
+	Queues         []queueRow
+	Workers        []workerRow
+	WaitChart      lineChart
+	Sources        barChart
+	Outcomes       outcomeChart
+}
+
+func (h *handler) read(e *projections.Engine, fn func(p projections.Projection)) {
+	e.Read(func(p projections.Projection, _ uint64) { fn(p) })
+}
+
+// stamp formats a time for the pages.
+func (h *handler) stamp(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.In(h.cfg.Location).Format("2 Jan 2006 15:04")
+}
+
+func (h *handler) clock(t time.Time) string {
+	return t.In(h.cfg.Location).Format("15:04:05 MST, 2 Jan")
+}
+
+// span formats a duration for people: "12d 4h", "3h 20m", "under a minute".
+func span(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "under a minute"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d/time.Minute))
+	case d < 24*time.Hour:
+		return fmt.Sprintf("%dh %dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd %dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+func estimate(e *waitlists.Duration) string {
+	if e == nil {
+		return "not known (no one left this queue for a link worker in 4 weeks)"
+	}
+	return span(time.Duration(*e))
+}
+
+func (h *handler) queueRows(now time.Time) []queueRow {
+	var rows []queueRow
+	h.read(h.cfg.Waitlists, func(p projections.Projection) {
+		wl := p.(*waitlists.Waitlists)
+		for _, q := range wl.Queues() {
+			s := wl.Summarise(q, now, h.cfg.WaitTarget)
+			rows = append(rows, queueRow{Queue: q, Size: s.Size, Urgent: s.ByPriority["urgent"], High: s.ByPriority["high"],
+				Routine: s.ByPriority["routine"], Oldest: span(time.Duration(s.OldestWait)), Median: span(time.Duration(s.MedianWait)),
+				Target: span(h.cfg.WaitTarget), Breaches: s.Breaches, Estimate: estimate(s.EstimateNew)})
+			if s.Size == 0 {
+				rows[len(rows)-1].Oldest, rows[len(rows)-1].Median = "—", "—"
+			}
+		}
+	})
+	return rows
+}
+
+func (h *handler) workerRows() []workerRow {
+	var rows []workerRow
+	h.read(h.cfg.Caseloads, func(p projections.Projection) {
+		for _, s := range p.(*caseloads.Caseloads).Summaries() {
+			rows = append(rows, workerRow{ID: s.ID, Name: s.Name, PCN: s.PCN, Active: s.Active, Count: s.Count, Capacity: s.Capacity,
+				Percent: int(math.Round(s.Utilisation * 100)), Full: s.Capacity > 0 && s.Count >= s.Capacity, Bar: newMeter(s.Utilisation)})
+		}
+	})
+	return rows
+}
+
+func (h *handler) funnelStats() funnel.Stats {
+	var st funnel.Stats
+	h.read(h.cfg.Funnel, func(p projections.Projection) { st = p.(*funnel.Funnel).Compute() })
+	return st
+}
+
+// waitChart draws every queue's size over the last chartDays days.
+func (h *handler) waitChart(now time.Time) lineChart {
+	from := now.Add(-chartDays * 24 * time.Hour)
+	var series []namedSeries
+	h.read(h.cfg.Series, func(p projections.Projection) {
+		ts := p.(*timeseries.Series)
+		for _, q := range ts.Queues() {
+			series = append(series, namedSeries{Name: q, Points: ts.Sample(q, from, now, 6*time.Hour)})
+		}
+	})
+	return newLineChart("Waitlist size over the last 14 days", series, from, now, h.cfg.Location)
+}
+
+func (h *handler) overview(now time.Time) overviewData {
+	d := overviewData{AsOf: h.clock(now), Queues: h.queueRows(now), Workers: h.workerRows(), WaitChart: h.waitChart(now)}
+	h.read(h.cfg.Series, func(p projections.Projection) { d.Today = p.(*timeseries.Series).On(now) })
+	st := h.funnelStats()
+	d.AwaitingTriage = st.Stages["received"] + st.Stages["awaiting_triage"]
+	d.Sources = sourceChart(st.BySource)
+	d.Outcomes = newOutcomeChart(st.Outcomes)
+	d.Handoffs = h.handoffCounts(now)
+	return d
+}
+
+// entryRow is one waitlist entry: only what the ops role may see.
+type entryRow struct {
+	Position int
+	ID       string
+	Initials string
+	Priority string
+	Since    string
+	Waited   string
+	Breach   bool
+	Estimate string
+}
+
+// waitlistData is a waitlist page's live part.
+type waitlistData struct {
+	AsOf     string
+	Queue    string
+	Summary  queueRow
+	Priority string
+	Entries  []entryRow
+	Total    int
+	Shown    int
+}
+
+// maxRows bounds the rows of one table.
+const maxRows = 500
+
+func (h *handler) waitlistPage(queue, prio string, now time.Time) (waitlistData, bool) {
+	d := waitlistData{AsOf: h.clock(now), Queue: queue, Priority: prio}
+	var entries []waitlists.Entry
+	var perWeek float64
+	found := false
+	h.read(h.cfg.Waitlists, func(p projections.Projection) {
+		wl := p.(*waitlists.Waitlists)
+		found = slices.Contains(wl.Queues(), queue)
+		entries = wl.Ordered(queue)
+		perWeek = wl.Throughput(queue, now)
+	})
+	if !found {
+		return d, false
+	}
+	for _, r := range h.queueRows(now) {
+		if r.Queue == queue {
+			d.Summary = r
+		}
+	}
+	var names map[string]string
+	h.read(h.cfg.Initials, func(p projections.Projection) {
+		of := p.(*Initials).Of
+		names = make(map[string]string, len(entries))
+		for _, e := range entries {
+			names[e.ID] = of[e.ID]
+		}
+	})
+	want := priorities[prio]
+	for i, e := range entries {
+		if want != pathwayv1.Priority_PRIORITY_UNSPECIFIED && e.Priority != want {
+			continue
+		}
+		d.Total++
+		if len(d.Entries) >= maxRows {
+			continue
+		}
+		waited := max(now.Sub(e.Since), 0)
+		ini := names[e.ID]
+		if ini == "" {
+			ini = "?"
+		}
+		d.Entries = append(d.Entries, entryRow{Position: i + 1, ID: e.ID, Initials: ini, Priority: priorityText(e.Priority),
+			Since: h.stamp(e.Since), Waited: span(waited), Breach: waited > h.cfg.WaitTarget, Estimate: estimate(waitlists.Estimate(i+1, perWeek))})
+	}
+	d.Shown = len(d.Entries)
+	return d, true
+}
+
+func priorityText(p pathwayv1.Priority) string {
+	return strings.ToLower(strings.TrimPrefix(p.String(), "PRIORITY_"))
+}
+
+// caseRow is one case on a caseload.
+type caseRow struct {
+	ID, Initials, Stage string
+	Assigned, Last, Due string
+	Contacts, DNA       int
+	Overdue             bool
+	Handoffs            int
+}
+
+// caseloadData is a caseload page's live part.
+type caseloadData struct {
+	AsOf   string
+	Worker workerRow
+	Cases  []caseRow
+}
+
+var stageText = map[string]string{"awaiting_first_contact": "awaiting first contact", "in_contact": "in contact", "plan_agreed": "plan agreed"}
+
+func (h *handler) caseloadPage(id string, now time.Time) (caseloadData, bool) {
+	d := caseloadData{AsOf: h.clock(now)}
+	found := false
+	for _, w := range h.workerRows() {
+		if w.ID == id {
+			d.Worker, found = w, true
+		}
+	}
+	if !found {
+		return d, false
+	}
+	var cases []caseloads.Case
+	h.read(h.cfg.Caseloads, func(p projections.Projection) { cases = p.(*caseloads.Caseloads).CasesOf(id) })
+	var names map[string]string
+	h.read(h.cfg.Initials, func(p projections.Projection) {
+		of := p.(*Initials).Of
+		names = make(map[string]string, len(cases))
+		for _, c := range cases {
+			names[c.ID] = of[c.ID]
+		}
+	})
+	for _, c := range cases {
+		last := "none yet"
+		if !c.LastContact.IsZero() {
+			last = h.stamp(c.LastContact)
+		}
+		ini := names[c.ID]
+		if ini == "" {
+			ini = "?"
+		}
+		d.Cases = append(d.Cases, caseRow{ID: c.ID, Initials: ini, Stage: stageText[c.Stage()], Assigned: h.stamp(c.AssignedAt), Last: last,
+			Due: h.stamp(c.NextActionDue()), Contacts: c.Contacts, DNA: c.DidNotAttend, Overdue: now.After(c.NextActionDue()), Handoffs: len(c.Handoffs)})
+	}
+	return d, true
+}
+
+// stageRow is one stage of the funnel.
+type stageRow struct {
+	Stage string
+	Count int
+	Bar   meter
+}
+
+// funnelData is the funnel page's live part.
+type funnelData struct {
+	AsOf                 string
+	Total                int
+	Stages               []stageRow
+	Triage, FirstContact percentiles
+	Sources              barChart
+	Outcomes             outcomeChart
+	Today                timeseries.Day
+	Days                 []dayRow
+}
+
+type percentiles struct {
+	N        int
+	P50, P90 string
+}
+
+type dayRow struct {
+	Date string
+	timeseries.Day
+}
+
+// stageOrder is the funnel's stages in pathway order.
+var stageOrder = []string{"received", "awaiting_triage", "accepted", "waitlisted", "assigned", "discharged",
+	"signposted", "declined", "redirected", "cancelled", "merged"}
+
+func days(p funnel.Percentiles) percentiles {
+	if p.N == 0 {
+		return percentiles{P50: "—", P90: "—"}
+	}
+	d := func(v float64) string { return span(time.Duration(v * float64(24*time.Hour))) }
+	return percentiles{N: p.N, P50: d(p.P50), P90: d(p.P90)}
+}
+
+func (h *handler) funnelPage(now time.Time) funnelData {
+	st := h.funnelStats()
+	d := funnelData{AsOf: h.clock(now), Total: st.Total, Triage: days(st.TimeToTriage), FirstContact: days(st.TimeToFirstContact),
+		Sources: sourceChart(st.BySource), Outcomes: newOutcomeChart(st.Outcomes)}
+	for _, s := range stageOrder {
+		frac := 0.0
+		if st.Total > 0 {
+			frac = float64(st.Stages[s]) / float64(st.Total)
+		}
+		d.Stages = append(d.Stages, stageRow{Stage: strings.ReplaceAll(s, "_", " "), Count: st.Stages[s], Bar: newMeter(frac)})
+	}
+	h.read(h.cfg.Series, func(p projections.Projection) {
+		ts := p.(*timeseries.Series)
+		d.Today = ts.On(now)
+		dates, ds := ts.DaysBetween(now.Add(-6*24*time.Hour), now)
+		for i := len(dates) - 1; i >= 0; i-- {
+			d.Days = append(d.Days, dayRow{Date: dates[i].Format("Mon 2 Jan"), Day: ds[i]})
+		}
+	})
+	return d
+}
