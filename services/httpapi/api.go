@@ -16,9 +16,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/handoff"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/partner"
 	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/webhooks"
 	"github.com/pathway-sp/pathway/services/worker"
 )
 
@@ -43,6 +46,7 @@ type api struct {
 	auth  Authenticator
 	refs  Referrals
 	reads ReadModels
+	vcse  VCSE
 	log   *slog.Logger
 }
 
@@ -159,6 +163,7 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
 	var ve *intake.ValidationError
 	var de *intake.DuplicateError
+	var pe *partner.InvalidError
 	switch {
 	case errors.As(err, &ve):
 		return validationProblem(ve.Fields), nil
@@ -168,9 +173,15 @@ func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
 			map[string]any{"open_referral": "/v1/referrals/" + de.OpenID, "open_referral_id": de.OpenID}
 	case errors.Is(err, events.ErrNotFound):
 		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"}, nil
-	case errors.Is(err, referral.ErrConflict), errors.Is(err, worker.ErrConflict):
+	case errors.Is(err, webhooks.ErrNotFound):
+		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such webhook or delivery"}, nil
+	case errors.As(err, &pe):
+		return validationProblem(pe.Fields), nil
+	case errors.Is(err, webhooks.ErrInvalid):
+		return Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: strings.ReplaceAll(err.Error(), webhooks.ErrInvalid.Error()+": ", "")}, nil
+	case errors.Is(err, referral.ErrConflict), errors.Is(err, worker.ErrConflict), errors.Is(err, handoff.ErrConflict), errors.Is(err, partner.ErrConflict):
 		return Problem{Type: problemBase + "conflict", Title: "Not allowed in the referral's current state", Status: http.StatusConflict, Detail: cleanDetail(err)}, nil
-	case errors.Is(err, referral.ErrInvalid), errors.Is(err, worker.ErrInvalid):
+	case errors.Is(err, referral.ErrInvalid), errors.Is(err, worker.ErrInvalid), errors.Is(err, handoff.ErrInvalid):
 		return Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: cleanDetail(err)}, nil
 	case errors.Is(err, events.ErrConcurrency):
 		return Problem{Type: problemBase + "busy", Title: "Busy", Status: http.StatusServiceUnavailable, Detail: "too many concurrent changes; retry"}, nil
@@ -184,7 +195,8 @@ func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
 // cleanDetail drops the package prefix of a domain error.
 func cleanDetail(err error) string {
 	s := err.Error()
-	for _, p := range []string{"referral: not allowed in this state: ", "referral: invalid command: ", "worker: not allowed in this state: ", "worker: invalid command: "} {
+	for _, p := range []string{"referral: not allowed in this state: ", "referral: invalid command: ", "worker: not allowed in this state: ", "worker: invalid command: ",
+		"handoff: not allowed in this state: ", "handoff: invalid command: ", "partner: not allowed in this state: ", "partner: invalid: "} {
 		s = strings.TrimPrefix(s, p)
 	}
 	return s

@@ -32,6 +32,8 @@ type Config struct {
 	Referrals Referrals
 	// Reads are the read models; nil engines leave their endpoints out.
 	Reads ReadModels
+	// VCSE serves the directory, handoff and partner endpoints.
+	VCSE VCSE
 	// Starting answers every endpoint but the probes 503 while the
 	// services start.
 	Starting bool
@@ -82,7 +84,7 @@ func New(cfg Config) http.Handler {
 		if cfg.Reads.WaitTarget == 0 {
 			cfg.Reads.WaitTarget = 28 * 24 * time.Hour
 		}
-		a := &api{auth: cfg.Auth, refs: cfg.Referrals, reads: cfg.Reads, log: cfg.Logger}
+		a := &api{auth: cfg.Auth, refs: cfg.Referrals, reads: cfg.Reads, vcse: cfg.VCSE, log: cfg.Logger}
 		a.routes(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -253,6 +253,17 @@ func (a *api) change(w http.ResponseWriter, r *http.Request, errs []referral.Fie
 	a.afterChange(w, r, ref.ID(), seq)
 }
 
+// commandOrProblem is command, answering 400 when the Idempotency-Key is
+// malformed.
+func (a *api) commandOrProblem(w http.ResponseWriter, r *http.Request) (intake.Command, bool) {
+	cmd, err := a.command(r)
+	if err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		return cmd, false
+	}
+	return cmd, true
+}
+
 func (a *api) command(r *http.Request) (intake.Command, error) {
 	key, err := idempotencyKey(r)
 	if err != nil {

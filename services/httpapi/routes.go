@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/pathway-sp/pathway/services/handoff"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -19,6 +20,8 @@ var (
 	caseWorkers = []keys.Role{keys.RoleLinkWorker, keys.RoleAdmin}
 	reopeners   = []keys.Role{keys.RoleLinkWorker, keys.RoleTriage, keys.RoleAdmin}
 	rosterRead  = []keys.Role{keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RoleAdmin}
+	partnerOnly = []keys.Role{keys.RolePartner}
+	admins      = []keys.Role{keys.RoleAdmin}
 	everyone    = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RolePartner, keys.RoleAdmin}
 )
 
@@ -58,6 +61,27 @@ func (a *api) table() []struct {
 		{Route{"GET", "/v1/caseloads", rosterRead}, a.listCaseloads},
 		{Route{"GET", "/v1/stats/funnel", rosterRead}, a.funnelStats},
 		{Route{"GET", "/v1/caseloads/{worker}", rosterRead}, a.getCaseload},
+		{Route{"POST", "/v1/directory/partners", admins}, a.savePartner},
+		{Route{"POST", "/v1/directory/services", admins}, a.createService},
+		{Route{"PUT", "/v1/directory/services/{id}", admins}, a.updateService},
+		{Route{"POST", "/v1/directory/import", admins}, a.importDirectory},
+		{Route{"GET", "/v1/directory/services", rosterRead}, a.searchServices},
+		{Route{"GET", "/v1/directory/services/{id}", rosterRead}, a.getService},
+		{Route{"POST", "/v1/referrals/{id}/handoffs", caseWorkers}, a.requestHandoff},
+		{Route{"GET", "/v1/handoffs/{id}", rosterRead}, a.getHandoff},
+		{Route{"POST", "/v1/handoffs/{id}/cancel", caseWorkers}, a.handoffAction(handoff.ActionCancel)},
+		{Route{"POST", "/v1/handoffs/{id}/entered-in-error", caseWorkers}, a.handoffAction(handoff.ActionEnterInError)},
+		{Route{"GET", "/v1/partner/handoffs", partnerOnly}, a.partnerHandoffs},
+		{Route{"GET", "/v1/partner/handoffs/{id}", partnerOnly}, a.getHandoff},
+		{Route{"POST", "/v1/partner/handoffs/{id}/{action}", partnerOnly}, a.partnerAction},
+		{Route{"GET", "/v1/partner/services", partnerOnly}, a.partnerServices},
+		{Route{"PUT", "/v1/partner/services/{id}/capacity", partnerOnly}, a.setCapacity},
+		{Route{"POST", "/v1/partner/webhooks", partnerOnly}, a.registerWebhook},
+		{Route{"GET", "/v1/partner/webhooks", partnerOnly}, a.listWebhooks},
+		{Route{"DELETE", "/v1/partner/webhooks/{id}", partnerOnly}, a.deleteWebhook},
+		{Route{"GET", "/v1/partner/webhooks/deliveries", partnerOnly}, a.listDeliveries},
+		{Route{"POST", "/v1/partner/webhooks/deliveries/{id}/redeliver", partnerOnly}, a.redeliver},
+		{Route{"GET", "/v1/stats/partners", rosterRead}, a.partnerStats},
 		{Route{"POST", "/fhir/r4/ServiceRequest", referrers}, a.fhirCreate},
 		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},
 	}

@@ -40,6 +40,8 @@ Usage:
   pathway serve [flags]     run every service, on an embedded NATS by default
   pathway keys ...          create, list and revoke API keys
   pathway rebuild [NAME]    rebuild read models from the event log
+  pathway directory import FILE
+                            import VCSE partners and services (HSDS 3.0 JSON)
   pathway version           print the version
   pathway help [command]    show help for a command
 
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = keysCommand(ctx, rest, getenv, stdout, stderr)
 	case "rebuild":
 		err = rebuildCommand(ctx, rest, getenv, stdout, stderr)
+	case "directory":
+		err = directoryCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		err = helpCommand(rest, getenv, stdout, stderr)
 	default:
@@ -100,7 +104,10 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		fmt.Fprint(stdout, keysUsage)
 		return nil
 	case "rebuild":
-		fmt.Fprintf(stdout, rebuildUsage, "caseloads, funnel, waitlists")
+		fmt.Fprintf(stdout, rebuildUsage, "caseloads, funnel, partners, waitlists")
+		return nil
+	case "directory":
+		fmt.Fprint(stdout, directoryUsage)
 		return nil
 	}
 	fmt.Fprintf(stderr, "pathway: no help for unknown command %q\n\n%s", args[0], usage)

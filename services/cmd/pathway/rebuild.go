@@ -13,6 +13,7 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/funnel"
+	"github.com/pathway-sp/pathway/projections/partners"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 )
 
@@ -21,6 +22,7 @@ var readModels = map[string]func() projections.Projection{
 	waitlists.Name: func() projections.Projection { return waitlists.New() },
 	caseloads.Name: func() projections.Projection { return caseloads.New() },
 	funnel.Name:    func() projections.Projection { return funnel.New() },
+	partners.Name:  func() projections.Projection { return partners.New() },
 }
 
 const rebuildUsage = `Usage: pathway rebuild [NAME...] [--data DIR | --nats-url URL]

@@ -48,6 +48,8 @@ type serveConfig struct {
 	RulesFile string
 	// WaitTarget is the waitlist wait after which an entry is a breach.
 	WaitTarget time.Duration
+	// HandoffDeadline is how long a partner has to answer a handoff.
+	HandoffDeadline time.Duration
 	// rules are the compiled triage rules, loaded before start.
 	rules *triage.Rules
 }
@@ -62,6 +64,7 @@ func defaultServeConfig() serveConfig {
 		ShutdownTimeout: 10 * time.Second,
 		Services:        allServices,
 		WaitTarget:      28 * 24 * time.Hour,
+		HandoffDeadline: 14 * 24 * time.Hour,
 	}
 }
 
@@ -94,6 +97,9 @@ func (c serveConfig) Validate() error {
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, fmt.Errorf("--replicas %d: want 1 (single server) to 5; 3 on a cluster", c.Replicas))
 	}
+	if c.HandoffDeadline < time.Hour {
+		errs = append(errs, errors.New("--handoff-deadline must be at least 1h, e.g. 336h for two weeks"))
+	}
 	if c.WaitTarget <= 0 {
 		errs = append(errs, errors.New("--wait-target must be positive, e.g. 672h for four weeks"))
 	}
@@ -113,19 +119,20 @@ func (c serveConfig) Validate() error {
 
 // env maps each setting to its environment variable.
 var envNames = map[string]string{
-	"data":          "PATHWAY_DATA",
-	"http":          "PATHWAY_HTTP",
-	"nats-listen":   "PATHWAY_NATS_LISTEN",
-	"nats-url":      "PATHWAY_NATS_URL",
-	"nats-creds":    "PATHWAY_NATS_CREDS",
-	"nats-user":     "PATHWAY_NATS_USER",
-	"nats-password": "PATHWAY_NATS_PASSWORD",
-	"nats-token":    "PATHWAY_NATS_TOKEN",
-	"fsync":         "PATHWAY_FSYNC",
-	"replicas":      "PATHWAY_REPLICAS",
-	"services":      "PATHWAY_SERVICES",
-	"rules":         "PATHWAY_RULES",
-	"wait-target":   "PATHWAY_WAIT_TARGET",
+	"data":             "PATHWAY_DATA",
+	"http":             "PATHWAY_HTTP",
+	"nats-listen":      "PATHWAY_NATS_LISTEN",
+	"nats-url":         "PATHWAY_NATS_URL",
+	"nats-creds":       "PATHWAY_NATS_CREDS",
+	"nats-user":        "PATHWAY_NATS_USER",
+	"nats-password":    "PATHWAY_NATS_PASSWORD",
+	"nats-token":       "PATHWAY_NATS_TOKEN",
+	"fsync":            "PATHWAY_FSYNC",
+	"replicas":         "PATHWAY_REPLICAS",
+	"services":         "PATHWAY_SERVICES",
+	"rules":            "PATHWAY_RULES",
+	"wait-target":      "PATHWAY_WAIT_TARGET",
+	"handoff-deadline": "PATHWAY_HANDOFF_DEADLINE",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -181,6 +188,10 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 		cfg.WaitTarget = d
 	}
 	fs.DurationVar(&cfg.WaitTarget, "wait-target", cfg.WaitTarget, desc("wait-target", "waitlist wait after which an entry counts as a breach"))
+	if d, err := time.ParseDuration(fromEnv("handoff-deadline", "")); err == nil {
+		cfg.HandoffDeadline = d
+	}
+	fs.DurationVar(&cfg.HandoffDeadline, "handoff-deadline", cfg.HandoffDeadline, desc("handoff-deadline", "how long a VCSE partner has to answer a handoff before it expires (reminders go 7 and 2 days before)"))
 	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)

@@ -13,8 +13,10 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/funnel"
+	"github.com/pathway-sp/pathway/projections/timeseries"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/assignment"
+	"github.com/pathway-sp/pathway/services/dashboard"
 	"github.com/pathway-sp/pathway/services/httpapi"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
@@ -24,13 +26,14 @@ import (
 
 // allServices are the services `pathway serve` can run; --services picks
 // some of them.
-var allServices = []string{"intake", "triage", "assignment"}
+var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhooks"}
 
 // startServices starts the selected services under g and returns the HTTP
 // handler that serves them. It runs after the event stream is set up.
 func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (http.Handler, error) {
 	store := events.New(js, events.Options{})
 	hc := httpapi.Config{Version: buildVersion(), Logger: log, Ready: ready}
+	var dash dashboard.Config // the operations dashboard, with intake
 
 	if slices.Contains(cfg.Services, "intake") {
 		ks, err := keys.Open(ctx, js, keys.Options{Replicas: cfg.Replicas})
@@ -61,6 +64,20 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		fn := projections.NewEngine(store, obj, funnel.New(), projections.Options{Logger: log})
 		g.Go(func() error { return fn.Run(ctx) })
 		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, WaitTarget: cfg.WaitTarget}
+		ts := projections.NewEngine(store, obj, timeseries.New(), projections.Options{Logger: log})
+		g.Go(func() error { return ts.Run(ctx) })
+		ini := projections.NewEngine(store, obj, dashboard.NewInitials(), projections.Options{Logger: log})
+		g.Go(func() error { return ini.Run(ctx) })
+		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas)
+		if err != nil {
+			return nil, err
+		}
+		kb, err := dashboard.OpenKeyBucket(ctx, js, auth)
+		if err != nil {
+			return nil, err
+		}
+		dash = dashboard.Config{Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: kb, Secret: secret,
+			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log}
 	}
 	if slices.Contains(cfg.Services, "triage") {
 		svc := triage.NewService(store, cfg.rules, nil, log)
@@ -70,6 +87,15 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 	if slices.Contains(cfg.Services, "assignment") {
 		svc := assignment.New(store, nil, log, "")
 		g.Go(func() error { return svc.Run(ctx) })
+	}
+	v, err := startVCSE(ctx, g, cfg, js, store, log)
+	if err != nil {
+		return nil, err
+	}
+	hc.VCSE = v
+	if dash.Keys != nil {
+		dash.Partners = v.Partners
+		hc.UI = dashboard.New(dash)
 	}
 	return httpapi.New(hc), nil
 }

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/partners"
+	"github.com/pathway-sp/pathway/services/httpapi"
+	"github.com/pathway-sp/pathway/services/vcse"
+	"github.com/pathway-sp/pathway/services/webhooks"
+	"golang.org/x/sync/errgroup"
+)
+
+// startVCSE starts the VCSE parts cfg selects under g: the directory and
+// handoff API with the partners read model (intake), the handoff deadline
+// clock (handoffs) and webhook delivery (webhooks). It returns what the
+// HTTP API needs; its fields are nil when intake does not run here.
+func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, store *events.Store, log *slog.Logger) (httpapi.VCSE, error) {
+	api := slices.Contains(cfg.Services, "intake")
+	svc := vcse.New(store, vcse.Options{Deadline: cfg.HandoffDeadline, Logger: log})
+	var out httpapi.VCSE
+	if slices.Contains(cfg.Services, "handoffs") {
+		g.Go(func() error { return svc.Run(ctx) })
+	}
+	deliver := slices.Contains(cfg.Services, "webhooks")
+	if api || deliver {
+		wh, err := webhooks.Open(ctx, js, store, webhooks.Options{Replicas: cfg.Replicas, Logger: log, Deliver: deliver})
+		if err != nil {
+			return out, fmt.Errorf("open webhooks: %w", err)
+		}
+		g.Go(func() error { return wh.Run(ctx) })
+		out.Webhooks = wh
+	}
+	if api {
+		obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
+		if err != nil {
+			return out, err
+		}
+		eng := projections.NewEngine(store, obj, partners.New(), projections.Options{Logger: log})
+		g.Go(func() error { return eng.Run(ctx) })
+		out.Service, out.Partners = svc, eng
+	}
+	return out, nil
+}

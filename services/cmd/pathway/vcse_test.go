@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/webhooks"
+)
+
+// smallHSDS is an Open Referral UK page with two partners, each running one
+// service, and one record that cannot be imported.
+const smallHSDS = `{"total_items": 3, "page_number": 1, "contents": [
+  {"id": "svc-walk-1", "name": "Tees Valley Walking Group", "description": "Weekly led walks for all abilities",
+   "organization": {"id": "org-a", "name": "Tees Walkers CIO", "email": "hello@teeswalkers.example", "website": "https://teeswalkers.example"},
+   "attributes": [{"taxonomy_term": {"name": "Physical activity"}}, {"taxonomy_term": {"name": "Social isolation"}}],
+   "minimum_age": 18, "service_areas": [{"name": "TS1"}, {"name": "TS5"}],
+   "service_at_locations": [{"location": {"name": "Albert Park gates", "latitude": 54.56, "longitude": -1.24,
+     "addresses": [{"address_1": "Linthorpe Road", "city": "Middlesbrough", "postal_code": "TS1 3LB"}]}}]},
+  {"id": "svc-debt-1", "name": "Money Advice Drop-in", "description": "Free debt and benefits advice",
+   "organization": {"id": "org-b", "name": "Middlesbrough Advice Centre"},
+   "attributes": [{"taxonomy_term": {"name": "Debt advice"}}, {"taxonomy_term": {"name": "Welfare benefits"}}]},
+  {"id": "svc-broken", "name": "No organisation here"}
+]}`
+
+// receiver is a webhook endpoint on loopback that records what it got.
+type receiver struct {
+	mu     sync.Mutex
+	secret string
+	got    []webhooks.Payload
+	bad    int
+	srv    *httptest.Server
+}
+
+func newReceiver(t *testing.T, secret string) *receiver {
+	rc := &receiver{secret: secret}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		if err := webhooks.Verify(rc.secret, r.Header, body, time.Now(), 5*time.Minute); err != nil {
+			rc.bad++
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		var p webhooks.Payload
+		_ = json.Unmarshal(body, &p)
+		if p.DeliveryID != r.Header.Get(webhooks.HeaderDeliveryID) {
+			rc.bad++
+		}
+		rc.got = append(rc.got, p)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) payloads() []webhooks.Payload {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]webhooks.Payload(nil), rc.got...)
+}
+
+// eventually retries check until it passes or 10 s pass.
+func eventually(t *testing.T, what string, check func() bool, show ...func() any) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !check() {
+		if time.Now().After(deadline) {
+			var seen []any
+			for _, s := range show {
+				seen = append(seen, s())
+			}
+			t.Fatalf("%s: not seen within 10s %v", what, seen)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// assignedReferral registers a worker with a place and sends a referral
+// that is assigned to them; it returns the referral id.
+func (p *pathway) assignedReferral(refKey, opsKey, nhs string) string {
+	p.t.Helper()
+	p.worker(opsKey, "Alex Link", 5)
+	id := p.refer(refKey, nhs)[0]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var v view
+		p.do("GET", "/v1/referrals/"+id, opsKey, nil, &v)
+		if v.Status == "assigned" {
+			return id
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("referral %s not assigned within 10s (status %q)", id, v.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type importReport struct {
+	Created, Updated, Unchanged, Skipped int
+	Partners                             int `json:"partners_created"`
+	Results                              []struct {
+		HSDSID    string `json:"hsds_id"`
+		ServiceID string `json:"service_id"`
+		Action    string `json:"action"`
+		Reason    string `json:"reason"`
+	}
+	Sequence uint64
+}
+
+// TestVCSEMustShow walks issue 5's "must show" list through the real
+// server on a fresh data directory.
+func TestVCSEMustShow(t *testing.T) {
+	p := startPathway(t, "")
+	admin := p.key(keys.RoleAdmin, "")
+	ops := p.key(keys.RoleOps, "")
+	lw := p.key(keys.RoleLinkWorker, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	partnerA := p.key(keys.RolePartner, "org-a")
+	partnerB := p.key(keys.RolePartner, "org-b")
+
+	// Import a small HSDS file with two partners.
+	var rep importReport
+	if code, _ := p.do("POST", "/v1/directory/import", admin, smallHSDS, &rep); code != http.StatusOK {
+		t.Fatalf("import: %d %+v", code, rep)
+	}
+	if rep.Created != 2 || rep.Skipped != 1 || rep.Partners != 2 {
+		t.Fatalf("import: created %d skipped %d partners %d, want 2, 1, 2", rep.Created, rep.Skipped, rep.Partners)
+	}
+	if r := rep.Results[2]; r.Action != "skipped" || !strings.Contains(r.Reason, "organization") {
+		t.Errorf("broken record: %+v, want skipped for its organization", r)
+	}
+	walkID := rep.Results[0].ServiceID
+
+	// The directory search finds partner A's walking group for a lonely
+	// person in TS1, and not the debt service.
+	var found struct {
+		Services []struct {
+			ID, Name  string
+			PartnerID string `json:"partner_id"`
+			Capacity  string `json:"capacity_status"`
+		}
+	}
+	p.do("GET", fmt.Sprintf("/v1/directory/services?need=loneliness&postcode=TS1+3BA&min_seq=%d", rep.Sequence), lw, nil, &found)
+	if len(found.Services) != 1 || found.Services[0].ID != walkID || found.Services[0].Capacity != "capacity" {
+		t.Fatalf("search: %+v, want only the walking group with capacity", found.Services)
+	}
+
+	// Partner A registers a webhook on loopback.
+	rc := newReceiver(t, "a-long-shared-secret-0001")
+	if code, _ := p.do("POST", "/v1/partner/webhooks", partnerA, map[string]string{"url": rc.srv.URL + "/hooks", "secret": rc.secret}, nil); code != http.StatusCreated {
+		t.Fatalf("register webhook: %d", code)
+	}
+
+	// A link worker hands an assigned referral off to partner A's service.
+	refID := p.assignedReferral(ref, ops, "9434765919")
+	var h struct {
+		ID       string
+		Status   string
+		Sequence uint64
+	}
+	code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, map[string]any{
+		"service_id": walkID, "shared_fields": []string{"given_name", "phone", "needs"}, "consent": true, "note": "Keen to start next week"}, &h)
+	if code != http.StatusCreated || h.Status != "requested" {
+		t.Fatalf("handoff: %d %+v, want 201 requested", code, h)
+	}
+
+	// Partner A lists it and reads only the shared fields.
+	var inbox struct {
+		Total    int
+		Handoffs []struct{ ID, Status string }
+	}
+	p.do("GET", fmt.Sprintf("/v1/partner/handoffs?status=requested&min_seq=%d", h.Sequence), partnerA, nil, &inbox)
+	if inbox.Total != 1 || inbox.Handoffs[0].ID != h.ID {
+		t.Fatalf("partner A inbox: %+v, want the handoff", inbox)
+	}
+	var detail map[string]any
+	p.do("GET", "/v1/partner/handoffs/"+h.ID, partnerA, nil, &detail)
+	shared, _ := detail["shared"].(map[string]any)
+	if shared["given_name"] != "Sam" || shared["phone"] == nil || shared["needs"] == nil {
+		t.Errorf("shared: %v, want given_name, phone and needs", shared)
+	}
+	for _, hidden := range []string{"family_name", "nhs_number", "date_of_birth", "postcode", "email"} {
+		if _, ok := shared[hidden]; ok {
+			t.Errorf("shared has %s, which the link worker did not share", hidden)
+		}
+	}
+	if _, ok := detail["referral_id"]; ok {
+		t.Errorf("the partner's view names the referral id")
+	}
+	raw, _ := json.Marshal(detail)
+	for _, leak := range []string{"Example", "9434765919", "TS1 3BA"} {
+		if bytes.Contains(raw, []byte(leak)) {
+			t.Errorf("the partner's view contains %q, which was not shared", leak)
+		}
+	}
+
+	// Partner B gets 404 for it, for acting on it, and for A's service.
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/v1/partner/handoffs/" + h.ID},
+		{"POST", "/v1/partner/handoffs/" + h.ID + "/accept"},
+		{"PUT", "/v1/partner/services/" + walkID + "/capacity"},
+	} {
+		var body any
+		if req.method == "PUT" {
+			body = map[string]string{"status": "no-capacity"}
+		}
+		if code, _ := p.do(req.method, req.path, partnerB, body, nil); code != http.StatusNotFound {
+			t.Errorf("partner B %s %s: %d, want 404", req.method, req.path, code)
+		}
+	}
+	var inboxB struct{ Total int }
+	p.do("GET", "/v1/partner/handoffs", partnerB, nil, &inboxB)
+	if inboxB.Total != 0 {
+		t.Errorf("partner B inbox has %d handoffs, want 0", inboxB.Total)
+	}
+
+	// Partner A accepts it.
+	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/accept", partnerA, map[string]string{"note": "We will call Sam"}, nil); code != http.StatusOK {
+		t.Fatalf("accept: %d", code)
+	}
+
+	// The receiver got correctly signed deliveries of the request and the
+	// acceptance.
+	eventually(t, "signed deliveries of handoff.requested and handoff.accepted", func() bool {
+		got := rc.payloads()
+		return len(got) == 2 && got[0].Type == "handoff.requested" && got[1].Type == "handoff.accepted" && got[1].HandoffID == h.ID
+	}, func() any { return rc.payloads() })
+	if rc.bad != 0 {
+		t.Errorf("%d deliveries failed signature checks", rc.bad)
+	}
+
+	// Completing the handoff updates /v1/stats/partners.
+	p.do("POST", "/v1/partner/handoffs/"+h.ID+"/start", partnerA, nil, nil)
+	var done struct{ Sequence uint64 }
+	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/complete", partnerA, map[string]string{"outcome": "connected_to_group"}, &done); code != http.StatusOK {
+		t.Fatalf("complete: %d", code)
+	}
+	var stats struct {
+		Partners []struct {
+			ID                 string
+			Requested          int
+			Accepted           int
+			Completed          int
+			AcceptanceRate     float64         `json:"acceptance_rate"`
+			Outcomes           map[string]int  `json:"outcomes"`
+			TimeToFirstResonse struct{ N int } `json:"time_to_first_response"`
+		}
+	}
+	p.do("GET", fmt.Sprintf("/v1/stats/partners?min_seq=%d", done.Sequence), ops, nil, &stats)
+	var a *struct {
+		ID                 string
+		Requested          int
+		Accepted           int
+		Completed          int
+		AcceptanceRate     float64         `json:"acceptance_rate"`
+		Outcomes           map[string]int  `json:"outcomes"`
+		TimeToFirstResonse struct{ N int } `json:"time_to_first_response"`
+	}
+	for i := range stats.Partners {
+		if stats.Partners[i].ID == "org-a" {
+			a = &stats.Partners[i]
+		}
+	}
+	if a == nil || a.Requested != 1 || a.Accepted != 1 || a.Completed != 1 || a.AcceptanceRate != 1 || a.Outcomes["connected_to_group"] != 1 || a.TimeToFirstResonse.N != 1 {
+		t.Fatalf("stats for org-a: %+v, want 1 requested, accepted and completed (connected_to_group), rate 1", a)
+	}
+	eventually(t, "delivery of handoff.completed", func() bool {
+		got := rc.payloads()
+		return len(got) == 4 && got[3].Type == "handoff.completed"
+	})
+}
+
+// TestHandoffRules covers the link worker's side through the API: consent,
+// shared fields, the capacity warning, illegal moves, reasons.
+func TestHandoffRules(t *testing.T) {
+	p := startPathway(t, "")
+	admin := p.key(keys.RoleAdmin, "")
+	ops := p.key(keys.RoleOps, "")
+	lw := p.key(keys.RoleLinkWorker, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	partnerA := p.key(keys.RolePartner, "org-a")
+	var rep importReport
+	p.do("POST", "/v1/directory/import", admin, smallHSDS, &rep)
+	walkID := rep.Results[0].ServiceID
+	refID := p.assignedReferral(ref, ops, "9434765919")
+
+	var pr problem
+	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, map[string]any{"service_id": walkID, "shared_fields": []string{"shoe_size"}}, &pr); code != http.StatusBadRequest || len(pr.Errors) != 2 {
+		t.Errorf("no consent, unknown field: %d %+v, want 400 naming both", code, pr)
+	}
+	before := p.logLength()
+
+	// Partner A signals no capacity: a handoff warns and needs a confirm.
+	if code, _ := p.do("PUT", "/v1/partner/services/"+walkID+"/capacity", partnerA, map[string]string{"status": "no-capacity", "note": "full until spring"}, nil); code != http.StatusOK {
+		t.Fatalf("capacity: %d", code)
+	}
+	body := map[string]any{"service_id": walkID, "shared_fields": []string{"given_name"}, "consent": true}
+	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &pr); code != http.StatusConflict || pr.Type != "https://pathway.example/problems/capacity-warning" {
+		t.Errorf("handoff to a full service: %d %+v, want 409 capacity-warning", code, pr)
+	}
+	if n := p.logLength(); n != before+1 {
+		t.Errorf("the log grew by %d, want 1 (the capacity change only)", n-before)
+	}
+	body["confirm"] = true
+	var h struct{ ID, Status string }
+	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &h); code != http.StatusCreated {
+		t.Fatalf("confirmed handoff: %d", code)
+	}
+
+	// A reason is required to reject; complete before accept is 409.
+	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/reject", partnerA, map[string]string{}, &pr); code != http.StatusBadRequest {
+		t.Errorf("reject without reason: %d, want 400", code)
+	}
+	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/start", partnerA, nil, &pr); code != http.StatusConflict || pr.Type != "https://pathway.example/problems/conflict" {
+		t.Errorf("start a requested handoff: %d %+v, want 409 problem", code, pr)
+	}
+	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/reject", partnerA, map[string]string{"reason": "no-capacity"}, nil); code != http.StatusOK {
+		t.Errorf("reject: %d", code)
+	}
+	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/accept", partnerA, nil, nil); code != http.StatusConflict {
+		t.Errorf("accept a rejected handoff: %d, want 409", code)
+	}
+	// Staff see the rejection and its reason.
+	var staff struct {
+		Status, Reason string
+		ReferralID     string `json:"referral_id"`
+	}
+	p.do("GET", "/v1/handoffs/"+h.ID, lw, nil, &staff)
+	if staff.Status != "rejected" || staff.Reason != "no-capacity" || staff.ReferralID != refID {
+		t.Errorf("staff view: %+v", staff)
+	}
+	// A referral not on a caseload cannot be handed off.
+	other := p.refer(ref, "9876543210")[0]
+	p.do("POST", "/v1/referrals/"+other+"/cancel", ref, map[string]string{"reason": "revoked"}, nil)
+	if code, _ := p.do("POST", "/v1/referrals/"+other+"/handoffs", lw, body, nil); code != http.StatusConflict {
+		t.Errorf("handoff of a cancelled referral: %d, want 409", code)
+	}
+}
+
+// TestDirectoryImportCommand runs `pathway directory import` twice on a
+// data directory: the second run changes nothing.
+func TestDirectoryImportCommand(t *testing.T) {
+	data := t.TempDir()
+	file := filepath.Join(t.TempDir(), "services.json")
+	if err := os.WriteFile(file, []byte(smallHSDS), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"directory", "import", file, "--data", data}, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "2 created, 0 updated, 0 unchanged, 1 skipped; 2 new partners") {
+		t.Errorf("first import printed:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "record 2 (svc-broken): skipped: organization") {
+		t.Errorf("the skipped record's reason is missing:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"directory", "import", "--data", data, file}, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("second import exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "0 created, 0 updated, 2 unchanged, 1 skipped; 0 new partners") {
+		t.Errorf("second import printed:\n%s", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	os.WriteFile(bad, []byte(`{"services": []}`), 0o600)
+	errOut.Reset()
+	if code := run(context.Background(), []string{"directory", "import", "--data", data, bad}, func(string) string { return "" }, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "contents") {
+		t.Errorf("not an HSDS file: exit %d, %q; want 1 naming the contents array", code, errOut.String())
+	}
+}

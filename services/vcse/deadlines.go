@@ -1,0 +1,134 @@
+package vcse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pathway-sp/pathway/events"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/handoff"
+	"github.com/pathway-sp/pathway/services/intake"
+)
+
+// TickEvery is how often Run asks the clock what is due.
+const TickEvery = time.Minute
+
+var clockActor = &pathwayv1.Actor{Id: "handoff-clock", Role: pathwayv1.Role_ROLE_SYSTEM}
+
+// Run follows the handoff events to know which handoffs await an answer,
+// and every TickEvery sends the reminders that are due and expires the
+// handoffs past their deadline, until ctx ends. Several processes may run
+// it: each decision is appended at the handoff's version with an
+// idempotency key, so a reminder or an expiry is recorded once.
+func (s *Service) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	follow := make(chan error, 1)
+	go func() { follow <- s.follow(ctx) }()
+	t := time.NewTicker(TickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-follow:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		case <-t.C:
+			if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("handoff deadlines", "err", err)
+			}
+		}
+	}
+}
+
+// follow keeps the set of requested handoffs and when each is next due.
+func (s *Service) follow(ctx context.Context) error {
+	for rec, err := range s.store.Subscribe(ctx, 1, events.TypeSubject(handoff.AggregateType)) {
+		if err != nil {
+			var de *events.DecodeError
+			if errors.As(err, &de) {
+				s.log.Warn("skipping undecodable handoff event", "seq", de.Sequence)
+				continue
+			}
+			return fmt.Errorf("follow handoffs: %w", err)
+		}
+		s.mu.Lock()
+		switch e := rec.Payload.(type) {
+		case *pathwayv1.HandoffRequested:
+			s.pending[rec.Aggregate.ID] = e.GetRespondBy().AsTime()
+		case *pathwayv1.HandoffReminderSent:
+			// still pending; Tick works out the next reminder from the log.
+		default:
+			if handoff.StatusAfter(handoff.StatusRequested, rec.Payload) != handoff.StatusRequested {
+				delete(s.pending, rec.Aggregate.ID)
+			}
+		}
+		s.mu.Unlock()
+		s.pos.Advance(rec.Sequence)
+	}
+	return nil
+}
+
+// WaitFor waits until the clock has seen the log up to seq.
+func (s *Service) WaitFor(ctx context.Context, seq uint64) error { return s.pos.WaitFor(ctx, seq) }
+
+// Tick sends every reminder that is due and expires every handoff past its
+// deadline at the clock's now. It returns how many events it appended.
+func (s *Service) Tick(ctx context.Context) (int, error) {
+	now := s.opts.Now()
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.pending))
+	for id, deadline := range s.pending {
+		// Look at every handoff whose first reminder time has come
+		// (Reminders are sorted, furthest from the deadline first).
+		earliest := deadline
+		if len(s.opts.Reminders) > 0 {
+			earliest = deadline.Add(-s.opts.Reminders[0])
+		}
+		if !now.Before(earliest) {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	n := 0
+	var errs []error
+	for _, id := range ids {
+		h, err := LoadHandoff(ctx, s.store, id)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("handoff %s: %w", id, err))
+			continue
+		}
+		due := h.Due(now, s.opts.Reminders)
+		if len(due) == 0 {
+			if h.Status() != handoff.StatusRequested {
+				s.mu.Lock()
+				delete(s.pending, id)
+				s.mu.Unlock()
+			}
+			continue
+		}
+		key := "clock:" + id + ":"
+		switch e := due[0].(type) {
+		case *pathwayv1.HandoffExpired:
+			key += "expired"
+		case *pathwayv1.HandoffReminderSent:
+			key += fmt.Sprintf("reminder-%d", e.GetReminderNumber())
+		}
+		_, err = s.store.Append(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id}, h.Version(), storeEvents(due, intake.Command{Actor: clockActor, IdempotencyKey: key})...)
+		switch {
+		case errors.Is(err, events.ErrConcurrency):
+			// The partner answered, or another clock got there: next tick.
+		case err != nil:
+			errs = append(errs, fmt.Errorf("handoff %s: %w", id, err))
+		default:
+			n++
+			s.log.Info("handoff deadline", "handoff", id, "event", events.TypeOf(due[0]))
+		}
+	}
+	return n, errors.Join(errs...)
+}
