@@ -1,0 +1,386 @@
+package webhooks_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/events/embedded"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/webhooks"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// clock is a test clock that moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// node is pathway's webhook service on an embedded NATS with a data
+// directory that outlives it, so a test can restart it.
+type node struct {
+	srv    *embedded.Server
+	store  *events.Store
+	svc    *webhooks.Service
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startNode(tb testing.TB, dir string, clk *clock, client *http.Client, consumer string) *node {
+	tb.Helper()
+	srv, err := embedded.Start(embedded.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	ctx := context.Background()
+	if err := events.Setup(ctx, js, events.StreamConfig{}); err != nil {
+		tb.Fatal(err)
+	}
+	store := events.New(js, events.Options{Now: clk.Now})
+	svc, err := webhooks.Open(ctx, js, store, webhooks.Options{Now: clk.Now, Client: client, Deliver: true, Consumer: consumer, SendEvery: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	n := &node{srv: srv, store: store, svc: svc, cancel: cancel, done: make(chan error, 1)}
+	go func() { n.done <- svc.Run(rctx) }()
+	waitFor(tb, "the webhook service to load its buckets", svc.Ready)
+	tb.Cleanup(func() { n.stop(tb); nc.Close() })
+	return n
+}
+
+func (n *node) stop(tb testing.TB) {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	n.cancel = nil
+	if err := <-n.done; err != nil {
+		tb.Errorf("Run: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = n.srv.Shutdown(ctx)
+}
+
+func waitFor(tb testing.TB, what string, ok func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within 10s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// flaky is a receiver that answers 503 to the first fail attempts, checks
+// every signature, and counts what it saw per delivery id.
+type flaky struct {
+	mu       sync.Mutex
+	secret   string
+	fail     int
+	attempts []string // delivery ids, in arrival order
+	accepted map[string]int
+	badSig   int
+}
+
+func (f *flaky) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// The receiver's clock is the real one; the sender's is the test
+	// clock, so the tolerance is wide here.
+	if err := webhooks.Verify(f.secret, r.Header, body, time.Unix(mustInt(r.Header.Get(webhooks.HeaderTimestamp)), 0), time.Minute); err != nil {
+		f.badSig++
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	id := r.Header.Get(webhooks.HeaderDeliveryID)
+	f.attempts = append(f.attempts, id)
+	if f.fail > 0 {
+		f.fail--
+		http.Error(w, "try later", http.StatusServiceUnavailable)
+		return
+	}
+	f.accepted[id]++
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func mustInt(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+
+func (f *flaky) snapshot() (attempts []string, accepted map[string]int, badSig int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	acc := map[string]int{}
+	for k, v := range f.accepted {
+		acc[k] = v
+	}
+	return append([]string(nil), f.attempts...), acc, f.badSig
+}
+
+func (f *flaky) setFail(n int) { f.mu.Lock(); f.fail = n; f.mu.Unlock() }
+
+func requestHandoff(tb testing.TB, store *events.Store, id, partner string, respondBy time.Time) uint64 {
+	tb.Helper()
+	seq, err := store.Append(context.Background(), events.Aggregate{Type: "handoff", ID: id}, 0, events.Event{Payload: &pathwayv1.HandoffRequested{
+		ReferralId: "01a2a6b0-0000-7000-8000-000000000001", ServiceId: "3b0c4ab1-ed20-520d-b191-c0ed329dff40", PartnerId: partner,
+		Consent: true, RespondBy: timestamppb.New(respondBy), Shared: &pathwayv1.SharedData{GivenName: "Sam"},
+	}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return seq
+}
+
+// TestDeliveryRetriedSignedDedupedAndDurable: a receiver that fails the
+// first attempts gets the delivery retried with back-off on the injected
+// clock, every attempt correctly signed and carrying the same delivery id;
+// pending state survives a restart; a second consumer over the same
+// events makes no second delivery.
+func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	rcv := &flaky{secret: "s3cret-shared-with-org-a", fail: 2, accepted: map[string]int{}}
+	hs := httptest.NewServer(rcv)
+	defer hs.Close()
+	n := startNode(t, dir, clk, hs.Client(), "")
+	ctx := context.Background()
+
+	if _, err := n.svc.Register(ctx, "org-a", hs.URL, rcv.secret); err != nil {
+		t.Fatal(err)
+	}
+	// Another partner's endpoint must get nothing.
+	other := &flaky{secret: "s3cret-shared-with-org-b", accepted: map[string]int{}}
+	hsOther := httptest.NewServer(other)
+	defer hsOther.Close()
+	if _, err := n.svc.Register(ctx, "org-b", hsOther.URL, other.secret); err != nil {
+		t.Fatal(err)
+	}
+	handoffID := "01a2a6b0-0000-7000-8000-0000000000aa"
+	requestHandoff(t, n.store, handoffID, "org-a", clk.Now().Add(14*24*time.Hour))
+	waitFor(t, "the delivery to be recorded", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+
+	// Attempt 1 fails; nothing more is due until the back-off passes.
+	if sent, err := n.svc.SendDue(ctx); sent != 0 || err != nil {
+		t.Fatalf("first attempt: sent %d, err %v; want 0 (the receiver fails it)", sent, err)
+	}
+	d := n.svc.Deliveries("org-a", "")[0]
+	if d.Status != webhooks.StatusPending || d.Attempts != 1 || d.LastCode != http.StatusServiceUnavailable || !d.NextAttempt.Equal(clk.Now().Add(webhooks.Backoff(1))) {
+		t.Fatalf("after attempt 1: %+v, want pending, 1 attempt, code 503, next in %v", d, webhooks.Backoff(1))
+	}
+	n.svc.SendDue(ctx)
+	if attempts, _, _ := rcv.snapshot(); len(attempts) != 1 {
+		t.Fatalf("%d attempts before the back-off passed, want 1", len(attempts))
+	}
+	clk.Add(webhooks.Backoff(1))
+	n.svc.SendDue(ctx) // attempt 2 fails too
+
+	// Restart pathway: the pending delivery and its back-off survive.
+	n.stop(t)
+	n = startNode(t, dir, clk, hs.Client(), "")
+	d = n.svc.Deliveries("org-a", "")[0]
+	if d.Status != webhooks.StatusPending || d.Attempts != 2 {
+		t.Fatalf("after restart: %+v, want pending with 2 attempts", d)
+	}
+	clk.Add(webhooks.Backoff(2))
+	if sent, err := n.svc.SendDue(ctx); sent != 1 || err != nil {
+		t.Fatalf("third attempt: sent %d, err %v; want 1", sent, err)
+	}
+	attempts, accepted, bad := rcv.snapshot()
+	if len(attempts) != 3 || attempts[0] != d.ID || attempts[1] != d.ID || attempts[2] != d.ID {
+		t.Errorf("attempts %v, want the same delivery id %s three times", attempts, d.ID)
+	}
+	if accepted[d.ID] != 1 || bad != 0 {
+		t.Errorf("accepted %v with %d bad signatures, want one acceptance and none bad", accepted, bad)
+	}
+	d, _ = n.svc.Delivery("org-a", d.ID)
+	if d.Status != webhooks.StatusDelivered || d.Attempts != 3 {
+		t.Errorf("delivery: %+v, want delivered after 3 attempts", d)
+	}
+	var p webhooks.Payload
+	if err := json.Unmarshal(d.Payload, &p); err != nil || p.Type != "handoff.requested" || p.HandoffID != handoffID || p.DeliveryID != d.ID {
+		t.Errorf("payload %+v (%v), want handoff.requested for %s", p, err, handoffID)
+	}
+	for _, leak := range []string{"Sam", "01a2a6b0-0000-7000-8000-000000000001"} {
+		if strings.Contains(string(d.Payload), leak) {
+			t.Errorf("the payload carries %q; it should name the handoff only", leak)
+		}
+	}
+
+	// Dedup: another consumer reading the same events records nothing new.
+	seq := appendAccepted(t, n.store, handoffID)
+	waitFor(t, "the acceptance's delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 2 })
+	second, err := webhooks.Open(ctx, jsOf(t, n), n.store, webhooks.Options{Now: clk.Now, Client: hs.Client(), Deliver: true, Consumer: "webhooks-replay", SendEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- second.Run(rctx) }()
+	waitFor(t, "the second consumer to catch up", func() bool {
+		ds := second.Deliveries("org-a", "")
+		return len(ds) == 2 && ds[0].Sequence == seq
+	})
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-done
+	if got := len(n.svc.Deliveries("org-a", "")); got != 2 {
+		t.Errorf("%d deliveries after a second consumer replayed the events, want 2", got)
+	}
+	if got := len(n.svc.Deliveries("org-b", "")); got != 0 {
+		t.Errorf("org-b has %d deliveries of org-a's handoff, want 0", got)
+	}
+	if att, _, _ := other.snapshot(); len(att) != 0 {
+		t.Errorf("org-b's receiver got %d requests, want 0", len(att))
+	}
+}
+
+func jsOf(tb testing.TB, n *node) jetstream.JetStream {
+	tb.Helper()
+	nc, err := nats.Connect(n.srv.ClientURL())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, _ := jetstream.New(nc)
+	return js
+}
+
+func appendAccepted(tb testing.TB, store *events.Store, id string) uint64 {
+	tb.Helper()
+	seq, err := store.Append(context.Background(), events.Aggregate{Type: "handoff", ID: id}, events.AnyVersion, events.Event{Payload: &pathwayv1.HandoffAccepted{Note: "we will call"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return seq
+}
+
+// TestDeliveryGivesUpAfter24HoursAndCanBeRedelivered: a receiver that is
+// down for a day gets the delivery marked failed; a redelivery sends it
+// again once the receiver is back.
+func TestDeliveryGivesUpAfter24HoursAndCanBeRedelivered(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	rcv := &flaky{secret: "another-long-secret-value", fail: 1 << 30, accepted: map[string]int{}}
+	hs := httptest.NewServer(rcv)
+	defer hs.Close()
+	n := startNode(t, t.TempDir(), clk, hs.Client(), "")
+	ctx := context.Background()
+	n.svc.Register(ctx, "org-a", hs.URL, rcv.secret)
+	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000000bb", "org-a", clk.Now().Add(14*24*time.Hour))
+	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+	attempts := 0
+	for i := 0; i < 200 && len(n.svc.Deliveries("org-a", webhooks.StatusPending)) == 1; i++ {
+		n.svc.SendDue(ctx)
+		attempts++
+		clk.Add(time.Hour)
+	}
+	d := n.svc.Deliveries("org-a", "")[0]
+	if d.Status != webhooks.StatusFailed {
+		t.Fatalf("after a day of failures: %+v, want failed", d)
+	}
+	if d.Attempts < 10 || d.Attempts > 40 {
+		t.Errorf("%d attempts over 24 hours; want exponential back-off capped at an hour (between 10 and 40)", d.Attempts)
+	}
+	if last := d.CreatedAt.Add(webhooks.RetryFor); clk.Now().Before(last) {
+		t.Errorf("gave up at %v, before the 24 hours ran out at %v", clk.Now(), last)
+	}
+	if _, err := n.svc.Redeliver(ctx, "org-b", d.ID); err == nil {
+		t.Errorf("another partner redelivered org-a's delivery")
+	}
+	rcv.setFail(0)
+	if _, err := n.svc.Redeliver(ctx, "org-a", d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if sent, _ := n.svc.SendDue(ctx); sent != 1 {
+		t.Fatalf("redelivery sent %d, want 1", sent)
+	}
+	if _, acc, _ := rcv.snapshot(); acc[d.ID] != 1 {
+		t.Errorf("the receiver accepted %v, want the delivery once", acc)
+	}
+}
+
+func TestSignature(t *testing.T) {
+	body := []byte(`{"delivery_id":"d1"}`)
+	now := time.Unix(1_790_000_000, 0)
+	h := http.Header{}
+	h.Set(webhooks.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	h.Set(webhooks.HeaderSignature, webhooks.Sign("secret-0123456789", now.Unix(), body))
+	if err := webhooks.Verify("secret-0123456789", h, body, now, 5*time.Minute); err != nil {
+		t.Errorf("a correct signature: %v", err)
+	}
+	for name, c := range map[string]struct {
+		secret string
+		body   []byte
+		now    time.Time
+	}{
+		"tampered body": {"secret-0123456789", []byte(`{"delivery_id":"d2"}`), now},
+		"wrong secret":  {"secret-9876543210", body, now},
+		"replayed late": {"secret-0123456789", body, now.Add(6 * time.Minute)},
+	} {
+		if err := webhooks.Verify(c.secret, h, c.body, c.now, 5*time.Minute); err == nil {
+			t.Errorf("%s: verified, want an error", name)
+		}
+	}
+	// The documented construction, as a receiver would write it: "v1="
+	// and the hex HMAC-SHA256 of the timestamp, a dot and the body.
+	mac := hmac.New(sha256.New, []byte("k"))
+	mac.Write([]byte("1790000000.b"))
+	if got, want := webhooks.Sign("k", 1_790_000_000, []byte("b")), "v1="+hex.EncodeToString(mac.Sum(nil)); got != want {
+		t.Errorf("Sign = %q, want %q", got, want)
+	}
+}
+
+func TestRegisterValidates(t *testing.T) {
+	clk := &clock{t: time.Now()}
+	n := startNode(t, t.TempDir(), clk, nil, "")
+	ctx := context.Background()
+	for _, c := range []struct{ url, secret string }{
+		{"http://partner.example/hook", "long-enough-secret-1"}, // plain http off loopback
+		{"ftp://partner.example/hook", "long-enough-secret-1"},
+		{"https://user:pw@partner.example/hook", "long-enough-secret-1"},
+		{"https://partner.example/hook", "short"},
+		{"not a url", "long-enough-secret-1"},
+	} {
+		if _, err := n.svc.Register(ctx, "org-a", c.url, c.secret); err == nil {
+			t.Errorf("Register(%q, %q) accepted, want an error", c.url, c.secret)
+		}
+	}
+	for _, u := range []string{"https://partner.example/hook", "http://127.0.0.1:9999/hook", "http://localhost/hook"} {
+		if _, err := n.svc.Register(ctx, "org-a", u, "long-enough-secret-1"); err != nil {
+			t.Errorf("Register(%q): %v", u, err)
+		}
+	}
+	if eps := n.svc.Endpoints("org-a"); len(eps) != 3 || eps[0].Secret != "" {
+		t.Errorf("endpoints %+v, want 3 without secrets", eps)
+	}
+	if err := n.svc.Delete(ctx, "org-b", n.svc.Endpoints("org-a")[0].ID); err == nil {
+		t.Errorf("org-b deleted org-a's endpoint")
+	}
+}
