@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -56,30 +57,45 @@ func (s *Store) LastSequenceOn(ctx context.Context, subject string) (uint64, err
 // deleted at the end) pulling readPage events at a time: the server sends
 // stored messages as they are, which costs it far less than direct gets.
 func (s *Store) Read(ctx context.Context, from uint64, subject string) iter.Seq2[Record, error] {
-	return s.read(ctx, from, subject, nil)
+	return s.ReadWith(ctx, ReadOptions{From: from, Subject: subject})
 }
 
-// ReadTypes is Read for a reader that uses only some event types (full
-// protobuf names, e.g. "pathway.v1.ReferralReceived"): an event whose
-// Pathway-Event-Type header names another type is yielded without
-// decoding its body, as a Record with only Sequence, Aggregate and Type
-// set (no Envelope, no Payload), and never with a *DecodeError unless its
-// subject is not an event's. Events of the listed types, and any without
-// the header, are decoded and checked as in Read. An empty types decodes
-// everything, as Read does.
-func (s *Store) ReadTypes(ctx context.Context, from uint64, subject string, types []string) iter.Seq2[Record, error] {
+// ReadOptions select what ReadWith reads.
+type ReadOptions struct {
+	// From is the first stream sequence; 0 or 1 for the start.
+	From uint64
+	// To is the last stream sequence; 0 (or a sequence past the end) for
+	// the last event at the time of the call.
+	To uint64
+	// Subject filters the events, e.g. TypeSubject("referral"); empty
+	// means all.
+	Subject string
+	// Types, when not empty, lists the only event types (full protobuf
+	// names, e.g. "pathway.v1.ReferralReceived") the reader uses. An event
+	// whose Pathway-Event-Type header names another type is yielded without
+	// decoding its body: a Record with only Sequence, Aggregate and Type
+	// set (no Envelope, no Payload), never with a *DecodeError unless its
+	// subject is not an event's. Events of the listed types, and any
+	// without the header, are decoded and checked as in Read.
+	Types []string
+}
+
+// ReadWith is Read with options: an end sequence and event types to skip
+// decoding.
+func (s *Store) ReadWith(ctx context.Context, opts ReadOptions) iter.Seq2[Record, error] {
 	var want map[string]bool
-	if len(types) > 0 {
-		want = make(map[string]bool, len(types))
-		for _, t := range types {
+	if len(opts.Types) > 0 {
+		want = make(map[string]bool, len(opts.Types))
+		for _, t := range opts.Types {
 			want[t] = true
 		}
 	}
-	return s.read(ctx, from, subject, want)
+	return s.read(ctx, opts.From, opts.To, opts.Subject, want)
 }
 
-// read is Read, decoding only the types in want (all when nil).
-func (s *Store) read(ctx context.Context, from uint64, subject string, want map[string]bool) iter.Seq2[Record, error] {
+// read reads from..to (0: the end), decoding only the types in want (all
+// when nil).
+func (s *Store) read(ctx context.Context, from, to uint64, subject string, want map[string]bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		if subject == "" {
 			subject = AllSubjects
@@ -92,6 +108,9 @@ func (s *Store) read(ctx context.Context, from uint64, subject string, want map[
 			yield(Record{}, err)
 			return
 		}
+		if to != 0 && to < last {
+			last = to
+		}
 		if from > last {
 			return
 		}
@@ -101,7 +120,12 @@ func (s *Store) read(ctx context.Context, from uint64, subject string, want map[
 			OptStartSeq:       from,
 			InactiveThreshold: time.Minute,
 		}
-		if subject != AllSubjects {
+		// The server filters a wildcard by walking the store message by
+		// message, several times slower than sending everything: the
+		// aggregate-type filter (pathway.<type>.*) is applied here, on the
+		// subject, before any decoding.
+		only := aggregateTypeOf(subject)
+		if subject != AllSubjects && only == "" {
 			cfg.FilterSubjects = []string{subject}
 		}
 		cons, err := s.js.OrderedConsumer(ctx, s.stream, cfg)
@@ -150,6 +174,14 @@ func (s *Store) read(ctx context.Context, from uint64, subject string, want map[
 				return
 			}
 			from = seq + 1
+			if only != "" {
+				if agg, ok := aggregateOf(m.Subject()); !ok || agg.Type != only {
+					if seq == last || meta.NumPending == 0 {
+						return
+					}
+					continue
+				}
+			}
 			var rec Record
 			headerType := m.Headers().Get(HeaderEventType)
 			if want != nil && headerType != "" && !want[headerType] {
@@ -173,6 +205,20 @@ func (s *Store) read(ctx context.Context, from uint64, subject string, want map[
 			}
 		}
 	}
+}
+
+// aggregateTypeOf returns the aggregate type of a subject of the form
+// TypeSubject(type), "" for any other.
+func aggregateTypeOf(subject string) string {
+	t, ok := strings.CutPrefix(subject, SubjectPrefix+".")
+	if !ok {
+		return ""
+	}
+	t, ok = strings.CutSuffix(t, ".*")
+	if !ok || t == "" || strings.ContainsAny(t, ".*>") {
+		return ""
+	}
+	return t
 }
 
 // Subscribe yields the events of the log in order from stream sequence

@@ -83,7 +83,7 @@ func TestReadTypes(t *testing.T) {
 
 	want := events.TypesOf(&pathwayv1.ReferralReceived{}, &pathwayv1.ReferralDischarged{})
 	var seqs []uint64
-	for rec, err := range s.ReadTypes(ctx, first, "", want) {
+	for rec, err := range s.ReadWith(ctx, events.ReadOptions{From: first, Types: want}) {
 		seqs = append(seqs, rec.Sequence)
 		switch rec.Sequence {
 		case wantedBad:
@@ -169,6 +169,19 @@ func TestReadEnds(t *testing.T) {
 	}
 	if n := count(version, events.TypeSubject("referral")); n != 1 {
 		t.Errorf("read of the last event gave %d", n)
+	}
+	if n := count(1, ref.Subject()); n != 10 {
+		t.Errorf("read of one aggregate's subject gave %d, want 10", n)
+	}
+	upTo := 0
+	for rec, err := range s.ReadWith(ctx, events.ReadOptions{From: 2, To: 5, Subject: events.TypeSubject("referral")}) {
+		if err != nil || rec.Sequence != uint64(2+upTo) {
+			t.Fatalf("read 2..5 gave %d, %v", rec.Sequence, err)
+		}
+		upTo++
+	}
+	if upTo != 4 {
+		t.Errorf("read 2..5 gave %d events, want 4", upTo)
 	}
 	// Events appended during the read are not part of it.
 	n := 0

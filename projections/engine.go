@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -305,34 +304,25 @@ func Replay(ctx context.Context, store *events.Store, p Projection, upTo uint64,
 	if upTo == 0 || upTo > last {
 		upTo = last
 	}
-	// A filtered direct get walks the store message by message for a
-	// wildcard; reading everything and filtering here is several times
-	// faster for the aggregate-type filters the read models use.
-	subject, only := p.Subject(), ""
-	if t, ok := strings.CutPrefix(subject, events.SubjectPrefix+"."); ok && strings.HasSuffix(t, ".*") && !strings.ContainsAny(strings.TrimSuffix(t, ".*"), ".*>") {
-		subject, only = "", strings.TrimSuffix(t, ".*")
-	}
-	read := store.Read(ctx, 1, subject)
+	opts := events.ReadOptions{From: 1, To: upTo, Subject: p.Subject()}
 	if t, ok := p.(Typed); ok {
-		read = store.ReadTypes(ctx, 1, subject, t.EventTypes())
+		opts.Types = t.EventTypes()
 	}
 	var seq uint64
-	for rec, err := range read {
+	n := 0
+	for rec, err := range store.ReadWith(ctx, opts) {
 		var de *events.DecodeError
 		if err != nil && !errors.As(err, &de) {
 			return seq, err
 		}
-		if rec.Sequence > upTo {
-			break
-		}
 		// A record without a payload is of a type p does not use.
-		if err == nil && rec.Payload != nil && (only == "" || rec.Aggregate.Type == only) {
+		if err == nil && rec.Payload != nil {
 			if err := p.Apply(rec); err != nil {
 				return seq, fmt.Errorf("projection %s at sequence %d: %w", p.Name(), rec.Sequence, err)
 			}
 		}
 		seq = rec.Sequence
-		if progress != nil && seq%1024 == 0 {
+		if n++; progress != nil && n%1024 == 0 {
 			progress(seq, upTo)
 		}
 	}
