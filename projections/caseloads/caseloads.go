@@ -47,6 +47,10 @@ type Case struct {
 	DidNotAttend int       `json:"did_not_attend"`
 	PlanAgreed   bool      `json:"plan_agreed"`
 	Handoffs     []string  `json:"handoffs"`
+	// Expired are handoffs the partner left unanswered past their
+	// deadline, with when they expired: the link worker must act (cancel
+	// and hand off elsewhere).
+	Expired map[string]time.Time `json:"expired,omitempty"`
 }
 
 // Stage names where a case is.
@@ -60,12 +64,34 @@ func (c Case) Stage() string {
 	return "awaiting_first_contact"
 }
 
-// NextActionDue is when the next contact is due.
+// NextActionDue is when the next action is due: the next contact, or at
+// once when a handoff expired unanswered (from when it expired).
 func (c Case) NextActionDue() time.Time {
+	due := c.LastContact.Add(FollowUpWithin)
 	if c.LastContact.IsZero() {
-		return c.AssignedAt.Add(FirstContactWithin)
+		due = c.AssignedAt.Add(FirstContactWithin)
 	}
-	return c.LastContact.Add(FollowUpWithin)
+	for _, at := range c.Expired {
+		if at.Before(due) {
+			due = at
+		}
+	}
+	return due
+}
+
+// NeedsAction lists the handoffs that expired unanswered, oldest first.
+func (c Case) NeedsAction() []string {
+	out := make([]string, 0, len(c.Expired))
+	for id := range c.Expired {
+		out = append(out, id)
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		if d := c.Expired[a].Compare(c.Expired[b]); d != 0 {
+			return d
+		}
+		return strings.Compare(a, b)
+	})
+	return out
 }
 
 // Caseloads is the read model. It implements projections.Projection.
@@ -145,11 +171,22 @@ func (c *Caseloads) Apply(rec events.Record) error {
 			cs.Handoffs = append(cs.Handoffs, id)
 			c.HandoffOf[id] = cs.ID
 		}
+	case *pathwayv1.HandoffExpired:
+		// No longer open, but the link worker must act on it: kept until
+		// cancelled.
+		if cs := c.Cases[c.HandoffOf[id]]; cs != nil {
+			cs.Handoffs = slices.DeleteFunc(cs.Handoffs, func(h string) bool { return h == id })
+			if cs.Expired == nil {
+				cs.Expired = map[string]time.Time{}
+			}
+			cs.Expired[id] = at
+		}
 	case *pathwayv1.HandoffRejected, *pathwayv1.HandoffCompleted, *pathwayv1.HandoffFailed,
-		*pathwayv1.HandoffCancelled, *pathwayv1.HandoffExpired, *pathwayv1.HandoffEnteredInError:
+		*pathwayv1.HandoffCancelled, *pathwayv1.HandoffEnteredInError:
 		if refID, ok := c.HandoffOf[id]; ok {
 			if cs := c.Cases[refID]; cs != nil {
 				cs.Handoffs = slices.DeleteFunc(cs.Handoffs, func(h string) bool { return h == id })
+				delete(cs.Expired, id)
 			}
 			delete(c.HandoffOf, id)
 		}

@@ -50,12 +50,15 @@ func (a *api) getCaseload(w http.ResponseWriter, r *http.Request) {
 			NextActionDue time.Time  `json:"next_action_due"`
 			Overdue       bool       `json:"overdue"`
 			OpenHandoffs  []string   `json:"open_handoffs"`
+			// HandoffsNeedingAction expired unanswered: cancel them and
+			// hand off elsewhere.
+			HandoffsNeedingAction []string `json:"handoffs_needing_action"`
 		}
 		cases := c.CasesOf(id)
 		items := make([]item, len(cases))
 		for i, cs := range cases {
 			it := item{ID: cs.ID, Stage: cs.Stage(), AssignedAt: cs.AssignedAt, Contacts: cs.Contacts, DidNotAttend: cs.DidNotAttend,
-				NextActionDue: cs.NextActionDue(), Overdue: now.After(cs.NextActionDue()), OpenHandoffs: cs.Handoffs}
+				NextActionDue: cs.NextActionDue(), Overdue: now.After(cs.NextActionDue()), OpenHandoffs: cs.Handoffs, HandoffsNeedingAction: cs.NeedsAction()}
 			if !cs.LastContact.IsZero() {
 				lc := cs.LastContact
 				it.LastContact = &lc
