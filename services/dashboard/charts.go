@@ -190,7 +190,7 @@ var sourceText = map[string]string{"gp_practice": "GP practice", "practice_staff
 
 // sourceChart draws referrals by source, most first.
 func sourceChart(by map[string]int) barChart {
-	c := barChart{ID: "sources", Title: "Referrals by source", W: 760, Left: 200, Width: 480}
+	c := barChart{ID: "sources", Title: "Referrals by source", W: 600, Left: 190, Width: 340}
 	type kv struct {
 		k string
 		v int
@@ -229,10 +229,18 @@ func sourceChart(by map[string]int) barChart {
 type outcomeGroup struct {
 	Name, Scale, Better string
 	N                   int
+	People              string
 	Baseline, FollowUp  bar
 	Change              string
 	Improved            bool
 	Y                   float64
+}
+
+func people(n int) string {
+	if n == 1 {
+		return "1 person"
+	}
+	return fmt.Sprintf("%d people", n)
 }
 
 // outcomeChart compares baseline and follow-up per instrument.
@@ -257,7 +265,7 @@ var instruments = map[string]struct {
 }
 
 func newOutcomeChart(outcomes map[string]funnel.Change) outcomeChart {
-	c := outcomeChart{ID: "outcomes", Title: "Wellbeing change from baseline to follow-up", W: 760, Left: 200, Width: 420}
+	c := outcomeChart{ID: "outcomes", Title: "Wellbeing change from baseline to follow-up", W: 640, Left: 100, Width: 300}
 	names := slices.Sorted(func(yield func(string) bool) {
 		for k := range outcomes {
 			if !yield(k) {
@@ -283,7 +291,7 @@ func newOutcomeChart(outcomes map[string]funnel.Change) outcomeChart {
 			return c.Width * math.Max(0, math.Min(1, (v-in.lo)/(in.hi-in.lo)))
 		}
 		y := float64(8 + 86*i)
-		g := outcomeGroup{Name: in.name, Scale: fmt.Sprintf("scale %g to %g", in.lo, in.hi), N: ch.N, Y: y,
+		g := outcomeGroup{Name: in.name, Scale: fmt.Sprintf("scale %g to %g", in.lo, in.hi), N: ch.N, People: people(ch.N), Y: y,
 			Baseline: bar{Label: "Baseline", Value: fmt.Sprintf("%.1f", ch.MeanBaseline), Y: y + 22, Width: scale(ch.MeanBaseline)},
 			FollowUp: bar{Label: "Follow-up", Value: fmt.Sprintf("%.1f", ch.MeanFollowUp), Y: y + 48, Width: scale(ch.MeanFollowUp)},
 			Change:   fmt.Sprintf("%+.1f", ch.MeanChange)}
@@ -302,7 +310,7 @@ func newOutcomeChart(outcomes map[string]funnel.Change) outcomeChart {
 		}
 		g.Change += " (" + verdict + ")"
 		c.Groups = append(c.Groups, g)
-		descs = append(descs, fmt.Sprintf("%s: baseline %.1f, follow-up %.1f, change %s over %d people", in.name, ch.MeanBaseline, ch.MeanFollowUp, g.Change, ch.N))
+		descs = append(descs, fmt.Sprintf("%s: baseline %.1f, follow-up %.1f, change %s over %s", in.name, ch.MeanBaseline, ch.MeanFollowUp, g.Change, people(ch.N)))
 	}
 	c.H = float64(16 + 86*len(names))
 	c.Desc = strings.Join(descs, "; ") + "."

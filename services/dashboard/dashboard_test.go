@@ -27,6 +27,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/dashboard"
 	"github.com/pathway-sp/pathway/services/keys"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // clock is the injected clock: it stands still until moved.
@@ -538,5 +539,89 @@ func TestLiveStream(t *testing.T) {
 	e.refer("U12345", pathwayv1.Priority_PRIORITY_ROUTINE, "Lee", "Roe")
 	if ev, ok := next(t, same, 10*time.Second); !ok || ev.name != "signout" {
 		t.Fatalf("after expiry: got %+v, want a signout event", ev)
+	}
+}
+
+func TestPages(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	worker := uuid.NewString()
+	if _, err := e.log.Store.Append(ctx, events.Aggregate{Type: "worker", ID: worker}, 0,
+		events.Event{Payload: &pathwayv1.WorkerRegistered{Name: "Robin Worker", Pcn: "U12345", Practices: []string{"A81001"}, Capacity: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	ons4 := func(point pathwayv1.MeasurementPoint, life uint32) events.Event {
+		return events.Event{Payload: &pathwayv1.OutcomeMeasured{Instrument: pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_ONS4, Point: point,
+			Scores: &pathwayv1.OutcomeMeasured_Ons4{Ons4: &pathwayv1.Ons4Scores{LifeSatisfaction: life}}}}
+	}
+	if _, err := e.log.Store.Append(ctx, events.Aggregate{Type: "referral", ID: id}, 0,
+		events.Event{Payload: &pathwayv1.ReferralReceived{Source: pathwayv1.ReferralSource_REFERRAL_SOURCE_SELF,
+			Person: &pathwayv1.Person{GivenName: "Jo", FamilyName: "Bloggs", Phone: "07700900999", Postcode: "TS1 3BA"}}},
+		events.Event{Payload: &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT}},
+		events.Event{Payload: &pathwayv1.ReferralAssigned{WorkerId: worker}},
+		ons4(pathwayv1.MeasurementPoint_MEASUREMENT_POINT_BASELINE, 4),
+		ons4(pathwayv1.MeasurementPoint_MEASUREMENT_POINT_FOLLOW_UP, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.log.Store.Append(ctx, events.Aggregate{Type: "worker", ID: worker}, events.AnyVersion,
+		events.Event{Payload: &pathwayv1.WorkerCaseAssigned{ReferralId: id}}); err != nil {
+		t.Fatal(err)
+	}
+	// A partner with a service: one handoff accepted, one still awaiting
+	// an answer past its deadline.
+	partner, service := uuid.NewString(), uuid.NewString()
+	mustAppend := func(agg events.Aggregate, evs ...events.Event) {
+		t.Helper()
+		if _, err := e.log.Store.Append(ctx, agg, events.AnyVersion, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend(events.Aggregate{Type: "partner", ID: partner}, events.Event{Payload: &pathwayv1.PartnerRegistered{Name: "Good Neighbours"}})
+	mustAppend(events.Aggregate{Type: "service", ID: service}, events.Event{Payload: &pathwayv1.ServiceRegistered{
+		Details: &pathwayv1.ServiceDetails{PartnerId: partner, Name: "Walking group"}}})
+	request := &pathwayv1.HandoffRequested{ReferralId: id, ServiceId: service, PartnerId: partner, Consent: true,
+		RespondBy: timestamppb.New(e.clock.Now().Add(-time.Hour))}
+	mustAppend(events.Aggregate{Type: "handoff", ID: uuid.NewString()}, events.Event{Payload: request}, events.Event{Payload: &pathwayv1.HandoffAccepted{}})
+	mustAppend(events.Aggregate{Type: "handoff", ID: uuid.NewString()}, events.Event{Payload: request})
+	e.caughtUp()
+	b := e.browser()
+	b.signIn(e.key(keys.RoleOps))
+
+	for _, c := range []struct {
+		path   string
+		status int
+		want   []string
+	}{
+		{"/caseloads/" + worker, http.StatusOK, []string{"Caseload of Robin Worker", id, "J.B.", "awaiting first contact", "1 of 2"}},
+		{"/funnel", http.StatusOK, []string{"Referral funnel", "Self-referral", "ONS4 life satisfaction", "3.0 (better)"}},
+		{"/partners", http.StatusOK, []string{"VCSE partners", `id="partners-awaiting">1<`, "Good Neighbours", "Walking group", "100%"}},
+		{"/", http.StatusOK, []string{"Robin Worker", "50%", "ONS4 life satisfaction", `id="handoffs-awaiting">1 <span class="flag">(1 past deadline)`}},
+		{"/caseloads/nobody", http.StatusNotFound, []string{"There is no page"}},
+		{"/nowhere", http.StatusNotFound, []string{"There is no page"}},
+	} {
+		t.Run(c.path, func(t *testing.T) {
+			var code int
+			var page string
+			// The caseloads engine may still be a step behind the waitlists one.
+			for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if code, page, _ = b.get(c.path); code == c.status {
+					break
+				}
+			}
+			if code != c.status {
+				t.Fatalf("got %d, want %d", code, c.status)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(page, w) {
+					t.Errorf("the page does not show %q:\n%s", w, page)
+				}
+			}
+			for _, secret := range []string{"07700900999", "TS1 3BA", "Bloggs"} {
+				if strings.Contains(page, secret) {
+					t.Errorf("the page shows %q", secret)
+				}
+			}
+		})
 	}
 }

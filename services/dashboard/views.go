@@ -91,12 +91,15 @@ func span(d time.Duration) string {
 	case d < 24*time.Hour:
 		return fmt.Sprintf("%dh %dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
-	return fmt.Sprintf("%dd %dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+	if h := int(d % (24 * time.Hour) / time.Hour); h > 0 {
+		return fmt.Sprintf("%dd %dh", int(d/(24*time.Hour)), h)
+	}
+	return fmt.Sprintf("%dd", int(d/(24*time.Hour)))
 }
 
 func estimate(e *waitlists.Duration) string {
 	if e == nil {
-		return "not known (no one left this queue for a link worker in 4 weeks)"
+		return "not known yet"
 	}
 	return span(time.Duration(*e))
 }
