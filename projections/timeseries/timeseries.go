@@ -67,6 +67,13 @@ func (s *Series) Name() string { return Name }
 // Subject returns the referral events.
 func (s *Series) Subject() string { return events.TypeSubject("referral") }
 
+// EventTypes returns the event types Apply uses (projections.Typed).
+func (s *Series) EventTypes() []string {
+	return events.TypesOf(&pathwayv1.ReferralReceived{}, &pathwayv1.ReferralTriaged{}, &pathwayv1.ReferralWaitlisted{},
+		&pathwayv1.ReferralAssigned{}, &pathwayv1.ReferralDischarged{}, &pathwayv1.ReferralCancelled{},
+		&pathwayv1.ReferralMerged{}, &pathwayv1.ReferralReopened{})
+}
+
 // Reset empties the model.
 func (s *Series) Reset() {
 	s.Waiting, s.Open, s.Sizes, s.Days = map[string]string{}, map[string]bool{}, map[string][]Point{}, map[string]*Day{}

@@ -13,6 +13,8 @@ import (
 	"github.com/pathway-sp/pathway/projections/timeseries"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -163,5 +165,42 @@ func TestRebuildEqualsIncremental(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestIgnoresUndeclaredTypes: every pathway.v1 message that EventTypes
+// does not declare leaves the state unchanged, so a rebuild that skips
+// them gives the same state.
+func TestIgnoresUndeclaredTypes(t *testing.T) {
+	f := &feed{s: timeseries.New()}
+	f.at(0, "a", &pathwayv1.ReferralReceived{})
+	f.at(0, "a", &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT})
+	f.at(1, "a", &pathwayv1.ReferralWaitlisted{Queue: "U1"})
+	before := state(t, f.s)
+	declared := map[string]bool{}
+	for _, typ := range f.s.EventTypes() {
+		declared[typ] = true
+	}
+	checked := 0
+	protoregistry.GlobalTypes.RangeMessages(func(mt protoreflect.MessageType) bool {
+		if mt.Descriptor().ParentFile().Package() != "pathway.v1" || declared[string(mt.Descriptor().FullName())] {
+			return true
+		}
+		m := mt.New()
+		fields := mt.Descriptor().Fields()
+		for i := range fields.Len() {
+			if fd := fields.Get(i); fd.Kind() == protoreflect.StringKind && fd.Cardinality() != protoreflect.Repeated && fd.ContainingOneof() == nil {
+				m.Set(fd, protoreflect.ValueOfString("a"))
+			}
+		}
+		f.at(2, "a", m.Interface())
+		checked++
+		return true
+	})
+	if checked < 20 {
+		t.Fatalf("checked %d undeclared types, want every pathway.v1 message", checked)
+	}
+	if got := state(t, f.s); got != before {
+		t.Fatalf("undeclared types changed the state:\n got %s\nwant %s", got, before)
 	}
 }

@@ -30,6 +30,9 @@ func (i *Initials) Name() string { return InitialsName }
 // Subject returns the referral events.
 func (i *Initials) Subject() string { return events.TypeSubject("referral") }
 
+// EventTypes returns the event types Apply uses (projections.Typed).
+func (i *Initials) EventTypes() []string { return events.TypesOf(&pathwayv1.ReferralReceived{}) }
+
 // Reset empties the model.
 func (i *Initials) Reset() { i.Of = map[string]string{} }
 
