@@ -117,7 +117,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	// Through the API: a worker with one place takes the first referral;
 	// the second waits on the worker's PCN's queue, U12345.
 	p.worker(ops, "Robin Worker", 1)
-	p.refer(ref, nhsNumbers(2)...)
+	nhs := nhsNumbers(3)
+	posted := time.Now()
+	p.refer(ref, nhs[:2]...)
 	queue := `td.size[data-queue="U12345"]`
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(queue))); err != nil {
 		t.Fatalf("the U12345 waitlist did not appear on the open page: %v", err)
@@ -129,6 +131,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	if count != "1" {
 		t.Fatalf("U12345 shows %q waiting, want 1", count)
 	}
+	t.Logf("the open page showed the waitlist %v after the referrals were posted", time.Since(posted).Round(time.Millisecond))
 	notReloaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.notReloaded === true`))
 	if err != nil || !notReloaded {
 		t.Fatalf("the page reloaded (%v), want it updated in place", err)
@@ -139,6 +142,26 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(workers, "Robin Worker") || !strings.Contains(workers, "full") {
 		t.Errorf("caseloads %q: want Robin Worker shown full", workers)
+	}
+
+	// Keyboard focus and an open disclosure survive a live update.
+	if err := chromedp.Do(ctx, chromedp.Click(css("#waitchart-data > summary")), chromedp.Focus(css(`a[href="/waitlists/U12345"]`))); err != nil {
+		t.Fatal(err)
+	}
+	p.refer(ref, nhs[2])
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline) && count != "2"; time.Sleep(100 * time.Millisecond) {
+		count = text(queue)
+	}
+	if count != "2" {
+		t.Fatalf("U12345 shows %q waiting after a third referral, want 2", count)
+	}
+	focused, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.getAttribute('href') || document.activeElement.tagName`))
+	if err != nil || focused != "/waitlists/U12345" {
+		t.Errorf("focus after a live update: on %q (%v), want still on the U12345 link", focused, err)
+	}
+	kept, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#waitchart-data').open`))
+	if err != nil || !kept {
+		t.Errorf("the chart's data table closed on a live update (%v), want it kept open", err)
 	}
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))

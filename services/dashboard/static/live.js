@@ -29,13 +29,26 @@
     });
     source.addEventListener('update', function (e) {
       if (e.lastEventId) last = e.lastEventId;
-      // Keep keyboard focus on the same control across the swap.
+      // Keep what the user was doing across the swap: keyboard focus (on
+      // an element with an id, or a link by its address) and open
+      // disclosures.
       var active = document.activeElement;
-      var focusId = active && live.contains(active) ? active.id : '';
+      var refocus = '';
+      if (active && live.contains(active)) {
+        if (active.id) refocus = '#' + CSS.escape(active.id);
+        else if (active.tagName === 'A') refocus = 'a[href="' + CSS.escape(active.getAttribute('href')) + '"]';
+        else if (active.tagName === 'SUMMARY' && active.parentElement.id) refocus = '#' + CSS.escape(active.parentElement.id) + ' > summary';
+      }
+      var open = [];
+      live.querySelectorAll('details[open][id]').forEach(function (d) { open.push(d.id); });
       live.innerHTML = e.data;
       live.setAttribute('data-seq', last);
-      if (focusId) {
-        var again = document.getElementById(focusId);
+      open.forEach(function (id) {
+        var d = document.getElementById(id);
+        if (d) d.open = true;
+      });
+      if (refocus) {
+        var again = live.querySelector(refocus);
         if (again) again.focus();
       }
     });
