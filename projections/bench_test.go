@@ -130,6 +130,47 @@ func BenchmarkReplay(b *testing.B) {
 		}
 		b.ReportMetric(float64(last)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	})
+	// An engine starting without a checkpoint catches up with a read, then
+	// follows live; before, it caught up through its live subscription,
+	// a consumer filtered on the wildcard subject (subscribe/referral).
+	b.Run("catchup/waitlists", func(b *testing.B) {
+		for b.Loop() {
+			eng := projections.NewEngine(e.store, nil, waitlists.New(), projections.Options{})
+			rctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- eng.Run(rctx) }()
+			wctx, wcancel := context.WithTimeout(ctx, 10*time.Minute)
+			err := eng.WaitFor(wctx, last)
+			wcancel()
+			cancel()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(last)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("subscribe/referral", func(b *testing.B) {
+		lastRef, err := e.store.LastSequenceOn(ctx, events.TypeSubject("referral"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			sctx, cancel := context.WithCancel(ctx)
+			for rec, err := range e.store.Subscribe(sctx, 1, events.TypeSubject("referral")) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				if rec.Sequence == lastRef {
+					break
+				}
+			}
+			cancel()
+		}
+		b.ReportMetric(float64(last)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	})
 	b.Run("raw", func(b *testing.B) {
 		for b.Loop() {
 			count := 0

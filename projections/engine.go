@@ -133,25 +133,59 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	for ctx.Err() == nil {
-		for rec, err := range e.store.Subscribe(ctx, e.Applied()+1, e.p.Subject()) {
-			if err != nil {
-				var de *events.DecodeError
-				if !errors.As(err, &de) {
-					e.log.Warn("subscription ended, resuming", "err", err)
-					break
+	// handle applies one record; false ends the pass (the read or the
+	// subscription failed; the next pass resumes after the last applied).
+	handle := func(rec events.Record, err error, what string) (bool, error) {
+		if err != nil {
+			var de *events.DecodeError
+			if !errors.As(err, &de) {
+				if ctx.Err() == nil {
+					e.log.Warn(what+" ended, resuming", "err", err)
 				}
-				e.log.Error("skipped an undecodable event", "seq", de.Sequence, "err", err)
+				return false, nil
 			}
-			if err := e.apply(rec); err != nil {
+			e.log.Error("skipped an undecodable event", "seq", de.Sequence, "err", err)
+		}
+		if err := e.apply(rec); err != nil {
+			return false, err
+		}
+		sinceCheckpoint++
+		if sinceCheckpoint >= e.opts.CheckpointEvery || time.Since(lastCheckpoint) >= e.opts.CheckpointInterval {
+			if err := e.checkpoint(ctx); err != nil {
+				e.log.Warn("checkpoint failed", "err", err)
+			} else {
+				sinceCheckpoint, lastCheckpoint = 0, time.Now()
+			}
+		}
+		return true, nil
+	}
+	for ctx.Err() == nil {
+		// Catch up with a read, as a rebuild does (several times faster
+		// than a consumer filtered on a wildcard, and it skips the types a
+		// Typed projection does not use), then follow the log live.
+		opts := events.ReadOptions{From: e.Applied() + 1, Subject: e.p.Subject()}
+		if t, ok := e.p.(Typed); ok {
+			opts.Types = t.EventTypes()
+		}
+		live := true
+		for rec, err := range e.store.ReadWith(ctx, opts) {
+			ok, err := handle(rec, err, "catch-up read")
+			if err != nil {
 				return err
 			}
-			sinceCheckpoint++
-			if sinceCheckpoint >= e.opts.CheckpointEvery || time.Since(lastCheckpoint) >= e.opts.CheckpointInterval {
-				if err := e.checkpoint(ctx); err != nil {
-					e.log.Warn("checkpoint failed", "err", err)
-				} else {
-					sinceCheckpoint, lastCheckpoint = 0, time.Now()
+			if !ok {
+				live = false
+				break
+			}
+		}
+		if live && ctx.Err() == nil {
+			for rec, err := range e.store.Subscribe(ctx, e.Applied()+1, e.p.Subject()) {
+				ok, err := handle(rec, err, "subscription")
+				if err != nil {
+					return err
+				}
+				if !ok {
+					break
 				}
 			}
 		}
