@@ -7,6 +7,7 @@
 package handoff
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -364,10 +365,10 @@ func Decide(req Request) ([]proto.Message, error) {
 			return nil, ErrCapacity
 		}
 	}
-	slices.Sort(req.Shared)
+	shared := slices.Sorted(slices.Values(req.Shared))
 	return []proto.Message{&pathwayv1.HandoffRequested{
 		ReferralId: req.Referral.ID(), ServiceId: req.ServiceID, PartnerId: req.PartnerID,
-		SharedFields: req.Shared, Shared: Share(req.Referral.Received(), req.Shared),
+		SharedFields: shared, Shared: Share(req.Referral.Received(), shared),
 		Consent: true, Note: req.Note, RespondBy: timestamppb.New(req.RespondBy),
 		CapacityWarningConfirmed: req.ConfirmCapacity && req.Capacity != pathwayv1.CapacityStatus_CAPACITY_STATUS_CAPACITY,
 	}}, nil
@@ -422,6 +423,7 @@ func (h *Handoff) Due(now time.Time, reminders []time.Duration) []proto.Message 
 	if !h.Exists() || h.status != StatusRequested {
 		return nil
 	}
+	reminders = furthestFirst(reminders)
 	deadline := h.RespondBy()
 	if !now.Before(deadline) {
 		return []proto.Message{&pathwayv1.HandoffExpired{RespondBy: h.requested.GetRespondBy()}}
@@ -446,6 +448,7 @@ func (h *Handoff) NextDue(reminders []time.Duration) time.Time {
 		return time.Time{}
 	}
 	deadline := h.RespondBy()
+	reminders = furthestFirst(reminders)
 	var next time.Time
 	n := 0
 	for _, before := range reminders {
@@ -462,4 +465,12 @@ func (h *Handoff) NextDue(reminders []time.Duration) time.Time {
 		return deadline
 	}
 	return next
+}
+
+// furthestFirst sorts a copy of reminders so that the one furthest from
+// the deadline comes first: reminders are numbered in the order they go.
+func furthestFirst(reminders []time.Duration) []time.Duration {
+	out := slices.Clone(reminders)
+	slices.SortFunc(out, func(a, b time.Duration) int { return cmp.Compare(b, a) })
+	return out
 }

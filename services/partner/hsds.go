@@ -152,8 +152,17 @@ func ParseHSDS(data []byte) ([]Record, error) {
 		return nil, fmt.Errorf("%w: %d records; at most %d in one import", ErrInvalid, len(raw), MaxImportRecords)
 	}
 	out := make([]Record, len(raw))
+	first := map[string]int{}
 	for i, r := range raw {
 		out[i] = mapRecord(i, r)
+		if out[i].Skip != "" {
+			continue
+		}
+		if j, dup := first[out[i].HSDSID]; dup {
+			out[i] = Record{Index: i, HSDSID: out[i].HSDSID, Skip: fmt.Sprintf("id: the same HSDS id as record %d", j)}
+			continue
+		}
+		first[out[i].HSDSID] = i
 	}
 	return out, nil
 }
@@ -321,45 +330,47 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// needWords maps words in taxonomy terms and service names to needs.
+// needWords maps words in taxonomy terms and service names to needs. A
+// word ending in * matches any word it starts ("lonel*" finds "lonely" and
+// "loneliness"); any other matches whole words only ("art" finds "art",
+// not "heart" or "artificial"; "pain" not "painting").
 var needWords = []struct {
 	words []string
 	need  pathwayv1.Need
 }{
-	{[]string{"lonel", "isolat", "befriend", "social group", "companionship", "friendship", "lunch club", "social activit"}, pathwayv1.Need_NEED_LONELINESS},
-	{[]string{"mental", "wellbeing", "anxiety", "depress", "peer support", "talking"}, pathwayv1.Need_NEED_MENTAL_HEALTH},
-	{[]string{"long-term condition", "long term condition", "diabetes", "copd", "arthritis", "pain", "self-management", "self management"}, pathwayv1.Need_NEED_LONG_TERM_CONDITION},
-	{[]string{"walk", "exercise", "physical activ", "sport", "fitness", "swim", "dance", "yoga"}, pathwayv1.Need_NEED_PHYSICAL_ACTIVITY},
-	{[]string{"housing", "homeless", "tenan"}, pathwayv1.Need_NEED_HOUSING},
-	{[]string{"debt", "money", "financ", "budget"}, pathwayv1.Need_NEED_DEBT},
-	{[]string{"benefit", "welfare", "citizens advice"}, pathwayv1.Need_NEED_BENEFITS},
-	{[]string{"employ", "job", "work skills", "volunteer"}, pathwayv1.Need_NEED_EMPLOYMENT},
-	{[]string{"carer", "caring"}, pathwayv1.Need_NEED_CARING},
-	{[]string{"bereave", "grief", "loss"}, pathwayv1.Need_NEED_BEREAVEMENT},
-	{[]string{"food", "meal", "pantry", "cooking"}, pathwayv1.Need_NEED_FOOD},
-	{[]string{"alcohol", "drug", "substance", "addiction", "gambling"}, pathwayv1.Need_NEED_SUBSTANCE_USE},
-	{[]string{"digital", "computer", "online", "internet"}, pathwayv1.Need_NEED_DIGITAL_INCLUSION},
-	{[]string{"legal", "law"}, pathwayv1.Need_NEED_LEGAL_ADVICE},
-	{[]string{"art", "craft", "music", "choir", "sing", "creative", "culture", "heritage", "museum"}, pathwayv1.Need_NEED_ARTS_AND_CULTURE},
-	{[]string{"garden", "allotment", "nature", "green", "outdoor", "conservation"}, pathwayv1.Need_NEED_NATURE_AND_GARDENING},
-	{[]string{"parent", "famil", "child"}, pathwayv1.Need_NEED_PARENTING},
+	{[]string{"lonel*", "isolat*", "befriend*", "social group*", "companion*", "friendship*", "lunch club*", "social activit*", "social prescrib*", "coffee morning*"}, pathwayv1.Need_NEED_LONELINESS},
+	{[]string{"mental*", "wellbeing", "well-being", "anxiety", "anxious", "depress*", "peer support", "talking therap*", "counselling", "stress"}, pathwayv1.Need_NEED_MENTAL_HEALTH},
+	{[]string{"long-term condition*", "long term condition*", "diabet*", "copd", "arthritis", "pain", "chronic pain", "self-management", "self management", "stroke", "cardiac", "heart health"}, pathwayv1.Need_NEED_LONG_TERM_CONDITION},
+	{[]string{"walk*", "exercise*", "physical activit*", "sport*", "fitness", "swim*", "danc*", "yoga", "cycling", "bowls"}, pathwayv1.Need_NEED_PHYSICAL_ACTIVITY},
+	{[]string{"housing", "homeless*", "tenan*"}, pathwayv1.Need_NEED_HOUSING},
+	{[]string{"debt*", "money", "financ*", "budget*"}, pathwayv1.Need_NEED_DEBT},
+	{[]string{"benefit*", "welfare", "citizens advice"}, pathwayv1.Need_NEED_BENEFITS},
+	{[]string{"employ*", "job*", "work skills", "volunteer*", "careers"}, pathwayv1.Need_NEED_EMPLOYMENT},
+	{[]string{"carer*", "caring"}, pathwayv1.Need_NEED_CARING},
+	{[]string{"bereave*", "grief", "grieving"}, pathwayv1.Need_NEED_BEREAVEMENT},
+	{[]string{"food*", "meal*", "pantry", "pantries", "cooking"}, pathwayv1.Need_NEED_FOOD},
+	{[]string{"alcohol*", "drug*", "substance*", "addiction*", "gambling"}, pathwayv1.Need_NEED_SUBSTANCE_USE},
+	{[]string{"digital*", "computer*", "online", "internet"}, pathwayv1.Need_NEED_DIGITAL_INCLUSION},
+	{[]string{"legal", "law centre", "solicitor*"}, pathwayv1.Need_NEED_LEGAL_ADVICE},
+	{[]string{"art", "arts", "artist*", "craft*", "music*", "choir*", "singing", "creative*", "culture*", "cultural", "heritage", "museum*", "painting"}, pathwayv1.Need_NEED_ARTS_AND_CULTURE},
+	{[]string{"garden*", "allotment*", "nature", "green space*", "outdoor*", "conservation"}, pathwayv1.Need_NEED_NATURE_AND_GARDENING},
+	{[]string{"parent*", "famil*", "child*"}, pathwayv1.Need_NEED_PARENTING},
 }
 
 // NeedsFor maps free-text taxonomy terms to needs by the words they use
-// (a keyword matches the start of a word: "art" finds "arts", not
-// "heart"); NEED_OTHER when none matches.
+// (see needWords); NEED_OTHER when none matches.
 func NeedsFor(terms []string) []pathwayv1.Need {
 	var out []pathwayv1.Need
 	for _, t := range terms {
-		t = " " + strings.Map(func(r rune) rune {
+		t = " " + strings.Join(strings.Fields(strings.Map(func(r rune) rune {
 			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' {
 				return r
 			}
 			return ' '
-		}, strings.ToLower(t))
+		}, strings.ToLower(t))), " ") + " "
 		for _, nw := range needWords {
 			for _, w := range nw.words {
-				if strings.Contains(t, " "+w) && !slices.Contains(out, nw.need) {
+				if matchesWord(t, w) && !slices.Contains(out, nw.need) {
 					out = append(out, nw.need)
 				}
 			}
@@ -370,4 +381,14 @@ func NeedsFor(terms []string) []pathwayv1.Need {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// matchesWord reports whether the padded text t (" word word ") holds the
+// keyword w: a whole word or phrase, or with a trailing * any word that
+// starts with it.
+func matchesWord(t, w string) bool {
+	if stem, ok := strings.CutSuffix(w, "*"); ok {
+		return strings.Contains(t, " "+stem)
+	}
+	return strings.Contains(t, " "+w+" ")
 }

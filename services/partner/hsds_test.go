@@ -362,7 +362,12 @@ func TestNeedsFor(t *testing.T) {
 	}{
 		{[]string{"Arts and crafts"}, []pathwayv1.Need{arts}},
 		{[]string{"ART CLASSES"}, []pathwayv1.Need{arts}},
-		{[]string{"Heart health"}, []pathwayv1.Need{other}},
+		{[]string{"Heart health"}, []pathwayv1.Need{pathwayv1.Need_NEED_LONG_TERM_CONDITION}},
+		{[]string{"Heartbeat club"}, []pathwayv1.Need{other}},
+		{[]string{"Painting"}, []pathwayv1.Need{arts}},
+		{[]string{"Lawn bowls"}, []pathwayv1.Need{pathwayv1.Need_NEED_PHYSICAL_ACTIVITY}},
+		{[]string{"Single parents group"}, []pathwayv1.Need{pathwayv1.Need_NEED_PARENTING}},
+		{[]string{"Weight loss"}, []pathwayv1.Need{other}},
 		{[]string{"Smart phones"}, []pathwayv1.Need{other}},
 		{[]string{"Befriending"}, []pathwayv1.Need{loneliness}},
 		{[]string{"Social isolation"}, []pathwayv1.Need{loneliness}},
@@ -386,5 +391,17 @@ func TestNeedsFor(t *testing.T) {
 func TestNeedsForHeartIsNotArt(t *testing.T) {
 	if got := partner.NeedsFor([]string{"Heart health"}); slices.Contains(got, pathwayv1.Need_NEED_ARTS_AND_CULTURE) {
 		t.Errorf("got %v, want no arts_and_culture", got)
+	}
+}
+
+func TestParseHSDSDuplicateIDs(t *testing.T) {
+	recs, err := partner.ParseHSDS([]byte(`[
+	 {"id": "s1", "name": "Choir", "organization": {"id": "org-a", "name": "A"}},
+	 {"id": "s1", "name": "Choir again", "organization": {"id": "org-a", "name": "A"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs[0].Skip != "" || recs[1].Skip != "id: the same HSDS id as record 0" {
+		t.Errorf("got skips %q and %q, want the second skipped as a duplicate of record 0", recs[0].Skip, recs[1].Skip)
 	}
 }
