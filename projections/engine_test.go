@@ -300,6 +300,7 @@ func TestTypedProjectionsIgnoreOtherTypes(t *testing.T) {
 		{worker, &pathwayv1.WorkerCaseAssigned{ReferralId: ref.ID}},
 		{ref, &pathwayv1.ReferralAssigned{WorkerId: worker.ID, Queue: "U12345"}},
 		{ref, &pathwayv1.ContactRecorded{At: recordedAt}},
+		{events.Aggregate{Type: "handoff", ID: ref.ID}, &pathwayv1.HandoffRequested{ReferralId: ref.ID}},
 	}
 	// Every pathway.v1 message, its singular string fields set to the
 	// referral's id (so that ids it might follow point somewhere).
