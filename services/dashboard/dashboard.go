@@ -25,6 +25,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pathway-sp/pathway/projections"
@@ -130,6 +131,8 @@ type handler struct {
 	pages  map[string]*template.Template
 	signin *template.Template
 	mux    *http.ServeMux
+	// settled is the furthest position every read model has reached.
+	settled atomic.Uint64
 }
 
 // New returns the dashboard's handler; it serves every path it is given
@@ -235,10 +238,20 @@ func (h *handler) resolve(path string, q url.Values, now time.Time) (view, error
 	return view{}, errNotFound
 }
 
+// known reports whether path can be a page (resolve says whether it is).
+func known(path string) bool {
+	switch {
+	case path == "/", path == "/funnel", path == "/partners":
+		return true
+	case strings.HasPrefix(path, "/waitlists/"), strings.HasPrefix(path, "/caseloads/"):
+		return true
+	}
+	return false
+}
+
 // page serves every signed-in page.
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
-	now := h.cfg.Now()
-	if _, err := h.resolve(r.URL.Path, r.URL.Query(), now); errors.Is(err, errNotFound) {
+	if !known(r.URL.Path) { // e.g. /favicon.ico: no detour through sign-in
 		h.notFound(w, r)
 		return
 	}
@@ -249,7 +262,7 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	}
 	h.settle(r.Context())
 	seq := h.position()
-	v, err := h.resolve(r.URL.Path, r.URL.Query(), now)
+	v, err := h.resolve(r.URL.Path, r.URL.Query(), h.cfg.Now())
 	if err != nil {
 		h.notFound(w, r)
 		return
@@ -311,9 +324,14 @@ func (h *handler) position() uint64 {
 }
 
 // settle waits, for up to a second, until every read model has caught up
-// with the furthest one, so that a page shows one moment of the log.
+// with the furthest one, so that a page shows one moment of the log. The
+// furthest position settled is remembered, so that the many streams
+// watching the same engines wait (and ask the log) once per position.
 func (h *handler) settle(ctx context.Context) {
 	seq := h.position()
+	if seq <= h.settled.Load() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	for _, e := range h.engines() {
@@ -321,6 +339,12 @@ func (h *handler) settle(ctx context.Context) {
 			if err := e.WaitFor(ctx, seq); err != nil {
 				return
 			}
+		}
+	}
+	for {
+		old := h.settled.Load()
+		if seq <= old || h.settled.CompareAndSwap(old, seq) {
+			return
 		}
 	}
 }

@@ -354,6 +354,17 @@ func TestCSRF(t *testing.T) {
 			t.Fatalf("got %d, want 403", resp.StatusCode)
 		}
 	})
+	t.Run("a second sign-in page keeps the first one's token", func(t *testing.T) {
+		b := e.browser()
+		_, page, _ := b.get("/signin")
+		b.get("/signin?next=/funnel") // another tab
+		if code, _, _ := b.get("/favicon.ico"); code != http.StatusNotFound {
+			t.Errorf("/favicon.ico: got %d, want 404", code)
+		}
+		if code, _, _ := b.post("/signin", url.Values{"key": {key}, "csrf": {csrfOf(t, page)}}); code != http.StatusSeeOther {
+			t.Fatalf("sign-in from the first page: got %d, want 303", code)
+		}
+	})
 	t.Run("sign-out", func(t *testing.T) {
 		b := e.browser()
 		b.signIn(key)

@@ -41,7 +41,14 @@ func (h *handler) signinForm(w http.ResponseWriter, r *http.Request) {
 
 // renderSignin renders the form with a new sign-in nonce.
 func (h *handler) renderSignin(w http.ResponseWriter, r *http.Request, status int, d signinData) {
-	nonce := randomToken()
+	// One nonce per browser, kept while it is there: a second sign-in
+	// page (another tab) must not void the token of the first.
+	nonce := ""
+	if c, err := r.Cookie(signinCookie); err == nil && len(c.Value) == 24 {
+		nonce = c.Value
+	} else {
+		nonce = randomToken()
+	}
 	setCookie(w, r, signinCookie, nonce, h.cfg.Now().Add(time.Hour))
 	d.CSRF = h.csrfToken("signin", nonce)
 	var buf bytes.Buffer

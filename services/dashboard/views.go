@@ -329,7 +329,7 @@ var stageOrder = []string{"received", "awaiting_triage", "accepted", "waitlisted
 
 func days(p funnel.Percentiles) percentiles {
 	if p.N == 0 {
-		return percentiles{P50: "—", P90: "—"}
+		return percentiles{P50: "no data yet"}
 	}
 	d := func(v float64) string { return span(time.Duration(v * float64(24*time.Hour))) }
 	return percentiles{N: p.N, P50: d(p.P50), P90: d(p.P90)}

@@ -201,4 +201,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "dashboard-waitlist.png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
+
+	// The funnel, from the navigation.
+	if err := chromedp.Do(ctx, chromedp.Click(css(`nav a[href="/funnel"]`)), chromedp.WaitVisible(css("#sources-cap"))); err != nil {
+		t.Fatalf("open the funnel: %v", err)
+	}
+	if h, desc := text("main h1"), text("#stages-h + .scroll table"); h != "Referral funnel" || !strings.Contains(desc, "waitlisted") {
+		t.Errorf("funnel page: heading %q, stages %q; want the funnel with a waitlisted stage", h, desc)
+	}
+	if png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "dashboard-funnel.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
