@@ -215,4 +215,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "dashboard-funnel.png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
+
+	// Stopping pathway with the page open ends its stream (so shutdown
+	// does not wait on it), and the page says it lost the connection.
+	p.stop()
+	if err := chromedp.Do(ctx, chromedp.WaitVisible(css(`#live-status[data-state="lost"]`))); err != nil {
+		t.Fatalf("the page did not show the lost connection: %v", err)
+	}
+	if status := text("#live-status"); !strings.Contains(status, "reconnecting") {
+		t.Errorf("status %q after the server stopped, want it to say it is reconnecting", status)
+	}
 }
