@@ -397,7 +397,7 @@ func TestWaitlistPage(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("GET /waitlists/U12345: got %d, want 200", code)
 	}
-	for _, want := range []string{routine, "S.E.", urgent, "A.O."} {
+	for _, want := range []string{routine, "S.E.", urgent, "A.O.", "Waitlist size over the last 14 days", "U12345: 2"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page does not show %q", want)
 		}

@@ -138,14 +138,17 @@ func (h *handler) funnelStats() funnel.Stats {
 	return st
 }
 
-// waitChart draws every queue's size over the last chartDays days.
-func (h *handler) waitChart(now time.Time) lineChart {
+// waitChart draws the size of the queues (all when none are named) over
+// the last chartDays days.
+func (h *handler) waitChart(now time.Time, only ...string) lineChart {
 	from := now.Add(-chartDays * 24 * time.Hour)
 	var series []namedSeries
 	h.read(h.cfg.Series, func(p projections.Projection) {
 		ts := p.(*timeseries.Series)
 		for _, q := range ts.Queues() {
-			series = append(series, namedSeries{Name: q, Points: ts.Sample(q, from, now, 6*time.Hour)})
+			if len(only) == 0 || slices.Contains(only, q) {
+				series = append(series, namedSeries{Name: q, Points: ts.Sample(q, from, now, 6*time.Hour)})
+			}
 		}
 	})
 	return newLineChart("Waitlist size over the last 14 days", series, from, now, h.cfg.Location)
@@ -183,6 +186,7 @@ type waitlistData struct {
 	Entries  []entryRow
 	Total    int
 	Shown    int
+	Chart    lineChart
 }
 
 // maxRows bounds the rows of one table.
@@ -233,6 +237,7 @@ func (h *handler) waitlistPage(queue, prio string, now time.Time) (waitlistData,
 			Since: h.stamp(e.Since), Waited: span(waited), Breach: waited > h.cfg.WaitTarget, Estimate: estimate(waitlists.Estimate(i+1, perWeek))})
 	}
 	d.Shown = len(d.Entries)
+	d.Chart = h.waitChart(now, queue)
 	return d, true
 }
 
