@@ -176,7 +176,7 @@ func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, fu
 			}
 		}
 		var err error
-		srv, err = embedded.Start(embedded.Config{DataDir: data, Listen: "127.0.0.1:0"})
+		srv, err = embedded.Start(embedded.Config{DataDir: data, Listen: "127.0.0.1:0", NoSync: cfg.bulkLoad})
 		if err != nil {
 			return nil, nil, fmt.Errorf("open the data directory %s: %w", data, err)
 		}

@@ -40,6 +40,7 @@ Usage:
   pathway serve [flags]     run every service, on an embedded NATS by default
   pathway keys ...          create, list and revoke API keys
   pathway rebuild [NAME]    rebuild read models from the event log
+  pathway demo [flags]      load a synthetic demo region into an empty data directory
   pathway directory import FILE
                             import VCSE partners and services (HSDS 3.0 JSON)
   pathway version           print the version
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = rebuildCommand(ctx, rest, getenv, stdout, stderr)
 	case "directory":
 		err = directoryCommand(ctx, rest, getenv, stdout, stderr)
+	case "demo":
+		err = demoCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		err = helpCommand(rest, getenv, stdout, stderr)
 	default:
@@ -104,10 +107,14 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		fmt.Fprint(stdout, keysUsage)
 		return nil
 	case "rebuild":
-		fmt.Fprintf(stdout, rebuildUsage, "caseloads, funnel, partners, waitlists")
+		fmt.Fprintf(stdout, rebuildUsage, "caseloads, dashboard-initials, funnel, partners, timeseries, waitlists")
 		return nil
 	case "directory":
 		fmt.Fprint(stdout, directoryUsage)
+		return nil
+	case "demo":
+		fmt.Fprint(stdout, demoUsage)
+		demoFlags(flag.NewFlagSet("demo", flag.ContinueOnError)).Days = 150
 		return nil
 	}
 	fmt.Fprintf(stderr, "pathway: no help for unknown command %q\n\n%s", args[0], usage)

@@ -14,15 +14,19 @@ import (
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/partners"
+	"github.com/pathway-sp/pathway/projections/timeseries"
 	"github.com/pathway-sp/pathway/projections/waitlists"
+	"github.com/pathway-sp/pathway/services/dashboard"
 )
 
 // readModels are the projections `pathway rebuild` knows, by name.
 var readModels = map[string]func() projections.Projection{
-	waitlists.Name: func() projections.Projection { return waitlists.New() },
-	caseloads.Name: func() projections.Projection { return caseloads.New() },
-	funnel.Name:    func() projections.Projection { return funnel.New() },
-	partners.Name:  func() projections.Projection { return partners.New() },
+	waitlists.Name:         func() projections.Projection { return waitlists.New() },
+	caseloads.Name:         func() projections.Projection { return caseloads.New() },
+	funnel.Name:            func() projections.Projection { return funnel.New() },
+	partners.Name:          func() projections.Projection { return partners.New() },
+	timeseries.Name:        func() projections.Projection { return timeseries.New() },
+	dashboard.InitialsName: func() projections.Projection { return dashboard.NewInitials() },
 }
 
 const rebuildUsage = `Usage: pathway rebuild [NAME...] [--data DIR | --nats-url URL]

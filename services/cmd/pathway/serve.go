@@ -50,8 +50,16 @@ type serveConfig struct {
 	WaitTarget time.Duration
 	// HandoffDeadline is how long a partner has to answer a handoff.
 	HandoffDeadline time.Duration
+	// Demo loads the synthetic demo region first when the log is empty.
+	Demo bool
+	// demoOut receives the demo's ops key; default discard.
+	demoOut io.Writer
 	// rules are the compiled triage rules, loaded before start.
 	rules *triage.Rules
+	// bulkLoad lets a command that opens the data directory itself skip
+	// the fsync of every write (pathway demo: a load that is simply run
+	// again if the machine crashes); a clean stop still flushes it all.
+	bulkLoad bool
 }
 
 func defaultServeConfig() serveConfig {
@@ -133,6 +141,7 @@ var envNames = map[string]string{
 	"rules":            "PATHWAY_RULES",
 	"wait-target":      "PATHWAY_WAIT_TARGET",
 	"handoff-deadline": "PATHWAY_HANDOFF_DEADLINE",
+	"demo":             "PATHWAY_DEMO",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -192,6 +201,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 		cfg.HandoffDeadline = d
 	}
 	fs.DurationVar(&cfg.HandoffDeadline, "handoff-deadline", cfg.HandoffDeadline, desc("handoff-deadline", "how long a VCSE partner has to answer a handoff before it expires (reminders go 7 and 2 days before)"))
+	fs.BoolVar(&cfg.Demo, "demo", fromEnv("demo", "false") == "true", desc("demo", "on an empty log, first load a synthetic demo region (see pathway help demo) and print an ops key for the dashboard"))
 	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
@@ -232,6 +242,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		cfg.rules = triage.DefaultRules()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg.demoOut = stdout
 	return serve(ctx, *cfg, log)
 }
 
@@ -312,6 +323,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	g.Go(func() error {
 		if !setup.run(gctx, js, events.StreamConfig{Replicas: cfg.Replicas}, log) {
 			return nil
+		}
+		if cfg.Demo {
+			if err := serveDemo(gctx, js, cfg, log); err != nil {
+				return err
+			}
 		}
 		h, err := startServices(gctx, g, cfg, js, log, ready)
 		if err != nil {

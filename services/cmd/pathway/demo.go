@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/demo"
+	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/triage"
+)
+
+const demoUsage = `Usage: pathway demo [--data DIR] [--days N] [--per-day N] [--seed N]
+
+Loads a synthetic region into an empty data directory: three primary care
+networks with their practices, twenty link workers, thirty VCSE services
+of ten partners, and a few thousand referrals at every stage over the past
+months (with waitlists and breaches where capacity is short), all through
+the same commands the API uses. Every person is synthetic (NHS numbers
+from the 999 test range). It prints an ops API key for the dashboard.
+
+Then run pathway serve on the same data directory; or run
+pathway serve --demo, which does both.
+
+Flags:
+`
+
+// demoConfig are the knobs of a demo load.
+type demoConfig struct {
+	Days   int
+	PerDay float64
+	Seed   uint64
+}
+
+func demoFlags(fs *flag.FlagSet) *demoConfig {
+	c := &demoConfig{}
+	fs.IntVar(&c.Days, "days", 150, "days of history, ending now")
+	fs.Float64Var(&c.PerDay, "per-day", 16, "mean referrals a day")
+	fs.Uint64Var(&c.Seed, "seed", 1, "random seed: the same seed makes the same region")
+	return c
+}
+
+func demoCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := defaultServeConfig()
+	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
+	dc := demoFlags(fs)
+	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pathway demo: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	js, closeFn, err := keysConnect(*data, "", serveConfig{bulkLoad: true})
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if err := events.Setup(ctx, js, events.StreamConfig{}); err != nil {
+		return fmt.Errorf("event log: %w", err)
+	}
+	key, err := loadDemo(ctx, js, *dc, triage.DefaultRules(), stderr, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "ops key for the dashboard (shown once): %s\n", key)
+	return nil
+}
+
+// loadDemo loads the demo region into js with a progress bar on w, and
+// returns a new ops key for the dashboard.
+func loadDemo(ctx context.Context, js jetstream.JetStream, dc demoConfig, rules *triage.Rules, w io.Writer, log *slog.Logger) (string, error) {
+	start := time.Now()
+	last := -1
+	sum, err := demo.Load(ctx, js, demo.Options{Days: dc.Days, PerDay: dc.PerDay, Seed: dc.Seed, Rules: rules, Logger: log,
+		Progress: func(day, days int) {
+			pct := day * 100 / max(days, 1)
+			if pct == last {
+				return
+			}
+			last = pct
+			fmt.Fprintf(w, "\rdemo region [%s%s] %3d%%  day %d of %d", strings.Repeat("#", pct/5), strings.Repeat(".", 20-pct/5), pct, day, days)
+		}})
+	fmt.Fprintln(w)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(w, "demo region loaded in %v: %d PCNs, %d practices, %d link workers, %d partners with %d services, %d referrals, %d handoffs, %d events\n",
+		time.Since(start).Round(time.Second), sum.PCNs, sum.Practices, sum.Workers, sum.Partners, sum.Services, sum.Referrals, sum.Handoffs, sum.Events)
+	ks, err := keys.Open(ctx, js, keys.Options{})
+	if err != nil {
+		return "", err
+	}
+	plain, _, err := ks.Create(ctx, keys.RoleOps, "", "demo dashboard")
+	return plain, err
+}
+
+// serveDemo loads the demo region for pathway serve --demo when the log is
+// empty, before the services start, and prints the ops key.
+func serveDemo(ctx context.Context, js jetstream.JetStream, cfg serveConfig, log *slog.Logger) error {
+	n, err := events.New(js, events.Options{}).LastSequence(ctx)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		log.Info("demo: the log already has events; serving them as they are", "events", n)
+		return nil
+	}
+	log.Info("demo: loading a synthetic region; this takes about a minute")
+	out := cfg.demoOut
+	if out == nil {
+		out = io.Discard
+	}
+	key, err := loadDemo(ctx, js, demoConfig{Days: 150, PerDay: 16, Seed: 1}, cfg.rules, out, log)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	log.Info("demo: region loaded")
+	fmt.Fprintf(out, "Dashboard: http://%s/  ops key (shown once): %s\n", displayAddr(cfg.HTTPAddr), key)
+	return nil
+}
+
+// displayAddr is a browsable form of a listen address.
+func displayAddr(addr string) string {
+	if strings.HasPrefix(addr, ":") {
+		return "localhost" + addr
+	}
+	return addr
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestDemoDashboard is issue 6's first must-show: `pathway demo` followed
+// by `pathway serve` serves a dashboard on which every panel shows
+// figures. The region is shorter than the default (65 days, not 150) to keep the
+// test quicker; the code path is the same.
+func TestDemoDashboard(t *testing.T) {
+	chrome := chromium(t)
+	data := t.TempDir()
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	if code := run(context.Background(), []string{"demo", "--data", data, "--days", "65", "--per-day", "16"}, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("pathway demo: exit %d\n%s", code, errOut.String())
+	}
+	t.Logf("demo load took %v: %s", time.Since(start).Round(time.Second), lastLine(errOut.String()))
+	key := regexp.MustCompile(`pw_[A-Za-z0-9_-]+`).FindString(out.String())
+	if key == "" {
+		t.Fatalf("pathway demo printed no ops key:\n%s", out.String())
+	}
+	// A second run refuses: the log is no longer empty.
+	if code := run(context.Background(), []string{"demo", "--data", data}, func(string) string { return "" }, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "not empty") {
+		t.Errorf("a second demo load: exit %d, %q; want 1 saying the log is not empty", code, lastLine(errOut.String()))
+	}
+
+	p := startPathway(t, data)
+	ctx, cancel := browserContext(t, chrome)
+	defer cancel()
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	if err := chromedp.Do(ctx, chromedp.Navigate(p.base+"/"), chromedp.WaitVisible(css("#key")),
+		chromedp.SendKeys(css("#key"), key), chromedp.Click(css("form.signin button[type=submit]")),
+		chromedp.WaitVisible(css(`#live-status[data-state="live"]`))); err != nil {
+		t.Fatalf("sign in with the demo's ops key: %v", err)
+	}
+	shoot(t, ctx, "demo-overview.png")
+	// text is the text of the first element matching sel; "" when none does.
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector(`+strconv.Quote(sel)+`) || {innerText: ""}).innerText`))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return strings.TrimSpace(v)
+	}
+	positive := func(name, sel string) {
+		t.Helper()
+		v := text(sel)
+		if n, err := strconv.Atoi(strings.Trim(strings.SplitN(strings.TrimLeft(v, "⚠ "), " ", 2)[0], " ")); err != nil || n <= 0 {
+			t.Errorf("%s shows %q, want a positive count", name, v)
+		}
+	}
+	positive("referrals in today", "#referrals-in")
+	positive("handoffs awaiting a partner", "#handoffs-awaiting")
+	positive("handoffs expired", "#handoffs-expired")
+	// Hillside and Coastal run short of link workers; Riverside has room.
+	for _, q := range []string{"U10002", "U10003"} {
+		positive("queue "+q, `td.size[data-queue="`+q+`"]`)
+	}
+	if queues := text("table.queues"); !strings.Contains(queues, "over") {
+		t.Errorf("no queue shows a breach of the wait target:\n%s", queues)
+	}
+	if workers := text("#workers-h + .scroll table"); strings.Count(workers, "%") != 20 {
+		t.Errorf("caseloads show %d workers' utilisation, want 20", strings.Count(workers, "%"))
+	}
+	for _, panel := range []string{"#queues-h", "#sources-h", "#outcomes-h"} {
+		section := text(panel + " ~ *")
+		if section == "" {
+			t.Errorf("panel %s is empty", panel)
+		}
+	}
+	if empties, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('main .empty').length`)); err != nil || empties != 0 {
+		t.Errorf("%d panels say they have nothing to show (%v), want none", empties, err)
+	}
+
+	// The other pages have figures too.
+	for _, page := range []struct{ path, want string }{
+		{"/waitlists/U10002", "U10002"},
+		{"/funnel", "Referral funnel"},
+		{"/partners", "Tees"},
+	} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(p.base+page.path), chromedp.WaitVisible(css("main h1"))); err != nil {
+			t.Fatalf("open %s: %v", page.path, err)
+		}
+		if body := text("main"); !strings.Contains(body, page.want) {
+			t.Errorf("%s does not show %q", page.path, page.want)
+		}
+		if empties, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('main .empty').length`)); empties != 0 {
+			t.Errorf("%s has %d empty panels", page.path, empties)
+		}
+		shoot(t, ctx, "demo"+strings.ReplaceAll(page.path, "/", "-")+".png")
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(s, "\r", "\n")), "\n")
+	return lines[len(lines)-1]
+}
+
+// browserContext starts headless chromium for a test.
+func browserContext(t *testing.T, chrome string) (context.Context, context.CancelFunc) {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 1100),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
+	return ctx, func() { cancel(); cancelBrowser(); cancelAlloc() }
+}
+
+// shoot saves a full-page screenshot under the test's artifact directory.
+func shoot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.ArtifactDir(), name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+}
