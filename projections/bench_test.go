@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -50,8 +51,21 @@ func generate(b *testing.B, js jetstream.JetStream, n int) {
 		m := nats.NewMsg(agg.Subject())
 		m.Data = data
 		m.Header.Set(events.HeaderEventType, events.TypeOf(p))
-		if _, err := js.PublishMsgAsync(m); err != nil {
-			b.Fatal(err)
+		for {
+			_, err := js.PublishMsgAsync(m)
+			if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+				// A slow moment of the server: let it catch up.
+				select {
+				case <-js.PublishAsyncComplete():
+				case <-time.After(time.Minute):
+					b.Fatal("publish stalled")
+				}
+				continue
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			break
 		}
 	}
 	for i, w := range workers {
