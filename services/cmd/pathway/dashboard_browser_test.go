@@ -29,7 +29,7 @@ func chromium(t *testing.T) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "sh", "-c", "apt-get update && apt-get install -y chromium").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium").CombinedOutput()
 	if err != nil {
 		t.Fatalf("install chromium: %v\n%s", err, out)
 	}
