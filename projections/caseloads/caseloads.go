@@ -111,6 +111,15 @@ func (c *Caseloads) Name() string { return Name }
 // Subject returns the whole log: workers, referrals and handoffs.
 func (c *Caseloads) Subject() string { return events.AllSubjects }
 
+// EventTypes returns the event types Apply uses (projections.Typed): a
+// rebuild skips the others undecoded.
+func (c *Caseloads) EventTypes() []string {
+	return events.TypesOf(&pathwayv1.WorkerRegistered{}, &pathwayv1.WorkerCapacityChanged{}, &pathwayv1.WorkerDeactivated{},
+		&pathwayv1.WorkerCaseAssigned{}, &pathwayv1.WorkerCaseReleased{}, &pathwayv1.ContactRecorded{}, &pathwayv1.SupportPlanAgreed{},
+		&pathwayv1.HandoffRequested{}, &pathwayv1.HandoffExpired{}, &pathwayv1.HandoffRejected{}, &pathwayv1.HandoffCompleted{},
+		&pathwayv1.HandoffFailed{}, &pathwayv1.HandoffCancelled{}, &pathwayv1.HandoffEnteredInError{})
+}
+
 // Reset empties the model.
 func (c *Caseloads) Reset() {
 	c.Workers, c.Cases, c.HandoffOf = map[string]*Worker{}, map[string]*Case{}, map[string]string{}

@@ -104,6 +104,16 @@ func (p *Partners) Name() string { return Name }
 // are applied.
 func (p *Partners) Subject() string { return events.AllSubjects }
 
+// EventTypes returns the event types Apply uses (projections.Typed): a
+// rebuild skips the others undecoded.
+func (p *Partners) EventTypes() []string {
+	return events.TypesOf(&pathwayv1.PartnerRegistered{}, &pathwayv1.PartnerUpdated{}, &pathwayv1.ServiceRegistered{},
+		&pathwayv1.ServiceUpdated{}, &pathwayv1.ServiceCapacityChanged{}, &pathwayv1.HandoffRequested{}, &pathwayv1.HandoffAccepted{},
+		&pathwayv1.HandoffRejected{}, &pathwayv1.HandoffStarted{}, &pathwayv1.HandoffPutOnHold{}, &pathwayv1.HandoffCompleted{},
+		&pathwayv1.HandoffFailed{}, &pathwayv1.HandoffCancelled{}, &pathwayv1.HandoffEnteredInError{}, &pathwayv1.HandoffExpired{},
+		&pathwayv1.HandoffReminderSent{})
+}
+
 // Reset empties the model.
 func (p *Partners) Reset() {
 	p.Partners, p.Services, p.Handoffs = map[string]*Partner{}, map[string]*Service{}, map[string]*Handoff{}

@@ -71,10 +71,7 @@ func newEnv(t *testing.T) *env {
 	for !auth.Ready() {
 		time.Sleep(5 * time.Millisecond)
 	}
-	kb, err := dashboard.OpenKeyBucket(ctx, lg.JS, auth)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kb := dashboard.NewKeyBucket(auth)
 	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -68,46 +67,28 @@ func OpenSecret(ctx context.Context, js jetstream.JetStream, replicas int) ([]by
 	return nil, errors.New("store session secret: too many concurrent creators")
 }
 
-// KeyBucket checks API keys for the dashboard: a token at sign-in through
-// a keys.Authenticator, and a key by id on every request of a session,
-// read from the keys bucket so that a revocation ends its sessions at
-// once. It is safe for concurrent use.
+// KeyBucket checks API keys for the dashboard: a token at sign-in, and a
+// key by id on every request of a session, both through a
+// keys.Authenticator that follows the keys bucket, so a revocation ends
+// its sessions as soon as the authenticator sees it. It is safe for
+// concurrent use.
 type KeyBucket struct {
 	auth *keys.Authenticator
-	kv   jetstream.KeyValue
 }
 
 var _ Authenticator = (*KeyBucket)(nil)
 
-// OpenKeyBucket returns a KeyBucket on the keys bucket (keys.Bucket),
-// which must exist (keys.Open creates it).
-func OpenKeyBucket(ctx context.Context, js jetstream.JetStream, auth *keys.Authenticator) (*KeyBucket, error) {
-	kv, err := js.KeyValue(ctx, keys.Bucket)
-	if err != nil {
-		return nil, fmt.Errorf("open key bucket: %w", err)
-	}
-	return &KeyBucket{auth: auth, kv: kv}, nil
-}
+// NewKeyBucket returns a KeyBucket on auth, which must be running
+// (keys.Authenticator.Run).
+func NewKeyBucket(auth *keys.Authenticator) *KeyBucket { return &KeyBucket{auth: auth} }
 
 // Authenticate returns the key that token is; every failure is
 // keys.ErrUnauthenticated.
 func (b *KeyBucket) Authenticate(token string) (keys.Key, error) { return b.auth.Authenticate(token) }
 
-// Lookup returns the key with id, revoked or not. Errors: keys.ErrNotFound,
-// or a bucket read error.
+// Lookup returns the key with id, revoked or not. Errors: keys.ErrNotFound.
 func (b *KeyBucket) Lookup(ctx context.Context, id string) (keys.Key, error) {
-	e, err := b.kv.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
-		return keys.Key{}, keys.ErrNotFound
-	}
-	if err != nil {
-		return keys.Key{}, fmt.Errorf("read key %s: %w", id, err)
-	}
-	var k keys.Key
-	if err := json.Unmarshal(e.Value(), &k); err != nil {
-		return keys.Key{}, fmt.Errorf("read key %s: %w", id, err)
-	}
-	return k, nil
+	return b.auth.Lookup(id)
 }
 
 // session is a signed-in key until an expiry.

@@ -336,6 +336,18 @@ func (a *Authenticator) Authenticate(token string) (Key, error) {
 	return rec.Key, nil
 }
 
+// Lookup returns the key with id, revoked or not, from the authenticator's
+// copy of the bucket. It does no I/O. Errors: ErrNotFound.
+func (a *Authenticator) Lookup(id string) (Key, error) {
+	a.mu.RLock()
+	rec, ok := a.keys[id]
+	a.mu.RUnlock()
+	if !ok {
+		return Key{}, ErrNotFound
+	}
+	return rec.Key, nil
+}
+
 // ParseAuthorization returns the token of an "Authorization: Bearer
 // <token>" header.
 func ParseAuthorization(header string) (string, bool) {
