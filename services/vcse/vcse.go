@@ -304,6 +304,30 @@ func (s *Service) Import(ctx context.Context, records []partner.Record, cmd inta
 	return rep, nil
 }
 
+// earlier finds the event of handoff id appended with the idempotency key,
+// and the handoff's status after it.
+func (s *Service) earlier(ctx context.Context, id, key string, allowed func(*handoff.Handoff) error) (uint64, handoff.Status, bool, error) {
+	recs, _, err := s.store.Load(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id})
+	if err != nil {
+		return 0, "", false, err
+	}
+	h := handoff.Replay(id, changes(recs))
+	if allowed != nil {
+		if err := allowed(h); err != nil {
+			return 0, "", false, err
+		}
+	}
+	hash := events.KeyHash(key)
+	var st handoff.Status
+	for _, r := range recs {
+		st = handoff.StatusAfter(st, r.Payload)
+		if r.Envelope.GetIdempotencyKeyHash() == hash {
+			return r.Sequence, st, true, nil
+		}
+	}
+	return 0, "", false, nil
+}
+
 // HandoffInput is a link worker's handoff request.
 type HandoffInput struct {
 	ServiceID       string
@@ -366,8 +390,17 @@ func (s *Service) RequestHandoff(ctx context.Context, referralID string, in Hand
 // events.ErrNotFound for another's). It returns the new sequence and
 // status. Errors: events.ErrNotFound, handoff.ErrConflict,
 // handoff.ErrInvalid, or a storage error.
+//
+// A retry with the idempotency key of a command that already took effect
+// answers with that command's sequence and the handoff's status after it.
 func (s *Service) Act(ctx context.Context, id string, a handoff.Action, reason, outcome, note string, cmd intake.Command, allowed func(*handoff.Handoff) error) (uint64, handoff.Status, error) {
 	var status handoff.Status
+	if cmd.IdempotencyKey != "" {
+		seq, st, found, err := s.earlier(ctx, id, cmd.IdempotencyKey, allowed)
+		if err != nil || found {
+			return seq, st, err
+		}
+	}
 	seq, _, err := s.decideLoop(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id}, cmd, func() (uint64, []proto.Message, error) {
 		h, err := LoadHandoff(ctx, s.store, id)
 		if err != nil {

@@ -264,3 +264,32 @@ func TestImportIdempotent(t *testing.T) {
 		t.Errorf("changed import: %+v, want 1 updated and 1 unchanged", rep)
 	}
 }
+
+// TestActRetryIsIdempotent: a partner's answer retried with the same
+// Idempotency-Key (its first answer's acknowledgement was lost) gets the
+// original result instead of a conflict, and appends nothing.
+func TestActRetryIsIdempotent(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	id := w.handoff(t, w.assigned(t))
+	c := intake.Command{Actor: &pathwayv1.Actor{Id: "p1", Role: pathwayv1.Role_ROLE_PARTNER}, IdempotencyKey: "accept-1"}
+	seq, st, err := w.svc.Act(ctx, id, handoff.ActionAccept, "", "", "", c, nil)
+	if err != nil || st != handoff.StatusAccepted {
+		t.Fatalf("accept: %s, %v", st, err)
+	}
+	if _, _, err := w.svc.Act(ctx, id, handoff.ActionStart, "", "", "", intake.Command{Actor: c.Actor}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := len(w.types(t, id))
+	again, st2, err := w.svc.Act(ctx, id, handoff.ActionAccept, "", "", "", c, nil)
+	if err != nil || again != seq || st2 != handoff.StatusAccepted {
+		t.Errorf("retried accept: seq %d, %s, %v; want the original %d, accepted", again, st2, err, seq)
+	}
+	if after := len(w.types(t, id)); after != before {
+		t.Errorf("the retry appended %d events", after-before)
+	}
+	// Without the key, accepting an in-progress handoff is a conflict.
+	if _, _, err := w.svc.Act(ctx, id, handoff.ActionAccept, "", "", "", intake.Command{Actor: c.Actor}, nil); !errors.Is(err, handoff.ErrConflict) {
+		t.Errorf("a second accept without the key: %v, want ErrConflict", err)
+	}
+}
