@@ -358,23 +358,23 @@ func (a *api) requestHandoff(w http.ResponseWriter, r *http.Request) {
 
 // handoffView is a handoff as staff or its partner see it.
 type handoffView struct {
-	ID            string         `json:"id"`
-	Status        string         `json:"status"`
-	ReferralID    string         `json:"referral_id,omitempty"`
-	ServiceID     string         `json:"service_id"`
-	PartnerID     string         `json:"partner_id"`
-	SharedFields  []string       `json:"shared_fields"`
-	Shared        map[string]any `json:"shared"`
-	Note          string         `json:"note,omitempty"`
-	RequestedAt   time.Time      `json:"requested_at"`
-	RespondBy     time.Time      `json:"respond_by"`
-	UpdatedAt     time.Time      `json:"updated_at"`
-	Reminders     int            `json:"reminders"`
-	Reason        string         `json:"reason,omitempty"`
-	Outcome       string         `json:"outcome,omitempty"`
-	Sequence      uint64         `json:"sequence"`
-	CapacityWarnd bool           `json:"capacity_warning_confirmed,omitempty"`
-	History       []historyItem  `json:"history"`
+	ID              string         `json:"id"`
+	Status          string         `json:"status"`
+	ReferralID      string         `json:"referral_id,omitempty"`
+	ServiceID       string         `json:"service_id"`
+	PartnerID       string         `json:"partner_id"`
+	SharedFields    []string       `json:"shared_fields"`
+	Shared          map[string]any `json:"shared"`
+	Note            string         `json:"note,omitempty"`
+	RequestedAt     time.Time      `json:"requested_at"`
+	RespondBy       time.Time      `json:"respond_by"`
+	UpdatedAt       time.Time      `json:"updated_at"`
+	Reminders       int            `json:"reminders"`
+	Reason          string         `json:"reason,omitempty"`
+	Outcome         string         `json:"outcome,omitempty"`
+	Sequence        uint64         `json:"sequence"`
+	CapacityWarning bool           `json:"capacity_warning_confirmed,omitempty"`
+	History         []historyItem  `json:"history"`
 }
 
 type historyItem struct {
@@ -388,7 +388,7 @@ func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
 	req := h.Requested()
 	v := handoffView{ID: h.ID(), Status: string(h.Status()), ServiceID: req.GetServiceId(), PartnerID: req.GetPartnerId(),
 		Note: req.GetNote(), RequestedAt: h.RequestedAt(), RespondBy: h.RespondBy(), UpdatedAt: h.UpdatedAt(), Reminders: h.Reminders(),
-		Reason: h.Reason(), Outcome: h.Outcome(), Sequence: h.Version(), CapacityWarnd: req.GetCapacityWarningConfirmed(), SharedFields: []string{}}
+		Reason: h.Reason(), Outcome: h.Outcome(), Sequence: h.Version(), CapacityWarning: req.GetCapacityWarningConfirmed(), SharedFields: []string{}}
 	if staff {
 		v.ReferralID = req.GetReferralId()
 	}

@@ -74,7 +74,9 @@ func (s *Service) follow(ctx context.Context) error {
 	return nil
 }
 
-// WaitFor waits until the clock has seen the log up to seq.
+// WaitFor waits until the clock has seen the handoff events up to seq,
+// the sequence of a handoff event (Store.LastSequenceOn of the handoff
+// subject): other events do not move it.
 func (s *Service) WaitFor(ctx context.Context, seq uint64) error { return s.pos.WaitFor(ctx, seq) }
 
 // Tick sends every reminder that is due and expires every handoff past its
