@@ -21,10 +21,11 @@ const demoUsage = `Usage: pathway demo [--data DIR] [--days N] [--per-day N] [--
 
 Loads a synthetic region into an empty data directory: three primary care
 networks with their practices, twenty link workers, thirty VCSE services
-of ten partners, and a few thousand referrals at every stage over the past
-months (with waitlists and breaches where capacity is short), all through
-the same commands the API uses. Every person is synthetic (NHS numbers
-from the 999 test range). It prints an ops API key for the dashboard.
+of twelve partners, and about 1,800 referrals at every stage over the past
+five months (with waitlists and breaches where capacity is short), all through
+the same commands the API uses; it takes about a minute. Every person is
+synthetic (NHS numbers from the 999 test range). It prints an ops API key
+for the dashboard. A data directory whose log has events is refused.
 
 Then run pathway serve on the same data directory; or run
 pathway serve --demo, which does both.
@@ -43,7 +44,7 @@ func demoFlags(fs *flag.FlagSet) *demoConfig {
 	c := &demoConfig{}
 	fs.IntVar(&c.Days, "days", 150, "days of history, ending now")
 	fs.Float64Var(&c.PerDay, "per-day", 16, "mean referrals a day")
-	fs.Uint64Var(&c.Seed, "seed", 1, "random seed: the same seed makes the same region")
+	fs.Uint64Var(&c.Seed, "seed", 1, "random seed: the same seed gives the same region in outline")
 	return c
 }
 

@@ -113,8 +113,12 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		fmt.Fprint(stdout, directoryUsage)
 		return nil
 	case "demo":
+		fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+		fs.SetOutput(stdout)
+		fs.String("data", defaultServeConfig().DataDir, "data directory of the embedded event store")
+		demoFlags(fs)
 		fmt.Fprint(stdout, demoUsage)
-		demoFlags(flag.NewFlagSet("demo", flag.ContinueOnError)).Days = 150
+		fs.PrintDefaults()
 		return nil
 	}
 	fmt.Fprintf(stderr, "pathway: no help for unknown command %q\n\n%s", args[0], usage)
