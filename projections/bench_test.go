@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -118,6 +119,24 @@ func generate(b *testing.B, js jetstream.JetStream, n int) {
 	}
 }
 
+// cpuTime is the CPU time (user and system) the process has used: the
+// embedded server's as well as the reader's. Per event it moves far less
+// than wall-clock rates on a shared machine.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// report adds the rate and the CPU time per event of a replay benchmark
+// that started at cpu0.
+func report(b *testing.B, events uint64, cpu0 time.Duration) {
+	b.ReportMetric(float64(events)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(events)/float64(b.N), "cpu-ns/event")
+}
+
 // untyped hides a projection's EventTypes, so a replay decodes everything.
 type untyped struct{ projections.Projection }
 
@@ -135,6 +154,7 @@ func BenchmarkReplay(b *testing.B) {
 	// Only the referral events (Read filters the aggregate type itself);
 	// the rate counts every event of the log.
 	b.Run("raw/referral", func(b *testing.B) {
+		cpu0 := cpuTime()
 		for b.Loop() {
 			for _, err := range e.store.Read(ctx, 1, events.TypeSubject("referral")) {
 				if err != nil {
@@ -142,12 +162,13 @@ func BenchmarkReplay(b *testing.B) {
 				}
 			}
 		}
-		b.ReportMetric(float64(last)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		report(b, last, cpu0)
 	})
 	// An engine starting without a checkpoint catches up with a read, then
 	// follows live; before, it caught up through its live subscription,
 	// a consumer filtered on the wildcard subject (subscribe/referral).
 	b.Run("catchup/waitlists", func(b *testing.B) {
+		cpu0 := cpuTime()
 		for b.Loop() {
 			eng := projections.NewEngine(e.store, nil, waitlists.New(), projections.Options{})
 			rctx, cancel := context.WithCancel(ctx)
@@ -164,13 +185,14 @@ func BenchmarkReplay(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(last)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		report(b, last, cpu0)
 	})
 	b.Run("subscribe/referral", func(b *testing.B) {
 		lastRef, err := e.store.LastSequenceOn(ctx, events.TypeSubject("referral"))
 		if err != nil {
 			b.Fatal(err)
 		}
+		cpu0 := cpuTime()
 		for b.Loop() {
 			sctx, cancel := context.WithCancel(ctx)
 			for rec, err := range e.store.Subscribe(sctx, 1, events.TypeSubject("referral")) {
@@ -183,9 +205,10 @@ func BenchmarkReplay(b *testing.B) {
 			}
 			cancel()
 		}
-		b.ReportMetric(float64(last)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		report(b, last, cpu0)
 	})
 	b.Run("raw", func(b *testing.B) {
+		cpu0 := cpuTime()
 		for b.Loop() {
 			count := 0
 			for _, err := range e.store.Read(ctx, 1, "") {
@@ -198,7 +221,7 @@ func BenchmarkReplay(b *testing.B) {
 				b.Fatalf("read %d of %d", count, last)
 			}
 		}
-		b.ReportMetric(float64(last)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		report(b, last, cpu0)
 	})
 	for name, fresh := range map[string]func() projections.Projection{
 		"waitlists": func() projections.Projection { return waitlists.New() },
@@ -209,12 +232,13 @@ func BenchmarkReplay(b *testing.B) {
 		"waitlists-decode-all": func() projections.Projection { return untyped{waitlists.New()} },
 	} {
 		b.Run("rebuild/"+name, func(b *testing.B) {
+			cpu0 := cpuTime()
 			for b.Loop() {
 				if _, err := projections.Replay(ctx, e.store, fresh(), 0, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(last)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+			report(b, last, cpu0)
 		})
 	}
 }
