@@ -48,7 +48,8 @@ var ErrNotEmpty = errors.New("demo: the event log is not empty")
 type Options struct {
 	// Days is how many days of history to make, ending now; default 150.
 	Days int
-	// PerDay is the mean number of referrals a day; default 16.
+	// PerDay is the mean number of referrals a weekday (a quarter of it at
+	// weekends); default 20.
 	PerDay float64
 	// Seed seeds the choices; default 1. The same seed gives the same
 	// region in outline; details vary with the services' timing.
@@ -102,9 +103,9 @@ type pcn struct {
 // waitlists grow; A81010 is outside the service area, so its referrals
 // are declined at triage.
 var region = []pcn{
-	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 7, 34, 0.36},
-	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 6, 20, 0.30},
-	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 24, 0.30},
+	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 7, 44, 0.36},
+	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 6, 25, 0.30},
+	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 30, 0.30},
 }
 
 const outsidePractice = "A81010"
@@ -174,7 +175,7 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 		opts.Days = 150
 	}
 	if opts.PerDay <= 0 {
-		opts.PerDay = 16
+		opts.PerDay = 20
 	}
 	if opts.Seed == 0 {
 		opts.Seed = 1

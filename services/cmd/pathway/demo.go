@@ -21,9 +21,9 @@ const demoUsage = `Usage: pathway demo [--data DIR] [--days N] [--per-day N] [--
 
 Loads a synthetic region into an empty data directory: three primary care
 networks with their practices, twenty link workers, thirty VCSE services
-of twelve partners, and about 1,800 referrals at every stage over the past
+of twelve partners, and about 2,300 referrals at every stage over the past
 five months (with waitlists and breaches where capacity is short), all through
-the same commands the API uses; it takes about a minute. Every person is
+the same commands the API uses; it takes a minute or two. Every person is
 synthetic (NHS numbers from the 999 test range). It prints an ops API key
 for the dashboard. A data directory whose log has events is refused.
 
@@ -43,7 +43,7 @@ type demoConfig struct {
 func demoFlags(fs *flag.FlagSet) *demoConfig {
 	c := &demoConfig{}
 	fs.IntVar(&c.Days, "days", 150, "days of history, ending now")
-	fs.Float64Var(&c.PerDay, "per-day", 16, "mean referrals a day")
+	fs.Float64Var(&c.PerDay, "per-day", 20, "mean referrals a weekday (a quarter of it at weekends)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed: the same seed gives the same region in outline")
 	return c
 }
@@ -120,12 +120,12 @@ func serveDemo(ctx context.Context, js jetstream.JetStream, cfg serveConfig, log
 		log.Info("demo: the log already has events; serving them as they are", "events", n)
 		return nil
 	}
-	log.Info("demo: loading a synthetic region; this takes about a minute")
+	log.Info("demo: loading a synthetic region; this takes a minute or two")
 	out := cfg.demoOut
 	if out == nil {
 		out = io.Discard
 	}
-	key, err := loadDemo(ctx, js, demoConfig{Days: 150, PerDay: 16, Seed: 1}, cfg.rules, out, log)
+	key, err := loadDemo(ctx, js, demoConfig{Days: 150, PerDay: 20, Seed: 1}, cfg.rules, out, log)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
