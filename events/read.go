@@ -97,6 +97,8 @@ func (s *Store) ReadWith(ctx context.Context, opts ReadOptions) iter.Seq2[Record
 // when nil).
 func (s *Store) read(ctx context.Context, from, to uint64, subject string, want map[string]bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
+		// Copies: the sequence may be iterated more than once.
+		from, subject := from, subject
 		if subject == "" {
 			subject = AllSubjects
 		}

@@ -199,6 +199,17 @@ func TestReadEnds(t *testing.T) {
 	if n != 10 {
 		t.Errorf("read gave %d events, want the 10 there were at the call", n)
 	}
+	// The same sequence iterated twice reads the same events.
+	seq := s.Read(ctx, 1, "")
+	for pass := range 2 {
+		n := 0
+		for range seq {
+			n++
+		}
+		if n != 11 {
+			t.Errorf("pass %d over one read gave %d events, want 11", pass, n)
+		}
+	}
 	// Stopping early is fine too.
 	for range s.Read(ctx, 1, "") {
 		break
