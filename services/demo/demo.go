@@ -104,7 +104,7 @@ type pcn struct {
 // are declined at triage.
 var region = []pcn{
 	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 7, 44, 0.36},
-	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 6, 25, 0.30},
+	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 6, 18, 0.30},
 	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 30, 0.30},
 }
 

@@ -16,14 +16,14 @@ import (
 
 // TestDemoDashboard is issue 6's first must-show: `pathway demo` followed
 // by `pathway serve` serves a dashboard on which every panel shows
-// figures. The region is shorter than the default (65 days, not 150) to keep the
+// figures. The region is shorter than the default (70 days, not 150) to keep the
 // test quicker; the code path is the same.
 func TestDemoDashboard(t *testing.T) {
 	chrome := chromium(t)
 	data := t.TempDir()
 	var out, errOut bytes.Buffer
 	start := time.Now()
-	if code := run(context.Background(), []string{"demo", "--data", data, "--days", "65", "--per-day", "16"}, func(string) string { return "" }, &out, &errOut); code != 0 {
+	if code := run(context.Background(), []string{"demo", "--data", data, "--days", "70", "--per-day", "20"}, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("pathway demo: exit %d\n%s", code, errOut.String())
 	}
 	t.Logf("demo load took %v: %s", time.Since(start).Round(time.Second), lastLine(errOut.String()))
