@@ -121,22 +121,35 @@ type importReport struct {
 	Sequence uint64
 }
 
+// vcseKeys are one key of each role the VCSE tests use; the partners are
+// org-a and org-b of smallHSDS.
+type vcseKeys struct{ admin, ops, lw, ref, partnerA, partnerB string }
+
+func (p *pathway) vcseKeys() vcseKeys {
+	p.t.Helper()
+	return vcseKeys{admin: p.key(keys.RoleAdmin, ""), ops: p.key(keys.RoleOps, ""), lw: p.key(keys.RoleLinkWorker, ""),
+		ref: p.key(keys.RoleReferrer, "A81001"), partnerA: p.key(keys.RolePartner, "org-a"), partnerB: p.key(keys.RolePartner, "org-b")}
+}
+
+// importSmall imports smallHSDS through the API.
+func (p *pathway) importSmall(admin string) importReport {
+	p.t.Helper()
+	var rep importReport
+	if code, _ := p.do("POST", "/v1/directory/import", admin, smallHSDS, &rep); code != http.StatusOK {
+		p.t.Fatalf("import: %d %+v", code, rep)
+	}
+	return rep
+}
+
 // TestVCSEMustShow walks issue 5's "must show" list through the real
 // server on a fresh data directory.
 func TestVCSEMustShow(t *testing.T) {
 	p := startPathway(t, "")
-	admin := p.key(keys.RoleAdmin, "")
-	ops := p.key(keys.RoleOps, "")
-	lw := p.key(keys.RoleLinkWorker, "")
-	ref := p.key(keys.RoleReferrer, "A81001")
-	partnerA := p.key(keys.RolePartner, "org-a")
-	partnerB := p.key(keys.RolePartner, "org-b")
+	k := p.vcseKeys()
+	admin, ops, lw, ref, partnerA, partnerB := k.admin, k.ops, k.lw, k.ref, k.partnerA, k.partnerB
 
 	// Import a small HSDS file with two partners.
-	var rep importReport
-	if code, _ := p.do("POST", "/v1/directory/import", admin, smallHSDS, &rep); code != http.StatusOK {
-		t.Fatalf("import: %d %+v", code, rep)
-	}
+	rep := p.importSmall(admin)
 	if rep.Created != 2 || rep.Skipped != 1 || rep.Partners != 2 {
 		t.Fatalf("import: created %d skipped %d partners %d, want 2, 1, 2", rep.Created, rep.Skipped, rep.Partners)
 	}
@@ -288,14 +301,9 @@ func TestVCSEMustShow(t *testing.T) {
 // shared fields, the capacity warning, illegal moves, reasons.
 func TestHandoffRules(t *testing.T) {
 	p := startPathway(t, "")
-	admin := p.key(keys.RoleAdmin, "")
-	ops := p.key(keys.RoleOps, "")
-	lw := p.key(keys.RoleLinkWorker, "")
-	ref := p.key(keys.RoleReferrer, "A81001")
-	partnerA := p.key(keys.RolePartner, "org-a")
-	var rep importReport
-	p.do("POST", "/v1/directory/import", admin, smallHSDS, &rep)
-	walkID := rep.Results[0].ServiceID
+	k := p.vcseKeys()
+	ops, lw, ref, partnerA := k.ops, k.lw, k.ref, k.partnerA
+	walkID := p.importSmall(k.admin).Results[0].ServiceID
 	refID := p.assignedReferral(ref, ops, "9434765919")
 
 	var pr problem
@@ -389,15 +397,9 @@ func TestDirectoryImportCommand(t *testing.T) {
 // gets, and A's lists never show B's.
 func TestPartnerIsolation(t *testing.T) {
 	p := startPathway(t, "")
-	admin := p.key(keys.RoleAdmin, "")
-	ops := p.key(keys.RoleOps, "")
-	lw := p.key(keys.RoleLinkWorker, "")
-	ref := p.key(keys.RoleReferrer, "A81001")
-	partnerA := p.key(keys.RolePartner, "org-a")
-	partnerB := p.key(keys.RolePartner, "org-b")
-	var rep importReport
-	p.do("POST", "/v1/directory/import", admin, smallHSDS, &rep)
-	debtID := rep.Results[1].ServiceID // partner B's service
+	k := p.vcseKeys()
+	ops, lw, ref, partnerA, partnerB := k.ops, k.lw, k.ref, k.partnerA, k.partnerB
+	debtID := p.importSmall(k.admin).Results[1].ServiceID // partner B's service
 
 	// Partner B has a handoff, a webhook and a delivery.
 	rcB := newReceiver(t, "partner-b-secret-000001")
