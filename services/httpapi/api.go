@@ -177,6 +177,8 @@ func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
 		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such webhook or delivery"}, nil
 	case errors.As(err, &pe):
 		return validationProblem(pe.Fields), nil
+	case errors.Is(err, webhooks.ErrConflict):
+		return Problem{Type: problemBase + "conflict", Title: "Conflict", Status: http.StatusConflict, Detail: strings.ReplaceAll(err.Error(), webhooks.ErrConflict.Error()+": ", "")}, nil
 	case errors.Is(err, webhooks.ErrInvalid):
 		return Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: strings.ReplaceAll(err.Error(), webhooks.ErrInvalid.Error()+": ", "")}, nil
 	case errors.Is(err, referral.ErrConflict), errors.Is(err, worker.ErrConflict), errors.Is(err, handoff.ErrConflict), errors.Is(err, partner.ErrConflict):

@@ -38,6 +38,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -128,7 +129,16 @@ type Options struct {
 	// Deliver makes Run consume handoff events into deliveries and send
 	// them; without it Run only follows the buckets (for the API).
 	Deliver bool
+	// AllowPrivate lets endpoints be on loopback, private and link-local
+	// addresses (a receiver on the same machine or network). Off, such
+	// URLs are refused at registration and such addresses at connection
+	// time, so a partner cannot make pathway probe its own network.
+	AllowPrivate bool
 }
+
+// ErrConflict reports a request the current state refuses (too many
+// endpoints).
+var ErrConflict = errors.New("webhooks: conflict")
 
 // Service registers endpoints, records deliveries and sends them. Its
 // methods are safe for concurrent use.
@@ -152,7 +162,25 @@ func Open(ctx context.Context, js jetstream.JetStream, store *events.Store, opts
 		opts.Now = time.Now
 	}
 	if opts.Client == nil {
-		opts.Client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		dialer := &net.Dialer{Timeout: 5 * time.Second}
+		if !opts.AllowPrivate {
+			// Checked on the address actually dialled, after DNS, so a
+			// name that later resolves inward is refused too.
+			dialer.Control = func(_, address string, _ syscall.RawConn) error {
+				host, _, err := net.SplitHostPort(address)
+				if err != nil {
+					return err
+				}
+				if ip := net.ParseIP(host); ip == nil || !publicIP(ip) {
+					return errPrivateAddress
+				}
+				return nil
+			}
+		}
+		transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 10 * time.Second,
+			MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true}
+		opts.Client = &http.Client{Timeout: 10 * time.Second, Transport: transport,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if opts.Consumer == "" {
 		opts.Consumer = ConsumerName
@@ -183,9 +211,28 @@ func Open(ctx context.Context, js jetstream.JetStream, store *events.Store, opts
 		eps: map[string]Endpoint{}, dels: map[string]Delivery{}, ready: make(chan struct{})}, nil
 }
 
-// ValidateURL checks an endpoint URL: https, or http to a loopback address
-// (for a receiver on the same machine), with no user information.
-func ValidateURL(raw string) error {
+var errPrivateAddress = errors.New("the address is not a public one")
+
+// publicIP reports whether ip is a public unicast address: not loopback,
+// private (RFC 1918, unique-local), link-local, shared (100.64.0.0/10),
+// multicast or unspecified.
+func publicIP(ip net.IP) bool {
+	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsInterfaceLocalMulticast() ||
+		ip.IsMulticast() || ip.IsUnspecified() {
+		return false
+	}
+	if ip4 := ip.To4(); ip4 != nil && ip4[0] == 100 && ip4[1]&0xc0 == 64 {
+		return false
+	}
+	return ip.IsGlobalUnicast()
+}
+
+// ValidateURL checks an endpoint URL: https with a host and no user
+// information. Unless allowPrivate, the host must not be a loopback,
+// private or link-local address or a name such as localhost; with it,
+// plain http is allowed to a loopback address (a receiver on the same
+// machine). Errors wrap ErrInvalid.
+func ValidateURL(raw string, allowPrivate bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || len(raw) > 2000 {
 		return fmt.Errorf("%w: url: must be an absolute https URL", ErrInvalid)
@@ -193,15 +240,20 @@ func ValidateURL(raw string) error {
 	if u.User != nil {
 		return fmt.Errorf("%w: url: must not carry a user name or password", ErrInvalid)
 	}
+	host := strings.ToLower(u.Hostname())
+	ip := net.ParseIP(host)
+	local := host == "localhost" || strings.HasSuffix(host, ".localhost") || (ip != nil && ip.IsLoopback())
+	if !allowPrivate && (local || (ip != nil && !publicIP(ip)) || strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".local") || !strings.Contains(host, ".") && ip == nil) {
+		return fmt.Errorf("%w: url: must name a public host; loopback, private and link-local addresses are refused", ErrInvalid)
+	}
 	switch u.Scheme {
 	case "https":
 		return nil
 	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		if allowPrivate && local {
 			return nil
 		}
-		return fmt.Errorf("%w: url: must be https (plain http only to a loopback address)", ErrInvalid)
+		return fmt.Errorf("%w: url: must be https", ErrInvalid)
 	}
 	return fmt.Errorf("%w: url: must be an https URL", ErrInvalid)
 }
@@ -210,7 +262,7 @@ func ValidateURL(raw string) error {
 // 16 to 256 printable characters. Errors: ErrInvalid.
 func (s *Service) Register(ctx context.Context, partner, rawURL, secret string) (Endpoint, error) {
 	var errs []error
-	if err := ValidateURL(rawURL); err != nil {
+	if err := ValidateURL(rawURL, s.opts.AllowPrivate); err != nil {
 		errs = append(errs, err)
 	}
 	if len(secret) < 16 || len(secret) > 256 || strings.ContainsFunc(secret, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
@@ -220,7 +272,7 @@ func (s *Service) Register(ctx context.Context, partner, rawURL, secret string) 
 		return Endpoint{}, errors.Join(errs...)
 	}
 	if len(s.Endpoints(partner)) >= MaxEndpoints {
-		return Endpoint{}, fmt.Errorf("%w: at most %d endpoints per partner; delete one first", ErrInvalid, MaxEndpoints)
+		return Endpoint{}, fmt.Errorf("%w: at most %d endpoints per partner; delete one first", ErrConflict, MaxEndpoints)
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -316,9 +368,13 @@ func (s *Service) Redeliver(ctx context.Context, partner, id string) (Delivery, 
 		now := s.opts.Now().UTC()
 		d.Status, d.NextAttempt, d.RetryUntil = StatusPending, now, now.Add(RetryFor)
 		data, _ := json.Marshal(d)
-		if _, err := s.deliveries.Update(ctx, id, data, entry.Revision()); err == nil {
+		_, err = s.deliveries.Update(ctx, id, data, entry.Revision())
+		if err == nil {
 			s.remember(d)
 			return d, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) { // not a lost race: a real failure
+			return Delivery{}, fmt.Errorf("redeliver: %w", err)
 		}
 	}
 	return Delivery{}, fmt.Errorf("redeliver %s: %w", id, events.ErrConcurrency)
@@ -497,10 +553,15 @@ func (s *Service) record(ctx context.Context, rec events.Record) error {
 		d := Delivery{ID: id, Endpoint: ep.ID, Partner: ep.Partner, Sequence: rec.Sequence, EventType: typ, HandoffID: h.ID(), Payload: body,
 			Status: StatusPending, NextAttempt: now, RetryUntil: now.Add(RetryFor), CreatedAt: now}
 		data, _ := json.Marshal(d)
-		if _, err := s.deliveries.Create(ctx, id, data); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		_, err := s.deliveries.Create(ctx, id, data)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyExists):
+			// A redelivered event: the delivery exists, maybe already sent.
+		case err != nil:
 			return fmt.Errorf("record delivery: %w", err)
+		default:
+			s.remember(d)
 		}
-		s.remember(d)
 	}
 	return nil
 }
@@ -527,37 +588,59 @@ func Backoff(n int) time.Duration {
 	return min(d, time.Hour)
 }
 
+// SendWorkers is how many endpoints SendDue sends to at once. Each
+// endpoint gets one delivery at a time, oldest event first, so a slow or
+// dead endpoint holds up only its own deliveries.
+const SendWorkers = 8
+
 // SendDue sends every pending delivery whose time has come, and returns
 // how many it delivered.
 func (s *Service) SendDue(ctx context.Context) (int, error) {
 	now := s.opts.Now()
 	s.mu.Lock()
-	var due []Delivery
+	byEndpoint := map[string][]Delivery{}
 	for _, d := range s.dels {
 		if d.Status == StatusPending && !now.Before(d.NextAttempt) {
-			due = append(due, d)
+			byEndpoint[d.Endpoint] = append(byEndpoint[d.Endpoint], d)
 		}
 	}
 	s.mu.Unlock()
-	// Oldest event first; a retried delivery can still arrive after a
-	// newer one, so receivers order by the payload's sequence.
-	slices.SortFunc(due, func(a, b Delivery) int {
-		if a.Sequence != b.Sequence {
-			return cmp.Compare(a.Sequence, b.Sequence)
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	sent := 0
-	var errs []error
-	for _, d := range due {
-		ok, err := s.attempt(ctx, d.ID, now)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		if ok {
-			sent++
-		}
+	queues := make(chan []Delivery, len(byEndpoint))
+	for _, due := range byEndpoint {
+		// Oldest event first; a retried delivery can still arrive after a
+		// newer one, so receivers order by the payload's sequence.
+		slices.SortFunc(due, func(a, b Delivery) int {
+			return cmp.Or(cmp.Compare(a.Sequence, b.Sequence), strings.Compare(a.ID, b.ID))
+		})
+		queues <- due
 	}
+	close(queues)
+	var (
+		mu   sync.Mutex
+		sent int
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for range min(SendWorkers, len(byEndpoint)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for due := range queues {
+				for _, d := range due {
+					ok, err := s.attempt(ctx, d.ID, now)
+					mu.Lock()
+					if ok {
+						sent++
+					}
+					if err != nil {
+						errs = append(errs, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	return sent, errors.Join(errs...)
 }
 
@@ -616,6 +699,24 @@ func (s *Service) save(ctx context.Context, d Delivery, rev uint64) error {
 	return nil
 }
 
+// sendFailure turns a transport error into what a partner is told: the
+// kind of failure, without addresses or internal detail.
+func sendFailure(err error) error {
+	var ne net.Error
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, errPrivateAddress):
+		return errors.New("could not connect: the host is not on a public address")
+	case errors.As(err, &dnsErr):
+		return errors.New("could not resolve the host name")
+	case errors.As(err, &ne) && ne.Timeout():
+		return errors.New("timed out")
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return errors.New("TLS handshake failed")
+	}
+	return errors.New("could not connect")
+}
+
 // Sign returns the Pathway-Signature value of body sent at timestamp.
 func Sign(secret string, timestamp int64, body []byte) string {
 	mac := hmac.New(sha256.New, []byte(secret))
@@ -653,11 +754,7 @@ func (s *Service) send(ctx context.Context, ep Endpoint, d Delivery, now time.Ti
 	req.Header.Set(HeaderSignature, Sign(ep.Secret, ts, d.Payload))
 	resp, err := s.opts.Client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, fmt.Errorf("send: %v", err)
+		return 0, sendFailure(err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

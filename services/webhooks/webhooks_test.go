@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -63,7 +64,7 @@ func startNode(tb testing.TB, dir string, clk *clock, client *http.Client, consu
 		tb.Fatal(err)
 	}
 	store := events.New(js, events.Options{Now: clk.Now})
-	svc, err := webhooks.Open(ctx, js, store, webhooks.Options{Now: clk.Now, Client: client, Deliver: true, Consumer: consumer, SendEvery: time.Hour})
+	svc, err := webhooks.Open(ctx, js, store, webhooks.Options{Now: clk.Now, Client: client, Deliver: true, Consumer: consumer, SendEvery: time.Hour, AllowPrivate: true})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 	// Dedup: another consumer reading the same events records nothing new.
 	seq := appendAccepted(t, n.store, handoffID)
 	waitFor(t, "the acceptance's delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 2 })
-	second, err := webhooks.Open(ctx, jsOf(t, n), n.store, webhooks.Options{Now: clk.Now, Client: hs.Client(), Deliver: true, Consumer: "webhooks-replay", SendEvery: time.Hour})
+	second, err := webhooks.Open(ctx, jsOf(t, n), n.store, webhooks.Options{Now: clk.Now, Client: hs.Client(), Deliver: true, Consumer: "webhooks-replay", SendEvery: time.Hour, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,4 +384,106 @@ func TestRegisterValidates(t *testing.T) {
 	if err := n.svc.Delete(ctx, "org-b", n.svc.Endpoints("org-a")[0].ID); err == nil {
 		t.Errorf("org-b deleted org-a's endpoint")
 	}
+}
+
+func TestValidateURLRefusesInternalHosts(t *testing.T) {
+	for _, u := range []string{
+		"https://169.254.169.254/latest/meta-data", "https://10.0.0.5/hook", "https://192.168.1.1/", "https://172.16.0.1/",
+		"https://100.64.0.1/", "https://localhost:8222/varz", "http://localhost:4222/", "https://127.0.0.1/", "https://[::1]/",
+		"https://[fd00::1]/", "https://metadata.google.internal/", "https://printer.local/", "https://intranet/", "https://0.0.0.0/",
+		"http://partner.example/hook",
+	} {
+		if err := webhooks.ValidateURL(u, false); err == nil {
+			t.Errorf("ValidateURL(%q) accepted, want refused", u)
+		}
+	}
+	for _, u := range []string{"https://partner.example/hook", "https://203.0.113.10:8443/pathway"} {
+		if err := webhooks.ValidateURL(u, false); err != nil {
+			t.Errorf("ValidateURL(%q): %v", u, err)
+		}
+	}
+	if err := webhooks.ValidateURL("http://127.0.0.1:9000/hook", true); err != nil {
+		t.Errorf("a loopback receiver with AllowPrivate: %v", err)
+	}
+	if err := webhooks.ValidateURL("http://10.0.0.5/hook", true); err == nil {
+		t.Errorf("plain http off loopback accepted with AllowPrivate")
+	}
+}
+
+// TestPrivateAddressRefusedAtConnection: with the default client, a
+// delivery to an endpoint that resolves to loopback is refused when
+// dialled, and the partner sees the kind of failure, not the address.
+func TestPrivateAddressRefusedAtConnection(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	rcv := &flaky{secret: "yet-another-long-secret", accepted: map[string]int{}}
+	hs := httptest.NewServer(rcv)
+	defer hs.Close()
+	dir := t.TempDir()
+	// Registered while private addresses were allowed, delivered after
+	// they are not (as after a configuration change).
+	n := startNode(t, dir, clk, nil, "")
+	if _, err := n.svc.Register(context.Background(), "org-a", hs.URL, rcv.secret); err != nil {
+		t.Fatal(err)
+	}
+	n.stop(t)
+	srv, err := embedded.Start(embedded.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown(context.Background())
+	nc, _ := nats.Connect(srv.ClientURL())
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	store := events.New(js, events.Options{Now: clk.Now})
+	svc, err := webhooks.Open(context.Background(), js, store, webhooks.Options{Now: clk.Now, Deliver: true, SendEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "ready", svc.Ready)
+	requestHandoff(t, store, "01a2a6b0-0000-7000-8000-0000000000cc", "org-a", clk.Now().Add(14*24*time.Hour))
+	waitFor(t, "the delivery", func() bool { return len(svc.Deliveries("org-a", "")) == 1 })
+	svc.SendDue(context.Background())
+	d := svc.Deliveries("org-a", "")[0]
+	if att, _, _ := rcv.snapshot(); len(att) != 0 {
+		t.Errorf("the loopback receiver got %d requests, want none", len(att))
+	}
+	if d.Status != webhooks.StatusPending || !strings.Contains(d.LastError, "not on a public address") || strings.Contains(d.LastError, "127.0.0.1") {
+		t.Errorf("delivery %+v: want pending with a last error naming the kind of failure and no address", d)
+	}
+}
+
+// TestSlowEndpointHoldsUpOnlyItself: while one partner's endpoint hangs,
+// another partner's delivery goes out.
+func TestSlowEndpointHoldsUpOnlyItself(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer slow.Close()
+	defer close(release)
+	fast := &flaky{secret: "fast-partner-secret-01", accepted: map[string]int{}}
+	hsFast := httptest.NewServer(fast)
+	defer hsFast.Close()
+	n := startNode(t, t.TempDir(), clk, &http.Client{Timeout: time.Minute}, "")
+	ctx := context.Background()
+	n.svc.Register(ctx, "org-slow", slow.URL, "slow-partner-secret-01")
+	n.svc.Register(ctx, "org-fast", hsFast.URL, fast.secret)
+	for i := range 3 {
+		requestHandoff(t, n.store, fmt.Sprintf("01a2a6b0-0000-7000-8000-00000000010%d", i), "org-slow", clk.Now().Add(14*24*time.Hour))
+	}
+	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000002ff", "org-fast", clk.Now().Add(14*24*time.Hour))
+	waitFor(t, "all deliveries", func() bool {
+		return len(n.svc.Deliveries("org-slow", "")) == 3 && len(n.svc.Deliveries("org-fast", "")) == 1
+	})
+	go n.svc.SendDue(ctx)
+	waitFor(t, "the fast partner's delivery while the slow endpoint hangs", func() bool {
+		_, acc, _ := fast.snapshot()
+		return len(acc) == 1
+	})
 }

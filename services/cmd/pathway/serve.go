@@ -52,6 +52,9 @@ type serveConfig struct {
 	HandoffDeadline time.Duration
 	// Demo loads the synthetic demo region first when the log is empty.
 	Demo bool
+	// WebhookAllowPrivate lets partners' webhook endpoints be on loopback,
+	// private and link-local addresses.
+	WebhookAllowPrivate bool
 	// demoOut receives the demo's ops key; default discard.
 	demoOut io.Writer
 	// rules are the compiled triage rules, loaded before start.
@@ -127,21 +130,22 @@ func (c serveConfig) Validate() error {
 
 // env maps each setting to its environment variable.
 var envNames = map[string]string{
-	"data":             "PATHWAY_DATA",
-	"http":             "PATHWAY_HTTP",
-	"nats-listen":      "PATHWAY_NATS_LISTEN",
-	"nats-url":         "PATHWAY_NATS_URL",
-	"nats-creds":       "PATHWAY_NATS_CREDS",
-	"nats-user":        "PATHWAY_NATS_USER",
-	"nats-password":    "PATHWAY_NATS_PASSWORD",
-	"nats-token":       "PATHWAY_NATS_TOKEN",
-	"fsync":            "PATHWAY_FSYNC",
-	"replicas":         "PATHWAY_REPLICAS",
-	"services":         "PATHWAY_SERVICES",
-	"rules":            "PATHWAY_RULES",
-	"wait-target":      "PATHWAY_WAIT_TARGET",
-	"handoff-deadline": "PATHWAY_HANDOFF_DEADLINE",
-	"demo":             "PATHWAY_DEMO",
+	"data":                  "PATHWAY_DATA",
+	"http":                  "PATHWAY_HTTP",
+	"nats-listen":           "PATHWAY_NATS_LISTEN",
+	"nats-url":              "PATHWAY_NATS_URL",
+	"nats-creds":            "PATHWAY_NATS_CREDS",
+	"nats-user":             "PATHWAY_NATS_USER",
+	"nats-password":         "PATHWAY_NATS_PASSWORD",
+	"nats-token":            "PATHWAY_NATS_TOKEN",
+	"fsync":                 "PATHWAY_FSYNC",
+	"replicas":              "PATHWAY_REPLICAS",
+	"services":              "PATHWAY_SERVICES",
+	"rules":                 "PATHWAY_RULES",
+	"wait-target":           "PATHWAY_WAIT_TARGET",
+	"handoff-deadline":      "PATHWAY_HANDOFF_DEADLINE",
+	"demo":                  "PATHWAY_DEMO",
+	"webhook-allow-private": "PATHWAY_WEBHOOK_ALLOW_PRIVATE",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -202,6 +206,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	}
 	fs.DurationVar(&cfg.HandoffDeadline, "handoff-deadline", cfg.HandoffDeadline, desc("handoff-deadline", "how long a VCSE partner has to answer a handoff before it expires (reminders go 7 and 2 days before)"))
 	fs.BoolVar(&cfg.Demo, "demo", fromEnv("demo", "false") == "true", desc("demo", "on an empty log, first load a synthetic demo region (see pathway help demo) and print an ops key for the dashboard"))
+	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", fromEnv("webhook-allow-private", "false") == "true", desc("webhook-allow-private", "let partners register webhook endpoints on loopback, private and link-local addresses (plain http only to loopback); off, such endpoints are refused so a partner cannot reach this network"))
 	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
@@ -29,11 +30,19 @@ func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetst
 	}
 	deliver := slices.Contains(cfg.Services, "webhooks")
 	if api || deliver {
-		wh, err := webhooks.Open(ctx, js, store, webhooks.Options{Replicas: cfg.Replicas, Logger: log, Deliver: deliver})
+		wh, err := webhooks.Open(ctx, js, store, webhooks.Options{Replicas: cfg.Replicas, Logger: log, Deliver: deliver, AllowPrivate: cfg.WebhookAllowPrivate})
 		if err != nil {
 			return out, fmt.Errorf("open webhooks: %w", err)
 		}
 		g.Go(func() error { return wh.Run(ctx) })
+		// The API answers from the endpoints and deliveries it has loaded.
+		for !wh.Ready() {
+			select {
+			case <-ctx.Done():
+				return out, ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
 		out.Webhooks = wh
 	}
 	if api {

@@ -141,10 +141,18 @@ func (p *pathway) importSmall(admin string) importReport {
 	return rep
 }
 
+// startLoopbackWebhooks starts pathway with webhook endpoints allowed on
+// loopback, where the tests' receivers listen.
+func startLoopbackWebhooks(t *testing.T) *pathway {
+	cfg := defaultServeConfig()
+	cfg.DataDir, cfg.HTTPAddr, cfg.NATSListen, cfg.WebhookAllowPrivate = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0", true
+	return startPathwayWith(t, cfg)
+}
+
 // TestVCSEMustShow walks issue 5's "must show" list through the real
 // server on a fresh data directory.
 func TestVCSEMustShow(t *testing.T) {
-	p := startPathway(t, "")
+	p := startLoopbackWebhooks(t)
 	k := p.vcseKeys()
 	admin, ops, lw, ref, partnerA, partnerB := k.admin, k.ops, k.lw, k.ref, k.partnerA, k.partnerB
 
@@ -312,6 +320,13 @@ func TestHandoffRules(t *testing.T) {
 	}
 	before := p.logLength()
 
+	// By default a partner cannot point pathway at this network.
+	for _, u := range []string{"http://127.0.0.1:4222/", "https://10.1.2.3:8443/admin", "https://169.254.169.254/latest"} {
+		if code, _ := p.do("POST", "/v1/partner/webhooks", partnerA, map[string]string{"url": u, "secret": "a-long-shared-secret-0001"}, &pr); code != http.StatusBadRequest {
+			t.Errorf("webhook to %s: %d, want 400", u, code)
+		}
+	}
+
 	// Partner A signals no capacity: a handoff warns and needs a confirm.
 	if code, _ := p.do("PUT", "/v1/partner/services/"+walkID+"/capacity", partnerA, map[string]string{"status": "no-capacity", "note": "full until spring"}, nil); code != http.StatusOK {
 		t.Fatalf("capacity: %d", code)
@@ -396,7 +411,7 @@ func TestDirectoryImportCommand(t *testing.T) {
 // each of partner B's resources gets exactly what a missing resource
 // gets, and A's lists never show B's.
 func TestPartnerIsolation(t *testing.T) {
-	p := startPathway(t, "")
+	p := startLoopbackWebhooks(t)
 	k := p.vcseKeys()
 	ops, lw, ref, partnerA, partnerB := k.ops, k.lw, k.ref, k.partnerA, k.partnerB
 	debtID := p.importSmall(k.admin).Results[1].ServiceID // partner B's service
