@@ -79,12 +79,14 @@ type Handoff struct {
 	// FirstResponse is when the partner first answered (accepted or
 	// rejected); zero while unanswered.
 	FirstResponse time.Time `json:"first_response_at,omitzero"`
-	Accepted      bool      `json:"-"`
-	Reminders     int       `json:"reminders"`
-	Reason        string    `json:"reason,omitempty"`
-	Outcome       string    `json:"outcome,omitempty"`
-	UpdatedAt     time.Time `json:"updated_at"`
-	Sequence      uint64    `json:"sequence"`
+	// Accepted is true once the partner accepted it (kept in checkpoints
+	// for the stats; not shown in the inbox).
+	Accepted  bool      `json:"accepted,omitempty"`
+	Reminders int       `json:"reminders"`
+	Reason    string    `json:"reason,omitempty"`
+	Outcome   string    `json:"outcome,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+	Sequence  uint64    `json:"sequence"`
 }
 
 // Partners is the read model. It implements projections.Projection.

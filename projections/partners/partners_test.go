@@ -232,3 +232,29 @@ func append1(tb testing.TB, s *events.Store, typ, id string, p proto.Message) {
 		tb.Fatal(err)
 	}
 }
+
+// TestStatsSurviveACheckpoint: the stats after a snapshot and restore are
+// the stats before it.
+func TestStatsSurviveACheckpoint(t *testing.T) {
+	m := partners.New()
+	apply(t, m, append(directory(),
+		ev{"handoff", "h1", 0, &pathwayv1.HandoffRequested{ServiceId: "walk", PartnerId: "org-a", RespondBy: timestamppb.New(t0.Add(14 * 24 * time.Hour))}},
+		ev{"handoff", "h1", time.Hour, &pathwayv1.HandoffAccepted{}},
+		ev{"handoff", "h1", 2 * time.Hour, &pathwayv1.HandoffStarted{}})...)
+	var buf bytes.Buffer
+	if err := m.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	restored := partners.New()
+	if err := restored.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := m.Stats()
+	after, _ := restored.Stats()
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Errorf("stats after restore:\n%v\nwant\n%v", after, before)
+	}
+	if after[1].Accepted != 1 || after[1].AcceptanceRate != 1 {
+		t.Errorf("org-a after restore: %+v, want 1 accepted, rate 1", after[1])
+	}
+}
