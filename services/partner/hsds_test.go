@@ -405,3 +405,18 @@ func TestParseHSDSDuplicateIDs(t *testing.T) {
 		t.Errorf("got skips %q and %q, want the second skipped as a duplicate of record 0", recs[0].Skip, recs[1].Skip)
 	}
 }
+
+// TestParseHSDSOversizedFieldsAreSkipped: a record too large for one event
+// is skipped with a reason instead of failing the import part-way.
+func TestParseHSDSOversizedFieldsAreSkipped(t *testing.T) {
+	big := strings.Repeat("x", 2<<20)
+	recs, err := partner.ParseHSDS([]byte(`[{"id": "s1", "name": "Choir", "eligibility_description": "` + big + `", "organization": {"id": "org-a", "name": "A"}},
+	 {"id": "s2", "name": "Walk", "organization": {"id": "org-a", "name": "A"}, "attributes": [{"taxonomy_term": {"name": "` + big[:300] + `"}}]},
+	 {"id": "s3", "name": "Fine", "organization": {"id": "org-a", "name": "A"}}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(recs[0].Skip, "eligibility.description") || !strings.HasPrefix(recs[1].Skip, "taxonomy_terms[0]") || recs[2].Skip != "" {
+		t.Errorf("skips %q, %q, %q; want the first two skipped naming the field, the third kept", recs[0].Skip, recs[1].Skip, recs[2].Skip)
+	}
+}

@@ -115,6 +115,9 @@ func ValidatePartner(d *pathwayv1.PartnerRegistered) []referral.FieldError {
 	if len(d.GetDescription()) > 4000 {
 		errs = append(errs, referral.FieldError{Field: "description", Reason: "must be at most 4000 characters"})
 	}
+	if len(d.GetRegistrationNumber()) > 50 || len(d.GetHsdsOrganizationId()) > 64 {
+		errs = append(errs, referral.FieldError{Field: "registration_number", Reason: "must be at most 50 characters"})
+	}
 	errs = append(errs, validateContact("contact", d.GetContact())...)
 	return errs
 }
@@ -125,6 +128,9 @@ func ValidatePartner(d *pathwayv1.PartnerRegistered) []referral.FieldError {
 func (p *Partner) Save(d *pathwayv1.PartnerRegistered) ([]proto.Message, error) {
 	if errs := ValidatePartner(d); len(errs) > 0 {
 		return nil, invalid(errs)
+	}
+	if d.Contact == nil {
+		d.Contact = &pathwayv1.ContactPoint{} // so "no contact" compares equal however it came
 	}
 	if !p.Exists() {
 		return []proto.Message{d}, nil
@@ -207,6 +213,24 @@ func ValidateService(d *pathwayv1.ServiceDetails) []referral.FieldError {
 	}
 	if len(d.GetTaxonomyTerms()) > 50 {
 		add("taxonomy_terms", "at most 50")
+	} else {
+		for i, term := range d.GetTaxonomyTerms() {
+			if term == "" || len(term) > 200 {
+				add(fmt.Sprintf("taxonomy_terms[%d]", i), "must be 1 to 200 characters")
+			}
+		}
+	}
+	if len(d.GetHsdsServiceId()) > 200 {
+		add("hsds_service_id", "must be at most 200 characters")
+	}
+	if len(d.GetEligibility().GetDescription()) > 2000 {
+		add("eligibility.description", "must be at most 2000 characters")
+	}
+	if len(d.GetEligibility().GetPostcodeDistricts()) > 100 {
+		add("eligibility.postcode_districts", "at most 100")
+	}
+	if len(d.GetLocations()) > 50 {
+		add("locations", "at most 50")
 	}
 	el := d.GetEligibility()
 	if el.GetMaxAge() != 0 && el.GetMinAge() > el.GetMaxAge() {
@@ -221,6 +245,9 @@ func ValidateService(d *pathwayv1.ServiceDetails) []referral.FieldError {
 		}
 	}
 	for i, l := range d.GetLocations() {
+		if len(l.GetName()) > 200 || len(l.GetAddress()) > 500 {
+			add(fmt.Sprintf("locations[%d]", i), "name at most 200 and address at most 500 characters")
+		}
 		if l.GetPostcode() != "" && !referral.ValidPostcode(referral.NormalisePostcode(l.GetPostcode())) {
 			add(fmt.Sprintf("locations[%d].postcode", i), "is not a UK postcode")
 		}
@@ -256,6 +283,12 @@ func validateContact(field string, c *pathwayv1.ContactPoint) []referral.FieldEr
 func (s *Service) Save(d *pathwayv1.ServiceDetails, capacity pathwayv1.CapacityStatus) ([]proto.Message, error) {
 	if errs := ValidateService(d); len(errs) > 0 {
 		return nil, invalid(errs)
+	}
+	if d.Contact == nil {
+		d.Contact = &pathwayv1.ContactPoint{}
+	}
+	if d.Eligibility == nil {
+		d.Eligibility = &pathwayv1.Eligibility{}
 	}
 	if !s.Exists() {
 		if capacity == pathwayv1.CapacityStatus_CAPACITY_STATUS_UNSPECIFIED {
