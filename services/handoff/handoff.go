@@ -408,7 +408,7 @@ func (h *Handoff) Act(a Action, reason, outcome, note string) ([]proto.Message, 
 	case ActionCancel:
 		e = &pathwayv1.HandoffCancelled{Reason: reason, Note: note}
 	case ActionEnterInError:
-		e = &pathwayv1.HandoffEnteredInError{Reason: reason}
+		e = &pathwayv1.HandoffEnteredInError{Reason: reason, Note: note}
 	default:
 		return nil, fmt.Errorf("%w: unknown action %q", ErrInvalid, a)
 	}

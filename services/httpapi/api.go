@@ -172,17 +172,19 @@ func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
 				Detail: "only one open referral per person is allowed; cancel the open one first to refer again"},
 			map[string]any{"open_referral": "/v1/referrals/" + de.OpenID, "open_referral_id": de.OpenID}
 	case errors.Is(err, events.ErrNotFound):
-		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such referral"}, nil
+		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such " + resourceOf(r.Pattern)}, nil
 	case errors.Is(err, webhooks.ErrNotFound):
 		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such webhook or delivery"}, nil
 	case errors.As(err, &pe):
-		return validationProblem(pe.Fields), nil
+		p := validationProblem(pe.Fields)
+		p.Title = "The " + resourceOf(r.Pattern) + " is not valid"
+		return p, nil
 	case errors.Is(err, webhooks.ErrConflict):
 		return Problem{Type: problemBase + "conflict", Title: "Conflict", Status: http.StatusConflict, Detail: strings.ReplaceAll(err.Error(), webhooks.ErrConflict.Error()+": ", "")}, nil
 	case errors.Is(err, webhooks.ErrInvalid):
 		return Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: strings.ReplaceAll(err.Error(), webhooks.ErrInvalid.Error()+": ", "")}, nil
 	case errors.Is(err, referral.ErrConflict), errors.Is(err, worker.ErrConflict), errors.Is(err, handoff.ErrConflict), errors.Is(err, partner.ErrConflict):
-		return Problem{Type: problemBase + "conflict", Title: "Not allowed in the referral's current state", Status: http.StatusConflict, Detail: cleanDetail(err)}, nil
+		return Problem{Type: problemBase + "conflict", Title: "Not allowed in the " + resourceOf(r.Pattern) + "'s current state", Status: http.StatusConflict, Detail: cleanDetail(err)}, nil
 	case errors.Is(err, referral.ErrInvalid), errors.Is(err, worker.ErrInvalid), errors.Is(err, handoff.ErrInvalid):
 		return Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: cleanDetail(err)}, nil
 	case errors.Is(err, events.ErrConcurrency):
@@ -192,6 +194,22 @@ func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
 	}
 	a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
 	return Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the request failed; it is safe to retry with the same Idempotency-Key"}, nil
+}
+
+// resourceOf names what a route pattern acts on, for messages: the
+// resource its {id} names, else its last word.
+func resourceOf(pattern string) string {
+	switch {
+	case strings.Contains(pattern, "/handoffs/{id}"):
+		return "handoff"
+	case strings.Contains(pattern, "/services"), strings.HasSuffix(pattern, "/directory/import"):
+		return "service"
+	case strings.Contains(pattern, "/directory/partners"):
+		return "partner"
+	case strings.Contains(pattern, "/workers"), strings.Contains(pattern, "/caseloads/"):
+		return "link worker"
+	}
+	return "referral"
 }
 
 // cleanDetail drops the package prefix of a domain error.

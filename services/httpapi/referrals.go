@@ -254,12 +254,17 @@ func (a *api) change(w http.ResponseWriter, r *http.Request, errs []referral.Fie
 }
 
 // commandOrProblem is command, answering 400 when the Idempotency-Key is
-// malformed.
+// malformed. The key is scoped to the route: the same key sent to another
+// endpoint (cancel after accept, update after create) is another command,
+// not a retry.
 func (a *api) commandOrProblem(w http.ResponseWriter, r *http.Request) (intake.Command, bool) {
 	cmd, err := a.command(r)
 	if err != nil {
 		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
 		return cmd, false
+	}
+	if cmd.IdempotencyKey != "" {
+		cmd.IdempotencyKey = r.Method + " " + r.URL.Path + "\x00" + cmd.IdempotencyKey
 	}
 	return cmd, true
 }

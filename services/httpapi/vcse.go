@@ -164,6 +164,9 @@ func (a *api) saveService(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	d, c, errs := body.details()
+	if id != "" && body.Capacity != "" {
+		errs = append(errs, referral.FieldError{Field: "capacity_status", Reason: "is set by the partner (PUT /v1/partner/services/{id}/capacity), not with an update"})
+	}
 	if len(errs) > 0 {
 		WriteProblem(w, validationProblem(errs))
 		return
@@ -460,10 +463,10 @@ func (a *api) handoffAction(action handoff.Action) http.HandlerFunc {
 		}
 		var errs []referral.FieldError
 		if handoff.NeedsReason(action) && body.Reason == "" {
-			errs = append(errs, referral.FieldError{Field: "reason", Reason: "is required to " + string(action) + ", e.g. " + strings.Join(handoff.Reasons[:4], ", ")})
+			errs = append(errs, referral.FieldError{Field: "reason", Reason: "is required to " + string(action) + ": one of " + strings.Join(handoff.Reasons, ", ")})
 		}
-		if len(body.Reason) > 200 {
-			errs = append(errs, referral.FieldError{Field: "reason", Reason: "must be at most 200 characters"})
+		if body.Reason != "" && !slices.Contains(handoff.Reasons, body.Reason) {
+			errs = append(errs, referral.FieldError{Field: "reason", Reason: "must be a reason code: " + strings.Join(handoff.Reasons, ", ") + " (say more in note)"})
 		}
 		if action == handoff.ActionComplete && !slices.Contains(handoff.Outcomes, body.Outcome) {
 			errs = append(errs, referral.FieldError{Field: "outcome", Reason: "is required to complete: one of " + strings.Join(handoff.Outcomes, ", ")})

@@ -884,6 +884,7 @@ func (x *HandoffReminderSent) GetReminderNumber() uint32 {
 type HandoffEnteredInError struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	Note          string                 `protobuf:"bytes,2,opt,name=note,proto3" json:"note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -921,6 +922,13 @@ func (*HandoffEnteredInError) Descriptor() ([]byte, []int) {
 func (x *HandoffEnteredInError) GetReason() string {
 	if x != nil {
 		return x.Reason
+	}
+	return ""
+}
+
+func (x *HandoffEnteredInError) GetNote() string {
+	if x != nil {
+		return x.Note
 	}
 	return ""
 }
@@ -988,9 +996,10 @@ const file_pathway_v1_handoff_proto_rawDesc = "" +
 	"\x13HandoffReminderSent\x129\n" +
 	"\n" +
 	"respond_by\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\trespondBy\x12'\n" +
-	"\x0freminder_number\x18\x02 \x01(\rR\x0ereminderNumber\"/\n" +
+	"\x0freminder_number\x18\x02 \x01(\rR\x0ereminderNumber\"C\n" +
 	"\x15HandoffEnteredInError\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason*\xdb\x02\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x12\n" +
+	"\x04note\x18\x02 \x01(\tR\x04note*\xdb\x02\n" +
 	"\rHandoffStatus\x12\x1e\n" +
 	"\x1aHANDOFF_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18HANDOFF_STATUS_REQUESTED\x10\x01\x12\x1b\n" +

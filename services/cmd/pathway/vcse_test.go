@@ -344,6 +344,22 @@ func TestHandoffRules(t *testing.T) {
 		t.Fatalf("confirmed handoff: %d", code)
 	}
 
+	// Reasons are codes; a capacity signal is not changed by an update.
+	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/reject", partnerA, map[string]string{"reason": "we are busy"}, &pr); code != http.StatusBadRequest {
+		t.Errorf("reject with a free-text reason: %d, want 400 listing the codes", code)
+	}
+	if code, _ := p.do("PUT", "/v1/directory/services/"+walkID, k.admin, map[string]any{"partner_id": "org-a", "name": "Walks", "needs": []string{"loneliness"}, "capacity_status": "capacity"}, &pr); code != http.StatusBadRequest {
+		t.Errorf("update with a capacity status: %d, want 400", code)
+	}
+	// An Idempotency-Key belongs to its endpoint: the same key on another
+	// action is another command, not a retry of the first.
+	var second struct{ ID, Status string }
+	p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &second, "Idempotency-Key", "k-1")
+	var cancelled struct{ Status string }
+	if code, _ := p.do("POST", "/v1/handoffs/"+second.ID+"/cancel", lw, map[string]string{"reason": "duplicate"}, &cancelled, "Idempotency-Key", "k-1"); code != http.StatusOK || cancelled.Status != "cancelled" {
+		t.Errorf("cancel with the request's key: %d %+v, want 200 cancelled", code, cancelled)
+	}
+
 	// A reason is required to reject; complete before accept is 409.
 	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/reject", partnerA, map[string]string{}, &pr); code != http.StatusBadRequest {
 		t.Errorf("reject without reason: %d, want 400", code)
