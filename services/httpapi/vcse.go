@@ -399,8 +399,9 @@ func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
 		v.SharedFields = append(v.SharedFields, handoff.SharedFieldName(f))
 	}
 	v.Shared = details(req.GetShared())
-	if v.Shared == nil {
-		v.Shared = map[string]any{}
+	if v.Shared == nil || (!staff && (h.Status() == handoff.StatusCancelled || h.Status() == handoff.StatusEnteredInError)) {
+		// A withdrawn handoff shows the partner nothing more of the person.
+		v.Shared, v.SharedFields, v.Note = map[string]any{}, []string{}, ""
 	}
 	for _, c := range h.History() {
 		it := historyItem{Sequence: c.Sequence, Type: string(c.Payload.ProtoReflect().Descriptor().Name()), At: c.At}

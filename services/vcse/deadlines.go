@@ -17,16 +17,28 @@ const TickEvery = time.Minute
 
 var clockActor = &pathwayv1.Actor{Id: "handoff-clock", Role: pathwayv1.Role_ROLE_SYSTEM}
 
+// ConsumerName is the durable consumer that closes handoffs when their
+// referral closes.
+const ConsumerName = "handoffs"
+
 // Run follows the handoff events to know which handoffs await an answer,
 // and every TickEvery sends the reminders that are due and expires the
-// handoffs past their deadline, until ctx ends. Several processes may run
-// it: each decision is appended at the handoff's version with an
-// idempotency key, so a reminder or an expiry is recorded once.
+// handoffs past their deadline, until ctx ends. It also consumes referral
+// events: when a referral is cancelled or merged away its open handoffs
+// are cancelled, and when it is discharged those the partner has not yet
+// answered are (work a partner has taken on goes on). Several processes
+// may run it: each decision is appended at the handoff's version with an
+// idempotency key, so it is recorded once.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	follow := make(chan error, 1)
+	follow := make(chan error, 2)
 	go func() { follow <- s.follow(ctx) }()
+	go func() {
+		follow <- s.store.Consume(ctx, events.Consumer{Name: ConsumerName, Subjects: []string{events.TypeSubject("referral")},
+			Types:     events.TypesOf(&pathwayv1.ReferralCancelled{}, &pathwayv1.ReferralMerged{}, &pathwayv1.ReferralDischarged{}),
+			OnBadData: events.Skip, Logger: s.log}, s.referralClosed)
+	}()
 	t := time.NewTicker(TickEvery)
 	defer t.Stop()
 	for {
@@ -61,6 +73,7 @@ func (s *Service) follow(ctx context.Context) error {
 		switch e := rec.Payload.(type) {
 		case *pathwayv1.HandoffRequested:
 			s.pending[rec.Aggregate.ID] = e.GetRespondBy().AsTime()
+			s.byReferral[e.GetReferralId()] = append(s.byReferral[e.GetReferralId()], rec.Aggregate.ID)
 		case *pathwayv1.HandoffReminderSent:
 			// still pending; Tick works out the next reminder from the log.
 		default:
@@ -133,4 +146,51 @@ func (s *Service) Tick(ctx context.Context) (int, error) {
 		}
 	}
 	return n, errors.Join(errs...)
+}
+
+// referralClosed cancels the handoffs of a referral that closed: every
+// open one when it was cancelled or merged into another, those still
+// awaiting the partner's answer when it was discharged.
+func (s *Service) referralClosed(ctx context.Context, rec events.Record) error {
+	why := ""
+	onlyUnanswered := false
+	switch e := rec.Payload.(type) {
+	case *pathwayv1.ReferralCancelled:
+		why = "the referral was cancelled"
+	case *pathwayv1.ReferralMerged:
+		if e.GetIntoReferralId() == "" {
+			return nil // the surviving side
+		}
+		why = "the referral was merged into another"
+	case *pathwayv1.ReferralDischarged:
+		why, onlyUnanswered = "the person was discharged from social prescribing", true
+	default:
+		return nil
+	}
+	// The follower must have seen every handoff made so far.
+	last, err := s.store.LastSequenceOn(ctx, events.TypeSubject(handoff.AggregateType))
+	if err != nil {
+		return err
+	}
+	if err := s.pos.WaitFor(ctx, last); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	ids := append([]string(nil), s.byReferral[rec.Aggregate.ID]...)
+	s.mu.Unlock()
+	for _, id := range ids {
+		h, err := LoadHandoff(ctx, s.store, id)
+		if err != nil {
+			return err
+		}
+		if !h.Status().Open() || (onlyUnanswered && h.Status() != handoff.StatusRequested) {
+			continue
+		}
+		cmd := intake.Command{Actor: clockActor, IdempotencyKey: fmt.Sprintf("referral-closed:%d:%s", rec.Sequence, id), CausationID: rec.Envelope.GetEventId()}
+		if _, _, err := s.Act(ctx, id, handoff.ActionCancel, "circumstances-changed", "", why, cmd, nil); err != nil && !errors.Is(err, handoff.ErrConflict) {
+			return fmt.Errorf("cancel handoff %s: %w", id, err)
+		}
+		s.log.Info("handoff cancelled with its referral", "handoff", id, "referral_seq", rec.Sequence)
+	}
+	return nil
 }

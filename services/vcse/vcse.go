@@ -48,7 +48,9 @@ type Service struct {
 
 	mu      sync.Mutex
 	pending map[string]time.Time // requested handoffs: id -> next due
-	pos     events.Position
+	// byReferral lists each referral's handoffs.
+	byReferral map[string][]string
+	pos        events.Position
 }
 
 // New returns a Service on store.
@@ -68,7 +70,7 @@ func New(store *events.Store, opts Options) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, opts: opts, log: log.With("service", "handoffs"), pending: map[string]time.Time{}}
+	return &Service{store: store, opts: opts, log: log.With("service", "handoffs"), pending: map[string]time.Time{}, byReferral: map[string][]string{}}
 }
 
 // Deadline is how long a partner has to answer.

@@ -293,3 +293,48 @@ func TestActRetryIsIdempotent(t *testing.T) {
 		t.Errorf("a second accept without the key: %v, want ErrConflict", err)
 	}
 }
+
+// TestReferralClosingCancelsHandoffs: a discharge cancels the handoffs the
+// partner has not answered and leaves accepted work alone; a cancelled
+// referral takes every open handoff with it.
+func TestReferralClosingCancelsHandoffs(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	discharged := w.assigned(t)
+	unanswered, accepted := w.handoff(t, discharged), w.handoff(t, discharged)
+	if _, _, err := w.svc.Act(ctx, accepted, handoff.ActionAccept, "", "", "", staff, nil); err != nil {
+		t.Fatal(err)
+	}
+	cancelledRef := w.assigned(t)
+	inProgress := w.handoff(t, cancelledRef)
+	w.svc.Act(ctx, inProgress, handoff.ActionAccept, "", "", "", staff, nil)
+	w.svc.Act(ctx, inProgress, handoff.ActionStart, "", "", "", staff, nil)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go w.svc.Run(runCtx)
+	in := intake.New(w.store, nil, w.clk.Now)
+	if _, err := in.Discharge(ctx, discharged, staff, pathwayv1.DischargeReason_DISCHARGE_REASON_GOALS_MET, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Cancel(ctx, cancelledRef, staff, pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR, "wrong person"); err != nil {
+		t.Fatal(err)
+	}
+	status := func(id string) handoff.Status {
+		h, err := vcse.LoadHandoff(ctx, w.store, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.Status()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for status(unanswered) != handoff.StatusCancelled || status(inProgress) != handoff.StatusCancelled {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10s: unanswered %s, in progress %s; want both cancelled", status(unanswered), status(inProgress))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := status(accepted); got != handoff.StatusAccepted {
+		t.Errorf("the accepted handoff of the discharged referral is %s, want still accepted", got)
+	}
+}
