@@ -145,7 +145,6 @@ type Handoff struct {
 	status      Status
 	updatedAt   time.Time
 	reminders   int
-	firstAnswer time.Time
 	reason      string
 	outcome     string
 	history     []referral.Change
@@ -193,11 +192,7 @@ func (h *Handoff) Apply(c referral.Change) {
 	h.version = c.Sequence
 	h.updatedAt = c.At
 	h.history = append(h.history, c)
-	prev := h.status
 	h.status = StatusAfter(h.status, c.Payload)
-	if prev == StatusRequested && h.status != StatusRequested && h.firstAnswer.IsZero() {
-		h.firstAnswer = c.At
-	}
 	switch e := c.Payload.(type) {
 	case *pathwayv1.HandoffRequested:
 		h.requested, h.requestedAt = e, c.At
@@ -416,9 +411,12 @@ func (h *Handoff) Act(a Action, reason, outcome, note string) ([]proto.Message, 
 }
 
 // Due decides what the clock asks of a handoff at now: expiry once an
-// unanswered handoff passes its deadline, else the next reminder whose
-// time has come (reminders are durations before the deadline). Nothing
-// when the handoff was answered or nothing is due.
+// unanswered handoff passes its deadline, else the latest reminder whose
+// time has come (reminders are durations before the deadline). A
+// reminder's number is its place in the schedule (1: the furthest from
+// the deadline), so when the clock was down past a reminder's time only
+// the latest due one goes, under its own number. Nothing when the handoff
+// was answered or nothing is due.
 func (h *Handoff) Due(now time.Time, reminders []time.Duration) []proto.Message {
 	if !h.Exists() || h.status != StatusRequested {
 		return nil
