@@ -7,12 +7,11 @@ package funnel
 import (
 	"encoding/json"
 	"io"
-	"math"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 )
 
@@ -150,15 +149,9 @@ type Percentiles struct {
 
 func percentiles(ds []time.Duration) Percentiles {
 	p := Percentiles{N: len(ds)}
-	if len(ds) == 0 {
-		return p
+	if len(ds) > 0 {
+		p.P50, p.P90 = projections.Quantile(ds, 0.5).Hours()/24, projections.Quantile(ds, 0.9).Hours()/24
 	}
-	slices.Sort(ds)
-	at := func(q float64) float64 {
-		i := int(math.Ceil(q*float64(len(ds)))) - 1
-		return ds[max(i, 0)].Hours() / 24
-	}
-	p.P50, p.P90 = at(0.5), at(0.9)
 	return p
 }
 

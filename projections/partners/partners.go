@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 )
 
@@ -370,15 +371,10 @@ type Percentiles struct {
 
 func percentiles(ds []time.Duration) Percentiles {
 	p := Percentiles{N: len(ds)}
-	if len(ds) == 0 {
-		return p
+	if len(ds) > 0 {
+		hours := func(d time.Duration) float64 { return math.Round(d.Hours()*100) / 100 }
+		p.P50, p.P90 = hours(projections.Quantile(ds, 0.5)), hours(projections.Quantile(ds, 0.9))
 	}
-	slices.Sort(ds)
-	at := func(q float64) float64 {
-		i := int(math.Ceil(q*float64(len(ds)))) - 1
-		return math.Round(ds[max(i, 0)].Hours()*100) / 100
-	}
-	p.P50, p.P90 = at(0.5), at(0.9)
 	return p
 }
 
