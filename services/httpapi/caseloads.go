@@ -8,9 +8,9 @@ import (
 	"github.com/pathway-sp/pathway/projections/caseloads"
 )
 
-func (a *api) caseloadsView(w http.ResponseWriter, r *http.Request, fn func(c *caseloads.Caseloads, seq uint64, now time.Time)) {
-	a.readView(w, r, a.reads.Caseloads, func() projections.Projection { return caseloads.New() }, func(p projections.Projection, seq uint64, now time.Time) {
-		fn(p.(*caseloads.Caseloads), seq, now)
+func (a *api) caseloadsView(w http.ResponseWriter, r *http.Request, fn func(c *caseloads.Caseloads, seq uint64, now time.Time) any) {
+	a.readView(w, r, a.reads.Caseloads, func() projections.Projection { return caseloads.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+		return fn(p.(*caseloads.Caseloads), seq, now)
 	})
 }
 
@@ -20,10 +20,10 @@ func (a *api) listCaseloads(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.caseloadsView(w, r, func(c *caseloads.Caseloads, seq uint64, now time.Time) {
+	a.caseloadsView(w, r, func(c *caseloads.Caseloads, seq uint64, now time.Time) any {
 		all := c.Summaries()
-		writeJSON(w, http.StatusOK, map[string]any{"sequence": seq, "as_of": now, "total": len(all), "limit": limit, "offset": offset,
-			"workers": window(all, limit, offset)})
+		return map[string]any{"sequence": seq, "as_of": now, "total": len(all), "limit": limit, "offset": offset,
+			"workers": window(all, limit, offset)}
 	})
 }
 
@@ -34,11 +34,10 @@ func (a *api) getCaseload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("worker")
-	a.caseloadsView(w, r, func(c *caseloads.Caseloads, seq uint64, now time.Time) {
+	a.caseloadsView(w, r, func(c *caseloads.Caseloads, seq uint64, now time.Time) any {
 		wk := c.Workers[id]
 		if wk == nil {
-			WriteProblem(w, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such link worker"})
-			return
+			return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such link worker"}
 		}
 		type item struct {
 			ID            string     `json:"id"`
@@ -71,7 +70,7 @@ func (a *api) getCaseload(w http.ResponseWriter, r *http.Request) {
 				sum = s
 			}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"worker": sum, "sequence": seq, "as_of": now, "total": len(items), "limit": limit, "offset": offset,
-			"cases": window(items, limit, offset)})
+		return map[string]any{"worker": sum, "sequence": seq, "as_of": now, "total": len(items), "limit": limit, "offset": offset,
+			"cases": window(items, limit, offset)}
 	})
 }

@@ -261,22 +261,21 @@ func (a *api) searchServices(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) {
+	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		all := p.(*partners.Partners).Search(query)
-		writeJSON(w, http.StatusOK, map[string]any{"sequence": seq, "total": len(all), "limit": limit, "offset": offset, "services": window(all, limit, offset)})
+		return map[string]any{"sequence": seq, "total": len(all), "limit": limit, "offset": offset, "services": window(all, limit, offset)}
 	})
 }
 
 // getService handles GET /v1/directory/services/{id}.
 func (a *api) getService(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) {
+	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		s, ok := p.(*partners.Partners).Services[id]
 		if !ok {
-			WriteProblem(w, Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such service"})
-			return
+			return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such service"}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"sequence": seq, "service": s})
+		return map[string]any{"sequence": seq, "service": s}
 	})
 }
 
@@ -529,20 +528,20 @@ func (a *api) partnerHandoffs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	org := principalFrom(r.Context()).key.Organisation
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) {
+	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		all := p.(*partners.Partners).Inbox(org, status)
 		for i := range all {
 			all[i].ReferralID = "" // the partner works from the handoff, not the referral
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"sequence": seq, "total": len(all), "limit": limit, "offset": offset, "handoffs": window(all, limit, offset)})
+		return map[string]any{"sequence": seq, "total": len(all), "limit": limit, "offset": offset, "handoffs": window(all, limit, offset)}
 	})
 }
 
 // partnerServices handles GET /v1/partner/services.
 func (a *api) partnerServices(w http.ResponseWriter, r *http.Request) {
 	org := principalFrom(r.Context()).key.Organisation
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) {
-		writeJSON(w, http.StatusOK, map[string]any{"sequence": seq, "services": p.(*partners.Partners).ServicesOf(org)})
+	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+		return map[string]any{"sequence": seq, "services": nonNil(p.(*partners.Partners).ServicesOf(org))}
 	})
 }
 
@@ -636,10 +635,10 @@ func (a *api) redeliver(w http.ResponseWriter, r *http.Request) {
 
 // partnerStats handles GET /v1/stats/partners.
 func (a *api) partnerStats(w http.ResponseWriter, r *http.Request) {
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) {
+	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		pm := p.(*partners.Partners)
 		per, svc := pm.Stats()
-		writeJSON(w, http.StatusOK, map[string]any{"sequence": seq, "as_of": now, "attention": pm.Attention(now), "partners": per, "services": svc})
+		return map[string]any{"sequence": seq, "as_of": now, "attention": pm.Attention(now), "partners": per, "services": svc}
 	})
 }
 

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -26,7 +28,7 @@ type ReadModels struct {
 // once it has applied ?min_seq=N (503 with Retry-After when it does not in
 // time), or a fresh copy replayed to ?as_of_seq=N. now is the time the
 // view is measured at: the request's, or the as-of event's.
-func (a *api) readView(w http.ResponseWriter, r *http.Request, eng *projections.Engine, fresh func() projections.Projection, fn func(p projections.Projection, seq uint64, now time.Time)) {
+func (a *api) readView(w http.ResponseWriter, r *http.Request, eng *projections.Engine, fresh func() projections.Projection, fn func(p projections.Projection, seq uint64, now time.Time) any) {
 	q := r.URL.Query()
 	parse := func(name string) (uint64, bool) {
 		v := q.Get(name)
@@ -60,7 +62,7 @@ func (a *api) readView(w http.ResponseWriter, r *http.Request, eng *projections.
 			a.writeError(w, r, err)
 			return
 		}
-		fn(p, seq, at)
+		encode(fn(p, seq, at)).send(w)
 		return
 	}
 	if minSeq > 0 {
@@ -77,12 +79,47 @@ func (a *api) readView(w http.ResponseWriter, r *http.Request, eng *projections.
 			return
 		}
 	}
-	eng.Read(func(p projections.Projection, applied uint64) { fn(p, applied, a.refs.Now()) })
+	// The answer is encoded under the read model's lock (it may share the
+	// model's slices) and sent after it, so a slow client never holds up
+	// the model.
+	var ans answer
+	eng.Read(func(p projections.Projection, applied uint64) { ans = encode(fn(p, applied, a.refs.Now())) })
+	ans.send(w)
 }
 
-func (a *api) waitlistsView(w http.ResponseWriter, r *http.Request, fn func(wl *waitlists.Waitlists, seq uint64, now time.Time)) {
-	a.readView(w, r, a.reads.Waitlists, func() projections.Projection { return waitlists.New() }, func(p projections.Projection, seq uint64, now time.Time) {
-		fn(p.(*waitlists.Waitlists), seq, now)
+// answer is a read view's encoded answer.
+type answer struct {
+	problem *Problem
+	body    []byte
+}
+
+// encode encodes a read view's answer: a Problem, or a value sent as JSON
+// with 200.
+func encode(v any) answer {
+	if p, ok := v.(Problem); ok {
+		return answer{problem: &p}
+	}
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		return answer{problem: &Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the answer could not be encoded"}}
+	}
+	return answer{body: buf.Bytes()}
+}
+
+func (a answer) send(w http.ResponseWriter) {
+	if a.problem != nil {
+		WriteProblem(w, *a.problem)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(a.body)
+}
+
+func (a *api) waitlistsView(w http.ResponseWriter, r *http.Request, fn func(wl *waitlists.Waitlists, seq uint64, now time.Time) any) {
+	a.readView(w, r, a.reads.Waitlists, func() projections.Projection { return waitlists.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+		return fn(p.(*waitlists.Waitlists), seq, now)
 	})
 }
 
@@ -121,13 +158,13 @@ func (a *api) listWaitlists(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.waitlistsView(w, r, func(wl *waitlists.Waitlists, seq uint64, now time.Time) {
+	a.waitlistsView(w, r, func(wl *waitlists.Waitlists, seq uint64, now time.Time) any {
 		var all []waitlists.Summary
 		for _, q := range wl.Queues() {
 			all = append(all, wl.Summarise(q, now, a.reads.WaitTarget))
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"sequence": seq, "as_of": now, "total": len(all), "limit": limit, "offset": offset,
-			"queues": window(all, limit, offset)})
+		return map[string]any{"sequence": seq, "as_of": now, "total": len(all), "limit": limit, "offset": offset,
+			"queues": window(all, limit, offset)}
 	})
 }
 
@@ -138,7 +175,7 @@ func (a *api) getWaitlist(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	queue := r.PathValue("queue")
-	a.waitlistsView(w, r, func(wl *waitlists.Waitlists, seq uint64, now time.Time) {
+	a.waitlistsView(w, r, func(wl *waitlists.Waitlists, seq uint64, now time.Time) any {
 		type item struct {
 			Position      int                 `json:"position"`
 			ID            string              `json:"id"`
@@ -154,7 +191,7 @@ func (a *api) getWaitlist(w http.ResponseWriter, r *http.Request) {
 			items[i] = item{Position: i + 1, ID: e.ID, Priority: enumWire(e.Priority.String(), "PRIORITY_"), Since: e.Since,
 				Waited: waitlists.Duration(max(now.Sub(e.Since), 0)), EstimatedWait: waitlists.Estimate(i+1, sum.PerWeek)}
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"queue": queue, "sequence": seq, "as_of": now, "summary": sum,
-			"total": len(items), "limit": limit, "offset": offset, "entries": window(items, limit, offset)})
+		return map[string]any{"queue": queue, "sequence": seq, "as_of": now, "summary": sum,
+			"total": len(items), "limit": limit, "offset": offset, "entries": window(items, limit, offset)}
 	})
 }
