@@ -65,6 +65,10 @@ const (
 // RetryFor is how long a failing delivery is retried.
 const RetryFor = 24 * time.Hour
 
+// KeepDeliveries is how long a delivery is kept after its last change, to
+// be listed and redelivered; then the bucket drops it.
+const KeepDeliveries = 30 * 24 * time.Hour
+
 // MaxEndpoints is how many endpoints one partner may register.
 const MaxEndpoints = 5
 
@@ -109,6 +113,9 @@ type Delivery struct {
 	LastError   string          `json:"last_error,omitempty"`
 	CreatedAt   time.Time       `json:"created_at"`
 	DeliveredAt time.Time       `json:"delivered_at,omitzero"`
+	// UpdatedAt is when the delivery last changed; it is kept for
+	// KeepDeliveries after.
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Options configure a Service.
@@ -192,18 +199,18 @@ func Open(ctx context.Context, js jetstream.JetStream, store *events.Store, opts
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	open := func(name, desc string) (jetstream.KeyValue, error) {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: desc, Storage: jetstream.FileStorage, Replicas: max(opts.Replicas, 1), History: 1})
+	open := func(name, desc string, ttl time.Duration) (jetstream.KeyValue, error) {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: desc, Storage: jetstream.FileStorage, Replicas: max(opts.Replicas, 1), History: 1, TTL: ttl})
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", name, err)
 		}
 		return kv, nil
 	}
-	eps, err := open(EndpointBucket, "pathway partner webhook endpoints")
+	eps, err := open(EndpointBucket, "pathway partner webhook endpoints", 0)
 	if err != nil {
 		return nil, err
 	}
-	dels, err := open(DeliveryBucket, "pathway webhook deliveries")
+	dels, err := open(DeliveryBucket, "pathway webhook deliveries", KeepDeliveries)
 	if err != nil {
 		return nil, err
 	}
@@ -366,7 +373,7 @@ func (s *Service) Redeliver(ctx context.Context, partner, id string) (Delivery, 
 			return Delivery{}, fmt.Errorf("redeliver: %w", err)
 		}
 		now := s.opts.Now().UTC()
-		d.Status, d.NextAttempt, d.RetryUntil = StatusPending, now, now.Add(RetryFor)
+		d.Status, d.NextAttempt, d.RetryUntil, d.UpdatedAt = StatusPending, now, now.Add(RetryFor), now
 		data, _ := json.Marshal(d)
 		_, err = s.deliveries.Update(ctx, id, data, entry.Revision())
 		if err == nil {
@@ -551,7 +558,7 @@ func (s *Service) record(ctx context.Context, rec events.Record) error {
 			Sequence: rec.Sequence, OccurredAt: rec.Envelope.GetRecordedAt().AsTime().UTC(), RespondBy: h.RespondBy().UTC(), Reminder: reminder,
 			Link: "/v1/partner/handoffs/" + h.ID()})
 		d := Delivery{ID: id, Endpoint: ep.ID, Partner: ep.Partner, Sequence: rec.Sequence, EventType: typ, HandoffID: h.ID(), Payload: body,
-			Status: StatusPending, NextAttempt: now, RetryUntil: now.Add(RetryFor), CreatedAt: now}
+			Status: StatusPending, NextAttempt: now, RetryUntil: now.Add(RetryFor), CreatedAt: now, UpdatedAt: now}
 		data, _ := json.Marshal(d)
 		_, err := s.deliveries.Create(ctx, id, data)
 		switch {
@@ -599,7 +606,11 @@ func (s *Service) SendDue(ctx context.Context) (int, error) {
 	now := s.opts.Now()
 	s.mu.Lock()
 	byEndpoint := map[string][]Delivery{}
-	for _, d := range s.dels {
+	for id, d := range s.dels {
+		if now.Sub(d.UpdatedAt) > KeepDeliveries {
+			delete(s.dels, id) // the bucket has dropped it too
+			continue
+		}
 		if d.Status == StatusPending && !now.Before(d.NextAttempt) {
 			byEndpoint[d.Endpoint] = append(byEndpoint[d.Endpoint], d)
 		}
@@ -669,7 +680,7 @@ func (s *Service) attempt(ctx context.Context, id string, now time.Time) (bool, 
 	}
 	// Claim the attempt: another sender that read the same revision fails
 	// here and leaves it to us.
-	d.NextAttempt = now.Add(Backoff(d.Attempts))
+	d.NextAttempt, d.UpdatedAt = now.Add(Backoff(d.Attempts)), now.UTC()
 	data, _ := json.Marshal(d)
 	rev, err := s.deliveries.Update(ctx, id, data, entry.Revision())
 	if err != nil {
@@ -691,6 +702,7 @@ func (s *Service) attempt(ctx context.Context, id string, now time.Time) (bool, 
 }
 
 func (s *Service) save(ctx context.Context, d Delivery, rev uint64) error {
+	d.UpdatedAt = s.opts.Now().UTC()
 	data, _ := json.Marshal(d)
 	if _, err := s.deliveries.Update(ctx, d.ID, data, rev); err != nil {
 		return fmt.Errorf("delivery %s: save: %w", d.ID, err)

@@ -487,3 +487,28 @@ func TestSlowEndpointHoldsUpOnlyItself(t *testing.T) {
 		return len(acc) == 1
 	})
 }
+
+// TestDeliveriesAreKeptThirtyDays: a delivery is listed until 30 days after
+// its last change, then forgotten.
+func TestDeliveriesAreKeptThirtyDays(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	rcv := &flaky{secret: "kept-for-thirty-days-1", accepted: map[string]int{}}
+	hs := httptest.NewServer(rcv)
+	defer hs.Close()
+	n := startNode(t, t.TempDir(), clk, hs.Client(), "")
+	ctx := context.Background()
+	n.svc.Register(ctx, "org-a", hs.URL, rcv.secret)
+	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000000dd", "org-a", clk.Now().Add(14*24*time.Hour))
+	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+	n.svc.SendDue(ctx)
+	clk.Add(webhooks.KeepDeliveries - time.Hour)
+	n.svc.SendDue(ctx)
+	if got := len(n.svc.Deliveries("org-a", webhooks.StatusDelivered)); got != 1 {
+		t.Fatalf("%d delivered deliveries listed just before 30 days, want 1", got)
+	}
+	clk.Add(2 * time.Hour)
+	n.svc.SendDue(ctx)
+	if got := len(n.svc.Deliveries("org-a", "")); got != 0 {
+		t.Errorf("%d deliveries listed after 30 days, want 0", got)
+	}
+}
