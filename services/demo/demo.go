@@ -21,7 +21,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -325,10 +325,7 @@ func (d *loader) setUp() error {
 	var recs []partner.Record
 	orgs := map[string]bool{}
 	for i, s := range services {
-		var terms []string
-		for _, t := range splitTerms(s.terms) {
-			terms = append(terms, t)
-		}
+		terms := strings.Split(s.terms, ";")
 		det := &pathwayv1.ServiceDetails{PartnerId: s.org, Name: s.name, Description: s.name + " run by " + s.orgName + " (synthetic demo data)",
 			TaxonomyTerms: terms, Needs: partner.NeedsFor(append(slices.Clone(terms), s.name)), HsdsServiceId: s.id,
 			Eligibility: &pathwayv1.Eligibility{MinAge: 18},
@@ -349,18 +346,6 @@ func (d *loader) setUp() error {
 	}
 	d.sum.Partners, d.sum.Services = len(orgs), len(recs)
 	return nil
-}
-
-func splitTerms(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ';' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }
 
 // at moves the clock to dayStart plus the given working minutes from
@@ -558,19 +543,9 @@ func (d *loader) refer() (string, error) {
 func (d *loader) nextNHS() string {
 	for {
 		d.nhs++
-		base := fmt.Sprintf("999%06d", d.nhs)
-		sum := 0
-		for i := range 9 {
-			sum += int(base[i]-'0') * (10 - i)
+		if n := fmt.Sprintf("999%07d", d.nhs); referral.ValidNHSNumber(n) {
+			return n
 		}
-		check := 11 - sum%11
-		if check == 11 {
-			check = 0
-		}
-		if check == 10 {
-			continue
-		}
-		return base + strconv.Itoa(check)
 	}
 }
 
@@ -753,7 +728,7 @@ func (d *loader) measure(point pathwayv1.MeasurementPoint) *pathwayv1.OutcomeMea
 func (d *loader) requestHandoff(cs *caseState) error {
 	var fits []int
 	for i, s := range services {
-		needs := partner.NeedsFor(append(splitTerms(s.terms), s.name))
+		needs := partner.NeedsFor(append(strings.Split(s.terms, ";"), s.name))
 		for _, n := range needs {
 			if slices.Contains(cs.needs, partnerNeedName(n)) {
 				fits = append(fits, i)

@@ -181,16 +181,17 @@ func Load(ctx context.Context, store *events.Store, id string) (*referral.Referr
 	if err != nil {
 		return nil, err
 	}
-	changes := make([]referral.Change, len(recs))
-	for i, rec := range recs {
-		changes[i] = referral.Change{
-			Sequence: rec.Sequence,
-			At:       rec.Envelope.GetRecordedAt().AsTime(),
-			Actor:    rec.Envelope.GetActor(),
-			Payload:  rec.Payload,
-		}
+	return referral.Replay(id, Changes(recs)), nil
+}
+
+// Changes are log records as an aggregate applies them: position,
+// recorded time, actor and payload.
+func Changes(recs []events.Record) []referral.Change {
+	out := make([]referral.Change, len(recs))
+	for i, r := range recs {
+		out[i] = referral.Change{Sequence: r.Sequence, At: r.Envelope.GetRecordedAt().AsTime(), Actor: r.Envelope.GetActor(), Payload: r.Payload}
 	}
-	return referral.Replay(id, changes), nil
+	return out
 }
 
 // Command is the metadata of a staff command.

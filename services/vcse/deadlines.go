@@ -10,6 +10,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/handoff"
 	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/referral"
 )
 
 // TickEvery is how often Run asks the clock what is due.
@@ -72,10 +73,11 @@ func (s *Service) follow(ctx context.Context) error {
 		s.mu.Lock()
 		switch e := rec.Payload.(type) {
 		case *pathwayv1.HandoffRequested:
-			s.pending[rec.Aggregate.ID] = e.GetRespondBy().AsTime()
+			h := handoff.Replay(rec.Aggregate.ID, intake.Changes([]events.Record{rec}))
+			s.pending[rec.Aggregate.ID] = h.NextDue(s.opts.Reminders)
 			s.byReferral[e.GetReferralId()] = append(s.byReferral[e.GetReferralId()], rec.Aggregate.ID)
 		case *pathwayv1.HandoffReminderSent:
-			// still pending; Tick works out the next reminder from the log.
+			// Still pending; Tick reads the next due time from the log.
 		default:
 			if handoff.StatusAfter(handoff.StatusRequested, rec.Payload) != handoff.StatusRequested {
 				delete(s.pending, rec.Aggregate.ID)
@@ -97,15 +99,9 @@ func (s *Service) WaitFor(ctx context.Context, seq uint64) error { return s.pos.
 func (s *Service) Tick(ctx context.Context) (int, error) {
 	now := s.opts.Now()
 	s.mu.Lock()
-	ids := make([]string, 0, len(s.pending))
-	for id, deadline := range s.pending {
-		// Look at every handoff whose first reminder time has come
-		// (Reminders are sorted, furthest from the deadline first).
-		earliest := deadline
-		if len(s.opts.Reminders) > 0 {
-			earliest = deadline.Add(-s.opts.Reminders[0])
-		}
-		if !now.Before(earliest) {
+	var ids []string
+	for id, next := range s.pending {
+		if !now.Before(next) {
 			ids = append(ids, id)
 		}
 	}
@@ -118,32 +114,33 @@ func (s *Service) Tick(ctx context.Context) (int, error) {
 			errs = append(errs, fmt.Errorf("handoff %s: %w", id, err))
 			continue
 		}
-		due := h.Due(now, s.opts.Reminders)
-		if len(due) == 0 {
-			if h.Status() != handoff.StatusRequested {
-				s.mu.Lock()
-				delete(s.pending, id)
-				s.mu.Unlock()
+		if due := h.Due(now, s.opts.Reminders); len(due) > 0 {
+			key := "clock:" + id + ":"
+			switch e := due[0].(type) {
+			case *pathwayv1.HandoffExpired:
+				key += "expired"
+			case *pathwayv1.HandoffReminderSent:
+				key += fmt.Sprintf("reminder-%d", e.GetReminderNumber())
 			}
-			continue
-		}
-		key := "clock:" + id + ":"
-		switch e := due[0].(type) {
-		case *pathwayv1.HandoffExpired:
-			key += "expired"
-		case *pathwayv1.HandoffReminderSent:
-			key += fmt.Sprintf("reminder-%d", e.GetReminderNumber())
-		}
-		_, err = s.store.Append(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id}, h.Version(), storeEvents(due, intake.Command{Actor: clockActor, IdempotencyKey: key})...)
-		switch {
-		case errors.Is(err, events.ErrConcurrency):
-			// The partner answered, or another clock got there: next tick.
-		case err != nil:
-			errs = append(errs, fmt.Errorf("handoff %s: %w", id, err))
-		default:
+			seq, err := s.store.Append(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id}, h.Version(), storeEvents(due, intake.Command{Actor: clockActor, IdempotencyKey: key})...)
+			switch {
+			case errors.Is(err, events.ErrConcurrency):
+				continue // the partner answered, or another clock got there: next tick
+			case err != nil:
+				errs = append(errs, fmt.Errorf("handoff %s: %w", id, err))
+				continue
+			}
 			n++
 			s.log.Info("handoff deadline", "handoff", id, "event", events.TypeOf(due[0]))
+			h.Apply(referral.Change{Sequence: seq, At: now, Payload: due[0]})
 		}
+		s.mu.Lock()
+		if next := h.NextDue(s.opts.Reminders); next.IsZero() {
+			delete(s.pending, id)
+		} else {
+			s.pending[id] = next
+		}
+		s.mu.Unlock()
 	}
 	return n, errors.Join(errs...)
 }

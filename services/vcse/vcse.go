@@ -47,7 +47,7 @@ type Service struct {
 	log   *slog.Logger
 
 	mu      sync.Mutex
-	pending map[string]time.Time // requested handoffs: id -> next due
+	pending map[string]time.Time // requested handoffs: id -> when the clock next has something to decide
 	// byReferral lists each referral's handoffs.
 	byReferral map[string][]string
 	pos        events.Position
@@ -84,14 +84,6 @@ func storeEvents(payloads []proto.Message, cmd intake.Command) []events.Event {
 	return out
 }
 
-func changes(recs []events.Record) []referral.Change {
-	out := make([]referral.Change, len(recs))
-	for i, r := range recs {
-		out[i] = referral.Change{Sequence: r.Sequence, At: r.Envelope.GetRecordedAt().AsTime(), Actor: r.Envelope.GetActor(), Payload: r.Payload}
-	}
-	return out
-}
-
 // LoadPartner reads a partner from the log; a partner that does not exist
 // is returned empty (Exists false).
 func LoadPartner(ctx context.Context, store *events.Store, id string) (*partner.Partner, error) {
@@ -99,7 +91,7 @@ func LoadPartner(ctx context.Context, store *events.Store, id string) (*partner.
 	if err != nil && !errors.Is(err, events.ErrNotFound) {
 		return nil, err
 	}
-	return partner.ReplayPartner(id, changes(recs)), nil
+	return partner.ReplayPartner(id, intake.Changes(recs)), nil
 }
 
 // LoadService reads a service from the log; empty when it does not exist.
@@ -108,7 +100,7 @@ func LoadService(ctx context.Context, store *events.Store, id string) (*partner.
 	if err != nil && !errors.Is(err, events.ErrNotFound) {
 		return nil, err
 	}
-	return partner.ReplayService(id, changes(recs)), nil
+	return partner.ReplayService(id, intake.Changes(recs)), nil
 }
 
 // LoadHandoff reads a handoff from the log. Errors: events.ErrNotFound.
@@ -117,7 +109,7 @@ func LoadHandoff(ctx context.Context, store *events.Store, id string) (*handoff.
 	if err != nil {
 		return nil, err
 	}
-	return handoff.Replay(id, changes(recs)), nil
+	return handoff.Replay(id, intake.Changes(recs)), nil
 }
 
 // Saved is the result of saving a directory entry.
@@ -306,28 +298,21 @@ func (s *Service) Import(ctx context.Context, records []partner.Record, cmd inta
 	return rep, nil
 }
 
-// earlier finds the event of handoff id appended with the idempotency key,
-// and the handoff's status after it.
-func (s *Service) earlier(ctx context.Context, id, key string, allowed func(*handoff.Handoff) error) (uint64, handoff.Status, bool, error) {
-	recs, _, err := s.store.Load(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id})
-	if err != nil {
-		return 0, "", false, err
-	}
-	h := handoff.Replay(id, changes(recs))
-	if allowed != nil {
-		if err := allowed(h); err != nil {
-			return 0, "", false, err
-		}
+// earlier finds among a handoff's records the one appended with the
+// idempotency key ("" never matches), and the handoff's status after it.
+func earlier(recs []events.Record, key string) (uint64, handoff.Status, bool) {
+	if key == "" {
+		return 0, "", false
 	}
 	hash := events.KeyHash(key)
 	var st handoff.Status
 	for _, r := range recs {
 		st = handoff.StatusAfter(st, r.Payload)
 		if r.Envelope.GetIdempotencyKeyHash() == hash {
-			return r.Sequence, st, true, nil
+			return r.Sequence, st, true
 		}
 	}
-	return 0, "", false, nil
+	return 0, "", false
 }
 
 // HandoffInput is a link worker's handoff request.
@@ -396,28 +381,34 @@ func (s *Service) RequestHandoff(ctx context.Context, referralID string, in Hand
 // A retry with the idempotency key of a command that already took effect
 // answers with that command's sequence and the handoff's status after it.
 func (s *Service) Act(ctx context.Context, id string, a handoff.Action, reason, outcome, note string, cmd intake.Command, allowed func(*handoff.Handoff) error) (uint64, handoff.Status, error) {
-	var status handoff.Status
-	if cmd.IdempotencyKey != "" {
-		seq, st, found, err := s.earlier(ctx, id, cmd.IdempotencyKey, allowed)
-		if err != nil || found {
-			return seq, st, err
-		}
-	}
-	seq, _, err := s.decideLoop(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id}, cmd, func() (uint64, []proto.Message, error) {
-		h, err := LoadHandoff(ctx, s.store, id)
+	agg := events.Aggregate{Type: handoff.AggregateType, ID: id}
+	for attempt := 0; attempt < 5; attempt++ {
+		recs, _, err := s.store.Load(ctx, agg)
 		if err != nil {
-			return 0, nil, err
+			return 0, "", err
 		}
+		h := handoff.Replay(id, intake.Changes(recs))
 		if allowed != nil {
 			if err := allowed(h); err != nil {
-				return 0, nil, err
+				return 0, "", err
 			}
 		}
-		evs, err := h.Act(a, reason, outcome, note)
-		if err == nil {
-			status, _ = handoff.Next(h.Status(), a)
+		if seq, st, ok := earlier(recs, cmd.IdempotencyKey); ok {
+			return seq, st, nil
 		}
-		return h.Version(), evs, err
-	})
-	return seq, status, err
+		evs, err := h.Act(a, reason, outcome, note)
+		if err != nil {
+			return 0, "", err
+		}
+		seq, err := s.store.Append(ctx, agg, h.Version(), storeEvents(evs, cmd)...)
+		if errors.Is(err, events.ErrConcurrency) {
+			continue
+		}
+		if err != nil {
+			return 0, "", err
+		}
+		status, _ := handoff.Next(h.Status(), a)
+		return seq, status, nil
+	}
+	return 0, "", fmt.Errorf("%s: %w: too much contention", agg, events.ErrConcurrency)
 }

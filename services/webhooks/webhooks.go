@@ -45,7 +45,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/services/handoff"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/intake"
 )
 
 // Buckets and the consumer.
@@ -296,14 +296,9 @@ func (s *Service) Register(ctx context.Context, partner, rawURL, secret string) 
 
 // Endpoints lists partner's endpoints, oldest first, without secrets.
 func (s *Service) Endpoints(partner string) []Endpoint {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Endpoint
-	for _, ep := range s.eps {
-		if ep.Partner == partner {
-			ep.Secret = ""
-			out = append(out, ep)
-		}
+	out := s.endpointsOf(partner)
+	for i := range out {
+		out[i].Secret = ""
 	}
 	slices.SortFunc(out, func(a, b Endpoint) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out
@@ -537,13 +532,11 @@ func (s *Service) record(ctx context.Context, rec events.Record) error {
 		return fmt.Errorf("load %s: %w", rec.Aggregate, err)
 	}
 	// The handoff as it was right after this event.
-	h := handoff.Replay(rec.Aggregate.ID, nil)
-	for _, r := range recs {
-		if r.Sequence > rec.Sequence {
-			break
-		}
-		h.Apply(referral.Change{Sequence: r.Sequence, At: r.Envelope.GetRecordedAt().AsTime(), Actor: r.Envelope.GetActor(), Payload: r.Payload})
+	upTo := slices.IndexFunc(recs, func(r events.Record) bool { return r.Sequence > rec.Sequence })
+	if upTo < 0 {
+		upTo = len(recs)
 	}
+	h := handoff.Replay(rec.Aggregate.ID, intake.Changes(recs[:upTo]))
 	if !h.Exists() {
 		return nil
 	}

@@ -42,12 +42,8 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		}
 		auth := ks.Authenticator()
 		g.Go(func() error { return auth.Run(ctx) })
-		for !auth.Ready() {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-time.After(10 * time.Millisecond):
-			}
+		if err := waitUntil(ctx, auth.Ready); err != nil {
+			return nil, err
 		}
 		index := intake.NewIndex()
 		g.Go(func() error { return index.Run(ctx, store, log) })
@@ -94,4 +90,16 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		hc.UI = dashboard.New(dash)
 	}
 	return httpapi.New(hc), nil
+}
+
+// waitUntil polls ready until it is true or ctx ends.
+func waitUntil(ctx context.Context, ready func() bool) error {
+	for !ready() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
@@ -36,12 +35,8 @@ func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetst
 		}
 		g.Go(func() error { return wh.Run(ctx) })
 		// The API answers from the endpoints and deliveries it has loaded.
-		for !wh.Ready() {
-			select {
-			case <-ctx.Done():
-				return out, ctx.Err()
-			case <-time.After(10 * time.Millisecond):
-			}
+		if err := waitUntil(ctx, wh.Ready); err != nil {
+			return out, err
 		}
 		out.Webhooks = wh
 	}
