@@ -71,7 +71,7 @@ func newEnv(t *testing.T) *env {
 	for !auth.Ready() {
 		time.Sleep(5 * time.Millisecond)
 	}
-	kb := dashboard.NewKeyBucket(auth)
+	kb := dashboard.NewKeyBucket(ks, auth)
 	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -67,28 +67,31 @@ func OpenSecret(ctx context.Context, js jetstream.JetStream, replicas int) ([]by
 	return nil, errors.New("store session secret: too many concurrent creators")
 }
 
-// KeyBucket checks API keys for the dashboard: a token at sign-in, and a
-// key by id on every request of a session, both through a
-// keys.Authenticator that follows the keys bucket, so a revocation ends
-// its sessions as soon as the authenticator sees it. It is safe for
-// concurrent use.
+// KeyBucket checks API keys for the dashboard: a token at sign-in through
+// a keys.Authenticator, and a key by id on every request of a session,
+// read from the keys store so that a revocation ends its sessions at once.
+// It is safe for concurrent use.
 type KeyBucket struct {
-	auth *keys.Authenticator
+	auth  *keys.Authenticator
+	store *keys.Store
 }
 
 var _ Authenticator = (*KeyBucket)(nil)
 
-// NewKeyBucket returns a KeyBucket on auth, which must be running
-// (keys.Authenticator.Run).
-func NewKeyBucket(auth *keys.Authenticator) *KeyBucket { return &KeyBucket{auth: auth} }
+// NewKeyBucket returns a KeyBucket on the keys store and its running
+// authenticator (keys.Authenticator.Run).
+func NewKeyBucket(store *keys.Store, auth *keys.Authenticator) *KeyBucket {
+	return &KeyBucket{auth: auth, store: store}
+}
 
 // Authenticate returns the key that token is; every failure is
 // keys.ErrUnauthenticated.
 func (b *KeyBucket) Authenticate(token string) (keys.Key, error) { return b.auth.Authenticate(token) }
 
-// Lookup returns the key with id, revoked or not. Errors: keys.ErrNotFound.
+// Lookup returns the key with id, revoked or not. Errors: keys.ErrNotFound,
+// or a read error.
 func (b *KeyBucket) Lookup(ctx context.Context, id string) (keys.Key, error) {
-	return b.auth.Lookup(id)
+	return b.store.Get(ctx, id)
 }
 
 // session is a signed-in key until an expiry.

@@ -205,6 +205,14 @@ func (s *Store) List(ctx context.Context) ([]Key, error) {
 	return out, nil
 }
 
+// Get reads the key with id, revoked or not, from the bucket, so it sees
+// a revocation the moment it is made. Errors: ErrNotFound, or a read
+// error.
+func (s *Store) Get(ctx context.Context, id string) (Key, error) {
+	rec, _, err := s.get(ctx, id)
+	return rec.Key, err
+}
+
 func (s *Store) get(ctx context.Context, id string) (record, uint64, error) {
 	e, err := s.kv.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -332,18 +340,6 @@ func (a *Authenticator) Authenticate(token string) (Key, error) {
 	got := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(got[:], want) != 1 || rec.Revoked() {
 		return Key{}, ErrUnauthenticated
-	}
-	return rec.Key, nil
-}
-
-// Lookup returns the key with id, revoked or not, from the authenticator's
-// copy of the bucket. It does no I/O. Errors: ErrNotFound.
-func (a *Authenticator) Lookup(id string) (Key, error) {
-	a.mu.RLock()
-	rec, ok := a.keys[id]
-	a.mu.RUnlock()
-	if !ok {
-		return Key{}, ErrNotFound
 	}
 	return rec.Key, nil
 }

@@ -68,7 +68,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		if err != nil {
 			return nil, err
 		}
-		dash = dashboard.Config{Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: dashboard.NewKeyBucket(auth), Secret: secret,
+		dash = dashboard.Config{Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret,
 			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log}
 	}
 	if slices.Contains(cfg.Services, "triage") {
