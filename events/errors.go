@@ -24,6 +24,10 @@ var (
 
 	// ErrCorrupt reports a message whose body is not a valid envelope.
 	ErrCorrupt = errors.New("events: corrupt event")
+
+	// ErrUnavailable reports that the log could not answer in time: no
+	// stream leader, or no replica caught up with it. Try again later.
+	ErrUnavailable = errors.New("events: log unavailable")
 )
 
 // DecodeError reports a message of the log that could not be decoded. It

@@ -18,7 +18,7 @@ const readPage = 4096
 // LastSequence returns the stream sequence of the last event in the log,
 // 0 when the log is empty.
 func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
-	st, err := s.js.Stream(ctx, s.stream)
+	st, err := s.streamHandle(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("last sequence: %w", err)
 	}

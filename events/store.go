@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,10 +34,16 @@ const loadPage = 256
 // Store is the event log on one JetStream stream. It is safe for concurrent
 // use; create it with New after Setup has created the stream.
 type Store struct {
-	js     jetstream.JetStream
-	stream string
-	now    func() time.Time
-	newID  func() (uuid.UUID, error)
+	js        jetstream.JetStream
+	stream    string
+	apiPrefix string
+	now       func() time.Time
+	newID     func() (uuid.UUID, error)
+	cache     *recordCache
+	batches   chan struct{} // a slot per atomic batch in flight
+
+	streamMu sync.Mutex
+	streamH  jetstream.Stream
 }
 
 // Options configure a Store. The zero value of each field picks its default.
@@ -47,11 +54,23 @@ type Options struct {
 	Now func() time.Time
 	// NewID generates event ids; default uuid.NewV7.
 	NewID func() (uuid.UUID, error)
+	// CacheRecords bounds the decoded events kept in memory so that a
+	// load reads only an aggregate's events since it was last loaded;
+	// default DefaultCacheRecords, negative for none.
+	CacheRecords int
 }
 
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
-	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID}
+	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight)}
+	switch {
+	case opts.CacheRecords == 0:
+		s.cache = newRecordCache(DefaultCacheRecords)
+	case opts.CacheRecords > 0:
+		s.cache = newRecordCache(opts.CacheRecords)
+	default:
+		s.cache = newRecordCache(0)
+	}
 	if s.stream == "" {
 		s.stream = DefaultStream
 	}
@@ -66,6 +85,34 @@ func New(js jetstream.JetStream, opts Options) *Store {
 
 // Stream returns the name of the store's stream.
 func (s *Store) Stream() string { return s.stream }
+
+// apiPrefixOf is the subject prefix of js's API requests.
+func apiPrefixOf(js jetstream.JetStream) string {
+	o := js.Options()
+	switch {
+	case o.APIPrefix != "":
+		return strings.TrimSuffix(o.APIPrefix, ".") + "."
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	}
+	return jetstream.DefaultAPIPrefix
+}
+
+// streamHandle returns the stream, looked up once (the lookup is a
+// request to the server).
+func (s *Store) streamHandle(ctx context.Context) (jetstream.Stream, error) {
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	if s.streamH != nil {
+		return s.streamH, nil
+	}
+	st, err := s.js.Stream(ctx, s.stream)
+	if err != nil {
+		return nil, err
+	}
+	s.streamH = st
+	return st, nil
+}
 
 // Append commits events to the aggregate as one command, all or none, if
 // the aggregate's version is expected (0 for an aggregate with no events,
@@ -238,12 +285,40 @@ func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs [
 		}
 		return ack.Sequence, nil
 	}
-	ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
-	if err != nil {
-		return 0, s.publishError(agg, expected, err)
+	// The server takes a bounded number of atomic batches at once per
+	// stream (50 by default) and refuses the rest before storing anything:
+	// keep this process's share below that, and wait and try again when
+	// other writers fill it.
+	select {
+	case s.batches <- struct{}{}:
+	case <-ctx.Done():
+		return 0, ctx.Err()
 	}
-	return ack.Sequence, nil
+	defer func() { <-s.batches }()
+	for attempt := 0; ; attempt++ {
+		ack, err := jetstreamext.PublishMsgBatch(ctx, s.js, msgs)
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.ErrorCode == jsAtomicTooManyInflight && attempt < 20 {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(time.Duration(attempt+1) * time.Millisecond):
+			}
+			continue
+		}
+		if err != nil {
+			return 0, s.publishError(agg, expected, err)
+		}
+		return ack.Sequence, nil
+	}
 }
+
+// jsAtomicTooManyInflight is JetStream's error code for an atomic batch
+// refused because the stream has too many open.
+const jsAtomicTooManyInflight = 10210
+
+// maxBatchesInFlight bounds the atomic batches one Store has open at once.
+const maxBatchesInFlight = 24
 
 // Create appends the first events of a new aggregate, all or none, only if
 // the last event on scope (a wildcard subject such as
@@ -326,50 +401,45 @@ func lastWithKey(msgs []*jetstream.RawStreamMsg, keyHash string) (uint64, bool) 
 
 // Load returns the aggregate's events in order and its version (the
 // stream sequence of its last event). It reads through the stream's
-// per-subject index, so its cost grows with the aggregate, not the log.
+// per-subject index, and only the events after those it already holds in
+// memory, so its cost follows the aggregate's new events, not the log. It
+// sees every event acknowledged before it was called, on a cluster too:
+// the version comes from the stream leader, and a lagging replica is read
+// again until it has caught up. The records are shared: do not change them.
 //
 // Errors: ErrNotFound when the aggregate has no events; a *DecodeError
-// when one cannot be decoded; ErrInvalid for an invalid aggregate.
+// when one cannot be decoded; ErrInvalid for an invalid aggregate;
+// ErrUnavailable when no up-to-date replica answers.
 func (s *Store) Load(ctx context.Context, agg Aggregate) ([]Record, uint64, error) {
 	if err := agg.Validate(); err != nil {
 		return nil, 0, err
 	}
-	raw, version, err := s.loadRaw(ctx, agg, 1)
+	recs, version, err := s.load(ctx, agg)
 	if err != nil {
 		return nil, 0, fmt.Errorf("load %s: %w", agg, err)
 	}
-	if len(raw) == 0 {
+	if version == 0 {
 		return nil, 0, fmt.Errorf("load %s: %w", agg, ErrNotFound)
-	}
-	recs := make([]Record, len(raw))
-	for i, m := range raw {
-		rec, err := Decode(m.Sequence, m.Subject, m.Header.Get(HeaderEventType), m.Data)
-		if err != nil {
-			return nil, 0, fmt.Errorf("load %s: %w", agg, err)
-		}
-		recs[i] = rec
 	}
 	return recs, version, nil
 }
 
 // Version returns the aggregate's current version without reading its
-// events: the sequence of its last event, 0 when it has none.
+// events: the sequence of its last event as the stream leader has it, 0
+// when it has none.
 func (s *Store) Version(ctx context.Context, agg Aggregate) (uint64, error) {
 	if err := agg.Validate(); err != nil {
 		return 0, err
 	}
-	msg, err := s.getLast(ctx, agg.Subject())
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
+	v, err := s.lastOnLeader(ctx, agg.Subject())
 	if err != nil {
 		return 0, fmt.Errorf("version of %s: %w", agg, err)
 	}
-	return msg.Sequence, nil
+	return v, nil
 }
 
 func (s *Store) getLast(ctx context.Context, subject string) (*jetstream.RawStreamMsg, error) {
-	st, err := s.js.Stream(ctx, s.stream)
+	st, err := s.streamHandle(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -418,14 +488,7 @@ func (s *Store) loadRaw(ctx context.Context, agg Aggregate, from uint64) ([]*jet
 }
 
 func (s *Store) lastSeq(ctx context.Context, agg Aggregate) (uint64, error) {
-	msg, err := s.getLast(ctx, agg.Subject())
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return msg.Sequence, nil
+	return s.lastOnLeader(ctx, agg.Subject())
 }
 
 // Change is one aggregate's part of a command that spans aggregates: its

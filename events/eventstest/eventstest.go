@@ -25,6 +25,13 @@ type Log struct {
 // durability for speed when false (tests that do not restart the server).
 func Start(tb testing.TB, fsync bool) *Log {
 	tb.Helper()
+	return StartWith(tb, fsync, events.StreamConfig{})
+}
+
+// StartWith starts a log as Start does, with the stream set up by cfg
+// (a short duplicate window, say).
+func StartWith(tb testing.TB, fsync bool, cfg events.StreamConfig) *Log {
+	tb.Helper()
 	srv, err := embedded.Start(embedded.Config{DataDir: tb.TempDir(), Listen: "127.0.0.1:0", NoSync: !fsync})
 	if err != nil {
 		tb.Fatalf("start nats: %v", err)
@@ -43,7 +50,7 @@ func Start(tb testing.TB, fsync bool) *Log {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := events.Setup(context.Background(), js, events.StreamConfig{}); err != nil {
+	if err := events.Setup(context.Background(), js, cfg); err != nil {
 		tb.Fatalf("set up the log: %v", err)
 	}
 	return &Log{Store: events.New(js, events.Options{}), JS: js, URL: srv.ClientURL()}

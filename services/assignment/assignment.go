@@ -13,8 +13,6 @@ package assignment
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -23,7 +21,7 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/referral"
 	"github.com/pathway-sp/pathway/services/worker"
 	"google.golang.org/protobuf/proto"
@@ -115,19 +113,19 @@ func (s *Service) handle(ctx context.Context, rec events.Record) error {
 	switch p := rec.Payload.(type) {
 	case *pathwayv1.ReferralTriaged:
 		if p.GetDecision() == pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT {
-			return s.place(ctx, rec.Aggregate.ID)
+			return s.place(ctx, rec.Aggregate.ID, rec.Sequence)
 		}
 	case *pathwayv1.ReferralReopened:
-		return s.place(ctx, rec.Aggregate.ID)
+		return s.place(ctx, rec.Aggregate.ID, rec.Sequence)
 	case *pathwayv1.ReferralDischarged, *pathwayv1.ReferralCancelled, *pathwayv1.ReferralMerged:
 		return s.release(ctx, rec)
 	case *pathwayv1.WorkerRegistered:
-		if err := s.requeueUnmatched(ctx, p.GetPcn(), p.GetPractices()); err != nil {
+		if err := s.requeueUnmatched(ctx, p.GetPcn(), p.GetPractices(), rec.Sequence); err != nil {
 			return err
 		}
-		return s.fill(ctx, p.GetPcn())
+		return s.fill(ctx, p.GetPcn(), rec.Sequence)
 	case *pathwayv1.WorkerCapacityChanged, *pathwayv1.WorkerAvailabilityChanged, *pathwayv1.WorkerCaseReleased:
-		return s.fill(ctx, s.view.PCNOf(rec.Aggregate.ID))
+		return s.fill(ctx, s.view.PCNOf(rec.Aggregate.ID), rec.Sequence)
 	}
 	return nil
 }
@@ -144,7 +142,7 @@ func (s *Service) Tick(ctx context.Context) error {
 		return err
 	}
 	for _, pcn := range s.view.ReturnedBetween(from, to) {
-		if err := s.fill(ctx, pcn); err != nil {
+		if err := s.fill(ctx, pcn, uint64(to.UnixNano())); err != nil {
 			return err
 		}
 	}
@@ -152,45 +150,41 @@ func (s *Service) Tick(ctx context.Context) error {
 }
 
 // place assigns an accepted referral, or puts it on its queue's waitlist.
-func (s *Service) place(ctx context.Context, id string) error {
-	for attempt := 0; attempt < 10; attempt++ {
-		ref, err := intake.Load(ctx, s.store, id)
+// cause is the sequence of the event that asked for it: with the referral
+// it keys the command, so a redelivery decides nothing twice.
+func (s *Service) place(ctx context.Context, id string, cause uint64) error {
+	cmd := events.Command{Actor: actor, IdempotencyKey: "place\x00" + id + "\x00" + strconv.FormatUint(cause, 10)}
+	outcome := ""
+	_, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		outcome = ""
+		ref, err := events.Load(tx, aggregate.Referral, id)
 		if err != nil {
 			return err
 		}
 		if ref.Status() != referral.StatusAccepted {
 			return nil // already placed, or no longer waiting
 		}
-		assigned, err := s.tryAssign(ctx, ref, 0)
-		if errors.Is(err, events.ErrConcurrency) {
-			continue
-		}
-		if err != nil || assigned {
+		if ok, err := s.assign(tx, ref, 0); err != nil || ok {
+			outcome = "assigned"
 			return err
 		}
 		queue := s.view.QueueFor(ref.Received().GetGpPractice())
-		_, err = s.store.Append(ctx, events.Aggregate{Type: referral.AggregateType, ID: id}, ref.Version(), events.Event{
-			Payload: &pathwayv1.ReferralWaitlisted{Queue: queue, Priority: ref.Priority(), Reason: "no link worker with a place"},
-			Actor:   actor, IdempotencyKey: "waitlist\x00" + strconv.FormatUint(ref.Version(), 10),
-		})
-		if errors.Is(err, events.ErrConcurrency) {
-			continue
-		}
-		if err == nil {
-			s.log.Info("referral waitlisted", "queue", queue)
-		}
-		return err
+		tx.Emit(aggregate.Referral.Aggregate(id), &pathwayv1.ReferralWaitlisted{Queue: queue, Priority: ref.Priority(), Reason: "no link worker with a place"})
+		outcome = "waitlisted"
+		return nil
+	})
+	if err == nil && outcome != "" {
+		s.log.Info("referral "+outcome, "seq", cause)
 	}
-	return fmt.Errorf("place referral %s: %w", id, events.ErrConcurrency)
+	return err
 }
 
-// tryAssign offers the referral to each candidate worker in turn. It
-// reports whether it assigned; ErrConcurrency means the referral changed
-// and must be reloaded.
-func (s *Service) tryAssign(ctx context.Context, ref *referral.Referral, position int) (bool, error) {
-	practice := ref.Received().GetGpPractice()
-	for _, wid := range s.view.Candidates(practice, ref.Received().GetPerson().GetLanguage(), s.now()) {
-		w, err := s.loadWorker(ctx, wid)
+// assign offers the referral to each candidate worker in turn and records
+// the assignment with the first who has a place: the worker's
+// WorkerCaseAssigned and the referral's ReferralAssigned, in one command.
+func (s *Service) assign(tx *events.Tx, ref *referral.Referral, position int) (bool, error) {
+	for _, wid := range s.view.Candidates(ref.Received().GetGpPractice(), ref.Received().GetPerson().GetLanguage(), s.now()) {
+		w, err := events.Load(tx, aggregate.Worker, wid)
 		if err != nil {
 			return false, err
 		}
@@ -198,63 +192,44 @@ func (s *Service) tryAssign(ctx context.Context, ref *referral.Referral, positio
 		if err != nil {
 			continue // full or away since the view saw it
 		}
-		key := "assign\x00" + ref.ID() + "\x00" + strconv.FormatUint(ref.Version(), 10)
-		_, err = s.store.AppendAll(ctx,
-			events.Change{Aggregate: events.Aggregate{Type: worker.AggregateType, ID: wid}, Expected: w.Version(),
-				Events: toEvents(wevs, key)},
-			events.Change{Aggregate: events.Aggregate{Type: referral.AggregateType, ID: ref.ID()}, Expected: ref.Version(),
-				Events: toEvents([]proto.Message{&pathwayv1.ReferralAssigned{WorkerId: wid, Queue: w.PCN(), Reason: "automatic", FromWaitlistPosition: uint32(position)}}, key)},
-		)
-		if errors.Is(err, events.ErrConcurrency) {
-			// The worker or the referral moved on; if it was the worker,
-			// the next candidate may still do.
-			cur, lerr := intake.Load(ctx, s.store, ref.ID())
-			if lerr != nil {
-				return false, lerr
-			}
-			if cur.Version() != ref.Version() {
-				return false, events.ErrConcurrency
-			}
-			continue
-		}
-		if err != nil {
-			return false, err
-		}
-		s.log.Info("referral assigned", "worker", wid)
+		tx.Emit(aggregate.Worker.Aggregate(wid), wevs...)
+		tx.Emit(aggregate.Referral.Aggregate(ref.ID()), &pathwayv1.ReferralAssigned{WorkerId: wid, Queue: w.PCN(), Reason: "automatic", FromWaitlistPosition: uint32(position)})
 		return true, nil
 	}
 	return false, nil
 }
 
-// fill assigns from the head of a queue's waitlist while workers have places.
-func (s *Service) fill(ctx context.Context, queue string) error {
+// fill assigns from the head of a queue's waitlist while workers have
+// places. cause keys its commands, as with place.
+func (s *Service) fill(ctx context.Context, queue string, cause uint64) error {
 	if queue == "" {
 		return nil
 	}
 	for guard := 0; guard < 1000; guard++ {
-		list := s.view.Waitlist(queue)
-		if len(list) == 0 {
+		head, ok := s.view.Head(queue)
+		if !ok {
 			return nil
 		}
-		ref, err := intake.Load(ctx, s.store, list[0])
+		cmd := events.Command{Actor: actor, IdempotencyKey: "fill\x00" + head + "\x00" + strconv.FormatUint(cause, 10)}
+		full := false
+		_, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+			full = false
+			ref, err := events.Load(tx, aggregate.Referral, head)
+			if err != nil {
+				return err
+			}
+			if ref.Status() != referral.StatusWaitlisted {
+				return nil // the view is behind
+			}
+			assigned, err := s.assign(tx, ref, 1)
+			full = !assigned
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		if ref.Status() != referral.StatusWaitlisted {
-			if err := s.catchUp(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		assigned, err := s.tryAssign(ctx, ref, 1)
-		if errors.Is(err, events.ErrConcurrency) {
-			if err := s.catchUp(ctx); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil || !assigned {
-			return err
+		if full {
+			return nil // no place for the head: none for those behind it
 		}
 		if err := s.catchUp(ctx); err != nil {
 			return err
@@ -266,20 +241,16 @@ func (s *Service) fill(ctx context.Context, queue string) error {
 // requeueUnmatched moves referrals waiting on the unmatched queue whose
 // practice a newly registered worker covers onto that worker's PCN queue,
 // keeping their place in time; fill then assigns them if there is room.
-func (s *Service) requeueUnmatched(ctx context.Context, pcn string, practices []string) error {
+func (s *Service) requeueUnmatched(ctx context.Context, pcn string, practices []string, cause uint64) error {
 	for _, id := range s.view.Waitlist(Unmatched) {
-		ref, err := intake.Load(ctx, s.store, id)
-		if err != nil {
-			return err
-		}
-		if ref.Status() != referral.StatusWaitlisted || !slices.Contains(practices, ref.Received().GetGpPractice()) {
-			continue
-		}
-		_, err = s.store.Append(ctx, events.Aggregate{Type: referral.AggregateType, ID: id}, ref.Version(), events.Event{
-			Payload: &pathwayv1.ReferralWaitlisted{Queue: pcn, Priority: ref.Priority(), Reason: "a PCN now covers the practice"},
-			Actor:   actor, IdempotencyKey: "requeue\x00" + strconv.FormatUint(ref.Version(), 10),
+		cmd := events.Command{Actor: actor, IdempotencyKey: "requeue\x00" + id + "\x00" + strconv.FormatUint(cause, 10)}
+		_, err := events.Do(ctx, s.store, aggregate.Referral, id, cmd, func(ref *referral.Referral) ([]proto.Message, error) {
+			if ref.Status() != referral.StatusWaitlisted || !slices.Contains(practices, ref.Received().GetGpPractice()) {
+				return nil, nil
+			}
+			return []proto.Message{&pathwayv1.ReferralWaitlisted{Queue: pcn, Priority: ref.Priority(), Reason: "a PCN now covers the practice"}}, nil
 		})
-		if err != nil && !errors.Is(err, events.ErrConcurrency) {
+		if err != nil {
 			return err
 		}
 	}
@@ -298,7 +269,7 @@ func (s *Service) catchUp(ctx context.Context) error {
 // release frees the worker's place of a referral that left the caseload,
 // then fills the worker's queue.
 func (s *Service) release(ctx context.Context, rec events.Record) error {
-	ref, err := intake.Load(ctx, s.store, rec.Aggregate.ID)
+	ref, _, err := events.Get(ctx, s.store, aggregate.Referral, rec.Aggregate.ID)
 	if err != nil {
 		return err
 	}
@@ -306,39 +277,14 @@ func (s *Service) release(ctx context.Context, rec events.Record) error {
 	if wid == "" {
 		return nil
 	}
-	for attempt := 0; attempt < 10; attempt++ {
-		w, err := s.loadWorker(ctx, wid)
-		if err != nil {
-			return err
-		}
-		evs := w.ReleaseCase(ref.ID(), "referral "+string(ref.Status()))
-		if len(evs) == 0 {
-			break
-		}
-		_, err = s.store.Append(ctx, events.Aggregate{Type: worker.AggregateType, ID: wid}, w.Version(),
-			toEvents(evs, "release\x00"+strconv.FormatUint(rec.Sequence, 10))...)
-		if errors.Is(err, events.ErrConcurrency) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		break
+	cmd := events.Command{Actor: actor, IdempotencyKey: "release\x00" + strconv.FormatUint(rec.Sequence, 10)}
+	if _, err := events.Do(ctx, s.store, aggregate.Worker, wid, cmd, func(w *worker.Worker) ([]proto.Message, error) {
+		return w.ReleaseCase(ref.ID(), "referral "+string(ref.Status())), nil
+	}); err != nil {
+		return err
 	}
 	if err := s.catchUp(ctx); err != nil {
 		return err
 	}
-	return s.fill(ctx, s.view.PCNOf(wid))
-}
-
-func (s *Service) loadWorker(ctx context.Context, id string) (*worker.Worker, error) {
-	return LoadWorker(ctx, s.store, id)
-}
-
-func toEvents(ps []proto.Message, key string) []events.Event {
-	out := make([]events.Event, len(ps))
-	for i, p := range ps {
-		out[i] = events.Event{Payload: p, Actor: actor, IdempotencyKey: key}
-	}
-	return out
+	return s.fill(ctx, s.view.PCNOf(wid), rec.Sequence)
 }

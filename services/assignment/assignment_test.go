@@ -15,8 +15,8 @@ import (
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/assignment"
-	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
 )
 
@@ -59,7 +59,7 @@ func runService(tb testing.TB, s *events.Store, consumer string) func() {
 
 func status(tb testing.TB, s *events.Store, id string) *referral.Referral {
 	tb.Helper()
-	r, err := intake.Load(context.Background(), s, id)
+	r, _, err := events.Get(context.Background(), s, aggregate.Referral, id)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -53,7 +53,7 @@ func TestTwoInstancesRaceForTheLastPlace(t *testing.T) {
 		errs := make([]error, 2)
 		for i, s := range []*Service{a, b} {
 			wg.Add(1)
-			go func() { defer wg.Done(); errs[i] = s.place(ctx, refs[i]) }()
+			go func() { defer wg.Done(); errs[i] = s.place(ctx, refs[i], uint64(round+1)) }()
 		}
 		wg.Wait()
 		assigned := 0
@@ -61,7 +61,7 @@ func TestTwoInstancesRaceForTheLastPlace(t *testing.T) {
 			if errs[i] != nil {
 				t.Fatalf("round %d: %v", round, errs[i])
 			}
-			r, err := intake.Load(ctx, store, id)
+			r, err := getRef(ctx, store, id)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,10 +106,10 @@ func TestAbsenceEndFreesPlaces(t *testing.T) {
 	if err := s.catchUp(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.place(ctx, id); err != nil {
+	if err := s.place(ctx, id, 1); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := intake.Load(ctx, store, id); r.Status() != referral.StatusWaitlisted {
+	if r, _ := getRef(ctx, store, id); r.Status() != referral.StatusWaitlisted {
 		t.Fatalf("while the only worker is away: %s, want waitlisted", r.Status())
 	}
 	if err := s.Tick(ctx); err != nil { // before the end: still away
@@ -121,7 +121,12 @@ func TestAbsenceEndFreesPlaces(t *testing.T) {
 	if err := s.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := intake.Load(ctx, store, id); r.Status() != referral.StatusAssigned || r.Worker() != wid {
+	if r, _ := getRef(ctx, store, id); r.Status() != referral.StatusAssigned || r.Worker() != wid {
 		t.Fatalf("after the absence ended: %s with %q, want assigned to %s", r.Status(), r.Worker(), wid)
 	}
+}
+
+func getRef(ctx context.Context, store *events.Store, id string) (*referral.Referral, error) {
+	r, _, err := events.Get(ctx, store, aggregate.Referral, id)
+	return r, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -27,23 +28,21 @@ type View struct {
 	events.Position
 	mu      sync.Mutex
 	workers map[string]*worker.Worker
-	refs    map[string]*entry
+	refs    map[string]*entry            // open referrals only
+	queues  map[string]map[string]*entry // queue -> waitlisted referrals
 }
 
 type entry struct {
 	id        string
 	status    referral.Status
-	practice  string
-	language  string
 	priority  pathwayv1.Priority
 	queue     string
 	waitingAt time.Time
-	workerID  string
 }
 
 // NewView returns an empty view.
 func NewView() *View {
-	return &View{workers: map[string]*worker.Worker{}, refs: map[string]*entry{}}
+	return &View{workers: map[string]*worker.Worker{}, refs: map[string]*entry{}, queues: map[string]map[string]*entry{}}
 }
 
 // Run follows the log from the start until ctx ends.
@@ -82,18 +81,19 @@ func (v *View) apply(rec events.Record) {
 			w = worker.Replay(id, nil)
 			v.workers[id] = w
 		}
-		w.Apply(rec.Sequence, rec.Payload)
+		w.Apply(referral.Change{Sequence: rec.Sequence, Payload: rec.Payload})
 	case referral.AggregateType:
 		e := v.refs[id]
 		if e == nil {
 			e = &entry{id: id}
 			v.refs[id] = e
 		}
-		prev := e.status
+		prev, prevQueue := e.status, e.queue
 		e.status = referral.StatusAfter(e.status, rec.Payload)
+		defer v.index(e, prev, prevQueue)
 		switch p := rec.Payload.(type) {
 		case *pathwayv1.ReferralReceived:
-			e.practice, e.language, e.priority = p.GetGpPractice(), p.GetPerson().GetLanguage(), p.GetUrgency()
+			e.priority = p.GetUrgency()
 		case *pathwayv1.SafeguardingEscalated:
 			e.priority = pathwayv1.Priority_PRIORITY_URGENT
 		case *pathwayv1.ReferralTriaged:
@@ -108,12 +108,58 @@ func (v *View) apply(rec events.Record) {
 			if p.GetPriority() != pathwayv1.Priority_PRIORITY_UNSPECIFIED {
 				e.priority = p.GetPriority()
 			}
-		case *pathwayv1.ReferralAssigned:
-			e.workerID = p.GetWorkerId()
-		case *pathwayv1.ReferralReassigned:
-			e.workerID = p.GetToWorkerId()
 		}
 	}
+}
+
+// index keeps the queues and the open referrals in step with e, which was
+// in status prev on queue prevQueue before the event.
+func (v *View) index(e *entry, prev referral.Status, prevQueue string) {
+	if prev == referral.StatusWaitlisted && (e.status != referral.StatusWaitlisted || e.queue != prevQueue) {
+		delete(v.queues[prevQueue], e.id)
+		if len(v.queues[prevQueue]) == 0 {
+			delete(v.queues, prevQueue)
+		}
+	}
+	if e.status == referral.StatusWaitlisted {
+		q := v.queues[e.queue]
+		if q == nil {
+			q = map[string]*entry{}
+			v.queues[e.queue] = q
+		}
+		q[e.id] = e
+	}
+	if e.status != "" && !e.status.Active() {
+		delete(v.refs, e.id)
+	}
+}
+
+// before reports whether a comes before b on a waitlist: by priority
+// (urgent first), then by time waiting, then by id.
+func before(a, b *entry) int {
+	if a.priority != b.priority {
+		return int(a.priority) - int(b.priority)
+	}
+	if c := a.waitingAt.Compare(b.waitingAt); c != 0 {
+		return c
+	}
+	return strings.Compare(a.id, b.id)
+}
+
+// Head returns the referral at the head of a queue's waitlist.
+func (v *View) Head(queue string) (string, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var head *entry
+	for _, e := range v.queues[queue] {
+		if head == nil || before(e, head) < 0 {
+			head = e
+		}
+	}
+	if head == nil {
+		return "", false
+	}
+	return head.id, true
 }
 
 // QueueFor returns the queue of a practice: the PCN whose active workers
@@ -174,21 +220,8 @@ func (v *View) Candidates(practice, language string, t time.Time) []string {
 func (v *View) Waitlist(queue string) []string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	var es []*entry
-	for _, e := range v.refs {
-		if e.status == referral.StatusWaitlisted && e.queue == queue {
-			es = append(es, e)
-		}
-	}
-	slices.SortFunc(es, func(a, b *entry) int {
-		if a.priority != b.priority {
-			return int(a.priority) - int(b.priority)
-		}
-		if c := a.waitingAt.Compare(b.waitingAt); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
+	es := slices.Collect(maps.Values(v.queues[queue]))
+	slices.SortFunc(es, before)
 	out := make([]string, len(es))
 	for i, e := range es {
 		out[i] = e.id

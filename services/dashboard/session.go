@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -34,37 +33,7 @@ const (
 // creating the bucket and a random 32-byte secret when missing. Processes
 // that race to create it all end with the one that won.
 func OpenSecret(ctx context.Context, js jetstream.JetStream, replicas int) ([]byte, error) {
-	kv, err := js.KeyValue(ctx, SecretBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      SecretBucket,
-			Description: "pathway dashboard session signing secret",
-			Storage:     jetstream.FileStorage,
-			Replicas:    max(replicas, 1),
-		})
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open dashboard bucket: %w", err)
-	}
-	for range 3 {
-		e, err := kv.Get(ctx, secretKey)
-		if err == nil {
-			return e.Value(), nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, fmt.Errorf("read session secret: %w", err)
-		}
-		secret := make([]byte, 32)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, err
-		}
-		if _, err := kv.Create(ctx, secretKey, secret); err == nil {
-			return secret, nil
-		} else if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, fmt.Errorf("store session secret: %w", err)
-		}
-	}
-	return nil, errors.New("store session secret: too many concurrent creators")
+	return keys.Secret(ctx, js, SecretBucket, secretKey, "pathway dashboard session signing secret", 32, replicas)
 }
 
 // KeyBucket checks API keys for the dashboard: a token at sign-in through

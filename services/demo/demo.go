@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/handoff"
 	"github.com/pathway-sp/pathway/services/intake"
@@ -215,14 +216,16 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 		}()
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	index := intake.NewIndex()
-	run(func(ctx context.Context) error { return index.Run(ctx, store, quiet) })
+	people, err := intake.OpenPersonKeyer(ctx, js, 1)
+	if err != nil {
+		return Summary{}, err
+	}
 	run(triage.NewService(store, opts.Rules, clk.Now, quiet).Run)
 	run(assignment.New(store, clk.Now, quiet, "").Run)
 	handoffs := vcse.New(store, vcse.Options{Now: clk.Now, Logger: quiet})
 	run(handoffs.Run)
 
-	d := &loader{ctx: ctx, js: js, store: store, clk: clk, rng: rand.New(rand.NewPCG(opts.Seed, 7)), intake: intake.New(store, index, clk.Now),
+	d := &loader{ctx: ctx, js: js, store: store, clk: clk, rng: rand.New(rand.NewPCG(opts.Seed, 7)), intake: intake.New(store, people, clk.Now),
 		vcse: handoffs, log: log, cases: map[string]*caseState{}, errs: runErr}
 	sum, err := d.load(start, end, opts)
 	if err != nil {
@@ -275,7 +278,7 @@ var (
 	triager = &pathwayv1.Actor{Id: "demo-triage", Role: pathwayv1.Role_ROLE_TRIAGE}
 )
 
-func cmd(a *pathwayv1.Actor) intake.Command { return intake.Command{Actor: a} }
+func cmd(a *pathwayv1.Actor) events.Command { return events.Command{Actor: a} }
 
 func (d *loader) load(start, end time.Time, opts Options) (Summary, error) {
 	if err := d.setUp(); err != nil {
@@ -399,7 +402,7 @@ func (d *loader) day(dayStart, end time.Time, perDay float64) error {
 		return err
 	}
 	for _, id := range fresh {
-		r, err := intake.Load(d.ctx, d.store, id)
+		r, _, err := events.Get(d.ctx, d.store, aggregate.Referral, id)
 		if err != nil {
 			return err
 		}
@@ -615,7 +618,7 @@ func (d *loader) caseWork(dayStart time.Time, minute *int, end time.Time) error 
 				continue
 			}
 			cs.seen = v
-			r, err := intake.Load(d.ctx, d.store, id)
+			r, _, err := events.Get(d.ctx, d.store, aggregate.Referral, id)
 			if err != nil {
 				return err
 			}

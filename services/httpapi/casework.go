@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/assignment"
-	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -43,7 +43,7 @@ func (a *api) recordContact(w http.ResponseWriter, r *http.Request) {
 	if len(body.Note) > 2000 {
 		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 	}
-	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.RecordContact(r.Context(), id, cmd, &pathwayv1.ContactRecorded{
 			ContactId: uuid.NewString(), Kind: kind, At: timestamppb.New(body.When), DurationMinutes: uint32(body.DurationMinutes),
 			DidNotAttend: body.DidNotAttend, WhatMattersConversation: body.WhatMattersConversation, Note: body.Note,
@@ -68,7 +68,7 @@ func (a *api) discharge(w http.ResponseWriter, r *http.Request) {
 	if len(body.Note) > 2000 {
 		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 	}
-	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Discharge(r.Context(), id, cmd, reason, body.Note)
 	})
 }
@@ -85,7 +85,7 @@ func (a *api) reopen(w http.ResponseWriter, r *http.Request) {
 	if body.Reason == "" || len(body.Reason) > 2000 {
 		errs = append(errs, referral.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
 	}
-	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Reopen(r.Context(), id, cmd, body.Reason)
 	})
 }
@@ -150,7 +150,7 @@ func (a *api) assign(w http.ResponseWriter, r *http.Request) {
 	if body.Reason == "" || len(body.Reason) > 2000 {
 		errs = append(errs, referral.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
 	}
-	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return assignment.Assign(r.Context(), a.refs.Store, id, body.WorkerID, body.Reason, cmd, a.refs.Now())
 	})
 }
@@ -181,7 +181,7 @@ func (a *api) agreePlan(w http.ResponseWriter, r *http.Request) {
 		}
 		goals = append(goals, goal)
 	}
-	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.AgreePlan(r.Context(), id, cmd, body.WhatMatters, goals)
 	})
 }
@@ -252,7 +252,7 @@ func (a *api) measureOutcome(w http.ResponseWriter, r *http.Request) {
 			m.Scores = &pathwayv1.OutcomeMeasured_Mycaw{Mycaw: my}
 		}
 	}
-	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.MeasureOutcome(r.Context(), id, cmd, m)
 	})
 }

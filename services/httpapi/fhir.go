@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/fhir"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
@@ -83,7 +85,7 @@ func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
 		a.fhirError(w, r, err)
 		return
 	}
-	ref, err := intake.Load(r.Context(), a.refs.Store, res.ID)
+	ref, _, err := events.Get(r.Context(), a.refs.Store, aggregate.Referral, res.ID)
 	if err != nil {
 		a.fhirError(w, r, err)
 		return

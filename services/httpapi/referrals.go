@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/referral"
@@ -89,7 +90,7 @@ func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, events.ErrNotFound
 	}
-	ref, err := intake.Load(r.Context(), a.refs.Store, id)
+	ref, _, err := events.Get(r.Context(), a.refs.Store, aggregate.Referral, id)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +221,7 @@ type changeResponse struct {
 
 // afterChange answers a state change with the referral as it now is.
 func (a *api) afterChange(w http.ResponseWriter, r *http.Request, id string, seq uint64) {
-	ref, err := intake.Load(r.Context(), a.refs.Store, id)
+	ref, _, err := events.Get(r.Context(), a.refs.Store, aggregate.Referral, id)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -231,7 +232,7 @@ func (a *api) afterChange(w http.ResponseWriter, r *http.Request, id string, seq
 // change runs a state change on the referral named in the path, after
 // the body's field errors (if any) are answered, and answers with the
 // referral's new status.
-func (a *api) change(w http.ResponseWriter, r *http.Request, errs []referral.FieldError, do func(id string, cmd intake.Command) (uint64, error)) {
+func (a *api) change(w http.ResponseWriter, r *http.Request, errs []referral.FieldError, do func(id string, cmd events.Command) (uint64, error)) {
 	if len(errs) > 0 {
 		WriteProblem(w, validationProblem(errs))
 		return
@@ -257,7 +258,7 @@ func (a *api) change(w http.ResponseWriter, r *http.Request, errs []referral.Fie
 // malformed. The key is scoped to the route: the same key sent to another
 // endpoint (cancel after accept, update after create) is another command,
 // not a retry.
-func (a *api) commandOrProblem(w http.ResponseWriter, r *http.Request) (intake.Command, bool) {
+func (a *api) commandOrProblem(w http.ResponseWriter, r *http.Request) (events.Command, bool) {
 	cmd, err := a.command(r)
 	if err != nil {
 		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
@@ -269,12 +270,12 @@ func (a *api) commandOrProblem(w http.ResponseWriter, r *http.Request) (intake.C
 	return cmd, true
 }
 
-func (a *api) command(r *http.Request) (intake.Command, error) {
+func (a *api) command(r *http.Request) (events.Command, error) {
 	key, err := idempotencyKey(r)
 	if err != nil {
-		return intake.Command{}, err
+		return events.Command{}, err
 	}
-	return intake.Command{Actor: principalFrom(r.Context()).actor, IdempotencyKey: key, CorrelationID: correlationID(r)}, nil
+	return events.Command{Actor: principalFrom(r.Context()).actor, IdempotencyKey: key, CorrelationID: correlationID(r)}, nil
 }
 
 // cancel handles POST /v1/referrals/{id}/cancel.
@@ -297,7 +298,7 @@ func (a *api) cancel(w http.ResponseWriter, r *http.Request) {
 	if len(body.Note) > 2000 {
 		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 	}
-	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Cancel(r.Context(), id, cmd, reason, body.Note)
 	})
 }
@@ -319,7 +320,7 @@ func (a *api) merge(w http.ResponseWriter, r *http.Request) {
 	if body.Reason == "" || len(body.Reason) > 2000 {
 		errs = append(errs, referral.FieldError{Field: "reason", Reason: "an audit reason of at most 2000 characters is required"})
 	}
-	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Merge(r.Context(), id, body.Into, cmd, body.Reason)
 	})
 }
@@ -394,7 +395,7 @@ func (a *api) triage(w http.ResponseWriter, r *http.Request) {
 	if body.Decision == "redirect" && body.Destination == "" {
 		errs = append(errs, referral.FieldError{Field: "destination", Reason: "is required to redirect"})
 	}
-	a.change(w, r, errs, func(id string, cmd intake.Command) (uint64, error) {
+	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Triage(r.Context(), id, cmd, &pathwayv1.ReferralTriaged{
 			Decision: dec, Priority: pri, Eligible: dec == pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
 			Reason: body.Reason, DeclineReason: body.DeclineReason, RedirectDestination: body.Destination,

@@ -9,11 +9,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/assignment"
-	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/referral"
 	"github.com/pathway-sp/pathway/services/worker"
-	"google.golang.org/protobuf/proto"
 )
 
 type workerBody struct {
@@ -42,7 +41,8 @@ func (a *api) loadWorker(r *http.Request, id string) (*worker.Worker, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, events.ErrNotFound
 	}
-	return assignment.LoadWorker(r.Context(), a.refs.Store, id)
+	wk, _, err := events.Get(r.Context(), a.refs.Store, aggregate.Worker, id)
+	return wk, err
 }
 
 func (a *api) writeWorker(w http.ResponseWriter, r *http.Request, id string, status int) {
@@ -79,8 +79,7 @@ func (a *api) registerWorker(w http.ResponseWriter, r *http.Request) {
 	} else {
 		ev.Capacity = uint32(*body.Capacity)
 	}
-	evs, err := worker.Register(ev)
-	if err != nil {
+	if _, err := worker.Register(ev); err != nil {
 		errs = append(errs, workerFieldErrors(err)...)
 	}
 	if len(errs) > 0 {
@@ -96,8 +95,8 @@ func (a *api) registerWorker(w http.ResponseWriter, r *http.Request) {
 	if cmd.IdempotencyKey != "" {
 		id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("worker\x00"+cmd.IdempotencyKey)).String()
 	}
-	if _, err := a.refs.Store.Append(r.Context(), events.Aggregate{Type: worker.AggregateType, ID: id}, 0, toStoreEvents(evs, cmd)...); err != nil {
-		a.writeError(w, r, err)
+	if _, err := assignment.Register(r.Context(), a.refs.Store, id, ev, cmd); err != nil {
+		a.writeWorkerError(w, r, err)
 		return
 	}
 	a.writeWorker(w, r, id, http.StatusCreated)
@@ -132,55 +131,20 @@ func (a *api) patchWorker(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	for attempt := 0; attempt < 5; attempt++ {
-		wk, err := a.loadWorker(r, id)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		var evs []proto.Message
-		add := func(ps []proto.Message, err error) error {
-			evs = append(evs, ps...)
-			return err
-		}
-		switch {
-		case body.Deactivate:
-			err = add(wk.Deactivate(body.Reason))
-		default:
-			if body.Capacity != nil {
-				err = add(wk.ChangeCapacity(uint32(*body.Capacity), body.Reason))
-			}
-			if err == nil && body.AbsentFrom != nil {
-				var until time.Time
-				if body.AbsentUntil != nil {
-					until = *body.AbsentUntil
-				}
-				err = add(wk.Absent(*body.AbsentFrom, until, body.Reason))
-			}
-			if err == nil && body.Returned {
-				err = add(wk.Return(body.Reason))
-			}
-		}
-		if err != nil {
-			a.writeWorkerError(w, r, err)
-			return
-		}
-		if len(evs) == 0 {
-			a.writeWorker(w, r, id, http.StatusOK)
-			return
-		}
-		_, err = a.refs.Store.Append(r.Context(), events.Aggregate{Type: worker.AggregateType, ID: id}, wk.Version(), toStoreEvents(evs, cmd)...)
-		if errors.Is(err, events.ErrConcurrency) {
-			continue
-		}
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		a.writeWorker(w, r, id, http.StatusOK)
+	if _, err := uuid.Parse(id); err != nil {
+		a.writeError(w, r, events.ErrNotFound)
 		return
 	}
-	a.writeError(w, r, events.ErrConcurrency)
+	change := assignment.WorkerChange{AbsentFrom: body.AbsentFrom, AbsentUntil: body.AbsentUntil, Returned: body.Returned, Deactivate: body.Deactivate, Reason: body.Reason}
+	if body.Capacity != nil {
+		c := uint32(*body.Capacity)
+		change.Capacity = &c
+	}
+	if _, err := assignment.Change(r.Context(), a.refs.Store, id, change, cmd); err != nil {
+		a.writeWorkerError(w, r, err)
+		return
+	}
+	a.writeWorker(w, r, id, http.StatusOK)
 }
 
 func (a *api) writeWorkerError(w http.ResponseWriter, r *http.Request, err error) {
@@ -192,12 +156,4 @@ func (a *api) writeWorkerError(w http.ResponseWriter, r *http.Request, err error
 	default:
 		a.writeError(w, r, err)
 	}
-}
-
-func toStoreEvents(ps []proto.Message, cmd intake.Command) []events.Event {
-	out := make([]events.Event, len(ps))
-	for i, p := range ps {
-		out[i] = events.Event{Payload: p, Actor: cmd.Actor, CorrelationID: cmd.CorrelationID, IdempotencyKey: cmd.IdempotencyKey}
-	}
-	return out
 }

@@ -11,8 +11,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/aggregate"
+	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/person"
 	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/proto"
 )
@@ -39,25 +43,35 @@ func (e *DuplicateError) Error() string {
 // addresses the same referral.
 var idNamespace = uuid.MustParse("6f1d3c2a-5b7e-4e8a-9c0d-2a4b6c8e0f13")
 
-// Service submits, cancels and merges referrals. It is safe for concurrent
-// use.
-type Service struct {
-	store *events.Store
-	index *Index
-	now   func() time.Time
-	// create serialises creates in this process; Store.Create guards
-	// against other processes.
-	create chan struct{}
+// PersonKeyBucket is the key-value bucket that holds the secret keying
+// person ids (person.Keyer), shared by every pathway process on one log.
+const PersonKeyBucket = "PATHWAY_INTAKE"
+
+// OpenPersonKeyer returns the Keyer of person ids, creating its secret in
+// PersonKeyBucket when missing.
+func OpenPersonKeyer(ctx context.Context, js jetstream.JetStream, replicas int) (person.Keyer, error) {
+	secret, err := keys.Secret(ctx, js, PersonKeyBucket, "person-key", "pathway intake: the secret that keys person ids", person.KeySize, replicas)
+	if err != nil {
+		return person.Keyer{}, fmt.Errorf("person key: %w", err)
+	}
+	return person.NewKeyer(secret)
 }
 
-// New returns an intake service on store, deciding from index (which the
-// caller runs).
-func New(store *events.Store, index *Index, now func() time.Time) *Service {
+// Service submits, cancels, merges and changes referrals. It is safe for
+// concurrent use.
+type Service struct {
+	store  *events.Store
+	people person.Keyer
+	now    func() time.Time
+}
+
+// New returns an intake service on store; people keys the person
+// aggregates that guard one open episode per person.
+func New(store *events.Store, people person.Keyer, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Service{store: store, index: index, now: now, create: make(chan struct{}, 1)}
-	return s
+	return &Service{store: store, people: people, now: now}
 }
 
 // Submission is one submit request.
@@ -86,29 +100,27 @@ type Result struct {
 	PossibleDuplicateOf string
 }
 
-// Submit records a new referral. Errors: *ValidationError (nothing was
-// written), *DuplicateError (the person has an open referral), or a
-// storage error.
+// Submit records a new referral: its events and, in the same atomic
+// command, the episode it opens on the person's aggregate. Errors:
+// *ValidationError (nothing was written), *DuplicateError (the person has
+// an open referral), or a storage error.
 func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
-	ev, errs := sub.Submission.Event(s.now())
+	received, errs := sub.Submission.Event(s.now())
 	if len(errs) > 0 {
 		return Result{}, &ValidationError{Fields: errs}
 	}
-	ev.Channel = sub.Channel
+	received.Channel = sub.Channel
 
-	org := ev.GetReferrer().GetOrganisation()
+	org := received.GetReferrer().GetOrganisation()
 	id, key := "", ""
 	switch {
 	case sub.IdempotencyKey != "":
 		key = org + "\x00key\x00" + sub.IdempotencyKey
-	case ev.GetExternalReference() != "":
-		key = org + "\x00ref\x00" + ev.GetExternalReference()
+	case received.GetExternalReference() != "":
+		key = org + "\x00ref\x00" + received.GetExternalReference()
 	}
 	if key != "" {
 		id = uuid.NewSHA1(idNamespace, []byte(key)).String()
-		if res, ok, err := s.existing(ctx, id); err != nil || ok {
-			return res, err
-		}
 	} else {
 		u, err := uuid.NewV7()
 		if err != nil {
@@ -116,206 +128,213 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 		}
 		id = u.String()
 	}
-	agg := events.Aggregate{Type: referral.AggregateType, ID: id}
-
-	select {
-	case s.create <- struct{}{}:
-		defer func() { <-s.create }()
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
-	}
-	scope := events.TypeSubject(referral.AggregateType)
-	for attempt := 0; attempt < 5; attempt++ {
-		head, err := s.store.LastSequenceOn(ctx, scope)
+	cmd := events.Command{Actor: sub.Actor, IdempotencyKey: key, CorrelationID: sub.CorrelationID}
+	var created bool
+	var ev *pathwayv1.ReferralReceived
+	seq, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		created = false
+		ref, err := events.Load(tx, aggregate.Referral, id)
+		if err != nil || ref.Exists() {
+			return err // a retry: answered below
+		}
+		ev = proto.Clone(received).(*pathwayv1.ReferralReceived)
+		dup, err := s.openEpisode(tx, id, ev.GetPerson())
 		if err != nil {
-			return Result{}, err
+			return err
 		}
-		if err := s.index.WaitFor(ctx, head); err != nil {
-			return Result{}, fmt.Errorf("wait for the referral index: %w", err)
-		}
-		p := ev.GetPerson()
-		if p.GetNhsNumber() != "" {
-			if open, ok := s.index.OpenByNHS(p.GetNhsNumber()); ok {
-				return Result{}, &DuplicateError{OpenID: open}
-			}
-		} else if matches := s.index.OpenByMatch(p.GetGivenName(), p.GetFamilyName(), p.GetDateOfBirth(), p.GetPostcode()); len(matches) > 0 {
-			ev.PossibleDuplicateOf = matches[0]
-		}
-		var evs []events.Event
-		for _, payload := range referral.Receive(ev) {
-			evs = append(evs, events.Event{Payload: payload, Actor: sub.Actor, CorrelationID: sub.CorrelationID, IdempotencyKey: key})
-		}
-		seq, err := s.store.Create(ctx, agg, scope, head, evs...)
-		if errors.Is(err, events.ErrConcurrency) {
-			if key != "" {
-				if res, ok, err := s.existing(ctx, id); err != nil || ok {
-					return res, err
-				}
-			}
-			continue
-		}
-		if err != nil {
-			return Result{}, err
-		}
-		return Result{ID: id, Status: referral.StatusReceived, Sequence: seq, Created: true, PossibleDuplicateOf: ev.GetPossibleDuplicateOf()}, nil
-	}
-	return Result{}, fmt.Errorf("submit referral: %w: too many concurrent referrals, try again", events.ErrConcurrency)
-}
-
-// existing returns the referral id as a retry result when it exists.
-func (s *Service) existing(ctx context.Context, id string) (Result, bool, error) {
-	r, err := Load(ctx, s.store, id)
-	if errors.Is(err, events.ErrNotFound) {
-		return Result{}, false, nil
-	}
+		ev.PossibleDuplicateOf = dup
+		tx.Emit(aggregate.Referral.Aggregate(id), referral.Receive(ev)...)
+		created = true
+		return nil
+	})
 	if err != nil {
-		return Result{}, false, err
+		return Result{}, err
 	}
-	return Result{ID: id, Status: r.Status(), Sequence: r.Version()}, true, nil
+	if !created {
+		return s.existing(ctx, id)
+	}
+	return Result{ID: id, Status: referral.StatusReceived, Sequence: seq, Created: true, PossibleDuplicateOf: ev.GetPossibleDuplicateOf()}, nil
 }
 
-// Load reads a referral from the log. Errors: events.ErrNotFound, or a
-// storage error.
-func Load(ctx context.Context, store *events.Store, id string) (*referral.Referral, error) {
-	recs, _, err := store.Load(ctx, events.Aggregate{Type: referral.AggregateType, ID: id})
+// openEpisode records within tx that referral id opens an episode for the
+// person: on the aggregate of their NHS number, where an open episode
+// refuses it (*DuplicateError), and on that of their name, date of birth
+// and postcode, where an open episode only flags it as a possible
+// duplicate when there is no NHS number. It returns that possible
+// duplicate.
+func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person) (string, error) {
+	if nhs := p.GetNhsNumber(); nhs != "" {
+		pid := s.people.ByNHS(nhs)
+		who, err := events.Load(tx, aggregate.Person, pid)
+		if err != nil {
+			return "", err
+		}
+		open, err := s.openOf(tx, who)
+		if err != nil {
+			return "", err
+		}
+		opened, err := who.Open(id, func(rid string) bool { return open[rid] })
+		var oe *person.OpenError
+		if errors.As(err, &oe) {
+			return "", &DuplicateError{OpenID: oe.OpenID}
+		}
+		if err != nil {
+			return "", err
+		}
+		tx.Emit(aggregate.Person.Aggregate(pid), opened...)
+	}
+	mid := s.people.ByMatch(p.GetGivenName(), p.GetFamilyName(), p.GetDateOfBirth(), p.GetPostcode())
+	if mid == "" {
+		return "", nil
+	}
+	opened := &pathwayv1.PersonEpisodeOpened{ReferralId: id}
+	if p.GetNhsNumber() != "" {
+		// Recorded for self-referrals to find, but not decided from: no
+		// version check, so people who share a name, date of birth and
+		// postcode never wait for each other.
+		tx.EmitAnyVersion(aggregate.Person.Aggregate(mid), opened)
+		return "", nil
+	}
+	// Without an NHS number a match is only a hint: flag the oldest open
+	// referral.
+	who, err := events.Load(tx, aggregate.Person, mid)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return referral.Replay(id, Changes(recs)), nil
-}
-
-// Changes are log records as an aggregate applies them: position,
-// recorded time, actor and payload.
-func Changes(recs []events.Record) []referral.Change {
-	out := make([]referral.Change, len(recs))
-	for i, r := range recs {
-		out[i] = referral.Change{Sequence: r.Sequence, At: r.Envelope.GetRecordedAt().AsTime(), Actor: r.Envelope.GetActor(), Payload: r.Payload}
+	open, err := s.openOf(tx, who)
+	if err != nil {
+		return "", err
 	}
-	return out
+	dup := ""
+	for _, rid := range who.Referrals() {
+		if open[rid] && rid != id {
+			dup = rid
+			break
+		}
+	}
+	tx.Emit(aggregate.Person.Aggregate(mid), opened)
+	return dup, nil
 }
 
-// Command is the metadata of a staff command.
-type Command struct {
-	Actor          *pathwayv1.Actor
-	IdempotencyKey string
-	CorrelationID  string
-	CausationID    string
-}
-
-// Decide loads the referral, asks decide for its events, and appends them
-// at the version it read, retrying when another writer came in between.
-// It returns the new sequence. Errors: events.ErrNotFound, the decide
-// error (referral.ErrConflict, referral.ErrInvalid), or a storage error.
-func Decide(ctx context.Context, store *events.Store, id string, cmd Command, decide func(*referral.Referral) ([]proto.Message, error)) (uint64, error) {
-	for attempt := 0; attempt < 5; attempt++ {
-		r, err := Load(ctx, store, id)
+// openOf reports which of the person's referrals are open now.
+func (s *Service) openOf(tx *events.Tx, who *person.Person) (map[string]bool, error) {
+	open := map[string]bool{}
+	for _, rid := range who.Referrals() {
+		r, err := events.Load(tx, aggregate.Referral, rid)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		payloads, err := decide(r)
-		if err != nil {
-			return 0, err
-		}
-		evs := make([]events.Event, 0, len(payloads))
-		for _, p := range payloads {
-			evs = append(evs, events.Event{Payload: p, Actor: cmd.Actor, CorrelationID: cmd.CorrelationID, CausationID: cmd.CausationID, IdempotencyKey: cmd.IdempotencyKey})
-		}
-		seq, err := store.Append(ctx, events.Aggregate{Type: referral.AggregateType, ID: id}, r.Version(), evs...)
-		if errors.Is(err, events.ErrConcurrency) {
-			continue
-		}
-		return seq, err
+		open[rid] = r.Status().Active()
 	}
-	return 0, fmt.Errorf("referral %s: %w: too much contention", id, events.ErrConcurrency)
+	return open, nil
+}
+
+// existing answers a retried submit with the referral as it is now.
+func (s *Service) existing(ctx context.Context, id string) (Result, error) {
+	r, version, err := events.Get(ctx, s.store, aggregate.Referral, id)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{ID: id, Status: r.Status(), Sequence: version}, nil
+}
+
+// change runs a command on an existing referral. Errors: events.ErrNotFound,
+// decide's error, or a storage error.
+func (s *Service) change(ctx context.Context, id string, cmd events.Command, decide func(*referral.Referral) ([]proto.Message, error)) (uint64, error) {
+	return events.Do(ctx, s.store, aggregate.Referral, id, cmd, aggregate.Existing(decide))
 }
 
 // Cancel cancels an active referral (BaRS revoked or entered-in-error).
-func (s *Service) Cancel(ctx context.Context, id string, cmd Command, reason pathwayv1.CancelReason, note string) (uint64, error) {
-	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+func (s *Service) Cancel(ctx context.Context, id string, cmd events.Command, reason pathwayv1.CancelReason, note string) (uint64, error) {
+	return s.change(ctx, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
 		return r.Cancel(reason, note)
 	})
 }
 
 // Triage records a staff triage decision, or overrides an automatic one.
-func (s *Service) Triage(ctx context.Context, id string, cmd Command, d *pathwayv1.ReferralTriaged) (uint64, error) {
-	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+func (s *Service) Triage(ctx context.Context, id string, cmd events.Command, d *pathwayv1.ReferralTriaged) (uint64, error) {
+	return s.change(ctx, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
 		return r.StaffTriage(proto.Clone(d).(*pathwayv1.ReferralTriaged))
 	})
 }
 
-// Merge merges the duplicate referral dupID into survivorID: the duplicate
-// closes as merged, and the survivor records what it absorbed.
-func (s *Service) Merge(ctx context.Context, dupID, survivorID string, cmd Command, reason string) (uint64, error) {
-	var survEvents []proto.Message
-	if _, err := Decide(ctx, s.store, dupID, cmd, func(dup *referral.Referral) ([]proto.Message, error) {
-		surv, err := Load(ctx, s.store, survivorID)
-		if errors.Is(err, events.ErrNotFound) {
-			return nil, fmt.Errorf("%w: referral %s does not exist", referral.ErrConflict, survivorID)
-		}
+// Merge merges the duplicate referral dupID into survivorID in one atomic
+// command: the duplicate closes as merged, and the survivor records what
+// it absorbed.
+func (s *Service) Merge(ctx context.Context, dupID, survivorID string, cmd events.Command, reason string) (uint64, error) {
+	return s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		dup, err := events.Load(tx, aggregate.Referral, dupID)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		if !dup.Exists() {
+			return fmt.Errorf("referral %s: %w", dupID, events.ErrNotFound)
+		}
+		surv, err := events.Load(tx, aggregate.Referral, survivorID)
+		if err != nil {
+			return err
+		}
+		if !surv.Exists() {
+			return fmt.Errorf("%w: referral %s does not exist", referral.ErrConflict, survivorID)
 		}
 		d, sv, err := dup.MergeInto(surv, reason)
-		survEvents = sv
-		return d, err
-	}); err != nil {
-		return 0, err
-	}
-	survCmd := cmd
-	if survCmd.IdempotencyKey != "" {
-		survCmd.IdempotencyKey += "\x00survivor"
-	} else {
-		survCmd.IdempotencyKey = "merge\x00" + dupID
-	}
-	return Decide(ctx, s.store, survivorID, survCmd, func(*referral.Referral) ([]proto.Message, error) {
-		return survEvents, nil
+		if err != nil {
+			return err
+		}
+		tx.Emit(aggregate.Referral.Aggregate(dupID), d...)
+		tx.Emit(aggregate.Referral.Aggregate(survivorID), sv...)
+		return nil
 	})
 }
 
 // Reopen reopens a discharged or revoked referral, unless the person has
-// opened another episode since (*DuplicateError).
-func (s *Service) Reopen(ctx context.Context, id string, cmd Command, reason string) (uint64, error) {
-	head, err := s.store.LastSequenceOn(ctx, events.TypeSubject(referral.AggregateType))
-	if err != nil {
-		return 0, err
-	}
-	if err := s.index.WaitFor(ctx, head); err != nil {
-		return 0, err
-	}
-	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
-		if nhs := r.Received().GetPerson().GetNhsNumber(); nhs != "" {
-			if open, ok := s.index.OpenByNHS(nhs); ok && open != id {
-				return nil, &DuplicateError{OpenID: open}
-			}
+// opened another episode since (*DuplicateError); the reopened episode is
+// recorded on the person's aggregate in the same atomic command.
+func (s *Service) Reopen(ctx context.Context, id string, cmd events.Command, reason string) (uint64, error) {
+	return s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		r, err := events.Load(tx, aggregate.Referral, id)
+		if err != nil {
+			return err
 		}
-		return r.Reopen(reason)
+		if !r.Exists() {
+			return fmt.Errorf("referral %s: %w", id, events.ErrNotFound)
+		}
+		evs, err := r.Reopen(reason)
+		if err != nil {
+			return err
+		}
+		if _, err := s.openEpisode(tx, id, r.Received().GetPerson()); err != nil {
+			return err
+		}
+		tx.Emit(aggregate.Referral.Aggregate(id), evs...)
+		return nil
 	})
 }
 
 // Discharge closes an active episode.
-func (s *Service) Discharge(ctx context.Context, id string, cmd Command, reason pathwayv1.DischargeReason, note string) (uint64, error) {
-	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+func (s *Service) Discharge(ctx context.Context, id string, cmd events.Command, reason pathwayv1.DischargeReason, note string) (uint64, error) {
+	return s.change(ctx, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
 		return r.Discharge(reason, note)
 	})
 }
 
 // RecordContact records a contact on an assigned referral.
-func (s *Service) RecordContact(ctx context.Context, id string, cmd Command, c *pathwayv1.ContactRecorded) (uint64, error) {
-	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+func (s *Service) RecordContact(ctx context.Context, id string, cmd events.Command, c *pathwayv1.ContactRecorded) (uint64, error) {
+	return s.change(ctx, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
 		return r.RecordContact(proto.Clone(c).(*pathwayv1.ContactRecorded), s.now())
 	})
 }
 
 // AgreePlan records an agreed support plan on an assigned referral.
-func (s *Service) AgreePlan(ctx context.Context, id string, cmd Command, whatMatters string, goals []*pathwayv1.Goal) (uint64, error) {
-	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+func (s *Service) AgreePlan(ctx context.Context, id string, cmd events.Command, whatMatters string, goals []*pathwayv1.Goal) (uint64, error) {
+	return s.change(ctx, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
 		return r.AgreePlan(whatMatters, goals)
 	})
 }
 
 // MeasureOutcome records a wellbeing measure on an open episode.
-func (s *Service) MeasureOutcome(ctx context.Context, id string, cmd Command, m *pathwayv1.OutcomeMeasured) (uint64, error) {
-	return Decide(ctx, s.store, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+func (s *Service) MeasureOutcome(ctx context.Context, id string, cmd events.Command, m *pathwayv1.OutcomeMeasured) (uint64, error) {
+	return s.change(ctx, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
 		return r.MeasureOutcome(proto.Clone(m).(*pathwayv1.OutcomeMeasured))
 	})
 }

@@ -77,15 +77,15 @@ type Partner struct {
 func ReplayPartner(id string, changes []referral.Change) *Partner {
 	p := &Partner{id: id}
 	for _, c := range changes {
-		p.Apply(c.Sequence, c.Payload)
+		p.Apply(c)
 	}
 	return p
 }
 
 // Apply applies one event.
-func (p *Partner) Apply(seq uint64, m proto.Message) {
-	p.version = seq
-	switch e := m.(type) {
+func (p *Partner) Apply(c referral.Change) {
+	p.version = c.Sequence
+	switch e := c.Payload.(type) {
 	case *pathwayv1.PartnerRegistered:
 		p.details = e
 	case *pathwayv1.PartnerUpdated:
@@ -154,15 +154,15 @@ type Service struct {
 func ReplayService(id string, changes []referral.Change) *Service {
 	s := &Service{id: id}
 	for _, c := range changes {
-		s.Apply(c.Sequence, c.Payload)
+		s.Apply(c)
 	}
 	return s
 }
 
 // Apply applies one event.
-func (s *Service) Apply(seq uint64, m proto.Message) {
-	s.version = seq
-	switch e := m.(type) {
+func (s *Service) Apply(c referral.Change) {
+	s.version = c.Sequence
+	switch e := c.Payload.(type) {
 	case *pathwayv1.ServiceRegistered:
 		s.details, s.capacity = e.GetDetails(), e.GetCapacityStatus()
 	case *pathwayv1.ServiceUpdated:

@@ -67,7 +67,7 @@ func TestPartnerSave(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 			for i, e := range got {
-				p.Apply(uint64(len(tc.given)+i+1), e)
+				p.Apply(referral.Change{Sequence: uint64(len(tc.given) + i + 1), Payload: e})
 			}
 			if !proto.Equal(p.Details(), tc.save) {
 				t.Errorf("details after the events: got %v, want %v", p.Details(), tc.save)
@@ -174,7 +174,7 @@ func TestServiceSave(t *testing.T) {
 				return
 			}
 			for i, e := range got {
-				s.Apply(uint64(len(tc.given)+i+1), e)
+				s.Apply(referral.Change{Sequence: uint64(len(tc.given) + i + 1), Payload: e})
 			}
 			if !proto.Equal(s.Details(), tc.save) {
 				t.Errorf("details after the events: got %v, want %v", s.Details(), tc.save)
@@ -281,7 +281,7 @@ func TestChangeCapacity(t *testing.T) {
 				return
 			}
 			for i, e := range got {
-				s.Apply(uint64(len(tc.given)+i+1), e)
+				s.Apply(referral.Change{Sequence: uint64(len(tc.given) + i + 1), Payload: e})
 			}
 			if s.Capacity() != tc.to {
 				t.Errorf("capacity after the events: got %v, want %v", s.Capacity(), tc.to)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/proto"
 )
@@ -60,15 +60,15 @@ func (s *Service) handle(ctx context.Context, rec events.Record) error {
 	if err != nil {
 		return fmt.Errorf("evaluate rules for referral at %d: %w", rec.Sequence, err)
 	}
-	cmd := intake.Command{
+	cmd := events.Command{
 		Actor:          &pathwayv1.Actor{Id: "triage-rules", Role: pathwayv1.Role_ROLE_SYSTEM},
 		IdempotencyKey: "triage\x00" + strconv.FormatUint(rec.Sequence, 10),
 		CorrelationID:  rec.Envelope.GetCorrelationId(),
 		CausationID:    rec.Envelope.GetEventId(),
 	}
-	_, err = intake.Decide(ctx, s.store, rec.Aggregate.ID, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+	_, err = events.Do(ctx, s.store, aggregate.Referral, rec.Aggregate.ID, cmd, aggregate.Existing(func(r *referral.Referral) ([]proto.Message, error) {
 		return r.AutoTriage(d.Event())
-	})
+	}))
 	if errors.Is(err, referral.ErrConflict) {
 		return nil // already triaged, cancelled or merged: nothing to do
 	}

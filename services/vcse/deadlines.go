@@ -8,9 +8,8 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/handoff"
-	"github.com/pathway-sp/pathway/services/intake"
-	"github.com/pathway-sp/pathway/services/referral"
 )
 
 // TickEvery is how often Run asks the clock what is due.
@@ -73,7 +72,7 @@ func (s *Service) follow(ctx context.Context) error {
 		s.mu.Lock()
 		switch e := rec.Payload.(type) {
 		case *pathwayv1.HandoffRequested:
-			h := handoff.Replay(rec.Aggregate.ID, intake.Changes([]events.Record{rec}))
+			h := handoff.Replay(rec.Aggregate.ID, aggregate.Changes([]events.Record{rec}))
 			s.pending[rec.Aggregate.ID] = h.NextDue(s.opts.Reminders)
 			s.byReferral[e.GetReferralId()] = append(s.byReferral[e.GetReferralId()], rec.Aggregate.ID)
 		case *pathwayv1.HandoffReminderSent:
@@ -109,30 +108,29 @@ func (s *Service) Tick(ctx context.Context) (int, error) {
 	n := 0
 	var errs []error
 	for _, id := range ids {
-		h, err := LoadHandoff(ctx, s.store, id)
+		var h *handoff.Handoff
+		appended := false
+		_, err := s.store.Execute(ctx, events.Command{Actor: clockActor}, func(tx *events.Tx) error {
+			var err error
+			if h, err = events.Load(tx, aggregate.Handoff, id); err != nil {
+				return err
+			}
+			due := h.Due(now, s.opts.Reminders)
+			appended = len(due) > 0
+			tx.Emit(aggregate.Handoff.Aggregate(id), due...)
+			return nil
+		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("handoff %s: %w", id, err))
 			continue
 		}
-		if due := h.Due(now, s.opts.Reminders); len(due) > 0 {
-			key := "clock:" + id + ":"
-			switch e := due[0].(type) {
-			case *pathwayv1.HandoffExpired:
-				key += "expired"
-			case *pathwayv1.HandoffReminderSent:
-				key += fmt.Sprintf("reminder-%d", e.GetReminderNumber())
-			}
-			seq, err := s.store.Append(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id}, h.Version(), storeEvents(due, intake.Command{Actor: clockActor, IdempotencyKey: key})...)
-			switch {
-			case errors.Is(err, events.ErrConcurrency):
-				continue // the partner answered, or another clock got there: next tick
-			case err != nil:
+		if appended {
+			n++
+			s.log.Info("handoff deadline", "handoff", id)
+			if h, err = LoadHandoff(ctx, s.store, id); err != nil {
 				errs = append(errs, fmt.Errorf("handoff %s: %w", id, err))
 				continue
 			}
-			n++
-			s.log.Info("handoff deadline", "handoff", id, "event", events.TypeOf(due[0]))
-			h.Apply(referral.Change{Sequence: seq, At: now, Payload: due[0]})
 		}
 		s.mu.Lock()
 		if next := h.NextDue(s.opts.Reminders); next.IsZero() {
@@ -183,7 +181,7 @@ func (s *Service) referralClosed(ctx context.Context, rec events.Record) error {
 		if !h.Status().Open() || (onlyUnanswered && h.Status() != handoff.StatusRequested) {
 			continue
 		}
-		cmd := intake.Command{Actor: clockActor, IdempotencyKey: fmt.Sprintf("referral-closed:%d:%s", rec.Sequence, id), CausationID: rec.Envelope.GetEventId()}
+		cmd := events.Command{Actor: clockActor, IdempotencyKey: fmt.Sprintf("referral-closed:%d:%s", rec.Sequence, id), CausationID: rec.Envelope.GetEventId()}
 		if _, _, err := s.Act(ctx, id, handoff.ActionCancel, "circumstances-changed", "", why, cmd, nil); err != nil && !errors.Is(err, handoff.ErrConflict) {
 			return fmt.Errorf("cancel handoff %s: %w", id, err)
 		}

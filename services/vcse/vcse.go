@@ -18,8 +18,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/handoff"
-	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/partner"
 	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/proto"
@@ -76,40 +76,29 @@ func New(store *events.Store, opts Options) *Service {
 // Deadline is how long a partner has to answer.
 func (s *Service) Deadline() time.Duration { return s.opts.Deadline }
 
-func storeEvents(payloads []proto.Message, cmd intake.Command) []events.Event {
-	out := make([]events.Event, len(payloads))
-	for i, p := range payloads {
-		out[i] = events.Event{Payload: p, Actor: cmd.Actor, CorrelationID: cmd.CorrelationID, CausationID: cmd.CausationID, IdempotencyKey: cmd.IdempotencyKey}
-	}
-	return out
-}
-
 // LoadPartner reads a partner from the log; a partner that does not exist
 // is returned empty (Exists false).
 func LoadPartner(ctx context.Context, store *events.Store, id string) (*partner.Partner, error) {
-	recs, _, err := store.Load(ctx, events.Aggregate{Type: partner.PartnerType, ID: id})
-	if err != nil && !errors.Is(err, events.ErrNotFound) {
-		return nil, err
-	}
-	return partner.ReplayPartner(id, intake.Changes(recs)), nil
+	return loadOrEmpty(ctx, store, aggregate.Partner, id)
 }
 
 // LoadService reads a service from the log; empty when it does not exist.
 func LoadService(ctx context.Context, store *events.Store, id string) (*partner.Service, error) {
-	recs, _, err := store.Load(ctx, events.Aggregate{Type: partner.ServiceType, ID: id})
-	if err != nil && !errors.Is(err, events.ErrNotFound) {
-		return nil, err
+	return loadOrEmpty(ctx, store, aggregate.Service, id)
+}
+
+func loadOrEmpty[S any](ctx context.Context, store *events.Store, k events.Kind[S], id string) (S, error) {
+	st, _, err := events.Get(ctx, store, k, id)
+	if errors.Is(err, events.ErrNotFound) {
+		return k.New(id), nil
 	}
-	return partner.ReplayService(id, intake.Changes(recs)), nil
+	return st, err
 }
 
 // LoadHandoff reads a handoff from the log. Errors: events.ErrNotFound.
 func LoadHandoff(ctx context.Context, store *events.Store, id string) (*handoff.Handoff, error) {
-	recs, _, err := store.Load(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id})
-	if err != nil {
-		return nil, err
-	}
-	return handoff.Replay(id, intake.Changes(recs)), nil
+	h, _, err := events.Get(ctx, store, aggregate.Handoff, id)
+	return h, err
 }
 
 // Saved is the result of saving a directory entry.
@@ -121,52 +110,50 @@ type Saved struct {
 	Created, Changed bool
 }
 
-// decideLoop loads an aggregate's version through load, asks decide, and
-// appends at that version, retrying on a concurrent change.
-func (s *Service) decideLoop(ctx context.Context, agg events.Aggregate, cmd intake.Command, decide func() (uint64, []proto.Message, error)) (uint64, bool, error) {
-	for attempt := 0; attempt < 5; attempt++ {
-		version, payloads, err := decide()
+// save runs a directory command: save asks for the events from the
+// loaded state, and registered is the event type that creates the entry.
+// A retry answers as the original command did.
+func save[S interface{ Exists() bool }](ctx context.Context, store *events.Store, k events.Kind[S], id string, cmd events.Command, registered proto.Message, decide func(S) ([]proto.Message, error)) (Saved, error) {
+	res := Saved{ID: id}
+	seq, err := store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		res = Saved{ID: id}
+		st, err := events.Load(tx, k, id)
+		var retry *events.Retry
+		if errors.As(err, &retry) {
+			res.Created, res.Changed = retry.Type == events.TypeOf(registered), retry.Type != events.TypeOf(registered)
+		}
 		if err != nil {
-			return 0, false, err
+			return err
 		}
-		if len(payloads) == 0 {
-			return version, false, nil
+		evs, err := decide(st)
+		if len(evs) > 0 {
+			res.Created, res.Changed = !st.Exists(), st.Exists()
 		}
-		seq, err := s.store.Append(ctx, agg, version, storeEvents(payloads, cmd)...)
-		if errors.Is(err, events.ErrConcurrency) {
-			continue
-		}
-		return seq, err == nil, err
-	}
-	return 0, false, fmt.Errorf("%s: %w: too much contention", agg, events.ErrConcurrency)
+		tx.Emit(k.Aggregate(id), evs...)
+		return err
+	})
+	res.Sequence = seq
+	return res, err
 }
 
 // SavePartner registers partner id (its organisation id) or brings its
 // details up to d. Errors: partner.ErrInvalid (*partner.InvalidError), or
 // a storage error.
-func (s *Service) SavePartner(ctx context.Context, id string, d *pathwayv1.PartnerRegistered, cmd intake.Command) (Saved, error) {
+func (s *Service) SavePartner(ctx context.Context, id string, d *pathwayv1.PartnerRegistered, cmd events.Command) (Saved, error) {
 	if !partner.ValidID(id) {
 		return Saved{}, &partner.InvalidError{Fields: []referral.FieldError{{Field: "id", Reason: "must be the organisation id: 1 to 64 letters, digits, - or _"}}}
 	}
 	d.HsdsOrganizationId = id
-	existed := false
-	seq, changed, err := s.decideLoop(ctx, events.Aggregate{Type: partner.PartnerType, ID: id}, cmd, func() (uint64, []proto.Message, error) {
-		p, err := LoadPartner(ctx, s.store, id)
-		if err != nil {
-			return 0, nil, err
-		}
-		existed = p.Exists()
-		evs, err := p.Save(d)
-		return p.Version(), evs, err
+	return save(ctx, s.store, aggregate.Partner, id, cmd, &pathwayv1.PartnerRegistered{}, func(p *partner.Partner) ([]proto.Message, error) {
+		return p.Save(d)
 	})
-	return Saved{ID: id, Sequence: seq, Created: changed && !existed, Changed: changed && existed}, err
 }
 
 // SaveService registers service id or brings its details up to d; a new
 // service starts with capacity c (capacity when unspecified). The partner
 // must exist. Errors: partner.ErrInvalid, partner.ErrConflict (the partner
 // does not exist, or the service belongs to another), or a storage error.
-func (s *Service) SaveService(ctx context.Context, id string, d *pathwayv1.ServiceDetails, c pathwayv1.CapacityStatus, cmd intake.Command) (Saved, error) {
+func (s *Service) SaveService(ctx context.Context, id string, d *pathwayv1.ServiceDetails, c pathwayv1.CapacityStatus, cmd events.Command) (Saved, error) {
 	if errs := partner.ValidateService(d); len(errs) > 0 {
 		return Saved{}, &partner.InvalidError{Fields: errs}
 	}
@@ -177,36 +164,28 @@ func (s *Service) SaveService(ctx context.Context, id string, d *pathwayv1.Servi
 	if !p.Exists() {
 		return Saved{}, &partner.InvalidError{Fields: []referral.FieldError{{Field: "partner_id", Reason: "no such partner; register the partner first"}}}
 	}
-	existed := false
-	seq, changed, err := s.decideLoop(ctx, events.Aggregate{Type: partner.ServiceType, ID: id}, cmd, func() (uint64, []proto.Message, error) {
-		svc, err := LoadService(ctx, s.store, id)
-		if err != nil {
-			return 0, nil, err
-		}
-		existed = svc.Exists()
-		evs, err := svc.Save(d, c)
-		return svc.Version(), evs, err
+	return save(ctx, s.store, aggregate.Service, id, cmd, &pathwayv1.ServiceRegistered{}, func(svc *partner.Service) ([]proto.Message, error) {
+		return svc.Save(d, c)
 	})
-	return Saved{ID: id, Sequence: seq, Created: changed && !existed, Changed: changed && existed}, err
 }
 
 // SetCapacity records service id's capacity signal. When partnerID is not
 // empty the service must belong to it (else events.ErrNotFound, so a
 // partner cannot learn of another's services). Errors: events.ErrNotFound,
 // partner.ErrInvalid, or a storage error.
-func (s *Service) SetCapacity(ctx context.Context, id, partnerID string, c pathwayv1.CapacityStatus, note string, cmd intake.Command) (uint64, error) {
-	seq, _, err := s.decideLoop(ctx, events.Aggregate{Type: partner.ServiceType, ID: id}, cmd, func() (uint64, []proto.Message, error) {
-		svc, err := LoadService(ctx, s.store, id)
-		if err != nil {
-			return 0, nil, err
+func (s *Service) SetCapacity(ctx context.Context, id, partnerID string, c pathwayv1.CapacityStatus, note string, cmd events.Command) (uint64, error) {
+	return s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		svc, err := events.Load(tx, aggregate.Service, id)
+		if svc != nil && (!svc.Exists() || (partnerID != "" && svc.PartnerID() != partnerID)) {
+			return events.ErrNotFound
 		}
-		if !svc.Exists() || (partnerID != "" && svc.PartnerID() != partnerID) {
-			return 0, nil, events.ErrNotFound
+		if err != nil {
+			return err
 		}
 		evs, err := svc.ChangeCapacity(c, note)
-		return svc.Version(), evs, err
+		tx.Emit(aggregate.Service.Aggregate(id), evs...)
+		return err
 	})
-	return seq, err
 }
 
 // ImportResult is what an import did with one record.
@@ -237,7 +216,7 @@ type ImportReport struct {
 // (unchanged); one that changed is updated. Records that cannot be
 // imported are skipped with their reason; progress, when not nil, is
 // called after each record. It stops at the first storage error.
-func (s *Service) Import(ctx context.Context, records []partner.Record, cmd intake.Command, progress func(done, total int)) (ImportReport, error) {
+func (s *Service) Import(ctx context.Context, records []partner.Record, cmd events.Command, progress func(done, total int)) (ImportReport, error) {
 	rep := ImportReport{Results: make([]ImportResult, 0, len(records))}
 	seenPartner := map[string]bool{}
 	var last uint64
@@ -298,23 +277,6 @@ func (s *Service) Import(ctx context.Context, records []partner.Record, cmd inta
 	return rep, nil
 }
 
-// earlier finds among a handoff's records the one appended with the
-// idempotency key ("" never matches), and the handoff's status after it.
-func earlier(recs []events.Record, key string) (uint64, handoff.Status, bool) {
-	if key == "" {
-		return 0, "", false
-	}
-	hash := events.KeyHash(key)
-	var st handoff.Status
-	for _, r := range recs {
-		st = handoff.StatusAfter(st, r.Payload)
-		if r.Envelope.GetIdempotencyKeyHash() == hash {
-			return r.Sequence, st, true
-		}
-	}
-	return 0, "", false
-}
-
 // HandoffInput is a link worker's handoff request.
 type HandoffInput struct {
 	ServiceID       string
@@ -334,41 +296,45 @@ var handoffNamespace = uuid.MustParse("2d0b7c1e-4f6a-5b3c-8e9d-1a2b3c4d5e6f")
 // returns the handoff id and sequence. Errors: events.ErrNotFound (no such
 // referral or service), handoff.ErrInvalid, handoff.ErrConflict,
 // handoff.ErrCapacity, or a storage error.
-func (s *Service) RequestHandoff(ctx context.Context, referralID string, in HandoffInput, cmd intake.Command) (string, uint64, error) {
+func (s *Service) RequestHandoff(ctx context.Context, referralID string, in HandoffInput, cmd events.Command) (string, uint64, error) {
 	id := uuid.Must(uuid.NewV7()).String()
 	if cmd.IdempotencyKey != "" {
 		id = uuid.NewSHA1(handoffNamespace, []byte(referralID+"\x00"+cmd.IdempotencyKey)).String()
-		if h, err := LoadHandoff(ctx, s.store, id); err == nil && h.Exists() {
-			return id, h.Version(), nil
+	}
+	seq, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		h, err := events.Load(tx, aggregate.Handoff, id)
+		if err != nil {
+			return err
 		}
-	}
-	ref, err := intake.Load(ctx, s.store, referralID)
-	if err != nil {
-		return "", 0, err
-	}
-	svc, err := LoadService(ctx, s.store, in.ServiceID)
-	if err != nil {
-		return "", 0, err
-	}
-	if !svc.Exists() {
-		return "", 0, fmt.Errorf("service %s: %w", in.ServiceID, events.ErrNotFound)
-	}
-	evs, err := handoff.Decide(handoff.Request{
-		Referral: ref, ServiceID: svc.ID(), PartnerID: svc.PartnerID(), ServiceActive: true, Capacity: svc.Capacity(),
-		ConfirmCapacity: in.ConfirmCapacity, Shared: in.Shared, Consent: in.Consent, Note: in.Note,
-		RespondBy: s.opts.Now().Add(s.opts.Deadline),
+		if h.Exists() {
+			return &events.Retry{Sequence: h.Version()} // the same key made it
+		}
+		ref, err := events.Load(tx, aggregate.Referral, referralID)
+		if err != nil {
+			return err
+		}
+		if !ref.Exists() {
+			return fmt.Errorf("referral %s: %w", referralID, events.ErrNotFound)
+		}
+		svc, err := events.Load(tx, aggregate.Service, in.ServiceID)
+		if err != nil {
+			return err
+		}
+		if !svc.Exists() {
+			return fmt.Errorf("service %s: %w", in.ServiceID, events.ErrNotFound)
+		}
+		evs, err := handoff.Decide(handoff.Request{
+			Referral: ref, ServiceID: svc.ID(), PartnerID: svc.PartnerID(), ServiceActive: true, Capacity: svc.Capacity(),
+			ConfirmCapacity: in.ConfirmCapacity, Shared: in.Shared, Consent: in.Consent, Note: in.Note,
+			RespondBy: s.opts.Now().Add(s.opts.Deadline),
+		})
+		tx.Emit(aggregate.Handoff.Aggregate(id), evs...)
+		return err
 	})
 	if err != nil {
 		return "", 0, err
 	}
-	seq, err := s.store.Append(ctx, events.Aggregate{Type: handoff.AggregateType, ID: id}, 0, storeEvents(evs, cmd)...)
-	if errors.Is(err, events.ErrConcurrency) && cmd.IdempotencyKey != "" {
-		// The same key raced us to it: answer with the handoff it made.
-		if h, lerr := LoadHandoff(ctx, s.store, id); lerr == nil {
-			return id, h.Version(), nil
-		}
-	}
-	return id, seq, err
+	return id, seq, nil
 }
 
 // Act applies action a to handoff id, with a reason, outcome and note as
@@ -380,35 +346,50 @@ func (s *Service) RequestHandoff(ctx context.Context, referralID string, in Hand
 //
 // A retry with the idempotency key of a command that already took effect
 // answers with that command's sequence and the handoff's status after it.
-func (s *Service) Act(ctx context.Context, id string, a handoff.Action, reason, outcome, note string, cmd intake.Command, allowed func(*handoff.Handoff) error) (uint64, handoff.Status, error) {
-	agg := events.Aggregate{Type: handoff.AggregateType, ID: id}
-	for attempt := 0; attempt < 5; attempt++ {
-		recs, _, err := s.store.Load(ctx, agg)
-		if err != nil {
-			return 0, "", err
+func (s *Service) Act(ctx context.Context, id string, a handoff.Action, reason, outcome, note string, cmd events.Command, allowed func(*handoff.Handoff) error) (uint64, handoff.Status, error) {
+	var status handoff.Status
+	seq, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		h, err := events.Load(tx, aggregate.Handoff, id)
+		if h == nil {
+			return err
 		}
-		h := handoff.Replay(id, intake.Changes(recs))
+		if !h.Exists() {
+			return fmt.Errorf("handoff %s: %w", id, events.ErrNotFound)
+		}
 		if allowed != nil {
 			if err := allowed(h); err != nil {
-				return 0, "", err
+				return err
 			}
 		}
-		if seq, st, ok := earlier(recs, cmd.IdempotencyKey); ok {
-			return seq, st, nil
+		var retry *events.Retry
+		if errors.As(err, &retry) {
+			status = statusAt(h, retry.Sequence)
+		}
+		if err != nil {
+			return err
 		}
 		evs, err := h.Act(a, reason, outcome, note)
 		if err != nil {
-			return 0, "", err
+			return err
 		}
-		seq, err := s.store.Append(ctx, agg, h.Version(), storeEvents(evs, cmd)...)
-		if errors.Is(err, events.ErrConcurrency) {
-			continue
-		}
-		if err != nil {
-			return 0, "", err
-		}
-		status, _ := handoff.Next(h.Status(), a)
-		return seq, status, nil
+		status, _ = handoff.Next(h.Status(), a)
+		tx.Emit(aggregate.Handoff.Aggregate(id), evs...)
+		return nil
+	})
+	if err != nil {
+		return 0, "", err
 	}
-	return 0, "", fmt.Errorf("%s: %w: too much contention", agg, events.ErrConcurrency)
+	return seq, status, nil
+}
+
+// statusAt is the handoff's status after its event at sequence seq.
+func statusAt(h *handoff.Handoff, seq uint64) handoff.Status {
+	var st handoff.Status
+	for _, c := range h.History() {
+		if c.Sequence > seq {
+			break
+		}
+		st = handoff.StatusAfter(st, c.Payload)
+	}
+	return st
 }

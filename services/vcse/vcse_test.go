@@ -15,6 +15,7 @@ import (
 	"github.com/pathway-sp/pathway/services/handoff"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/partner"
+	"github.com/pathway-sp/pathway/services/person"
 	"github.com/pathway-sp/pathway/services/vcse"
 )
 
@@ -30,7 +31,7 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-var staff = intake.Command{Actor: &pathwayv1.Actor{Id: "k1", Role: pathwayv1.Role_ROLE_LINK_WORKER}}
+var staff = events.Command{Actor: &pathwayv1.Actor{Id: "k1", Role: pathwayv1.Role_ROLE_LINK_WORKER}}
 
 // world is a log with a worker's caseload, a partner and its service.
 type world struct {
@@ -272,12 +273,12 @@ func TestActRetryIsIdempotent(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	id := w.handoff(t, w.assigned(t))
-	c := intake.Command{Actor: &pathwayv1.Actor{Id: "p1", Role: pathwayv1.Role_ROLE_PARTNER}, IdempotencyKey: "accept-1"}
+	c := events.Command{Actor: &pathwayv1.Actor{Id: "p1", Role: pathwayv1.Role_ROLE_PARTNER}, IdempotencyKey: "accept-1"}
 	seq, st, err := w.svc.Act(ctx, id, handoff.ActionAccept, "", "", "", c, nil)
 	if err != nil || st != handoff.StatusAccepted {
 		t.Fatalf("accept: %s, %v", st, err)
 	}
-	if _, _, err := w.svc.Act(ctx, id, handoff.ActionStart, "", "", "", intake.Command{Actor: c.Actor}, nil); err != nil {
+	if _, _, err := w.svc.Act(ctx, id, handoff.ActionStart, "", "", "", events.Command{Actor: c.Actor}, nil); err != nil {
 		t.Fatal(err)
 	}
 	before := len(w.types(t, id))
@@ -289,7 +290,7 @@ func TestActRetryIsIdempotent(t *testing.T) {
 		t.Errorf("the retry appended %d events", after-before)
 	}
 	// Without the key, accepting an in-progress handoff is a conflict.
-	if _, _, err := w.svc.Act(ctx, id, handoff.ActionAccept, "", "", "", intake.Command{Actor: c.Actor}, nil); !errors.Is(err, handoff.ErrConflict) {
+	if _, _, err := w.svc.Act(ctx, id, handoff.ActionAccept, "", "", "", events.Command{Actor: c.Actor}, nil); !errors.Is(err, handoff.ErrConflict) {
 		t.Errorf("a second accept without the key: %v, want ErrConflict", err)
 	}
 }
@@ -313,7 +314,7 @@ func TestReferralClosingCancelsHandoffs(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go w.svc.Run(runCtx)
-	in := intake.New(w.store, nil, w.clk.Now)
+	in := intake.New(w.store, person.Keyer{}, w.clk.Now)
 	if _, err := in.Discharge(ctx, discharged, staff, pathwayv1.DischargeReason_DISCHARGE_REASON_GOALS_MET, ""); err != nil {
 		t.Fatal(err)
 	}

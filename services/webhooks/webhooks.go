@@ -44,8 +44,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/handoff"
-	"github.com/pathway-sp/pathway/services/intake"
 )
 
 // Buckets and the consumer.
@@ -536,7 +536,7 @@ func (s *Service) record(ctx context.Context, rec events.Record) error {
 	if upTo < 0 {
 		upTo = len(recs)
 	}
-	h := handoff.Replay(rec.Aggregate.ID, intake.Changes(recs[:upTo]))
+	h := handoff.Replay(rec.Aggregate.ID, aggregate.Changes(recs[:upTo]))
 	if !h.Exists() {
 		return nil
 	}

@@ -48,15 +48,15 @@ type Worker struct {
 func Replay(id string, changes []referral.Change) *Worker {
 	w := &Worker{id: id}
 	for _, c := range changes {
-		w.Apply(c.Sequence, c.Payload)
+		w.Apply(c)
 	}
 	return w
 }
 
-// Apply applies one event at stream sequence seq.
-func (w *Worker) Apply(seq uint64, p proto.Message) {
-	w.version = seq
-	switch e := p.(type) {
+// Apply applies one event.
+func (w *Worker) Apply(c referral.Change) {
+	w.version = c.Sequence
+	switch e := c.Payload.(type) {
 	case *pathwayv1.WorkerRegistered:
 		w.registered, w.active = true, true
 		w.name, w.pcn = e.GetName(), e.GetPcn()

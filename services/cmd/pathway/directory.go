@@ -10,7 +10,6 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/partner"
 	"github.com/pathway-sp/pathway/services/vcse"
 )
@@ -74,7 +73,7 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 		return fmt.Errorf("event log: %w", err)
 	}
 	svc := vcse.New(events.New(js, events.Options{}), vcse.Options{})
-	cmd := intake.Command{Actor: &pathwayv1.Actor{Id: "pathway-directory-import", Role: pathwayv1.Role_ROLE_ADMIN}}
+	cmd := events.Command{Actor: &pathwayv1.Actor{Id: "pathway-directory-import", Role: pathwayv1.Role_ROLE_ADMIN}}
 	rep, err := svc.Import(ctx, recs, cmd, func(done, total int) {
 		fmt.Fprintf(stderr, "\rimporting %d/%d records", done, total)
 	})

@@ -48,7 +48,11 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		index := intake.NewIndex()
 		g.Go(func() error { return index.Run(ctx, store, log) })
 		hc.Auth = auth
-		hc.Referrals = httpapi.Referrals{Store: store, Intake: intake.New(store, index, nil), Index: index}
+		people, err := intake.OpenPersonKeyer(ctx, js, cfg.Replicas)
+		if err != nil {
+			return nil, err
+		}
+		hc.Referrals = httpapi.Referrals{Store: store, Intake: intake.New(store, people, nil), Index: index}
 		obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
 		if err != nil {
 			return nil, err

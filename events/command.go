@@ -1,0 +1,275 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Command is the metadata of one command: who asked for it, its
+// idempotency key, and the request and cause it belongs to. Every event
+// the command appends carries it.
+type Command struct {
+	// Actor is who asked.
+	Actor *pathwayv1.Actor
+	// IdempotencyKey identifies the command: a command run again with the
+	// same key appends nothing and answers with the original sequence,
+	// however late it comes. Empty: no such protection.
+	IdempotencyKey string
+	// CorrelationID ties the events to the request (X-Request-ID).
+	CorrelationID string
+	// CausationID names the event or command that caused this one.
+	CausationID string
+}
+
+// Events turns payloads into the events of the command.
+func (c Command) Events(payloads ...proto.Message) []Event {
+	out := make([]Event, len(payloads))
+	for i, p := range payloads {
+		out[i] = Event{Payload: p, Actor: c.Actor, CorrelationID: c.CorrelationID, CausationID: c.CausationID, IdempotencyKey: c.IdempotencyKey}
+	}
+	return out
+}
+
+// Kind tells the command mechanism how to build the state of one type of
+// aggregate from its events.
+type Kind[S any] struct {
+	// Type is the aggregate type, e.g. "referral".
+	Type string
+	// New returns the state of an aggregate that has no events yet.
+	New func(id string) S
+	// Apply applies one event to the state, in log order.
+	Apply func(state S, rec Record)
+}
+
+// Aggregate names the aggregate of this kind with id.
+func (k Kind[S]) Aggregate(id string) Aggregate { return Aggregate{Type: k.Type, ID: id} }
+
+// Get loads the aggregate of kind k with id and returns its state and
+// version. Errors: ErrNotFound when it has no events, and those of
+// Store.Load.
+func Get[S any](ctx context.Context, s *Store, k Kind[S], id string) (S, uint64, error) {
+	var zero S
+	recs, version, err := s.Load(ctx, k.Aggregate(id))
+	if err != nil {
+		return zero, 0, err
+	}
+	return k.fold(id, recs), version, nil
+}
+
+func (k Kind[S]) fold(id string, recs []Record) S {
+	st := k.New(id)
+	for _, r := range recs {
+		k.Apply(st, r)
+	}
+	return st
+}
+
+// Do runs a command on one aggregate: it loads the aggregate of kind k,
+// asks decide for the events, and appends them at the version it loaded,
+// deciding again from the new state when another writer came in between.
+// decide sees the state of an aggregate with no events when there is none
+// (a create). It returns the sequence of the last event appended; when
+// decide returns no events, the version it decided from.
+//
+// A command whose idempotency key the aggregate already carries is not
+// decided again: Do returns the sequence of the original. Errors: decide's
+// error as it is, ErrConcurrency when contention outlasts the retries, and
+// those of Store.Load and Store.Append.
+func Do[S any](ctx context.Context, s *Store, k Kind[S], id string, cmd Command, decide func(S) ([]proto.Message, error)) (uint64, error) {
+	return s.Execute(ctx, cmd, func(tx *Tx) error {
+		st, err := Load(tx, k, id)
+		if err != nil {
+			return err
+		}
+		evs, err := decide(st)
+		if err != nil {
+			return err
+		}
+		tx.Emit(k.Aggregate(id), evs...)
+		return nil
+	})
+}
+
+// Tx is one attempt at a command: the aggregates it loaded with their
+// versions, and the events it decided for them. Execute creates it; it is
+// not safe for concurrent use.
+type Tx struct {
+	ctx     context.Context
+	store   *Store
+	cmd     Command
+	keyHash string
+	read    map[Aggregate]uint64
+	emitted map[Aggregate][]proto.Message
+	order   []Aggregate // in the order of their first Emit
+	// anyVersion are the aggregates emitted to with EmitAnyVersion.
+	anyVersion []Aggregate
+	err        error
+}
+
+// Context returns the context of the command.
+func (tx *Tx) Context() context.Context { return tx.ctx }
+
+// Retry is the error Load returns when the aggregate already carries the
+// command's idempotency key: the command was carried out before, and
+// Execute answers with the original sequence. A decide function that must
+// tell a retry apart (to answer as the original did) can look for it with
+// errors.As.
+type Retry struct {
+	// Sequence is the aggregate's last event of the original command.
+	Sequence uint64
+	// Type is that event's type.
+	Type string
+}
+
+func (r *Retry) Error() string {
+	return fmt.Sprintf("command already appended at sequence %d", r.Sequence)
+}
+
+// Load loads the aggregate of kind k with id within the command, and
+// returns its state (that of an aggregate with no events when it has
+// none). The command's events to it are appended at the version loaded.
+// When the aggregate already carries the command's idempotency key, Load
+// returns the state as it is now with a *Retry error, which the decide
+// function must return as it is (or wrapped): Execute then answers with
+// the original sequence. Errors: those
+// of Store.Load but ErrNotFound.
+func Load[S any](tx *Tx, k Kind[S], id string) (S, error) {
+	var zero S
+	agg := k.Aggregate(id)
+	if err := agg.Validate(); err != nil {
+		return zero, err
+	}
+	recs, version, err := tx.store.load(tx.ctx, agg)
+	if err != nil {
+		return zero, fmt.Errorf("load %s: %w", agg, err)
+	}
+	if tx.keyHash != "" {
+		for i := len(recs) - 1; i >= 0; i-- {
+			if recs[i].Envelope.GetIdempotencyKeyHash() == tx.keyHash {
+				return k.fold(id, recs), &Retry{Sequence: recs[i].Sequence, Type: recs[i].Type}
+			}
+		}
+	}
+	if prev, ok := tx.read[agg]; !ok {
+		tx.read[agg] = version
+	} else if prev != version {
+		// Loaded twice in one attempt and it moved: decide again.
+		tx.err = ErrConcurrency
+	}
+	return k.fold(id, recs), nil
+}
+
+// Emit records events for an aggregate loaded in this command (with Load),
+// to be appended at the version loaded. The command's events are appended
+// in the order of the aggregates' first Emit. Emitting to an aggregate that was
+// not loaded makes the command fail with ErrInvalid.
+func (tx *Tx) Emit(agg Aggregate, payloads ...proto.Message) {
+	if len(payloads) == 0 {
+		return
+	}
+	if _, ok := tx.read[agg]; !ok {
+		tx.err = invalidf("command emits to %s without loading it", agg)
+		return
+	}
+	if _, ok := tx.emitted[agg]; !ok {
+		tx.order = append(tx.order, agg)
+	}
+	tx.emitted[agg] = append(tx.emitted[agg], payloads...)
+}
+
+// EmitAnyVersion records events for an aggregate whatever its version
+// (AnyVersion): for facts that hold whatever the aggregate's state, such
+// as a hint others may read, where a version check would only make
+// unrelated commands contend. The aggregate need not be loaded.
+func (tx *Tx) EmitAnyVersion(agg Aggregate, payloads ...proto.Message) {
+	if len(payloads) == 0 {
+		return
+	}
+	if _, ok := tx.read[agg]; ok {
+		tx.err = invalidf("command emits to %s both at its version and at any version", agg)
+		return
+	}
+	if _, ok := tx.emitted[agg]; !ok {
+		tx.order = append(tx.order, agg)
+		tx.anyVersion = append(tx.anyVersion, agg)
+	}
+	tx.emitted[agg] = append(tx.emitted[agg], payloads...)
+}
+
+// commandAttempts bounds how often Execute decides again after a conflict.
+const commandAttempts = 10
+
+// Execute runs a command that may span aggregates. decide loads what it
+// needs with Load and records events with Emit; Execute then appends them
+// all or none, each aggregate at the version it was loaded at, and runs
+// decide again from the new state when any of them moved. It returns the
+// sequence of the last event appended (when decide emits nothing, the
+// highest version it loaded).
+//
+// With an idempotency key, a command that any aggregate it loads already
+// carries is not carried out again: Execute answers with the original
+// sequence, however long ago it was appended. Errors: decide's error as it
+// is, ErrConcurrency when contention outlasts the retries, and those of
+// Store.Load and Store.AppendAll.
+func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) error) (uint64, error) {
+	keyHash := hashKey(cmd.IdempotencyKey)
+	for attempt := 0; attempt < commandAttempts; attempt++ {
+		if attempt > 1 {
+			// Spread out writers that keep colliding.
+			d := time.Duration(rand.IntN(1<<min(attempt, 6))) * time.Millisecond
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		tx := &Tx{ctx: ctx, store: s, cmd: cmd, keyHash: keyHash, read: map[Aggregate]uint64{}, emitted: map[Aggregate][]proto.Message{}}
+		err := decide(tx)
+		var r *Retry
+		if errors.As(err, &r) {
+			return r.Sequence, nil
+		}
+		if err == nil {
+			err = tx.err
+		}
+		if errors.Is(err, ErrConcurrency) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if len(tx.order) == 0 {
+			var highest uint64
+			for _, v := range tx.read {
+				highest = max(highest, v)
+			}
+			return highest, nil
+		}
+		changes := make([]Change, len(tx.order))
+		for i, agg := range tx.order {
+			expected := tx.read[agg]
+			if slices.Contains(tx.anyVersion, agg) {
+				expected = AnyVersion
+			}
+			changes[i] = Change{Aggregate: agg, Expected: expected, Events: cmd.Events(tx.emitted[agg]...)}
+		}
+		var seq uint64
+		if len(changes) == 1 {
+			seq, err = s.Append(ctx, changes[0].Aggregate, changes[0].Expected, changes[0].Events...)
+		} else {
+			seq, err = s.AppendAll(ctx, changes...)
+		}
+		if errors.Is(err, ErrConcurrency) {
+			continue
+		}
+		return seq, err
+	}
+	return 0, fmt.Errorf("command: %w: the aggregates kept changing, try again", ErrConcurrency)
+}

@@ -1,0 +1,196 @@
+package events
+
+import (
+	"container/list"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DefaultCacheRecords is how many decoded events the store keeps in memory
+// for loads (Options.CacheRecords), across all aggregates: about 50 to
+// 100 MB of typical events.
+const DefaultCacheRecords = 100_000
+
+// jsNoMessageFound is JetStream's error code for a get that found nothing.
+const jsNoMessageFound = 10037
+
+// lastOnLeader returns the stream sequence of the last message on subject
+// (a literal subject), 0 when there is none. It asks through the
+// JetStream API, which only the stream's leader answers, never through a
+// direct get, which any replica may answer while it lags: so a load that
+// starts from it sees every write acknowledged before it was called.
+func (s *Store) lastOnLeader(ctx context.Context, subject string) (uint64, error) {
+	req, err := json.Marshal(struct {
+		LastFor string `json:"last_by_subj"`
+		NoHdr   bool   `json:"no_hdr"`
+	}{subject, true})
+	if err != nil {
+		return 0, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+	}
+	msg, err := s.js.Conn().RequestWithContext(ctx, s.apiPrefix+"STREAM.MSG.GET."+s.stream, req)
+	if err != nil {
+		return 0, err
+	}
+	var resp struct {
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+		Message *struct {
+			Sequence uint64 `json:"seq"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return 0, fmt.Errorf("last on %s: bad answer: %w", subject, err)
+	}
+	if resp.Error != nil {
+		if resp.Error.ErrCode == jsNoMessageFound {
+			return 0, nil
+		}
+		return 0, &jetstream.APIError{Code: resp.Error.Code, ErrorCode: jetstream.ErrorCode(resp.Error.ErrCode), Description: resp.Error.Description}
+	}
+	if resp.Message == nil {
+		return 0, fmt.Errorf("last on %s: empty answer", subject)
+	}
+	return resp.Message.Sequence, nil
+}
+
+// load returns the aggregate's records and version as the stream leader
+// has them. It asks the leader for the aggregate's last sequence, takes
+// what the cache already holds, and reads only the events after it; a
+// replica that answers the read before it has caught up is asked again,
+// so the result always reaches the leader's version.
+func (s *Store) load(ctx context.Context, agg Aggregate) ([]Record, uint64, error) {
+	last, err := s.lastOnLeader(ctx, agg.Subject())
+	if err != nil {
+		return nil, 0, err
+	}
+	if last == 0 {
+		return nil, 0, nil
+	}
+	recs, version := s.cache.get(agg)
+	if version > last {
+		// The cache is ahead of the log: only a stream recreated under a
+		// running process does that. Start again.
+		recs, version = nil, 0
+	}
+	if version == last {
+		return recs, version, nil
+	}
+	recs = slices.Clip(recs)
+	for attempt := 0; ; attempt++ {
+		raw, _, err := s.loadRaw(ctx, agg, version+1)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, m := range raw {
+			if m.Sequence > last {
+				break
+			}
+			rec, err := Decode(m.Sequence, m.Subject, m.Header.Get(HeaderEventType), m.Data)
+			if err != nil {
+				return nil, 0, err
+			}
+			recs = append(recs, rec)
+			version = m.Sequence
+		}
+		if version >= last {
+			break
+		}
+		// A replica answered before it stored what the leader has.
+		if attempt == 50 {
+			return nil, 0, fmt.Errorf("load %s: the replica answering has not reached sequence %d: %w", agg, last, ErrUnavailable)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 2 * time.Millisecond):
+		}
+	}
+	s.cache.put(agg, recs, version)
+	return recs, version, nil
+}
+
+// recordCache keeps the decoded events of recently loaded aggregates, so a
+// load reads only what came after. It holds at most max records in all,
+// dropping the least recently used aggregates. Record slices it hands out
+// are never changed afterwards (an extension copies), so callers may keep
+// them. It is safe for concurrent use.
+type recordCache struct {
+	mu    sync.Mutex
+	max   int
+	n     int
+	lru   *list.List // of *cacheEntry, most recent first
+	byAgg map[Aggregate]*list.Element
+}
+
+type cacheEntry struct {
+	agg     Aggregate
+	recs    []Record
+	version uint64
+}
+
+func newRecordCache(max int) *recordCache {
+	return &recordCache{max: max, lru: list.New(), byAgg: map[Aggregate]*list.Element{}}
+}
+
+func (c *recordCache) get(agg Aggregate) ([]Record, uint64) {
+	if c.max <= 0 {
+		return nil, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.byAgg[agg]
+	if !ok {
+		return nil, 0
+	}
+	c.lru.MoveToFront(el)
+	e := el.Value.(*cacheEntry)
+	return e.recs, e.version
+}
+
+func (c *recordCache) put(agg Aggregate, recs []Record, version uint64) {
+	if c.max <= 0 || len(recs) > c.max {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byAgg[agg]; ok {
+		e := el.Value.(*cacheEntry)
+		if e.version >= version {
+			return // a concurrent load already stored as much
+		}
+		c.n += len(recs) - len(e.recs)
+		e.recs, e.version = slices.Clip(recs), version
+		c.lru.MoveToFront(el)
+	} else {
+		c.byAgg[agg] = c.lru.PushFront(&cacheEntry{agg: agg, recs: slices.Clip(recs), version: version})
+		c.n += len(recs)
+	}
+	for c.n > c.max {
+		el := c.lru.Back()
+		e := el.Value.(*cacheEntry)
+		c.lru.Remove(el)
+		delete(c.byAgg, e.agg)
+		c.n -= len(e.recs)
+	}
+}
+
+// isNoMessage reports a get that found no message.
+func isNoMessage(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrMsgNotFound) || errors.As(err, &apiErr) && apiErr.ErrorCode == jsNoMessageFound
+}

@@ -1,0 +1,67 @@
+// Package aggregate tells the command mechanism of the event log
+// (events.Do, events.Execute, events.Get) how to build each of pathway's
+// aggregates from its events: referral, link worker, person, VCSE partner
+// and service, and handoff. Every command of every aggregate goes through
+// that one mechanism: load, decide, append at the version, retry on a
+// conflict, answer a retried idempotency key with the original result.
+//
+// The kinds are values, never changed after start; they are safe for
+// concurrent use.
+package aggregate
+
+import (
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/handoff"
+	"github.com/pathway-sp/pathway/services/partner"
+	"github.com/pathway-sp/pathway/services/person"
+	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/worker"
+	"google.golang.org/protobuf/proto"
+)
+
+// Change turns a log record into a change as the domain applies it:
+// position, recorded time, actor and payload.
+func Change(rec events.Record) referral.Change {
+	return referral.Change{Sequence: rec.Sequence, At: rec.Envelope.GetRecordedAt().AsTime(), Actor: rec.Envelope.GetActor(), Payload: rec.Payload}
+}
+
+// Changes turns log records into changes.
+func Changes(recs []events.Record) []referral.Change {
+	out := make([]referral.Change, len(recs))
+	for i, r := range recs {
+		out[i] = Change(r)
+	}
+	return out
+}
+
+// applier is the one Apply shape every aggregate has.
+type applier interface{ Apply(referral.Change) }
+
+func kind[S applier](typ string, newState func(id string) S) events.Kind[S] {
+	return events.Kind[S]{Type: typ, New: newState, Apply: func(s S, rec events.Record) { s.Apply(Change(rec)) }}
+}
+
+// The kinds of pathway's aggregates.
+var (
+	Referral = kind(referral.AggregateType, func(id string) *referral.Referral { return referral.Replay(id, nil) })
+	Worker   = kind(worker.AggregateType, func(id string) *worker.Worker { return worker.Replay(id, nil) })
+	Person   = kind(person.AggregateType, person.New)
+	Partner  = kind(partner.PartnerType, func(id string) *partner.Partner { return partner.ReplayPartner(id, nil) })
+	Service  = kind(partner.ServiceType, func(id string) *partner.Service { return partner.ReplayService(id, nil) })
+	Handoff  = kind(handoff.AggregateType, func(id string) *handoff.Handoff { return handoff.Replay(id, nil) })
+)
+
+// exister is an aggregate that knows whether it has been created.
+type exister interface{ Exists() bool }
+
+// Existing wraps a decide function so that it fails with
+// events.ErrNotFound on an aggregate that does not exist, instead of
+// deciding from an empty state.
+func Existing[S exister](decide func(S) ([]proto.Message, error)) func(S) ([]proto.Message, error) {
+	return func(s S) ([]proto.Message, error) {
+		if !s.Exists() {
+			return nil, events.ErrNotFound
+		}
+		return decide(s)
+	}
+}
