@@ -220,12 +220,16 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 	if err != nil {
 		return Summary{}, err
 	}
+	in := intake.New(store, people, clk.Now)
+	if err := in.Backfill(ctx, js, quiet); err != nil { // an empty log: marks it done
+		return Summary{}, err
+	}
 	run(triage.NewService(store, opts.Rules, clk.Now, quiet).Run)
 	run(assignment.New(store, clk.Now, quiet, "").Run)
 	handoffs := vcse.New(store, vcse.Options{Now: clk.Now, Logger: quiet})
 	run(handoffs.Run)
 
-	d := &loader{ctx: ctx, js: js, store: store, clk: clk, rng: rand.New(rand.NewPCG(opts.Seed, 7)), intake: intake.New(store, people, clk.Now),
+	d := &loader{ctx: ctx, js: js, store: store, clk: clk, rng: rand.New(rand.NewPCG(opts.Seed, 7)), intake: in,
 		vcse: handoffs, log: log, cases: map[string]*caseState{}, errs: runErr}
 	sum, err := d.load(start, end, opts)
 	if err != nil {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
@@ -239,4 +241,51 @@ func assign(ctx context.Context, store *events.Store, id string) (uint64, error)
 		func(*referral.Referral) ([]proto.Message, error) {
 			return []proto.Message{&pathwayv1.ReferralAssigned{WorkerId: "w1", Queue: "U12345", Reason: "test"}}, nil
 		})
+}
+
+// TestBackfillGuardsEpisodesOfAnOlderLog: on a log written before person
+// aggregates existed, Backfill records the open episodes, so a new
+// referral for a person with an open one is refused; a closed one is not
+// in the way, and a second Backfill changes nothing.
+func TestBackfillGuardsEpisodesOfAnOlderLog(t *testing.T) {
+	l := eventstest.Start(t, false)
+	ctx := context.Background()
+	svc := intake.New(l.Store, keyer(t), clock)
+	old := func(nhs string, closed bool) string {
+		ev, errs := submission(nhs).Submission.Event(now)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		id := uuid.NewString()
+		evs := []events.Event{{Payload: ev}}
+		if closed {
+			evs = append(evs, events.Event{Payload: &pathwayv1.ReferralCancelled{Reason: pathwayv1.CancelReason_CANCEL_REASON_REVOKED}})
+		}
+		if _, err := l.Store.Append(ctx, aggregate.Referral.Aggregate(id), 0, evs...); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	openID := old(nhsNumber(t, 1), false)
+	old(nhsNumber(t, 2), true)
+	if _, err := intake.OpenPersonKeyer(ctx, l.JS, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Backfill(ctx, l.JS, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	last, _ := l.Store.LastSequence(ctx)
+	if err := svc.Backfill(ctx, l.JS, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := l.Store.LastSequence(ctx); again != last {
+		t.Errorf("a second backfill appended %d events, want none", again-last)
+	}
+	var dup *intake.DuplicateError
+	if _, err := svc.Submit(ctx, submission(nhsNumber(t, 1))); !errors.As(err, &dup) || dup.OpenID != openID {
+		t.Errorf("new referral for a person with an open one from the older log: %v, want a duplicate of %s", err, openID)
+	}
+	if _, err := svc.Submit(ctx, submission(nhsNumber(t, 2))); err != nil {
+		t.Errorf("new referral for a person whose older referral closed: %v, want it created", err)
+	}
 }

@@ -52,7 +52,11 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		if err != nil {
 			return nil, err
 		}
-		hc.Referrals = httpapi.Referrals{Store: store, Intake: intake.New(store, people, nil), Index: index}
+		in := intake.New(store, people, nil)
+		if err := in.Backfill(ctx, js, log); err != nil {
+			return nil, err
+		}
+		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, Index: index}
 		obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
 		if err != nil {
 			return nil, err
