@@ -81,6 +81,7 @@ type Engine struct {
 	mu      sync.RWMutex
 	applied uint64
 	changed chan struct{}
+	live    bool // caught up with the log once, now following it
 }
 
 // OpenCheckpoints opens (creating when missing) the checkpoint bucket.
@@ -179,6 +180,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 		if live && ctx.Err() == nil {
+			e.mu.Lock()
+			e.live = true
+			close(e.changed)
+			e.changed = make(chan struct{})
+			e.mu.Unlock()
 			for rec, err := range e.store.Subscribe(ctx, e.Applied()+1, e.p.Subject()) {
 				ok, err := handle(rec, err, "subscription")
 				if err != nil {
@@ -219,6 +225,41 @@ func (e *Engine) Applied() uint64 {
 	return e.applied
 }
 
+// Live reports whether the engine has caught up with the log since it
+// started (restored its checkpoint and read to the end of the log as it
+// was) and now follows it as events come.
+func (e *Engine) Live() bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.live
+}
+
+// Name is the projection's name.
+func (e *Engine) Name() string { return e.p.Name() }
+
+// Behind returns how many events of its subject the projection has still
+// to apply to reach the end of the log as it is now (an estimate while
+// the log grows).
+func (e *Engine) Behind(ctx context.Context) (uint64, error) {
+	last, err := e.lastOnSubject(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if applied := e.Applied(); last > applied {
+		return last - applied, nil
+	}
+	return 0, nil
+}
+
+// lastOnSubject is the sequence of the log's last event on the
+// projection's subject.
+func (e *Engine) lastOnSubject(ctx context.Context) (uint64, error) {
+	if e.p.Subject() == events.AllSubjects || e.p.Subject() == "" {
+		return e.store.LastSequence(ctx)
+	}
+	return e.store.LastSequenceOn(ctx, e.p.Subject())
+}
+
 // Read calls fn with the projection, under a read lock, and the sequence
 // it reflects.
 func (e *Engine) Read(fn func(p Projection, applied uint64)) {
@@ -254,8 +295,10 @@ func (e *Engine) WaitFor(ctx context.Context, seq uint64) error {
 		}
 	}
 	target := seq
-	if last, err := e.store.LastSequenceOn(ctx, e.p.Subject()); err == nil && last < seq {
-		target = last
+	if e.p.Subject() != events.AllSubjects && e.p.Subject() != "" {
+		if last, err := e.store.LastSequenceOn(ctx, e.p.Subject()); err == nil && last < seq {
+			target = last
+		}
 	}
 	for {
 		e.mu.RLock()
@@ -380,4 +423,25 @@ func (e *Engine) Rebuild(ctx context.Context, progress Progress) (uint64, error)
 		return 0, err
 	}
 	return seq, e.checkpoint(ctx)
+}
+
+// ErrBehind reports a projection that has not caught up with the log
+// since it started.
+var ErrBehind = errors.New("projections: catching up with the log")
+
+// Ready returns nil when every engine has caught up with the log since it
+// started, else an error wrapping ErrBehind that names the first behind and
+// by how many events.
+func Ready(ctx context.Context, engines ...*Engine) error {
+	for _, e := range engines {
+		if e.Live() {
+			continue
+		}
+		n, err := e.Behind(ctx)
+		if err != nil {
+			return fmt.Errorf("%w: %s (%v)", ErrBehind, e.Name(), err)
+		}
+		return fmt.Errorf("%w: %s is %d events behind", ErrBehind, e.Name(), n)
+	}
+	return nil
 }

@@ -219,6 +219,10 @@ func (p *Partners) Apply(rec events.Record) error {
 			status = "expired"
 		case *pathwayv1.HandoffReminderSent:
 			h.Reminders = int(e.GetReminderNumber())
+		default:
+			// Not one of EventTypes: a replay skips it undecoded, so it
+			// must not touch the state live either.
+			return nil
 		}
 		if status != "" {
 			if h.Status == "requested" && (status == "accepted" || status == "rejected") {

@@ -19,7 +19,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/referral"
@@ -34,6 +36,7 @@ const ConsumerName = "assignment"
 type Service struct {
 	store    *events.Store
 	view     *View
+	engine   *projections.Engine
 	now      func() time.Time
 	log      *slog.Logger
 	consumer string
@@ -45,23 +48,44 @@ type Service struct {
 // TickEvery is how often Run looks for absences that have ended.
 const TickEvery = time.Minute
 
-// New returns an assignment service. consumer names its durable consumer
-// (ConsumerName unless several must each see every event, as in tests).
-func New(store *events.Store, now func() time.Time, log *slog.Logger, consumer string) *Service {
-	if now == nil {
-		now = time.Now
+// Options configure a Service. The zero value of each field picks its
+// default.
+type Options struct {
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Logger gets ids and sequences, never personal data; nil discards.
+	Logger *slog.Logger
+	// Consumer names the durable consumer: ConsumerName unless several
+	// services must each see every event, as in tests. The view's
+	// checkpoint is named after it.
+	Consumer string
+	// Checkpoints holds the view's checkpoints (projections.OpenCheckpoints);
+	// nil: the view is built from the start of the log on every start.
+	Checkpoints jetstream.ObjectStore
+}
+
+// New returns an assignment service on store.
+func New(store *events.Store, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if consumer == "" {
-		consumer = ConsumerName
+	if opts.Consumer == "" {
+		opts.Consumer = ConsumerName
 	}
-	return &Service{store: store, view: NewView(), now: now, log: log.With("service", "assignment"), consumer: consumer}
+	log := opts.Logger.With("service", "assignment")
+	view := NewView(opts.Consumer + "-view")
+	return &Service{store: store, view: view, now: opts.Now, log: log, consumer: opts.Consumer,
+		engine: projections.NewEngine(store, opts.Checkpoints, view, projections.Options{Logger: log})}
 }
 
 // View returns the service's view of the roster and waitlists.
 func (s *Service) View() *View { return s.view }
+
+// ViewEngine returns the engine that keeps the view, for readiness.
+func (s *Service) ViewEngine() *projections.Engine { return s.engine }
 
 var actor = &pathwayv1.Actor{Id: "assignment", Role: pathwayv1.Role_ROLE_SYSTEM}
 
@@ -70,7 +94,7 @@ func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	viewDone := make(chan error, 1)
-	go func() { viewDone <- s.view.Run(ctx, s.store, s.log) }()
+	go func() { viewDone <- s.engine.Run(ctx) }()
 	s.tickMu.Lock()
 	s.lastTick = s.now()
 	s.tickMu.Unlock()
@@ -107,7 +131,7 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func (s *Service) handle(ctx context.Context, rec events.Record) error {
-	if err := s.view.WaitFor(ctx, rec.Sequence); err != nil {
+	if err := s.engine.WaitFor(ctx, rec.Sequence); err != nil {
 		return err
 	}
 	switch p := rec.Payload.(type) {
@@ -263,7 +287,7 @@ func (s *Service) catchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.view.WaitFor(ctx, last)
+	return s.engine.WaitFor(ctx, last)
 }
 
 // release frees the worker's place of a referral that left the caseload,

@@ -2,7 +2,6 @@ package assignment_test
 
 import (
 	"context"
-	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -48,7 +47,7 @@ func accepted(tb testing.TB, s *events.Store, urgency pathwayv1.Priority, langua
 func runService(tb testing.TB, s *events.Store, consumer string) func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- assignment.New(s, nil, nil, consumer).Run(ctx) }()
+	go func() { done <- assignment.New(s, assignment.Options{Consumer: consumer}).Run(ctx) }()
 	return func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -120,10 +119,12 @@ func TestMustShowWaitlistOrderAndPull(t *testing.T) {
 	// The last referral is urgent: it is placed before it had to wait,
 	// or heads the waitlist. Here all places were full, so it waits first.
 	ctx := context.Background()
-	sv := assignment.New(s, nil, nil, "probe")
-	go sv.View().Run(ctx, s, slog.New(slog.DiscardHandler))
+	sv := assignment.New(s, assignment.Options{Consumer: "probe"})
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go sv.ViewEngine().Run(runCtx)
 	last, _ := s.LastSequence(ctx)
-	sv.View().WaitFor(ctx, last)
+	sv.ViewEngine().WaitFor(ctx, last)
 	list := sv.View().Waitlist("U12345")
 	if len(list) != 2 || list[0] != ids[5] || list[1] != ids[4] {
 		t.Fatalf("waitlist %v, want [%s %s] (urgent first)", list, ids[5], ids[4])

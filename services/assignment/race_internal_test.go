@@ -2,7 +2,6 @@ package assignment
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -24,9 +23,9 @@ func TestTwoInstancesRaceForTheLastPlace(t *testing.T) {
 	store := eventstest.Start(t, true).Store
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, b := New(store, nil, nil, "a"), New(store, nil, nil, "b")
+	a, b := New(store, Options{Consumer: "a"}), New(store, Options{Consumer: "b"})
 	for _, s := range []*Service{a, b} {
-		go s.view.Run(ctx, store, slog.New(slog.DiscardHandler))
+		go s.engine.Run(ctx)
 	}
 	for round := range 100 {
 		wid := uuid.NewString()
@@ -88,8 +87,8 @@ func TestAbsenceEndFreesPlaces(t *testing.T) {
 	clock := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
 	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	s := New(store, now, nil, "tick")
-	go s.view.Run(ctx, store, slog.New(slog.DiscardHandler))
+	s := New(store, Options{Now: now, Consumer: "tick"})
+	go s.engine.Run(ctx)
 	s.lastTick = now()
 	wid := uuid.NewString()
 	if _, err := store.Append(ctx, events.Aggregate{Type: "worker", ID: wid}, 0,

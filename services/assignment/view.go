@@ -1,9 +1,8 @@
 package assignment
 
 import (
-	"context"
-	"errors"
-	"log/slog"
+	"encoding/json"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -21,11 +20,15 @@ import (
 const Unmatched = "unmatched"
 
 // View is the assignment service's picture of the roster and the
-// waitlists, built from the log. Decisions taken from it are checked
-// against the aggregates' versions when appended, so a stale view can
-// cost a retry but never a wrong assignment. It is safe for concurrent use.
+// waitlists, built from the log: a projection the service runs on the
+// projection engine, checkpointed, so a restart resumes from its last
+// checkpoint instead of reading the log from the start. Decisions taken
+// from it are checked against the aggregates' versions when appended, so
+// a stale view can cost a retry but never a wrong assignment. It keeps only
+// open referrals and indexes each queue's waitlist, so an event costs the
+// same however long the log. It is safe for concurrent use.
 type View struct {
-	events.Position
+	name    string
 	mu      sync.Mutex
 	workers map[string]*worker.Worker
 	refs    map[string]*entry            // open referrals only
@@ -40,34 +43,99 @@ type entry struct {
 	waitingAt time.Time
 }
 
-// NewView returns an empty view.
-func NewView() *View {
-	return &View{workers: map[string]*worker.Worker{}, refs: map[string]*entry{}, queues: map[string]map[string]*entry{}}
+// NewView returns an empty view; name names its checkpoint.
+func NewView(name string) *View {
+	v := &View{name: name}
+	v.Reset()
+	return v
 }
 
-// Run follows the log from the start until ctx ends.
-func (v *View) Run(ctx context.Context, store *events.Store, log *slog.Logger) error {
-	for ctx.Err() == nil {
-		for rec, err := range store.Subscribe(ctx, v.Applied()+1, events.AllSubjects) {
-			if err != nil {
-				var de *events.DecodeError
-				if !errors.As(err, &de) {
-					log.Warn("assignment view subscription ended, resuming", "err", err)
-					break
-				}
-			}
-			v.apply(rec)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(500 * time.Millisecond):
-		}
+// Name is the view's name, as a projection.
+func (v *View) Name() string { return v.name }
+
+// Subject is the whole log: the view needs referral and worker events.
+func (v *View) Subject() string { return events.AllSubjects }
+
+// EventTypes are the event types the view applies.
+func (v *View) EventTypes() []string {
+	return events.TypesOf(append(referral.StatusEvents(), &pathwayv1.SafeguardingEscalated{},
+		&pathwayv1.WorkerRegistered{}, &pathwayv1.WorkerCapacityChanged{}, &pathwayv1.WorkerAvailabilityChanged{},
+		&pathwayv1.WorkerDeactivated{}, &pathwayv1.WorkerCaseAssigned{}, &pathwayv1.WorkerCaseReleased{})...)
+}
+
+// Reset empties the view.
+func (v *View) Reset() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.workers, v.refs, v.queues = map[string]*worker.Worker{}, map[string]*entry{}, map[string]map[string]*entry{}
+}
+
+type viewSnapshot struct {
+	Workers []worker.State `json:"workers"`
+	Refs    []entryState   `json:"referrals"`
+}
+
+type entryState struct {
+	ID        string             `json:"id"`
+	Status    referral.Status    `json:"status"`
+	Priority  pathwayv1.Priority `json:"priority"`
+	Queue     string             `json:"queue"`
+	WaitingAt time.Time          `json:"waiting_at"`
+}
+
+// Snapshot writes the view for a checkpoint.
+func (v *View) Snapshot(w io.Writer) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var s viewSnapshot
+	for _, wk := range v.workers {
+		s.Workers = append(s.Workers, wk.State())
+	}
+	for _, e := range v.refs {
+		s.Refs = append(s.Refs, entryState{ID: e.id, Status: e.status, Priority: e.priority, Queue: e.queue, WaitingAt: e.waitingAt})
+	}
+	return json.NewEncoder(w).Encode(s)
+}
+
+// Restore reads a checkpoint written by Snapshot.
+func (v *View) Restore(r io.Reader) error {
+	var s viewSnapshot
+	if err := json.NewDecoder(r).Decode(&s); err != nil {
+		return err
+	}
+	v.Reset()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ws := range s.Workers {
+		v.workers[ws.ID] = worker.FromState(ws)
+	}
+	for _, es := range s.Refs {
+		e := &entry{id: es.ID, status: es.Status, priority: es.Priority, queue: es.Queue, waitingAt: es.WaitingAt}
+		v.refs[e.id] = e
+		v.index(e, "", "")
 	}
 	return nil
 }
 
+// Apply applies one event of the types the view declares; it ignores the
+// others, as a typed replay skips them.
+func (v *View) Apply(rec events.Record) error {
+	if viewTypes[events.TypeOf(rec.Payload)] {
+		v.apply(rec)
+	}
+	return nil
+}
+
+// viewTypes is the set of EventTypes.
+var viewTypes = func() map[string]bool {
+	m := map[string]bool{}
+	for _, t := range (&View{}).EventTypes() {
+		m[t] = true
+	}
+	return m
+}()
+
 func (v *View) apply(rec events.Record) {
-	defer v.Advance(rec.Sequence)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if rec.Payload == nil {
@@ -129,8 +197,8 @@ func (v *View) index(e *entry, prev referral.Status, prevQueue string) {
 		}
 		q[e.id] = e
 	}
-	if e.status != "" && !e.status.Active() {
-		delete(v.refs, e.id)
+	if !e.status.Active() {
+		delete(v.refs, e.id) // closed, or an event of a referral closed before
 	}
 }
 

@@ -225,7 +225,7 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 		return Summary{}, err
 	}
 	run(triage.NewService(store, opts.Rules, clk.Now, quiet).Run)
-	run(assignment.New(store, clk.Now, quiet, "").Run)
+	run(assignment.New(store, assignment.Options{Now: clk.Now, Logger: quiet}).Run)
 	handoffs := vcse.New(store, vcse.Options{Now: clk.Now, Logger: quiet})
 	run(handoffs.Run)
 

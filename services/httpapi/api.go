@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/handoff"
 	"github.com/pathway-sp/pathway/services/intake"
@@ -37,8 +38,9 @@ type Authenticator interface {
 type Referrals struct {
 	Store  *events.Store
 	Intake *intake.Service
-	Index  *intake.Index
-	Now    func() time.Time
+	// TriageQueue runs the intake.Index of referrals awaiting triage.
+	TriageQueue *projections.Engine
+	Now         func() time.Time
 }
 
 // api holds the dependencies of the authenticated endpoints.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/intake"
@@ -328,19 +329,20 @@ func (a *api) merge(w http.ResponseWriter, r *http.Request) {
 // triageQueue handles GET /v1/triage/queue.
 func (a *api) triageQueue(w http.ResponseWriter, r *http.Request) {
 	// Show every change made before this request (read your writes).
-	head, err := a.refs.Store.LastSequenceOn(r.Context(), events.TypeSubject(referral.AggregateType))
+	head, err := a.refs.Store.LastSequence(r.Context())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	if err := a.refs.Index.WaitFor(ctx, head); err != nil {
+	if err := a.refs.TriageQueue.WaitFor(ctx, head); err != nil {
 		w.Header().Set("Retry-After", "1")
 		WriteProblem(w, Problem{Type: problemBase + "catching-up", Title: "Catching up", Status: http.StatusServiceUnavailable, Detail: "the triage queue is catching up with the log; retry"})
 		return
 	}
-	q := a.refs.Index.ManualTriageQueue()
+	var q []intake.QueueEntry
+	a.refs.TriageQueue.Read(func(p projections.Projection, _ uint64) { q = p.(*intake.Index).ManualTriageQueue() })
 	type item struct {
 		ID                    string    `json:"id"`
 		ReceivedAt            time.Time `json:"received_at"`

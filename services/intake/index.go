@@ -1,9 +1,9 @@
 package intake
 
 import (
-	"context"
-	"errors"
-	"log/slog"
+	"encoding/json"
+	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -14,142 +14,102 @@ import (
 	"github.com/pathway-sp/pathway/services/referral"
 )
 
-// Index is intake's view of every referral, built from the referral events
-// of the log: who has an open episode (by NHS number, and by name, date of
-// birth and postcode for self-referrals without one), and which referrals
-// wait for manual triage. It is kept in memory and rebuilt from the log at
-// start. It is safe for concurrent use.
+// Index is the queue of referrals that wait for a person to triage them,
+// built from the referral events of the log: a projection run on the
+// projection engine, checkpointed, so a restart resumes instead of reading
+// the log from the start. It keeps only referrals that have not left
+// triage, so an event costs the same however long the log. It is safe for
+// concurrent use.
 type Index struct {
-	events.Position // last referral-scope sequence applied
-	mu              sync.Mutex
-	entries         map[string]*entry
-	byNHS           map[string]string   // NHS number -> open referral id
-	byMatch         map[string][]string // match key -> open referral ids
+	mu      sync.Mutex
+	entries map[string]*entry // referrals not yet past triage
 }
 
 type entry struct {
-	id         string
-	status     referral.Status
-	nhs        string
-	match      string
-	org        string
-	receivedAt time.Time
-	priority   pathwayv1.Priority
-	escalated  bool
+	ID         string             `json:"id"`
+	Status     referral.Status    `json:"status"`
+	ReceivedAt time.Time          `json:"received_at"`
+	Priority   pathwayv1.Priority `json:"priority"`
+	Escalated  bool               `json:"escalated"`
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{
-		entries: map[string]*entry{},
-		byNHS:   map[string]string{},
-		byMatch: map[string][]string{},
+	ix := &Index{}
+	ix.Reset()
+	return ix
+}
+
+// IndexName is the index's name as a projection (and its checkpoint's).
+const IndexName = "triage-queue"
+
+// Name is the index's name as a projection.
+func (ix *Index) Name() string { return IndexName }
+
+// Subject is the referral events.
+func (ix *Index) Subject() string { return events.TypeSubject(referral.AggregateType) }
+
+// EventTypes are the event types the index applies.
+func (ix *Index) EventTypes() []string {
+	return events.TypesOf(append(referral.StatusEvents(), &pathwayv1.SafeguardingEscalated{})...)
+}
+
+// Reset empties the index.
+func (ix *Index) Reset() {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.entries = map[string]*entry{}
+}
+
+// Snapshot writes the index for a checkpoint.
+func (ix *Index) Snapshot(w io.Writer) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return json.NewEncoder(w).Encode(slices.Collect(maps.Values(ix.entries)))
+}
+
+// Restore reads a checkpoint written by Snapshot.
+func (ix *Index) Restore(r io.Reader) error {
+	var es []*entry
+	if err := json.NewDecoder(r).Decode(&es); err != nil {
+		return err
 	}
-}
-
-// Run follows the referral events of the log from the start, until ctx
-// ends.
-func (ix *Index) Run(ctx context.Context, store *events.Store, log *slog.Logger) error {
-	for {
-		from := ix.Applied() + 1
-		for rec, err := range store.Subscribe(ctx, from, events.TypeSubject(referral.AggregateType)) {
-			if err != nil {
-				var de *events.DecodeError
-				if errors.As(err, &de) {
-					log.Error("intake index skipped an undecodable event", "seq", de.Sequence, "err", err)
-					ix.Advance(de.Sequence)
-					continue
-				}
-				log.Warn("intake index subscription ended, resuming", "err", err)
-				break
-			}
-			ix.apply(rec)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(500 * time.Millisecond):
-		}
+	ix.Reset()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for _, e := range es {
+		ix.entries[e.ID] = e
 	}
+	return nil
 }
 
-func matchKey(given, family string, dob *pathwayv1.Date, postcode string) string {
-	if dob == nil {
-		return ""
-	}
-	norm := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
-	return norm(given) + "|" + norm(family) + "|" + dobString(dob) + "|" + strings.ToUpper(strings.ReplaceAll(postcode, " ", ""))
-}
-
-func dobString(d *pathwayv1.Date) string {
-	return time.Date(int(d.GetYear()), time.Month(d.GetMonth()), int(d.GetDay()), 0, 0, 0, 0, time.UTC).Format(time.DateOnly)
-}
-
-func (ix *Index) apply(rec events.Record) {
-	defer ix.Advance(rec.Sequence)
+// Apply applies one referral event.
+func (ix *Index) Apply(rec events.Record) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	id := rec.Aggregate.ID
 	e := ix.entries[id]
-	if e == nil {
-		e = &entry{id: id}
-		ix.entries[id] = e
-	}
-	wasActive := e.status.Active()
 	switch ev := rec.Payload.(type) {
 	case *pathwayv1.ReferralReceived:
-		p := ev.GetPerson()
-		e.status = referral.StatusReceived
-		e.nhs = p.GetNhsNumber()
-		e.match = matchKey(p.GetGivenName(), p.GetFamilyName(), p.GetDateOfBirth(), p.GetPostcode())
-		e.org = ev.GetReferrer().GetOrganisation()
-		e.receivedAt = rec.Envelope.GetRecordedAt().AsTime()
-		e.priority = ev.GetUrgency()
+		e = &entry{ID: id, ReceivedAt: rec.Envelope.GetRecordedAt().AsTime(), Priority: ev.GetUrgency()}
+		ix.entries[id] = e
 	case *pathwayv1.SafeguardingEscalated:
-		e.escalated = true
-		e.priority = pathwayv1.Priority_PRIORITY_URGENT
-	default:
-		e.status = referral.StatusAfter(e.status, rec.Payload)
-		if t, ok := rec.Payload.(*pathwayv1.ReferralTriaged); ok && t.GetPriority() != pathwayv1.Priority_PRIORITY_UNSPECIFIED {
-			e.priority = t.GetPriority()
+		if e != nil {
+			e.Escalated, e.Priority = true, pathwayv1.Priority_PRIORITY_URGENT
+		}
+	case *pathwayv1.ReferralTriaged:
+		if e != nil && ev.GetPriority() != pathwayv1.Priority_PRIORITY_UNSPECIFIED {
+			e.Priority = ev.GetPriority()
 		}
 	}
-	isActive := e.status.Active()
-	switch {
-	case isActive && !wasActive:
-		if e.nhs != "" {
-			ix.byNHS[e.nhs] = id
-		}
-		if e.match != "" {
-			ix.byMatch[e.match] = append(ix.byMatch[e.match], id)
-		}
-	case !isActive && wasActive:
-		if e.nhs != "" && ix.byNHS[e.nhs] == id {
-			delete(ix.byNHS, e.nhs)
-		}
-		if e.match != "" {
-			ix.byMatch[e.match] = slices.DeleteFunc(ix.byMatch[e.match], func(s string) bool { return s == id })
-			if len(ix.byMatch[e.match]) == 0 {
-				delete(ix.byMatch, e.match)
-			}
-		}
+	if e == nil {
+		return nil
 	}
-}
-
-// OpenByNHS returns the open referral of the person with this NHS number.
-func (ix *Index) OpenByNHS(nhs string) (string, bool) {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	id, ok := ix.byNHS[nhs]
-	return id, ok
-}
-
-// OpenByMatch returns the open referrals of a person with this name, date
-// of birth and postcode, oldest first.
-func (ix *Index) OpenByMatch(given, family string, dob *pathwayv1.Date, postcode string) []string {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	return slices.Clone(ix.byMatch[matchKey(given, family, dob, postcode)])
+	e.Status = referral.StatusAfter(e.Status, rec.Payload)
+	if e.Status != referral.StatusReceived && e.Status != referral.StatusManualTriage {
+		delete(ix.entries, id) // past triage: a reopen goes to a link worker
+	}
+	return nil
 }
 
 // QueueEntry is a referral awaiting manual triage.
@@ -167,8 +127,8 @@ func (ix *Index) ManualTriageQueue() []QueueEntry {
 	defer ix.mu.Unlock()
 	var out []QueueEntry
 	for _, e := range ix.entries {
-		if e.status == referral.StatusManualTriage {
-			out = append(out, QueueEntry{ID: e.id, ReceivedAt: e.receivedAt, Priority: e.priority, Escalated: e.escalated})
+		if e.Status == referral.StatusManualTriage {
+			out = append(out, QueueEntry{ID: e.ID, ReceivedAt: e.ReceivedAt, Priority: e.Priority, Escalated: e.Escalated})
 		}
 	}
 	slices.SortFunc(out, func(a, b QueueEntry) int {

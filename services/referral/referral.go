@@ -136,6 +136,15 @@ func (r *Referral) Apply(c Change) {
 	}
 }
 
+// StatusEvents returns an empty message of each event type that can move
+// a referral's status (StatusAfter), for read models that declare the
+// types they use.
+func StatusEvents() []proto.Message {
+	return []proto.Message{&pathwayv1.ReferralReceived{}, &pathwayv1.ReferralTriaged{}, &pathwayv1.ReferralWaitlisted{},
+		&pathwayv1.ReferralAssigned{}, &pathwayv1.ReferralDischarged{}, &pathwayv1.ReferralCancelled{},
+		&pathwayv1.ReferralReopened{}, &pathwayv1.ReferralMerged{}}
+}
+
 // StatusAfter is the status of a referral in status cur after event p.
 // Events that do not move the status leave cur.
 func StatusAfter(cur Status, p proto.Message) Status {

@@ -246,3 +246,35 @@ func (w *Worker) Deactivate(reason string) ([]proto.Message, error) {
 	}
 	return []proto.Message{&pathwayv1.WorkerDeactivated{Reason: reason}}, nil
 }
+
+// State is a worker's state as plain data, for a read model to keep in a
+// checkpoint; FromState gives the worker back.
+type State struct {
+	ID          string    `json:"id"`
+	Version     uint64    `json:"version"`
+	Registered  bool      `json:"registered"`
+	Name        string    `json:"name"`
+	PCN         string    `json:"pcn"`
+	Practices   []string  `json:"practices"`
+	Capacity    int       `json:"capacity"`
+	Languages   []string  `json:"languages"`
+	Skills      []string  `json:"skills"`
+	Active      bool      `json:"active"`
+	AbsentFrom  time.Time `json:"absent_from"`
+	AbsentUntil time.Time `json:"absent_until"`
+	Cases       []string  `json:"cases"`
+}
+
+// State returns the worker's state as plain data.
+func (w *Worker) State() State {
+	return State{ID: w.id, Version: w.version, Registered: w.registered, Name: w.name, PCN: w.pcn, Practices: w.practices,
+		Capacity: w.capacity, Languages: w.languages, Skills: w.skills, Active: w.active, AbsentFrom: w.absentFrom,
+		AbsentUntil: w.absentUntil, Cases: w.cases}
+}
+
+// FromState returns the worker whose state is s.
+func FromState(s State) *Worker {
+	return &Worker{id: s.ID, version: s.Version, registered: s.Registered, name: s.Name, pcn: s.PCN, practices: s.Practices,
+		capacity: s.Capacity, languages: s.Languages, skills: s.Skills, active: s.Active, absentFrom: s.AbsentFrom,
+		absentUntil: s.AbsentUntil, cases: s.Cases}
+}

@@ -32,7 +32,19 @@ var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhoo
 // handler that serves them. It runs after the event stream is set up.
 func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (http.Handler, error) {
 	store := events.New(js, events.Options{})
-	hc := httpapi.Config{Version: buildVersion(), Logger: log, Ready: ready}
+	obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	// The views commands are decided from: /readyz answers 503 until each
+	// has caught up with the log, naming the one behind.
+	var writePath []*projections.Engine
+	hc := httpapi.Config{Version: buildVersion(), Logger: log, Ready: func(ctx context.Context) error {
+		if err := ready(ctx); err != nil {
+			return err
+		}
+		return projections.Ready(ctx, writePath...)
+	}}
 	var dash dashboard.Config // the operations dashboard, with intake
 
 	if slices.Contains(cfg.Services, "intake") {
@@ -45,8 +57,8 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		if err := waitUntil(ctx, auth.Ready); err != nil {
 			return nil, err
 		}
-		index := intake.NewIndex()
-		g.Go(func() error { return index.Run(ctx, store, log) })
+		queue := projections.NewEngine(store, obj, intake.NewIndex(), projections.Options{Logger: log})
+		g.Go(func() error { return queue.Run(ctx) })
 		hc.Auth = auth
 		people, err := intake.OpenPersonKeyer(ctx, js, cfg.Replicas)
 		if err != nil {
@@ -56,11 +68,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		if err := in.Backfill(ctx, js, log); err != nil {
 			return nil, err
 		}
-		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, Index: index}
-		obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
-		if err != nil {
-			return nil, err
-		}
+		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue}
 		wl := projections.NewEngine(store, obj, waitlists.New(), projections.Options{Logger: log})
 		g.Go(func() error { return wl.Run(ctx) })
 		cl := projections.NewEngine(store, obj, caseloads.New(), projections.Options{Logger: log})
@@ -85,7 +93,8 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		log.Info("triage rules loaded", "version", cfg.rules.Version())
 	}
 	if slices.Contains(cfg.Services, "assignment") {
-		svc := assignment.New(store, nil, log, "")
+		svc := assignment.New(store, assignment.Options{Logger: log, Checkpoints: obj})
+		writePath = append(writePath, svc.ViewEngine())
 		g.Go(func() error { return svc.Run(ctx) })
 	}
 	v, err := startVCSE(ctx, g, cfg, js, store, log)

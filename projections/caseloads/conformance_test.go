@@ -1,0 +1,14 @@
+package caseloads_test
+
+import (
+	"testing"
+
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/conformance"
+	"github.com/pathway-sp/pathway/projections/caseloads"
+)
+
+// TestConformance runs the read-model conformance suite on caseloads.
+func TestConformance(t *testing.T) {
+	conformance.Run(t, conformance.Config{New: func() projections.Projection { return caseloads.New() }})
+}
