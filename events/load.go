@@ -27,10 +27,34 @@ const jsNoMessageFound = 10037
 // direct get, which any replica may answer while it lags: so a load that
 // starts from it sees every write acknowledged before it was called.
 func (s *Store) lastOnLeader(ctx context.Context, subject string) (uint64, error) {
-	req, err := json.Marshal(struct {
-		LastFor string `json:"last_by_subj"`
-		NoHdr   bool   `json:"no_hdr"`
-	}{subject, true})
+	return s.leaderGet(ctx, msgGet{LastFor: subject, NoHdr: true})
+}
+
+// NextSequenceOn returns the stream sequence of the first event on
+// subject (a wildcard such as TypeSubject("handoff") too) at or after
+// from, 0 when there is none yet. The stream leader answers. It costs a
+// scan from from on, so it suits a reader close to the end of the log
+// asking whether anything on its subject came since.
+func (s *Store) NextSequenceOn(ctx context.Context, subject string, from uint64) (uint64, error) {
+	seq, err := s.leaderGet(ctx, msgGet{Seq: max(from, 1), NextFor: subject, NoHdr: true})
+	if err != nil {
+		return 0, fmt.Errorf("next sequence on %s: %w", subject, err)
+	}
+	return seq, nil
+}
+
+// msgGet is a JetStream message get request.
+type msgGet struct {
+	Seq     uint64 `json:"seq,omitempty"`
+	LastFor string `json:"last_by_subj,omitempty"`
+	NextFor string `json:"next_by_subj,omitempty"`
+	NoHdr   bool   `json:"no_hdr,omitempty"`
+}
+
+// leaderGet asks the stream leader for one message and returns its
+// sequence, 0 when none matches.
+func (s *Store) leaderGet(ctx context.Context, get msgGet) (uint64, error) {
+	req, err := json.Marshal(get)
 	if err != nil {
 		return 0, err
 	}
@@ -54,7 +78,7 @@ func (s *Store) lastOnLeader(ctx context.Context, subject string) (uint64, error
 		} `json:"message"`
 	}
 	if err := json.Unmarshal(msg.Data, &resp); err != nil {
-		return 0, fmt.Errorf("last on %s: bad answer: %w", subject, err)
+		return 0, fmt.Errorf("message get: bad answer: %w", err)
 	}
 	if resp.Error != nil {
 		if resp.Error.ErrCode == jsNoMessageFound {
@@ -63,7 +87,7 @@ func (s *Store) lastOnLeader(ctx context.Context, subject string) (uint64, error
 		return 0, &jetstream.APIError{Code: resp.Error.Code, ErrorCode: jetstream.ErrorCode(resp.Error.ErrCode), Description: resp.Error.Description}
 	}
 	if resp.Message == nil {
-		return 0, fmt.Errorf("last on %s: empty answer", subject)
+		return 0, errors.New("message get: empty answer")
 	}
 	return resp.Message.Sequence, nil
 }

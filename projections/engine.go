@@ -294,18 +294,27 @@ func (e *Engine) WaitFor(ctx context.Context, seq uint64) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	target := seq
-	if e.p.Subject() != events.AllSubjects && e.p.Subject() != "" {
-		if last, err := e.store.LastSequenceOn(ctx, e.p.Subject()); err == nil && last < seq {
-			target = last
-		}
-	}
+	filtered := e.p.Subject() != events.AllSubjects && e.p.Subject() != ""
 	for {
 		e.mu.RLock()
 		applied, changed := e.applied, e.changed
 		e.mu.RUnlock()
-		if applied >= target {
+		if applied >= seq {
 			return nil
+		}
+		if filtered {
+			// Nothing on the subject between what it applied and seq: it
+			// reflects seq already.
+			next, err := e.store.NextSequenceOn(ctx, e.p.Subject(), applied+1)
+			if err != nil {
+				if ctx.Err() != nil {
+					return timeout()
+				}
+				return err
+			}
+			if next == 0 || next > seq {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/handoff"
@@ -27,13 +30,14 @@ const ConsumerName = "handoffs"
 // events: when a referral is cancelled or merged away its open handoffs
 // are cancelled, and when it is discharged those the partner has not yet
 // answered are (work a partner has taken on goes on). Several processes
-// may run it: each decision is appended at the handoff's version with an
-// idempotency key, so it is recorded once.
+// may run it: each decision is appended at the handoff's version and
+// decided again from the new state when another clock got there first, so
+// it is recorded once.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	follow := make(chan error, 2)
-	go func() { follow <- s.follow(ctx) }()
+	go func() { follow <- s.clock.Run(ctx) }()
 	go func() {
 		follow <- s.store.Consume(ctx, events.Consumer{Name: ConsumerName, Subjects: []string{events.TypeSubject("referral")},
 			Types:     events.TypesOf(&pathwayv1.ReferralCancelled{}, &pathwayv1.ReferralMerged{}, &pathwayv1.ReferralDischarged{}),
@@ -58,53 +62,18 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// follow keeps the set of requested handoffs and when each is next due.
-func (s *Service) follow(ctx context.Context) error {
-	for rec, err := range s.store.Subscribe(ctx, 1, events.TypeSubject(handoff.AggregateType)) {
-		if err != nil {
-			var de *events.DecodeError
-			if errors.As(err, &de) {
-				s.log.Warn("skipping undecodable handoff event", "seq", de.Sequence)
-				continue
-			}
-			return fmt.Errorf("follow handoffs: %w", err)
-		}
-		s.mu.Lock()
-		switch e := rec.Payload.(type) {
-		case *pathwayv1.HandoffRequested:
-			h := handoff.Replay(rec.Aggregate.ID, aggregate.Changes([]events.Record{rec}))
-			s.pending[rec.Aggregate.ID] = h.NextDue(s.opts.Reminders)
-			s.byReferral[e.GetReferralId()] = append(s.byReferral[e.GetReferralId()], rec.Aggregate.ID)
-		case *pathwayv1.HandoffReminderSent:
-			// Still pending; Tick reads the next due time from the log.
-		default:
-			if handoff.StatusAfter(handoff.StatusRequested, rec.Payload) != handoff.StatusRequested {
-				delete(s.pending, rec.Aggregate.ID)
-			}
-		}
-		s.mu.Unlock()
-		s.pos.Advance(rec.Sequence)
-	}
-	return nil
-}
+// ClockEngine returns the engine that keeps the clock's view of open
+// handoffs, for readiness.
+func (s *Service) ClockEngine() *projections.Engine { return s.clock }
 
-// WaitFor waits until the clock has seen the handoff events up to seq,
-// the sequence of a handoff event (Store.LastSequenceOn of the handoff
-// subject): other events do not move it.
-func (s *Service) WaitFor(ctx context.Context, seq uint64) error { return s.pos.WaitFor(ctx, seq) }
+// WaitFor waits until the clock's view reflects the log up to seq.
+func (s *Service) WaitFor(ctx context.Context, seq uint64) error { return s.clock.WaitFor(ctx, seq) }
 
 // Tick sends every reminder that is due and expires every handoff past its
 // deadline at the clock's now. It returns how many events it appended.
 func (s *Service) Tick(ctx context.Context) (int, error) {
 	now := s.opts.Now()
-	s.mu.Lock()
-	var ids []string
-	for id, next := range s.pending {
-		if !now.Before(next) {
-			ids = append(ids, id)
-		}
-	}
-	s.mu.Unlock()
+	ids := s.deadlines.Due(now, s.opts.Reminders)
 	n := 0
 	var errs []error
 	for _, id := range ids {
@@ -127,18 +96,7 @@ func (s *Service) Tick(ctx context.Context) (int, error) {
 		if appended {
 			n++
 			s.log.Info("handoff deadline", "handoff", id)
-			if h, err = LoadHandoff(ctx, s.store, id); err != nil {
-				errs = append(errs, fmt.Errorf("handoff %s: %w", id, err))
-				continue
-			}
 		}
-		s.mu.Lock()
-		if next := h.NextDue(s.opts.Reminders); next.IsZero() {
-			delete(s.pending, id)
-		} else {
-			s.pending[id] = next
-		}
-		s.mu.Unlock()
 	}
 	return n, errors.Join(errs...)
 }
@@ -162,18 +120,12 @@ func (s *Service) referralClosed(ctx context.Context, rec events.Record) error {
 	default:
 		return nil
 	}
-	// The follower must have seen every handoff made so far.
-	last, err := s.store.LastSequenceOn(ctx, events.TypeSubject(handoff.AggregateType))
-	if err != nil {
+	// The clock's view must have seen every handoff made before.
+	if err := s.clock.WaitFor(ctx, rec.Sequence); err != nil {
 		return err
 	}
-	if err := s.pos.WaitFor(ctx, last); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	ids := append([]string(nil), s.byReferral[rec.Aggregate.ID]...)
-	s.mu.Unlock()
-	for _, id := range ids {
+	open := s.deadlines.OfReferral(rec.Aggregate.ID)
+	for _, id := range slices.Sorted(maps.Keys(open)) {
 		h, err := LoadHandoff(ctx, s.store, id)
 		if err != nil {
 			return err

@@ -12,11 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/handoff"
@@ -37,6 +38,10 @@ type Options struct {
 	Reminders []time.Duration
 	// Logger gets ids and sequences, never personal data; nil discards.
 	Logger *slog.Logger
+	// Checkpoints holds the deadline clock's checkpoints
+	// (projections.OpenCheckpoints); nil: its view is built from the start
+	// of the log on every start.
+	Checkpoints jetstream.ObjectStore
 }
 
 // Service runs directory and handoff commands and the deadline clock. Its
@@ -46,11 +51,8 @@ type Service struct {
 	opts  Options
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	pending map[string]time.Time // requested handoffs: id -> when the clock next has something to decide
-	// byReferral lists each referral's handoffs.
-	byReferral map[string][]string
-	pos        events.Position
+	deadlines *Deadlines
+	clock     *projections.Engine // runs deadlines
 }
 
 // New returns a Service on store.
@@ -70,7 +72,10 @@ func New(store *events.Store, opts Options) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, opts: opts, log: log.With("service", "handoffs"), pending: map[string]time.Time{}, byReferral: map[string][]string{}}
+	log = log.With("service", "handoffs")
+	d := NewDeadlines()
+	return &Service{store: store, opts: opts, log: log, deadlines: d,
+		clock: projections.NewEngine(store, opts.Checkpoints, d, projections.Options{Logger: log})}
 }
 
 // Deadline is how long a partner has to answer.

@@ -97,7 +97,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		writePath = append(writePath, svc.ViewEngine())
 		g.Go(func() error { return svc.Run(ctx) })
 	}
-	v, err := startVCSE(ctx, g, cfg, js, store, log)
+	v, err := startVCSE(ctx, g, cfg, js, store, obj, log, &writePath)
 	if err != nil {
 		return nil, err
 	}

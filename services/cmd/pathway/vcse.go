@@ -20,11 +20,12 @@ import (
 // handoff API with the partners read model (intake), the handoff deadline
 // clock (handoffs) and webhook delivery (webhooks). It returns what the
 // HTTP API needs; its fields are nil when intake does not run here.
-func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, store *events.Store, log *slog.Logger) (httpapi.VCSE, error) {
+func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, store *events.Store, obj jetstream.ObjectStore, log *slog.Logger, writePath *[]*projections.Engine) (httpapi.VCSE, error) {
 	api := slices.Contains(cfg.Services, "intake")
-	svc := vcse.New(store, vcse.Options{Deadline: cfg.HandoffDeadline, Logger: log})
+	svc := vcse.New(store, vcse.Options{Deadline: cfg.HandoffDeadline, Logger: log, Checkpoints: obj})
 	var out httpapi.VCSE
 	if slices.Contains(cfg.Services, "handoffs") {
+		*writePath = append(*writePath, svc.ClockEngine())
 		g.Go(func() error { return svc.Run(ctx) })
 	}
 	deliver := slices.Contains(cfg.Services, "webhooks")
@@ -41,10 +42,6 @@ func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetst
 		out.Webhooks = wh
 	}
 	if api {
-		obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
-		if err != nil {
-			return out, err
-		}
 		eng := projections.NewEngine(store, obj, partners.New(), projections.Options{Logger: log})
 		g.Go(func() error { return eng.Run(ctx) })
 		out.Service, out.Partners = svc, eng
