@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -359,5 +360,27 @@ func TestTypedProjectionsIgnoreOtherTypes(t *testing.T) {
 		if checked == 0 {
 			t.Errorf("%s: no undeclared type checked", fresh.Name())
 		}
+	}
+}
+
+// TestReadyNamesTheViewBehind: until an engine has caught up with the log
+// since it started, Ready says which one is behind and by how much; once
+// it follows the log live, Ready is nil.
+func TestReadyNamesTheViewBehind(t *testing.T) {
+	e := start(t)
+	history(t, e.store, 40, 3)
+	eng := projections.NewEngine(e.store, e.obj, newTally(), projections.Options{})
+	err := projections.Ready(context.Background(), eng)
+	if !errors.Is(err, projections.ErrBehind) || !strings.Contains(err.Error(), "tally is 40 events behind") {
+		t.Fatalf("before the engine runs: %v, want it to name tally, 40 events behind", err)
+	}
+	defer run(t, eng)()
+	caughtUp(t, e.store, eng)
+	deadline := time.Now().Add(10 * time.Second)
+	for projections.Ready(context.Background(), eng) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("caught up but not ready: %v", projections.Ready(context.Background(), eng))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
