@@ -7,6 +7,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pathway-sp/pathway/events v0.0.0-00010101000000-000000000000
 	github.com/pathway-sp/pathway/proto v0.0.0-00010101000000-000000000000
+	github.com/pathway-sp/pathway/services/domain v0.0.0-00010101000000-000000000000
 	google.golang.org/protobuf v1.36.12
 )
 
@@ -29,4 +30,5 @@ require (
 replace (
 	github.com/pathway-sp/pathway/events => ../events
 	github.com/pathway-sp/pathway/proto => ../proto
+	github.com/pathway-sp/pathway/services/domain => ../services/domain
 )

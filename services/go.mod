@@ -8,6 +8,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pathway-sp/pathway/events v0.0.0-00010101000000-000000000000
 	github.com/pathway-sp/pathway/projections v0.0.0-00010101000000-000000000000
+	github.com/pathway-sp/pathway/services/domain v0.0.0-00010101000000-000000000000
 	go.yaml.in/yaml/v3 v3.0.4
 )
 
@@ -45,4 +46,5 @@ replace (
 	github.com/pathway-sp/pathway/events => ../events
 	github.com/pathway-sp/pathway/projections => ../projections
 	github.com/pathway-sp/pathway/proto => ../proto
+	github.com/pathway-sp/pathway/services/domain => ./domain
 )

@@ -4,8 +4,8 @@ import (
 	"testing"
 
 	"github.com/pathway-sp/pathway/projections"
-	"github.com/pathway-sp/pathway/projections/conformance"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/conformance"
 )
 
 // TestConformance runs the read-model conformance suite on caseloads.

@@ -13,6 +13,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
 // Name is the projection's name and checkpoint key.
@@ -92,22 +93,15 @@ func (f *Funnel) Apply(rec events.Record) error {
 		r = &Referral{Baseline: map[string]float64{}, FollowUp: map[string]float64{}}
 		f.Referrals[id] = r
 	}
+	// The stage is the referral's status, by the domain's own rule.
+	r.Stage = string(referral.StatusAfter(referral.Status(r.Stage), rec.Payload))
 	switch e := rec.Payload.(type) {
 	case *pathwayv1.ReferralReceived:
-		r.Stage, r.Source, r.ReceivedAt = "received", wire(e.GetSource().String(), "REFERRAL_SOURCE_"), at
+		r.Source, r.ReceivedAt = wire(e.GetSource().String(), "REFERRAL_SOURCE_"), at
 	case *pathwayv1.ReferralTriaged:
 		if r.TriagedAt.IsZero() && e.GetDecision() != pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL {
 			r.TriagedAt = at
 		}
-		r.Stage = map[pathwayv1.TriageDecision]string{
-			pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT: "accepted", pathwayv1.TriageDecision_TRIAGE_DECISION_SIGNPOST: "signposted",
-			pathwayv1.TriageDecision_TRIAGE_DECISION_DECLINE: "declined", pathwayv1.TriageDecision_TRIAGE_DECISION_REDIRECT: "redirected",
-			pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL: "awaiting_triage",
-		}[e.GetDecision()]
-	case *pathwayv1.ReferralWaitlisted:
-		r.Stage = "waitlisted"
-	case *pathwayv1.ReferralAssigned:
-		r.Stage = "assigned"
 	case *pathwayv1.ContactRecorded:
 		if t := e.GetAt().AsTime(); !e.GetDidNotAttend() && (r.FirstContact.IsZero() || t.Before(r.FirstContact)) {
 			r.FirstContact = t
@@ -119,16 +113,6 @@ func (f *Funnel) Apply(rec events.Record) error {
 			} else {
 				r.FollowUp[name] = score
 			}
-		}
-	case *pathwayv1.ReferralDischarged:
-		r.Stage = "discharged"
-	case *pathwayv1.ReferralCancelled:
-		r.Stage = "cancelled"
-	case *pathwayv1.ReferralReopened:
-		r.Stage = "accepted"
-	case *pathwayv1.ReferralMerged:
-		if e.GetIntoReferralId() != "" {
-			r.Stage = "merged"
 		}
 	}
 	return nil

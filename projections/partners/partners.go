@@ -19,6 +19,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
 )
 
 // Name is the projection's name and checkpoint key.
@@ -197,35 +198,32 @@ func (p *Partners) Apply(rec events.Record) error {
 		if h == nil || rec.Aggregate.Type != "handoff" {
 			return nil
 		}
-		status := ""
 		switch e := e.(type) {
 		case *pathwayv1.HandoffAccepted:
-			status, h.Accepted = "accepted", true
+			h.Accepted = true
 		case *pathwayv1.HandoffRejected:
-			status, h.Reason = "rejected", e.GetReason()
-		case *pathwayv1.HandoffStarted:
-			status = "in-progress"
+			h.Reason = e.GetReason()
 		case *pathwayv1.HandoffPutOnHold:
-			status, h.Reason = "on-hold", e.GetReason()
+			h.Reason = e.GetReason()
 		case *pathwayv1.HandoffCompleted:
-			status, h.Outcome = "completed", e.GetOutcome()
+			h.Outcome = e.GetOutcome()
 		case *pathwayv1.HandoffFailed:
-			status, h.Reason = "failed", e.GetReason()
+			h.Reason = e.GetReason()
 		case *pathwayv1.HandoffCancelled:
-			status, h.Reason = "cancelled", e.GetReason()
+			h.Reason = e.GetReason()
 		case *pathwayv1.HandoffEnteredInError:
-			status, h.Reason = "entered-in-error", e.GetReason()
-		case *pathwayv1.HandoffExpired:
-			status = "expired"
+			h.Reason = e.GetReason()
 		case *pathwayv1.HandoffReminderSent:
 			h.Reminders = int(e.GetReminderNumber())
+		case *pathwayv1.HandoffStarted, *pathwayv1.HandoffExpired:
 		default:
 			// Not one of EventTypes: a replay skips it undecoded, so it
 			// must not touch the state live either.
 			return nil
 		}
-		if status != "" {
-			if h.Status == "requested" && (status == "accepted" || status == "rejected") {
+		// The status moves by the domain's own rule.
+		if status := string(handoff.StatusAfter(handoff.Status(h.Status), e)); status != h.Status {
+			if h.Status == string(handoff.StatusRequested) && (status == string(handoff.StatusAccepted) || status == string(handoff.StatusRejected)) {
 				h.FirstResponse = at
 			}
 			h.Status = status

@@ -11,23 +11,24 @@ package aggregate
 
 import (
 	"github.com/pathway-sp/pathway/events"
-	"github.com/pathway-sp/pathway/services/handoff"
-	"github.com/pathway-sp/pathway/services/partner"
-	"github.com/pathway-sp/pathway/services/person"
-	"github.com/pathway-sp/pathway/services/referral"
-	"github.com/pathway-sp/pathway/services/worker"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/partner"
+	"github.com/pathway-sp/pathway/services/domain/person"
+	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/domain/worker"
 	"google.golang.org/protobuf/proto"
 )
 
 // Change turns a log record into a change as the domain applies it:
 // position, recorded time, actor and payload.
-func Change(rec events.Record) referral.Change {
-	return referral.Change{Sequence: rec.Sequence, At: rec.Envelope.GetRecordedAt().AsTime(), Actor: rec.Envelope.GetActor(), Payload: rec.Payload}
+func Change(rec events.Record) kernel.Change {
+	return kernel.Change{Sequence: rec.Sequence, At: rec.Envelope.GetRecordedAt().AsTime(), Actor: rec.Envelope.GetActor(), Payload: rec.Payload}
 }
 
 // Changes turns log records into changes.
-func Changes(recs []events.Record) []referral.Change {
-	out := make([]referral.Change, len(recs))
+func Changes(recs []events.Record) []kernel.Change {
+	out := make([]kernel.Change, len(recs))
 	for i, r := range recs {
 		out[i] = Change(r)
 	}
@@ -35,7 +36,7 @@ func Changes(recs []events.Record) []referral.Change {
 }
 
 // applier is the one Apply shape every aggregate has.
-type applier interface{ Apply(referral.Change) }
+type applier interface{ Apply(kernel.Change) }
 
 func kind[S applier](typ string, newState func(id string) S) events.Kind[S] {
 	return events.Kind[S]{Type: typ, New: newState, Apply: func(s S, rec events.Record) { s.Apply(Change(rec)) }}

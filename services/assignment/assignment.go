@@ -24,8 +24,8 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
-	"github.com/pathway-sp/pathway/services/referral"
-	"github.com/pathway-sp/pathway/services/worker"
+	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/domain/worker"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -16,7 +16,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/assignment"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
 func start(tb testing.TB) *events.Store { return eventstest.Start(tb, true).Store }

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pathway-sp/pathway/services/worker"
+	"github.com/pathway-sp/pathway/services/domain/worker"
 )
 
 // ViewState is the view's whole state as plain data, sorted, for the

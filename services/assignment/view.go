@@ -11,8 +11,9 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
-	"github.com/pathway-sp/pathway/services/worker"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/domain/worker"
 )
 
 // Unmatched is the queue of referrals from practices that no PCN's link
@@ -149,7 +150,7 @@ func (v *View) apply(rec events.Record) {
 			w = worker.Replay(id, nil)
 			v.workers[id] = w
 		}
-		w.Apply(referral.Change{Sequence: rec.Sequence, Payload: rec.Payload})
+		w.Apply(kernel.Change{Sequence: rec.Sequence, Payload: rec.Payload})
 	case referral.AggregateType:
 		e := v.refs[id]
 		if e == nil {

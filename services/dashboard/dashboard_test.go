@@ -53,6 +53,7 @@ type env struct {
 	clock *clock
 	srv   *httptest.Server
 	wl    *projections.Engine
+	all   []*projections.Engine // every read model the pages read
 }
 
 const ttl = 8 * time.Hour
@@ -72,6 +73,7 @@ func newEnv(t *testing.T) *env {
 		time.Sleep(5 * time.Millisecond)
 	}
 	kb := dashboard.NewKeyBucket(ks, auth)
+	e := &env{t: t, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
 	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -81,11 +83,11 @@ func newEnv(t *testing.T) *env {
 		t.Fatalf("a second OpenSecret: got a different secret (%v), want the stored one", err)
 	}
 	engine := func(p projections.Projection) *projections.Engine {
-		e := projections.NewEngine(lg.Store, nil, p, projections.Options{})
-		go e.Run(ctx)
-		return e
+		eng := projections.NewEngine(lg.Store, nil, p, projections.Options{})
+		go eng.Run(ctx)
+		e.all = append(e.all, eng)
+		return eng
 	}
-	e := &env{t: t, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
 	e.wl = engine(waitlists.New())
 	done := make(chan struct{})
 	h := dashboard.New(dashboard.Config{
@@ -204,7 +206,7 @@ func (e *env) refer(queue string, prio pathwayv1.Priority, given, family string)
 	return id
 }
 
-// caughtUp waits until the waitlists read model has applied the log.
+// caughtUp waits until every read model has applied the log.
 func (e *env) caughtUp() {
 	e.t.Helper()
 	last, err := e.log.Store.LastSequence(context.Background())
@@ -213,8 +215,10 @@ func (e *env) caughtUp() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := e.wl.WaitFor(ctx, last); err != nil {
-		e.t.Fatal(err)
+	for _, eng := range e.all {
+		if err := eng.WaitFor(ctx, last); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 }
 

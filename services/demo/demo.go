@@ -31,13 +31,13 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/assignment"
-	"github.com/pathway-sp/pathway/services/handoff"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/partner"
+	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/domain/worker"
 	"github.com/pathway-sp/pathway/services/intake"
-	"github.com/pathway-sp/pathway/services/partner"
-	"github.com/pathway-sp/pathway/services/referral"
 	"github.com/pathway-sp/pathway/services/triage"
 	"github.com/pathway-sp/pathway/services/vcse"
-	"github.com/pathway-sp/pathway/services/worker"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 

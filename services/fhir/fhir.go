@@ -36,7 +36,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
 // ContentType is the media type of FHIR JSON.
@@ -364,7 +365,7 @@ var fieldPaths = map[string]string{
 
 // IssuesFromFieldErrors turns the submission's invalid fields into
 // OperationOutcome issues that point into the ServiceRequest.
-func IssuesFromFieldErrors(errs []referral.FieldError) []Issue {
+func IssuesFromFieldErrors(errs []kernel.FieldError) []Issue {
 	out := make([]Issue, 0, len(errs))
 	for _, e := range errs {
 		field := e.Field

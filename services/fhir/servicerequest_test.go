@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/fhir"
-	"github.com/pathway-sp/pathway/services/referral"
 )
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -118,7 +119,7 @@ func TestInvalidServiceRequests(t *testing.T) {
 }
 
 func TestOperationOutcome(t *testing.T) {
-	issues := fhir.IssuesFromFieldErrors([]referral.FieldError{
+	issues := fhir.IssuesFromFieldErrors([]kernel.FieldError{
 		{Field: "person.nhs_number", Reason: "must be a 10-digit NHS number with a valid check digit"},
 		{Field: "needs[0]", Reason: "must be one of loneliness"},
 	})

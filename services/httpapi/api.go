@@ -17,13 +17,14 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/handoff"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/partner"
+	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/domain/worker"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
-	"github.com/pathway-sp/pathway/services/partner"
-	"github.com/pathway-sp/pathway/services/referral"
 	"github.com/pathway-sp/pathway/services/webhooks"
-	"github.com/pathway-sp/pathway/services/worker"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -52,8 +53,8 @@ type api struct {
 	log   *slog.Logger
 }
 
-func fieldError(field, reason string) []referral.FieldError {
-	return []referral.FieldError{{Field: field, Reason: reason}}
+func fieldError(field, reason string) []kernel.FieldError {
+	return []kernel.FieldError{{Field: field, Reason: reason}}
 }
 
 type principal struct {
@@ -224,7 +225,7 @@ func cleanDetail(err error) string {
 	return s
 }
 
-func validationProblem(fields []referral.FieldError) Problem {
+func validationProblem(fields []kernel.FieldError) Problem {
 	p := Problem{Type: problemBase + "validation", Title: "The referral is not valid", Status: http.StatusBadRequest,
 		Detail: fmt.Sprintf("%d fields are invalid", len(fields))}
 	for _, f := range fields {

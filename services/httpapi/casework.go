@@ -10,7 +10,8 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/assignment"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -29,19 +30,19 @@ func (a *api) recordContact(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	kind, ok := referral.ContactKind(body.Kind)
 	if !ok {
-		errs = append(errs, referral.FieldError{Field: "kind", Reason: "must be phone, face_to_face, home_visit or video"})
+		errs = append(errs, kernel.FieldError{Field: "kind", Reason: "must be phone, face_to_face, home_visit or video"})
 	}
 	if body.When.IsZero() {
-		errs = append(errs, referral.FieldError{Field: "when", Reason: "is required (RFC 3339 time)"})
+		errs = append(errs, kernel.FieldError{Field: "when", Reason: "is required (RFC 3339 time)"})
 	}
 	if body.DurationMinutes < 0 || body.DurationMinutes > 480 {
-		errs = append(errs, referral.FieldError{Field: "duration_minutes", Reason: "must be 0 to 480"})
+		errs = append(errs, kernel.FieldError{Field: "duration_minutes", Reason: "must be 0 to 480"})
 	}
 	if len(body.Note) > 2000 {
-		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 	}
 	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.RecordContact(r.Context(), id, cmd, &pathwayv1.ContactRecorded{
@@ -60,13 +61,13 @@ func (a *api) discharge(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	reason, ok := referral.DischargeReason(body.Reason)
 	if !ok {
-		errs = append(errs, referral.FieldError{Field: "reason", Reason: "must be goals_met, disengaged, declined, moved_away, redirected, died or other"})
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "must be goals_met, disengaged, declined, moved_away, redirected, died or other"})
 	}
 	if len(body.Note) > 2000 {
-		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 	}
 	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Discharge(r.Context(), id, cmd, reason, body.Note)
@@ -81,9 +82,9 @@ func (a *api) reopen(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	if body.Reason == "" || len(body.Reason) > 2000 {
-		errs = append(errs, referral.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
 	}
 	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Reopen(r.Context(), id, cmd, body.Reason)
@@ -143,12 +144,12 @@ func (a *api) assign(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	if _, err := uuid.Parse(body.WorkerID); err != nil {
-		errs = append(errs, referral.FieldError{Field: "worker_id", Reason: "must be the id of a link worker"})
+		errs = append(errs, kernel.FieldError{Field: "worker_id", Reason: "must be the id of a link worker"})
 	}
 	if body.Reason == "" || len(body.Reason) > 2000 {
-		errs = append(errs, referral.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
 	}
 	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return assignment.Assign(r.Context(), a.refs.Store, id, body.WorkerID, body.Reason, cmd, a.refs.Now())
@@ -167,14 +168,14 @@ func (a *api) agreePlan(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	var goals []*pathwayv1.Goal
 	for i, g := range body.Goals {
 		goal := &pathwayv1.Goal{Id: uuid.NewString(), Description: g.Description}
 		if g.TargetDate != "" {
 			d, err := time.Parse(time.DateOnly, g.TargetDate)
 			if err != nil {
-				errs = append(errs, referral.FieldError{Field: "goals[" + strconv.Itoa(i) + "].target_date", Reason: "must be a date as YYYY-MM-DD"})
+				errs = append(errs, kernel.FieldError{Field: "goals[" + strconv.Itoa(i) + "].target_date", Reason: "must be a date as YYYY-MM-DD"})
 			} else {
 				goal.TargetDate = &pathwayv1.Date{Year: int32(d.Year()), Month: int32(d.Month()), Day: int32(d.Day())}
 			}
@@ -210,7 +211,7 @@ func (a *api) measureOutcome(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	instruments := map[string]pathwayv1.OutcomeInstrument{"ons4": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_ONS4,
 		"swemwbs": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_SWEMWBS, "wemwbs": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_WEMWBS,
 		"mycaw": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_MYCAW}
@@ -218,16 +219,16 @@ func (a *api) measureOutcome(w http.ResponseWriter, r *http.Request) {
 		"follow_up": pathwayv1.MeasurementPoint_MEASUREMENT_POINT_FOLLOW_UP}
 	inst, ok := instruments[body.Instrument]
 	if !ok {
-		errs = append(errs, referral.FieldError{Field: "instrument", Reason: "must be ons4, swemwbs, wemwbs or mycaw"})
+		errs = append(errs, kernel.FieldError{Field: "instrument", Reason: "must be ons4, swemwbs, wemwbs or mycaw"})
 	}
 	point, ok := points[body.Point]
 	if !ok {
-		errs = append(errs, referral.FieldError{Field: "point", Reason: "must be baseline or follow_up"})
+		errs = append(errs, kernel.FieldError{Field: "point", Reason: "must be baseline or follow_up"})
 	}
 	at := a.refs.Now()
 	if body.MeasuredAt != nil {
 		if body.MeasuredAt.After(at.Add(5 * time.Minute)) {
-			errs = append(errs, referral.FieldError{Field: "measured_at", Reason: "must not be in the future"})
+			errs = append(errs, kernel.FieldError{Field: "measured_at", Reason: "must not be in the future"})
 		}
 		at = *body.MeasuredAt
 	}
@@ -236,7 +237,7 @@ func (a *api) measureOutcome(w http.ResponseWriter, r *http.Request) {
 	case "ons4":
 		o := body.Ons4
 		if o == nil || o.LifeSatisfaction == nil || o.Worthwhile == nil || o.HappyYesterday == nil || o.AnxiousYesterday == nil {
-			errs = append(errs, referral.FieldError{Field: "ons4", Reason: "life_satisfaction, worthwhile, happy_yesterday and anxious_yesterday are required, each 0 to 10"})
+			errs = append(errs, kernel.FieldError{Field: "ons4", Reason: "life_satisfaction, worthwhile, happy_yesterday and anxious_yesterday are required, each 0 to 10"})
 		} else {
 			m.Scores = &pathwayv1.OutcomeMeasured_Ons4{Ons4: &pathwayv1.Ons4Scores{LifeSatisfaction: *o.LifeSatisfaction, Worthwhile: *o.Worthwhile,
 				HappyYesterday: *o.HappyYesterday, AnxiousYesterday: *o.AnxiousYesterday}}

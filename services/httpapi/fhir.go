@@ -8,9 +8,9 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/services/aggregate"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/fhir"
 	"github.com/pathway-sp/pathway/services/intake"
-	"github.com/pathway-sp/pathway/services/referral"
 )
 
 // writeOutcome answers with a FHIR OperationOutcome.

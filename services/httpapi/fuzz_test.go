@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
 // FuzzSubmissionJSON feeds arbitrary bodies to the JSON front door's

@@ -14,9 +14,10 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
-	"github.com/pathway-sp/pathway/services/referral"
 )
 
 // submitResponse is the answer to a submit.
@@ -59,8 +60,8 @@ func (a *api) submitReferral(r *http.Request, sub referral.Submission, channel s
 	}
 	if p.key.Role == keys.RoleReferrer && sub.Referrer.Organisation != p.key.Organisation {
 		errs := sub.Validate(a.refs.Now())
-		if !slices.ContainsFunc(errs, func(e referral.FieldError) bool { return e.Field == "referrer.organisation" }) {
-			errs = append(errs, referral.FieldError{Field: "referrer.organisation", Reason: "must be the organisation of your API key"})
+		if !slices.ContainsFunc(errs, func(e kernel.FieldError) bool { return e.Field == "referrer.organisation" }) {
+			errs = append(errs, kernel.FieldError{Field: "referrer.organisation", Reason: "must be the organisation of your API key"})
 		}
 		return intake.Result{}, &intake.ValidationError{Fields: errs}
 	}
@@ -233,7 +234,7 @@ func (a *api) afterChange(w http.ResponseWriter, r *http.Request, id string, seq
 // change runs a state change on the referral named in the path, after
 // the body's field errors (if any) are answered, and answers with the
 // referral's new status.
-func (a *api) change(w http.ResponseWriter, r *http.Request, errs []referral.FieldError, do func(id string, cmd events.Command) (uint64, error)) {
+func (a *api) change(w http.ResponseWriter, r *http.Request, errs []kernel.FieldError, do func(id string, cmd events.Command) (uint64, error)) {
 	if len(errs) > 0 {
 		WriteProblem(w, validationProblem(errs))
 		return
@@ -292,12 +293,12 @@ func (a *api) cancel(w http.ResponseWriter, r *http.Request) {
 		"revoked":          pathwayv1.CancelReason_CANCEL_REASON_REVOKED,
 		"entered-in-error": pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR,
 	}[body.Reason]
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	if reason == pathwayv1.CancelReason_CANCEL_REASON_UNSPECIFIED {
-		errs = append(errs, referral.FieldError{Field: "reason", Reason: "must be revoked or entered-in-error"})
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "must be revoked or entered-in-error"})
 	}
 	if len(body.Note) > 2000 {
-		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 	}
 	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Cancel(r.Context(), id, cmd, reason, body.Note)
@@ -314,12 +315,12 @@ func (a *api) merge(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	if _, err := uuid.Parse(body.Into); err != nil {
-		errs = append(errs, referral.FieldError{Field: "into", Reason: "must be the id of the referral that survives"})
+		errs = append(errs, kernel.FieldError{Field: "into", Reason: "must be the id of the referral that survives"})
 	}
 	if body.Reason == "" || len(body.Reason) > 2000 {
-		errs = append(errs, referral.FieldError{Field: "reason", Reason: "an audit reason of at most 2000 characters is required"})
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "an audit reason of at most 2000 characters is required"})
 	}
 	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Merge(r.Context(), id, body.Into, cmd, body.Reason)
@@ -379,23 +380,23 @@ func (a *api) triage(w http.ResponseWriter, r *http.Request) {
 		"": pathwayv1.Priority_PRIORITY_UNSPECIFIED, "urgent": pathwayv1.Priority_PRIORITY_URGENT,
 		"high": pathwayv1.Priority_PRIORITY_HIGH, "routine": pathwayv1.Priority_PRIORITY_ROUTINE,
 	}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	dec, okDec := decisions[body.Decision]
 	if !okDec {
-		errs = append(errs, referral.FieldError{Field: "decision", Reason: "must be accept, signpost, decline or redirect"})
+		errs = append(errs, kernel.FieldError{Field: "decision", Reason: "must be accept, signpost, decline or redirect"})
 	}
 	pri, okPri := priorities[body.Priority]
 	if !okPri {
-		errs = append(errs, referral.FieldError{Field: "priority", Reason: "must be urgent, high or routine"})
+		errs = append(errs, kernel.FieldError{Field: "priority", Reason: "must be urgent, high or routine"})
 	}
 	if body.Reason == "" || len(body.Reason) > 2000 {
-		errs = append(errs, referral.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
 	}
 	if body.Decision == "decline" && body.DeclineReason == "" {
-		errs = append(errs, referral.FieldError{Field: "decline_reason", Reason: "is required to decline"})
+		errs = append(errs, kernel.FieldError{Field: "decline_reason", Reason: "is required to decline"})
 	}
 	if body.Decision == "redirect" && body.Destination == "" {
-		errs = append(errs, referral.FieldError{Field: "destination", Reason: "is required to redirect"})
+		errs = append(errs, kernel.FieldError{Field: "destination", Reason: "is required to redirect"})
 	}
 	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
 		return a.refs.Intake.Triage(r.Context(), id, cmd, &pathwayv1.ReferralTriaged{

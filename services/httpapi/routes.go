@@ -3,7 +3,7 @@ package httpapi
 import (
 	"net/http"
 
-	"github.com/pathway-sp/pathway/services/handoff"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 

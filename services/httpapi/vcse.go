@@ -15,10 +15,11 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/partners"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/handoff"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/partner"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/keys"
-	"github.com/pathway-sp/pathway/services/partner"
-	"github.com/pathway-sp/pathway/services/referral"
 	"github.com/pathway-sp/pathway/services/vcse"
 	"github.com/pathway-sp/pathway/services/webhooks"
 )
@@ -103,20 +104,20 @@ type locBody struct {
 	Longitude float64 `json:"longitude"`
 }
 
-func (b serviceBody) details() (*pathwayv1.ServiceDetails, pathwayv1.CapacityStatus, []referral.FieldError) {
-	var errs []referral.FieldError
+func (b serviceBody) details() (*pathwayv1.ServiceDetails, pathwayv1.CapacityStatus, []kernel.FieldError) {
+	var errs []kernel.FieldError
 	d := &pathwayv1.ServiceDetails{PartnerId: b.PartnerID, Name: b.Name, Description: b.Description, TaxonomyTerms: b.TaxonomyTerms,
 		Contact: b.Contact.proto(), Eligibility: &pathwayv1.Eligibility{Description: b.Eligibility}}
 	for i, n := range b.Needs {
 		v, ok := pathwayv1.Need_value["NEED_"+strings.ToUpper(n)]
 		if !ok || v == 0 {
-			errs = append(errs, referral.FieldError{Field: fmt.Sprintf("needs[%d]", i), Reason: "must be one of " + strings.Join(referral.NeedNames(), ", ")})
+			errs = append(errs, kernel.FieldError{Field: fmt.Sprintf("needs[%d]", i), Reason: "must be one of " + strings.Join(referral.NeedNames(), ", ")})
 			continue
 		}
 		d.Needs = append(d.Needs, pathwayv1.Need(v))
 	}
 	if b.MinAge < 0 || b.MaxAge < 0 || b.MinAge > 130 || b.MaxAge > 130 {
-		errs = append(errs, referral.FieldError{Field: "min_age", Reason: "ages must be 0 to 130"})
+		errs = append(errs, kernel.FieldError{Field: "min_age", Reason: "ages must be 0 to 130"})
 	} else {
 		d.Eligibility.MinAge, d.Eligibility.MaxAge = uint32(b.MinAge), uint32(b.MaxAge)
 	}
@@ -134,7 +135,7 @@ func (b serviceBody) details() (*pathwayv1.ServiceDetails, pathwayv1.CapacitySta
 	if b.Capacity != "" {
 		var ok bool
 		if c, ok = partner.ParseCapacity(b.Capacity); !ok {
-			errs = append(errs, referral.FieldError{Field: "capacity_status", Reason: "must be " + partner.CapacityNames})
+			errs = append(errs, kernel.FieldError{Field: "capacity_status", Reason: "must be " + partner.CapacityNames})
 		}
 	}
 	if len(errs) == 0 {
@@ -165,7 +166,7 @@ func (a *api) saveService(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	d, c, errs := body.details()
 	if id != "" && body.Capacity != "" {
-		errs = append(errs, referral.FieldError{Field: "capacity_status", Reason: "is set by the partner (PUT /v1/partner/services/{id}/capacity), not with an update"})
+		errs = append(errs, kernel.FieldError{Field: "capacity_status", Reason: "is set by the partner (PUT /v1/partner/services/{id}/capacity), not with an update"})
 	}
 	if len(errs) > 0 {
 		WriteProblem(w, validationProblem(errs))
@@ -228,10 +229,10 @@ func (a *api) importDirectory(w http.ResponseWriter, r *http.Request) {
 // searchServices handles GET /v1/directory/services?need=&postcode=&text=&age=.
 func (a *api) searchServices(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	query := partners.Query{Need: q.Get("need"), Text: q.Get("text")}
 	if query.Need != "" && !slices.Contains(referral.NeedNames(), query.Need) {
-		errs = append(errs, referral.FieldError{Field: "need", Reason: "must be one of " + strings.Join(referral.NeedNames(), ", ")})
+		errs = append(errs, kernel.FieldError{Field: "need", Reason: "must be one of " + strings.Join(referral.NeedNames(), ", ")})
 	}
 	if pc := q.Get("postcode"); pc != "" {
 		n := referral.NormalisePostcode(pc)
@@ -240,18 +241,18 @@ func (a *api) searchServices(w http.ResponseWriter, r *http.Request) {
 		} else if d := strings.ToUpper(strings.TrimSpace(pc)); len(d) <= 4 && d != "" && referral.ValidPostcode(referral.NormalisePostcode(d+" 1AA")) {
 			query.District = d
 		} else {
-			errs = append(errs, referral.FieldError{Field: "postcode", Reason: "must be a UK postcode or postcode district"})
+			errs = append(errs, kernel.FieldError{Field: "postcode", Reason: "must be a UK postcode or postcode district"})
 		}
 	}
 	if v := q.Get("age"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > 130 {
-			errs = append(errs, referral.FieldError{Field: "age", Reason: "must be 0 to 130"})
+			errs = append(errs, kernel.FieldError{Field: "age", Reason: "must be 0 to 130"})
 		}
 		query.Age = n
 	}
 	if len(query.Text) > 200 {
-		errs = append(errs, referral.FieldError{Field: "text", Reason: "must be at most 200 characters"})
+		errs = append(errs, kernel.FieldError{Field: "text", Reason: "must be at most 200 characters"})
 	}
 	if len(errs) > 0 {
 		WriteProblem(w, validationProblem(errs))
@@ -291,9 +292,9 @@ func (a *api) requestHandoff(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &body) {
 		return
 	}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	if _, err := uuid.Parse(body.ServiceID); err != nil {
-		errs = append(errs, referral.FieldError{Field: "service_id", Reason: "must be the id of a directory service"})
+		errs = append(errs, kernel.FieldError{Field: "service_id", Reason: "must be the id of a directory service"})
 	}
 	in := vcse.HandoffInput{ServiceID: body.ServiceID, ConfirmCapacity: body.Confirm, Note: body.Note}
 	names := slices.Sorted(func(yield func(string) bool) {
@@ -306,21 +307,21 @@ func (a *api) requestHandoff(w http.ResponseWriter, r *http.Request) {
 	for i, f := range body.SharedFields {
 		sf, ok := handoff.SharedFieldNames[f]
 		if !ok {
-			errs = append(errs, referral.FieldError{Field: fmt.Sprintf("shared_fields[%d]", i), Reason: "must be one of " + strings.Join(names, ", ")})
+			errs = append(errs, kernel.FieldError{Field: fmt.Sprintf("shared_fields[%d]", i), Reason: "must be one of " + strings.Join(names, ", ")})
 			continue
 		}
 		if slices.Contains(in.Shared, sf) {
-			errs = append(errs, referral.FieldError{Field: fmt.Sprintf("shared_fields[%d]", i), Reason: "is named twice"})
+			errs = append(errs, kernel.FieldError{Field: fmt.Sprintf("shared_fields[%d]", i), Reason: "is named twice"})
 		}
 		in.Shared = append(in.Shared, sf)
 	}
 	if body.Consent == nil || !*body.Consent {
-		errs = append(errs, referral.FieldError{Field: "consent", Reason: "the person's consent to the handoff is required (true)"})
+		errs = append(errs, kernel.FieldError{Field: "consent", Reason: "the person's consent to the handoff is required (true)"})
 	} else {
 		in.Consent = true
 	}
 	if len(body.Note) > 2000 {
-		errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 	}
 	if len(errs) > 0 {
 		WriteProblem(w, validationProblem(errs))
@@ -343,7 +344,7 @@ func (a *api) requestHandoff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if errors.Is(err, events.ErrNotFound) {
-		WriteProblem(w, validationProblem([]referral.FieldError{{Field: "service_id", Reason: "no such service in the directory"}}))
+		WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "service_id", Reason: "no such service in the directory"}}))
 		return
 	}
 	if err != nil {
@@ -461,21 +462,21 @@ func (a *api) handoffAction(action handoff.Action) http.HandlerFunc {
 		if r.ContentLength != 0 && !decodeJSON(w, r, &body) {
 			return
 		}
-		var errs []referral.FieldError
+		var errs []kernel.FieldError
 		if handoff.NeedsReason(action) && body.Reason == "" {
-			errs = append(errs, referral.FieldError{Field: "reason", Reason: "is required to " + string(action) + ": one of " + strings.Join(handoff.Reasons, ", ")})
+			errs = append(errs, kernel.FieldError{Field: "reason", Reason: "is required to " + string(action) + ": one of " + strings.Join(handoff.Reasons, ", ")})
 		}
 		if body.Reason != "" && !slices.Contains(handoff.Reasons, body.Reason) {
-			errs = append(errs, referral.FieldError{Field: "reason", Reason: "must be a reason code: " + strings.Join(handoff.Reasons, ", ") + " (say more in note)"})
+			errs = append(errs, kernel.FieldError{Field: "reason", Reason: "must be a reason code: " + strings.Join(handoff.Reasons, ", ") + " (say more in note)"})
 		}
 		if action == handoff.ActionComplete && !slices.Contains(handoff.Outcomes, body.Outcome) {
-			errs = append(errs, referral.FieldError{Field: "outcome", Reason: "is required to complete: one of " + strings.Join(handoff.Outcomes, ", ")})
+			errs = append(errs, kernel.FieldError{Field: "outcome", Reason: "is required to complete: one of " + strings.Join(handoff.Outcomes, ", ")})
 		}
 		if action != handoff.ActionComplete && body.Outcome != "" {
-			errs = append(errs, referral.FieldError{Field: "outcome", Reason: "only a completion carries an outcome"})
+			errs = append(errs, kernel.FieldError{Field: "outcome", Reason: "only a completion carries an outcome"})
 		}
 		if len(body.Note) > 2000 {
-			errs = append(errs, referral.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+			errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 		}
 		if len(errs) > 0 {
 			WriteProblem(w, validationProblem(errs))
@@ -519,7 +520,7 @@ func (a *api) partnerHandoffs(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	if status != "" {
 		if _, ok := handoff.ParseStatus(status); !ok {
-			WriteProblem(w, validationProblem([]referral.FieldError{{Field: "status", Reason: "must be a handoff status, e.g. requested, accepted, in-progress"}}))
+			WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "status", Reason: "must be a handoff status, e.g. requested, accepted, in-progress"}}))
 			return
 		}
 	}
@@ -556,7 +557,7 @@ func (a *api) setCapacity(w http.ResponseWriter, r *http.Request) {
 	}
 	c, ok := partner.ParseCapacity(body.Status)
 	if !ok {
-		WriteProblem(w, validationProblem([]referral.FieldError{{Field: "status", Reason: "must be " + partner.CapacityNames}}))
+		WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "status", Reason: "must be " + partner.CapacityNames}}))
 		return
 	}
 	id := r.PathValue("id")
@@ -612,7 +613,7 @@ func (a *api) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 func (a *api) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	if status != "" && !slices.Contains([]string{webhooks.StatusPending, webhooks.StatusDelivered, webhooks.StatusFailed}, status) {
-		WriteProblem(w, validationProblem([]referral.FieldError{{Field: "status", Reason: "must be pending, delivered or failed"}}))
+		WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "status", Reason: "must be pending, delivered or failed"}}))
 		return
 	}
 	limit, offset, ok := page(w, r)

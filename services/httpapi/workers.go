@@ -11,8 +11,8 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/assignment"
-	"github.com/pathway-sp/pathway/services/referral"
-	"github.com/pathway-sp/pathway/services/worker"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/worker"
 )
 
 type workerBody struct {
@@ -57,11 +57,11 @@ func (a *api) writeWorker(w http.ResponseWriter, r *http.Request, id string, sta
 }
 
 // workerErrors maps the worker package's errors to field problems.
-func workerFieldErrors(err error) []referral.FieldError {
-	var out []referral.FieldError
+func workerFieldErrors(err error) []kernel.FieldError {
+	var out []kernel.FieldError
 	for _, line := range strings.Split(strings.TrimPrefix(err.Error(), worker.ErrInvalid.Error()+": "), "\n") {
 		field, reason, _ := strings.Cut(line, ": ")
-		out = append(out, referral.FieldError{Field: field, Reason: reason})
+		out = append(out, kernel.FieldError{Field: field, Reason: reason})
 	}
 	return out
 }
@@ -73,9 +73,9 @@ func (a *api) registerWorker(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := &pathwayv1.WorkerRegistered{Name: body.Name, Pcn: body.PCN, Practices: body.Practices, Languages: body.Languages, Skills: body.Skills}
-	var errs []referral.FieldError
+	var errs []kernel.FieldError
 	if body.Capacity == nil || *body.Capacity < 0 {
-		errs = append(errs, referral.FieldError{Field: "capacity", Reason: "is required: the most active cases the worker carries"})
+		errs = append(errs, kernel.FieldError{Field: "capacity", Reason: "is required: the most active cases the worker carries"})
 	} else {
 		ev.Capacity = uint32(*body.Capacity)
 	}
@@ -122,7 +122,7 @@ func (a *api) patchWorker(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Capacity != nil && *body.Capacity < 0 {
-		WriteProblem(w, validationProblem([]referral.FieldError{{Field: "capacity", Reason: "must be 0 or more"}}))
+		WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "capacity", Reason: "must be 0 or more"}}))
 		return
 	}
 	cmd, err := a.command(r)

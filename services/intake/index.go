@@ -11,7 +11,7 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
 // Index is the queue of referrals that wait for a person to triage them,

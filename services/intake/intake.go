@@ -15,15 +15,16 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/person"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/keys"
-	"github.com/pathway-sp/pathway/services/person"
-	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/proto"
 )
 
 // ValidationError lists every invalid field of a submission.
 type ValidationError struct {
-	Fields []referral.FieldError
+	Fields []kernel.FieldError
 }
 
 func (e *ValidationError) Error() string {

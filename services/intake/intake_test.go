@@ -14,9 +14,9 @@ import (
 	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
+	"github.com/pathway-sp/pathway/services/domain/person"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/intake"
-	"github.com/pathway-sp/pathway/services/person"
-	"github.com/pathway-sp/pathway/services/referral"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )

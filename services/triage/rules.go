@@ -38,7 +38,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"go.yaml.in/yaml/v3"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/handoff"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -143,9 +143,9 @@ func (d *Deadlines) OfReferral(referralID string) map[string]handoff.Status {
 
 // handoff rebuilds as much of the handoff as its deadlines depend on.
 func (h *openHandoff) handoff(id string) *handoff.Handoff {
-	changes := []referral.Change{{Sequence: 1, At: h.RequestedAt, Payload: &pathwayv1.HandoffRequested{ReferralId: h.Referral, RespondBy: timestamppb.New(h.RespondBy)}}}
+	changes := []kernel.Change{{Sequence: 1, At: h.RequestedAt, Payload: &pathwayv1.HandoffRequested{ReferralId: h.Referral, RespondBy: timestamppb.New(h.RespondBy)}}}
 	if h.Reminders > 0 {
-		changes = append(changes, referral.Change{Sequence: 2, At: h.RequestedAt, Payload: &pathwayv1.HandoffReminderSent{ReminderNumber: uint32(h.Reminders)}})
+		changes = append(changes, kernel.Change{Sequence: 2, At: h.RequestedAt, Payload: &pathwayv1.HandoffReminderSent{ReminderNumber: uint32(h.Reminders)}})
 	}
 	return handoff.Replay(id, changes)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
-	"github.com/pathway-sp/pathway/services/handoff"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
 )
 
 // TickEvery is how often Run asks the clock what is due.

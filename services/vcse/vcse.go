@@ -20,9 +20,9 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
-	"github.com/pathway-sp/pathway/services/handoff"
-	"github.com/pathway-sp/pathway/services/partner"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/partner"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -146,7 +146,7 @@ func save[S interface{ Exists() bool }](ctx context.Context, store *events.Store
 // a storage error.
 func (s *Service) SavePartner(ctx context.Context, id string, d *pathwayv1.PartnerRegistered, cmd events.Command) (Saved, error) {
 	if !partner.ValidID(id) {
-		return Saved{}, &partner.InvalidError{Fields: []referral.FieldError{{Field: "id", Reason: "must be the organisation id: 1 to 64 letters, digits, - or _"}}}
+		return Saved{}, &partner.InvalidError{Fields: []kernel.FieldError{{Field: "id", Reason: "must be the organisation id: 1 to 64 letters, digits, - or _"}}}
 	}
 	d.HsdsOrganizationId = id
 	return save(ctx, s.store, aggregate.Partner, id, cmd, &pathwayv1.PartnerRegistered{}, func(p *partner.Partner) ([]proto.Message, error) {
@@ -167,7 +167,7 @@ func (s *Service) SaveService(ctx context.Context, id string, d *pathwayv1.Servi
 		return Saved{}, err
 	}
 	if !p.Exists() {
-		return Saved{}, &partner.InvalidError{Fields: []referral.FieldError{{Field: "partner_id", Reason: "no such partner; register the partner first"}}}
+		return Saved{}, &partner.InvalidError{Fields: []kernel.FieldError{{Field: "partner_id", Reason: "no such partner; register the partner first"}}}
 	}
 	return save(ctx, s.store, aggregate.Service, id, cmd, &pathwayv1.ServiceRegistered{}, func(svc *partner.Service) ([]proto.Message, error) {
 		return svc.Save(d, c)

@@ -12,10 +12,10 @@ import (
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/handoff"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/partner"
+	"github.com/pathway-sp/pathway/services/domain/person"
 	"github.com/pathway-sp/pathway/services/intake"
-	"github.com/pathway-sp/pathway/services/partner"
-	"github.com/pathway-sp/pathway/services/person"
 	"github.com/pathway-sp/pathway/services/vcse"
 )
 

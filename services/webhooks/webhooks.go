@@ -45,7 +45,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/services/aggregate"
-	"github.com/pathway-sp/pathway/services/handoff"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
 )
 
 // Buckets and the consumer.

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/keys"
-	"github.com/pathway-sp/pathway/services/referral"
 )
 
 const chromiumPath = "/usr/bin/chromium"

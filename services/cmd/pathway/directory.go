@@ -10,7 +10,7 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/partner"
+	"github.com/pathway-sp/pathway/services/domain/partner"
 	"github.com/pathway-sp/pathway/services/vcse"
 )
 

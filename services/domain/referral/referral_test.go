@@ -6,7 +6,8 @@ import (
 	"time"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -32,9 +33,9 @@ const (
 
 // given builds a referral from events.
 func given(payloads ...proto.Message) *referral.Referral {
-	changes := make([]referral.Change, len(payloads))
+	changes := make([]kernel.Change, len(payloads))
 	for i, p := range payloads {
-		changes[i] = referral.Change{Sequence: uint64(i + 1), At: time.Unix(int64(i), 0), Payload: p}
+		changes[i] = kernel.Change{Sequence: uint64(i + 1), At: time.Unix(int64(i), 0), Payload: p}
 	}
 	return referral.Replay("r1", changes)
 }
@@ -86,7 +87,7 @@ func TestAutoTriage(t *testing.T) {
 			if d.GetDecision() != tc.wantDecision {
 				t.Errorf("decision: got %v, want %v", d.GetDecision(), tc.wantDecision)
 			}
-			r.Apply(referral.Change{Sequence: 99, Payload: d})
+			r.Apply(kernel.Change{Sequence: 99, Payload: d})
 			if r.Status() != tc.wantStatus {
 				t.Errorf("status: got %v, want %v", r.Status(), tc.wantStatus)
 			}
@@ -163,7 +164,7 @@ func TestCancel(t *testing.T) {
 			if err != nil {
 				return
 			}
-			r.Apply(referral.Change{Sequence: 50, Payload: evs[0]})
+			r.Apply(kernel.Change{Sequence: 50, Payload: evs[0]})
 			if r.Status() != referral.StatusCancelled || r.FHIRStatus() != tc.fhir {
 				t.Errorf("after cancel: status %s, FHIR %s; want cancelled, %s", r.Status(), r.FHIRStatus(), tc.fhir)
 			}
@@ -173,13 +174,13 @@ func TestCancel(t *testing.T) {
 
 func TestMerge(t *testing.T) {
 	dup := given(received(false))
-	surv := referral.Replay("r2", []referral.Change{{Sequence: 7, Payload: received(false)}})
+	surv := referral.Replay("r2", []kernel.Change{{Sequence: 7, Payload: received(false)}})
 	d, s, err := dup.MergeInto(surv, "same person")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dup.Apply(referral.Change{Sequence: 8, Payload: d[0]})
-	surv.Apply(referral.Change{Sequence: 9, Payload: s[0]})
+	dup.Apply(kernel.Change{Sequence: 8, Payload: d[0]})
+	surv.Apply(kernel.Change{Sequence: 9, Payload: s[0]})
 	if dup.Status() != referral.StatusMerged || dup.MergedInto() != "r2" || dup.Status().Active() {
 		t.Errorf("duplicate after merge: status %s into %q", dup.Status(), dup.MergedInto())
 	}

@@ -15,7 +15,8 @@ import (
 	"time"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -147,11 +148,11 @@ type Handoff struct {
 	reminders   int
 	reason      string
 	outcome     string
-	history     []referral.Change
+	history     []kernel.Change
 }
 
 // Replay builds a handoff from its events.
-func Replay(id string, changes []referral.Change) *Handoff {
+func Replay(id string, changes []kernel.Change) *Handoff {
 	h := &Handoff{id: id}
 	for _, c := range changes {
 		h.Apply(c)
@@ -188,7 +189,7 @@ func StatusAfter(cur Status, p proto.Message) Status {
 }
 
 // Apply applies one event.
-func (h *Handoff) Apply(c referral.Change) {
+func (h *Handoff) Apply(c kernel.Change) {
 	h.version = c.Sequence
 	h.updatedAt = c.At
 	h.history = append(h.history, c)
@@ -253,7 +254,7 @@ func (h *Handoff) Outcome() string { return h.outcome }
 func (h *Handoff) PartnerID() string { return h.requested.GetPartnerId() }
 
 // History returns every event of the handoff, oldest first.
-func (h *Handoff) History() []referral.Change { return h.history }
+func (h *Handoff) History() []kernel.Change { return h.history }
 
 // SharedFieldNames are the wire names of the fields a link worker may
 // share, in SharedField order.

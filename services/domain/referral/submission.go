@@ -63,14 +63,6 @@ type Consent struct {
 	RecordedAt string `json:"recorded_at"`
 }
 
-// FieldError is one invalid field of a submission: its path in the JSON
-// body (e.g. "person.nhs_number") and why it is invalid. It never repeats
-// the value, which may be personal data.
-type FieldError struct {
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
-}
-
 // Wire names of the controlled lists, derived from the schema's enums: the
 // enum value name in lower case without its prefix, e.g.
 // NEED_MENTAL_HEALTH is "mental_health".

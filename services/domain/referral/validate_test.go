@@ -12,7 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
 // submittedAt is the time the example referral is validated at.
@@ -32,7 +33,7 @@ func example(tb testing.TB) referral.Submission {
 }
 
 // fields returns the field paths of errs, in order.
-func fields(errs []referral.FieldError) []string {
+func fields(errs []kernel.FieldError) []string {
 	out := make([]string, len(errs))
 	for i, e := range errs {
 		out[i] = e.Field

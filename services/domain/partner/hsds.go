@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
 // Record is one service of an HSDS import, mapped onto the directory: the

@@ -8,8 +8,9 @@ import (
 	"time"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/handoff"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -41,9 +42,9 @@ func at(after time.Duration, payload proto.Message) event { return event{after, 
 // replay builds a handoff from events recorded at their offsets from t0.
 func replay(tb testing.TB, evs ...event) *handoff.Handoff {
 	tb.Helper()
-	changes := make([]referral.Change, len(evs))
+	changes := make([]kernel.Change, len(evs))
 	for i, e := range evs {
-		changes[i] = referral.Change{Sequence: uint64(i + 1), At: t0.Add(e.after), Payload: e.payload}
+		changes[i] = kernel.Change{Sequence: uint64(i + 1), At: t0.Add(e.after), Payload: e.payload}
 	}
 	return handoff.Replay("h1", changes)
 }
@@ -178,7 +179,7 @@ func TestLifecycle(t *testing.T) {
 				if got, want := typeName(evs[0]), typeName(outcomeOf[a].event); got != want {
 					t.Fatalf("event: got %s, want %s", got, want)
 				}
-				h.Apply(referral.Change{Sequence: h.Version() + 1, At: t0.Add(day), Payload: evs[0]})
+				h.Apply(kernel.Change{Sequence: h.Version() + 1, At: t0.Add(day), Payload: evs[0]})
 				if h.Status() != outcomeOf[a].status {
 					t.Errorf("status after the event: got %s, want %s", h.Status(), outcomeOf[a].status)
 				}
@@ -239,7 +240,7 @@ func TestActReasons(t *testing.T) {
 			if err != nil {
 				return
 			}
-			h.Apply(referral.Change{Sequence: h.Version() + 1, At: t0.Add(day), Payload: evs[0]})
+			h.Apply(kernel.Change{Sequence: h.Version() + 1, At: t0.Add(day), Payload: evs[0]})
 			if h.Reason() != tc.reason {
 				t.Errorf("reason after the event: got %q, want %q", h.Reason(), tc.reason)
 			}
@@ -290,7 +291,7 @@ func TestActCompleteOutcome(t *testing.T) {
 			if c.GetOutcome() != tc.outcome || c.GetNote() != "went well" {
 				t.Errorf("event: got outcome %q note %q, want %q %q", c.GetOutcome(), c.GetNote(), tc.outcome, "went well")
 			}
-			h.Apply(referral.Change{Sequence: h.Version() + 1, At: t0.Add(day), Payload: c})
+			h.Apply(kernel.Change{Sequence: h.Version() + 1, At: t0.Add(day), Payload: c})
 			if h.Outcome() != tc.outcome {
 				t.Errorf("outcome after the event: got %q, want %q", h.Outcome(), tc.outcome)
 			}
@@ -318,9 +319,9 @@ func referralAfter(tb testing.TB, more ...proto.Message) *referral.Referral {
 		Person: person(), Needs: []pathwayv1.Need{pathwayv1.Need_NEED_LONELINESS},
 		WhatMatters: "getting out of the house", Urgency: pathwayv1.Priority_PRIORITY_ROUTINE,
 	}}, more...)
-	changes := make([]referral.Change, len(payloads))
+	changes := make([]kernel.Change, len(payloads))
 	for i, p := range payloads {
-		changes[i] = referral.Change{Sequence: uint64(i + 1), At: t0.Add(time.Duration(i-len(payloads)) * day), Payload: p}
+		changes[i] = kernel.Change{Sequence: uint64(i + 1), At: t0.Add(time.Duration(i-len(payloads)) * day), Payload: p}
 	}
 	return referral.Replay("r1", changes)
 }
@@ -634,7 +635,7 @@ func TestClock(t *testing.T) {
 					t.Errorf("a second before %v: got an event, want nothing", next.Sub(t0))
 				}
 				got = append(got, fmt.Sprintf("%T@%v", evs[0], next.Sub(t0)))
-				h.Apply(referral.Change{Sequence: h.Version() + 1, At: next, Payload: evs[0]})
+				h.Apply(kernel.Change{Sequence: h.Version() + 1, At: next, Payload: evs[0]})
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)

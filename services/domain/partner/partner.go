@@ -14,7 +14,8 @@ import (
 	"strings"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -74,7 +75,7 @@ type Partner struct {
 }
 
 // ReplayPartner builds a partner from its events.
-func ReplayPartner(id string, changes []referral.Change) *Partner {
+func ReplayPartner(id string, changes []kernel.Change) *Partner {
 	p := &Partner{id: id}
 	for _, c := range changes {
 		p.Apply(c)
@@ -83,7 +84,7 @@ func ReplayPartner(id string, changes []referral.Change) *Partner {
 }
 
 // Apply applies one event.
-func (p *Partner) Apply(c referral.Change) {
+func (p *Partner) Apply(c kernel.Change) {
 	p.version = c.Sequence
 	switch e := c.Payload.(type) {
 	case *pathwayv1.PartnerRegistered:
@@ -107,16 +108,16 @@ func (p *Partner) Exists() bool { return p.details != nil }
 func (p *Partner) Details() *pathwayv1.PartnerRegistered { return p.details }
 
 // ValidatePartner lists every invalid field of d.
-func ValidatePartner(d *pathwayv1.PartnerRegistered) []referral.FieldError {
-	var errs []referral.FieldError
+func ValidatePartner(d *pathwayv1.PartnerRegistered) []kernel.FieldError {
+	var errs []kernel.FieldError
 	if n := strings.TrimSpace(d.GetName()); n == "" || len(n) > 200 {
-		errs = append(errs, referral.FieldError{Field: "name", Reason: "is required, at most 200 characters"})
+		errs = append(errs, kernel.FieldError{Field: "name", Reason: "is required, at most 200 characters"})
 	}
 	if len(d.GetDescription()) > 4000 {
-		errs = append(errs, referral.FieldError{Field: "description", Reason: "must be at most 4000 characters"})
+		errs = append(errs, kernel.FieldError{Field: "description", Reason: "must be at most 4000 characters"})
 	}
 	if len(d.GetRegistrationNumber()) > 50 || len(d.GetHsdsOrganizationId()) > 64 {
-		errs = append(errs, referral.FieldError{Field: "registration_number", Reason: "must be at most 50 characters"})
+		errs = append(errs, kernel.FieldError{Field: "registration_number", Reason: "must be at most 50 characters"})
 	}
 	errs = append(errs, validateContact("contact", d.GetContact())...)
 	return errs
@@ -151,7 +152,7 @@ type Service struct {
 }
 
 // ReplayService builds a service from its events.
-func ReplayService(id string, changes []referral.Change) *Service {
+func ReplayService(id string, changes []kernel.Change) *Service {
 	s := &Service{id: id}
 	for _, c := range changes {
 		s.Apply(c)
@@ -160,7 +161,7 @@ func ReplayService(id string, changes []referral.Change) *Service {
 }
 
 // Apply applies one event.
-func (s *Service) Apply(c referral.Change) {
+func (s *Service) Apply(c kernel.Change) {
 	s.version = c.Sequence
 	switch e := c.Payload.(type) {
 	case *pathwayv1.ServiceRegistered:
@@ -191,9 +192,9 @@ func (s *Service) Capacity() pathwayv1.CapacityStatus { return s.capacity }
 func (s *Service) PartnerID() string { return s.details.GetPartnerId() }
 
 // ValidateService lists every invalid field of d.
-func ValidateService(d *pathwayv1.ServiceDetails) []referral.FieldError {
-	var errs []referral.FieldError
-	add := func(f, r string) { errs = append(errs, referral.FieldError{Field: f, Reason: r}) }
+func ValidateService(d *pathwayv1.ServiceDetails) []kernel.FieldError {
+	var errs []kernel.FieldError
+	add := func(f, r string) { errs = append(errs, kernel.FieldError{Field: f, Reason: r}) }
 	if !ValidID(d.GetPartnerId()) {
 		add("partner_id", "must be the partner's organisation id: 1 to 64 letters, digits, - or _")
 	}
@@ -261,18 +262,18 @@ func ValidateService(d *pathwayv1.ServiceDetails) []referral.FieldError {
 
 var districtRe = regexp.MustCompile(`^[A-Z]{1,2}([0-9][0-9A-Z]?)?$`)
 
-func validateContact(field string, c *pathwayv1.ContactPoint) []referral.FieldError {
-	var errs []referral.FieldError
+func validateContact(field string, c *pathwayv1.ContactPoint) []kernel.FieldError {
+	var errs []kernel.FieldError
 	if c.GetEmail() != "" && (len(c.GetEmail()) > 254 || !strings.Contains(c.GetEmail(), "@")) {
-		errs = append(errs, referral.FieldError{Field: field + ".email", Reason: "is not an email address"})
+		errs = append(errs, kernel.FieldError{Field: field + ".email", Reason: "is not an email address"})
 	}
 	if u := c.GetUrl(); u != "" {
 		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-			errs = append(errs, referral.FieldError{Field: field + ".url", Reason: "must be an http or https URL"})
+			errs = append(errs, kernel.FieldError{Field: field + ".url", Reason: "must be an http or https URL"})
 		}
 	}
 	if len(c.GetPhone()) > 40 || len(c.GetName()) > 200 {
-		errs = append(errs, referral.FieldError{Field: field, Reason: "name at most 200 and phone at most 40 characters"})
+		errs = append(errs, kernel.FieldError{Field: field, Reason: "name at most 200 and phone at most 40 characters"})
 	}
 	return errs
 }
@@ -311,10 +312,10 @@ func (s *Service) ChangeCapacity(c pathwayv1.CapacityStatus, note string) ([]pro
 		return nil, fmt.Errorf("%w: no such service", ErrConflict)
 	}
 	if c == pathwayv1.CapacityStatus_CAPACITY_STATUS_UNSPECIFIED {
-		return nil, invalid([]referral.FieldError{{Field: "status", Reason: "must be " + CapacityNames}})
+		return nil, invalid([]kernel.FieldError{{Field: "status", Reason: "must be " + CapacityNames}})
 	}
 	if len(note) > 2000 {
-		return nil, invalid([]referral.FieldError{{Field: "note", Reason: "must be at most 2000 characters"}})
+		return nil, invalid([]kernel.FieldError{{Field: "note", Reason: "must be at most 2000 characters"}})
 	}
 	if c == s.capacity {
 		return nil, nil
@@ -323,7 +324,7 @@ func (s *Service) ChangeCapacity(c pathwayv1.CapacityStatus, note string) ([]pro
 }
 
 // InvalidError carries the invalid fields of a command.
-type InvalidError struct{ Fields []referral.FieldError }
+type InvalidError struct{ Fields []kernel.FieldError }
 
 func (e *InvalidError) Error() string {
 	lines := make([]string, len(e.Fields))
@@ -336,4 +337,4 @@ func (e *InvalidError) Error() string {
 // Unwrap makes errors.Is(err, ErrInvalid) hold.
 func (e *InvalidError) Unwrap() error { return ErrInvalid }
 
-func invalid(fields []referral.FieldError) error { return &InvalidError{Fields: fields} }
+func invalid(fields []kernel.FieldError) error { return &InvalidError{Fields: fields} }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 )
 
 // Limits of a submission.
@@ -205,10 +206,10 @@ func yearsBetween(year int, month time.Month, day int, at time.Time) int {
 }
 
 // fieldErrors collects the invalid fields of one submission.
-type fieldErrors []FieldError
+type fieldErrors []kernel.FieldError
 
 func (e *fieldErrors) add(field, format string, args ...any) {
-	*e = append(*e, FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
+	*e = append(*e, kernel.FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
 }
 
 // text checks a free-text field: present when required, and at most
@@ -241,7 +242,7 @@ func (e *fieldErrors) oneOf(field, v string, set enumSet, required bool) {
 // names the field by its JSON path (e.g. "person.nhs_number", "needs[1]")
 // and gives a reason that never repeats the submitted value. It is safe
 // for concurrent use.
-func (s Submission) Validate(now time.Time) []FieldError {
+func (s Submission) Validate(now time.Time) []kernel.FieldError {
 	var errs fieldErrors
 	errs.oneOf("source", s.Source, sources, true)
 	s.validateReferrer(&errs)
@@ -387,7 +388,7 @@ func (s Submission) validateConsent(errs *fieldErrors, now time.Time) {
 // The event carries SNOMED CT 871731000000106 |Referral to social
 // prescribing service|; Channel is left for the caller to set. It is safe
 // for concurrent use.
-func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []FieldError) {
+func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []kernel.FieldError) {
 	if errs := s.Validate(now); errs != nil {
 		return nil, errs
 	}

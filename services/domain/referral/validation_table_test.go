@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)

@@ -22,7 +22,7 @@ import (
 	"time"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -81,7 +81,7 @@ type Person struct {
 func New(id string) *Person { return &Person{id: id} }
 
 // Apply applies one event.
-func (p *Person) Apply(c referral.Change) {
+func (p *Person) Apply(c kernel.Change) {
 	p.version = c.Sequence
 	if e, ok := c.Payload.(*pathwayv1.PersonEpisodeOpened); ok {
 		p.referrals = slices.DeleteFunc(p.referrals, func(id string) bool { return id == e.GetReferralId() })

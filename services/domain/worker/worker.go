@@ -11,7 +11,8 @@ import (
 	"time"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -45,7 +46,7 @@ type Worker struct {
 }
 
 // Replay builds a worker from its events, each with its sequence.
-func Replay(id string, changes []referral.Change) *Worker {
+func Replay(id string, changes []kernel.Change) *Worker {
 	w := &Worker{id: id}
 	for _, c := range changes {
 		w.Apply(c)
@@ -54,7 +55,7 @@ func Replay(id string, changes []referral.Change) *Worker {
 }
 
 // Apply applies one event.
-func (w *Worker) Apply(c referral.Change) {
+func (w *Worker) Apply(c kernel.Change) {
 	w.version = c.Sequence
 	switch e := c.Payload.(type) {
 	case *pathwayv1.WorkerRegistered:

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/partner"
+	"github.com/pathway-sp/pathway/services/domain/partner"
 	"google.golang.org/protobuf/proto"
 )
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -50,15 +51,6 @@ func (s Status) Active() bool {
 	return false
 }
 
-// Change is one event of a referral as the referral sees it: its position
-// in the log, when it was recorded, who caused it, and the payload.
-type Change struct {
-	Sequence uint64
-	At       time.Time
-	Actor    *pathwayv1.Actor
-	Payload  proto.Message
-}
-
 // Referral is the state of one referral, built by applying its events in
 // order. The zero value is a referral that does not exist yet.
 type Referral struct {
@@ -77,11 +69,11 @@ type Referral struct {
 	mergedFrom           []string
 	worker               string
 	baselines            map[pathwayv1.OutcomeInstrument]bool
-	history              []Change
+	history              []kernel.Change
 }
 
 // Replay builds a referral from its events.
-func Replay(id string, changes []Change) *Referral {
+func Replay(id string, changes []kernel.Change) *Referral {
 	r := &Referral{id: id}
 	for _, c := range changes {
 		r.Apply(c)
@@ -92,7 +84,7 @@ func Replay(id string, changes []Change) *Referral {
 // Apply applies one event. Events of types a referral does not know are
 // recorded in the history and otherwise ignored, so newer events never
 // break older code.
-func (r *Referral) Apply(c Change) {
+func (r *Referral) Apply(c kernel.Change) {
 	r.version = c.Sequence
 	r.updatedAt = c.At
 	r.history = append(r.history, c)
@@ -222,7 +214,7 @@ func (r *Referral) Worker() string { return r.worker }
 func (r *Referral) MergedInto() string { return r.mergedInto }
 
 // History returns every event of the referral, oldest first.
-func (r *Referral) History() []Change { return r.history }
+func (r *Referral) History() []kernel.Change { return r.history }
 
 // Receive decides the events that open a referral: ReferralReceived, and
 // at once a SafeguardingEscalated when the referrer raised a concern.

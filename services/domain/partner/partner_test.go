@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/partner"
-	"github.com/pathway-sp/pathway/services/referral"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/partner"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -22,10 +22,10 @@ const (
 )
 
 // changes numbers payloads as a stream from sequence 1.
-func changes(payloads ...proto.Message) []referral.Change {
-	out := make([]referral.Change, len(payloads))
+func changes(payloads ...proto.Message) []kernel.Change {
+	out := make([]kernel.Change, len(payloads))
 	for i, p := range payloads {
-		out[i] = referral.Change{Sequence: uint64(i + 1), Payload: p}
+		out[i] = kernel.Change{Sequence: uint64(i + 1), Payload: p}
 	}
 	return out
 }
@@ -67,7 +67,7 @@ func TestPartnerSave(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 			for i, e := range got {
-				p.Apply(referral.Change{Sequence: uint64(len(tc.given) + i + 1), Payload: e})
+				p.Apply(kernel.Change{Sequence: uint64(len(tc.given) + i + 1), Payload: e})
 			}
 			if !proto.Equal(p.Details(), tc.save) {
 				t.Errorf("details after the events: got %v, want %v", p.Details(), tc.save)
@@ -174,7 +174,7 @@ func TestServiceSave(t *testing.T) {
 				return
 			}
 			for i, e := range got {
-				s.Apply(referral.Change{Sequence: uint64(len(tc.given) + i + 1), Payload: e})
+				s.Apply(kernel.Change{Sequence: uint64(len(tc.given) + i + 1), Payload: e})
 			}
 			if !proto.Equal(s.Details(), tc.save) {
 				t.Errorf("details after the events: got %v, want %v", s.Details(), tc.save)
@@ -281,7 +281,7 @@ func TestChangeCapacity(t *testing.T) {
 				return
 			}
 			for i, e := range got {
-				s.Apply(referral.Change{Sequence: uint64(len(tc.given) + i + 1), Payload: e})
+				s.Apply(kernel.Change{Sequence: uint64(len(tc.given) + i + 1), Payload: e})
 			}
 			if s.Capacity() != tc.to {
 				t.Errorf("capacity after the events: got %v, want %v", s.Capacity(), tc.to)
@@ -352,7 +352,7 @@ func equalEvents(got, want []proto.Message) bool {
 	return slices.EqualFunc(got, want, proto.Equal)
 }
 
-func fieldNames(errs []referral.FieldError) []string {
+func fieldNames(errs []kernel.FieldError) []string {
 	var out []string
 	for _, e := range errs {
 		out = append(out, e.Field)

@@ -1,0 +1,29 @@
+// Package kernel holds the types every domain package of pathway shares:
+// an event as an aggregate applies it (Change) and an invalid field of a
+// command (FieldError). It imports no NATS, HTTP or storage.
+package kernel
+
+import (
+	"time"
+
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Change is one event of an aggregate as the aggregate sees it: its
+// position in the log, when it was recorded, who caused it, and the
+// payload.
+type Change struct {
+	Sequence uint64
+	At       time.Time
+	Actor    *pathwayv1.Actor
+	Payload  proto.Message
+}
+
+// FieldError is one invalid field of a command: its path in the JSON body
+// (e.g. "person.nhs_number") and why it is invalid. It never repeats the
+// value, which may be personal data.
+type FieldError struct {
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
