@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+
 	"time"
+
+	"github.com/google/uuid"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"google.golang.org/protobuf/proto"
@@ -215,13 +218,35 @@ const commandAttempts = 10
 //
 // With an idempotency key, a command that any aggregate it loads already
 // carries is not carried out again: Execute answers with the original
-// sequence, however long ago it was appended. Errors: decide's error as it
+// sequence, however long ago it was appended. A command without one gets
+// a key of its own, so Execute's own retries after an append whose answer
+// was lost never append twice. While the log is electing a leader
+// (ErrUnavailable) it waits and tries again, up to about five seconds. Errors: decide's error as it
 // is, ErrConcurrency when contention outlasts the retries, and those of
 // Store.Load and Store.AppendAll.
 func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) error) (uint64, error) {
+	if cmd.IdempotencyKey == "" {
+		// A key of its own, so that trying again after an append whose
+		// answer was lost (an election) finds the append instead of
+		// making it twice.
+		id, err := uuid.NewV7()
+		if err != nil {
+			return 0, err
+		}
+		cmd.IdempotencyKey = "command\x00" + id.String()
+	}
 	keyHash := hashKey(cmd.IdempotencyKey)
+	unavailable := 0
 	for attempt := 0; attempt < commandAttempts; attempt++ {
-		if attempt > 1 {
+		if unavailable > 0 {
+			// The log is electing a leader: give it time.
+			d := min(50*time.Millisecond<<min(unavailable, 5), time.Second)
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(d):
+			}
+		} else if attempt > 1 {
 			// Spread out writers that keep colliding.
 			d := time.Duration(rand.IntN(1<<min(attempt, 6))) * time.Millisecond
 			select {
@@ -240,6 +265,10 @@ func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) er
 			err = tx.err
 		}
 		if errors.Is(err, ErrConcurrency) {
+			continue
+		}
+		if errors.Is(err, ErrUnavailable) {
+			unavailable++
 			continue
 		}
 		if err != nil {
@@ -269,7 +298,14 @@ func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) er
 		if errors.Is(err, ErrConcurrency) {
 			continue
 		}
+		if errors.Is(err, ErrUnavailable) {
+			unavailable++
+			continue
+		}
 		return seq, err
+	}
+	if unavailable > 0 {
+		return 0, fmt.Errorf("command: %w: the log did not answer in time, try again", ErrUnavailable)
 	}
 	return 0, fmt.Errorf("command: %w: the aggregates kept changing, try again", ErrConcurrency)
 }

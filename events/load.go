@@ -51,18 +51,40 @@ type msgGet struct {
 	NoHdr   bool   `json:"no_hdr,omitempty"`
 }
 
+// leaderWait bounds how long leaderGet waits for a stream leader.
+const leaderWait = 10 * time.Second
+
 // leaderGet asks the stream leader for one message and returns its
-// sequence, 0 when none matches.
+// sequence, 0 when none matches. While the stream has no leader (an
+// election) it asks again, for up to leaderWait, then fails with
+// ErrUnavailable.
 func (s *Store) leaderGet(ctx context.Context, get msgGet) (uint64, error) {
 	req, err := json.Marshal(get)
 	if err != nil {
 		return 0, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
+	deadline := time.Now().Add(leaderWait)
+	wait := 20 * time.Millisecond
+	for {
+		seq, err := s.leaderGetOnce(ctx, req)
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return seq, err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return 0, fmt.Errorf("%w: no stream leader answered within %v (%w)", ErrUnavailable, leaderWait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
 	}
+}
+
+func (s *Store) leaderGetOnce(ctx context.Context, req []byte) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	msg, err := s.js.Conn().RequestWithContext(ctx, s.apiPrefix+"STREAM.MSG.GET."+s.stream, req)
 	if err != nil {
 		return 0, err

@@ -375,7 +375,26 @@ func (s *Store) publishError(agg Aggregate, expected uint64, err error) error {
 			return fmt.Errorf("append to %s: %w", agg, err)
 		}
 	}
+	if transient(err) {
+		// Maybe stored, maybe not: the version check and the message ids
+		// make trying again safe.
+		return fmt.Errorf("append to %s: %w (%w)", agg, ErrUnavailable, err)
+	}
 	return fmt.Errorf("append to %s: %w", agg, err)
+}
+
+// jsTemporarilyUnavailable is JetStream's error code while a cluster has
+// no leader for the stream or its meta layer.
+const jsTemporarilyUnavailable = 10008
+
+// transient reports an error of the log that passes with time: no
+// responders or no answer in time while a leader is elected, or the
+// cluster saying it is temporarily unavailable.
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &apiErr) && (apiErr.ErrorCode == jsTemporarilyUnavailable || apiErr.Code == 503)
 }
 
 // findCommand looks among the aggregate's events from seq on for the last
