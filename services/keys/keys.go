@@ -257,15 +257,16 @@ func (s *Store) Revoke(ctx context.Context, id string) (Key, error) {
 // Authenticator checks tokens against an in-memory copy of the bucket
 // that it keeps current. It is safe for concurrent use.
 type Authenticator struct {
-	kv    jetstream.KeyValue
-	mu    sync.RWMutex
-	keys  map[string]record
-	ready bool
+	kv     jetstream.KeyValue
+	mu     sync.RWMutex
+	keys   map[string]record
+	ready  bool
+	loaded chan struct{} // closed when ready
 }
 
 // Authenticator returns an authenticator on the store's bucket; call Run.
 func (s *Store) Authenticator() *Authenticator {
-	return &Authenticator{kv: s.kv, keys: map[string]record{}}
+	return &Authenticator{kv: s.kv, keys: map[string]record{}, loaded: make(chan struct{})}
 }
 
 // Run watches the bucket and keeps the authenticator current until ctx
@@ -293,7 +294,10 @@ func (a *Authenticator) Run(ctx context.Context) error {
 			}
 			if e == nil { // initial values delivered
 				a.mu.Lock()
-				a.ready = true
+				if !a.ready {
+					a.ready = true
+					close(a.loaded)
+				}
 				a.mu.Unlock()
 				continue
 			}
@@ -311,6 +315,9 @@ func (a *Authenticator) Run(ctx context.Context) error {
 		_ = w.Stop()
 	}
 }
+
+// Loaded is closed once the keys present at start have been loaded.
+func (a *Authenticator) Loaded() <-chan struct{} { return a.loaded }
 
 // Ready reports whether the keys present at start have been loaded.
 func (a *Authenticator) Ready() bool {

@@ -54,8 +54,10 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		}
 		auth := ks.Authenticator()
 		g.Go(func() error { return auth.Run(ctx) })
-		if err := waitUntil(ctx, auth.Ready); err != nil {
-			return nil, err
+		select {
+		case <-auth.Loaded():
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 		queue := projections.NewEngine(store, obj, intake.NewIndex(), projections.Options{Logger: log})
 		g.Go(func() error { return queue.Run(ctx) })
