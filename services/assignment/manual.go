@@ -20,7 +20,7 @@ import (
 // referral.ErrInvalid.
 func Assign(ctx context.Context, store *events.Store, refID, workerID, reason string, cmd events.Command, now time.Time) (uint64, error) {
 	if reason == "" {
-		return 0, fmt.Errorf("%w: a reason is required", referral.ErrInvalid)
+		return 0, referral.ErrInvalid.Errorf("a reason is required")
 	}
 	return store.Execute(ctx, cmd, func(tx *events.Tx) error {
 		ref, err := events.Load(tx, aggregate.Referral, refID)
@@ -35,10 +35,10 @@ func Assign(ctx context.Context, store *events.Store, refID, workerID, reason st
 			return err
 		}
 		if !to.Registered() {
-			return fmt.Errorf("%w: no such link worker", referral.ErrInvalid)
+			return referral.ErrInvalid.Errorf("no such link worker")
 		}
 		if ref.Worker() == workerID && ref.Status() == referral.StatusAssigned {
-			return fmt.Errorf("%w: the referral is already with this worker", referral.ErrConflict)
+			return referral.ErrConflict.Errorf("the referral is already with this worker")
 		}
 		assignEvs, err := to.AssignCase(refID, now)
 		if err != nil {
@@ -57,7 +57,7 @@ func Assign(ctx context.Context, store *events.Store, refID, workerID, reason st
 			tx.Emit(aggregate.Worker.Aggregate(from.ID()), from.ReleaseCase(refID, "reassigned: "+reason)...)
 			refEv = &pathwayv1.ReferralReassigned{FromWorkerId: ref.Worker(), ToWorkerId: workerID, Reason: reason}
 		default:
-			return fmt.Errorf("%w: only an accepted, waitlisted or assigned referral can be assigned; this one is %s", referral.ErrConflict, ref.Status())
+			return referral.ErrConflict.Errorf("only an accepted, waitlisted or assigned referral can be assigned; this one is %s", ref.Status())
 		}
 		tx.Emit(aggregate.Referral.Aggregate(refID), refEv)
 		return nil

@@ -23,7 +23,7 @@ func Register(ctx context.Context, store *events.Store, id string, reg *pathwayv
 	}
 	return events.Do(ctx, store, aggregate.Worker, id, cmd, func(w *worker.Worker) ([]proto.Message, error) {
 		if w.Registered() {
-			return nil, fmt.Errorf("%w: link worker %s is registered already", worker.ErrConflict, id)
+			return nil, worker.ErrConflict.Errorf("link worker %s is registered already", id)
 		}
 		return evs, nil
 	})

@@ -364,7 +364,8 @@ var fieldPaths = map[string]string{
 }
 
 // IssuesFromFieldErrors turns the submission's invalid fields into
-// OperationOutcome issues that point into the ServiceRequest.
+// OperationOutcome issues that point into the ServiceRequest: "required"
+// for a missing field, "value" for a wrong one.
 func IssuesFromFieldErrors(errs []kernel.FieldError) []Issue {
 	out := make([]Issue, 0, len(errs))
 	for _, e := range errs {
@@ -377,7 +378,7 @@ func IssuesFromFieldErrors(errs []kernel.FieldError) []Issue {
 			path = "ServiceRequest"
 		}
 		code := "value"
-		if strings.Contains(e.Reason, "required") {
+		if e.Missing {
 			code = "required"
 		}
 		out = append(out, Issue{Severity: "error", Code: code, Diagnostics: e.Field + ": " + e.Reason, Expression: []string{path}})

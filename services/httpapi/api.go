@@ -17,14 +17,9 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
-	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
-	"github.com/pathway-sp/pathway/services/domain/partner"
-	"github.com/pathway-sp/pathway/services/domain/referral"
-	"github.com/pathway-sp/pathway/services/domain/worker"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
-	"github.com/pathway-sp/pathway/services/webhooks"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -51,10 +46,6 @@ type api struct {
 	reads ReadModels
 	vcse  VCSE
 	log   *slog.Logger
-}
-
-func fieldError(field, reason string) []kernel.FieldError {
-	return []kernel.FieldError{{Field: field, Reason: reason}}
 }
 
 type principal struct {
@@ -93,8 +84,7 @@ func (a *api) authorise(h http.HandlerFunc, roles ...keys.Role) http.HandlerFunc
 			return
 		}
 		if !slices.Contains(roles, key.Role) {
-			WriteProblem(w, Problem{Type: problemBase + "forbidden", Title: "Forbidden", Status: http.StatusForbidden,
-				Detail: fmt.Sprintf("the %s role may not %s %s", key.Role, r.Method, r.Pattern)})
+			a.writeError(w, r, kernel.Errorf(kernel.Forbidden, "the %s role may not %s %s", key.Role, r.Method, r.Pattern))
 			return
 		}
 		actor := &pathwayv1.Actor{Id: key.ID, Role: roleProto[key.Role], Organisation: key.Organisation}
@@ -151,89 +141,6 @@ func strictJSON(body []byte, v any) error {
 	return nil
 }
 
-// writeError answers a service error with its problem.
-func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	p, ext := a.problemFor(r, err)
-	if ext != nil {
-		writeProblemWith(w, p, ext)
-		return
-	}
-	WriteProblem(w, p)
-}
-
-// problemFor maps a service error to its HTTP problem and extension
-// members. Internal errors are logged and answered 500 without detail.
-func (a *api) problemFor(r *http.Request, err error) (Problem, map[string]any) {
-	var ve *intake.ValidationError
-	var de *intake.DuplicateError
-	var pe *partner.InvalidError
-	switch {
-	case errors.As(err, &ve):
-		return validationProblem(ve.Fields), nil
-	case errors.As(err, &de):
-		return Problem{Type: problemBase + "open-episode", Title: "The person already has an open referral", Status: http.StatusConflict,
-				Detail: "only one open referral per person is allowed; cancel the open one first to refer again"},
-			map[string]any{"open_referral": "/v1/referrals/" + de.OpenID, "open_referral_id": de.OpenID}
-	case errors.Is(err, events.ErrNotFound):
-		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such " + resourceOf(r.Pattern)}, nil
-	case errors.Is(err, webhooks.ErrNotFound):
-		return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such webhook or delivery"}, nil
-	case errors.As(err, &pe):
-		p := validationProblem(pe.Fields)
-		p.Title = "The " + resourceOf(r.Pattern) + " is not valid"
-		return p, nil
-	case errors.Is(err, webhooks.ErrConflict):
-		return Problem{Type: problemBase + "conflict", Title: "Conflict", Status: http.StatusConflict, Detail: strings.ReplaceAll(err.Error(), webhooks.ErrConflict.Error()+": ", "")}, nil
-	case errors.Is(err, webhooks.ErrInvalid):
-		return Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: strings.ReplaceAll(err.Error(), webhooks.ErrInvalid.Error()+": ", "")}, nil
-	case errors.Is(err, referral.ErrConflict), errors.Is(err, worker.ErrConflict), errors.Is(err, handoff.ErrConflict), errors.Is(err, partner.ErrConflict):
-		return Problem{Type: problemBase + "conflict", Title: "Not allowed in the " + resourceOf(r.Pattern) + "'s current state", Status: http.StatusConflict, Detail: cleanDetail(err)}, nil
-	case errors.Is(err, referral.ErrInvalid), errors.Is(err, worker.ErrInvalid), errors.Is(err, handoff.ErrInvalid):
-		return Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: cleanDetail(err)}, nil
-	case errors.Is(err, events.ErrConcurrency):
-		return Problem{Type: problemBase + "busy", Title: "Busy", Status: http.StatusServiceUnavailable, Detail: "too many concurrent changes; retry"}, nil
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return Problem{Type: problemBase + "timeout", Title: "Timed out", Status: http.StatusServiceUnavailable, Detail: "the request did not complete in time; retry with the same Idempotency-Key"}, nil
-	}
-	a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
-	return Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the request failed; it is safe to retry with the same Idempotency-Key"}, nil
-}
-
-// resourceOf names what a route pattern acts on, for messages: the
-// resource its {id} names, else its last word.
-func resourceOf(pattern string) string {
-	switch {
-	case strings.Contains(pattern, "/handoffs/{id}"):
-		return "handoff"
-	case strings.Contains(pattern, "/services"), strings.HasSuffix(pattern, "/directory/import"):
-		return "service"
-	case strings.Contains(pattern, "/directory/partners"):
-		return "partner"
-	case strings.Contains(pattern, "/workers"), strings.Contains(pattern, "/caseloads/"):
-		return "link worker"
-	}
-	return "referral"
-}
-
-// cleanDetail drops the package prefix of a domain error.
-func cleanDetail(err error) string {
-	s := err.Error()
-	for _, p := range []string{"referral: not allowed in this state: ", "referral: invalid command: ", "worker: not allowed in this state: ", "worker: invalid command: ",
-		"handoff: not allowed in this state: ", "handoff: invalid command: ", "partner: not allowed in this state: ", "partner: invalid: "} {
-		s = strings.TrimPrefix(s, p)
-	}
-	return s
-}
-
-func validationProblem(fields []kernel.FieldError) Problem {
-	p := Problem{Type: problemBase + "validation", Title: "The referral is not valid", Status: http.StatusBadRequest,
-		Detail: fmt.Sprintf("%d fields are invalid", len(fields))}
-	for _, f := range fields {
-		p.Errors = append(p.Errors, FieldError{Field: f.Field, Reason: f.Reason})
-	}
-	return p
-}
-
 // writeProblemWith writes p with extension members.
 func writeProblemWith(w http.ResponseWriter, p Problem, ext map[string]any) {
 	b, _ := json.Marshal(p)
@@ -265,15 +172,15 @@ func isToken(s string) bool {
 }
 
 // idempotencyKey reads the Idempotency-Key header: 1 to 255 printable
-// ASCII characters.
+// ASCII characters. Its error is kernel.Invalid.
 func idempotencyKey(r *http.Request) (string, error) {
 	k := r.Header.Get("Idempotency-Key")
 	if len(k) > 255 {
-		return "", errors.New("Idempotency-Key must be at most 255 characters")
+		return "", kernel.Errorf(kernel.Invalid, "Idempotency-Key must be at most 255 characters")
 	}
 	for _, c := range k {
 		if c < 0x21 || c > 0x7e {
-			return "", errors.New("Idempotency-Key must be printable ASCII without spaces")
+			return "", kernel.Errorf(kernel.Invalid, "Idempotency-Key must be printable ASCII without spaces")
 		}
 	}
 	return k, nil

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 )
 
 func (a *api) caseloadsView(w http.ResponseWriter, r *http.Request, fn func(c *caseloads.Caseloads, seq uint64, now time.Time) any) {
@@ -37,7 +38,7 @@ func (a *api) getCaseload(w http.ResponseWriter, r *http.Request) {
 	a.caseloadsView(w, r, func(c *caseloads.Caseloads, seq uint64, now time.Time) any {
 		wk := c.Workers[id]
 		if wk == nil {
-			return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such link worker"}
+			return kernel.Errorf(kernel.NotFound, "no such link worker")
 		}
 		type item struct {
 			ID            string     `json:"id"`

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/services/aggregate"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/fhir"
 	"github.com/pathway-sp/pathway/services/intake"
@@ -42,26 +44,26 @@ func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *r
 	_, _ = w.Write(body)
 }
 
-// fhirError answers a service error as an OperationOutcome.
+// fhirError answers a service error as an OperationOutcome, with the
+// status and Retry-After of the JSON API for the same kind (problemKinds)
+// and the issue codes of fhir.Issues. Internal errors are logged.
 func (a *api) fhirError(w http.ResponseWriter, r *http.Request, err error) {
-	var ve *intake.ValidationError
-	var de *intake.DuplicateError
-	switch {
-	case errors.As(err, &ve):
-		writeOutcome(w, http.StatusBadRequest, fhir.IssuesFromFieldErrors(ve.Fields))
-	case errors.As(err, &de):
-		w.Header().Set("Link", fmt.Sprintf("</fhir/r4/ServiceRequest/%s>; rel=\"related\"", de.OpenID))
-		writeOutcome(w, http.StatusConflict, []fhir.Issue{{Severity: "error", Code: "duplicate",
-			Diagnostics: "the person already has an open referral: ServiceRequest/" + de.OpenID + "; revoke it before referring again",
-			Expression:  []string{"ServiceRequest.subject"}}})
-	default:
-		p, _ := a.problemFor(r, err)
-		code := map[int]string{http.StatusNotFound: "not-found", http.StatusConflict: "conflict", http.StatusBadRequest: "invalid"}[p.Status]
-		if code == "" {
-			code = "exception"
-		}
-		writeOutcome(w, p.Status, []fhir.Issue{{Severity: "error", Code: code, Diagnostics: p.Detail}})
+	e := edgeError(err, "ServiceRequest")
+	if e.Kind == kernel.Internal {
+		a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
 	}
+	pk := problemKinds[e.Kind]
+	if pk.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(pk.RetryAfter))
+	}
+	issues := fhir.Issues(e)
+	if dup, ok := errors.AsType[*intake.DuplicateError](err); ok {
+		w.Header().Set("Link", fmt.Sprintf("</fhir/r4/ServiceRequest/%s>; rel=\"related\"", dup.OpenID))
+		issues = []fhir.Issue{{Severity: "error", Code: "duplicate",
+			Diagnostics: "the person already has an open referral: ServiceRequest/" + dup.OpenID + "; revoke it before referring again",
+			Expression:  []string{"ServiceRequest.subject"}}}
+	}
+	writeOutcome(w, pk.Status, issues)
 }
 
 // fhirCreate handles POST /fhir/r4/ServiceRequest.

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
@@ -24,7 +25,7 @@ func FuzzSubmissionJSON(f *testing.F) {
 		}
 		ev, errs := sub.Event(now)
 		if len(errs) > 0 {
-			p := validationProblem(errs)
+			p, _ := problemOf(kernel.InvalidFields(errs...))
 			if p.Status != 400 || len(p.Errors) != len(errs) {
 				t.Fatalf("validation problem %+v", p)
 			}

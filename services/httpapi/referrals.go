@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -36,10 +34,6 @@ func (a *api) submit(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := a.submitReferral(r, sub, "json")
 	if err != nil {
-		var de *intake.DuplicateError
-		if errors.As(err, &de) {
-			w.Header().Set("Link", fmt.Sprintf("</v1/referrals/%s>; rel=\"related\"", de.OpenID))
-		}
 		a.writeError(w, r, err)
 		return
 	}
@@ -56,14 +50,14 @@ func (a *api) submitReferral(r *http.Request, sub referral.Submission, channel s
 	p := principalFrom(r.Context())
 	key, err := idempotencyKey(r)
 	if err != nil {
-		return intake.Result{}, fmt.Errorf("%w: %v", referral.ErrInvalid, err)
+		return intake.Result{}, err
 	}
 	if p.key.Role == keys.RoleReferrer && sub.Referrer.Organisation != p.key.Organisation {
 		errs := sub.Validate(a.refs.Now())
 		if !slices.ContainsFunc(errs, func(e kernel.FieldError) bool { return e.Field == "referrer.organisation" }) {
 			errs = append(errs, kernel.FieldError{Field: "referrer.organisation", Reason: "must be the organisation of your API key"})
 		}
-		return intake.Result{}, &intake.ValidationError{Fields: errs}
+		return intake.Result{}, kernel.InvalidFields(errs...)
 	}
 	return a.refs.Intake.Submit(r.Context(), intake.Submission{
 		Submission:     sub,
@@ -236,7 +230,7 @@ func (a *api) afterChange(w http.ResponseWriter, r *http.Request, id string, seq
 // referral's new status.
 func (a *api) change(w http.ResponseWriter, r *http.Request, errs []kernel.FieldError, do func(id string, cmd events.Command) (uint64, error)) {
 	if len(errs) > 0 {
-		WriteProblem(w, validationProblem(errs))
+		writeInvalid(w, errs...)
 		return
 	}
 	ref, ok := a.load(w, r)
@@ -245,7 +239,7 @@ func (a *api) change(w http.ResponseWriter, r *http.Request, errs []kernel.Field
 	}
 	cmd, err := a.command(r)
 	if err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		a.writeError(w, r, err)
 		return
 	}
 	seq, err := do(ref.ID(), cmd)
@@ -263,7 +257,7 @@ func (a *api) change(w http.ResponseWriter, r *http.Request, errs []kernel.Field
 func (a *api) commandOrProblem(w http.ResponseWriter, r *http.Request) (events.Command, bool) {
 	cmd, err := a.command(r)
 	if err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		a.writeError(w, r, err)
 		return cmd, false
 	}
 	if cmd.IdempotencyKey != "" {
@@ -338,8 +332,7 @@ func (a *api) triageQueue(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := a.refs.TriageQueue.WaitFor(ctx, head); err != nil {
-		w.Header().Set("Retry-After", "1")
-		WriteProblem(w, Problem{Type: problemBase + "catching-up", Title: "Catching up", Status: http.StatusServiceUnavailable, Detail: "the triage queue is catching up with the log; retry"})
+		a.writeError(w, r, kernel.Errorf(kernel.Unavailable, "the triage queue is catching up with the log; retry"))
 		return
 	}
 	var q []intake.QueueEntry

@@ -169,7 +169,7 @@ func (a *api) saveService(w http.ResponseWriter, r *http.Request, id string) {
 		errs = append(errs, kernel.FieldError{Field: "capacity_status", Reason: "is set by the partner (PUT /v1/partner/services/{id}/capacity), not with an update"})
 	}
 	if len(errs) > 0 {
-		WriteProblem(w, validationProblem(errs))
+		writeInvalid(w, errs...)
 		return
 	}
 	cmd, ok := a.commandOrProblem(w, r)
@@ -211,7 +211,7 @@ func (a *api) importDirectory(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := partner.ParseHSDS(data)
 	if err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "invalid-import", Title: "Not an HSDS import", Status: http.StatusBadRequest, Detail: cleanDetail(err)})
+		a.writeError(w, r, err)
 		return
 	}
 	cmd, ok := a.commandOrProblem(w, r)
@@ -255,7 +255,7 @@ func (a *api) searchServices(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, kernel.FieldError{Field: "text", Reason: "must be at most 200 characters"})
 	}
 	if len(errs) > 0 {
-		WriteProblem(w, validationProblem(errs))
+		writeInvalid(w, errs...)
 		return
 	}
 	limit, offset, ok := page(w, r)
@@ -274,7 +274,7 @@ func (a *api) getService(w http.ResponseWriter, r *http.Request) {
 	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		s, ok := p.(*partners.Partners).Services[id]
 		if !ok {
-			return Problem{Type: problemBase + "not-found", Title: "Not found", Status: http.StatusNotFound, Detail: "no such service"}
+			return kernel.Errorf(kernel.NotFound, "no such service")
 		}
 		return map[string]any{"sequence": seq, "service": s}
 	})
@@ -324,7 +324,7 @@ func (a *api) requestHandoff(w http.ResponseWriter, r *http.Request) {
 		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 	}
 	if len(errs) > 0 {
-		WriteProblem(w, validationProblem(errs))
+		writeInvalid(w, errs...)
 		return
 	}
 	ref, ok := a.load(w, r)
@@ -341,10 +341,6 @@ func (a *api) requestHandoff(w http.ResponseWriter, r *http.Request) {
 		writeProblemWith(w, Problem{Type: problemBase + "capacity-warning", Title: "The service signals no capacity", Status: http.StatusConflict,
 			Detail: "the service's capacity status is " + partner.CapacityName(svc.Capacity()) + "; send the request again with \"confirm\": true to hand off anyway"},
 			map[string]any{"capacity_status": partner.CapacityName(svc.Capacity())})
-		return
-	}
-	if errors.Is(err, events.ErrNotFound) {
-		WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "service_id", Reason: "no such service in the directory"}}))
 		return
 	}
 	if err != nil {
@@ -479,7 +475,7 @@ func (a *api) handoffAction(action handoff.Action) http.HandlerFunc {
 			errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
 		}
 		if len(errs) > 0 {
-			WriteProblem(w, validationProblem(errs))
+			writeInvalid(w, errs...)
 			return
 		}
 		h, ok := a.loadHandoff(w, r)
@@ -508,8 +504,7 @@ func (a *api) handoffAction(action handoff.Action) http.HandlerFunc {
 func (a *api) partnerAction(w http.ResponseWriter, r *http.Request) {
 	act := handoff.Action(r.PathValue("action"))
 	if !slices.Contains(handoff.PartnerActions, act) {
-		WriteProblem(w, Problem{Title: "Not found", Status: http.StatusNotFound, Type: problemBase + "not-found",
-			Detail: "no such action; want accept, reject, start, hold, complete or fail"})
+		a.writeError(w, r, kernel.Errorf(kernel.NotFound, "no such action; want accept, reject, start, hold, complete or fail"))
 		return
 	}
 	a.handoffAction(act)(w, r)
@@ -520,7 +515,7 @@ func (a *api) partnerHandoffs(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	if status != "" {
 		if _, ok := handoff.ParseStatus(status); !ok {
-			WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "status", Reason: "must be a handoff status, e.g. requested, accepted, in-progress"}}))
+			writeInvalid(w, kernel.FieldError{Field: "status", Reason: "must be a handoff status, e.g. requested, accepted, in-progress"})
 			return
 		}
 	}
@@ -557,7 +552,7 @@ func (a *api) setCapacity(w http.ResponseWriter, r *http.Request) {
 	}
 	c, ok := partner.ParseCapacity(body.Status)
 	if !ok {
-		WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "status", Reason: "must be " + partner.CapacityNames}}))
+		writeInvalid(w, kernel.FieldError{Field: "status", Reason: "must be " + partner.CapacityNames})
 		return
 	}
 	id := r.PathValue("id")
@@ -613,7 +608,7 @@ func (a *api) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 func (a *api) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	status := r.URL.Query().Get("status")
 	if status != "" && !slices.Contains([]string{webhooks.StatusPending, webhooks.StatusDelivered, webhooks.StatusFailed}, status) {
-		WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "status", Reason: "must be pending, delivered or failed"}}))
+		writeInvalid(w, kernel.FieldError{Field: "status", Reason: "must be pending, delivered or failed"})
 		return
 	}
 	limit, offset, ok := page(w, r)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/waitlists"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 )
 
 // ReadModels are the projections behind the read endpoints.
@@ -37,7 +38,7 @@ func (a *api) readView(w http.ResponseWriter, r *http.Request, eng *projections.
 		}
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {
-			WriteProblem(w, validationProblem(fieldError(name, "must be a positive log sequence")))
+			writeInvalid(w, kernel.FieldError{Field: name, Reason: "must be a positive log sequence"})
 			return 0, false
 		}
 		return n, true
@@ -70,9 +71,7 @@ func (a *api) readView(w http.ResponseWriter, r *http.Request, eng *projections.
 		defer cancel()
 		if err := eng.WaitFor(ctx, minSeq); err != nil {
 			if errors.Is(err, projections.ErrTimeout) {
-				w.Header().Set("Retry-After", "1")
-				WriteProblem(w, Problem{Type: problemBase + "not-yet", Title: "Not caught up yet", Status: http.StatusServiceUnavailable,
-					Detail: "the view has not reached sequence " + strconv.FormatUint(minSeq, 10) + " yet; retry"})
+				a.writeError(w, r, kernel.Errorf(kernel.Unavailable, "the view has not reached sequence %d yet; retry", minSeq))
 				return
 			}
 			a.writeError(w, r, err)
@@ -93,15 +92,17 @@ type answer struct {
 	body    []byte
 }
 
-// encode encodes a read view's answer: a Problem, or a value sent as JSON
-// with 200.
+// encode encodes a read view's answer: a *kernel.Error answered with its
+// problem, or a value sent as JSON with 200.
 func encode(v any) answer {
-	if p, ok := v.(Problem); ok {
+	if e, ok := v.(*kernel.Error); ok {
+		p, _ := problemOf(e)
 		return answer{problem: &p}
 	}
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
-		return answer{problem: &Problem{Type: problemBase + "internal", Title: "Internal error", Status: http.StatusInternalServerError, Detail: "the answer could not be encoded"}}
+		p, _ := problemOf(kernel.Errorf(kernel.Internal, "the answer could not be encoded"))
+		return answer{problem: &p}
 	}
 	return answer{body: buf.Bytes()}
 }
@@ -129,7 +130,7 @@ func page(w http.ResponseWriter, r *http.Request) (limit, offset int, ok bool) {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 500 {
-			WriteProblem(w, validationProblem(fieldError("limit", "must be 1 to 500")))
+			writeInvalid(w, kernel.FieldError{Field: "limit", Reason: "must be 1 to 500"})
 			return 0, 0, false
 		}
 		limit = n
@@ -137,7 +138,7 @@ func page(w http.ResponseWriter, r *http.Request) (limit, offset int, ok bool) {
 	if v := r.URL.Query().Get("offset"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			WriteProblem(w, validationProblem(fieldError("offset", "must be 0 or more")))
+			writeInvalid(w, kernel.FieldError{Field: "offset", Reason: "must be 0 or more"})
 			return 0, 0, false
 		}
 		offset = n

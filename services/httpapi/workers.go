@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -56,16 +55,6 @@ func (a *api) writeWorker(w http.ResponseWriter, r *http.Request, id string, sta
 		Caseload: len(wk.Cases()), Languages: wk.Languages(), Active: wk.Active(), Available: wk.Available(a.refs.Now()), Sequence: wk.Version()})
 }
 
-// workerErrors maps the worker package's errors to field problems.
-func workerFieldErrors(err error) []kernel.FieldError {
-	var out []kernel.FieldError
-	for _, line := range strings.Split(strings.TrimPrefix(err.Error(), worker.ErrInvalid.Error()+": "), "\n") {
-		field, reason, _ := strings.Cut(line, ": ")
-		out = append(out, kernel.FieldError{Field: field, Reason: reason})
-	}
-	return out
-}
-
 // registerWorker handles POST /v1/workers.
 func (a *api) registerWorker(w http.ResponseWriter, r *http.Request) {
 	var body workerBody
@@ -80,15 +69,20 @@ func (a *api) registerWorker(w http.ResponseWriter, r *http.Request) {
 		ev.Capacity = uint32(*body.Capacity)
 	}
 	if _, err := worker.Register(ev); err != nil {
-		errs = append(errs, workerFieldErrors(err)...)
+		ke, ok := errors.AsType[*kernel.Error](err)
+		if !ok {
+			a.writeError(w, r, err)
+			return
+		}
+		errs = append(errs, ke.Fields...)
 	}
 	if len(errs) > 0 {
-		WriteProblem(w, validationProblem(errs))
+		writeInvalid(w, errs...)
 		return
 	}
 	cmd, err := a.command(r)
 	if err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		a.writeError(w, r, err)
 		return
 	}
 	id := uuid.Must(uuid.NewV7()).String()
@@ -96,7 +90,7 @@ func (a *api) registerWorker(w http.ResponseWriter, r *http.Request) {
 		id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("worker\x00"+cmd.IdempotencyKey)).String()
 	}
 	if _, err := assignment.Register(r.Context(), a.refs.Store, id, ev, cmd); err != nil {
-		a.writeWorkerError(w, r, err)
+		a.writeError(w, r, err)
 		return
 	}
 	a.writeWorker(w, r, id, http.StatusCreated)
@@ -122,12 +116,12 @@ func (a *api) patchWorker(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if body.Capacity != nil && *body.Capacity < 0 {
-		WriteProblem(w, validationProblem([]kernel.FieldError{{Field: "capacity", Reason: "must be 0 or more"}}))
+		writeInvalid(w, kernel.FieldError{Field: "capacity", Reason: "must be 0 or more"})
 		return
 	}
 	cmd, err := a.command(r)
 	if err != nil {
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: err.Error()})
+		a.writeError(w, r, err)
 		return
 	}
 	id := r.PathValue("id")
@@ -141,19 +135,8 @@ func (a *api) patchWorker(w http.ResponseWriter, r *http.Request) {
 		change.Capacity = &c
 	}
 	if _, err := assignment.Change(r.Context(), a.refs.Store, id, change, cmd); err != nil {
-		a.writeWorkerError(w, r, err)
+		a.writeError(w, r, err)
 		return
 	}
 	a.writeWorker(w, r, id, http.StatusOK)
-}
-
-func (a *api) writeWorkerError(w http.ResponseWriter, r *http.Request, err error) {
-	switch {
-	case errors.Is(err, worker.ErrInvalid):
-		WriteProblem(w, Problem{Type: problemBase + "invalid", Title: "Invalid request", Status: http.StatusBadRequest, Detail: strings.TrimPrefix(err.Error(), worker.ErrInvalid.Error()+": ")})
-	case errors.Is(err, worker.ErrConflict):
-		WriteProblem(w, Problem{Type: problemBase + "conflict", Title: "Not allowed in the worker's current state", Status: http.StatusConflict, Detail: strings.TrimPrefix(err.Error(), worker.ErrConflict.Error()+": ")})
-	default:
-		a.writeError(w, r, err)
-	}
 }

@@ -22,16 +22,15 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// ValidationError lists every invalid field of a submission.
-type ValidationError struct {
-	Fields []kernel.FieldError
-}
-
-func (e *ValidationError) Error() string {
-	return fmt.Sprintf("referral has %d invalid fields", len(e.Fields))
-}
+// ValidationError is the error Submit returns for an invalid submission:
+// a kernel.Invalid error listing every invalid field.
+//
+// Deprecated: use errors.As with *kernel.Error (or kernel.KindOf); this
+// name stays for callers that have not moved yet.
+type ValidationError = kernel.Error
 
 // DuplicateError reports that the person already has an open referral.
+// Its kind is kernel.Conflict: it wraps errOpenEpisode.
 type DuplicateError struct {
 	OpenID string
 }
@@ -39,6 +38,12 @@ type DuplicateError struct {
 func (e *DuplicateError) Error() string {
 	return "the person already has an open referral " + e.OpenID
 }
+
+// Unwrap returns the kernel.Conflict error that says what is refused, so
+// kernel.KindOf(err) is kernel.Conflict.
+func (e *DuplicateError) Unwrap() error { return errOpenEpisode }
+
+var errOpenEpisode = kernel.Errorf(kernel.Conflict, "only one open referral per person is allowed; cancel the open one first to refer again")
 
 // idNamespace derives referral ids from idempotency keys, so a retry
 // addresses the same referral.
@@ -103,12 +108,12 @@ type Result struct {
 
 // Submit records a new referral: its events and, in the same atomic
 // command, the episode it opens on the person's aggregate. Errors:
-// *ValidationError (nothing was written), *DuplicateError (the person has
-// an open referral), or a storage error.
+// a kernel.Invalid error listing the invalid fields (nothing was written),
+// *DuplicateError (the person has an open referral), or a storage error.
 func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 	received, errs := sub.Submission.Event(s.now())
 	if len(errs) > 0 {
-		return Result{}, &ValidationError{Fields: errs}
+		return Result{}, kernel.InvalidFields(errs...)
 	}
 	received.Channel = sub.Channel
 
@@ -276,7 +281,7 @@ func (s *Service) Merge(ctx context.Context, dupID, survivorID string, cmd event
 			return err
 		}
 		if !surv.Exists() {
-			return fmt.Errorf("%w: referral %s does not exist", referral.ErrConflict, survivorID)
+			return referral.ErrConflict.Errorf("referral %s does not exist", survivorID)
 		}
 		d, sv, err := dup.MergeInto(surv, reason)
 		if err != nil {

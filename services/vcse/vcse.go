@@ -142,11 +142,11 @@ func save[S interface{ Exists() bool }](ctx context.Context, store *events.Store
 }
 
 // SavePartner registers partner id (its organisation id) or brings its
-// details up to d. Errors: partner.ErrInvalid (*partner.InvalidError), or
+// details up to d. Errors: partner.ErrInvalid (a kernel.Invalid error listing the fields), or
 // a storage error.
 func (s *Service) SavePartner(ctx context.Context, id string, d *pathwayv1.PartnerRegistered, cmd events.Command) (Saved, error) {
 	if !partner.ValidID(id) {
-		return Saved{}, &partner.InvalidError{Fields: []kernel.FieldError{{Field: "id", Reason: "must be the organisation id: 1 to 64 letters, digits, - or _"}}}
+		return Saved{}, partner.ErrInvalid.WithFields(kernel.FieldError{Field: "id", Reason: "must be the organisation id: 1 to 64 letters, digits, - or _"})
 	}
 	d.HsdsOrganizationId = id
 	return save(ctx, s.store, aggregate.Partner, id, cmd, &pathwayv1.PartnerRegistered{}, func(p *partner.Partner) ([]proto.Message, error) {
@@ -160,14 +160,14 @@ func (s *Service) SavePartner(ctx context.Context, id string, d *pathwayv1.Partn
 // does not exist, or the service belongs to another), or a storage error.
 func (s *Service) SaveService(ctx context.Context, id string, d *pathwayv1.ServiceDetails, c pathwayv1.CapacityStatus, cmd events.Command) (Saved, error) {
 	if errs := partner.ValidateService(d); len(errs) > 0 {
-		return Saved{}, &partner.InvalidError{Fields: errs}
+		return Saved{}, partner.ErrInvalid.WithFields(errs...)
 	}
 	p, err := LoadPartner(ctx, s.store, d.GetPartnerId())
 	if err != nil {
 		return Saved{}, err
 	}
 	if !p.Exists() {
-		return Saved{}, &partner.InvalidError{Fields: []kernel.FieldError{{Field: "partner_id", Reason: "no such partner; register the partner first"}}}
+		return Saved{}, partner.ErrInvalid.WithFields(kernel.FieldError{Field: "partner_id", Reason: "no such partner; register the partner first"})
 	}
 	return save(ctx, s.store, aggregate.Service, id, cmd, &pathwayv1.ServiceRegistered{}, func(svc *partner.Service) ([]proto.Message, error) {
 		return svc.Save(d, c)
@@ -299,8 +299,9 @@ var handoffNamespace = uuid.MustParse("2d0b7c1e-4f6a-5b3c-8e9d-1a2b3c4d5e6f")
 // service that signals no capacity or a waitlist needs ConfirmCapacity.
 // A retry with the same idempotency key returns the same handoff. It
 // returns the handoff id and sequence. Errors: events.ErrNotFound (no such
-// referral or service), handoff.ErrInvalid, handoff.ErrConflict,
-// handoff.ErrCapacity, or a storage error.
+// referral), handoff.ErrInvalid (naming the field service_id when there
+// is no such service), handoff.ErrConflict, handoff.ErrCapacity, or a
+// storage error.
 func (s *Service) RequestHandoff(ctx context.Context, referralID string, in HandoffInput, cmd events.Command) (string, uint64, error) {
 	id := uuid.Must(uuid.NewV7()).String()
 	if cmd.IdempotencyKey != "" {
@@ -326,7 +327,7 @@ func (s *Service) RequestHandoff(ctx context.Context, referralID string, in Hand
 			return err
 		}
 		if !svc.Exists() {
-			return fmt.Errorf("service %s: %w", in.ServiceID, events.ErrNotFound)
+			return handoff.ErrInvalid.WithFields(kernel.FieldError{Field: "service_id", Reason: "no such service in the directory"})
 		}
 		evs, err := handoff.Decide(handoff.Request{
 			Referral: ref, ServiceID: svc.ID(), PartnerID: svc.PartnerID(), ServiceActive: true, Capacity: svc.Capacity(),

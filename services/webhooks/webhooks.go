@@ -46,6 +46,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 )
 
 // Buckets and the consumer.
@@ -73,11 +74,12 @@ const KeepDeliveries = 30 * 24 * time.Hour
 const MaxEndpoints = 5
 
 var (
-	// ErrInvalid reports an invalid URL or secret.
-	ErrInvalid = errors.New("webhooks: invalid")
+	// ErrInvalid reports an invalid URL or secret. It is a kernel.Invalid
+	// error; the errors that wrap it list the fields.
+	ErrInvalid = kernel.Errorf(kernel.Invalid, "webhooks: invalid")
 	// ErrNotFound reports an endpoint or delivery that does not exist or
-	// belongs to another partner.
-	ErrNotFound = errors.New("webhooks: not found")
+	// belongs to another partner. It is a kernel.NotFound error.
+	ErrNotFound = kernel.Errorf(kernel.NotFound, "webhooks: not found")
 )
 
 // Endpoint is a partner's registered receiver.
@@ -145,7 +147,8 @@ type Options struct {
 
 // ErrConflict reports a request the current state refuses (too many
 // endpoints).
-var ErrConflict = errors.New("webhooks: conflict")
+// It is a kernel.Conflict error; the errors that wrap it say what.
+var ErrConflict = kernel.Errorf(kernel.Conflict, "webhooks: conflict")
 
 // Service registers endpoints, records deliveries and sends them. Its
 // methods are safe for concurrent use.
@@ -238,20 +241,21 @@ func publicIP(ip net.IP) bool {
 // information. Unless allowPrivate, the host must not be a loopback,
 // private or link-local address or a name such as localhost; with it,
 // plain http is allowed to a loopback address (a receiver on the same
-// machine). Errors wrap ErrInvalid.
+// machine). Its error wraps ErrInvalid and names the field "url"; nil
+// means the URL is acceptable.
 func ValidateURL(raw string, allowPrivate bool) error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || len(raw) > 2000 {
-		return fmt.Errorf("%w: url: must be an absolute https URL", ErrInvalid)
+		return ErrInvalid.WithFields(kernel.FieldError{Field: "url", Reason: "must be an absolute https URL"})
 	}
 	if u.User != nil {
-		return fmt.Errorf("%w: url: must not carry a user name or password", ErrInvalid)
+		return ErrInvalid.WithFields(kernel.FieldError{Field: "url", Reason: "must not carry a user name or password"})
 	}
 	host := strings.ToLower(u.Hostname())
 	ip := net.ParseIP(host)
 	local := host == "localhost" || strings.HasSuffix(host, ".localhost") || (ip != nil && ip.IsLoopback())
 	if !allowPrivate && (local || (ip != nil && !publicIP(ip)) || strings.HasSuffix(host, ".internal") || strings.HasSuffix(host, ".local") || !strings.Contains(host, ".") && ip == nil) {
-		return fmt.Errorf("%w: url: must name a public host; loopback, private and link-local addresses are refused", ErrInvalid)
+		return ErrInvalid.WithFields(kernel.FieldError{Field: "url", Reason: "must name a public host; loopback, private and link-local addresses are refused"})
 	}
 	switch u.Scheme {
 	case "https":
@@ -260,26 +264,26 @@ func ValidateURL(raw string, allowPrivate bool) error {
 		if allowPrivate && local {
 			return nil
 		}
-		return fmt.Errorf("%w: url: must be https", ErrInvalid)
+		return ErrInvalid.WithFields(kernel.FieldError{Field: "url", Reason: "must be https"})
 	}
-	return fmt.Errorf("%w: url: must be an https URL", ErrInvalid)
+	return ErrInvalid.WithFields(kernel.FieldError{Field: "url", Reason: "must be an https URL"})
 }
 
 // Register adds an endpoint for partner. The secret signs every delivery:
 // 16 to 256 printable characters. Errors: ErrInvalid.
 func (s *Service) Register(ctx context.Context, partner, rawURL, secret string) (Endpoint, error) {
-	var errs []error
-	if err := ValidateURL(rawURL, s.opts.AllowPrivate); err != nil {
-		errs = append(errs, err)
+	var errs []kernel.FieldError
+	if ke, ok := errors.AsType[*kernel.Error](ValidateURL(rawURL, s.opts.AllowPrivate)); ok {
+		errs = append(errs, ke.Fields...)
 	}
 	if len(secret) < 16 || len(secret) > 256 || strings.ContainsFunc(secret, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
-		errs = append(errs, fmt.Errorf("%w: secret: must be 16 to 256 printable ASCII characters", ErrInvalid))
+		errs = append(errs, kernel.FieldError{Field: "secret", Reason: "must be 16 to 256 printable ASCII characters"})
 	}
 	if len(errs) > 0 {
-		return Endpoint{}, errors.Join(errs...)
+		return Endpoint{}, ErrInvalid.WithFields(errs...)
 	}
 	if len(s.Endpoints(partner)) >= MaxEndpoints {
-		return Endpoint{}, fmt.Errorf("%w: at most %d endpoints per partner; delete one first", ErrConflict, MaxEndpoints)
+		return Endpoint{}, ErrConflict.Errorf("at most %d endpoints per partner; delete one first", MaxEndpoints)
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -310,7 +314,7 @@ func (s *Service) Delete(ctx context.Context, partner, id string) error {
 	ep, ok := s.eps[id]
 	s.mu.Unlock()
 	if !ok || ep.Partner != partner {
-		return ErrNotFound
+		return ErrNotFound.Errorf("no such webhook")
 	}
 	if err := s.endpoints.Delete(ctx, id); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
@@ -347,7 +351,7 @@ func (s *Service) Delivery(partner, id string) (Delivery, error) {
 	defer s.mu.Unlock()
 	d, ok := s.dels[id]
 	if !ok || d.Partner != partner {
-		return Delivery{}, ErrNotFound
+		return Delivery{}, ErrNotFound.Errorf("no such delivery")
 	}
 	return d, nil
 }

@@ -8,8 +8,6 @@ package handoff
 
 import (
 	"cmp"
-	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -26,9 +24,11 @@ const AggregateType = "handoff"
 
 var (
 	// ErrConflict reports a command the handoff's status does not allow.
-	ErrConflict = errors.New("handoff: not allowed in this state")
-	// ErrInvalid reports a command with invalid arguments.
-	ErrInvalid = errors.New("handoff: invalid command")
+	// It is a kernel.Conflict error; the errors that wrap it say what.
+	ErrConflict = kernel.Errorf(kernel.Conflict, "handoff: not allowed in this state")
+	// ErrInvalid reports a command with invalid arguments. It is a
+	// kernel.Invalid error; the errors that wrap it say which.
+	ErrInvalid = kernel.Errorf(kernel.Invalid, "handoff: invalid command")
 )
 
 // Status is where a handoff is.
@@ -188,31 +188,42 @@ func StatusAfter(cur Status, p proto.Message) Status {
 	return cur
 }
 
+// ReasonAfter is the reason code of a handoff's status after event p, when
+// the reason was cur: a rejection, hold, failure, cancellation or
+// entry in error gives its reason; acceptance and starting clear it;
+// other events leave cur.
+func ReasonAfter(cur string, p proto.Message) string {
+	switch e := p.(type) {
+	case *pathwayv1.HandoffRejected:
+		return e.GetReason()
+	case *pathwayv1.HandoffPutOnHold:
+		return e.GetReason()
+	case *pathwayv1.HandoffFailed:
+		return e.GetReason()
+	case *pathwayv1.HandoffCancelled:
+		return e.GetReason()
+	case *pathwayv1.HandoffEnteredInError:
+		return e.GetReason()
+	case *pathwayv1.HandoffStarted, *pathwayv1.HandoffAccepted:
+		return ""
+	}
+	return cur
+}
+
 // Apply applies one event.
 func (h *Handoff) Apply(c kernel.Change) {
 	h.version = c.Sequence
 	h.updatedAt = c.At
 	h.history = append(h.history, c)
 	h.status = StatusAfter(h.status, c.Payload)
+	h.reason = ReasonAfter(h.reason, c.Payload)
 	switch e := c.Payload.(type) {
 	case *pathwayv1.HandoffRequested:
 		h.requested, h.requestedAt = e, c.At
 	case *pathwayv1.HandoffReminderSent:
 		h.reminders = int(e.GetReminderNumber())
-	case *pathwayv1.HandoffRejected:
-		h.reason = e.GetReason()
-	case *pathwayv1.HandoffPutOnHold:
-		h.reason = e.GetReason()
-	case *pathwayv1.HandoffFailed:
-		h.reason = e.GetReason()
-	case *pathwayv1.HandoffCancelled:
-		h.reason = e.GetReason()
-	case *pathwayv1.HandoffEnteredInError:
-		h.reason = e.GetReason()
 	case *pathwayv1.HandoffCompleted:
 		h.outcome = e.GetOutcome()
-	case *pathwayv1.HandoffStarted, *pathwayv1.HandoffAccepted:
-		h.reason = ""
 	}
 }
 
@@ -329,7 +340,7 @@ type Request struct {
 
 // ErrCapacity reports a handoff to a service without capacity that the
 // link worker has not confirmed. It wraps ErrConflict.
-var ErrCapacity = fmt.Errorf("%w: the service signals no capacity or a waitlist; confirm to hand off anyway", ErrConflict)
+var ErrCapacity = ErrConflict.Errorf("the service signals no capacity or a waitlist; confirm to hand off anyway")
 
 // Decide decides the event that opens a handoff. Errors: ErrInvalid
 // without consent or with nothing shared twice; ErrConflict when the
@@ -337,23 +348,23 @@ var ErrCapacity = fmt.Errorf("%w: the service signals no capacity or a waitlist;
 // ErrCapacity when the service has no capacity and it was not confirmed.
 func Decide(req Request) ([]proto.Message, error) {
 	if !req.Consent {
-		return nil, fmt.Errorf("%w: consent: the person's consent to the handoff is required", ErrInvalid)
+		return nil, ErrInvalid.Errorf("consent: the person's consent to the handoff is required")
 	}
 	seen := map[pathwayv1.SharedField]bool{}
 	for _, f := range req.Shared {
 		if f == pathwayv1.SharedField_SHARED_FIELD_UNSPECIFIED || seen[f] {
-			return nil, fmt.Errorf("%w: shared_fields: each field once", ErrInvalid)
+			return nil, ErrInvalid.Errorf("shared_fields: each field once")
 		}
 		seen[f] = true
 	}
 	if req.Referral == nil || !req.Referral.Exists() {
-		return nil, fmt.Errorf("%w: no such referral", ErrConflict)
+		return nil, ErrConflict.Errorf("no such referral")
 	}
 	if req.Referral.Status() != referral.StatusAssigned {
-		return nil, fmt.Errorf("%w: only a referral on a link worker's caseload can be handed off (it is %s)", ErrConflict, req.Referral.Status())
+		return nil, ErrConflict.Errorf("only a referral on a link worker's caseload can be handed off (it is %s)", req.Referral.Status())
 	}
 	if !req.ServiceActive {
-		return nil, fmt.Errorf("%w: the service is not in the directory", ErrConflict)
+		return nil, ErrConflict.Errorf("the service is not in the directory")
 	}
 	switch req.Capacity {
 	case pathwayv1.CapacityStatus_CAPACITY_STATUS_NO_CAPACITY, pathwayv1.CapacityStatus_CAPACITY_STATUS_WAITLIST:
@@ -376,16 +387,16 @@ func Decide(req Request) ([]proto.Message, error) {
 // ErrInvalid for a missing reason or outcome.
 func (h *Handoff) Act(a Action, reason, outcome, note string) ([]proto.Message, error) {
 	if !h.Exists() {
-		return nil, fmt.Errorf("%w: no such handoff", ErrConflict)
+		return nil, ErrConflict.Errorf("no such handoff")
 	}
 	if _, ok := Next(h.status, a); !ok || a == ActionExpire {
-		return nil, fmt.Errorf("%w: cannot %s a handoff that is %s", ErrConflict, a, h.status)
+		return nil, ErrConflict.Errorf("cannot %s a handoff that is %s", a, h.status)
 	}
 	if NeedsReason(a) && reason == "" {
-		return nil, fmt.Errorf("%w: reason: is required to %s", ErrInvalid, a)
+		return nil, ErrInvalid.Errorf("reason: is required to %s", a)
 	}
 	if a == ActionComplete && !slices.Contains(Outcomes, outcome) {
-		return nil, fmt.Errorf("%w: outcome: must be one of %s", ErrInvalid, strings.Join(Outcomes, ", "))
+		return nil, ErrInvalid.Errorf("outcome: must be one of %s", strings.Join(Outcomes, ", "))
 	}
 	var e proto.Message
 	switch a {
@@ -406,7 +417,7 @@ func (h *Handoff) Act(a Action, reason, outcome, note string) ([]proto.Message, 
 	case ActionEnterInError:
 		e = &pathwayv1.HandoffEnteredInError{Reason: reason, Note: note}
 	default:
-		return nil, fmt.Errorf("%w: unknown action %q", ErrInvalid, a)
+		return nil, ErrInvalid.Errorf("unknown action %q", a)
 	}
 	return []proto.Message{e}, nil
 }

@@ -1,6 +1,8 @@
 // Package kernel holds the types every domain package of pathway shares:
-// an event as an aggregate applies it (Change) and an invalid field of a
-// command (FieldError). It imports no NATS, HTTP or storage.
+// an event as an aggregate applies it (Change), an invalid field of a
+// command (FieldError) and the one error type with a kind (Error) that
+// the HTTP and FHIR adapters map to their answers. It imports no NATS,
+// HTTP or storage.
 package kernel
 
 import (
@@ -22,8 +24,11 @@ type Change struct {
 
 // FieldError is one invalid field of a command: its path in the JSON body
 // (e.g. "person.nhs_number") and why it is invalid. It never repeats the
-// value, which may be personal data.
+// value, which may be personal data. Missing is set when the field is
+// required and absent (rather than present with a wrong value), so an
+// adapter can say so without reading Reason.
 type FieldError struct {
-	Field  string `json:"field"`
-	Reason string `json:"reason"`
+	Field   string `json:"field"`
+	Reason  string `json:"reason"`
+	Missing bool   `json:"-"`
 }

@@ -132,24 +132,24 @@ func ParseHSDS(data []byte) ([]Record, error) {
 	switch {
 	case len(data) > 0 && data[0] == '[':
 		if err := json.Unmarshal(data, &raw); err != nil {
-			return nil, fmt.Errorf("%w: not a JSON array of HSDS services: %v", ErrInvalid, jsonReason(err))
+			return nil, ErrInvalid.Errorf("not a JSON array of HSDS services: %v", jsonReason(err))
 		}
 	case len(data) > 0 && data[0] == '{':
 		var page struct {
 			Contents *[]json.RawMessage `json:"contents"`
 		}
 		if err := json.Unmarshal(data, &page); err != nil {
-			return nil, fmt.Errorf("%w: not an HSDS page: %v", ErrInvalid, jsonReason(err))
+			return nil, ErrInvalid.Errorf("not an HSDS page: %v", jsonReason(err))
 		}
 		if page.Contents == nil {
-			return nil, fmt.Errorf("%w: a JSON object must be an HSDS page with a \"contents\" array of services", ErrInvalid)
+			return nil, ErrInvalid.Errorf("a JSON object must be an HSDS page with a \"contents\" array of services")
 		}
 		raw = *page.Contents
 	default:
-		return nil, fmt.Errorf("%w: want a JSON array of HSDS services or a page {\"contents\": [...]}", ErrInvalid)
+		return nil, ErrInvalid.Errorf("want a JSON array of HSDS services or a page {\"contents\": [...]}")
 	}
 	if len(raw) > MaxImportRecords {
-		return nil, fmt.Errorf("%w: %d records; at most %d in one import", ErrInvalid, len(raw), MaxImportRecords)
+		return nil, ErrInvalid.Errorf("%d records; at most %d in one import", len(raw), MaxImportRecords)
 	}
 	out := make([]Record, len(raw))
 	first := map[string]int{}

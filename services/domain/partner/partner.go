@@ -7,7 +7,6 @@
 package partner
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -26,11 +25,13 @@ const (
 )
 
 var (
-	// ErrConflict reports a command the state does not allow.
-	ErrConflict = errors.New("partner: not allowed in this state")
-	// ErrInvalid reports invalid fields; its text lists them, one
-	// "field: reason" a line.
-	ErrInvalid = errors.New("partner: invalid")
+	// ErrConflict reports a command the state does not allow. It is a
+	// kernel.Conflict error; the errors that wrap it say what.
+	ErrConflict = kernel.Errorf(kernel.Conflict, "partner: not allowed in this state")
+	// ErrInvalid reports invalid fields or an invalid import. It is a
+	// kernel.Invalid error; the errors that wrap it list the fields
+	// (kernel.Error.Fields) or say what is wrong.
+	ErrInvalid = kernel.Errorf(kernel.Invalid, "partner: invalid")
 )
 
 // idRe is an organisation id: the HSDS organization id, which is also the
@@ -298,7 +299,7 @@ func (s *Service) Save(d *pathwayv1.ServiceDetails, capacity pathwayv1.CapacityS
 		return []proto.Message{&pathwayv1.ServiceRegistered{Details: d, CapacityStatus: capacity}}, nil
 	}
 	if s.details.GetPartnerId() != d.GetPartnerId() {
-		return nil, fmt.Errorf("%w: the service belongs to another partner", ErrConflict)
+		return nil, ErrConflict.Errorf("the service belongs to another partner")
 	}
 	if proto.Equal(s.details, d) {
 		return nil, nil
@@ -309,7 +310,7 @@ func (s *Service) Save(d *pathwayv1.ServiceDetails, capacity pathwayv1.CapacityS
 // ChangeCapacity decides a new capacity signal; nothing when unchanged.
 func (s *Service) ChangeCapacity(c pathwayv1.CapacityStatus, note string) ([]proto.Message, error) {
 	if !s.Exists() {
-		return nil, fmt.Errorf("%w: no such service", ErrConflict)
+		return nil, ErrConflict.Errorf("no such service")
 	}
 	if c == pathwayv1.CapacityStatus_CAPACITY_STATUS_UNSPECIFIED {
 		return nil, invalid([]kernel.FieldError{{Field: "status", Reason: "must be " + CapacityNames}})
@@ -323,18 +324,5 @@ func (s *Service) ChangeCapacity(c pathwayv1.CapacityStatus, note string) ([]pro
 	return []proto.Message{&pathwayv1.ServiceCapacityChanged{Status: c, PreviousStatus: s.capacity, Note: note}}, nil
 }
 
-// InvalidError carries the invalid fields of a command.
-type InvalidError struct{ Fields []kernel.FieldError }
-
-func (e *InvalidError) Error() string {
-	lines := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		lines[i] = f.Field + ": " + f.Reason
-	}
-	return ErrInvalid.Error() + ": " + strings.Join(lines, "; ")
-}
-
-// Unwrap makes errors.Is(err, ErrInvalid) hold.
-func (e *InvalidError) Unwrap() error { return ErrInvalid }
-
-func invalid(fields []kernel.FieldError) error { return &InvalidError{Fields: fields} }
+// invalid is ErrInvalid listing fields.
+func invalid(fields []kernel.FieldError) error { return ErrInvalid.WithFields(fields...) }

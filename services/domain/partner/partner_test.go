@@ -361,7 +361,7 @@ func fieldNames(errs []kernel.FieldError) []string {
 }
 
 // checkInvalid checks that a command with wantFields invalid returned an
-// *InvalidError listing exactly those fields, each named in its text, and
+// kernel.Invalid error listing exactly those fields, each named in its text, and
 // no events; with no wantFields, that it succeeded.
 func checkInvalid(tb testing.TB, what string, evs []proto.Message, err error, wantFields []string) {
 	tb.Helper()
@@ -371,9 +371,9 @@ func checkInvalid(tb testing.TB, what string, evs []proto.Message, err error, wa
 		}
 		return
 	}
-	var inv *partner.InvalidError
-	if !errors.As(err, &inv) {
-		tb.Errorf("%s: got error %v (%T), want *partner.InvalidError", what, err, err)
+	var inv *kernel.Error
+	if !errors.As(err, &inv) || inv.Kind != kernel.Invalid {
+		tb.Errorf("%s: got error %v (%T), want a kernel.Invalid error", what, err, err)
 		return
 	}
 	if !errors.Is(err, partner.ErrInvalid) {

@@ -1,8 +1,6 @@
 package referral
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
@@ -16,9 +14,11 @@ const AggregateType = "referral"
 var (
 	// ErrConflict reports a command that the referral's current state does
 	// not allow, e.g. cancelling a referral that is no longer active.
-	ErrConflict = errors.New("referral: not allowed in this state")
-	// ErrInvalid reports a command with invalid arguments.
-	ErrInvalid = errors.New("referral: invalid command")
+	// It is a kernel.Conflict error; the errors that wrap it say what.
+	ErrConflict = kernel.Errorf(kernel.Conflict, "referral: not allowed in this state")
+	// ErrInvalid reports a command with invalid arguments. It is a
+	// kernel.Invalid error; the errors that wrap it say which.
+	ErrInvalid = kernel.Errorf(kernel.Invalid, "referral: invalid command")
 )
 
 // Status is where a referral is in the pathway.
@@ -235,7 +235,7 @@ func Receive(ev *pathwayv1.ReferralReceived) []proto.Message {
 // returns ErrConflict (a redelivered event is harmless).
 func (r *Referral) AutoTriage(d *pathwayv1.ReferralTriaged) ([]proto.Message, error) {
 	if !r.Exists() || r.status != StatusReceived {
-		return nil, fmt.Errorf("%w: automatic triage of a referral that is %s", ErrConflict, r.statusName())
+		return nil, ErrConflict.Errorf("automatic triage of a referral that is %s", r.statusName())
 	}
 	if r.escalated {
 		d.Priority = pathwayv1.Priority_PRIORITY_URGENT
@@ -254,38 +254,38 @@ func (r *Referral) AutoTriage(d *pathwayv1.ReferralTriaged) ([]proto.Message, er
 // override.
 func (r *Referral) StaffTriage(d *pathwayv1.ReferralTriaged) ([]proto.Message, error) {
 	if !r.Exists() {
-		return nil, fmt.Errorf("%w: referral does not exist", ErrConflict)
+		return nil, ErrConflict.Errorf("referral does not exist")
 	}
 	if d.GetReason() == "" {
-		return nil, fmt.Errorf("%w: a triage decision needs a reason", ErrInvalid)
+		return nil, ErrInvalid.Errorf("a triage decision needs a reason")
 	}
 	switch d.GetDecision() {
 	case pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, pathwayv1.TriageDecision_TRIAGE_DECISION_SIGNPOST,
 		pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL:
 	case pathwayv1.TriageDecision_TRIAGE_DECISION_DECLINE:
 		if d.GetDeclineReason() == "" {
-			return nil, fmt.Errorf("%w: a decline needs a decline reason", ErrInvalid)
+			return nil, ErrInvalid.Errorf("a decline needs a decline reason")
 		}
 		if r.escalated {
-			return nil, fmt.Errorf("%w: a referral with a safeguarding concern cannot be declined; redirect it", ErrConflict)
+			return nil, ErrConflict.Errorf("a referral with a safeguarding concern cannot be declined; redirect it")
 		}
 	case pathwayv1.TriageDecision_TRIAGE_DECISION_REDIRECT:
 		if d.GetRedirectDestination() == "" {
-			return nil, fmt.Errorf("%w: a redirect needs a destination", ErrInvalid)
+			return nil, ErrInvalid.Errorf("a redirect needs a destination")
 		}
 	default:
-		return nil, fmt.Errorf("%w: unknown decision", ErrInvalid)
+		return nil, ErrInvalid.Errorf("unknown decision")
 	}
 	d.RuleId, d.RulesVersion, d.Override = "", "", false
 	switch r.status {
 	case StatusReceived, StatusManualTriage:
 	case StatusAccepted, StatusSignposted, StatusDeclined, StatusRedirected:
 		if !r.triagedAutomatically {
-			return nil, fmt.Errorf("%w: the referral was already triaged by staff", ErrConflict)
+			return nil, ErrConflict.Errorf("the referral was already triaged by staff")
 		}
 		d.Override = true
 	default:
-		return nil, fmt.Errorf("%w: triage of a referral that is %s", ErrConflict, r.statusName())
+		return nil, ErrConflict.Errorf("triage of a referral that is %s", r.statusName())
 	}
 	if r.escalated {
 		d.Priority = pathwayv1.Priority_PRIORITY_URGENT
@@ -300,10 +300,10 @@ func (r *Referral) StaffTriage(d *pathwayv1.ReferralTriaged) ([]proto.Message, e
 // active referral can be cancelled.
 func (r *Referral) Cancel(reason pathwayv1.CancelReason, note string) ([]proto.Message, error) {
 	if reason != pathwayv1.CancelReason_CANCEL_REASON_REVOKED && reason != pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR {
-		return nil, fmt.Errorf("%w: reason must be revoked or entered-in-error", ErrInvalid)
+		return nil, ErrInvalid.Errorf("reason must be revoked or entered-in-error")
 	}
 	if !r.Exists() || !r.status.Active() {
-		return nil, fmt.Errorf("%w: only an active referral can be cancelled; this one is %s", ErrConflict, r.statusName())
+		return nil, ErrConflict.Errorf("only an active referral can be cancelled; this one is %s", r.statusName())
 	}
 	return []proto.Message{&pathwayv1.ReferralCancelled{Reason: reason, Note: note}}, nil
 }
@@ -313,13 +313,13 @@ func (r *Referral) Cancel(reason pathwayv1.CancelReason, note string) ([]proto.M
 // and different.
 func (r *Referral) MergeInto(survivor *Referral, reason string) (dup, surv []proto.Message, err error) {
 	if !r.Exists() || !survivor.Exists() {
-		return nil, nil, fmt.Errorf("%w: both referrals must exist", ErrConflict)
+		return nil, nil, ErrConflict.Errorf("both referrals must exist")
 	}
 	if r.id == survivor.id {
-		return nil, nil, fmt.Errorf("%w: a referral cannot be merged into itself", ErrInvalid)
+		return nil, nil, ErrInvalid.Errorf("a referral cannot be merged into itself")
 	}
 	if !r.status.Active() || !survivor.status.Active() {
-		return nil, nil, fmt.Errorf("%w: only active referrals can be merged (%s into %s)", ErrConflict, r.statusName(), survivor.statusName())
+		return nil, nil, ErrConflict.Errorf("only active referrals can be merged (%s into %s)", r.statusName(), survivor.statusName())
 	}
 	return []proto.Message{&pathwayv1.ReferralMerged{IntoReferralId: survivor.id, Reason: reason}},
 		[]proto.Message{&pathwayv1.ReferralMerged{FromReferralId: r.id, Reason: reason}}, nil
@@ -364,20 +364,20 @@ func ContactKind(name string) (pathwayv1.ContactKind, bool) {
 // contacts; the contact must not be in the future.
 func (r *Referral) RecordContact(c *pathwayv1.ContactRecorded, now time.Time) ([]proto.Message, error) {
 	if !r.Exists() || r.status != StatusAssigned {
-		return nil, fmt.Errorf("%w: contacts are recorded on an assigned referral; this one is %s", ErrConflict, r.statusName())
+		return nil, ErrConflict.Errorf("contacts are recorded on an assigned referral; this one is %s", r.statusName())
 	}
 	at := c.GetAt().AsTime()
 	switch {
 	case c.GetKind() == pathwayv1.ContactKind_CONTACT_KIND_UNSPECIFIED:
-		return nil, fmt.Errorf("%w: kind must be phone, face_to_face, home_visit or video", ErrInvalid)
+		return nil, ErrInvalid.Errorf("kind must be phone, face_to_face, home_visit or video")
 	case c.GetAt() == nil || at.After(now.Add(5*time.Minute)):
-		return nil, fmt.Errorf("%w: when must be a time not in the future", ErrInvalid)
+		return nil, ErrInvalid.Errorf("when must be a time not in the future")
 	case at.Before(r.receivedAt.Add(-24 * time.Hour)):
-		return nil, fmt.Errorf("%w: when is before the referral was received", ErrInvalid)
+		return nil, ErrInvalid.Errorf("when is before the referral was received")
 	case c.GetDurationMinutes() > 480:
-		return nil, fmt.Errorf("%w: duration must be at most 480 minutes", ErrInvalid)
+		return nil, ErrInvalid.Errorf("duration must be at most 480 minutes")
 	case c.GetDidNotAttend() && c.GetDurationMinutes() > 0:
-		return nil, fmt.Errorf("%w: a did-not-attend has no duration", ErrInvalid)
+		return nil, ErrInvalid.Errorf("a did-not-attend has no duration")
 	}
 	return []proto.Message{c}, nil
 }
@@ -401,12 +401,12 @@ func DischargeReason(name string) (pathwayv1.DischargeReason, bool) {
 // the GP record.
 func (r *Referral) Discharge(reason pathwayv1.DischargeReason, note string) ([]proto.Message, error) {
 	if reason == pathwayv1.DischargeReason_DISCHARGE_REASON_UNSPECIFIED {
-		return nil, fmt.Errorf("%w: a discharge reason is required", ErrInvalid)
+		return nil, ErrInvalid.Errorf("a discharge reason is required")
 	}
 	switch r.status {
 	case StatusAccepted, StatusWaitlisted, StatusAssigned:
 	default:
-		return nil, fmt.Errorf("%w: only an accepted, waitlisted or assigned referral can be discharged; this one is %s", ErrConflict, r.statusName())
+		return nil, ErrConflict.Errorf("only an accepted, waitlisted or assigned referral can be discharged; this one is %s", r.statusName())
 	}
 	e := &pathwayv1.ReferralDischarged{Reason: reason, Note: note}
 	if reason == pathwayv1.DischargeReason_DISCHARGE_REASON_DECLINED {
@@ -420,12 +420,12 @@ func (r *Referral) Discharge(reason pathwayv1.DischargeReason, note string) ([]p
 // entered in error or merged stays closed.
 func (r *Referral) Reopen(reason string) ([]proto.Message, error) {
 	if reason == "" {
-		return nil, fmt.Errorf("%w: a reason is required", ErrInvalid)
+		return nil, ErrInvalid.Errorf("a reason is required")
 	}
 	ok := r.status == StatusDischarged ||
 		r.status == StatusCancelled && r.cancelReason == pathwayv1.CancelReason_CANCEL_REASON_REVOKED
 	if !ok {
-		return nil, fmt.Errorf("%w: only a discharged or revoked referral can be reopened; this one is %s", ErrConflict, r.statusName())
+		return nil, ErrConflict.Errorf("only a discharged or revoked referral can be reopened; this one is %s", r.statusName())
 	}
 	return []proto.Message{&pathwayv1.ReferralReopened{Reason: reason}}, nil
 }
@@ -435,17 +435,17 @@ func (r *Referral) Reopen(reason string) ([]proto.Message, error) {
 // a plan; a later plan replaces the earlier.
 func (r *Referral) AgreePlan(whatMatters string, goals []*pathwayv1.Goal) ([]proto.Message, error) {
 	if !r.Exists() || r.status != StatusAssigned {
-		return nil, fmt.Errorf("%w: a support plan is agreed on an assigned referral; this one is %s", ErrConflict, r.statusName())
+		return nil, ErrConflict.Errorf("a support plan is agreed on an assigned referral; this one is %s", r.statusName())
 	}
 	if whatMatters == "" || len(whatMatters) > 2000 {
-		return nil, fmt.Errorf("%w: what_matters: is required, at most 2000 characters", ErrInvalid)
+		return nil, ErrInvalid.Errorf("what_matters: is required, at most 2000 characters")
 	}
 	if len(goals) == 0 || len(goals) > 20 {
-		return nil, fmt.Errorf("%w: goals: 1 to 20 goals are required", ErrInvalid)
+		return nil, ErrInvalid.Errorf("goals: 1 to 20 goals are required")
 	}
 	for i, g := range goals {
 		if g.GetDescription() == "" || len(g.GetDescription()) > 500 {
-			return nil, fmt.Errorf("%w: goals[%d].description: is required, at most 500 characters", ErrInvalid, i)
+			return nil, ErrInvalid.Errorf("goals[%d].description: is required, at most 500 characters", i)
 		}
 	}
 	return []proto.Message{&pathwayv1.SupportPlanAgreed{WhatMatters: whatMatters, Goals: goals}}, nil
@@ -461,17 +461,17 @@ func (r *Referral) MeasureOutcome(m *pathwayv1.OutcomeMeasured) ([]proto.Message
 	switch r.status {
 	case StatusAccepted, StatusWaitlisted, StatusAssigned:
 	default:
-		return nil, fmt.Errorf("%w: outcomes are measured on an open episode; this one is %s", ErrConflict, r.statusName())
+		return nil, ErrConflict.Errorf("outcomes are measured on an open episode; this one is %s", r.statusName())
 	}
 	items := func(n int) error {
 		we := m.GetWarwickEdinburgh()
 		if we == nil || len(we.GetItems()) != n {
-			return fmt.Errorf("%w: items: %d item scores are required", ErrInvalid, n)
+			return ErrInvalid.Errorf("items: %d item scores are required", n)
 		}
 		total := uint32(0)
 		for i, v := range we.GetItems() {
 			if v < 1 || v > 5 {
-				return fmt.Errorf("%w: items[%d]: must be 1 to 5", ErrInvalid, i)
+				return ErrInvalid.Errorf("items[%d]: must be 1 to 5", i)
 			}
 			total += v
 		}
@@ -482,11 +482,11 @@ func (r *Referral) MeasureOutcome(m *pathwayv1.OutcomeMeasured) ([]proto.Message
 	case pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_ONS4:
 		o := m.GetOns4()
 		if o == nil {
-			return nil, fmt.Errorf("%w: ons4: the four answers are required", ErrInvalid)
+			return nil, ErrInvalid.Errorf("ons4: the four answers are required")
 		}
 		for name, v := range map[string]uint32{"life_satisfaction": o.GetLifeSatisfaction(), "worthwhile": o.GetWorthwhile(), "happy_yesterday": o.GetHappyYesterday(), "anxious_yesterday": o.GetAnxiousYesterday()} {
 			if v > 10 {
-				return nil, fmt.Errorf("%w: ons4.%s: must be 0 to 10", ErrInvalid, name)
+				return nil, ErrInvalid.Errorf("ons4.%s: must be 0 to 10", name)
 			}
 		}
 	case pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_SWEMWBS:
@@ -500,27 +500,27 @@ func (r *Referral) MeasureOutcome(m *pathwayv1.OutcomeMeasured) ([]proto.Message
 	case pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_MYCAW:
 		my := m.GetMycaw()
 		if my == nil || len(my.GetConcerns()) < 1 || len(my.GetConcerns()) > 2 {
-			return nil, fmt.Errorf("%w: mycaw.concerns: one or two concerns are required", ErrInvalid)
+			return nil, ErrInvalid.Errorf("mycaw.concerns: one or two concerns are required")
 		}
 		for i, c := range my.GetConcerns() {
 			if c.GetConcern() == "" || c.GetScore() > 6 {
-				return nil, fmt.Errorf("%w: mycaw.concerns[%d]: a concern and a score 0 to 6 are required", ErrInvalid, i)
+				return nil, ErrInvalid.Errorf("mycaw.concerns[%d]: a concern and a score 0 to 6 are required", i)
 			}
 		}
 		if my.GetWellbeing() > 6 {
-			return nil, fmt.Errorf("%w: mycaw.wellbeing: must be 0 to 6", ErrInvalid)
+			return nil, ErrInvalid.Errorf("mycaw.wellbeing: must be 0 to 6")
 		}
 	default:
-		return nil, fmt.Errorf("%w: instrument must be ons4, swemwbs, wemwbs or mycaw", ErrInvalid)
+		return nil, ErrInvalid.Errorf("instrument must be ons4, swemwbs, wemwbs or mycaw")
 	}
 	switch m.GetPoint() {
 	case pathwayv1.MeasurementPoint_MEASUREMENT_POINT_BASELINE:
 	case pathwayv1.MeasurementPoint_MEASUREMENT_POINT_FOLLOW_UP:
 		if !r.baselines[m.GetInstrument()] {
-			return nil, fmt.Errorf("%w: a follow-up needs a baseline of the same instrument first", ErrConflict)
+			return nil, ErrConflict.Errorf("a follow-up needs a baseline of the same instrument first")
 		}
 	default:
-		return nil, fmt.Errorf("%w: point must be baseline or follow_up", ErrInvalid)
+		return nil, ErrInvalid.Errorf("point must be baseline or follow_up")
 	}
 	return []proto.Message{m}, nil
 }

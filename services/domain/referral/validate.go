@@ -212,12 +212,17 @@ func (e *fieldErrors) add(field, format string, args ...any) {
 	*e = append(*e, kernel.FieldError{Field: field, Reason: fmt.Sprintf(format, args...)})
 }
 
+// missing records a required field that is absent.
+func (e *fieldErrors) missing(field, format string, args ...any) {
+	*e = append(*e, kernel.FieldError{Field: field, Reason: fmt.Sprintf(format, args...), Missing: true})
+}
+
 // text checks a free-text field: present when required, and at most
 // limit characters.
 func (e *fieldErrors) text(field, v string, required bool, limit int) {
 	switch {
 	case required && strings.TrimSpace(v) == "":
-		e.add(field, "is required")
+		e.missing(field, "is required")
 	case utf8.RuneCountInString(v) > limit:
 		e.add(field, "must be at most %d characters", limit)
 	}
@@ -233,7 +238,7 @@ func (e *fieldErrors) oneOf(field, v string, set enumSet, required bool) {
 	case v != "":
 		e.add(field, "must be one of %s", list)
 	case required:
-		e.add(field, "is required; one of %s", list)
+		e.missing(field, "is required; one of %s", list)
 	}
 }
 
@@ -249,7 +254,7 @@ func (s Submission) Validate(now time.Time) []kernel.FieldError {
 	s.validatePerson(&errs, now)
 	switch {
 	case s.GPPractice == "":
-		errs.add("gp_practice", "is required: the ODS code of the person's registered GP practice")
+		errs.missing("gp_practice", "is required: the ODS code of the person's registered GP practice")
 	case !ValidPracticeCode(s.GPPractice):
 		errs.add("gp_practice", "must be a GP practice ODS code: one letter and five digits, e.g. A81001")
 	}
@@ -257,7 +262,7 @@ func (s Submission) Validate(now time.Time) []kernel.FieldError {
 	errs.text("what_matters", s.WhatMatters, false, maxTextLen)
 	errs.oneOf("urgency", s.Urgency, urgencies, true)
 	if s.Safeguarding.Concern && strings.TrimSpace(s.Safeguarding.Details) == "" {
-		errs.add("safeguarding.details", "is required when there is a safeguarding concern")
+		errs.missing("safeguarding.details", "is required when there is a safeguarding concern")
 	} else {
 		errs.text("safeguarding.details", s.Safeguarding.Details, false, maxTextLen)
 	}
@@ -280,7 +285,7 @@ func (s Submission) validateReferrer(errs *fieldErrors) {
 	errs.text("referrer.role", r.Role, false, maxShortLen)
 	switch {
 	case r.Organisation == "":
-		errs.add("referrer.organisation", "is required: the ODS code of the referring organisation")
+		errs.missing("referrer.organisation", "is required: the ODS code of the referring organisation")
 	case !ValidODSCode(r.Organisation):
 		errs.add("referrer.organisation", "must be an ODS code: 3 to 10 upper-case letters and digits")
 	}
@@ -290,14 +295,14 @@ func (s Submission) validatePerson(errs *fieldErrors, now time.Time) {
 	p := s.Person
 	switch nhs := NormaliseNHSNumber(p.NHSNumber); {
 	case nhs == "" && s.Source != selfReferral:
-		errs.add("person.nhs_number", "is required unless the person refers themselves")
+		errs.missing("person.nhs_number", "is required unless the person refers themselves")
 	case nhs != "" && !ValidNHSNumber(nhs):
 		errs.add("person.nhs_number", "must be a 10-digit NHS number with a valid check digit")
 	}
 	errs.text("person.given_name", p.GivenName, true, maxNameLen)
 	errs.text("person.family_name", p.FamilyName, true, maxNameLen)
 	if p.DateOfBirth == "" {
-		errs.add("person.date_of_birth", "is required (YYYY-MM-DD)")
+		errs.missing("person.date_of_birth", "is required (YYYY-MM-DD)")
 	} else if dob, err := time.Parse(time.DateOnly, p.DateOfBirth); err != nil {
 		errs.add("person.date_of_birth", "must be a real date as YYYY-MM-DD")
 	} else if dob.After(civilDate(now)) {
@@ -307,7 +312,7 @@ func (s Submission) validatePerson(errs *fieldErrors, now time.Time) {
 	}
 	switch {
 	case p.Postcode == "":
-		errs.add("person.postcode", "is required")
+		errs.missing("person.postcode", "is required")
 	case !ValidPostcode(p.Postcode):
 		errs.add("person.postcode", "must be a UK postcode, e.g. TS1 3BA")
 	}
@@ -331,15 +336,15 @@ func (s Submission) validateContact(errs *fieldErrors) {
 	}
 	switch {
 	case p.Phone == "" && needPhone:
-		errs.add("person.phone", "is required when the preferred contact is %s", p.PreferredContact)
+		errs.missing("person.phone", "is required when the preferred contact is %s", p.PreferredContact)
 	case p.Phone == "" && p.Email == "" && !needEmail:
-		errs.add("person.phone", "a phone number or an email address is required")
+		errs.missing("person.phone", "a phone number or an email address is required")
 	case p.Phone != "" && normalisePhone(p.Phone) == "":
 		errs.add("person.phone", "must be a UK phone number of 10 or 11 digits, e.g. 07700 900123 or +44 7700 900123")
 	}
 	switch {
 	case p.Email == "" && needEmail:
-		errs.add("person.email", "is required when the preferred contact is email")
+		errs.missing("person.email", "is required when the preferred contact is email")
 	case p.Email == "":
 	case len(p.Email) > maxEmailLen:
 		errs.add("person.email", "must be at most %d characters", maxEmailLen)
@@ -351,7 +356,7 @@ func (s Submission) validateContact(errs *fieldErrors) {
 
 func (s Submission) validateNeeds(errs *fieldErrors) {
 	if len(s.Needs) == 0 {
-		errs.add("needs", "at least one need is required; one of %s", strings.Join(needs.names, ", "))
+		errs.missing("needs", "at least one need is required; one of %s", strings.Join(needs.names, ", "))
 		return
 	}
 	seen := make(map[string]bool, len(s.Needs))
@@ -373,7 +378,7 @@ func (s Submission) validateConsent(errs *fieldErrors, now time.Time) {
 	}
 	errs.text("consent.recorded_by", c.RecordedBy, true, maxShortLen)
 	if c.RecordedAt == "" {
-		errs.add("consent.recorded_at", "is required (RFC 3339 time)")
+		errs.missing("consent.recorded_at", "is required (RFC 3339 time)")
 	} else if at, err := time.Parse(time.RFC3339, c.RecordedAt); err != nil {
 		errs.add("consent.recorded_at", "must be an RFC 3339 time, e.g. 2026-11-20T10:00:00Z")
 	} else if at.After(now.Add(consentSkew)) {

@@ -5,7 +5,6 @@
 package worker
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -21,10 +20,12 @@ import (
 const AggregateType = "worker"
 
 var (
-	// ErrConflict reports a command the worker's state does not allow.
-	ErrConflict = errors.New("worker: not allowed in this state")
-	// ErrInvalid reports invalid arguments.
-	ErrInvalid = errors.New("worker: invalid command")
+	// ErrConflict reports a command the worker's state does not allow. It
+	// is a kernel.Conflict error; the errors that wrap it say what.
+	ErrConflict = kernel.Errorf(kernel.Conflict, "worker: not allowed in this state")
+	// ErrInvalid reports invalid arguments. It is a kernel.Invalid error;
+	// the errors that wrap it say which (Register: in Fields).
+	ErrInvalid = kernel.Errorf(kernel.Invalid, "worker: invalid command")
 )
 
 // Worker is the state of one link worker. The zero value is a worker not
@@ -150,26 +151,26 @@ func (w *Worker) Load() float64 {
 
 // Register decides the event that adds a worker to the roster.
 func Register(e *pathwayv1.WorkerRegistered) ([]proto.Message, error) {
-	var errs []error
+	var errs []kernel.FieldError
 	if e.GetName() == "" || len(e.GetName()) > 200 {
-		errs = append(errs, errors.New("name: is required, at most 200 characters"))
+		errs = append(errs, kernel.FieldError{Field: "name", Reason: "is required, at most 200 characters"})
 	}
 	if !referral.ValidPCNCode(e.GetPcn()) {
-		errs = append(errs, errors.New("pcn: must be a PCN ODS code, U and five digits"))
+		errs = append(errs, kernel.FieldError{Field: "pcn", Reason: "must be a PCN ODS code, U and five digits"})
 	}
 	if len(e.GetPractices()) == 0 {
-		errs = append(errs, errors.New("practices: at least one practice is required"))
+		errs = append(errs, kernel.FieldError{Field: "practices", Reason: "at least one practice is required"})
 	}
 	for i, p := range e.GetPractices() {
 		if !referral.ValidPracticeCode(p) {
-			errs = append(errs, fmt.Errorf("practices[%d]: must be a GP practice ODS code", i))
+			errs = append(errs, kernel.FieldError{Field: fmt.Sprintf("practices[%d]", i), Reason: "must be a GP practice ODS code"})
 		}
 	}
 	if e.GetCapacity() > 1000 {
-		errs = append(errs, errors.New("capacity: at most 1000"))
+		errs = append(errs, kernel.FieldError{Field: "capacity", Reason: "at most 1000"})
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+		return nil, ErrInvalid.WithFields(errs...)
 	}
 	return []proto.Message{e}, nil
 }
@@ -178,10 +179,10 @@ func Register(e *pathwayv1.WorkerRegistered) ([]proto.Message, error) {
 // the caseload if the worker has a place at t.
 func (w *Worker) AssignCase(referralID string, t time.Time) ([]proto.Message, error) {
 	if slices.Contains(w.cases, referralID) {
-		return nil, fmt.Errorf("%w: the case is already on the caseload", ErrConflict)
+		return nil, ErrConflict.Errorf("the case is already on the caseload")
 	}
 	if !w.HasPlace(t) {
-		return nil, fmt.Errorf("%w: no place on the caseload (%d of %d, available %v)", ErrConflict, len(w.cases), w.capacity, w.Available(t))
+		return nil, ErrConflict.Errorf("no place on the caseload (%d of %d, available %v)", len(w.cases), w.capacity, w.Available(t))
 	}
 	return []proto.Message{&pathwayv1.WorkerCaseAssigned{ReferralId: referralID}}, nil
 }
@@ -199,10 +200,10 @@ func (w *Worker) ReleaseCase(referralID, reason string) []proto.Message {
 // caseload: no case is taken away, but no new one comes until it frees.
 func (w *Worker) ChangeCapacity(capacity uint32, reason string) ([]proto.Message, error) {
 	if !w.registered || !w.active {
-		return nil, fmt.Errorf("%w: the worker is not on the roster", ErrConflict)
+		return nil, ErrConflict.Errorf("the worker is not on the roster")
 	}
 	if capacity > 1000 {
-		return nil, fmt.Errorf("%w: capacity at most 1000", ErrInvalid)
+		return nil, ErrInvalid.Errorf("capacity at most 1000")
 	}
 	if int(capacity) == w.capacity {
 		return nil, nil
@@ -213,10 +214,10 @@ func (w *Worker) ChangeCapacity(capacity uint32, reason string) ([]proto.Message
 // Absent decides an absence from from until until (open-ended when zero).
 func (w *Worker) Absent(from, until time.Time, reason string) ([]proto.Message, error) {
 	if !w.registered || !w.active {
-		return nil, fmt.Errorf("%w: the worker is not on the roster", ErrConflict)
+		return nil, ErrConflict.Errorf("the worker is not on the roster")
 	}
 	if from.IsZero() || (!until.IsZero() && !until.After(from)) {
-		return nil, fmt.Errorf("%w: an absence needs a start, and an end after it", ErrInvalid)
+		return nil, ErrInvalid.Errorf("an absence needs a start, and an end after it")
 	}
 	e := &pathwayv1.WorkerAvailabilityChanged{AbsentFrom: timestamppb.New(from), Reason: reason}
 	if !until.IsZero() {
@@ -228,10 +229,10 @@ func (w *Worker) Absent(from, until time.Time, reason string) ([]proto.Message, 
 // Return decides the end of an absence.
 func (w *Worker) Return(reason string) ([]proto.Message, error) {
 	if !w.registered || !w.active {
-		return nil, fmt.Errorf("%w: the worker is not on the roster", ErrConflict)
+		return nil, ErrConflict.Errorf("the worker is not on the roster")
 	}
 	if w.absentFrom.IsZero() {
-		return nil, fmt.Errorf("%w: the worker is not absent", ErrConflict)
+		return nil, ErrConflict.Errorf("the worker is not absent")
 	}
 	return []proto.Message{&pathwayv1.WorkerAvailabilityChanged{Returned: true, Reason: reason}}, nil
 }
@@ -240,10 +241,10 @@ func (w *Worker) Return(reason string) ([]proto.Message, error) {
 // stay with them until reassigned by staff.
 func (w *Worker) Deactivate(reason string) ([]proto.Message, error) {
 	if !w.registered || !w.active {
-		return nil, fmt.Errorf("%w: the worker is not on the roster", ErrConflict)
+		return nil, ErrConflict.Errorf("the worker is not on the roster")
 	}
 	if reason == "" {
-		return nil, fmt.Errorf("%w: a reason is required", ErrInvalid)
+		return nil, ErrInvalid.Errorf("a reason is required")
 	}
 	return []proto.Message{&pathwayv1.WorkerDeactivated{Reason: reason}}, nil
 }

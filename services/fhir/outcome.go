@@ -1,0 +1,36 @@
+package fhir
+
+import "github.com/pathway-sp/pathway/services/domain/kernel"
+
+// issueCodes is the one table from an error's kind to its OperationOutcome
+// issue code (http://hl7.org/fhir/issue-type). The HTTP status is the JSON
+// API's for the same kind.
+var issueCodes = map[kernel.Kind]string{
+	kernel.Invalid:     "invalid",
+	kernel.NotFound:    "not-found",
+	kernel.Conflict:    "conflict",
+	kernel.Forbidden:   "forbidden",
+	kernel.Busy:        "throttled",
+	kernel.Unavailable: "transient",
+	kernel.Internal:    "exception",
+}
+
+// IssueCode returns the OperationOutcome issue code for an error of kind
+// k: "exception" for Internal or an unknown kind.
+func IssueCode(k kernel.Kind) string {
+	if c, ok := issueCodes[k]; ok {
+		return c
+	}
+	return "exception"
+}
+
+// Issues returns the OperationOutcome issues that answer e: one per
+// invalid field (IssuesFromFieldErrors), else one whose code is e's
+// kind's and whose diagnostics are e's message. The caller makes sure the
+// message of an Internal error says nothing of its cause.
+func Issues(e *kernel.Error) []Issue {
+	if e.Kind == kernel.Invalid && len(e.Fields) > 0 {
+		return IssuesFromFieldErrors(e.Fields)
+	}
+	return []Issue{{Severity: "error", Code: IssueCode(e.Kind), Diagnostics: e.Message}}
+}
