@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
-	"github.com/pathway-sp/pathway/services/demo"
+	"github.com/pathway-sp/pathway/services/cmd/pathway/demo"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
 )
