@@ -201,27 +201,19 @@ func (p *Partners) Apply(rec events.Record) error {
 		switch e := e.(type) {
 		case *pathwayv1.HandoffAccepted:
 			h.Accepted = true
-		case *pathwayv1.HandoffRejected:
-			h.Reason = e.GetReason()
-		case *pathwayv1.HandoffPutOnHold:
-			h.Reason = e.GetReason()
 		case *pathwayv1.HandoffCompleted:
 			h.Outcome = e.GetOutcome()
-		case *pathwayv1.HandoffFailed:
-			h.Reason = e.GetReason()
-		case *pathwayv1.HandoffCancelled:
-			h.Reason = e.GetReason()
-		case *pathwayv1.HandoffEnteredInError:
-			h.Reason = e.GetReason()
 		case *pathwayv1.HandoffReminderSent:
 			h.Reminders = int(e.GetReminderNumber())
-		case *pathwayv1.HandoffStarted, *pathwayv1.HandoffExpired:
+		case *pathwayv1.HandoffRejected, *pathwayv1.HandoffPutOnHold, *pathwayv1.HandoffFailed, *pathwayv1.HandoffCancelled,
+			*pathwayv1.HandoffEnteredInError, *pathwayv1.HandoffStarted, *pathwayv1.HandoffExpired:
 		default:
 			// Not one of EventTypes: a replay skips it undecoded, so it
 			// must not touch the state live either.
 			return nil
 		}
-		// The status moves by the domain's own rule.
+		// The status and its reason move by the domain's own rules.
+		h.Reason = handoff.ReasonAfter(h.Reason, e)
 		if status := string(handoff.StatusAfter(handoff.Status(h.Status), e)); status != h.Status {
 			if h.Status == string(handoff.StatusRequested) && (status == string(handoff.StatusAccepted) || status == string(handoff.StatusRejected)) {
 				h.FirstResponse = at
