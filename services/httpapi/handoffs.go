@@ -1,0 +1,248 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/partner"
+	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/vcse"
+)
+
+// requestHandoff handles POST /v1/referrals/{id}/handoffs.
+func (a *api) requestHandoff(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		ServiceID    string   `json:"service_id"`
+		SharedFields []string `json:"shared_fields"`
+		Consent      *bool    `json:"consent"`
+		Confirm      bool     `json:"confirm"`
+		Note         string   `json:"note"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	var errs []kernel.FieldError
+	if _, err := uuid.Parse(body.ServiceID); err != nil {
+		errs = append(errs, kernel.FieldError{Field: "service_id", Reason: "must be the id of a directory service"})
+	}
+	in := vcse.HandoffInput{ServiceID: body.ServiceID, ConfirmCapacity: body.Confirm, Note: body.Note}
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range handoff.SharedFieldNames {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for i, f := range body.SharedFields {
+		sf, ok := handoff.SharedFieldNames[f]
+		if !ok {
+			errs = append(errs, kernel.FieldError{Field: fmt.Sprintf("shared_fields[%d]", i), Reason: "must be one of " + strings.Join(names, ", ")})
+			continue
+		}
+		if slices.Contains(in.Shared, sf) {
+			errs = append(errs, kernel.FieldError{Field: fmt.Sprintf("shared_fields[%d]", i), Reason: "is named twice"})
+		}
+		in.Shared = append(in.Shared, sf)
+	}
+	if body.Consent == nil || !*body.Consent {
+		errs = append(errs, kernel.FieldError{Field: "consent", Reason: "the person's consent to the handoff is required (true)"})
+	} else {
+		in.Consent = true
+	}
+	if len(body.Note) > 2000 {
+		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+	}
+	if len(errs) > 0 {
+		writeInvalid(w, errs...)
+		return
+	}
+	ref, ok := a.load(w, r)
+	if !ok {
+		return
+	}
+	cmd, ok := a.commandOrProblem(w, r)
+	if !ok {
+		return
+	}
+	id, seq, err := a.vcse.Service.RequestHandoff(r.Context(), ref.ID(), in, cmd)
+	if errors.Is(err, handoff.ErrCapacity) {
+		svc, _ := vcse.LoadService(r.Context(), a.refs.Store, body.ServiceID)
+		writeProblemWith(w, Problem{Type: problemBase + "capacity-warning", Title: "The service signals no capacity", Status: http.StatusConflict,
+			Detail: "the service's capacity status is " + partner.CapacityName(svc.Capacity()) + "; send the request again with \"confirm\": true to hand off anyway"},
+			map[string]any{"capacity_status": partner.CapacityName(svc.Capacity())})
+		return
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	h, err := vcse.LoadHandoff(r.Context(), a.refs.Store, id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "status": h.Status(), "sequence": seq, "respond_by": h.RespondBy()})
+}
+
+// handoffView is a handoff as staff or its partner see it.
+type handoffView struct {
+	ID              string         `json:"id"`
+	Status          string         `json:"status"`
+	ReferralID      string         `json:"referral_id,omitempty"`
+	ServiceID       string         `json:"service_id"`
+	PartnerID       string         `json:"partner_id"`
+	SharedFields    []string       `json:"shared_fields"`
+	Shared          map[string]any `json:"shared"`
+	Note            string         `json:"note,omitempty"`
+	RequestedAt     time.Time      `json:"requested_at"`
+	RespondBy       time.Time      `json:"respond_by"`
+	UpdatedAt       time.Time      `json:"updated_at"`
+	Reminders       int            `json:"reminders"`
+	Reason          string         `json:"reason,omitempty"`
+	Outcome         string         `json:"outcome,omitempty"`
+	Sequence        uint64         `json:"sequence"`
+	CapacityWarning bool           `json:"capacity_warning_confirmed,omitempty"`
+	History         []historyItem  `json:"history"`
+}
+
+type historyItem struct {
+	Sequence uint64    `json:"sequence"`
+	Type     string    `json:"type"`
+	At       time.Time `json:"at"`
+	Role     string    `json:"actor_role,omitempty"`
+}
+
+func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
+	req := h.Requested()
+	v := handoffView{ID: h.ID(), Status: string(h.Status()), ServiceID: req.GetServiceId(), PartnerID: req.GetPartnerId(),
+		Note: req.GetNote(), RequestedAt: h.RequestedAt(), RespondBy: h.RespondBy(), UpdatedAt: h.UpdatedAt(), Reminders: h.Reminders(),
+		Reason: h.Reason(), Outcome: h.Outcome(), Sequence: h.Version(), CapacityWarning: req.GetCapacityWarningConfirmed(), SharedFields: []string{}}
+	if staff {
+		v.ReferralID = req.GetReferralId()
+	}
+	for _, f := range req.GetSharedFields() {
+		v.SharedFields = append(v.SharedFields, handoff.SharedFieldName(f))
+	}
+	v.Shared = details(req.GetShared())
+	if v.Shared == nil || (!staff && (h.Status() == handoff.StatusCancelled || h.Status() == handoff.StatusEnteredInError)) {
+		// A withdrawn handoff shows the partner nothing more of the person.
+		v.Shared, v.SharedFields, v.Note = map[string]any{}, []string{}, ""
+	}
+	for _, c := range h.History() {
+		it := historyItem{Sequence: c.Sequence, Type: string(c.Payload.ProtoReflect().Descriptor().Name()), At: c.At}
+		if c.Actor != nil {
+			it.Role = enumWire(c.Actor.GetRole().String(), "ROLE_")
+		}
+		v.History = append(v.History, it)
+	}
+	return v
+}
+
+// loadHandoff reads the handoff in the path. A partner sees only its own:
+// another's, like a missing one, is 404.
+func (a *api) loadHandoff(w http.ResponseWriter, r *http.Request) (*handoff.Handoff, bool) {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		a.writeError(w, r, events.ErrNotFound)
+		return nil, false
+	}
+	h, err := vcse.LoadHandoff(r.Context(), a.refs.Store, id)
+	if err == nil && !a.mayActOn(r, h) {
+		err = events.ErrNotFound
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return nil, false
+	}
+	return h, true
+}
+
+func (a *api) mayActOn(r *http.Request, h *handoff.Handoff) bool {
+	if !h.Exists() {
+		return false
+	}
+	key := principalFrom(r.Context()).key
+	return key.Role != keys.RolePartner || h.PartnerID() == key.Organisation
+}
+
+// getHandoff handles GET /v1/handoffs/{id} (staff) and
+// GET /v1/partner/handoffs/{id} (the partner: shared fields only).
+func (a *api) getHandoff(w http.ResponseWriter, r *http.Request) {
+	h, ok := a.loadHandoff(w, r)
+	if !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, viewHandoff(h, principalFrom(r.Context()).key.Role != keys.RolePartner))
+}
+
+// handoffAction handles POST /v1/partner/handoffs/{id}/{action} and the
+// link worker's POST /v1/handoffs/{id}/cancel and /entered-in-error.
+func (a *api) handoffAction(action handoff.Action) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Reason  string `json:"reason"`
+			Outcome string `json:"outcome"`
+			Note    string `json:"note"`
+		}
+		if r.ContentLength != 0 && !decodeJSON(w, r, &body) {
+			return
+		}
+		var errs []kernel.FieldError
+		if handoff.NeedsReason(action) && body.Reason == "" {
+			errs = append(errs, kernel.FieldError{Field: "reason", Reason: "is required to " + string(action) + ": one of " + strings.Join(handoff.Reasons, ", ")})
+		}
+		if body.Reason != "" && !slices.Contains(handoff.Reasons, body.Reason) {
+			errs = append(errs, kernel.FieldError{Field: "reason", Reason: "must be a reason code: " + strings.Join(handoff.Reasons, ", ") + " (say more in note)"})
+		}
+		if action == handoff.ActionComplete && !slices.Contains(handoff.Outcomes, body.Outcome) {
+			errs = append(errs, kernel.FieldError{Field: "outcome", Reason: "is required to complete: one of " + strings.Join(handoff.Outcomes, ", ")})
+		}
+		if action != handoff.ActionComplete && body.Outcome != "" {
+			errs = append(errs, kernel.FieldError{Field: "outcome", Reason: "only a completion carries an outcome"})
+		}
+		if len(body.Note) > 2000 {
+			errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
+		}
+		if len(errs) > 0 {
+			writeInvalid(w, errs...)
+			return
+		}
+		h, ok := a.loadHandoff(w, r)
+		if !ok {
+			return
+		}
+		cmd, ok := a.commandOrProblem(w, r)
+		if !ok {
+			return
+		}
+		seq, status, err := a.vcse.Service.Act(r.Context(), h.ID(), action, body.Reason, body.Outcome, body.Note, cmd, func(h *handoff.Handoff) error {
+			if !a.mayActOn(r, h) {
+				return events.ErrNotFound
+			}
+			return nil
+		})
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"id": h.ID(), "status": status, "sequence": seq})
+	}
+}
+
+// partnerAction routes POST /v1/partner/handoffs/{id}/{action}.
+func (a *api) partnerAction(w http.ResponseWriter, r *http.Request) {
+	act := handoff.Action(r.PathValue("action"))
+	if !slices.Contains(handoff.PartnerActions, act) {
+		a.writeError(w, r, kernel.Errorf(kernel.NotFound, "no such action; want accept, reject, start, hold, complete or fail"))
+		return
+	}
+	a.handoffAction(act)(w, r)
+}

@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/partners"
+	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/partner"
+)
+
+// partnerHandoffs handles GET /v1/partner/handoffs?status=.
+func (a *api) partnerHandoffs(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	if status != "" {
+		if _, ok := handoff.ParseStatus(status); !ok {
+			writeInvalid(w, kernel.FieldError{Field: "status", Reason: "must be a handoff status, e.g. requested, accepted, in-progress"})
+			return
+		}
+	}
+	limit, offset, ok := page(w, r)
+	if !ok {
+		return
+	}
+	org := principalFrom(r.Context()).key.Organisation
+	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+		all := p.(*partners.Partners).Inbox(org, status)
+		for i := range all {
+			all[i].ReferralID = "" // the partner works from the handoff, not the referral
+		}
+		return map[string]any{"sequence": seq, "total": len(all), "limit": limit, "offset": offset, "handoffs": window(all, limit, offset)}
+	})
+}
+
+// partnerServices handles GET /v1/partner/services.
+func (a *api) partnerServices(w http.ResponseWriter, r *http.Request) {
+	org := principalFrom(r.Context()).key.Organisation
+	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+		return map[string]any{"sequence": seq, "services": nonNil(p.(*partners.Partners).ServicesOf(org))}
+	})
+}
+
+// setCapacity handles PUT /v1/partner/services/{id}/capacity.
+func (a *api) setCapacity(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Status string `json:"status"`
+		Note   string `json:"note"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	c, ok := partner.ParseCapacity(body.Status)
+	if !ok {
+		writeInvalid(w, kernel.FieldError{Field: "status", Reason: "must be " + partner.CapacityNames})
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		a.writeError(w, r, events.ErrNotFound)
+		return
+	}
+	cmd, ok := a.commandOrProblem(w, r)
+	if !ok {
+		return
+	}
+	seq, err := a.vcse.Service.SetCapacity(r.Context(), id, principalFrom(r.Context()).key.Organisation, c, body.Note, cmd)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "capacity_status": body.Status, "sequence": seq})
+}
+
+// partnerStats handles GET /v1/stats/partners.
+func (a *api) partnerStats(w http.ResponseWriter, r *http.Request) {
+	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+		pm := p.(*partners.Partners)
+		per, svc := pm.Stats()
+		return map[string]any{"sequence": seq, "as_of": now, "attention": pm.Attention(now), "partners": per, "services": svc}
+	})
+}

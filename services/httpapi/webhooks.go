@@ -1,0 +1,66 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/webhooks"
+)
+
+// registerWebhook handles POST /v1/partner/webhooks.
+func (a *api) registerWebhook(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		URL    string `json:"url"`
+		Secret string `json:"secret"`
+	}
+	if !decodeJSON(w, r, &body) {
+		return
+	}
+	ep, err := a.vcse.Webhooks.Register(r.Context(), principalFrom(r.Context()).key.Organisation, body.URL, body.Secret)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	ep.Secret = ""
+	writeJSON(w, http.StatusCreated, ep)
+}
+
+// listWebhooks handles GET /v1/partner/webhooks.
+func (a *api) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": nonNil(a.vcse.Webhooks.Endpoints(principalFrom(r.Context()).key.Organisation))})
+}
+
+// deleteWebhook handles DELETE /v1/partner/webhooks/{id}.
+func (a *api) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	if err := a.vcse.Webhooks.Delete(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id")); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// listDeliveries handles GET /v1/partner/webhooks/deliveries?status=.
+func (a *api) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	status := r.URL.Query().Get("status")
+	if status != "" && !slices.Contains([]string{webhooks.StatusPending, webhooks.StatusDelivered, webhooks.StatusFailed}, status) {
+		writeInvalid(w, kernel.FieldError{Field: "status", Reason: "must be pending, delivered or failed"})
+		return
+	}
+	limit, offset, ok := page(w, r)
+	if !ok {
+		return
+	}
+	all := a.vcse.Webhooks.Deliveries(principalFrom(r.Context()).key.Organisation, status)
+	writeJSON(w, http.StatusOK, map[string]any{"total": len(all), "limit": limit, "offset": offset, "deliveries": nonNil(window(all, limit, offset))})
+}
+
+// redeliver handles POST /v1/partner/webhooks/deliveries/{id}/redeliver.
+func (a *api) redeliver(w http.ResponseWriter, r *http.Request) {
+	d, err := a.vcse.Webhooks.Redeliver(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, d)
+}
