@@ -22,13 +22,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// ValidationError is the error Submit returns for an invalid submission:
-// a kernel.Invalid error listing every invalid field.
-//
-// Deprecated: use errors.As with *kernel.Error (or kernel.KindOf); this
-// name stays for callers that have not moved yet.
-type ValidationError = kernel.Error
-
 // DuplicateError reports that the person already has an open referral.
 // Its kind is kernel.Conflict: it wraps errOpenEpisode.
 type DuplicateError struct {

@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/partner"
 	"github.com/pathway-sp/pathway/services/vcse"
 )
@@ -61,7 +62,11 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 	}
 	recs, err := partner.ParseHSDS(raw)
 	if err != nil {
-		return fmt.Errorf("%s: %s", pos[0], strings.TrimPrefix(err.Error(), partner.ErrInvalid.Error()+": "))
+		msg := err.Error()
+		if ke, ok := errors.AsType[*kernel.Error](err); ok {
+			msg = ke.Message
+		}
+		return fmt.Errorf("%s: %s", pos[0], msg)
 	}
 	js, closeFn, err := keysConnect(*data, *natsURL, serveConfig{NATSCreds: getenv(envNames["nats-creds"]), NATSUser: getenv(envNames["nats-user"]),
 		NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])})

@@ -32,6 +32,7 @@ import (
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/partner"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/domain/worker"
@@ -533,8 +534,7 @@ func (d *loader) refer() (string, error) {
 	if errors.As(err, &dup) {
 		return "", nil
 	}
-	var ve *intake.ValidationError
-	if errors.As(err, &ve) {
+	if ve, ok := errors.AsType[*kernel.Error](err); ok && ve.Kind == kernel.Invalid {
 		return "", fmt.Errorf("synthetic referral refused: %+v", ve.Fields)
 	}
 	if err != nil {
