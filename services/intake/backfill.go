@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
@@ -19,9 +20,10 @@ const backfilledKey = "person-episodes-backfilled"
 
 // Backfill records on the person aggregates the open episodes of a log
 // written before they existed, once per log: it reads the referral events,
-// and for each referral still open appends PersonEpisodeOpened to the
-// person of its NHS number and to that of its name, date of birth and
-// postcode (idempotently, so an interrupted backfill is simply run again).
+// and for each referral still open and not yet recorded appends
+// PersonEpisodeOpened to the person of its NHS number and to that of its
+// name, date of birth and postcode (idempotently, so an interrupted
+// backfill is simply run again).
 // It returns at once on a log already backfilled, and on a new log it
 // reads nothing. Run it before taking referrals.
 func (s *Service) Backfill(ctx context.Context, js jetstream.JetStream, log *slog.Logger) error {
@@ -64,18 +66,21 @@ func (s *Service) Backfill(ctx context.Context, js jetstream.JetStream, log *slo
 		}
 		cmd := events.Command{Actor: &pathwayv1.Actor{Id: "intake", Role: pathwayv1.Role_ROLE_SYSTEM}, IdempotencyKey: "backfill\x00" + id}
 		if _, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
-			opened := &pathwayv1.PersonEpisodeOpened{ReferralId: id}
+			record := func(pid string) error {
+				who, err := events.Load(tx, aggregate.Person, pid)
+				if err != nil || slices.Contains(who.Referrals(), id) {
+					return err // recorded already
+				}
+				tx.Emit(aggregate.Person.Aggregate(pid), &pathwayv1.PersonEpisodeOpened{ReferralId: id})
+				return nil
+			}
 			if nhs := o.person.GetNhsNumber(); nhs != "" {
-				if _, err := events.Load(tx, aggregate.Person, s.people.ByNHS(nhs)); err != nil {
+				if err := record(s.people.ByNHS(nhs)); err != nil {
 					return err
 				}
-				tx.Emit(aggregate.Person.Aggregate(s.people.ByNHS(nhs)), opened)
 			}
 			if mid := s.people.ByMatch(o.person.GetGivenName(), o.person.GetFamilyName(), o.person.GetDateOfBirth(), o.person.GetPostcode()); mid != "" {
-				if _, err := events.Load(tx, aggregate.Person, mid); err != nil {
-					return err
-				}
-				tx.Emit(aggregate.Person.Aggregate(mid), opened)
+				return record(mid)
 			}
 			return nil
 		}); err != nil {
