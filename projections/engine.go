@@ -164,7 +164,18 @@ func (e *Engine) Run(ctx context.Context) error {
 		// Catch up with a read, as a rebuild does (several times faster
 		// than a consumer filtered on a wildcard, and it skips the types a
 		// Typed projection does not use), then follow the log live.
-		opts := events.ReadOptions{From: e.Applied() + 1, Subject: e.p.Subject()}
+		end, err := e.store.LastSequence(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				e.log.Warn("catch-up read: the log's end unknown, resuming", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		opts := events.ReadOptions{From: e.Applied() + 1, To: end, Subject: e.p.Subject()}
 		if t, ok := e.p.(Typed); ok {
 			opts.Types = t.EventTypes()
 		}
@@ -178,6 +189,12 @@ func (e *Engine) Run(ctx context.Context) error {
 				live = false
 				break
 			}
+		}
+		// Read through end: a projection whose subject had nothing more
+		// reflects the log up to end, so its next start reads from there,
+		// not from its last event (which may be the start of the log).
+		if live && ctx.Err() == nil && e.advance(end) {
+			sinceCheckpoint++
 		}
 		if live && ctx.Err() == nil {
 			e.mu.Lock()
@@ -216,6 +233,21 @@ func (e *Engine) apply(rec events.Record) error {
 	close(e.changed)
 	e.changed = make(chan struct{})
 	return nil
+}
+
+// advance records that the projection reflects the log up to seq, where
+// nothing on its subject came since what it applied. It reports whether
+// the position moved.
+func (e *Engine) advance(seq uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if seq <= e.applied {
+		return false
+	}
+	e.applied = seq
+	close(e.changed)
+	e.changed = make(chan struct{})
+	return true
 }
 
 // Applied returns the last sequence applied.

@@ -3,6 +3,7 @@ package projections_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -382,5 +383,43 @@ func TestReadyNamesTheViewBehind(t *testing.T) {
 			t.Fatalf("caught up but not ready: %v", projections.Ready(context.Background(), eng))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// onlyHandoffs is a projection of a subject with no events in the test's
+// log.
+type onlyHandoffs struct{ tally }
+
+func (*onlyHandoffs) Name() string    { return "only-handoffs" }
+func (*onlyHandoffs) Subject() string { return events.TypeSubject("handoff") }
+
+// TestQuietSubjectCheckpointsTheLogsEnd: a projection whose subject has no
+// events still checkpoints the position it read the log through, so its
+// next start reads on from there instead of from the start of the log.
+func TestQuietSubjectCheckpointsTheLogsEnd(t *testing.T) {
+	e := start(t)
+	history(t, e.store, 200, 5) // referral and worker events only
+	last, err := e.store.LastSequence(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &onlyHandoffs{}
+	p.Reset()
+	eng := projections.NewEngine(e.store, e.obj, p, projections.Options{})
+	stop := run(t, eng)
+	deadline := time.Now().Add(10 * time.Second)
+	for !eng.Live() {
+		if time.Now().After(deadline) {
+			t.Fatal("the engine did not catch up")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop() // writes the checkpoint
+	data, err := e.obj.GetBytes(context.Background(), p.Name())
+	if err != nil {
+		t.Fatalf("no checkpoint: %v", err)
+	}
+	if got := binary.BigEndian.Uint64(data[:8]); got != last {
+		t.Fatalf("checkpoint at sequence %d, want the log's end %d", got, last)
 	}
 }
