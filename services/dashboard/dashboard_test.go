@@ -69,9 +69,7 @@ func newEnv(t *testing.T) *env {
 	}
 	auth := ks.Authenticator()
 	go auth.Run(ctx)
-	for !auth.Ready() {
-		time.Sleep(5 * time.Millisecond)
-	}
+	<-auth.Loaded()
 	kb := dashboard.NewKeyBucket(ks, auth)
 	e := &env{t: t, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
 	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1)

@@ -260,8 +260,8 @@ type Authenticator struct {
 	kv     jetstream.KeyValue
 	mu     sync.RWMutex
 	keys   map[string]record
-	ready  bool
-	loaded chan struct{} // closed when ready
+	ready  bool          // loaded is closed
+	loaded chan struct{} // closed once the keys present at start are loaded
 }
 
 // Authenticator returns an authenticator on the store's bucket; call Run.
@@ -318,13 +318,6 @@ func (a *Authenticator) Run(ctx context.Context) error {
 
 // Loaded is closed once the keys present at start have been loaded.
 func (a *Authenticator) Loaded() <-chan struct{} { return a.loaded }
-
-// Ready reports whether the keys present at start have been loaded.
-func (a *Authenticator) Ready() bool {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	return a.ready
-}
 
 // Authenticate returns the key that token is. It does no I/O. Every
 // failure is ErrUnauthenticated.

@@ -47,7 +47,11 @@ func authenticator(tb testing.TB, st *keys.Store) *keys.Authenticator {
 	tb.Cleanup(cancel)
 	a := st.Authenticator()
 	go a.Run(ctx)
-	eventually(tb, "authenticator ready", a.Ready)
+	select {
+	case <-a.Loaded():
+	case <-time.After(5 * time.Second):
+		tb.Fatal("the authenticator did not load the keys within 5 s")
+	}
 	return a
 }
 

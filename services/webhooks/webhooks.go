@@ -255,15 +255,8 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Ready reports whether Run has loaded the endpoints and deliveries.
-func (s *Service) Ready() bool {
-	select {
-	case <-s.ready:
-		return true
-	default:
-		return false
-	}
-}
+// Loaded is closed once Run has loaded the endpoints and deliveries.
+func (s *Service) Loaded() <-chan struct{} { return s.ready }
 
 func (s *Service) watch(ctx context.Context, kv jetstream.KeyValue, initialDone func(), apply func(key string, value []byte, deleted bool)) error {
 	w, err := kv.WatchAll(ctx)

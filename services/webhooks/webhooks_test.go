@@ -71,7 +71,11 @@ func startNode(tb testing.TB, dir string, clk *clock, client *http.Client, consu
 	rctx, cancel := context.WithCancel(ctx)
 	n := &node{srv: srv, store: store, svc: svc, cancel: cancel, done: make(chan error, 1)}
 	go func() { n.done <- svc.Run(rctx) }()
-	waitFor(tb, "the webhook service to load its buckets", svc.Ready)
+	select {
+	case <-svc.Loaded():
+	case <-time.After(5 * time.Second):
+		tb.Fatal("the webhook service did not load its buckets within 5 s")
+	}
 	tb.Cleanup(func() { n.stop(tb); nc.Close() })
 	return n
 }
@@ -443,7 +447,11 @@ func TestPrivateAddressRefusedAtConnection(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(t, "ready", svc.Ready)
+	select {
+	case <-svc.Loaded():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the webhook service did not load its buckets within 5 s")
+	}
 	requestHandoff(t, store, "01a2a6b0-0000-7000-8000-0000000000cc", "org-a", clk.Now().Add(14*24*time.Hour))
 	waitFor(t, "the delivery", func() bool { return len(svc.Deliveries("org-a", "")) == 1 })
 	svc.SendDue(context.Background())

@@ -110,15 +110,3 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 	}
 	return httpapi.New(hc), nil
 }
-
-// waitUntil polls ready until it is true or ctx ends.
-func waitUntil(ctx context.Context, ready func() bool) error {
-	for !ready() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-	return nil
-}

@@ -36,8 +36,10 @@ func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetst
 		}
 		g.Go(func() error { return wh.Run(ctx) })
 		// The API answers from the endpoints and deliveries it has loaded.
-		if err := waitUntil(ctx, wh.Ready); err != nil {
-			return out, err
+		select {
+		case <-wh.Loaded():
+		case <-ctx.Done():
+			return out, ctx.Err()
 		}
 		out.Webhooks = wh
 	}
