@@ -113,11 +113,19 @@ type Tx struct {
 	order   []Aggregate // in the order of their first Emit
 	// anyVersion are the aggregates emitted to with EmitAnyVersion.
 	anyVersion []Aggregate
+	// lost: an earlier attempt's append got no answer from the log.
+	lost bool
 	err        error
 }
 
 // Context returns the context of the command.
 func (tx *Tx) Context() context.Context { return tx.ctx }
+
+// MayHaveAppended reports whether an earlier attempt of this command sent
+// its append and got no answer (the log was electing a leader): what this
+// attempt finds of the command in the log (a *Retry, an aggregate already
+// created) may then be its own doing rather than an earlier command's.
+func (tx *Tx) MayHaveAppended() bool { return tx.lost }
 
 // Retry is the error Load returns when the aggregate already carries the
 // command's idempotency key: the command was carried out before, and
@@ -236,7 +244,7 @@ func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) er
 		cmd.IdempotencyKey = "command\x00" + id.String()
 	}
 	keyHash := hashKey(cmd.IdempotencyKey)
-	unavailable := 0
+	unavailable, lost := 0, false
 	for attempt := 0; attempt < commandAttempts; attempt++ {
 		if unavailable > 0 {
 			// The log is electing a leader: give it time.
@@ -255,7 +263,7 @@ func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) er
 			case <-time.After(d):
 			}
 		}
-		tx := &Tx{ctx: ctx, store: s, cmd: cmd, keyHash: keyHash, read: map[Aggregate]uint64{}, emitted: map[Aggregate][]proto.Message{}}
+		tx := &Tx{ctx: ctx, store: s, cmd: cmd, keyHash: keyHash, read: map[Aggregate]uint64{}, emitted: map[Aggregate][]proto.Message{}, lost: lost}
 		err := decide(tx)
 		var r *Retry
 		if errors.As(err, &r) {
@@ -300,6 +308,7 @@ func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) er
 		}
 		if errors.Is(err, ErrUnavailable) {
 			unavailable++
+			lost = true
 			continue
 		}
 		return seq, err

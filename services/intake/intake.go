@@ -133,8 +133,15 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 	seq, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
 		created = false
 		ref, err := events.Load(tx, aggregate.Referral, id)
-		if err != nil || ref.Exists() {
-			return err // a retry: answered below
+		var retry *events.Retry
+		if errors.As(err, &retry) || err == nil && ref.Exists() {
+			// A retry, answered below; or this call's own earlier
+			// attempt, whose answer the log lost.
+			created = tx.MayHaveAppended() && ev != nil
+			return err
+		}
+		if err != nil {
+			return err
 		}
 		ev = proto.Clone(received).(*pathwayv1.ReferralReceived)
 		dup, err := s.openEpisode(tx, id, ev.GetPerson())
