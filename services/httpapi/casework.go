@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -17,77 +18,73 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// recordContact handles POST /v1/referrals/{id}/contacts.
-func (a *api) recordContact(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Kind                    string    `json:"kind"`
-		When                    time.Time `json:"when"`
-		DurationMinutes         int       `json:"duration_minutes"`
-		DidNotAttend            bool      `json:"did_not_attend"`
-		WhatMattersConversation bool      `json:"what_matters_conversation"`
-		Note                    string    `json:"note"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
+type contactRecordBody struct {
+	Kind                    string    `json:"kind"`
+	When                    time.Time `json:"when"`
+	DurationMinutes         int       `json:"duration_minutes"`
+	DidNotAttend            bool      `json:"did_not_attend"`
+	WhatMattersConversation bool      `json:"what_matters_conversation"`
+	Note                    string    `json:"note"`
+	kind                    pathwayv1.ContactKind
+}
+
+func (b *contactRecordBody) check() []kernel.FieldError {
 	var errs []kernel.FieldError
-	kind, ok := referral.ContactKind(body.Kind)
-	if !ok {
+	var ok bool
+	if b.kind, ok = referral.ContactKind(b.Kind); !ok {
 		errs = append(errs, kernel.FieldError{Field: "kind", Reason: "must be phone, face_to_face, home_visit or video"})
 	}
-	if body.When.IsZero() {
+	if b.When.IsZero() {
 		errs = append(errs, kernel.FieldError{Field: "when", Reason: "is required (RFC 3339 time)"})
 	}
-	if body.DurationMinutes < 0 || body.DurationMinutes > 480 {
+	if b.DurationMinutes < 0 || b.DurationMinutes > 480 {
 		errs = append(errs, kernel.FieldError{Field: "duration_minutes", Reason: "must be 0 to 480"})
 	}
-	if len(body.Note) > 2000 {
-		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
-	}
-	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.RecordContact(r.Context(), id, cmd, &pathwayv1.ContactRecorded{
-			ContactId: uuid.NewString(), Kind: kind, At: timestamppb.New(body.When), DurationMinutes: uint32(body.DurationMinutes),
-			DidNotAttend: body.DidNotAttend, WhatMattersConversation: body.WhatMattersConversation, Note: body.Note,
+	return append(errs, checkNote(b.Note)...)
+}
+
+// recordContact handles POST /v1/referrals/{id}/contacts.
+func (a *api) recordContact() http.HandlerFunc {
+	return change(a, (*contactRecordBody).check, func(ctx context.Context, id string, b *contactRecordBody, cmd events.Command) (uint64, error) {
+		return a.refs.Intake.RecordContact(ctx, id, cmd, &pathwayv1.ContactRecorded{
+			ContactId: uuid.NewString(), Kind: b.kind, At: timestamppb.New(b.When), DurationMinutes: uint32(b.DurationMinutes),
+			DidNotAttend: b.DidNotAttend, WhatMattersConversation: b.WhatMattersConversation, Note: b.Note,
 		})
 	})
 }
 
-// discharge handles POST /v1/referrals/{id}/discharge.
-func (a *api) discharge(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Reason string `json:"reason"`
-		Note   string `json:"note"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
+type dischargeBody struct {
+	Reason string `json:"reason"`
+	Note   string `json:"note"`
+	reason pathwayv1.DischargeReason
+}
+
+func (b *dischargeBody) check() []kernel.FieldError {
 	var errs []kernel.FieldError
-	reason, ok := referral.DischargeReason(body.Reason)
-	if !ok {
+	var ok bool
+	if b.reason, ok = referral.DischargeReason(b.Reason); !ok {
 		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "must be goals_met, disengaged, declined, moved_away, redirected, died or other"})
 	}
-	if len(body.Note) > 2000 {
-		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
-	}
-	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Discharge(r.Context(), id, cmd, reason, body.Note)
+	return append(errs, checkNote(b.Note)...)
+}
+
+// discharge handles POST /v1/referrals/{id}/discharge.
+func (a *api) discharge() http.HandlerFunc {
+	return change(a, (*dischargeBody).check, func(ctx context.Context, id string, b *dischargeBody, cmd events.Command) (uint64, error) {
+		return a.refs.Intake.Discharge(ctx, id, cmd, b.reason, b.Note)
 	})
 }
 
+type reopenBody struct {
+	Reason string `json:"reason"`
+}
+
+func (b *reopenBody) check() []kernel.FieldError { return checkReason(b.Reason) }
+
 // reopen handles POST /v1/referrals/{id}/reopen.
-func (a *api) reopen(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Reason string `json:"reason"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	var errs []kernel.FieldError
-	if body.Reason == "" || len(body.Reason) > 2000 {
-		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
-	}
-	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Reopen(r.Context(), id, cmd, body.Reason)
+func (a *api) reopen() http.HandlerFunc {
+	return change(a, (*reopenBody).check, func(ctx context.Context, id string, b *reopenBody, cmd events.Command) (uint64, error) {
+		return a.refs.Intake.Reopen(ctx, id, cmd, b.Reason)
 	})
 }
 
@@ -134,43 +131,39 @@ func details(m proto.Message) map[string]any {
 	return out
 }
 
-// assign handles POST /v1/referrals/{id}/assign: staff assign or reassign
-// by hand, with a reason.
-func (a *api) assign(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		WorkerID string `json:"worker_id"`
-		Reason   string `json:"reason"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
+type assignBody struct {
+	WorkerID string `json:"worker_id"`
+	Reason   string `json:"reason"`
+}
+
+func (b *assignBody) check() []kernel.FieldError {
 	var errs []kernel.FieldError
-	if _, err := uuid.Parse(body.WorkerID); err != nil {
+	if _, err := uuid.Parse(b.WorkerID); err != nil {
 		errs = append(errs, kernel.FieldError{Field: "worker_id", Reason: "must be the id of a link worker"})
 	}
-	if body.Reason == "" || len(body.Reason) > 2000 {
-		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
-	}
-	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
-		return assignment.Assign(r.Context(), a.refs.Store, id, body.WorkerID, body.Reason, cmd, a.refs.Now())
+	return append(errs, checkReason(b.Reason)...)
+}
+
+// assign handles POST /v1/referrals/{id}/assign: staff assign or reassign
+// by hand, with a reason.
+func (a *api) assign() http.HandlerFunc {
+	return change(a, (*assignBody).check, func(ctx context.Context, id string, b *assignBody, cmd events.Command) (uint64, error) {
+		return assignment.Assign(ctx, a.refs.Store, id, b.WorkerID, b.Reason, cmd, a.refs.Now())
 	})
 }
 
-// agreePlan handles POST /v1/referrals/{id}/plan.
-func (a *api) agreePlan(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		WhatMatters string `json:"what_matters"`
-		Goals       []struct {
-			Description string `json:"description"`
-			TargetDate  string `json:"target_date"`
-		} `json:"goals"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
+type planBody struct {
+	WhatMatters string `json:"what_matters"`
+	Goals       []struct {
+		Description string `json:"description"`
+		TargetDate  string `json:"target_date"`
+	} `json:"goals"`
+	goals []*pathwayv1.Goal
+}
+
+func (b *planBody) check() []kernel.FieldError {
 	var errs []kernel.FieldError
-	var goals []*pathwayv1.Goal
-	for i, g := range body.Goals {
+	for i, g := range b.Goals {
 		goal := &pathwayv1.Goal{Id: uuid.NewString(), Description: g.Description}
 		if g.TargetDate != "" {
 			d, err := time.Parse(time.DateOnly, g.TargetDate)
@@ -180,62 +173,69 @@ func (a *api) agreePlan(w http.ResponseWriter, r *http.Request) {
 				goal.TargetDate = &pathwayv1.Date{Year: int32(d.Year()), Month: int32(d.Month()), Day: int32(d.Day())}
 			}
 		}
-		goals = append(goals, goal)
+		b.goals = append(b.goals, goal)
 	}
-	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.AgreePlan(r.Context(), id, cmd, body.WhatMatters, goals)
+	return errs
+}
+
+// agreePlan handles POST /v1/referrals/{id}/plan.
+func (a *api) agreePlan() http.HandlerFunc {
+	return change(a, (*planBody).check, func(ctx context.Context, id string, b *planBody, cmd events.Command) (uint64, error) {
+		return a.refs.Intake.AgreePlan(ctx, id, cmd, b.WhatMatters, b.goals)
 	})
 }
 
-// measureOutcome handles POST /v1/referrals/{id}/outcomes.
-func (a *api) measureOutcome(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Instrument string     `json:"instrument"`
-		Point      string     `json:"point"`
-		MeasuredAt *time.Time `json:"measured_at"`
-		Ons4       *struct {
-			LifeSatisfaction *uint32 `json:"life_satisfaction"`
-			Worthwhile       *uint32 `json:"worthwhile"`
-			HappyYesterday   *uint32 `json:"happy_yesterday"`
-			AnxiousYesterday *uint32 `json:"anxious_yesterday"`
-		} `json:"ons4"`
-		Items []uint32 `json:"items"`
-		Mycaw *struct {
-			Concerns []struct {
-				Concern string `json:"concern"`
-				Score   uint32 `json:"score"`
-			} `json:"concerns"`
-			Wellbeing uint32 `json:"wellbeing"`
-		} `json:"mycaw"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	var errs []kernel.FieldError
-	instruments := map[string]pathwayv1.OutcomeInstrument{"ons4": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_ONS4,
+type outcomeBody struct {
+	Instrument string     `json:"instrument"`
+	Point      string     `json:"point"`
+	MeasuredAt *time.Time `json:"measured_at"`
+	Ons4       *struct {
+		LifeSatisfaction *uint32 `json:"life_satisfaction"`
+		Worthwhile       *uint32 `json:"worthwhile"`
+		HappyYesterday   *uint32 `json:"happy_yesterday"`
+		AnxiousYesterday *uint32 `json:"anxious_yesterday"`
+	} `json:"ons4"`
+	Items []uint32 `json:"items"`
+	Mycaw *struct {
+		Concerns []struct {
+			Concern string `json:"concern"`
+			Score   uint32 `json:"score"`
+		} `json:"concerns"`
+		Wellbeing uint32 `json:"wellbeing"`
+	} `json:"mycaw"`
+	measured *pathwayv1.OutcomeMeasured
+}
+
+var (
+	instruments = map[string]pathwayv1.OutcomeInstrument{"ons4": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_ONS4,
 		"swemwbs": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_SWEMWBS, "wemwbs": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_WEMWBS,
 		"mycaw": pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_MYCAW}
-	points := map[string]pathwayv1.MeasurementPoint{"baseline": pathwayv1.MeasurementPoint_MEASUREMENT_POINT_BASELINE,
+	measurementPoints = map[string]pathwayv1.MeasurementPoint{"baseline": pathwayv1.MeasurementPoint_MEASUREMENT_POINT_BASELINE,
 		"follow_up": pathwayv1.MeasurementPoint_MEASUREMENT_POINT_FOLLOW_UP}
-	inst, ok := instruments[body.Instrument]
+)
+
+// check checks the body at now, the default time of the measurement.
+func (b *outcomeBody) check(now time.Time) []kernel.FieldError {
+	var errs []kernel.FieldError
+	inst, ok := instruments[b.Instrument]
 	if !ok {
 		errs = append(errs, kernel.FieldError{Field: "instrument", Reason: "must be ons4, swemwbs, wemwbs or mycaw"})
 	}
-	point, ok := points[body.Point]
+	point, ok := measurementPoints[b.Point]
 	if !ok {
 		errs = append(errs, kernel.FieldError{Field: "point", Reason: "must be baseline or follow_up"})
 	}
-	at := a.refs.Now()
-	if body.MeasuredAt != nil {
-		if body.MeasuredAt.After(at.Add(5 * time.Minute)) {
+	at := now
+	if b.MeasuredAt != nil {
+		if b.MeasuredAt.After(at.Add(5 * time.Minute)) {
 			errs = append(errs, kernel.FieldError{Field: "measured_at", Reason: "must not be in the future"})
 		}
-		at = *body.MeasuredAt
+		at = *b.MeasuredAt
 	}
 	m := &pathwayv1.OutcomeMeasured{Instrument: inst, Point: point, MeasuredAt: timestamppb.New(at)}
-	switch body.Instrument {
+	switch b.Instrument {
 	case "ons4":
-		o := body.Ons4
+		o := b.Ons4
 		if o == nil || o.LifeSatisfaction == nil || o.Worthwhile == nil || o.HappyYesterday == nil || o.AnxiousYesterday == nil {
 			errs = append(errs, kernel.FieldError{Field: "ons4", Reason: "life_satisfaction, worthwhile, happy_yesterday and anxious_yesterday are required, each 0 to 10"})
 		} else {
@@ -243,17 +243,24 @@ func (a *api) measureOutcome(w http.ResponseWriter, r *http.Request) {
 				HappyYesterday: *o.HappyYesterday, AnxiousYesterday: *o.AnxiousYesterday}}
 		}
 	case "swemwbs", "wemwbs":
-		m.Scores = &pathwayv1.OutcomeMeasured_WarwickEdinburgh{WarwickEdinburgh: &pathwayv1.WarwickEdinburghScores{Items: body.Items}}
+		m.Scores = &pathwayv1.OutcomeMeasured_WarwickEdinburgh{WarwickEdinburgh: &pathwayv1.WarwickEdinburghScores{Items: b.Items}}
 	case "mycaw":
-		if body.Mycaw != nil {
-			my := &pathwayv1.MycawScores{Wellbeing: body.Mycaw.Wellbeing}
-			for _, c := range body.Mycaw.Concerns {
+		if b.Mycaw != nil {
+			my := &pathwayv1.MycawScores{Wellbeing: b.Mycaw.Wellbeing}
+			for _, c := range b.Mycaw.Concerns {
 				my.Concerns = append(my.Concerns, &pathwayv1.MycawConcern{Concern: c.Concern, Score: c.Score})
 			}
 			m.Scores = &pathwayv1.OutcomeMeasured_Mycaw{Mycaw: my}
 		}
 	}
-	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.MeasureOutcome(r.Context(), id, cmd, m)
+	b.measured = m
+	return errs
+}
+
+// measureOutcome handles POST /v1/referrals/{id}/outcomes.
+func (a *api) measureOutcome() http.HandlerFunc {
+	check := func(b *outcomeBody) []kernel.FieldError { return b.check(a.refs.Now()) }
+	return change(a, check, func(ctx context.Context, id string, b *outcomeBody, cmd events.Command) (uint64, error) {
+		return a.refs.Intake.MeasureOutcome(ctx, id, cmd, b.measured)
 	})
 }

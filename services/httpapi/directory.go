@@ -36,36 +36,28 @@ func (c *contactBody) proto() *pathwayv1.ContactPoint {
 	return &pathwayv1.ContactPoint{Name: c.Name, Email: c.Email, Phone: c.Phone, Url: c.URL}
 }
 
-// savePartner handles POST /v1/directory/partners.
-func (a *api) savePartner(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		ID                 string       `json:"id"`
-		Name               string       `json:"name"`
-		Description        string       `json:"description"`
-		Contact            *contactBody `json:"contact"`
-		RegistrationNumber string       `json:"registration_number"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	cmd, ok := a.commandOrProblem(w, r)
-	if !ok {
-		return
-	}
-	saved, err := a.vcse.Service.SavePartner(r.Context(), body.ID, &pathwayv1.PartnerRegistered{Name: body.Name, Description: body.Description,
-		Contact: body.Contact.proto(), RegistrationNumber: body.RegistrationNumber}, cmd)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, savedStatus(saved), map[string]any{"id": saved.ID, "sequence": saved.Sequence, "created": saved.Created, "changed": saved.Changed})
+type partnerBody struct {
+	ID                 string       `json:"id"`
+	Name               string       `json:"name"`
+	Description        string       `json:"description"`
+	Contact            *contactBody `json:"contact"`
+	RegistrationNumber string       `json:"registration_number"`
 }
 
-func savedStatus(s vcse.Saved) int {
-	if s.Created {
-		return http.StatusCreated
+// savePartner handles POST /v1/directory/partners.
+func (a *api) savePartner() http.HandlerFunc {
+	return command(a, keyPerRoute, nil, func(r *http.Request, b *partnerBody, cmd events.Command) (reply, error) {
+		return savedReply(a.vcse.Service.SavePartner(r.Context(), b.ID, &pathwayv1.PartnerRegistered{Name: b.Name, Description: b.Description,
+			Contact: b.Contact.proto(), RegistrationNumber: b.RegistrationNumber}, cmd))
+	})
+}
+
+// savedReply answers a directory save.
+func savedReply(s vcse.Saved, err error) (reply, error) {
+	if err != nil {
+		return reply{}, err
 	}
-	return http.StatusOK
+	return reply{status: createdStatus(s.Created), body: map[string]any{"id": s.ID, "sequence": s.Sequence, "created": s.Created, "changed": s.Changed}}, nil
 }
 
 type serviceBody struct {
@@ -81,6 +73,9 @@ type serviceBody struct {
 	Locations     []locBody    `json:"locations"`
 	Contact       *contactBody `json:"contact"`
 	Capacity      string       `json:"capacity_status"`
+	// details and capacity are what the body asks for, made by check.
+	details  *pathwayv1.ServiceDetails
+	capacity pathwayv1.CapacityStatus
 }
 
 type locBody struct {
@@ -91,7 +86,8 @@ type locBody struct {
 	Longitude float64 `json:"longitude"`
 }
 
-func (b serviceBody) details() (*pathwayv1.ServiceDetails, pathwayv1.CapacityStatus, []kernel.FieldError) {
+// check checks a new service's body (update: an existing one's).
+func (b *serviceBody) check(update bool) []kernel.FieldError {
 	var errs []kernel.FieldError
 	d := &pathwayv1.ServiceDetails{PartnerId: b.PartnerID, Name: b.Name, Description: b.Description, TaxonomyTerms: b.TaxonomyTerms,
 		Contact: b.Contact.proto(), Eligibility: &pathwayv1.Eligibility{Description: b.Eligibility}}
@@ -128,63 +124,52 @@ func (b serviceBody) details() (*pathwayv1.ServiceDetails, pathwayv1.CapacitySta
 	if len(errs) == 0 {
 		errs = partner.ValidateService(d)
 	}
-	return d, c, errs
+	if update && b.Capacity != "" {
+		errs = append(errs, kernel.FieldError{Field: "capacity_status", Reason: "is set by the partner (PUT /v1/partner/services/{id}/capacity), not with an update"})
+	}
+	b.details, b.capacity = d, c
+	return errs
 }
 
 // createService handles POST /v1/directory/services.
-func (a *api) createService(w http.ResponseWriter, r *http.Request) {
-	a.saveService(w, r, "")
+func (a *api) createService() http.HandlerFunc {
+	return a.saveService(false)
 }
 
 // updateService handles PUT /v1/directory/services/{id}.
-func (a *api) updateService(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if _, err := uuid.Parse(id); err != nil {
-		a.writeError(w, r, events.ErrNotFound)
-		return
-	}
-	a.saveService(w, r, id)
-}
-
-func (a *api) saveService(w http.ResponseWriter, r *http.Request, id string) {
-	var body serviceBody
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	d, c, errs := body.details()
-	if id != "" && body.Capacity != "" {
-		errs = append(errs, kernel.FieldError{Field: "capacity_status", Reason: "is set by the partner (PUT /v1/partner/services/{id}/capacity), not with an update"})
-	}
-	if len(errs) > 0 {
-		writeInvalid(w, errs...)
-		return
-	}
-	cmd, ok := a.commandOrProblem(w, r)
-	if !ok {
-		return
-	}
-	if id == "" {
-		id = uuid.Must(uuid.NewV7()).String()
-		if cmd.IdempotencyKey != "" {
-			id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("service\x00"+cmd.IdempotencyKey)).String()
-		}
-	} else {
-		svc, err := vcse.LoadService(r.Context(), a.refs.Store, id)
-		if err != nil {
-			a.writeError(w, r, err)
-			return
-		}
-		if !svc.Exists() {
+func (a *api) updateService() http.HandlerFunc {
+	save := a.saveService(true)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, err := uuid.Parse(r.PathValue("id")); err != nil {
 			a.writeError(w, r, events.ErrNotFound)
 			return
 		}
+		save(w, r)
 	}
-	saved, err := a.vcse.Service.SaveService(r.Context(), id, d, c, cmd)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, savedStatus(saved), map[string]any{"id": saved.ID, "sequence": saved.Sequence, "created": saved.Created, "changed": saved.Changed})
+}
+
+// saveService creates a service, its id derived from the key when one is
+// sent, or updates the one in the path.
+func (a *api) saveService(update bool) http.HandlerFunc {
+	check := func(b *serviceBody) []kernel.FieldError { return b.check(update) }
+	return command(a, keyPerRoute, check, func(r *http.Request, b *serviceBody, cmd events.Command) (reply, error) {
+		id := r.PathValue("id")
+		if !update {
+			id = uuid.Must(uuid.NewV7()).String()
+			if cmd.IdempotencyKey != "" {
+				id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("service\x00"+cmd.IdempotencyKey)).String()
+			}
+		} else {
+			svc, err := vcse.LoadService(r.Context(), a.refs.Store, id)
+			if err != nil {
+				return reply{}, err
+			}
+			if !svc.Exists() {
+				return reply{}, events.ErrNotFound
+			}
+		}
+		return savedReply(a.vcse.Service.SaveService(r.Context(), id, b.details, b.capacity, cmd))
+	})
 }
 
 // importDirectory handles POST /v1/directory/import: an HSDS 3.0 array of
@@ -201,16 +186,10 @@ func (a *api) importDirectory(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	cmd, ok := a.commandOrProblem(w, r)
-	if !ok {
-		return
-	}
-	rep, err := a.vcse.Service.Import(r.Context(), recs, cmd, nil)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
+	a.execute(w, r, keyPerRoute, func(cmd events.Command) (reply, error) {
+		rep, err := a.vcse.Service.Import(r.Context(), recs, cmd, nil)
+		return reply{status: http.StatusOK, body: rep}, err
+	})
 }
 
 // searchServices handles GET /v1/directory/services?need=&postcode=&text=&age=.

@@ -99,14 +99,28 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
-	if dup, ok := errors.AsType[*intake.DuplicateError](err); ok {
-		// The open episode is named, so the caller can find it.
-		w.Header().Set("Link", fmt.Sprintf("</v1/referrals/%s>; rel=\"related\"", dup.OpenID))
-		p.Type, p.Title = problemBase+"open-episode", "The person already has an open referral"
-		writeProblemWith(w, p, map[string]any{"open_referral": "/v1/referrals/" + dup.OpenID, "open_referral_id": dup.OpenID})
+	if ext := refine(err, &p, w.Header()); ext != nil {
+		writeProblemWith(w, p, ext)
 		return
 	}
 	WriteProblem(w, p)
+}
+
+// refine refines p, the problem of err's kind, for the errors that carry
+// more than a kind: their own type and title, extension members (which it
+// returns; nil for any other error) and a Link header.
+func refine(err error, p *Problem, h http.Header) map[string]any {
+	if dup, ok := errors.AsType[*intake.DuplicateError](err); ok {
+		// The open episode is named, so the caller can find it.
+		h.Set("Link", fmt.Sprintf("</v1/referrals/%s>; rel=\"related\"", dup.OpenID))
+		p.Type, p.Title = problemBase+"open-episode", "The person already has an open referral"
+		return map[string]any{"open_referral": "/v1/referrals/" + dup.OpenID, "open_referral_id": dup.OpenID}
+	}
+	if cw, ok := errors.AsType[*capacityWarning](err); ok {
+		p.Type, p.Title = problemBase+"capacity-warning", "The service signals no capacity"
+		return map[string]any{"capacity_status": cw.status}
+	}
+	return nil
 }
 
 // writeInvalid answers the invalid fields of a request.

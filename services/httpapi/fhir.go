@@ -82,7 +82,12 @@ func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, http.StatusBadRequest, issues)
 		return
 	}
-	res, err := a.submitReferral(r, sub, "fhir")
+	cmd, err := a.command(r, keyAsSent)
+	if err != nil {
+		a.fhirError(w, r, err)
+		return
+	}
+	res, err := a.submitReferral(r, sub, cmd, "fhir")
 	if err != nil {
 		a.fhirError(w, r, err)
 		return
@@ -92,11 +97,7 @@ func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
 		a.fhirError(w, r, err)
 		return
 	}
-	status := http.StatusOK
-	if res.Created {
-		status = http.StatusCreated
-	}
-	a.writeServiceRequest(w, r, ref, status)
+	a.writeServiceRequest(w, r, ref, createdStatus(res.Created))
 }
 
 // fhirRead handles GET /fhir/r4/ServiceRequest/{id}.

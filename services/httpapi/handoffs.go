@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,31 +18,24 @@ import (
 	"github.com/pathway-sp/pathway/services/vcse"
 )
 
-// requestHandoff handles POST /v1/referrals/{id}/handoffs.
-func (a *api) requestHandoff(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		ServiceID    string   `json:"service_id"`
-		SharedFields []string `json:"shared_fields"`
-		Consent      *bool    `json:"consent"`
-		Confirm      bool     `json:"confirm"`
-		Note         string   `json:"note"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
+type handoffBody struct {
+	ServiceID    string   `json:"service_id"`
+	SharedFields []string `json:"shared_fields"`
+	Consent      *bool    `json:"consent"`
+	Confirm      bool     `json:"confirm"`
+	Note         string   `json:"note"`
+	// input is what the body asks for, made by check.
+	input vcse.HandoffInput
+}
+
+func (b *handoffBody) check() []kernel.FieldError {
 	var errs []kernel.FieldError
-	if _, err := uuid.Parse(body.ServiceID); err != nil {
+	if _, err := uuid.Parse(b.ServiceID); err != nil {
 		errs = append(errs, kernel.FieldError{Field: "service_id", Reason: "must be the id of a directory service"})
 	}
-	in := vcse.HandoffInput{ServiceID: body.ServiceID, ConfirmCapacity: body.Confirm, Note: body.Note}
-	names := slices.Sorted(func(yield func(string) bool) {
-		for k := range handoff.SharedFieldNames {
-			if !yield(k) {
-				return
-			}
-		}
-	})
-	for i, f := range body.SharedFields {
+	in := vcse.HandoffInput{ServiceID: b.ServiceID, ConfirmCapacity: b.Confirm, Note: b.Note}
+	names := slices.Sorted(maps.Keys(handoff.SharedFieldNames))
+	for i, f := range b.SharedFields {
 		sf, ok := handoff.SharedFieldNames[f]
 		if !ok {
 			errs = append(errs, kernel.FieldError{Field: fmt.Sprintf("shared_fields[%d]", i), Reason: "must be one of " + strings.Join(names, ", ")})
@@ -52,44 +46,48 @@ func (a *api) requestHandoff(w http.ResponseWriter, r *http.Request) {
 		}
 		in.Shared = append(in.Shared, sf)
 	}
-	if body.Consent == nil || !*body.Consent {
+	if b.Consent == nil || !*b.Consent {
 		errs = append(errs, kernel.FieldError{Field: "consent", Reason: "the person's consent to the handoff is required (true)"})
 	} else {
 		in.Consent = true
 	}
-	if len(body.Note) > 2000 {
-		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
-	}
-	if len(errs) > 0 {
-		writeInvalid(w, errs...)
-		return
-	}
-	ref, ok := a.load(w, r)
-	if !ok {
-		return
-	}
-	cmd, ok := a.commandOrProblem(w, r)
-	if !ok {
-		return
-	}
-	id, seq, err := a.vcse.Service.RequestHandoff(r.Context(), ref.ID(), in, cmd)
-	if errors.Is(err, handoff.ErrCapacity) {
-		svc, _ := vcse.LoadService(r.Context(), a.refs.Store, body.ServiceID)
-		writeProblemWith(w, Problem{Type: problemBase + "capacity-warning", Title: "The service signals no capacity", Status: http.StatusConflict,
-			Detail: "the service's capacity status is " + partner.CapacityName(svc.Capacity()) + "; send the request again with \"confirm\": true to hand off anyway"},
-			map[string]any{"capacity_status": partner.CapacityName(svc.Capacity())})
-		return
-	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	h, err := vcse.LoadHandoff(r.Context(), a.refs.Store, id)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "status": h.Status(), "sequence": seq, "respond_by": h.RespondBy()})
+	b.input = in
+	return append(errs, checkNote(b.Note)...)
+}
+
+// capacityWarning refuses a handoff to a service that signals no
+// capacity, until it is confirmed: a conflict that names the status.
+type capacityWarning struct {
+	err    *kernel.Error
+	status string
+}
+
+func (c *capacityWarning) Error() string { return c.err.Error() }
+func (c *capacityWarning) Unwrap() error { return c.err }
+
+// requestHandoff handles POST /v1/referrals/{id}/handoffs.
+func (a *api) requestHandoff() http.HandlerFunc {
+	return command(a, keyPerRoute, (*handoffBody).check, func(r *http.Request, b *handoffBody, cmd events.Command) (reply, error) {
+		ref, err := a.loadVisible(r)
+		if err != nil {
+			return reply{}, err
+		}
+		id, seq, err := a.vcse.Service.RequestHandoff(r.Context(), ref.ID(), b.input, cmd)
+		if errors.Is(err, handoff.ErrCapacity) {
+			svc, _ := vcse.LoadService(r.Context(), a.refs.Store, b.ServiceID)
+			status := partner.CapacityName(svc.Capacity())
+			return reply{}, &capacityWarning{status: status, err: &kernel.Error{Kind: kernel.Conflict, Err: err,
+				Message: "the service's capacity status is " + status + "; send the request again with \"confirm\": true to hand off anyway"}}
+		}
+		if err != nil {
+			return reply{}, err
+		}
+		h, err := vcse.LoadHandoff(r.Context(), a.refs.Store, id)
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusCreated, body: map[string]any{"id": id, "status": h.Status(), "sequence": seq, "respond_by": h.RespondBy()}}, nil
+	})
 }
 
 // handoffView is a handoff as staff or its partner see it.
@@ -147,22 +145,17 @@ func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
 }
 
 // loadHandoff reads the handoff in the path. A partner sees only its own:
-// another's, like a missing one, is 404.
-func (a *api) loadHandoff(w http.ResponseWriter, r *http.Request) (*handoff.Handoff, bool) {
+// another's, like a missing one, is events.ErrNotFound.
+func (a *api) loadHandoff(r *http.Request) (*handoff.Handoff, error) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
-		a.writeError(w, r, events.ErrNotFound)
-		return nil, false
+		return nil, events.ErrNotFound
 	}
 	h, err := vcse.LoadHandoff(r.Context(), a.refs.Store, id)
 	if err == nil && !a.mayActOn(r, h) {
 		err = events.ErrNotFound
 	}
-	if err != nil {
-		a.writeError(w, r, err)
-		return nil, false
-	}
-	return h, true
+	return h, err
 }
 
 func (a *api) mayActOn(r *http.Request, h *handoff.Handoff) bool {
@@ -176,73 +169,74 @@ func (a *api) mayActOn(r *http.Request, h *handoff.Handoff) bool {
 // getHandoff handles GET /v1/handoffs/{id} (staff) and
 // GET /v1/partner/handoffs/{id} (the partner: shared fields only).
 func (a *api) getHandoff(w http.ResponseWriter, r *http.Request) {
-	h, ok := a.loadHandoff(w, r)
-	if !ok {
+	h, err := a.loadHandoff(r)
+	if err != nil {
+		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, viewHandoff(h, principalFrom(r.Context()).key.Role != keys.RolePartner))
 }
 
+// actionBody is a handoff action's body, which may be empty.
+type actionBody struct {
+	Reason  string `json:"reason"`
+	Outcome string `json:"outcome"`
+	Note    string `json:"note"`
+}
+
+func (*actionBody) optional() {}
+
+func (b *actionBody) check(action handoff.Action) []kernel.FieldError {
+	var errs []kernel.FieldError
+	if handoff.NeedsReason(action) && b.Reason == "" {
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "is required to " + string(action) + ": one of " + strings.Join(handoff.Reasons, ", ")})
+	}
+	if b.Reason != "" && !slices.Contains(handoff.Reasons, b.Reason) {
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "must be a reason code: " + strings.Join(handoff.Reasons, ", ") + " (say more in note)"})
+	}
+	if action == handoff.ActionComplete && !slices.Contains(handoff.Outcomes, b.Outcome) {
+		errs = append(errs, kernel.FieldError{Field: "outcome", Reason: "is required to complete: one of " + strings.Join(handoff.Outcomes, ", ")})
+	}
+	if action != handoff.ActionComplete && b.Outcome != "" {
+		errs = append(errs, kernel.FieldError{Field: "outcome", Reason: "only a completion carries an outcome"})
+	}
+	return append(errs, checkNote(b.Note)...)
+}
+
 // handoffAction handles POST /v1/partner/handoffs/{id}/{action} and the
 // link worker's POST /v1/handoffs/{id}/cancel and /entered-in-error.
 func (a *api) handoffAction(action handoff.Action) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var body struct {
-			Reason  string `json:"reason"`
-			Outcome string `json:"outcome"`
-			Note    string `json:"note"`
+	check := func(b *actionBody) []kernel.FieldError { return b.check(action) }
+	return command(a, keyPerRoute, check, func(r *http.Request, b *actionBody, cmd events.Command) (reply, error) {
+		h, err := a.loadHandoff(r)
+		if err != nil {
+			return reply{}, err
 		}
-		if r.ContentLength != 0 && !decodeJSON(w, r, &body) {
-			return
-		}
-		var errs []kernel.FieldError
-		if handoff.NeedsReason(action) && body.Reason == "" {
-			errs = append(errs, kernel.FieldError{Field: "reason", Reason: "is required to " + string(action) + ": one of " + strings.Join(handoff.Reasons, ", ")})
-		}
-		if body.Reason != "" && !slices.Contains(handoff.Reasons, body.Reason) {
-			errs = append(errs, kernel.FieldError{Field: "reason", Reason: "must be a reason code: " + strings.Join(handoff.Reasons, ", ") + " (say more in note)"})
-		}
-		if action == handoff.ActionComplete && !slices.Contains(handoff.Outcomes, body.Outcome) {
-			errs = append(errs, kernel.FieldError{Field: "outcome", Reason: "is required to complete: one of " + strings.Join(handoff.Outcomes, ", ")})
-		}
-		if action != handoff.ActionComplete && body.Outcome != "" {
-			errs = append(errs, kernel.FieldError{Field: "outcome", Reason: "only a completion carries an outcome"})
-		}
-		if len(body.Note) > 2000 {
-			errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
-		}
-		if len(errs) > 0 {
-			writeInvalid(w, errs...)
-			return
-		}
-		h, ok := a.loadHandoff(w, r)
-		if !ok {
-			return
-		}
-		cmd, ok := a.commandOrProblem(w, r)
-		if !ok {
-			return
-		}
-		seq, status, err := a.vcse.Service.Act(r.Context(), h.ID(), action, body.Reason, body.Outcome, body.Note, cmd, func(h *handoff.Handoff) error {
+		seq, status, err := a.vcse.Service.Act(r.Context(), h.ID(), action, b.Reason, b.Outcome, b.Note, cmd, func(h *handoff.Handoff) error {
 			if !a.mayActOn(r, h) {
 				return events.ErrNotFound
 			}
 			return nil
 		})
 		if err != nil {
-			a.writeError(w, r, err)
-			return
+			return reply{}, err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"id": h.ID(), "status": status, "sequence": seq})
-	}
+		return reply{status: http.StatusOK, body: map[string]any{"id": h.ID(), "status": status, "sequence": seq}}, nil
+	})
 }
 
 // partnerAction routes POST /v1/partner/handoffs/{id}/{action}.
-func (a *api) partnerAction(w http.ResponseWriter, r *http.Request) {
-	act := handoff.Action(r.PathValue("action"))
-	if !slices.Contains(handoff.PartnerActions, act) {
-		a.writeError(w, r, kernel.Errorf(kernel.NotFound, "no such action; want accept, reject, start, hold, complete or fail"))
-		return
+func (a *api) partnerAction() http.HandlerFunc {
+	actions := map[handoff.Action]http.HandlerFunc{}
+	for _, act := range handoff.PartnerActions {
+		actions[act] = a.handoffAction(act)
 	}
-	a.handoffAction(act)(w, r)
+	return func(w http.ResponseWriter, r *http.Request) {
+		h, ok := actions[handoff.Action(r.PathValue("action"))]
+		if !ok {
+			a.writeError(w, r, kernel.Errorf(kernel.NotFound, "no such action; want accept, reject, start, hold, complete or fail"))
+			return
+		}
+		h(w, r)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/partners"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/partner"
@@ -44,35 +45,30 @@ func (a *api) partnerServices(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+type capacityBody struct {
+	Status string `json:"status"`
+	Note   string `json:"note"`
+	status pathwayv1.CapacityStatus
+}
+
+func (b *capacityBody) check() []kernel.FieldError {
+	var ok bool
+	if b.status, ok = partner.ParseCapacity(b.Status); !ok {
+		return []kernel.FieldError{{Field: "status", Reason: "must be " + partner.CapacityNames}}
+	}
+	return nil
+}
+
 // setCapacity handles PUT /v1/partner/services/{id}/capacity.
-func (a *api) setCapacity(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Status string `json:"status"`
-		Note   string `json:"note"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	c, ok := partner.ParseCapacity(body.Status)
-	if !ok {
-		writeInvalid(w, kernel.FieldError{Field: "status", Reason: "must be " + partner.CapacityNames})
-		return
-	}
-	id := r.PathValue("id")
-	if _, err := uuid.Parse(id); err != nil {
-		a.writeError(w, r, events.ErrNotFound)
-		return
-	}
-	cmd, ok := a.commandOrProblem(w, r)
-	if !ok {
-		return
-	}
-	seq, err := a.vcse.Service.SetCapacity(r.Context(), id, principalFrom(r.Context()).key.Organisation, c, body.Note, cmd)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "capacity_status": body.Status, "sequence": seq})
+func (a *api) setCapacity() http.HandlerFunc {
+	return command(a, keyPerRoute, (*capacityBody).check, func(r *http.Request, b *capacityBody, cmd events.Command) (reply, error) {
+		id := r.PathValue("id")
+		if _, err := uuid.Parse(id); err != nil {
+			return reply{}, events.ErrNotFound
+		}
+		seq, err := a.vcse.Service.SetCapacity(r.Context(), id, principalFrom(r.Context()).key.Organisation, b.status, b.Note, cmd)
+		return reply{status: http.StatusOK, body: map[string]any{"id": id, "capacity_status": b.Status, "sequence": seq}}, err
+	})
 }
 
 // partnerStats handles GET /v1/stats/partners.

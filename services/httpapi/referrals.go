@@ -27,31 +27,21 @@ type submitResponse struct {
 }
 
 // submit handles POST /v1/referrals.
-func (a *api) submit(w http.ResponseWriter, r *http.Request) {
-	var sub referral.Submission
-	if !decodeJSON(w, r, &sub) {
-		return
-	}
-	res, err := a.submitReferral(r, sub, "json")
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/v1/referrals/"+res.ID)
-	status := http.StatusOK
-	if res.Created {
-		status = http.StatusCreated
-	}
-	writeJSON(w, status, submitResponse{ID: res.ID, Status: string(res.Status), Sequence: res.Sequence, PossibleDuplicateOf: res.PossibleDuplicateOf})
+func (a *api) submit() http.HandlerFunc {
+	return command(a, keyAsSent, nil, func(r *http.Request, sub *referral.Submission, cmd events.Command) (reply, error) {
+		res, err := a.submitReferral(r, *sub, cmd, "json")
+		if err != nil {
+			return reply{}, err
+		}
+		return reply{status: createdStatus(res.Created), location: "/v1/referrals/" + res.ID,
+			body: submitResponse{ID: res.ID, Status: string(res.Status), Sequence: res.Sequence, PossibleDuplicateOf: res.PossibleDuplicateOf}}, nil
+	})
 }
 
-// submitReferral runs a submission from either front door.
-func (a *api) submitReferral(r *http.Request, sub referral.Submission, channel string) (intake.Result, error) {
+// submitReferral runs a submission from either front door. The command's
+// key is as sent: intake scopes it to the referrer's organisation.
+func (a *api) submitReferral(r *http.Request, sub referral.Submission, cmd events.Command, channel string) (intake.Result, error) {
 	p := principalFrom(r.Context())
-	key, err := idempotencyKey(r)
-	if err != nil {
-		return intake.Result{}, err
-	}
 	if p.key.Role == keys.RoleReferrer && sub.Referrer.Organisation != p.key.Organisation {
 		errs := sub.Validate(a.refs.Now())
 		if !slices.ContainsFunc(errs, func(e kernel.FieldError) bool { return e.Field == "referrer.organisation" }) {
@@ -61,10 +51,10 @@ func (a *api) submitReferral(r *http.Request, sub referral.Submission, channel s
 	}
 	return a.refs.Intake.Submit(r.Context(), intake.Submission{
 		Submission:     sub,
-		Actor:          p.actor,
-		IdempotencyKey: key,
+		Actor:          cmd.Actor,
+		IdempotencyKey: cmd.IdempotencyKey,
 		Channel:        channel,
-		CorrelationID:  correlationID(r),
+		CorrelationID:  cmd.CorrelationID,
 	})
 }
 
@@ -215,109 +205,74 @@ type changeResponse struct {
 	Sequence uint64 `json:"sequence"`
 }
 
-// afterChange answers a state change with the referral as it now is.
-func (a *api) afterChange(w http.ResponseWriter, r *http.Request, id string, seq uint64) {
-	ref, _, err := events.Get(r.Context(), a.refs.Store, aggregate.Referral, id)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, changeResponse{ID: id, Status: string(ref.Status()), Sequence: seq})
+// change is a command on the referral named in the path (one the caller
+// may see; else 404), with the key as sent, answered with the referral's
+// new status and the command's sequence.
+func change[B any](a *api, check func(*B) []kernel.FieldError, do func(ctx context.Context, id string, b *B, cmd events.Command) (uint64, error)) http.HandlerFunc {
+	return command(a, keyAsSent, check, func(r *http.Request, b *B, cmd events.Command) (reply, error) {
+		ref, err := a.loadVisible(r)
+		if err != nil {
+			return reply{}, err
+		}
+		seq, err := do(r.Context(), ref.ID(), b, cmd)
+		if err != nil {
+			return reply{}, err
+		}
+		if ref, _, err = events.Get(r.Context(), a.refs.Store, aggregate.Referral, ref.ID()); err != nil {
+			return reply{}, err
+		}
+		return reply{status: http.StatusOK, body: changeResponse{ID: ref.ID(), Status: string(ref.Status()), Sequence: seq}}, nil
+	})
 }
 
-// change runs a state change on the referral named in the path, after
-// the body's field errors (if any) are answered, and answers with the
-// referral's new status.
-func (a *api) change(w http.ResponseWriter, r *http.Request, errs []kernel.FieldError, do func(id string, cmd events.Command) (uint64, error)) {
-	if len(errs) > 0 {
-		writeInvalid(w, errs...)
-		return
-	}
-	ref, ok := a.load(w, r)
-	if !ok {
-		return
-	}
-	cmd, err := a.command(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	seq, err := do(ref.ID(), cmd)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.afterChange(w, r, ref.ID(), seq)
+type cancelBody struct {
+	Reason string `json:"reason"`
+	Note   string `json:"note"`
+	reason pathwayv1.CancelReason
 }
 
-// commandOrProblem is command, answering 400 when the Idempotency-Key is
-// malformed. The key is scoped to the route: the same key sent to another
-// endpoint (cancel after accept, update after create) is another command,
-// not a retry.
-func (a *api) commandOrProblem(w http.ResponseWriter, r *http.Request) (events.Command, bool) {
-	cmd, err := a.command(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return cmd, false
-	}
-	if cmd.IdempotencyKey != "" {
-		cmd.IdempotencyKey = r.Method + " " + r.URL.Path + "\x00" + cmd.IdempotencyKey
-	}
-	return cmd, true
+var cancelReasons = map[string]pathwayv1.CancelReason{
+	"revoked":          pathwayv1.CancelReason_CANCEL_REASON_REVOKED,
+	"entered-in-error": pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR,
 }
 
-func (a *api) command(r *http.Request) (events.Command, error) {
-	key, err := idempotencyKey(r)
-	if err != nil {
-		return events.Command{}, err
+func (b *cancelBody) check() []kernel.FieldError {
+	var errs []kernel.FieldError
+	b.reason = cancelReasons[b.Reason]
+	if b.reason == pathwayv1.CancelReason_CANCEL_REASON_UNSPECIFIED {
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "must be revoked or entered-in-error"})
 	}
-	return events.Command{Actor: principalFrom(r.Context()).actor, IdempotencyKey: key, CorrelationID: correlationID(r)}, nil
+	return append(errs, checkNote(b.Note)...)
 }
 
 // cancel handles POST /v1/referrals/{id}/cancel.
-func (a *api) cancel(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Reason string `json:"reason"`
-		Note   string `json:"note"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	reason := map[string]pathwayv1.CancelReason{
-		"revoked":          pathwayv1.CancelReason_CANCEL_REASON_REVOKED,
-		"entered-in-error": pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR,
-	}[body.Reason]
-	var errs []kernel.FieldError
-	if reason == pathwayv1.CancelReason_CANCEL_REASON_UNSPECIFIED {
-		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "must be revoked or entered-in-error"})
-	}
-	if len(body.Note) > 2000 {
-		errs = append(errs, kernel.FieldError{Field: "note", Reason: "must be at most 2000 characters"})
-	}
-	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Cancel(r.Context(), id, cmd, reason, body.Note)
+func (a *api) cancel() http.HandlerFunc {
+	return change(a, (*cancelBody).check, func(ctx context.Context, id string, b *cancelBody, cmd events.Command) (uint64, error) {
+		return a.refs.Intake.Cancel(ctx, id, cmd, b.reason, b.Note)
 	})
+}
+
+type mergeBody struct {
+	Into   string `json:"into"`
+	Reason string `json:"reason"`
+}
+
+func (b *mergeBody) check() []kernel.FieldError {
+	var errs []kernel.FieldError
+	if _, err := uuid.Parse(b.Into); err != nil {
+		errs = append(errs, kernel.FieldError{Field: "into", Reason: "must be the id of the referral that survives"})
+	}
+	if b.Reason == "" || len(b.Reason) > 2000 {
+		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "an audit reason of at most 2000 characters is required"})
+	}
+	return errs
 }
 
 // merge handles POST /v1/referrals/{id}/merge: the referral {id} is a
 // duplicate of the referral named "into", which survives.
-func (a *api) merge(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Into   string `json:"into"`
-		Reason string `json:"reason"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	var errs []kernel.FieldError
-	if _, err := uuid.Parse(body.Into); err != nil {
-		errs = append(errs, kernel.FieldError{Field: "into", Reason: "must be the id of the referral that survives"})
-	}
-	if body.Reason == "" || len(body.Reason) > 2000 {
-		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "an audit reason of at most 2000 characters is required"})
-	}
-	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Merge(r.Context(), id, body.Into, cmd, body.Reason)
+func (a *api) merge() http.HandlerFunc {
+	return change(a, (*mergeBody).check, func(ctx context.Context, id string, b *mergeBody, cmd events.Command) (uint64, error) {
+		return a.refs.Intake.Merge(ctx, id, b.Into, cmd, b.Reason)
 	})
 }
 
@@ -353,48 +308,67 @@ func (a *api) triageQueue(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"items": items, "total": len(items)})
 }
 
-// triage handles POST /v1/referrals/{id}/triage.
-func (a *api) triage(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Decision      string `json:"decision"`
-		Priority      string `json:"priority"`
-		Reason        string `json:"reason"`
-		DeclineReason string `json:"decline_reason"`
-		Destination   string `json:"destination"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	decisions := map[string]pathwayv1.TriageDecision{
+type triageBody struct {
+	Decision      string `json:"decision"`
+	Priority      string `json:"priority"`
+	Reason        string `json:"reason"`
+	DeclineReason string `json:"decline_reason"`
+	Destination   string `json:"destination"`
+	decision      *pathwayv1.ReferralTriaged
+}
+
+var (
+	triageDecisions = map[string]pathwayv1.TriageDecision{
 		"accept": pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, "signpost": pathwayv1.TriageDecision_TRIAGE_DECISION_SIGNPOST,
 		"decline": pathwayv1.TriageDecision_TRIAGE_DECISION_DECLINE, "redirect": pathwayv1.TriageDecision_TRIAGE_DECISION_REDIRECT,
 	}
-	priorities := map[string]pathwayv1.Priority{
+	triagePriorities = map[string]pathwayv1.Priority{
 		"": pathwayv1.Priority_PRIORITY_UNSPECIFIED, "urgent": pathwayv1.Priority_PRIORITY_URGENT,
 		"high": pathwayv1.Priority_PRIORITY_HIGH, "routine": pathwayv1.Priority_PRIORITY_ROUTINE,
 	}
+)
+
+func (b *triageBody) check() []kernel.FieldError {
 	var errs []kernel.FieldError
-	dec, okDec := decisions[body.Decision]
-	if !okDec {
+	dec, ok := triageDecisions[b.Decision]
+	if !ok {
 		errs = append(errs, kernel.FieldError{Field: "decision", Reason: "must be accept, signpost, decline or redirect"})
 	}
-	pri, okPri := priorities[body.Priority]
-	if !okPri {
+	pri, ok := triagePriorities[b.Priority]
+	if !ok {
 		errs = append(errs, kernel.FieldError{Field: "priority", Reason: "must be urgent, high or routine"})
 	}
-	if body.Reason == "" || len(body.Reason) > 2000 {
-		errs = append(errs, kernel.FieldError{Field: "reason", Reason: "a reason of at most 2000 characters is required"})
-	}
-	if body.Decision == "decline" && body.DeclineReason == "" {
+	errs = append(errs, checkReason(b.Reason)...)
+	if b.Decision == "decline" && b.DeclineReason == "" {
 		errs = append(errs, kernel.FieldError{Field: "decline_reason", Reason: "is required to decline"})
 	}
-	if body.Decision == "redirect" && body.Destination == "" {
+	if b.Decision == "redirect" && b.Destination == "" {
 		errs = append(errs, kernel.FieldError{Field: "destination", Reason: "is required to redirect"})
 	}
-	a.change(w, r, errs, func(id string, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Triage(r.Context(), id, cmd, &pathwayv1.ReferralTriaged{
-			Decision: dec, Priority: pri, Eligible: dec == pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
-			Reason: body.Reason, DeclineReason: body.DeclineReason, RedirectDestination: body.Destination,
-		})
+	b.decision = &pathwayv1.ReferralTriaged{Decision: dec, Priority: pri, Eligible: dec == pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
+		Reason: b.Reason, DeclineReason: b.DeclineReason, RedirectDestination: b.Destination}
+	return errs
+}
+
+// triage handles POST /v1/referrals/{id}/triage.
+func (a *api) triage() http.HandlerFunc {
+	return change(a, (*triageBody).check, func(ctx context.Context, id string, b *triageBody, cmd events.Command) (uint64, error) {
+		return a.refs.Intake.Triage(ctx, id, cmd, b.decision)
 	})
+}
+
+// checkNote checks an optional free-text note.
+func checkNote(note string) []kernel.FieldError {
+	if len(note) > 2000 {
+		return []kernel.FieldError{{Field: "note", Reason: "must be at most 2000 characters"}}
+	}
+	return nil
+}
+
+// checkReason checks a required free-text reason.
+func checkReason(reason string) []kernel.FieldError {
+	if reason == "" || len(reason) > 2000 {
+		return []kernel.FieldError{{Field: "reason", Reason: "a reason of at most 2000 characters is required"}}
+	}
+	return nil
 }

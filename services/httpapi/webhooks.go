@@ -2,28 +2,27 @@ package httpapi
 
 import (
 	"net/http"
+
+	"github.com/pathway-sp/pathway/events"
 	"slices"
 
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/webhooks"
 )
 
-// registerWebhook handles POST /v1/partner/webhooks.
-func (a *api) registerWebhook(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		URL    string `json:"url"`
-		Secret string `json:"secret"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	ep, err := a.vcse.Webhooks.Register(r.Context(), principalFrom(r.Context()).key.Organisation, body.URL, body.Secret)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	ep.Secret = ""
-	writeJSON(w, http.StatusCreated, ep)
+type webhookBody struct {
+	URL    string `json:"url"`
+	Secret string `json:"secret"`
+}
+
+// registerWebhook handles POST /v1/partner/webhooks. Endpoints are not on
+// the log: the command takes no key.
+func (a *api) registerWebhook() http.HandlerFunc {
+	return command(a, noKey, nil, func(r *http.Request, b *webhookBody, cmd events.Command) (reply, error) {
+		ep, err := a.vcse.Webhooks.Register(r.Context(), principalFrom(r.Context()).key.Organisation, b.URL, b.Secret)
+		ep.Secret = ""
+		return reply{status: http.StatusCreated, body: ep}, err
+	})
 }
 
 // listWebhooks handles GET /v1/partner/webhooks.

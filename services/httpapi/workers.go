@@ -21,6 +21,8 @@ type workerBody struct {
 	Capacity  *int     `json:"capacity"`
 	Languages []string `json:"languages"`
 	Skills    []string `json:"skills"`
+	// registered is the event the body asks for, made by check.
+	registered *pathwayv1.WorkerRegistered
 }
 
 type workerView struct {
@@ -44,99 +46,85 @@ func (a *api) loadWorker(r *http.Request, id string) (*worker.Worker, error) {
 	return wk, err
 }
 
-func (a *api) writeWorker(w http.ResponseWriter, r *http.Request, id string, status int) {
+// workerReply answers with the worker as it now is.
+func (a *api) workerReply(r *http.Request, id string, status int) (reply, error) {
 	wk, err := a.loadWorker(r, id)
 	if err != nil {
-		a.writeError(w, r, err)
-		return
+		return reply{}, err
 	}
-	w.Header().Set("Location", "/v1/workers/"+id)
-	writeJSON(w, status, workerView{ID: id, Name: wk.Name(), PCN: wk.PCN(), Practices: wk.Practices(), Capacity: wk.Capacity(),
-		Caseload: len(wk.Cases()), Languages: wk.Languages(), Active: wk.Active(), Available: wk.Available(a.refs.Now()), Sequence: wk.Version()})
+	return reply{status: status, location: "/v1/workers/" + id, body: workerView{ID: id, Name: wk.Name(), PCN: wk.PCN(), Practices: wk.Practices(), Capacity: wk.Capacity(),
+		Caseload: len(wk.Cases()), Languages: wk.Languages(), Active: wk.Active(), Available: wk.Available(a.refs.Now()), Sequence: wk.Version()}}, nil
 }
 
-// registerWorker handles POST /v1/workers.
-func (a *api) registerWorker(w http.ResponseWriter, r *http.Request) {
-	var body workerBody
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	ev := &pathwayv1.WorkerRegistered{Name: body.Name, Pcn: body.PCN, Practices: body.Practices, Languages: body.Languages, Skills: body.Skills}
+func (b *workerBody) check() []kernel.FieldError {
+	b.registered = &pathwayv1.WorkerRegistered{Name: b.Name, Pcn: b.PCN, Practices: b.Practices, Languages: b.Languages, Skills: b.Skills}
 	var errs []kernel.FieldError
-	if body.Capacity == nil || *body.Capacity < 0 {
+	if b.Capacity == nil || *b.Capacity < 0 {
 		errs = append(errs, kernel.FieldError{Field: "capacity", Reason: "is required: the most active cases the worker carries"})
 	} else {
-		ev.Capacity = uint32(*body.Capacity)
+		b.registered.Capacity = uint32(*b.Capacity)
 	}
-	if _, err := worker.Register(ev); err != nil {
-		ke, ok := errors.AsType[*kernel.Error](err)
-		if !ok {
-			a.writeError(w, r, err)
-			return
+	if _, err := worker.Register(b.registered); err != nil {
+		if ke, ok := errors.AsType[*kernel.Error](err); ok {
+			errs = append(errs, ke.Fields...)
 		}
-		errs = append(errs, ke.Fields...)
 	}
-	if len(errs) > 0 {
-		writeInvalid(w, errs...)
-		return
-	}
-	cmd, err := a.command(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	id := uuid.Must(uuid.NewV7()).String()
-	if cmd.IdempotencyKey != "" {
-		id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("worker\x00"+cmd.IdempotencyKey)).String()
-	}
-	if _, err := assignment.Register(r.Context(), a.refs.Store, id, ev, cmd); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.writeWorker(w, r, id, http.StatusCreated)
+	return errs
+}
+
+// registerWorker handles POST /v1/workers. The key is as sent; the worker's
+// id is derived from it, so a retry names the same worker.
+func (a *api) registerWorker() http.HandlerFunc {
+	return command(a, keyAsSent, (*workerBody).check, func(r *http.Request, b *workerBody, cmd events.Command) (reply, error) {
+		id := uuid.Must(uuid.NewV7()).String()
+		if cmd.IdempotencyKey != "" {
+			id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("worker\x00"+cmd.IdempotencyKey)).String()
+		}
+		if _, err := assignment.Register(r.Context(), a.refs.Store, id, b.registered, cmd); err != nil {
+			return reply{}, err
+		}
+		return a.workerReply(r, id, http.StatusCreated)
+	})
 }
 
 // getWorker handles GET /v1/workers/{id}.
 func (a *api) getWorker(w http.ResponseWriter, r *http.Request) {
-	a.writeWorker(w, r, r.PathValue("id"), http.StatusOK)
+	rep, err := a.workerReply(r, r.PathValue("id"), http.StatusOK)
+	a.respond(w, r, rep, err)
+}
+
+type workerChangeBody struct {
+	Capacity    *int       `json:"capacity"`
+	AbsentFrom  *time.Time `json:"absent_from"`
+	AbsentUntil *time.Time `json:"absent_until"`
+	Returned    bool       `json:"returned"`
+	Deactivate  bool       `json:"deactivate"`
+	Reason      string     `json:"reason"`
+}
+
+func (b *workerChangeBody) check() []kernel.FieldError {
+	if b.Capacity != nil && *b.Capacity < 0 {
+		return []kernel.FieldError{{Field: "capacity", Reason: "must be 0 or more"}}
+	}
+	return nil
 }
 
 // patchWorker handles PATCH /v1/workers/{id}: capacity, an absence, a
 // return, or deactivation.
-func (a *api) patchWorker(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Capacity    *int       `json:"capacity"`
-		AbsentFrom  *time.Time `json:"absent_from"`
-		AbsentUntil *time.Time `json:"absent_until"`
-		Returned    bool       `json:"returned"`
-		Deactivate  bool       `json:"deactivate"`
-		Reason      string     `json:"reason"`
-	}
-	if !decodeJSON(w, r, &body) {
-		return
-	}
-	if body.Capacity != nil && *body.Capacity < 0 {
-		writeInvalid(w, kernel.FieldError{Field: "capacity", Reason: "must be 0 or more"})
-		return
-	}
-	cmd, err := a.command(r)
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	id := r.PathValue("id")
-	if _, err := uuid.Parse(id); err != nil {
-		a.writeError(w, r, events.ErrNotFound)
-		return
-	}
-	change := assignment.WorkerChange{AbsentFrom: body.AbsentFrom, AbsentUntil: body.AbsentUntil, Returned: body.Returned, Deactivate: body.Deactivate, Reason: body.Reason}
-	if body.Capacity != nil {
-		c := uint32(*body.Capacity)
-		change.Capacity = &c
-	}
-	if _, err := assignment.Change(r.Context(), a.refs.Store, id, change, cmd); err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	a.writeWorker(w, r, id, http.StatusOK)
+func (a *api) patchWorker() http.HandlerFunc {
+	return command(a, keyAsSent, (*workerChangeBody).check, func(r *http.Request, b *workerChangeBody, cmd events.Command) (reply, error) {
+		id := r.PathValue("id")
+		if _, err := uuid.Parse(id); err != nil {
+			return reply{}, events.ErrNotFound
+		}
+		change := assignment.WorkerChange{AbsentFrom: b.AbsentFrom, AbsentUntil: b.AbsentUntil, Returned: b.Returned, Deactivate: b.Deactivate, Reason: b.Reason}
+		if b.Capacity != nil {
+			c := uint32(*b.Capacity)
+			change.Capacity = &c
+		}
+		if _, err := assignment.Change(r.Context(), a.refs.Store, id, change, cmd); err != nil {
+			return reply{}, err
+		}
+		return a.workerReply(r, id, http.StatusOK)
+	})
 }
