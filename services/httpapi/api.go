@@ -39,13 +39,45 @@ type Referrals struct {
 	Now         func() time.Time
 }
 
-// api holds the dependencies of the authenticated endpoints.
+// api holds the dependencies of the authenticated endpoints: each service
+// as the small interfaces its resource's endpoints use (declared in the
+// resource's file), the event store the reads load from, and the read
+// models.
 type api struct {
-	auth  Authenticator
-	refs  Referrals
-	reads ReadModels
-	vcse  VCSE
-	log   *slog.Logger
+	auth Authenticator
+	log  *slog.Logger
+	now  func() time.Time
+
+	referrals  referralDesk
+	triager    triager
+	cases      caseRecorder
+	closer     caseCloser
+	directory  directoryEditor
+	handoffs   handoffDesk
+	capacity   capacitySetter
+	webhooks   webhookRegistry
+	deliveries deliveryLog
+
+	store    *events.Store
+	queue    *projections.Engine // the triage queue (intake.Index)
+	partners *projections.Engine // the partners read model
+	reads    ReadModels
+}
+
+// newAPI holds cfg's services as the interfaces the endpoints use.
+func newAPI(cfg Config) *api {
+	a := &api{auth: cfg.Auth, log: cfg.Logger, now: cfg.Referrals.Now,
+		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads}
+	if in := cfg.Referrals.Intake; in != nil {
+		a.referrals, a.triager, a.cases, a.closer = in, in, in, in
+	}
+	if v := cfg.VCSE.Service; v != nil {
+		a.directory, a.handoffs, a.capacity = v, v, v
+	}
+	if wh := cfg.VCSE.Webhooks; wh != nil {
+		a.webhooks, a.deliveries = wh, wh
+	}
+	return a
 }
 
 type principal struct {

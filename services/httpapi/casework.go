@@ -13,9 +13,28 @@ import (
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/intake"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// caseRecorder records a case's work: contacts, the plan, outcomes.
+type caseRecorder interface {
+	RecordContact(ctx context.Context, id string, cmd events.Command, c *pathwayv1.ContactRecorded) (uint64, error)
+	AgreePlan(ctx context.Context, id string, cmd events.Command, whatMatters string, goals []*pathwayv1.Goal) (uint64, error)
+	MeasureOutcome(ctx context.Context, id string, cmd events.Command, m *pathwayv1.OutcomeMeasured) (uint64, error)
+}
+
+// caseCloser discharges a case and reopens it.
+type caseCloser interface {
+	Discharge(ctx context.Context, id string, cmd events.Command, reason pathwayv1.DischargeReason, note string) (uint64, error)
+	Reopen(ctx context.Context, id string, cmd events.Command, reason string) (uint64, error)
+}
+
+var (
+	_ caseRecorder = (*intake.Service)(nil)
+	_ caseCloser   = (*intake.Service)(nil)
 )
 
 type contactRecordBody struct {
@@ -46,7 +65,7 @@ func (b *contactRecordBody) check() []kernel.FieldError {
 // recordContact handles POST /v1/referrals/{id}/contacts.
 func (a *api) recordContact() http.HandlerFunc {
 	return change(a, (*contactRecordBody).check, func(ctx context.Context, id string, b *contactRecordBody, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.RecordContact(ctx, id, cmd, &pathwayv1.ContactRecorded{
+		return a.cases.RecordContact(ctx, id, cmd, &pathwayv1.ContactRecorded{
 			ContactId: uuid.NewString(), Kind: b.kind, At: timestamppb.New(b.When), DurationMinutes: uint32(b.DurationMinutes),
 			DidNotAttend: b.DidNotAttend, WhatMattersConversation: b.WhatMattersConversation, Note: b.Note,
 		})
@@ -71,7 +90,7 @@ func (b *dischargeBody) check() []kernel.FieldError {
 // discharge handles POST /v1/referrals/{id}/discharge.
 func (a *api) discharge() http.HandlerFunc {
 	return change(a, (*dischargeBody).check, func(ctx context.Context, id string, b *dischargeBody, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Discharge(ctx, id, cmd, b.reason, b.Note)
+		return a.closer.Discharge(ctx, id, cmd, b.reason, b.Note)
 	})
 }
 
@@ -84,7 +103,7 @@ func (b *reopenBody) check() []kernel.FieldError { return checkReason(b.Reason) 
 // reopen handles POST /v1/referrals/{id}/reopen.
 func (a *api) reopen() http.HandlerFunc {
 	return change(a, (*reopenBody).check, func(ctx context.Context, id string, b *reopenBody, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Reopen(ctx, id, cmd, b.Reason)
+		return a.closer.Reopen(ctx, id, cmd, b.Reason)
 	})
 }
 
@@ -148,7 +167,7 @@ func (b *assignBody) check() []kernel.FieldError {
 // by hand, with a reason.
 func (a *api) assign() http.HandlerFunc {
 	return change(a, (*assignBody).check, func(ctx context.Context, id string, b *assignBody, cmd events.Command) (uint64, error) {
-		return assignment.Assign(ctx, a.refs.Store, id, b.WorkerID, b.Reason, cmd, a.refs.Now())
+		return assignment.Assign(ctx, a.store, id, b.WorkerID, b.Reason, cmd, a.now())
 	})
 }
 
@@ -181,7 +200,7 @@ func (b *planBody) check() []kernel.FieldError {
 // agreePlan handles POST /v1/referrals/{id}/plan.
 func (a *api) agreePlan() http.HandlerFunc {
 	return change(a, (*planBody).check, func(ctx context.Context, id string, b *planBody, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.AgreePlan(ctx, id, cmd, b.WhatMatters, b.goals)
+		return a.cases.AgreePlan(ctx, id, cmd, b.WhatMatters, b.goals)
 	})
 }
 
@@ -259,8 +278,8 @@ func (b *outcomeBody) check(now time.Time) []kernel.FieldError {
 
 // measureOutcome handles POST /v1/referrals/{id}/outcomes.
 func (a *api) measureOutcome() http.HandlerFunc {
-	check := func(b *outcomeBody) []kernel.FieldError { return b.check(a.refs.Now()) }
+	check := func(b *outcomeBody) []kernel.FieldError { return b.check(a.now()) }
 	return change(a, check, func(ctx context.Context, id string, b *outcomeBody, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.MeasureOutcome(ctx, id, cmd, b.measured)
+		return a.cases.MeasureOutcome(ctx, id, cmd, b.measured)
 	})
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,17 @@ import (
 	"github.com/pathway-sp/pathway/services/vcse"
 )
 
+// directoryEditor keeps the VCSE directory: partners, their services, and
+// HSDS imports.
+type directoryEditor interface {
+	SavePartner(ctx context.Context, id string, d *pathwayv1.PartnerRegistered, cmd events.Command) (vcse.Saved, error)
+	SaveService(ctx context.Context, id string, d *pathwayv1.ServiceDetails, c pathwayv1.CapacityStatus, cmd events.Command) (vcse.Saved, error)
+	Import(ctx context.Context, records []partner.Record, cmd events.Command, progress func(done, total int)) (vcse.ImportReport, error)
+}
+
+var _ directoryEditor = (*vcse.Service)(nil)
+
+// MaxImportBytes is the largest HSDS import body accepted.
 const MaxImportBytes = 8 << 20
 
 type contactBody struct {
@@ -47,7 +59,7 @@ type partnerBody struct {
 // savePartner handles POST /v1/directory/partners.
 func (a *api) savePartner() http.HandlerFunc {
 	return command(a, keyPerRoute, nil, func(r *http.Request, b *partnerBody, cmd events.Command) (reply, error) {
-		return savedReply(a.vcse.Service.SavePartner(r.Context(), b.ID, &pathwayv1.PartnerRegistered{Name: b.Name, Description: b.Description,
+		return savedReply(a.directory.SavePartner(r.Context(), b.ID, &pathwayv1.PartnerRegistered{Name: b.Name, Description: b.Description,
 			Contact: b.Contact.proto(), RegistrationNumber: b.RegistrationNumber}, cmd))
 	})
 }
@@ -160,7 +172,7 @@ func (a *api) saveService(update bool) http.HandlerFunc {
 				id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("service\x00"+cmd.IdempotencyKey)).String()
 			}
 		} else {
-			svc, err := vcse.LoadService(r.Context(), a.refs.Store, id)
+			svc, err := vcse.LoadService(r.Context(), a.store, id)
 			if err != nil {
 				return reply{}, err
 			}
@@ -168,7 +180,7 @@ func (a *api) saveService(update bool) http.HandlerFunc {
 				return reply{}, events.ErrNotFound
 			}
 		}
-		return savedReply(a.vcse.Service.SaveService(r.Context(), id, b.details, b.capacity, cmd))
+		return savedReply(a.directory.SaveService(r.Context(), id, b.details, b.capacity, cmd))
 	})
 }
 
@@ -187,7 +199,7 @@ func (a *api) importDirectory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.execute(w, r, keyPerRoute, func(cmd events.Command) (reply, error) {
-		rep, err := a.vcse.Service.Import(r.Context(), recs, cmd, nil)
+		rep, err := a.directory.Import(r.Context(), recs, cmd, nil)
 		return reply{status: http.StatusOK, body: rep}, err
 	})
 }
@@ -228,7 +240,7 @@ func (a *api) searchServices(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+	a.readView(w, r, a.partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		all := p.(*partners.Partners).Search(query)
 		return map[string]any{"sequence": seq, "total": len(all), "limit": limit, "offset": offset, "services": window(all, limit, offset)}
 	})
@@ -237,7 +249,7 @@ func (a *api) searchServices(w http.ResponseWriter, r *http.Request) {
 // getService handles GET /v1/directory/services/{id}.
 func (a *api) getService(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+	a.readView(w, r, a.partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		s, ok := p.(*partners.Partners).Services[id]
 		if !ok {
 			return kernel.Errorf(kernel.NotFound, "no such service")

@@ -77,7 +77,7 @@ func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
 	if len(issues) > 0 {
 		// Report the structure's problems and the fields' together.
 		if len(issues) > 0 && sub.Referrer.Organisation != "" {
-			issues = append(issues, fhir.IssuesFromFieldErrors(sub.Validate(a.refs.Now()))...)
+			issues = append(issues, fhir.IssuesFromFieldErrors(sub.Validate(a.now()))...)
 		}
 		writeOutcome(w, http.StatusBadRequest, issues)
 		return
@@ -92,7 +92,7 @@ func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
 		a.fhirError(w, r, err)
 		return
 	}
-	ref, _, err := events.Get(r.Context(), a.refs.Store, aggregate.Referral, res.ID)
+	ref, _, err := events.Get(r.Context(), a.store, aggregate.Referral, res.ID)
 	if err != nil {
 		a.fhirError(w, r, err)
 		return

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,6 +18,14 @@ import (
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/vcse"
 )
+
+// handoffDesk requests handoffs and moves them along their lifecycle.
+type handoffDesk interface {
+	RequestHandoff(ctx context.Context, referralID string, in vcse.HandoffInput, cmd events.Command) (string, uint64, error)
+	Act(ctx context.Context, id string, a handoff.Action, reason, outcome, note string, cmd events.Command, allowed func(*handoff.Handoff) error) (uint64, handoff.Status, error)
+}
+
+var _ handoffDesk = (*vcse.Service)(nil)
 
 type handoffBody struct {
 	ServiceID    string   `json:"service_id"`
@@ -72,9 +81,9 @@ func (a *api) requestHandoff() http.HandlerFunc {
 		if err != nil {
 			return reply{}, err
 		}
-		id, seq, err := a.vcse.Service.RequestHandoff(r.Context(), ref.ID(), b.input, cmd)
+		id, seq, err := a.handoffs.RequestHandoff(r.Context(), ref.ID(), b.input, cmd)
 		if errors.Is(err, handoff.ErrCapacity) {
-			svc, _ := vcse.LoadService(r.Context(), a.refs.Store, b.ServiceID)
+			svc, _ := vcse.LoadService(r.Context(), a.store, b.ServiceID)
 			status := partner.CapacityName(svc.Capacity())
 			return reply{}, &capacityWarning{status: status, err: &kernel.Error{Kind: kernel.Conflict, Err: err,
 				Message: "the service's capacity status is " + status + "; send the request again with \"confirm\": true to hand off anyway"}}
@@ -82,7 +91,7 @@ func (a *api) requestHandoff() http.HandlerFunc {
 		if err != nil {
 			return reply{}, err
 		}
-		h, err := vcse.LoadHandoff(r.Context(), a.refs.Store, id)
+		h, err := vcse.LoadHandoff(r.Context(), a.store, id)
 		if err != nil {
 			return reply{}, err
 		}
@@ -151,7 +160,7 @@ func (a *api) loadHandoff(r *http.Request) (*handoff.Handoff, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, events.ErrNotFound
 	}
-	h, err := vcse.LoadHandoff(r.Context(), a.refs.Store, id)
+	h, err := vcse.LoadHandoff(r.Context(), a.store, id)
 	if err == nil && !a.mayActOn(r, h) {
 		err = events.ErrNotFound
 	}
@@ -212,7 +221,7 @@ func (a *api) handoffAction(action handoff.Action) http.HandlerFunc {
 		if err != nil {
 			return reply{}, err
 		}
-		seq, status, err := a.vcse.Service.Act(r.Context(), h.ID(), action, b.Reason, b.Outcome, b.Note, cmd, func(h *handoff.Handoff) error {
+		seq, status, err := a.handoffs.Act(r.Context(), h.ID(), action, b.Reason, b.Outcome, b.Note, cmd, func(h *handoff.Handoff) error {
 			if !a.mayActOn(r, h) {
 				return events.ErrNotFound
 			}

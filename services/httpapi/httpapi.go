@@ -84,8 +84,7 @@ func New(cfg Config) http.Handler {
 		if cfg.Reads.WaitTarget == 0 {
 			cfg.Reads.WaitTarget = 28 * 24 * time.Hour
 		}
-		a := &api{auth: cfg.Auth, refs: cfg.Referrals, reads: cfg.Reads, vcse: cfg.VCSE, log: cfg.Logger}
-		a.routes(mux)
+		newAPI(cfg).routes(mux)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if cfg.UI != nil && !cfg.Starting && !strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, "/fhir/") {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -12,7 +13,15 @@ import (
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/partner"
+	"github.com/pathway-sp/pathway/services/vcse"
 )
+
+// capacitySetter records a partner's capacity signal for its service.
+type capacitySetter interface {
+	SetCapacity(ctx context.Context, id, partnerID string, c pathwayv1.CapacityStatus, note string, cmd events.Command) (uint64, error)
+}
+
+var _ capacitySetter = (*vcse.Service)(nil)
 
 // partnerHandoffs handles GET /v1/partner/handoffs?status=.
 func (a *api) partnerHandoffs(w http.ResponseWriter, r *http.Request) {
@@ -28,7 +37,7 @@ func (a *api) partnerHandoffs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	org := principalFrom(r.Context()).key.Organisation
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+	a.readView(w, r, a.partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		all := p.(*partners.Partners).Inbox(org, status)
 		for i := range all {
 			all[i].ReferralID = "" // the partner works from the handoff, not the referral
@@ -40,7 +49,7 @@ func (a *api) partnerHandoffs(w http.ResponseWriter, r *http.Request) {
 // partnerServices handles GET /v1/partner/services.
 func (a *api) partnerServices(w http.ResponseWriter, r *http.Request) {
 	org := principalFrom(r.Context()).key.Organisation
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+	a.readView(w, r, a.partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		return map[string]any{"sequence": seq, "services": nonNil(p.(*partners.Partners).ServicesOf(org))}
 	})
 }
@@ -66,14 +75,14 @@ func (a *api) setCapacity() http.HandlerFunc {
 		if _, err := uuid.Parse(id); err != nil {
 			return reply{}, events.ErrNotFound
 		}
-		seq, err := a.vcse.Service.SetCapacity(r.Context(), id, principalFrom(r.Context()).key.Organisation, b.status, b.Note, cmd)
+		seq, err := a.capacity.SetCapacity(r.Context(), id, principalFrom(r.Context()).key.Organisation, b.status, b.Note, cmd)
 		return reply{status: http.StatusOK, body: map[string]any{"id": id, "capacity_status": b.Status, "sequence": seq}}, err
 	})
 }
 
 // partnerStats handles GET /v1/stats/partners.
 func (a *api) partnerStats(w http.ResponseWriter, r *http.Request) {
-	a.readView(w, r, a.vcse.Partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+	a.readView(w, r, a.partners, func() projections.Projection { return partners.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
 		pm := p.(*partners.Partners)
 		per, svc := pm.Stats()
 		return map[string]any{"sequence": seq, "as_of": now, "attention": pm.Attention(now), "partners": per, "services": svc}

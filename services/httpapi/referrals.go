@@ -18,6 +18,24 @@ import (
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
+// referralDesk takes referrals in, withdraws them and merges duplicates:
+// what the referral endpoints ask of intake.
+type referralDesk interface {
+	Submit(ctx context.Context, sub intake.Submission) (intake.Result, error)
+	Cancel(ctx context.Context, id string, cmd events.Command, reason pathwayv1.CancelReason, note string) (uint64, error)
+	Merge(ctx context.Context, dupID, survivorID string, cmd events.Command, reason string) (uint64, error)
+}
+
+// triager records a person's triage decision on a referral.
+type triager interface {
+	Triage(ctx context.Context, id string, cmd events.Command, d *pathwayv1.ReferralTriaged) (uint64, error)
+}
+
+var (
+	_ referralDesk = (*intake.Service)(nil)
+	_ triager      = (*intake.Service)(nil)
+)
+
 // submitResponse is the answer to a submit.
 type submitResponse struct {
 	ID                  string `json:"id"`
@@ -43,13 +61,13 @@ func (a *api) submit() http.HandlerFunc {
 func (a *api) submitReferral(r *http.Request, sub referral.Submission, cmd events.Command, channel string) (intake.Result, error) {
 	p := principalFrom(r.Context())
 	if p.key.Role == keys.RoleReferrer && sub.Referrer.Organisation != p.key.Organisation {
-		errs := sub.Validate(a.refs.Now())
+		errs := sub.Validate(a.now())
 		if !slices.ContainsFunc(errs, func(e kernel.FieldError) bool { return e.Field == "referrer.organisation" }) {
 			errs = append(errs, kernel.FieldError{Field: "referrer.organisation", Reason: "must be the organisation of your API key"})
 		}
 		return intake.Result{}, kernel.InvalidFields(errs...)
 	}
-	return a.refs.Intake.Submit(r.Context(), intake.Submission{
+	return a.referrals.Submit(r.Context(), intake.Submission{
 		Submission:     sub,
 		Actor:          cmd.Actor,
 		IdempotencyKey: cmd.IdempotencyKey,
@@ -76,7 +94,7 @@ func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, events.ErrNotFound
 	}
-	ref, _, err := events.Get(r.Context(), a.refs.Store, aggregate.Referral, id)
+	ref, _, err := events.Get(r.Context(), a.store, aggregate.Referral, id)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +236,7 @@ func change[B any](a *api, check func(*B) []kernel.FieldError, do func(ctx conte
 		if err != nil {
 			return reply{}, err
 		}
-		if ref, _, err = events.Get(r.Context(), a.refs.Store, aggregate.Referral, ref.ID()); err != nil {
+		if ref, _, err = events.Get(r.Context(), a.store, aggregate.Referral, ref.ID()); err != nil {
 			return reply{}, err
 		}
 		return reply{status: http.StatusOK, body: changeResponse{ID: ref.ID(), Status: string(ref.Status()), Sequence: seq}}, nil
@@ -248,7 +266,7 @@ func (b *cancelBody) check() []kernel.FieldError {
 // cancel handles POST /v1/referrals/{id}/cancel.
 func (a *api) cancel() http.HandlerFunc {
 	return change(a, (*cancelBody).check, func(ctx context.Context, id string, b *cancelBody, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Cancel(ctx, id, cmd, b.reason, b.Note)
+		return a.referrals.Cancel(ctx, id, cmd, b.reason, b.Note)
 	})
 }
 
@@ -272,26 +290,26 @@ func (b *mergeBody) check() []kernel.FieldError {
 // duplicate of the referral named "into", which survives.
 func (a *api) merge() http.HandlerFunc {
 	return change(a, (*mergeBody).check, func(ctx context.Context, id string, b *mergeBody, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Merge(ctx, id, b.Into, cmd, b.Reason)
+		return a.referrals.Merge(ctx, id, b.Into, cmd, b.Reason)
 	})
 }
 
 // triageQueue handles GET /v1/triage/queue.
 func (a *api) triageQueue(w http.ResponseWriter, r *http.Request) {
 	// Show every change made before this request (read your writes).
-	head, err := a.refs.Store.LastSequence(r.Context())
+	head, err := a.store.LastSequence(r.Context())
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	if err := a.refs.TriageQueue.WaitFor(ctx, head); err != nil {
+	if err := a.queue.WaitFor(ctx, head); err != nil {
 		a.writeError(w, r, kernel.Errorf(kernel.Unavailable, "the triage queue is catching up with the log; retry"))
 		return
 	}
 	var q []intake.QueueEntry
-	a.refs.TriageQueue.Read(func(p projections.Projection, _ uint64) { q = p.(*intake.Index).ManualTriageQueue() })
+	a.queue.Read(func(p projections.Projection, _ uint64) { q = p.(*intake.Index).ManualTriageQueue() })
 	type item struct {
 		ID                    string    `json:"id"`
 		ReceivedAt            time.Time `json:"received_at"`
@@ -299,7 +317,7 @@ func (a *api) triageQueue(w http.ResponseWriter, r *http.Request) {
 		SafeguardingEscalated bool      `json:"safeguarding_escalated"`
 		Waiting               string    `json:"waiting"`
 	}
-	now := a.refs.Now()
+	now := a.now()
 	items := make([]item, 0, len(q))
 	for _, e := range q {
 		items = append(items, item{ID: e.ID, ReceivedAt: e.ReceivedAt, Priority: enumWire(e.Priority.String(), "PRIORITY_"),
@@ -353,7 +371,7 @@ func (b *triageBody) check() []kernel.FieldError {
 // triage handles POST /v1/referrals/{id}/triage.
 func (a *api) triage() http.HandlerFunc {
 	return change(a, (*triageBody).check, func(ctx context.Context, id string, b *triageBody, cmd events.Command) (uint64, error) {
-		return a.refs.Intake.Triage(ctx, id, cmd, b.decision)
+		return a.triager.Triage(ctx, id, cmd, b.decision)
 	})
 }
 

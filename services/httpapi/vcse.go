@@ -14,7 +14,7 @@ type VCSE struct {
 	Partners *projections.Engine
 }
 
-// MaxImportBytes is the largest HSDS import body accepted.
+// nonNil is s, or an empty slice for nil (a JSON [] rather than null).
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}

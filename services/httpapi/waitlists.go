@@ -53,12 +53,12 @@ func (a *api) readView(w http.ResponseWriter, r *http.Request, eng *projections.
 	}
 	if asOf > 0 {
 		p := fresh()
-		seq, err := projections.Replay(r.Context(), a.refs.Store, p, asOf, nil)
+		seq, err := projections.Replay(r.Context(), a.store, p, asOf, nil)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
 		}
-		at, err := a.refs.Store.TimeOf(r.Context(), seq)
+		at, err := a.store.TimeOf(r.Context(), seq)
 		if err != nil {
 			a.writeError(w, r, err)
 			return
@@ -82,7 +82,7 @@ func (a *api) readView(w http.ResponseWriter, r *http.Request, eng *projections.
 	// model's slices) and sent after it, so a slow client never holds up
 	// the model.
 	var ans answer
-	eng.Read(func(p projections.Projection, applied uint64) { ans = encode(fn(p, applied, a.refs.Now())) })
+	eng.Read(func(p projections.Projection, applied uint64) { ans = encode(fn(p, applied, a.now())) })
 	ans.send(w)
 }
 

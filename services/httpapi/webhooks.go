@@ -1,13 +1,33 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
-	"github.com/pathway-sp/pathway/events"
 	"slices"
+
+	"github.com/pathway-sp/pathway/events"
 
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/webhooks"
+)
+
+// webhookRegistry keeps a partner's webhook endpoints.
+type webhookRegistry interface {
+	Register(ctx context.Context, partner, rawURL, secret string) (webhooks.Endpoint, error)
+	Endpoints(partner string) []webhooks.Endpoint
+	Delete(ctx context.Context, partner, id string) error
+}
+
+// deliveryLog lists a partner's webhook deliveries and sends one again.
+type deliveryLog interface {
+	Deliveries(partner, status string) []webhooks.Delivery
+	Redeliver(ctx context.Context, partner, id string) (webhooks.Delivery, error)
+}
+
+var (
+	_ webhookRegistry = (*webhooks.Service)(nil)
+	_ deliveryLog     = (*webhooks.Service)(nil)
 )
 
 type webhookBody struct {
@@ -19,7 +39,7 @@ type webhookBody struct {
 // the log: the command takes no key.
 func (a *api) registerWebhook() http.HandlerFunc {
 	return command(a, noKey, nil, func(r *http.Request, b *webhookBody, cmd events.Command) (reply, error) {
-		ep, err := a.vcse.Webhooks.Register(r.Context(), principalFrom(r.Context()).key.Organisation, b.URL, b.Secret)
+		ep, err := a.webhooks.Register(r.Context(), principalFrom(r.Context()).key.Organisation, b.URL, b.Secret)
 		ep.Secret = ""
 		return reply{status: http.StatusCreated, body: ep}, err
 	})
@@ -27,12 +47,12 @@ func (a *api) registerWebhook() http.HandlerFunc {
 
 // listWebhooks handles GET /v1/partner/webhooks.
 func (a *api) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"webhooks": nonNil(a.vcse.Webhooks.Endpoints(principalFrom(r.Context()).key.Organisation))})
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": nonNil(a.webhooks.Endpoints(principalFrom(r.Context()).key.Organisation))})
 }
 
 // deleteWebhook handles DELETE /v1/partner/webhooks/{id}.
 func (a *api) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	if err := a.vcse.Webhooks.Delete(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id")); err != nil {
+	if err := a.webhooks.Delete(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id")); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -50,13 +70,13 @@ func (a *api) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	all := a.vcse.Webhooks.Deliveries(principalFrom(r.Context()).key.Organisation, status)
+	all := a.deliveries.Deliveries(principalFrom(r.Context()).key.Organisation, status)
 	writeJSON(w, http.StatusOK, map[string]any{"total": len(all), "limit": limit, "offset": offset, "deliveries": nonNil(window(all, limit, offset))})
 }
 
 // redeliver handles POST /v1/partner/webhooks/deliveries/{id}/redeliver.
 func (a *api) redeliver(w http.ResponseWriter, r *http.Request) {
-	d, err := a.vcse.Webhooks.Redeliver(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id"))
+	d, err := a.deliveries.Redeliver(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id"))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

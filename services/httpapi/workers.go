@@ -42,7 +42,7 @@ func (a *api) loadWorker(r *http.Request, id string) (*worker.Worker, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, events.ErrNotFound
 	}
-	wk, _, err := events.Get(r.Context(), a.refs.Store, aggregate.Worker, id)
+	wk, _, err := events.Get(r.Context(), a.store, aggregate.Worker, id)
 	return wk, err
 }
 
@@ -53,7 +53,7 @@ func (a *api) workerReply(r *http.Request, id string, status int) (reply, error)
 		return reply{}, err
 	}
 	return reply{status: status, location: "/v1/workers/" + id, body: workerView{ID: id, Name: wk.Name(), PCN: wk.PCN(), Practices: wk.Practices(), Capacity: wk.Capacity(),
-		Caseload: len(wk.Cases()), Languages: wk.Languages(), Active: wk.Active(), Available: wk.Available(a.refs.Now()), Sequence: wk.Version()}}, nil
+		Caseload: len(wk.Cases()), Languages: wk.Languages(), Active: wk.Active(), Available: wk.Available(a.now()), Sequence: wk.Version()}}, nil
 }
 
 func (b *workerBody) check() []kernel.FieldError {
@@ -80,7 +80,7 @@ func (a *api) registerWorker() http.HandlerFunc {
 		if cmd.IdempotencyKey != "" {
 			id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("worker\x00"+cmd.IdempotencyKey)).String()
 		}
-		if _, err := assignment.Register(r.Context(), a.refs.Store, id, b.registered, cmd); err != nil {
+		if _, err := assignment.Register(r.Context(), a.store, id, b.registered, cmd); err != nil {
 			return reply{}, err
 		}
 		return a.workerReply(r, id, http.StatusCreated)
@@ -122,7 +122,7 @@ func (a *api) patchWorker() http.HandlerFunc {
 			c := uint32(*b.Capacity)
 			change.Capacity = &c
 		}
-		if _, err := assignment.Change(r.Context(), a.refs.Store, id, change, cmd); err != nil {
+		if _, err := assignment.Change(r.Context(), a.store, id, change, cmd); err != nil {
 			return reply{}, err
 		}
 		return a.workerReply(r, id, http.StatusOK)
