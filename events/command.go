@@ -49,6 +49,12 @@ type Kind[S any] struct {
 	New func(id string) S
 	// Apply applies one event to the state, in log order.
 	Apply func(state S, rec Record)
+	// Clone, when set, copies a state so that applying events to the copy
+	// leaves the original as it was. The store then keeps the states of
+	// this kind between loads (a snapshot in memory) and applies only the
+	// events since: for aggregates with long histories, such as a link
+	// worker's caseload.
+	Clone func(S) S
 }
 
 // Aggregate names the aggregate of this kind with id.
@@ -59,11 +65,18 @@ func (k Kind[S]) Aggregate(id string) Aggregate { return Aggregate{Type: k.Type,
 // Store.Load.
 func Get[S any](ctx context.Context, s *Store, k Kind[S], id string) (S, uint64, error) {
 	var zero S
-	recs, version, err := s.Load(ctx, k.Aggregate(id))
-	if err != nil {
+	agg := k.Aggregate(id)
+	if err := agg.Validate(); err != nil {
 		return zero, 0, err
 	}
-	return k.fold(id, recs), version, nil
+	st, version, _, err := loadState(ctx, s, k, id, "")
+	if err != nil {
+		return zero, 0, fmt.Errorf("load %s: %w", agg, err)
+	}
+	if version == 0 {
+		return zero, 0, fmt.Errorf("load %s: %w", agg, ErrNotFound)
+	}
+	return st, version, nil
 }
 
 func (k Kind[S]) fold(id string, recs []Record) S {
@@ -115,7 +128,7 @@ type Tx struct {
 	anyVersion []Aggregate
 	// lost: an earlier attempt's append got no answer from the log.
 	lost bool
-	err        error
+	err  error
 }
 
 // Context returns the context of the command.
@@ -157,16 +170,12 @@ func Load[S any](tx *Tx, k Kind[S], id string) (S, error) {
 	if err := agg.Validate(); err != nil {
 		return zero, err
 	}
-	recs, version, err := tx.store.load(tx.ctx, agg)
+	st, version, retry, err := loadState(tx.ctx, tx.store, k, id, tx.keyHash)
 	if err != nil {
 		return zero, fmt.Errorf("load %s: %w", agg, err)
 	}
-	if tx.keyHash != "" {
-		for i := len(recs) - 1; i >= 0; i-- {
-			if recs[i].Envelope.GetIdempotencyKeyHash() == tx.keyHash {
-				return k.fold(id, recs), &Retry{Sequence: recs[i].Sequence, Type: recs[i].Type}
-			}
-		}
+	if retry != nil {
+		return st, retry
 	}
 	if prev, ok := tx.read[agg]; !ok {
 		tx.read[agg] = version
@@ -174,7 +183,7 @@ func Load[S any](tx *Tx, k Kind[S], id string) (S, error) {
 		// Loaded twice in one attempt and it moved: decide again.
 		tx.err = ErrConcurrency
 	}
-	return k.fold(id, recs), nil
+	return st, nil
 }
 
 // Emit records events for an aggregate loaded in this command (with Load),

@@ -136,11 +136,25 @@ func (s *Store) load(ctx context.Context, agg Aggregate) ([]Record, uint64, erro
 	if version == last {
 		return recs, version, nil
 	}
-	recs = slices.Clip(recs)
+	more, err := s.readAfter(ctx, agg, version, last)
+	if err != nil {
+		return nil, 0, err
+	}
+	recs = append(slices.Clip(recs), more...)
+	version = last
+	s.cache.put(agg, recs, version)
+	return recs, version, nil
+}
+
+// readAfter reads the aggregate's events after sequence version up to
+// last, the leader's last sequence on its subject. A replica that answers
+// before it has stored what the leader has is asked again.
+func (s *Store) readAfter(ctx context.Context, agg Aggregate, version, last uint64) ([]Record, error) {
+	var recs []Record
 	for attempt := 0; ; attempt++ {
 		raw, _, err := s.loadRaw(ctx, agg, version+1)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		for _, m := range raw {
 			if m.Sequence > last {
@@ -148,26 +162,23 @@ func (s *Store) load(ctx context.Context, agg Aggregate) ([]Record, uint64, erro
 			}
 			rec, err := Decode(m.Sequence, m.Subject, m.Header.Get(HeaderEventType), m.Data)
 			if err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 			recs = append(recs, rec)
 			version = m.Sequence
 		}
 		if version >= last {
-			break
+			return recs, nil
 		}
-		// A replica answered before it stored what the leader has.
 		if attempt == 50 {
-			return nil, 0, fmt.Errorf("load %s: the replica answering has not reached sequence %d: %w", agg, last, ErrUnavailable)
+			return nil, fmt.Errorf("load %s: the replica answering has not reached sequence %d: %w", agg, last, ErrUnavailable)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, 0, ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(time.Duration(attempt+1) * 2 * time.Millisecond):
 		}
 	}
-	s.cache.put(agg, recs, version)
-	return recs, version, nil
 }
 
 // recordCache keeps the decoded events of recently loaded aggregates, so a

@@ -40,6 +40,7 @@ type Store struct {
 	now       func() time.Time
 	newID     func() (uuid.UUID, error)
 	cache     *recordCache
+	snapshots *snapshotCache
 	batches   chan struct{} // a slot per atomic batch in flight
 
 	streamMu sync.Mutex
@@ -58,11 +59,21 @@ type Options struct {
 	// load reads only an aggregate's events since it was last loaded;
 	// default DefaultCacheRecords, negative for none.
 	CacheRecords int
+	// Snapshots bounds the aggregate states kept in memory for kinds that
+	// can copy them (Kind.Clone); default DefaultSnapshots, negative for
+	// none.
+	Snapshots int
 }
 
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
 	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight)}
+	switch {
+	case opts.Snapshots == 0:
+		s.snapshots = newSnapshotCache(DefaultSnapshots)
+	default:
+		s.snapshots = newSnapshotCache(opts.Snapshots)
+	}
 	switch {
 	case opts.CacheRecords == 0:
 		s.cache = newRecordCache(DefaultCacheRecords)

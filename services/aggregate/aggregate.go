@@ -42,10 +42,18 @@ func kind[S applier](typ string, newState func(id string) S) events.Kind[S] {
 	return events.Kind[S]{Type: typ, New: newState, Apply: func(s S, rec events.Record) { s.Apply(Change(rec)) }}
 }
 
+// cloning gives k a Clone, so the store keeps its states between loads:
+// for aggregates whose histories grow long (a link worker's caseload sees
+// two events for every person it ever took on).
+func cloning[S any](k events.Kind[S], clone func(S) S) events.Kind[S] {
+	k.Clone = clone
+	return k
+}
+
 // The kinds of pathway's aggregates.
 var (
 	Referral = kind(referral.AggregateType, func(id string) *referral.Referral { return referral.Replay(id, nil) })
-	Worker   = kind(worker.AggregateType, func(id string) *worker.Worker { return worker.Replay(id, nil) })
+	Worker   = cloning(kind(worker.AggregateType, func(id string) *worker.Worker { return worker.Replay(id, nil) }), (*worker.Worker).Clone)
 	Person   = kind(person.AggregateType, person.New)
 	Partner  = kind(partner.PartnerType, func(id string) *partner.Partner { return partner.ReplayPartner(id, nil) })
 	Service  = kind(partner.ServiceType, func(id string) *partner.Service { return partner.ReplayService(id, nil) })

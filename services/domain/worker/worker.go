@@ -280,3 +280,11 @@ func FromState(s State) *Worker {
 		capacity: s.Capacity, languages: s.Languages, skills: s.Skills, active: s.Active, absentFrom: s.AbsentFrom,
 		absentUntil: s.AbsentUntil, cases: s.Cases}
 }
+
+// Clone returns a copy of the worker that events can be applied to
+// without changing w.
+func (w *Worker) Clone() *Worker {
+	c := *w
+	c.practices, c.languages, c.skills, c.cases = slices.Clone(w.practices), slices.Clone(w.languages), slices.Clone(w.skills), slices.Clone(w.cases)
+	return &c
+}
