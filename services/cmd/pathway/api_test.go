@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -428,28 +427,6 @@ func containsRole(roles []keys.Role, r keys.Role) bool {
 	return false
 }
 
-// TestReferrerSeesOnlyItsOwn: another organisation's referral is 404.
-func TestReferrerSeesOnlyItsOwn(t *testing.T) {
-	p := startPathway(t, "")
-	a := p.key(keys.RoleReferrer, "A81001")
-	b := p.key(keys.RoleReferrer, "B82002")
-	var created submitted
-	p.do("POST", "/v1/referrals", a, exampleReferral(), &created)
-	if code, _ := p.do("GET", "/v1/referrals/"+created.ID, b, nil, nil); code != http.StatusNotFound {
-		t.Fatalf("other organisation's GET: %d, want 404", code)
-	}
-	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", b, map[string]string{"reason": "revoked"}, nil); code != http.StatusNotFound {
-		t.Fatalf("other organisation's cancel: %d, want 404", code)
-	}
-	if code, _ := p.do("GET", "/v1/referrals/00000000-0000-7000-8000-000000000000", a, nil, nil); code != http.StatusNotFound {
-		t.Fatalf("unknown referral: %d, want 404", code)
-	}
-	var prob problem
-	if code, _ := p.do("POST", "/v1/referrals", b, exampleReferral(), &prob); code != http.StatusBadRequest || len(prob.Errors) != 1 || prob.Errors[0].Field != "referrer.organisation" {
-		t.Fatalf("submitting for another organisation: %d %+v, want 400 on referrer.organisation", code, prob)
-	}
-}
-
 // TestIdempotentRetryAcrossRestart: the same Idempotency-Key, or the same
 // external reference, after a restart on the same data, returns the
 // original referral.
@@ -479,78 +456,6 @@ func TestIdempotentRetryAcrossRestart(t *testing.T) {
 	code, _ = p.do("POST", "/v1/referrals", ref, exampleReferral(), nil, "Idempotency-Key", "spoc-78")
 	if code != http.StatusConflict {
 		t.Fatalf("second open referral after restart: %d, want 409", code)
-	}
-}
-
-// TestCancelAndRefer: cancel only while active; a cancelled referral
-// frees the person for a new one; cancelling twice is 409.
-func TestCancelAndRefer(t *testing.T) {
-	p := startPathway(t, "")
-	ref := p.key(keys.RoleReferrer, "A81001")
-	var created submitted
-	p.do("POST", "/v1/referrals", ref, exampleReferral(), &created)
-	var prob problem
-	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", ref, map[string]string{"reason": "withdrawn"}, &prob); code != http.StatusBadRequest || prob.Errors[0].Field != "reason" {
-		t.Fatalf("bad reason: %d %+v, want 400 on reason", code, prob)
-	}
-	var res submitted
-	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", ref, map[string]string{"reason": "revoked", "note": "moved away"}, &res); code != http.StatusOK || res.Status != "cancelled" {
-		t.Fatalf("cancel: %d %+v, want 200 cancelled", code, res)
-	}
-	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", ref, map[string]string{"reason": "revoked"}, &prob); code != http.StatusConflict {
-		t.Fatalf("second cancel: %d, want 409", code)
-	}
-	var v view
-	p.do("GET", "/v1/referrals/"+created.ID, ref, nil, &v)
-	if v.Status != "cancelled" || v.Active {
-		t.Fatalf("after cancel: %+v", v)
-	}
-	// Re-referral is revoke then new.
-	var again submitted
-	if code, _ := p.do("POST", "/v1/referrals", ref, exampleReferral(), &again); code != http.StatusCreated || again.ID == created.ID {
-		t.Fatalf("new referral after cancel: %d %+v, want 201 with a new id", code, again)
-	}
-}
-
-// TestSelfReferralDuplicateAndMerge: a self-referral without an NHS number
-// that matches an open referral is flagged, and staff can merge it.
-func TestSelfReferralDuplicateAndMerge(t *testing.T) {
-	p := startPathway(t, "")
-	ref := p.key(keys.RoleReferrer, "A81001")
-	spoc := p.key(keys.RoleReferrer, "X26")
-	staff := p.key(keys.RoleTriage, "")
-	var orig submitted
-	p.do("POST", "/v1/referrals", ref, exampleReferral(), &orig)
-
-	self := exampleReferral()
-	self["source"] = "self"
-	self["referrer"] = map[string]any{"name": "Sam Example", "organisation": "X26"}
-	person := self["person"].(map[string]any)
-	delete(person, "nhs_number")
-	person["postcode"] = "ts13ba" // same postcode, written differently
-	var flagged struct {
-		submitted
-		PossibleDuplicateOf string `json:"possible_duplicate_of"`
-	}
-	code, _ := p.do("POST", "/v1/referrals", spoc, self, &flagged)
-	if code != http.StatusCreated || flagged.PossibleDuplicateOf != orig.ID {
-		t.Fatalf("self-referral: %d %+v, want 201 flagged as a duplicate of %s", code, flagged, orig.ID)
-	}
-	var prob problem
-	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID}, &prob); code != http.StatusBadRequest {
-		t.Fatalf("merge without a reason: %d, want 400", code)
-	}
-	var merged submitted
-	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID, "reason": "same person, self-referred"}, &merged); code != http.StatusOK || merged.Status != "merged" {
-		t.Fatalf("merge: %d %+v, want 200 merged", code, merged)
-	}
-	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID, "reason": "again"}, &prob); code != http.StatusConflict {
-		t.Fatalf("merging again: %d, want 409", code)
-	}
-	var survivor view
-	p.do("GET", "/v1/referrals/"+orig.ID, staff, nil, &survivor)
-	if last := survivor.History[len(survivor.History)-1].Type; last != "ReferralMerged" {
-		t.Fatalf("survivor's last event %s, want ReferralMerged", last)
 	}
 }
 
@@ -629,123 +534,7 @@ func TestManualTriageQueueAndOverride(t *testing.T) {
 	}
 }
 
-// TestRequestLimits: unknown fields, malformed JSON, oversized bodies and
-// wrong types are 4xx problems and leave nothing in the log.
-func TestRequestLimits(t *testing.T) {
-	p := startPathway(t, "")
-	ref := p.key(keys.RoleReferrer, "A81001")
-	before := p.logLength()
-	withUnknown := exampleReferral()
-	withUnknown["favourite_colour"] = "green"
-	for name, tc := range map[string]struct {
-		body any
-		code int
-	}{
-		"unknown field":       {withUnknown, http.StatusBadRequest},
-		"malformed JSON":      {`{"source": "gp_practice",`, http.StatusBadRequest},
-		"wrong type":          {`{"needs": "loneliness"}`, http.StatusBadRequest},
-		"empty body":          {"", http.StatusBadRequest},
-		"two objects":         {`{} {}`, http.StatusBadRequest},
-		"oversized":           {`{"what_matters": "` + strings.Repeat("x", 70<<10) + `"}`, http.StatusRequestEntityTooLarge},
-		"many errors at once": {`{}`, http.StatusBadRequest},
-	} {
-		t.Run(name, func(t *testing.T) {
-			var prob problem
-			code, hdr := p.do("POST", "/v1/referrals", ref, tc.body, &prob)
-			if code != tc.code || hdr.Get("Content-Type") != "application/problem+json" {
-				t.Fatalf("got %d %s, want %d problem+json", code, hdr.Get("Content-Type"), tc.code)
-			}
-			if name == "many errors at once" && len(prob.Errors) < 8 {
-				t.Fatalf("empty referral reported %d errors, want every missing field", len(prob.Errors))
-			}
-		})
-	}
-	if after := p.logLength(); after != before {
-		t.Fatalf("rejected requests grew the log from %d to %d", before, after)
-	}
-}
-
 func httpapiRoutes() []httpapi.Route { return httpapi.Routes() }
-
-func TestFHIRFrontDoor(t *testing.T) {
-	p := startPathway(t, "")
-	ref := p.key(keys.RoleReferrer, "A81001")
-	body, err := os.ReadFile("../../fhir/testdata/gp-referral.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sr struct {
-		ResourceType string `json:"resourceType"`
-		ID           string `json:"id"`
-		Status       string `json:"status"`
-		Subject      struct {
-			Identifier struct{ Value string } `json:"identifier"`
-		} `json:"subject"`
-	}
-	code, hdr := p.do("POST", "/fhir/r4/ServiceRequest", ref, body, &sr, "Content-Type", "application/fhir+json")
-	if code != http.StatusCreated || sr.ResourceType != "ServiceRequest" || sr.ID == "" || sr.Status != "active" {
-		t.Fatalf("POST ServiceRequest: %d %+v", code, sr)
-	}
-	if hdr.Get("Content-Type") != "application/fhir+json" || hdr.Get("Location") != "/fhir/r4/ServiceRequest/"+sr.ID {
-		t.Errorf("headers: %v", hdr)
-	}
-	var read struct {
-		ID     string `json:"id"`
-		Status string `json:"status"`
-	}
-	if code, _ := p.do("GET", "/fhir/r4/ServiceRequest/"+sr.ID, ref, nil, &read); code != http.StatusOK || read.ID != sr.ID || read.Status != "active" {
-		t.Fatalf("GET ServiceRequest: %d %+v", code, read)
-	}
-	// The same referral through the JSON API.
-	var v view
-	if code, _ := p.do("GET", "/v1/referrals/"+sr.ID, ref, nil, &v); code != http.StatusOK || v.Referral.Person.NHSNumber != "9434765919" {
-		t.Fatalf("GET /v1/referrals: %d %+v", code, v)
-	}
-
-	// A second open referral for the person is 409, as an OperationOutcome.
-	var oo struct {
-		ResourceType string `json:"resourceType"`
-		Issue        []struct {
-			Code       string   `json:"code"`
-			Expression []string `json:"expression"`
-		} `json:"issue"`
-	}
-	if code, _ := p.do("POST", "/fhir/r4/ServiceRequest", ref, body, &oo, "Idempotency-Key", "other"); code != http.StatusConflict || oo.ResourceType != "OperationOutcome" || oo.Issue[0].Code != "duplicate" {
-		t.Fatalf("duplicate: %d %+v", code, oo)
-	}
-
-	// Cancelled as entered in error: the ServiceRequest says so.
-	p.do("POST", "/v1/referrals/"+sr.ID+"/cancel", ref, map[string]string{"reason": "entered-in-error", "note": "wrong patient"}, nil)
-	p.do("GET", "/fhir/r4/ServiceRequest/"+sr.ID, ref, nil, &read)
-	if read.Status != "entered-in-error" {
-		t.Fatalf("after cancel: status %q, want entered-in-error", read.Status)
-	}
-
-	// An invalid request lists every issue, and leaves nothing in the log.
-	before := p.logLength()
-	bad := strings.NewReplacer("9434765919", "9434765918", `"birthDate": "1956-03-14"`, `"birthDate": "2999-01-01"`, "871731000000106", "1").Replace(string(body))
-	code, hdr = p.do("POST", "/fhir/r4/ServiceRequest", ref, bad, &oo)
-	if code != http.StatusBadRequest || oo.ResourceType != "OperationOutcome" || hdr.Get("Content-Type") != "application/fhir+json" {
-		t.Fatalf("invalid: %d %+v", code, oo)
-	}
-	exprs := map[string]bool{}
-	for _, is := range oo.Issue {
-		for _, e := range is.Expression {
-			exprs[e] = true
-		}
-	}
-	for _, want := range []string{"ServiceRequest.code", "ServiceRequest.subject.identifier", "Patient.birthDate"} {
-		if !exprs[want] {
-			t.Errorf("no issue at %s; got %+v", want, oo.Issue)
-		}
-	}
-	if after := p.logLength(); after != before {
-		t.Fatalf("an invalid ServiceRequest grew the log from %d to %d", before, after)
-	}
-	if code, _ := p.do("GET", "/fhir/r4/ServiceRequest/"+sr.ID, p.key(keys.RoleReferrer, "B82002"), nil, nil); code != http.StatusNotFound {
-		t.Fatalf("another organisation's ServiceRequest: %d, want 404", code)
-	}
-}
 
 // TestServicesRunApartOnExternalNATS runs intake and triage as two
 // processes' worth of services against one external NATS: a referral

@@ -1,0 +1,139 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/pathway-sp/pathway/services/keys"
+)
+
+// TestReferrerSeesOnlyItsOwn: another organisation's referral is 404.
+func TestReferrerSeesOnlyItsOwn(t *testing.T) {
+	p := start(t)
+	a := p.key(keys.RoleReferrer, "A81001")
+	b := p.key(keys.RoleReferrer, "B82002")
+	var created submitted
+	p.do("POST", "/v1/referrals", a, exampleReferral(), &created)
+	if code, _ := p.do("GET", "/v1/referrals/"+created.ID, b, nil, nil); code != http.StatusNotFound {
+		t.Fatalf("other organisation's GET: %d, want 404", code)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", b, map[string]string{"reason": "revoked"}, nil); code != http.StatusNotFound {
+		t.Fatalf("other organisation's cancel: %d, want 404", code)
+	}
+	if code, _ := p.do("GET", "/v1/referrals/00000000-0000-7000-8000-000000000000", a, nil, nil); code != http.StatusNotFound {
+		t.Fatalf("unknown referral: %d, want 404", code)
+	}
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals", b, exampleReferral(), &prob); code != http.StatusBadRequest || len(prob.Errors) != 1 || prob.Errors[0].Field != "referrer.organisation" {
+		t.Fatalf("submitting for another organisation: %d %+v, want 400 on referrer.organisation", code, prob)
+	}
+}
+
+// TestCancelAndRefer: cancel only while active; a cancelled referral
+// frees the person for a new one; cancelling twice is 409.
+func TestCancelAndRefer(t *testing.T) {
+	p := start(t)
+	ref := p.key(keys.RoleReferrer, "A81001")
+	var created submitted
+	p.do("POST", "/v1/referrals", ref, exampleReferral(), &created)
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", ref, map[string]string{"reason": "withdrawn"}, &prob); code != http.StatusBadRequest || prob.Errors[0].Field != "reason" {
+		t.Fatalf("bad reason: %d %+v, want 400 on reason", code, prob)
+	}
+	var res submitted
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", ref, map[string]string{"reason": "revoked", "note": "moved away"}, &res); code != http.StatusOK || res.Status != "cancelled" {
+		t.Fatalf("cancel: %d %+v, want 200 cancelled", code, res)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", ref, map[string]string{"reason": "revoked"}, &prob); code != http.StatusConflict {
+		t.Fatalf("second cancel: %d, want 409", code)
+	}
+	var v view
+	p.do("GET", "/v1/referrals/"+created.ID, ref, nil, &v)
+	if v.Status != "cancelled" || v.Active {
+		t.Fatalf("after cancel: %+v", v)
+	}
+	// Re-referral is revoke then new.
+	var again submitted
+	if code, _ := p.do("POST", "/v1/referrals", ref, exampleReferral(), &again); code != http.StatusCreated || again.ID == created.ID {
+		t.Fatalf("new referral after cancel: %d %+v, want 201 with a new id", code, again)
+	}
+}
+
+// TestSelfReferralDuplicateAndMerge: a self-referral without an NHS number
+// that matches an open referral is flagged, and staff can merge it.
+func TestSelfReferralDuplicateAndMerge(t *testing.T) {
+	p := start(t)
+	ref := p.key(keys.RoleReferrer, "A81001")
+	spoc := p.key(keys.RoleReferrer, "X26")
+	staff := p.key(keys.RoleTriage, "")
+	var orig submitted
+	p.do("POST", "/v1/referrals", ref, exampleReferral(), &orig)
+
+	self := exampleReferral()
+	self["source"] = "self"
+	self["referrer"] = map[string]any{"name": "Sam Example", "organisation": "X26"}
+	person := self["person"].(map[string]any)
+	delete(person, "nhs_number")
+	person["postcode"] = "ts13ba" // same postcode, written differently
+	var flagged struct {
+		submitted
+		PossibleDuplicateOf string `json:"possible_duplicate_of"`
+	}
+	code, _ := p.do("POST", "/v1/referrals", spoc, self, &flagged)
+	if code != http.StatusCreated || flagged.PossibleDuplicateOf != orig.ID {
+		t.Fatalf("self-referral: %d %+v, want 201 flagged as a duplicate of %s", code, flagged, orig.ID)
+	}
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID}, &prob); code != http.StatusBadRequest {
+		t.Fatalf("merge without a reason: %d, want 400", code)
+	}
+	var merged submitted
+	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID, "reason": "same person, self-referred"}, &merged); code != http.StatusOK || merged.Status != "merged" {
+		t.Fatalf("merge: %d %+v, want 200 merged", code, merged)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID, "reason": "again"}, &prob); code != http.StatusConflict {
+		t.Fatalf("merging again: %d, want 409", code)
+	}
+	var survivor view
+	p.do("GET", "/v1/referrals/"+orig.ID, staff, nil, &survivor)
+	if last := survivor.History[len(survivor.History)-1].Type; last != "ReferralMerged" {
+		t.Fatalf("survivor's last event %s, want ReferralMerged", last)
+	}
+}
+
+// TestRequestLimits: unknown fields, malformed JSON, oversized bodies and
+// wrong types are 4xx problems and leave nothing in the log.
+func TestRequestLimits(t *testing.T) {
+	p := start(t)
+	ref := p.key(keys.RoleReferrer, "A81001")
+	before := p.logLength()
+	withUnknown := exampleReferral()
+	withUnknown["favourite_colour"] = "green"
+	for name, tc := range map[string]struct {
+		body any
+		code int
+	}{
+		"unknown field":       {withUnknown, http.StatusBadRequest},
+		"malformed JSON":      {`{"source": "gp_practice",`, http.StatusBadRequest},
+		"wrong type":          {`{"needs": "loneliness"}`, http.StatusBadRequest},
+		"empty body":          {"", http.StatusBadRequest},
+		"two objects":         {`{} {}`, http.StatusBadRequest},
+		"oversized":           {`{"what_matters": "` + strings.Repeat("x", 70<<10) + `"}`, http.StatusRequestEntityTooLarge},
+		"many errors at once": {`{}`, http.StatusBadRequest},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var prob problem
+			code, hdr := p.do("POST", "/v1/referrals", ref, tc.body, &prob)
+			if code != tc.code || hdr.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("got %d %s, want %d problem+json", code, hdr.Get("Content-Type"), tc.code)
+			}
+			if name == "many errors at once" && len(prob.Errors) < 8 {
+				t.Fatalf("empty referral reported %d errors, want every missing field", len(prob.Errors))
+			}
+		})
+	}
+	if after := p.logLength(); after != before {
+		t.Fatalf("rejected requests grew the log from %d to %d", before, after)
+	}
+}

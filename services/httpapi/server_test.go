@@ -1,0 +1,299 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pathway-sp/pathway/events/eventstest"
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/funnel"
+	"github.com/pathway-sp/pathway/projections/partners"
+	"github.com/pathway-sp/pathway/projections/waitlists"
+	"github.com/pathway-sp/pathway/services/assignment"
+	"github.com/pathway-sp/pathway/services/httpapi"
+	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/triage"
+	"github.com/pathway-sp/pathway/services/vcse"
+	"github.com/pathway-sp/pathway/services/webhooks"
+	"golang.org/x/sync/errgroup"
+)
+
+// server is the HTTP API (httpapi.New) over the real services on a real
+// event log: an embedded nats-server with JetStream on a free loopback port
+// and a temporary store (eventstest), served on loopback by httptest.
+// Triage, assignment and webhook delivery run beside it, so referrals and
+// handoffs move on as they do in pathway serve.
+type server struct {
+	t    testing.TB
+	base string
+	log  *eventstest.Log
+	keys *keys.Store
+	auth *keys.Authenticator
+	logs *syncBuffer
+}
+
+// start starts the API; webhook endpoints must be public addresses.
+func start(tb testing.TB) *server { return startWith(tb, false) }
+
+// startLoopbackWebhooks starts the API with webhook endpoints allowed on
+// loopback, where the tests' receivers listen.
+func startLoopbackWebhooks(tb testing.TB) *server { return startWith(tb, true) }
+
+func startWith(tb testing.TB, allowPrivate bool) *server {
+	tb.Helper()
+	lg := eventstest.Start(tb, false)
+	s := &server{t: tb, log: lg, logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(s.logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	g, ctx := errgroup.WithContext(ctx)
+	tb.Cleanup(func() {
+		cancel()
+		if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+			tb.Errorf("a service failed: %v", err)
+		}
+		if tb.Failed() {
+			tb.Logf("log:\n%s", s.logs.String())
+		}
+	})
+	must := func(err error) {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	var err error
+	s.keys, err = keys.Open(ctx, lg.JS, keys.Options{})
+	must(err)
+	s.auth = s.keys.Authenticator()
+	g.Go(func() error { return s.auth.Run(ctx) })
+	obj, err := projections.OpenCheckpoints(ctx, lg.JS, 1)
+	must(err)
+	engine := func(p projections.Projection) *projections.Engine {
+		e := projections.NewEngine(lg.Store, obj, p, projections.Options{Logger: log})
+		g.Go(func() error { return e.Run(ctx) })
+		return e
+	}
+	people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1)
+	must(err)
+	wh, err := webhooks.Open(ctx, lg.JS, lg.Store, webhooks.Options{Logger: log, Deliver: true, AllowPrivate: allowPrivate})
+	must(err)
+	g.Go(func() error { return wh.Run(ctx) })
+	tri := triage.NewService(lg.Store, triage.DefaultRules(), nil, log)
+	g.Go(func() error { return tri.Run(ctx) })
+	asg := assignment.New(lg.Store, assignment.Options{Logger: log, Checkpoints: obj})
+	g.Go(func() error { return asg.Run(ctx) })
+	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth,
+		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, nil), TriageQueue: engine(intake.NewIndex())},
+		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
+			ReadTimeout: 2 * time.Second},
+		VCSE: httpapi.VCSE{Service: vcse.New(lg.Store, vcse.Options{Logger: log, Checkpoints: obj}), Webhooks: wh, Partners: engine(partners.New())},
+	})
+	for _, loaded := range []<-chan struct{}{s.auth.Loaded(), wh.Loaded()} {
+		select {
+		case <-loaded:
+		case <-time.After(10 * time.Second):
+			tb.Fatal("the keys or the webhooks did not load within 10s")
+		}
+	}
+	srv := httptest.NewServer(h)
+	tb.Cleanup(srv.Close)
+	s.base = srv.URL
+	return s
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// key creates an API key and waits until the authenticator knows it.
+func (s *server) key(role keys.Role, org string) string {
+	s.t.Helper()
+	plain, _, err := s.keys.Create(context.Background(), role, org, "test")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := s.auth.Authenticate(plain); err == nil {
+			return plain
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.t.Fatalf("key for %s not accepted within 5s", role)
+	return ""
+}
+
+// revoke revokes a key and waits until the authenticator refuses it.
+func (s *server) revoke(plain string) {
+	s.t.Helper()
+	if _, err := s.keys.Revoke(context.Background(), strings.Split(plain, "_")[1]); err != nil {
+		s.t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := s.auth.Authenticate(plain); err != nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.t.Fatal("revoked key still accepted after 5s")
+}
+
+// do sends a request and decodes a JSON answer into out (when not nil).
+func (s *server) do(method, path, key string, body any, out any, headers ...string) (int, http.Header) {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		j, _ := json.Marshal(b)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, s.base+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			s.t.Fatalf("%s %s: %d, body %q is not JSON: %v", method, path, resp.StatusCode, data, err)
+		}
+	}
+	return resp.StatusCode, resp.Header
+}
+
+// logLength returns the last sequence of the event log.
+func (s *server) logLength() uint64 {
+	s.t.Helper()
+	n, err := s.log.Store.LastSequence(context.Background())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return n
+}
+
+// worker registers a link worker of PCN U12345 covering A81001 and
+// returns its id.
+func (s *server) worker(opsKey, name string, capacity int) string {
+	s.t.Helper()
+	var w struct {
+		ID string `json:"id"`
+	}
+	if code, _ := s.do("POST", "/v1/workers", opsKey, map[string]any{"name": name, "pcn": "U12345", "practices": []string{"A81001"}, "capacity": capacity}, &w); code != http.StatusCreated {
+		s.t.Fatalf("register worker: %d", code)
+	}
+	return w.ID
+}
+
+// refer submits the example referral once per NHS number, in order, and
+// returns the ids.
+func (s *server) refer(refKey string, nhs ...string) []string {
+	s.t.Helper()
+	var ids []string
+	for _, n := range nhs {
+		body := exampleReferral()
+		body["person"].(map[string]any)["nhs_number"] = n
+		var c submitted
+		if code, _ := s.do("POST", "/v1/referrals", refKey, body, &c); code != http.StatusCreated {
+			s.t.Fatalf("referral for %s: %d", n, code)
+		}
+		ids = append(ids, c.ID)
+	}
+	return ids
+}
+
+func exampleReferral() map[string]any {
+	return map[string]any{
+		"source":   "gp_practice",
+		"referrer": map[string]any{"name": "Dr A Example", "role": "GP", "organisation": "A81001"},
+		"person": map[string]any{
+			"nhs_number": "9434765919", "given_name": "Sam", "family_name": "Example",
+			"date_of_birth": "1956-03-14", "postcode": "TS1 3BA", "phone": "07700900123",
+			"preferred_contact": "phone", "language": "en", "interpreter_needed": false,
+		},
+		"gp_practice":  "A81001",
+		"needs":        []string{"loneliness", "mental_health"},
+		"what_matters": "Wants to get out of the house and meet people again",
+		"urgency":      "routine",
+		"safeguarding": map[string]any{"concern": false},
+		"consent":      map[string]any{"given": true, "recorded_by": "Dr A Example", "recorded_at": "2026-11-20T10:00:00Z"},
+	}
+}
+
+type problem struct {
+	Type         string `json:"type"`
+	Title        string `json:"title"`
+	Status       int    `json:"status"`
+	Detail       string `json:"detail"`
+	OpenReferral string `json:"open_referral"`
+	Errors       []struct {
+		Field  string `json:"field"`
+		Reason string `json:"reason"`
+	} `json:"errors"`
+}
+
+type submitted struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Sequence uint64 `json:"sequence"`
+}
+
+type view struct {
+	ID     string `json:"id"`
+	Status string `json:"status"`
+	Active bool   `json:"active"`
+	Triage *struct {
+		Decision     string `json:"decision"`
+		RuleID       string `json:"rule_id"`
+		RulesVersion string `json:"rules_version"`
+	} `json:"triage"`
+	Referral struct {
+		Person struct {
+			NHSNumber string `json:"nhs_number"`
+			Postcode  string `json:"postcode"`
+		} `json:"person"`
+	} `json:"referral"`
+	History []struct {
+		Type string `json:"type"`
+	} `json:"history"`
+}
