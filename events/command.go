@@ -9,8 +9,6 @@ import (
 
 	"time"
 
-	"github.com/google/uuid"
-
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -246,7 +244,7 @@ func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) er
 		// A key of its own, so that trying again after an append whose
 		// answer was lost (an election) finds the append instead of
 		// making it twice.
-		id, err := uuid.NewV7()
+		id, err := s.newID()
 		if err != nil {
 			return 0, err
 		}
