@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pathway-sp/pathway/services/keys"
 )
@@ -135,5 +136,80 @@ func TestRequestLimits(t *testing.T) {
 	}
 	if after := p.logLength(); after != before {
 		t.Fatalf("rejected requests grew the log from %d to %d", before, after)
+	}
+}
+
+// TestManualTriageQueueAndOverride: referrals the rules cannot decide wait
+// in the queue, oldest first; staff decide them; an automatic decision can
+// be overridden with a reason, recorded as an override.
+func TestManualTriageQueueAndOverride(t *testing.T) {
+	p := start(t)
+	ref := p.key(keys.RoleReferrer, "A81001")
+	staff := p.key(keys.RoleTriage, "")
+
+	// A safeguarding concern outside the area: the rules would decline,
+	// which is never automatic with a concern, so it waits for a person.
+	sg := exampleReferral()
+	sg["gp_practice"] = "Y99999"
+	sg["safeguarding"] = map[string]any{"concern": true, "details": "lives alone, recent falls, possible neglect"}
+	var queued submitted
+	p.do("POST", "/v1/referrals", ref, sg, &queued)
+	var q struct {
+		Items []struct {
+			ID                    string `json:"id"`
+			Priority              string `json:"priority"`
+			SafeguardingEscalated bool   `json:"safeguarding_escalated"`
+		} `json:"items"`
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(q.Items) == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		p.do("GET", "/v1/triage/queue", staff, nil, &q)
+	}
+	if len(q.Items) != 1 || q.Items[0].ID != queued.ID || q.Items[0].Priority != "urgent" || !q.Items[0].SafeguardingEscalated {
+		t.Fatalf("triage queue: %+v, want the safeguarding referral at urgent", q.Items)
+	}
+	var res submitted
+	if code, _ := p.do("POST", "/v1/referrals/"+queued.ID+"/triage", staff, map[string]string{"decision": "redirect", "destination": "Adult social care safeguarding team", "reason": "safeguarding referral"}, &res); code != http.StatusOK || res.Status != "redirected" {
+		t.Fatalf("staff triage: %d %+v", code, res)
+	}
+	p.do("GET", "/v1/triage/queue", staff, nil, &q)
+	if len(q.Items) != 0 {
+		t.Fatalf("queue after triage: %+v, want empty", q.Items)
+	}
+
+	// Override an automatic decline (out of area) with a reason.
+	other := exampleReferral()
+	other["person"].(map[string]any)["nhs_number"] = "4010232137"
+	other["gp_practice"] = "Y99999"
+	var declined submitted
+	p.do("POST", "/v1/referrals", ref, other, &declined)
+	var v view
+	deadline = time.Now().Add(5 * time.Second)
+	for v.Status != "declined" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		p.do("GET", "/v1/referrals/"+declined.ID, staff, nil, &v)
+	}
+	if v.Status != "declined" {
+		t.Fatalf("out-of-area referral: %s, want declined by the rules", v.Status)
+	}
+	var prob problem
+	if code, _ := p.do("POST", "/v1/referrals/"+declined.ID+"/triage", staff, map[string]string{"decision": "accept"}, &prob); code != http.StatusBadRequest {
+		t.Fatalf("override without a reason: %d, want 400", code)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+declined.ID+"/triage", staff, map[string]string{"decision": "accept", "reason": "moved into the area last week"}, &res); code != http.StatusOK || (res.Status != "accepted" && res.Status != "waitlisted") {
+		// Assignment may already have put the accepted referral on the
+		// (unmatched) waitlist by the time the answer is read.
+		t.Fatalf("override: %d %+v, want 200 accepted", code, res)
+	}
+	var after struct {
+		Triage struct {
+			Override bool   `json:"override"`
+			RuleID   string `json:"rule_id"`
+		} `json:"triage"`
+	}
+	p.do("GET", "/v1/referrals/"+declined.ID, staff, nil, &after)
+	if !after.Triage.Override || after.Triage.RuleID != "" {
+		t.Fatalf("after override: %+v, want an override by staff", after.Triage)
 	}
 }
