@@ -13,6 +13,7 @@ import (
 // TestCaseWork: contacts on an assigned case, discharge freeing the place
 // for the head of the waitlist, reopen, and the illegal moves as 409.
 func TestCaseWork(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	ops := p.key(keys.RoleOps, "")
 	lw := p.key(keys.RoleLinkWorker, "")
@@ -122,6 +123,7 @@ func TestCaseWork(t *testing.T) {
 
 // TestPlanAndOutcomes through the API, with the caseload stage following.
 func TestPlanAndOutcomes(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	ops := p.key(keys.RoleOps, "")
 	lw := p.key(keys.RoleLinkWorker, "")

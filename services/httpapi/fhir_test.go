@@ -10,6 +10,7 @@ import (
 )
 
 func TestFHIRFrontDoor(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	ref := p.key(keys.RoleReferrer, "A81001")
 	body, err := os.ReadFile("../fhir/testdata/gp-referral.json")

@@ -11,6 +11,7 @@ import (
 
 // TestReferrerSeesOnlyItsOwn: another organisation's referral is 404.
 func TestReferrerSeesOnlyItsOwn(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	a := p.key(keys.RoleReferrer, "A81001")
 	b := p.key(keys.RoleReferrer, "B82002")
@@ -34,6 +35,7 @@ func TestReferrerSeesOnlyItsOwn(t *testing.T) {
 // TestCancelAndRefer: cancel only while active; a cancelled referral
 // frees the person for a new one; cancelling twice is 409.
 func TestCancelAndRefer(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	ref := p.key(keys.RoleReferrer, "A81001")
 	var created submitted
@@ -64,6 +66,7 @@ func TestCancelAndRefer(t *testing.T) {
 // TestSelfReferralDuplicateAndMerge: a self-referral without an NHS number
 // that matches an open referral is flagged, and staff can merge it.
 func TestSelfReferralDuplicateAndMerge(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	ref := p.key(keys.RoleReferrer, "A81001")
 	spoc := p.key(keys.RoleReferrer, "X26")
@@ -106,6 +109,7 @@ func TestSelfReferralDuplicateAndMerge(t *testing.T) {
 // TestRequestLimits: unknown fields, malformed JSON, oversized bodies and
 // wrong types are 4xx problems and leave nothing in the log.
 func TestRequestLimits(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	ref := p.key(keys.RoleReferrer, "A81001")
 	before := p.logLength()
@@ -143,6 +147,7 @@ func TestRequestLimits(t *testing.T) {
 // in the queue, oldest first; staff decide them; an automatic decision can
 // be overridden with a reason, recorded as an override.
 func TestManualTriageQueueAndOverride(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	ref := p.key(keys.RoleReferrer, "A81001")
 	staff := p.key(keys.RoleTriage, "")

@@ -12,6 +12,7 @@ import (
 // TestAuthorisationMatrix sends every role (and no key, a wrong key and a
 // revoked key) to every endpoint, and checks who gets through.
 func TestAuthorisationMatrix(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	roleKeys := map[keys.Role]string{}
 	for _, r := range keys.Roles {

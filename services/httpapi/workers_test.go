@@ -13,6 +13,7 @@ import (
 // and six eligible referrals from its practices: four are assigned, two
 // wait with the urgent one first; a raised capacity assigns the head.
 func TestAssignmentThroughTheAPI(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	ops := p.key(keys.RoleOps, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
@@ -135,6 +136,7 @@ func TestAssignmentThroughTheAPI(t *testing.T) {
 // TestManualAssignAndReassign: staff assign only where there is a place,
 // and a reassignment moves the case between caseloads in one step.
 func TestManualAssignAndReassign(t *testing.T) {
+	t.Parallel()
 	p := start(t)
 	ops := p.key(keys.RoleOps, "")
 	ref := p.key(keys.RoleReferrer, "A81001")

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -305,91 +304,6 @@ func TestVCSEMustShow(t *testing.T) {
 	})
 }
 
-// TestHandoffRules covers the link worker's side through the API: consent,
-// shared fields, the capacity warning, illegal moves, reasons.
-func TestHandoffRules(t *testing.T) {
-	p := startPathway(t, "")
-	k := p.vcseKeys()
-	ops, lw, ref, partnerA := k.ops, k.lw, k.ref, k.partnerA
-	walkID := p.importSmall(k.admin).Results[0].ServiceID
-	refID := p.assignedReferral(ref, ops, "9434765919")
-
-	var pr problem
-	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, map[string]any{"service_id": walkID, "shared_fields": []string{"shoe_size"}}, &pr); code != http.StatusBadRequest || len(pr.Errors) != 2 {
-		t.Errorf("no consent, unknown field: %d %+v, want 400 naming both", code, pr)
-	}
-	before := p.logLength()
-
-	// By default a partner cannot point pathway at this network.
-	for _, u := range []string{"http://127.0.0.1:4222/", "https://10.1.2.3:8443/admin", "https://169.254.169.254/latest"} {
-		if code, _ := p.do("POST", "/v1/partner/webhooks", partnerA, map[string]string{"url": u, "secret": "a-long-shared-secret-0001"}, &pr); code != http.StatusBadRequest {
-			t.Errorf("webhook to %s: %d, want 400", u, code)
-		}
-	}
-
-	// Partner A signals no capacity: a handoff warns and needs a confirm.
-	if code, _ := p.do("PUT", "/v1/partner/services/"+walkID+"/capacity", partnerA, map[string]string{"status": "no-capacity", "note": "full until spring"}, nil); code != http.StatusOK {
-		t.Fatalf("capacity: %d", code)
-	}
-	body := map[string]any{"service_id": walkID, "shared_fields": []string{"given_name"}, "consent": true}
-	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &pr); code != http.StatusConflict || pr.Type != "https://pathway.example/problems/capacity-warning" {
-		t.Errorf("handoff to a full service: %d %+v, want 409 capacity-warning", code, pr)
-	}
-	if n := p.logLength(); n != before+1 {
-		t.Errorf("the log grew by %d, want 1 (the capacity change only)", n-before)
-	}
-	body["confirm"] = true
-	var h struct{ ID, Status string }
-	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &h); code != http.StatusCreated {
-		t.Fatalf("confirmed handoff: %d", code)
-	}
-
-	// Reasons are codes; a capacity signal is not changed by an update.
-	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/reject", partnerA, map[string]string{"reason": "we are busy"}, &pr); code != http.StatusBadRequest {
-		t.Errorf("reject with a free-text reason: %d, want 400 listing the codes", code)
-	}
-	if code, _ := p.do("PUT", "/v1/directory/services/"+walkID, k.admin, map[string]any{"partner_id": "org-a", "name": "Walks", "needs": []string{"loneliness"}, "capacity_status": "capacity"}, &pr); code != http.StatusBadRequest {
-		t.Errorf("update with a capacity status: %d, want 400", code)
-	}
-	// An Idempotency-Key belongs to its endpoint: the same key on another
-	// action is another command, not a retry of the first.
-	var second struct{ ID, Status string }
-	p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &second, "Idempotency-Key", "k-1")
-	var cancelled struct{ Status string }
-	if code, _ := p.do("POST", "/v1/handoffs/"+second.ID+"/cancel", lw, map[string]string{"reason": "duplicate"}, &cancelled, "Idempotency-Key", "k-1"); code != http.StatusOK || cancelled.Status != "cancelled" {
-		t.Errorf("cancel with the request's key: %d %+v, want 200 cancelled", code, cancelled)
-	}
-
-	// A reason is required to reject; complete before accept is 409.
-	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/reject", partnerA, map[string]string{}, &pr); code != http.StatusBadRequest {
-		t.Errorf("reject without reason: %d, want 400", code)
-	}
-	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/start", partnerA, nil, &pr); code != http.StatusConflict || pr.Type != "https://pathway.example/problems/conflict" {
-		t.Errorf("start a requested handoff: %d %+v, want 409 problem", code, pr)
-	}
-	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/reject", partnerA, map[string]string{"reason": "no-capacity"}, nil); code != http.StatusOK {
-		t.Errorf("reject: %d", code)
-	}
-	if code, _ := p.do("POST", "/v1/partner/handoffs/"+h.ID+"/accept", partnerA, nil, nil); code != http.StatusConflict {
-		t.Errorf("accept a rejected handoff: %d, want 409", code)
-	}
-	// Staff see the rejection and its reason.
-	var staff struct {
-		Status, Reason string
-		ReferralID     string `json:"referral_id"`
-	}
-	p.do("GET", "/v1/handoffs/"+h.ID, lw, nil, &staff)
-	if staff.Status != "rejected" || staff.Reason != "no-capacity" || staff.ReferralID != refID {
-		t.Errorf("staff view: %+v", staff)
-	}
-	// A referral not on a caseload cannot be handed off.
-	other := p.refer(ref, "9876543210")[0]
-	p.do("POST", "/v1/referrals/"+other+"/cancel", ref, map[string]string{"reason": "revoked"}, nil)
-	if code, _ := p.do("POST", "/v1/referrals/"+other+"/handoffs", lw, body, nil); code != http.StatusConflict {
-		t.Errorf("handoff of a cancelled referral: %d, want 409", code)
-	}
-}
-
 // TestDirectoryImportCommand runs `pathway directory import` twice on a
 // data directory: the second run changes nothing.
 func TestDirectoryImportCommand(t *testing.T) {
@@ -420,96 +334,5 @@ func TestDirectoryImportCommand(t *testing.T) {
 	errOut.Reset()
 	if code := run(context.Background(), []string{"directory", "import", "--data", data, bad}, func(string) string { return "" }, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "contents") {
 		t.Errorf("not an HSDS file: exit %d, %q; want 1 naming the contents array", code, errOut.String())
-	}
-}
-
-// TestPartnerIsolation is the isolation matrix: partner A's key against
-// each of partner B's resources gets exactly what a missing resource
-// gets, and A's lists never show B's.
-func TestPartnerIsolation(t *testing.T) {
-	p := startLoopbackWebhooks(t)
-	k := p.vcseKeys()
-	ops, lw, ref, partnerA, partnerB := k.ops, k.lw, k.ref, k.partnerA, k.partnerB
-	debtID := p.importSmall(k.admin).Results[1].ServiceID // partner B's service
-
-	// Partner B has a handoff, a webhook and a delivery.
-	rcB := newReceiver(t, "partner-b-secret-000001")
-	var hookB struct{ ID string }
-	p.do("POST", "/v1/partner/webhooks", partnerB, map[string]string{"url": rcB.srv.URL, "secret": rcB.secret}, &hookB)
-	refID := p.assignedReferral(ref, ops, "9434765919")
-	var h struct{ ID string }
-	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, map[string]any{"service_id": debtID, "shared_fields": []string{"given_name"}, "consent": true}, &h); code != http.StatusCreated {
-		t.Fatalf("handoff to B: %d", code)
-	}
-	var deliveries struct {
-		Deliveries []struct{ ID string }
-	}
-	eventually(t, "partner B's delivery", func() bool {
-		p.do("GET", "/v1/partner/webhooks/deliveries", partnerB, nil, &deliveries)
-		return len(deliveries.Deliveries) == 1
-	})
-	deliveryB := deliveries.Deliveries[0].ID
-
-	missing := "01a2a6b0-0000-7000-8000-00000000dead"
-	matrix := []struct {
-		name, method, path, missingPath string
-		body                            any
-	}{
-		{"read handoff", "GET", "/v1/partner/handoffs/" + h.ID, "/v1/partner/handoffs/" + missing, nil},
-		{"accept", "POST", "/v1/partner/handoffs/" + h.ID + "/accept", "/v1/partner/handoffs/" + missing + "/accept", nil},
-		{"reject", "POST", "/v1/partner/handoffs/" + h.ID + "/reject", "/v1/partner/handoffs/" + missing + "/reject", map[string]string{"reason": "no-capacity"}},
-		{"start", "POST", "/v1/partner/handoffs/" + h.ID + "/start", "/v1/partner/handoffs/" + missing + "/start", nil},
-		{"hold", "POST", "/v1/partner/handoffs/" + h.ID + "/hold", "/v1/partner/handoffs/" + missing + "/hold", map[string]string{"reason": "OTH"}},
-		{"complete", "POST", "/v1/partner/handoffs/" + h.ID + "/complete", "/v1/partner/handoffs/" + missing + "/complete", map[string]string{"outcome": "other"}},
-		{"fail", "POST", "/v1/partner/handoffs/" + h.ID + "/fail", "/v1/partner/handoffs/" + missing + "/fail", map[string]string{"reason": "FC"}},
-		{"capacity", "PUT", "/v1/partner/services/" + debtID + "/capacity", "/v1/partner/services/" + missing + "/capacity", map[string]string{"status": "no-capacity"}},
-		{"delete webhook", "DELETE", "/v1/partner/webhooks/" + hookB.ID, "/v1/partner/webhooks/000000000000", nil},
-		{"redeliver", "POST", "/v1/partner/webhooks/deliveries/" + deliveryB + "/redeliver", "/v1/partner/webhooks/deliveries/" + missing + "/redeliver", nil},
-	}
-	before := p.logLength()
-	for _, m := range matrix {
-		t.Run(m.name, func(t *testing.T) {
-			var got, want problem
-			code, _ := p.do(m.method, m.path, partnerA, m.body, &got)
-			wantCode, _ := p.do(m.method, m.missingPath, partnerA, m.body, &want)
-			if code != http.StatusNotFound || wantCode != http.StatusNotFound {
-				t.Fatalf("partner A %s %s: %d (missing resource: %d), want 404 for both", m.method, m.path, code, wantCode)
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("B's resource answers %+v, a missing one %+v: the difference leaks existence", got, want)
-			}
-		})
-	}
-	if n := p.logLength(); n != before {
-		t.Errorf("the refused requests appended %d events", n-before)
-	}
-	// A's lists show nothing of B's.
-	var inbox, services, hooks, dels struct {
-		Handoffs []any
-		Services []struct {
-			PartnerID string `json:"partner_id"`
-		}
-		Webhooks   []any
-		Deliveries []any
-	}
-	p.do("GET", "/v1/partner/handoffs", partnerA, nil, &inbox)
-	p.do("GET", "/v1/partner/services", partnerA, nil, &services)
-	p.do("GET", "/v1/partner/webhooks", partnerA, nil, &hooks)
-	p.do("GET", "/v1/partner/webhooks/deliveries", partnerA, nil, &dels)
-	if len(inbox.Handoffs) != 0 || len(hooks.Webhooks) != 0 || len(dels.Deliveries) != 0 {
-		t.Errorf("partner A sees B's handoffs %v, webhooks %v or deliveries %v", inbox.Handoffs, hooks.Webhooks, dels.Deliveries)
-	}
-	if len(services.Services) != 1 || services.Services[0].PartnerID != "org-a" {
-		t.Errorf("partner A's services: %+v, want only its own", services.Services)
-	}
-	// B still has everything, untouched.
-	var hb struct{ Status string }
-	p.do("GET", "/v1/partner/handoffs/"+h.ID, partnerB, nil, &hb)
-	if hb.Status != "requested" {
-		t.Errorf("B's handoff is %q after A's attempts, want requested", hb.Status)
-	}
-	// Staff endpoints are closed to partners (403), so no referral leaks.
-	if code, _ := p.do("GET", "/v1/referrals/"+refID, partnerB, nil, nil); code != http.StatusForbidden {
-		t.Errorf("partner reading a referral: %d, want 403", code)
 	}
 }
