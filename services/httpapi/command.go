@@ -61,7 +61,7 @@ func command[B any](a *api, scope keyScope, check func(*B) []kernel.FieldError, 
 // execute is the end of a command endpoint whose body is read: it builds
 // the command with the key scoped as scope says, runs it, and answers.
 func (a *api) execute(w http.ResponseWriter, r *http.Request, scope keyScope, run func(cmd events.Command) (reply, error)) {
-	cmd, err := a.command(r, scope)
+	cmd, err := a.commandOf(r, scope)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
@@ -70,10 +70,10 @@ func (a *api) execute(w http.ResponseWriter, r *http.Request, scope keyScope, ru
 	a.respond(w, r, rep, err)
 }
 
-// command is the events.Command of the request: the caller as actor, the
+// commandOf is the events.Command of the request: the caller as actor, the
 // Idempotency-Key scoped as scope says, and the correlation id. Its error
 // is kernel.Invalid for a malformed key.
-func (a *api) command(r *http.Request, scope keyScope) (events.Command, error) {
+func (a *api) commandOf(r *http.Request, scope keyScope) (events.Command, error) {
 	cmd := events.Command{Actor: principalFrom(r.Context()).actor, CorrelationID: correlationID(r)}
 	if scope == noKey {
 		return cmd, nil

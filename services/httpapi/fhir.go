@@ -82,7 +82,7 @@ func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
 		writeOutcome(w, http.StatusBadRequest, issues)
 		return
 	}
-	cmd, err := a.command(r, keyAsSent)
+	cmd, err := a.commandOf(r, keyAsSent)
 	if err != nil {
 		a.fhirError(w, r, err)
 		return
