@@ -77,9 +77,5 @@ func (a *api) listDeliveries(w http.ResponseWriter, r *http.Request) {
 // redeliver handles POST /v1/partner/webhooks/deliveries/{id}/redeliver.
 func (a *api) redeliver(w http.ResponseWriter, r *http.Request) {
 	d, err := a.deliveries.Redeliver(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id"))
-	if err != nil {
-		a.writeError(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusAccepted, d)
+	a.respond(w, r, reply{status: http.StatusAccepted, body: d}, err)
 }
