@@ -19,7 +19,7 @@ func TestPartnerIsolation(t *testing.T) {
 	// Partner B has a handoff, a webhook and a delivery.
 	rcB := newReceiver(t, "partner-b-secret-000001")
 	var hookB struct{ ID string }
-	p.do("POST", "/v1/partner/webhooks", partnerB, map[string]string{"url": rcB.srv.URL, "secret": rcB.secret}, &hookB)
+	p.do("POST", "/v1/partner/webhooks", partnerB, map[string]string{"url": rcB.URL(), "secret": rcB.Secret()}, &hookB)
 	refID := p.assignedReferral(ref, ops, "9434765919")
 	var h struct{ ID string }
 	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, map[string]any{"service_id": debtID, "shared_fields": []string{"given_name"}, "consent": true}, &h); code != http.StatusCreated {

@@ -3,9 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,6 +20,7 @@ import (
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/httpapi"
+	"github.com/pathway-sp/pathway/services/httpapi/apitest"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
@@ -165,41 +164,12 @@ func (s *server) revoke(plain string) {
 }
 
 // do sends a request and decodes a JSON answer into out (when not nil).
+// api is the HTTP API under test, for apitest's requests.
+func (s *server) api() apitest.Client { return apitest.Client{TB: s.t, Base: s.base} }
+
 func (s *server) do(method, path, key string, body any, out any, headers ...string) (int, http.Header) {
 	s.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		j, _ := json.Marshal(b)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, s.base+path, rd)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			s.t.Fatalf("%s %s: %d, body %q is not JSON: %v", method, path, resp.StatusCode, data, err)
-		}
-	}
-	return resp.StatusCode, resp.Header
+	return s.api().Do(method, path, key, body, out, headers...)
 }
 
 // logLength returns the last sequence of the event log.
@@ -212,88 +182,20 @@ func (s *server) logLength() uint64 {
 	return n
 }
 
-// worker registers a link worker of PCN U12345 covering A81001 and
-// returns its id.
 func (s *server) worker(opsKey, name string, capacity int) string {
 	s.t.Helper()
-	var w struct {
-		ID string `json:"id"`
-	}
-	if code, _ := s.do("POST", "/v1/workers", opsKey, map[string]any{"name": name, "pcn": "U12345", "practices": []string{"A81001"}, "capacity": capacity}, &w); code != http.StatusCreated {
-		s.t.Fatalf("register worker: %d", code)
-	}
-	return w.ID
+	return s.api().Worker(opsKey, name, capacity)
 }
 
-// refer submits the example referral once per NHS number, in order, and
-// returns the ids.
 func (s *server) refer(refKey string, nhs ...string) []string {
 	s.t.Helper()
-	var ids []string
-	for _, n := range nhs {
-		body := exampleReferral()
-		body["person"].(map[string]any)["nhs_number"] = n
-		var c submitted
-		if code, _ := s.do("POST", "/v1/referrals", refKey, body, &c); code != http.StatusCreated {
-			s.t.Fatalf("referral for %s: %d", n, code)
-		}
-		ids = append(ids, c.ID)
-	}
-	return ids
+	return s.api().Refer(refKey, nhs...)
 }
 
-func exampleReferral() map[string]any {
-	return map[string]any{
-		"source":   "gp_practice",
-		"referrer": map[string]any{"name": "Dr A Example", "role": "GP", "organisation": "A81001"},
-		"person": map[string]any{
-			"nhs_number": "9434765919", "given_name": "Sam", "family_name": "Example",
-			"date_of_birth": "1956-03-14", "postcode": "TS1 3BA", "phone": "07700900123",
-			"preferred_contact": "phone", "language": "en", "interpreter_needed": false,
-		},
-		"gp_practice":  "A81001",
-		"needs":        []string{"loneliness", "mental_health"},
-		"what_matters": "Wants to get out of the house and meet people again",
-		"urgency":      "routine",
-		"safeguarding": map[string]any{"concern": false},
-		"consent":      map[string]any{"given": true, "recorded_by": "Dr A Example", "recorded_at": "2026-11-20T10:00:00Z"},
-	}
-}
+func exampleReferral() map[string]any { return apitest.ExampleReferral() }
 
-type problem struct {
-	Type         string `json:"type"`
-	Title        string `json:"title"`
-	Status       int    `json:"status"`
-	Detail       string `json:"detail"`
-	OpenReferral string `json:"open_referral"`
-	Errors       []struct {
-		Field  string `json:"field"`
-		Reason string `json:"reason"`
-	} `json:"errors"`
-}
-
-type submitted struct {
-	ID       string `json:"id"`
-	Status   string `json:"status"`
-	Sequence uint64 `json:"sequence"`
-}
-
-type view struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	Active bool   `json:"active"`
-	Triage *struct {
-		Decision     string `json:"decision"`
-		RuleID       string `json:"rule_id"`
-		RulesVersion string `json:"rules_version"`
-	} `json:"triage"`
-	Referral struct {
-		Person struct {
-			NHSNumber string `json:"nhs_number"`
-			Postcode  string `json:"postcode"`
-		} `json:"person"`
-	} `json:"referral"`
-	History []struct {
-		Type string `json:"type"`
-	} `json:"history"`
-}
+type (
+	problem   = apitest.Problem
+	submitted = apitest.Submitted
+	view      = apitest.View
+)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/services/httpapi/apitest"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
 )
@@ -136,41 +136,12 @@ func (p *pathway) key(role keys.Role, org string) string {
 }
 
 // do sends a request and decodes a JSON answer into out (when not nil).
+// api is the HTTP API of this pathway, for apitest's requests.
+func (p *pathway) api() apitest.Client { return apitest.Client{TB: p.t, Base: p.base} }
+
 func (p *pathway) do(method, path, key string, body any, out any, headers ...string) (int, http.Header) {
 	p.t.Helper()
-	var rd io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		rd = strings.NewReader(b)
-	case []byte:
-		rd = bytes.NewReader(b)
-	default:
-		j, _ := json.Marshal(b)
-		rd = bytes.NewReader(j)
-	}
-	req, err := http.NewRequest(method, p.base+path, rd)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			p.t.Fatalf("%s %s: %d, body %q is not JSON: %v", method, path, resp.StatusCode, data, err)
-		}
-	}
-	return resp.StatusCode, resp.Header
+	return p.api().Do(method, path, key, body, out, headers...)
 }
 
 // logLength returns the last sequence of the event log.
@@ -189,94 +160,24 @@ func (p *pathway) logLength() uint64 {
 	return n
 }
 
-// worker registers a link worker of PCN U12345 covering A81001 and
-// returns its id.
 func (p *pathway) worker(opsKey, name string, capacity int) string {
 	p.t.Helper()
-	var w struct {
-		ID string `json:"id"`
-	}
-	if code, _ := p.do("POST", "/v1/workers", opsKey, map[string]any{"name": name, "pcn": "U12345", "practices": []string{"A81001"}, "capacity": capacity}, &w); code != http.StatusCreated {
-		p.t.Fatalf("register worker: %d", code)
-	}
-	return w.ID
+	return p.api().Worker(opsKey, name, capacity)
 }
 
-// refer submits the example referral once per NHS number, in order, and
-// returns the ids.
 func (p *pathway) refer(refKey string, nhs ...string) []string {
 	p.t.Helper()
-	var ids []string
-	for _, n := range nhs {
-		body := exampleReferral()
-		body["person"].(map[string]any)["nhs_number"] = n
-		var c submitted
-		if code, _ := p.do("POST", "/v1/referrals", refKey, body, &c); code != http.StatusCreated {
-			p.t.Fatalf("referral for %s: %d", n, code)
-		}
-		ids = append(ids, c.ID)
-	}
-	return ids
+	return p.api().Refer(refKey, nhs...)
 }
 
-func exampleReferral() map[string]any {
-	return map[string]any{
-		"source":   "gp_practice",
-		"referrer": map[string]any{"name": "Dr A Example", "role": "GP", "organisation": "A81001"},
-		"person": map[string]any{
-			"nhs_number": "9434765919", "given_name": "Sam", "family_name": "Example",
-			"date_of_birth": "1956-03-14", "postcode": "TS1 3BA", "phone": "07700900123",
-			"preferred_contact": "phone", "language": "en", "interpreter_needed": false,
-		},
-		"gp_practice":  "A81001",
-		"needs":        []string{"loneliness", "mental_health"},
-		"what_matters": "Wants to get out of the house and meet people again",
-		"urgency":      "routine",
-		"safeguarding": map[string]any{"concern": false},
-		"consent":      map[string]any{"given": true, "recorded_by": "Dr A Example", "recorded_at": "2026-11-20T10:00:00Z"},
-	}
-}
+func exampleReferral() map[string]any { return apitest.ExampleReferral() }
 
-type problem struct {
-	Type         string `json:"type"`
-	Title        string `json:"title"`
-	Status       int    `json:"status"`
-	Detail       string `json:"detail"`
-	OpenReferral string `json:"open_referral"`
-	Errors       []struct {
-		Field  string `json:"field"`
-		Reason string `json:"reason"`
-	} `json:"errors"`
-}
+type (
+	problem   = apitest.Problem
+	submitted = apitest.Submitted
+	view      = apitest.View
+)
 
-type submitted struct {
-	ID       string `json:"id"`
-	Status   string `json:"status"`
-	Sequence uint64 `json:"sequence"`
-}
-
-type view struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	Active bool   `json:"active"`
-	Triage *struct {
-		Decision     string `json:"decision"`
-		RuleID       string `json:"rule_id"`
-		RulesVersion string `json:"rules_version"`
-	} `json:"triage"`
-	Referral struct {
-		Person struct {
-			NHSNumber string `json:"nhs_number"`
-			Postcode  string `json:"postcode"`
-		} `json:"person"`
-	} `json:"referral"`
-	History []struct {
-		Type string `json:"type"`
-	} `json:"history"`
-}
-
-// TestIntakeMustShow walks the issue's "must show" list through the real
-// HTTP server on a fresh data directory.
 func TestIntakeMustShow(t *testing.T) {
 	p := startPathway(t, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
