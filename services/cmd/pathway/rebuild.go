@@ -16,7 +16,7 @@ import (
 	"github.com/pathway-sp/pathway/projections/partners"
 	"github.com/pathway-sp/pathway/projections/timeseries"
 	"github.com/pathway-sp/pathway/projections/waitlists"
-	"github.com/pathway-sp/pathway/services/dashboard"
+	"github.com/pathway-sp/pathway/services/adapters/dashboard"
 )
 
 // readModels are the projections `pathway rebuild` knows, by name.

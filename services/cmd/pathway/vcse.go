@@ -10,7 +10,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/partners"
-	"github.com/pathway-sp/pathway/services/httpapi"
+	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/vcse"
 	"github.com/pathway-sp/pathway/services/webhooks"
 	"golang.org/x/sync/errgroup"

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pathway-sp/pathway/services/httpapi/apitest"
+	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 

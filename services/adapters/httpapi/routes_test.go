@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pathway-sp/pathway/services/httpapi"
+	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/pathway-sp/pathway/services/domain/kernel"
-	"github.com/pathway-sp/pathway/services/fhir"
+	"github.com/pathway-sp/pathway/services/adapters/fhir"
 )
 
 // TestIssueCodeOfEveryKind is the FHIR edge's table: each kind of error

@@ -14,7 +14,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
-	"github.com/pathway-sp/pathway/services/fhir"
+	"github.com/pathway-sp/pathway/services/adapters/fhir"
 	"github.com/pathway-sp/pathway/services/intake"
 )
 

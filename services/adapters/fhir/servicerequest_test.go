@@ -11,7 +11,7 @@ import (
 
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
-	"github.com/pathway-sp/pathway/services/fhir"
+	"github.com/pathway-sp/pathway/services/adapters/fhir"
 )
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)

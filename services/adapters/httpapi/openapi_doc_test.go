@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pathway-sp/pathway/services/httpapi"
+	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 )
 
 // TestOpenAPIDocumentsEveryRoute keeps openapi.json true to the router.

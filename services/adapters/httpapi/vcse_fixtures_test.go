@@ -1,7 +1,7 @@
 package httpapi_test
 
 import (
-	"github.com/pathway-sp/pathway/services/httpapi/apitest"
+	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
