@@ -16,17 +16,35 @@ import (
 const readPage = 4096
 
 // LastSequence returns the stream sequence of the last event in the log,
-// 0 when the log is empty.
+// 0 when the log is empty. While a cluster elects the stream's leader it
+// asks again, for up to 10 s, then fails with ErrUnavailable.
 func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 	st, err := s.streamHandle(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("last sequence: %w", err)
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("last sequence: %w", err)
+	deadline := time.Now().Add(leaderWait)
+	wait := 20 * time.Millisecond
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := st.Info(ictx)
+		cancel()
+		if err == nil {
+			return info.State.LastSeq, nil
+		}
+		if !transient(err) || ctx.Err() != nil {
+			return 0, fmt.Errorf("last sequence: %w", err)
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return 0, fmt.Errorf("last sequence: %w: no stream leader answered within %v (%w)", ErrUnavailable, leaderWait, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 500*time.Millisecond)
 	}
-	return info.State.LastSeq, nil
 }
 
 // LastSequenceOn returns the stream sequence of the last event on subject
