@@ -71,8 +71,11 @@ func newAPI(cfg Config) *api {
 	if in := cfg.Referrals.Intake; in != nil {
 		a.referrals, a.triager, a.cases, a.closer = in, in, in, in
 	}
-	if v := cfg.VCSE.Service; v != nil {
-		a.directory, a.handoffs, a.capacity = v, v, v
+	if d := cfg.VCSE.Directory; d != nil {
+		a.directory, a.capacity = d, d
+	}
+	if h := cfg.VCSE.Handoffs; h != nil {
+		a.handoffs = h
 	}
 	if wh := cfg.VCSE.Webhooks; wh != nil {
 		a.webhooks, a.deliveries = wh, wh

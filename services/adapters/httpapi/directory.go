@@ -15,21 +15,21 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/partners"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/partner"
 	"github.com/pathway-sp/pathway/services/domain/referral"
-	"github.com/pathway-sp/pathway/services/vcse"
 )
 
 // directoryEditor keeps the VCSE directory: partners, their services, and
 // HSDS imports.
 type directoryEditor interface {
-	SavePartner(ctx context.Context, id string, d *pathwayv1.PartnerRegistered, cmd events.Command) (vcse.Saved, error)
-	SaveService(ctx context.Context, id string, d *pathwayv1.ServiceDetails, c pathwayv1.CapacityStatus, cmd events.Command) (vcse.Saved, error)
-	Import(ctx context.Context, records []partner.Record, cmd events.Command, progress func(done, total int)) (vcse.ImportReport, error)
+	SavePartner(ctx context.Context, id string, d *pathwayv1.PartnerRegistered, cmd events.Command) (directory.Saved, error)
+	SaveService(ctx context.Context, id string, d *pathwayv1.ServiceDetails, c pathwayv1.CapacityStatus, cmd events.Command) (directory.Saved, error)
+	Import(ctx context.Context, records []partner.Record, cmd events.Command, progress func(done, total int)) (directory.ImportReport, error)
 }
 
-var _ directoryEditor = (*vcse.Service)(nil)
+var _ directoryEditor = (*directory.Service)(nil)
 
 // MaxImportBytes is the largest HSDS import body accepted.
 const MaxImportBytes = 8 << 20
@@ -65,7 +65,7 @@ func (a *api) savePartner() http.HandlerFunc {
 }
 
 // savedReply answers a directory save.
-func savedReply(s vcse.Saved, err error) (reply, error) {
+func savedReply(s directory.Saved, err error) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
@@ -172,7 +172,7 @@ func (a *api) saveService(update bool) http.HandlerFunc {
 				id = uuid.NewSHA1(uuid.NameSpaceOID, []byte("service\x00"+cmd.IdempotencyKey)).String()
 			}
 		} else {
-			svc, err := vcse.LoadService(r.Context(), a.store, id)
+			svc, err := directory.LoadService(r.Context(), a.store, id)
 			if err != nil {
 				return reply{}, err
 			}

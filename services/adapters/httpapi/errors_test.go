@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/adapters/fhir"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
-	"github.com/pathway-sp/pathway/services/adapters/fhir"
 	"github.com/pathway-sp/pathway/services/intake"
 )
 

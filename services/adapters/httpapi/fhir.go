@@ -8,10 +8,10 @@ import (
 	"strconv"
 
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/adapters/fhir"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
-	"github.com/pathway-sp/pathway/services/adapters/fhir"
 	"github.com/pathway-sp/pathway/services/intake"
 )
 

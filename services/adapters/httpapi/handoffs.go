@@ -12,20 +12,21 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/partner"
+	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/keys"
-	"github.com/pathway-sp/pathway/services/vcse"
 )
 
 // handoffDesk requests handoffs and moves them along their lifecycle.
 type handoffDesk interface {
-	RequestHandoff(ctx context.Context, referralID string, in vcse.HandoffInput, cmd events.Command) (string, uint64, error)
+	RequestHandoff(ctx context.Context, referralID string, in handoffs.HandoffInput, cmd events.Command) (string, uint64, error)
 	Act(ctx context.Context, id string, a handoff.Action, reason, outcome, note string, cmd events.Command, allowed func(*handoff.Handoff) error) (uint64, handoff.Status, error)
 }
 
-var _ handoffDesk = (*vcse.Service)(nil)
+var _ handoffDesk = (*handoffs.Service)(nil)
 
 type handoffBody struct {
 	ServiceID    string   `json:"service_id"`
@@ -34,7 +35,7 @@ type handoffBody struct {
 	Confirm      bool     `json:"confirm"`
 	Note         string   `json:"note"`
 	// input is what the body asks for, made by check.
-	input vcse.HandoffInput
+	input handoffs.HandoffInput
 }
 
 func (b *handoffBody) check() []kernel.FieldError {
@@ -42,7 +43,7 @@ func (b *handoffBody) check() []kernel.FieldError {
 	if _, err := uuid.Parse(b.ServiceID); err != nil {
 		errs = append(errs, kernel.FieldError{Field: "service_id", Reason: "must be the id of a directory service"})
 	}
-	in := vcse.HandoffInput{ServiceID: b.ServiceID, ConfirmCapacity: b.Confirm, Note: b.Note}
+	in := handoffs.HandoffInput{ServiceID: b.ServiceID, ConfirmCapacity: b.Confirm, Note: b.Note}
 	names := slices.Sorted(maps.Keys(handoff.SharedFieldNames))
 	for i, f := range b.SharedFields {
 		sf, ok := handoff.SharedFieldNames[f]
@@ -83,7 +84,7 @@ func (a *api) requestHandoff() http.HandlerFunc {
 		}
 		id, seq, err := a.handoffs.RequestHandoff(r.Context(), ref.ID(), b.input, cmd)
 		if errors.Is(err, handoff.ErrCapacity) {
-			svc, _ := vcse.LoadService(r.Context(), a.store, b.ServiceID)
+			svc, _ := directory.LoadService(r.Context(), a.store, b.ServiceID)
 			status := partner.CapacityName(svc.Capacity())
 			return reply{}, &capacityWarning{status: status, err: &kernel.Error{Kind: kernel.Conflict, Err: err,
 				Message: "the service's capacity status is " + status + "; send the request again with \"confirm\": true to hand off anyway"}}
@@ -91,7 +92,7 @@ func (a *api) requestHandoff() http.HandlerFunc {
 		if err != nil {
 			return reply{}, err
 		}
-		h, err := vcse.LoadHandoff(r.Context(), a.store, id)
+		h, err := handoffs.LoadHandoff(r.Context(), a.store, id)
 		if err != nil {
 			return reply{}, err
 		}
@@ -160,7 +161,7 @@ func (a *api) loadHandoff(r *http.Request) (*handoff.Handoff, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, events.ErrNotFound
 	}
-	h, err := vcse.LoadHandoff(r.Context(), a.store, id)
+	h, err := handoffs.LoadHandoff(r.Context(), a.store, id)
 	if err == nil && !a.mayActOn(r, h) {
 		err = events.ErrNotFound
 	}

@@ -10,10 +10,10 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/partners"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/partner"
-	"github.com/pathway-sp/pathway/services/vcse"
 )
 
 // capacitySetter records a partner's capacity signal for its service.
@@ -21,7 +21,7 @@ type capacitySetter interface {
 	SetCapacity(ctx context.Context, id, partnerID string, c pathwayv1.CapacityStatus, note string, cmd events.Command) (uint64, error)
 }
 
-var _ capacitySetter = (*vcse.Service)(nil)
+var _ capacitySetter = (*directory.Service)(nil)
 
 // partnerHandoffs handles GET /v1/partner/handoffs?status=.
 func (a *api) partnerHandoffs(w http.ResponseWriter, r *http.Request) {

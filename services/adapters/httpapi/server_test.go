@@ -18,13 +18,14 @@ import (
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/partners"
 	"github.com/pathway-sp/pathway/projections/waitlists"
-	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
+	"github.com/pathway-sp/pathway/services/assignment"
+	"github.com/pathway-sp/pathway/services/directory"
+	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
-	"github.com/pathway-sp/pathway/services/vcse"
 	"github.com/pathway-sp/pathway/services/webhooks"
 	"golang.org/x/sync/errgroup"
 )
@@ -97,7 +98,8 @@ func startWith(tb testing.TB, allowPrivate bool) *server {
 		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, nil), TriageQueue: engine(intake.NewIndex())},
 		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
 			ReadTimeout: 2 * time.Second},
-		VCSE: httpapi.VCSE{Service: vcse.New(lg.Store, vcse.Options{Logger: log, Checkpoints: obj}), Webhooks: wh, Partners: engine(partners.New())},
+		VCSE: httpapi.VCSE{Directory: directory.New(lg.Store), Handoffs: handoffs.New(lg.Store, handoffs.Options{Logger: log, Checkpoints: obj}),
+			Webhooks: wh, Partners: engine(partners.New())},
 	})
 	for _, loaded := range []<-chan struct{}{s.auth.Loaded(), wh.Loaded()} {
 		select {

@@ -2,14 +2,16 @@ package httpapi
 
 import (
 	"github.com/pathway-sp/pathway/projections"
-	"github.com/pathway-sp/pathway/services/vcse"
+	"github.com/pathway-sp/pathway/services/directory"
+	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/webhooks"
 )
 
 // VCSE is what the directory, handoff and partner endpoints need.
 type VCSE struct {
-	Service  *vcse.Service
-	Webhooks *webhooks.Service
+	Directory *directory.Service
+	Handoffs  *handoffs.Service
+	Webhooks  *webhooks.Service
 	// Partners is the partners read model (directory, inboxes, stats).
 	Partners *projections.Engine
 }

@@ -10,9 +10,9 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/partner"
-	"github.com/pathway-sp/pathway/services/vcse"
 )
 
 const directoryUsage = `Usage: pathway directory import FILE [--data DIR | --nats-url URL]
@@ -77,7 +77,7 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 	if err := events.Setup(ctx, js, events.StreamConfig{}); err != nil {
 		return fmt.Errorf("event log: %w", err)
 	}
-	svc := vcse.New(events.New(js, events.Options{}), vcse.Options{})
+	svc := directory.New(events.New(js, events.Options{}))
 	cmd := events.Command{Actor: &pathwayv1.Actor{Id: "pathway-directory-import", Role: pathwayv1.Role_ROLE_ADMIN}}
 	rep, err := svc.Import(ctx, recs, cmd, func(done, total int) {
 		fmt.Fprintf(stderr, "\rimporting %d/%d records", done, total)

@@ -61,7 +61,7 @@ import (
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
-	"github.com/pathway-sp/pathway/services/vcse"
+	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/webhooks"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -872,7 +872,7 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 	for _, c := range []events.Consumer{
 		{Name: triage.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType)}},
 		{Name: assignment.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType), events.TypeSubject(worker.AggregateType)}},
-		{Name: vcse.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType)}},
+		{Name: handoffs.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType)}},
 		{Name: webhooks.ConsumerName, Subjects: []string{events.TypeSubject(handoff.AggregateType)}},
 	} {
 		cons, err := store.EnsureConsumer(ctx, c)

@@ -11,7 +11,8 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/partners"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
-	"github.com/pathway-sp/pathway/services/vcse"
+	"github.com/pathway-sp/pathway/services/directory"
+	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/webhooks"
 	"golang.org/x/sync/errgroup"
 )
@@ -22,7 +23,7 @@ import (
 // HTTP API needs; its fields are nil when intake does not run here.
 func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, store *events.Store, obj jetstream.ObjectStore, log *slog.Logger, writePath *[]*projections.Engine) (httpapi.VCSE, error) {
 	api := slices.Contains(cfg.Services, "intake")
-	svc := vcse.New(store, vcse.Options{Deadline: cfg.HandoffDeadline, Logger: log, Checkpoints: obj})
+	svc := handoffs.New(store, handoffs.Options{Deadline: cfg.HandoffDeadline, Logger: log, Checkpoints: obj})
 	var out httpapi.VCSE
 	if slices.Contains(cfg.Services, "handoffs") {
 		*writePath = append(*writePath, svc.ClockEngine())
@@ -46,7 +47,7 @@ func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetst
 	if api {
 		eng := projections.NewEngine(store, obj, partners.New(), projections.Options{Logger: log})
 		g.Go(func() error { return eng.Run(ctx) })
-		out.Service, out.Partners = svc, eng
+		out.Directory, out.Handoffs, out.Partners = directory.New(store), svc, eng
 	}
 	return out, nil
 }

@@ -31,14 +31,15 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/assignment"
+	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/partner"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/domain/worker"
+	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/triage"
-	"github.com/pathway-sp/pathway/services/vcse"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -227,11 +228,11 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 	}
 	run(triage.NewService(store, opts.Rules, clk.Now, quiet).Run)
 	run(assignment.New(store, assignment.Options{Now: clk.Now, Logger: quiet}).Run)
-	handoffs := vcse.New(store, vcse.Options{Now: clk.Now, Logger: quiet})
-	run(handoffs.Run)
+	hs := handoffs.New(store, handoffs.Options{Now: clk.Now, Logger: quiet})
+	run(hs.Run)
 
 	d := &loader{ctx: ctx, js: js, store: store, clk: clk, rng: rand.New(rand.NewPCG(opts.Seed, 7)), intake: in,
-		vcse: handoffs, log: log, cases: map[string]*caseState{}, errs: runErr}
+		handoffs: hs, directory: directory.New(store), log: log, cases: map[string]*caseState{}, errs: runErr}
 	sum, err := d.load(start, end, opts)
 	if err != nil {
 		return sum, err
@@ -258,15 +259,16 @@ type caseState struct {
 }
 
 type loader struct {
-	ctx    context.Context
-	js     jetstream.JetStream
-	store  *events.Store
-	clk    *clock
-	rng    *rand.Rand
-	intake *intake.Service
-	vcse   *vcse.Service
-	log    *slog.Logger
-	errs   chan error
+	ctx       context.Context
+	js        jetstream.JetStream
+	store     *events.Store
+	clk       *clock
+	rng       *rand.Rand
+	intake    *intake.Service
+	handoffs  *handoffs.Service
+	directory *directory.Service
+	log       *slog.Logger
+	errs      chan error
 
 	// squeeze, when set, is how much of the day has passed: today's.
 	squeeze  time.Duration
@@ -345,7 +347,7 @@ func (d *loader) setUp() error {
 		orgs[s.org] = true
 		d.services = append(d.services, partner.ServiceIDFor(s.id))
 	}
-	rep, err := d.vcse.Import(d.ctx, recs, cmd(admin), nil)
+	rep, err := d.directory.Import(d.ctx, recs, cmd(admin), nil)
 	if err != nil {
 		return err
 	}
@@ -439,7 +441,7 @@ func (d *loader) day(dayStart, end time.Time, perDay float64) error {
 	}
 	d.at(dayStart, 9*60)
 	if !d.clk.Now().After(end) {
-		if _, err := d.vcse.Tick(d.ctx); err != nil {
+		if _, err := d.handoffs.Tick(d.ctx); err != nil {
 			return err
 		}
 	}
@@ -597,7 +599,7 @@ func (d *loader) settle() error {
 	if err != nil || last == 0 {
 		return err
 	}
-	return d.vcse.WaitFor(d.ctx, last)
+	return d.handoffs.WaitFor(d.ctx, last)
 }
 
 // caseWork moves every open case along its plan for the day.
@@ -747,7 +749,7 @@ func (d *loader) requestHandoff(cs *caseState) error {
 		fits = []int{15} // telephone befriending suits most people
 	}
 	svc := d.services[fits[d.rng.IntN(len(fits))]]
-	id, _, err := d.vcse.RequestHandoff(d.ctx, cs.id, vcse.HandoffInput{ServiceID: svc, Consent: true, ConfirmCapacity: true,
+	id, _, err := d.handoffs.RequestHandoff(d.ctx, cs.id, handoffs.HandoffInput{ServiceID: svc, Consent: true, ConfirmCapacity: true,
 		Shared: []pathwayv1.SharedField{pathwayv1.SharedField_SHARED_FIELD_GIVEN_NAME, pathwayv1.SharedField_SHARED_FIELD_PHONE, pathwayv1.SharedField_SHARED_FIELD_NEEDS}}, cmd(staff))
 	if err != nil {
 		return err
@@ -776,10 +778,10 @@ func (d *loader) partnerAnswer(cs *caseState, today time.Time) error {
 	}
 	partnerActor := cmd(&pathwayv1.Actor{Id: "demo-partner", Role: pathwayv1.Role_ROLE_PARTNER})
 	act := func(a handoff.Action, reason, outcome string, next time.Duration) error {
-		_, st, err := d.vcse.Act(d.ctx, cs.handoff, a, reason, outcome, "", partnerActor, nil)
+		_, st, err := d.handoffs.Act(d.ctx, cs.handoff, a, reason, outcome, "", partnerActor, nil)
 		if errors.Is(err, handoff.ErrConflict) {
 			// The clock expired it first: the link worker cancels it.
-			h, lerr := vcse.LoadHandoff(d.ctx, d.store, cs.handoff)
+			h, lerr := handoffs.LoadHandoff(d.ctx, d.store, cs.handoff)
 			if lerr != nil {
 				return lerr
 			}
@@ -801,7 +803,7 @@ func (d *loader) partnerAnswer(cs *caseState, today time.Time) error {
 		case "reject":
 			return act(handoff.ActionReject, []string{"no-capacity", "not-eligible", "RRNA"}[r.IntN(3)], "", 0)
 		default:
-			h, err := vcse.LoadHandoff(d.ctx, d.store, cs.handoff)
+			h, err := handoffs.LoadHandoff(d.ctx, d.store, cs.handoff)
 			if err != nil {
 				return err
 			}
@@ -826,7 +828,7 @@ func (d *loader) closeExpired(cs *caseState) error {
 	if cs.hStatus != handoff.StatusExpired {
 		return nil
 	}
-	_, st, err := d.vcse.Act(d.ctx, cs.handoff, handoff.ActionCancel, "RRNA", "", "partner did not answer in time", cmd(staff), nil)
+	_, st, err := d.handoffs.Act(d.ctx, cs.handoff, handoff.ActionCancel, "RRNA", "", "partner did not answer in time", cmd(staff), nil)
 	if err != nil {
 		return err
 	}

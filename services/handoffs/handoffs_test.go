@@ -1,4 +1,4 @@
-package vcse_test
+package handoffs_test
 
 import (
 	"context"
@@ -12,11 +12,12 @@ import (
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/partner"
 	"github.com/pathway-sp/pathway/services/domain/person"
+	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
-	"github.com/pathway-sp/pathway/services/vcse"
 )
 
 type clock struct {
@@ -37,7 +38,8 @@ var staff = events.Command{Actor: &pathwayv1.Actor{Id: "k1", Role: pathwayv1.Rol
 type world struct {
 	store   *events.Store
 	clk     *clock
-	svc     *vcse.Service
+	svc     *handoffs.Service
+	dir     *directory.Service
 	service string
 	worker  string
 }
@@ -47,13 +49,13 @@ func newWorld(tb testing.TB) *world {
 	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
 	log := eventstest.Start(tb, false)
 	store := events.New(log.JS, events.Options{Now: clk.Now})
-	w := &world{store: store, clk: clk, svc: vcse.New(store, vcse.Options{Now: clk.Now}), worker: uuid.NewString()}
+	w := &world{store: store, clk: clk, svc: handoffs.New(store, handoffs.Options{Now: clk.Now}), dir: directory.New(store), worker: uuid.NewString()}
 	ctx := context.Background()
-	if _, err := w.svc.SavePartner(ctx, "org-a", &pathwayv1.PartnerRegistered{Name: "Tees Walkers"}, staff); err != nil {
+	if _, err := w.dir.SavePartner(ctx, "org-a", &pathwayv1.PartnerRegistered{Name: "Tees Walkers"}, staff); err != nil {
 		tb.Fatal(err)
 	}
 	w.service = partner.ServiceIDFor("walk-1")
-	if _, err := w.svc.SaveService(ctx, w.service, &pathwayv1.ServiceDetails{PartnerId: "org-a", Name: "Walking group",
+	if _, err := w.dir.SaveService(ctx, w.service, &pathwayv1.ServiceDetails{PartnerId: "org-a", Name: "Walking group",
 		Needs: []pathwayv1.Need{pathwayv1.Need_NEED_LONELINESS}}, 0, staff); err != nil {
 		tb.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func (w *world) assigned(tb testing.TB) string {
 
 func (w *world) handoff(tb testing.TB, ref string) string {
 	tb.Helper()
-	id, _, err := w.svc.RequestHandoff(context.Background(), ref, vcse.HandoffInput{ServiceID: w.service, Consent: true,
+	id, _, err := w.svc.RequestHandoff(context.Background(), ref, handoffs.HandoffInput{ServiceID: w.service, Consent: true,
 		Shared: []pathwayv1.SharedField{pathwayv1.SharedField_SHARED_FIELD_GIVEN_NAME}}, staff)
 	if err != nil {
 		tb.Fatal(err)
@@ -154,7 +156,7 @@ func TestDeadlineRemindersAndExpiry(t *testing.T) {
 	if got := w.types(t, answered); len(got) != 2 {
 		t.Errorf("the answered handoff has events %v, want only requested and accepted", got)
 	}
-	h, _ := vcse.LoadHandoff(ctx, w.store, unanswered)
+	h, _ := handoffs.LoadHandoff(ctx, w.store, unanswered)
 	if h.Status() != handoff.StatusExpired || h.Reminders() != 2 {
 		t.Errorf("unanswered: %s with %d reminders, want expired with 2", h.Status(), h.Reminders())
 	}
@@ -209,10 +211,10 @@ func TestTwoClocksRecordOnce(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	id := w.handoff(t, w.assigned(t))
-	other := vcse.New(w.store, vcse.Options{Now: w.clk.Now})
+	other := handoffs.New(w.store, handoffs.Options{Now: w.clk.Now})
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, s := range []*vcse.Service{w.svc, other} {
+	for _, s := range []*handoffs.Service{w.svc, other} {
 		go s.Run(runCtx)
 		last, _ := w.store.LastSequence(ctx)
 		if err := s.WaitFor(ctx, last); err != nil {
@@ -221,7 +223,7 @@ func TestTwoClocksRecordOnce(t *testing.T) {
 	}
 	w.clk.Add(15 * 24 * time.Hour)
 	var wg sync.WaitGroup
-	for _, s := range []*vcse.Service{w.svc, other} {
+	for _, s := range []*handoffs.Service{w.svc, other} {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.Tick(ctx) }()
 	}
@@ -249,18 +251,18 @@ func TestImportIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := w.svc.Import(ctx, recs, staff, nil)
+	rep, err := w.dir.Import(ctx, recs, staff, nil)
 	if err != nil || rep.Created != 2 || rep.Skipped != 1 || rep.Partners != 1 {
 		t.Fatalf("first import: %+v %v; want 2 created, 1 skipped, 1 partner", rep, err)
 	}
 	before, _ := w.store.LastSequence(ctx)
-	rep, _ = w.svc.Import(ctx, recs, staff, nil)
+	rep, _ = w.dir.Import(ctx, recs, staff, nil)
 	after, _ := w.store.LastSequence(ctx)
 	if rep.Unchanged != 2 || rep.Created != 0 || after != before {
 		t.Errorf("second import: %+v, log %d -> %d; want 2 unchanged and nothing appended", rep, before, after)
 	}
 	recs[1].Service.Description = "Tuesday evenings"
-	rep, _ = w.svc.Import(ctx, recs, staff, nil)
+	rep, _ = w.dir.Import(ctx, recs, staff, nil)
 	if rep.Updated != 1 || rep.Unchanged != 1 {
 		t.Errorf("changed import: %+v, want 1 updated and 1 unchanged", rep)
 	}
@@ -322,7 +324,7 @@ func TestReferralClosingCancelsHandoffs(t *testing.T) {
 		t.Fatal(err)
 	}
 	status := func(id string) handoff.Status {
-		h, err := vcse.LoadHandoff(ctx, w.store, id)
+		h, err := handoffs.LoadHandoff(ctx, w.store, id)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package vcse
+package handoffs
 
 // DeadlinesState is the clock view's whole state, for the read-model
 // conformance suite to compare.

@@ -1,4 +1,4 @@
-package vcse
+package handoffs
 
 import (
 	"encoding/json"
