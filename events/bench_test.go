@@ -3,7 +3,9 @@ package events_test
 import (
 	"context"
 	"strconv"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -177,4 +179,65 @@ func BenchmarkLoad(b *testing.B) {
 			b.Fatalf("load: %d events, %v", len(recs), err)
 		}
 	}
+}
+
+// BenchmarkCreateShapes compares three ways a create can reach the log,
+// 16 creators at once on one fsynced server: one event alone (the floor),
+// an atomic batch of two events on two aggregates (what intake does: the
+// person's claim and the referral), and the same two events as two single
+// appends one after the other. Each shape runs twice, alternating.
+func BenchmarkCreateShapes(b *testing.B) {
+	h := startHarness(b)
+	ctx := context.Background()
+	claim := events.Event{Payload: &pathwayv1.PersonEpisodeOpened{ReferralId: uuid.NewString()}, Actor: benchActor}
+	received := events.Event{Payload: benchReferral(), Actor: benchActor}
+	shapes := []struct {
+		name   string
+		create func() error
+	}{
+		{"single", func() error {
+			_, err := h.store.Append(ctx, events.Aggregate{Type: "referral", ID: uuid.NewString()}, 0, received)
+			return err
+		}},
+		{"batch-of-two", func() error {
+			_, err := h.store.AppendAll(ctx,
+				events.Change{Aggregate: events.Aggregate{Type: "person", ID: uuid.NewString()}, Expected: 0, Events: []events.Event{claim}},
+				events.Change{Aggregate: events.Aggregate{Type: "referral", ID: uuid.NewString()}, Expected: 0, Events: []events.Event{received}})
+			return err
+		}},
+		{"two-appends", func() error {
+			if _, err := h.store.Append(ctx, events.Aggregate{Type: "person", ID: uuid.NewString()}, 0, claim); err != nil {
+				return err
+			}
+			_, err := h.store.Append(ctx, events.Aggregate{Type: "referral", ID: uuid.NewString()}, 0, received)
+			return err
+		}},
+	}
+	for round := range 2 {
+		for _, s := range shapes {
+			b.Run(s.name+"/round="+strconv.Itoa(round+1), func(b *testing.B) {
+				b.SetParallelism(8)
+				cpu := processCPU()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if err := s.create(); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+				b.ReportMetric(float64((processCPU()-cpu).Microseconds())/float64(b.N), "cpu-us/create")
+			})
+		}
+	}
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
