@@ -3,8 +3,8 @@ package fhir_test
 import (
 	"testing"
 
-	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/adapters/fhir"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 )
 
 // TestIssueCodeOfEveryKind is the FHIR edge's table: each kind of error

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathway-sp/pathway/services/adapters/fhir"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
-	"github.com/pathway-sp/pathway/services/adapters/fhir"
 )
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
