@@ -126,11 +126,22 @@ type Tx struct {
 	anyVersion []Aggregate
 	// lost: an earlier attempt's append got no answer from the log.
 	lost bool
+	// inTurn: the changes are appended one by one, not as one batch.
+	inTurn bool
 	err  error
 }
 
 // Context returns the context of the command.
 func (tx *Tx) Context() context.Context { return tx.ctx }
+
+// InTurn has the command's changes appended one after the other, each on
+// its own at its version, in the order of their first Emit, instead of as
+// one atomic batch: a single append costs the log far less than a batch
+// (see docs/PERFORMANCE.md). The command must then be safe when only its
+// first changes made it: a later attempt finds them carrying its key (Load
+// returns the state with a *Retry) and must go on with the rest. Intake's
+// create is such a command: the person's claim first, the referral last.
+func (tx *Tx) InTurn() { tx.inTurn = true }
 
 // MayHaveAppended reports whether an earlier attempt of this command sent
 // its append and got no answer (the log was electing a leader): what this
@@ -305,9 +316,21 @@ func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) er
 			changes[i] = Change{Aggregate: agg, Expected: expected, Events: cmd.Events(tx.emitted[agg]...)}
 		}
 		var seq uint64
-		if len(changes) == 1 {
+		switch {
+		case len(changes) == 1:
 			seq, err = s.Append(ctx, changes[0].Aggregate, changes[0].Expected, changes[0].Events...)
-		} else {
+		case tx.inTurn:
+			for _, c := range changes {
+				if c.Expected == AnyVersion {
+					seq, err = s.appendUnchecked(ctx, c.Aggregate, c.Events)
+				} else {
+					seq, err = s.Append(ctx, c.Aggregate, c.Expected, c.Events...)
+				}
+				if err != nil {
+					break
+				}
+			}
+		default:
 			seq, err = s.AppendAll(ctx, changes...)
 		}
 		if errors.Is(err, ErrConcurrency) {

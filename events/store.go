@@ -216,6 +216,23 @@ func (s *Store) appendAnyIdempotent(ctx context.Context, agg Aggregate, keyHash 
 	return 0, fmt.Errorf("append to %s: %w: too much contention", agg, ErrConcurrency)
 }
 
+// appendUnchecked appends events with no version check and without
+// looking for an earlier attempt among the aggregate's events: for facts a
+// command records whatever the aggregate's state (EmitAnyVersion), where a
+// second copy after the duplicate window changes nothing. Within the
+// window the server drops a repeat by its message id.
+func (s *Store) appendUnchecked(ctx context.Context, agg Aggregate, events []Event) (uint64, error) {
+	_, msgs, err := s.prepare(agg, events)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := s.send(ctx, agg, AnyVersion, msgs)
+	if isDuplicate(err) {
+		return seq, nil
+	}
+	return seq, err
+}
+
 // messages builds the NATS messages of one command.
 func (s *Store) messages(agg Aggregate, keyHash string, events []Event) ([]*nats.Msg, error) {
 	now := s.now()

@@ -131,6 +131,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 	var created bool
 	var ev *pathwayv1.ReferralReceived
 	seq, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		// The claim, the name hint and then the referral, each appended on
+		// its own: a batch costs the log far more (docs/PERFORMANCE.md).
+		tx.InTurn()
 		created = false
 		ref, err := events.Load(tx, aggregate.Referral, id)
 		var retry *events.Retry
@@ -171,23 +174,25 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person) (string, error) {
 	if nhs := p.GetNhsNumber(); nhs != "" {
 		pid := s.people.ByNHS(nhs)
-		who, err := events.Load(tx, aggregate.Person, pid)
+		who, claimed, err := s.loadPerson(tx, pid)
 		if err != nil {
 			return "", err
 		}
-		open, err := s.openOf(tx, who)
-		if err != nil {
-			return "", err
+		if !claimed {
+			open, err := s.openOf(tx, who, id)
+			if err != nil {
+				return "", err
+			}
+			opened, err := who.Open(id, func(rid string) bool { return open[rid] })
+			var oe *person.OpenError
+			if errors.As(err, &oe) {
+				return "", &DuplicateError{OpenID: oe.OpenID}
+			}
+			if err != nil {
+				return "", err
+			}
+			tx.Emit(aggregate.Person.Aggregate(pid), opened...)
 		}
-		opened, err := who.Open(id, func(rid string) bool { return open[rid] })
-		var oe *person.OpenError
-		if errors.As(err, &oe) {
-			return "", &DuplicateError{OpenID: oe.OpenID}
-		}
-		if err != nil {
-			return "", err
-		}
-		tx.Emit(aggregate.Person.Aggregate(pid), opened...)
 	}
 	mid := s.people.ByMatch(p.GetGivenName(), p.GetFamilyName(), p.GetDateOfBirth(), p.GetPostcode())
 	if mid == "" {
@@ -197,40 +202,64 @@ func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person) (st
 	if p.GetNhsNumber() != "" {
 		// Recorded for self-referrals to find, but not decided from: no
 		// version check, so people who share a name, date of birth and
-		// postcode never wait for each other.
+		// postcode never wait for each other. (Appended again by a retry,
+		// the command's key makes it once.)
 		tx.EmitAnyVersion(aggregate.Person.Aggregate(mid), opened)
 		return "", nil
 	}
 	// Without an NHS number a match is only a hint: flag the oldest open
 	// referral.
-	who, err := events.Load(tx, aggregate.Person, mid)
+	who, claimed, err := s.loadPerson(tx, mid)
 	if err != nil {
 		return "", err
 	}
-	open, err := s.openOf(tx, who)
+	open, err := s.openOf(tx, who, id)
 	if err != nil {
 		return "", err
 	}
 	dup := ""
 	for _, rid := range who.Referrals() {
-		if open[rid] && rid != id {
+		if open[rid] {
 			dup = rid
 			break
 		}
 	}
-	tx.Emit(aggregate.Person.Aggregate(mid), opened)
+	if !claimed {
+		tx.Emit(aggregate.Person.Aggregate(mid), opened)
+	}
 	return dup, nil
 }
 
-// openOf reports which of the person's referrals are open now.
-func (s *Service) openOf(tx *events.Tx, who *person.Person) (map[string]bool, error) {
+// loadPerson loads a person within tx. claimed reports that the person
+// already carries this command's claim: an earlier attempt appended it and
+// did not get as far as the referral (the command is appended in turn).
+func (s *Service) loadPerson(tx *events.Tx, pid string) (who *person.Person, claimed bool, err error) {
+	who, err = events.Load(tx, aggregate.Person, pid)
+	var retry *events.Retry
+	if errors.As(err, &retry) {
+		return who, true, nil
+	}
+	return who, false, err
+}
+
+// openOf reports which of the person's referrals other than self are open
+// now: in the log and active, or claimed within person.ClaimWindow and not
+// in the log yet (a create under way).
+func (s *Service) openOf(tx *events.Tx, who *person.Person, self string) (map[string]bool, error) {
 	open := map[string]bool{}
 	for _, rid := range who.Referrals() {
+		if rid == self {
+			continue
+		}
 		r, err := events.Load(tx, aggregate.Referral, rid)
 		if err != nil {
 			return nil, err
 		}
-		open[rid] = r.Status().Active()
+		if r.Exists() {
+			open[rid] = r.Status().Active()
+		} else {
+			open[rid] = s.now().Before(who.ClaimedAt(rid).Add(person.ClaimWindow))
+		}
 	}
 	return open, nil
 }

@@ -289,3 +289,68 @@ func TestBackfillGuardsEpisodesOfAnOlderLog(t *testing.T) {
 		t.Errorf("new referral for a person whose older referral closed: %v, want it created", err)
 	}
 }
+
+// TestClaimWithoutItsReferral: intake claims a person's episode and then
+// appends the referral, each on its own. A claim whose referral is not in
+// the log counts as a create under way for person.ClaimWindow (another
+// referral for the person is refused, naming it), then is ignored; and a
+// retry with the key of the create that claimed completes it.
+func TestClaimWithoutItsReferral(t *testing.T) {
+	l := eventstest.Start(t, false)
+	ctx := context.Background()
+	k := keyer(t)
+	clockAt := time.Now()
+	svc := intake.New(l.Store, k, func() time.Time { return clockAt })
+	nhs := nhsNumber(t, 7)
+	// A process claimed for referral "stranded" and stopped before the
+	// referral.
+	claimOnly := func(id, key string) {
+		t.Helper()
+		if _, err := l.Store.Append(ctx, aggregate.Person.Aggregate(k.ByNHS(nhs)), events.AnyVersion,
+			events.Event{Payload: &pathwayv1.PersonEpisodeOpened{ReferralId: id}, IdempotencyKey: key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claimOnly("0198d6a4-0000-7000-8000-000000000001", "")
+	var dup *intake.DuplicateError
+	if _, err := svc.Submit(ctx, submission(nhs)); !errors.As(err, &dup) || dup.OpenID != "0198d6a4-0000-7000-8000-000000000001" {
+		t.Fatalf("within the window: %v, want the claim under way named as open", err)
+	}
+	clockAt = clockAt.Add(person.ClaimWindow + time.Second)
+	res, err := svc.Submit(ctx, submission(nhs))
+	if err != nil {
+		t.Fatalf("after the window: %v, want the stranded claim ignored", err)
+	}
+	if received(t, l.Store) != 1 {
+		t.Fatal("want one referral in the log")
+	}
+	// A create that claimed under its key and stopped is completed by a
+	// retry with the key.
+	other := nhsNumber(t, 8)
+	sub := submission(other)
+	sub.IdempotencyKey = "retried-create"
+	first, err := svc.Submit(ctx, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ID == "" {
+		t.Fatal("no id")
+	}
+	if _, err := svc.Cancel(ctx, first.ID, events.Command{}, pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR, "test"); err != nil {
+		t.Fatal(err)
+	}
+	sub2 := submission(other)
+	sub2.IdempotencyKey = "stranded-create"
+	// Intake scopes a key to the referrer's organisation and derives the
+	// referral's id from it (a UUIDv5 in its namespace).
+	strandedKey := "A81001\x00key\x00stranded-create"
+	strandedID := uuid.NewSHA1(uuid.MustParse("6f1d3c2a-5b7e-4e8a-9c0d-2a4b6c8e0f13"), []byte(strandedKey)).String()
+	if _, err := l.Store.Append(ctx, aggregate.Person.Aggregate(k.ByNHS(other)), events.AnyVersion,
+		events.Event{Payload: &pathwayv1.PersonEpisodeOpened{ReferralId: strandedID}, IdempotencyKey: strandedKey}); err != nil {
+		t.Fatal(err)
+	}
+	done, err := svc.Submit(ctx, sub2)
+	if err != nil || done.ID != strandedID || !done.Created {
+		t.Fatalf("retry of a stranded create: %+v, %v; want referral %s created", done, err, strandedID)
+	}
+}

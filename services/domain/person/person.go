@@ -75,6 +75,7 @@ type Person struct {
 	id        string
 	version   uint64
 	referrals []string
+	claimed   map[string]time.Time // when each referral opened its episode
 }
 
 // New returns a person with no events.
@@ -86,6 +87,10 @@ func (p *Person) Apply(c kernel.Change) {
 	if e, ok := c.Payload.(*pathwayv1.PersonEpisodeOpened); ok {
 		p.referrals = slices.DeleteFunc(p.referrals, func(id string) bool { return id == e.GetReferralId() })
 		p.referrals = append(p.referrals, e.GetReferralId())
+		if p.claimed == nil {
+			p.claimed = map[string]time.Time{}
+		}
+		p.claimed[e.GetReferralId()] = c.At
 	}
 }
 
@@ -98,6 +103,17 @@ func (p *Person) Version() uint64 { return p.version }
 // Referrals returns the referrals that opened an episode for the person,
 // the most recently opened last.
 func (p *Person) Referrals() []string { return p.referrals }
+
+// ClaimedAt is when referral id last opened an episode for the person
+// (the time its PersonEpisodeOpened was recorded); zero if it never did.
+func (p *Person) ClaimedAt(id string) time.Time { return p.claimed[id] }
+
+// ClaimWindow is how long an episode claimed for a referral that is not in
+// the log yet counts as open: intake records the claim just before the
+// referral, so a claim without its referral is a create under way, or one
+// whose process stopped between the two (then, after the window, it is
+// ignored; a retry with the same key completes it).
+const ClaimWindow = 30 * time.Second
 
 // Open decides that referralID opens an episode for the person, given
 // which of their referrals are open now (open reports it). It returns the
