@@ -128,7 +128,7 @@ type Tx struct {
 	lost bool
 	// inTurn: the changes are appended one by one, not as one batch.
 	inTurn bool
-	err  error
+	err    error
 }
 
 // Context returns the context of the command.
