@@ -32,6 +32,10 @@ import (
 // ConsumerName is the assignment service's durable consumer.
 const ConsumerName = "assignment"
 
+// ViewName is the name (and checkpoint) of the view of the service that
+// runs ConsumerName.
+const ViewName = ConsumerName + "-view"
+
 // Service runs assignment. Create it with New and call Run.
 type Service struct {
 	store    *events.Store

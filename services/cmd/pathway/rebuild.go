@@ -17,6 +17,9 @@ import (
 	"github.com/pathway-sp/pathway/projections/timeseries"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
+	"github.com/pathway-sp/pathway/services/assignment"
+	"github.com/pathway-sp/pathway/services/handoffs"
+	"github.com/pathway-sp/pathway/services/intake"
 )
 
 // readModels are the projections `pathway rebuild` knows, by name.
@@ -27,6 +30,10 @@ var readModels = map[string]func() projections.Projection{
 	partners.Name:          func() projections.Projection { return partners.New() },
 	timeseries.Name:        func() projections.Projection { return timeseries.New() },
 	dashboard.InitialsName: func() projections.Projection { return dashboard.NewInitials() },
+	// The views commands are decided from.
+	intake.IndexName:       func() projections.Projection { return intake.NewIndex() },
+	assignment.ViewName:    func() projections.Projection { return assignment.NewView(assignment.ViewName) },
+	handoffs.DeadlinesName: func() projections.Projection { return handoffs.NewDeadlines() },
 }
 
 const rebuildUsage = `Usage: pathway rebuild [NAME...] [--data DIR | --nats-url URL]
