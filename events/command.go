@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-
 	"time"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
@@ -117,7 +116,6 @@ func Do[S any](ctx context.Context, s *Store, k Kind[S], id string, cmd Command,
 type Tx struct {
 	ctx     context.Context
 	store   *Store
-	cmd     Command
 	keyHash string
 	read    map[Aggregate]uint64
 	emitted map[Aggregate][]proto.Message
@@ -130,9 +128,6 @@ type Tx struct {
 	inTurn bool
 	err    error
 }
-
-// Context returns the context of the command.
-func (tx *Tx) Context() context.Context { return tx.ctx }
 
 // InTurn has the command's changes appended one after the other, each on
 // its own at its version, in the order of their first Emit, instead of as
@@ -171,8 +166,7 @@ func (r *Retry) Error() string {
 // When the aggregate already carries the command's idempotency key, Load
 // returns the state as it is now with a *Retry error, which the decide
 // function must return as it is (or wrapped): Execute then answers with
-// the original sequence. Errors: those
-// of Store.Load but ErrNotFound.
+// the original sequence. Errors: those of Store.Load but ErrNotFound.
 func Load[S any](tx *Tx, k Kind[S], id string) (S, error) {
 	var zero S
 	agg := k.Aggregate(id)
@@ -197,8 +191,8 @@ func Load[S any](tx *Tx, k Kind[S], id string) (S, error) {
 
 // Emit records events for an aggregate loaded in this command (with Load),
 // to be appended at the version loaded. The command's events are appended
-// in the order of the aggregates' first Emit. Emitting to an aggregate that was
-// not loaded makes the command fail with ErrInvalid.
+// in the order of the aggregates' first Emit. Emitting to an aggregate
+// that was not loaded makes the command fail with ErrInvalid.
 func (tx *Tx) Emit(agg Aggregate, payloads ...proto.Message) {
 	if len(payloads) == 0 {
 		return
@@ -247,9 +241,10 @@ const commandAttempts = 10
 // sequence, however long ago it was appended. A command without one gets
 // a key of its own, so Execute's own retries after an append whose answer
 // was lost never append twice. While the log is electing a leader
-// (ErrUnavailable) it waits and tries again, up to about five seconds. Errors: decide's error as it
-// is, ErrConcurrency when contention outlasts the retries, and those of
-// Store.Load and Store.AppendAll.
+// (ErrUnavailable) it waits and tries again, up to about five seconds.
+// Errors: decide's error as it is, ErrConcurrency when contention outlasts
+// the retries, ErrUnavailable when the log did not answer in time, and
+// those of Store.Load and Store.AppendAll.
 func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) error) (uint64, error) {
 	if cmd.IdempotencyKey == "" {
 		// A key of its own, so that trying again after an append whose
@@ -281,7 +276,7 @@ func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) er
 			case <-time.After(d):
 			}
 		}
-		tx := &Tx{ctx: ctx, store: s, cmd: cmd, keyHash: keyHash, read: map[Aggregate]uint64{}, emitted: map[Aggregate][]proto.Message{}, lost: lost}
+		tx := &Tx{ctx: ctx, store: s, keyHash: keyHash, read: map[Aggregate]uint64{}, emitted: map[Aggregate][]proto.Message{}, lost: lost}
 		err := decide(tx)
 		var r *Retry
 		if errors.As(err, &r) {

@@ -63,10 +63,19 @@ func (s *Store) leaderGet(ctx context.Context, get msgGet) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return untilLeader(ctx, func(ctx context.Context) (uint64, error) { return s.leaderGetOnce(ctx, req) })
+}
+
+// untilLeader calls ask, each time with 2 s to answer, while it fails as
+// the log does during a leader election: for up to leaderWait, waiting
+// 20 ms doubling to 500 ms in between, then it fails with ErrUnavailable.
+func untilLeader(ctx context.Context, ask func(ctx context.Context) (uint64, error)) (uint64, error) {
 	deadline := time.Now().Add(leaderWait)
 	wait := 20 * time.Millisecond
 	for {
-		seq, err := s.leaderGetOnce(ctx, req)
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		seq, err := ask(actx)
+		cancel()
 		if err == nil || !transient(err) || ctx.Err() != nil {
 			return seq, err
 		}
@@ -83,8 +92,6 @@ func (s *Store) leaderGet(ctx context.Context, get msgGet) (uint64, error) {
 }
 
 func (s *Store) leaderGetOnce(ctx context.Context, req []byte) (uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
 	msg, err := s.js.Conn().RequestWithContext(ctx, s.apiPrefix+"STREAM.MSG.GET."+s.stream, req)
 	if err != nil {
 		return 0, err
@@ -244,10 +251,4 @@ func (c *recordCache) put(agg Aggregate, recs []Record, version uint64) {
 		delete(c.byAgg, e.agg)
 		c.n -= len(e.recs)
 	}
-}
-
-// isNoMessage reports a get that found no message.
-func isNoMessage(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.Is(err, jetstream.ErrMsgNotFound) || errors.As(err, &apiErr) && apiErr.ErrorCode == jsNoMessageFound
 }

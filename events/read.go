@@ -23,28 +23,17 @@ func (s *Store) LastSequence(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("last sequence: %w", err)
 	}
-	deadline := time.Now().Add(leaderWait)
-	wait := 20 * time.Millisecond
-	for {
-		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		info, err := st.Info(ictx)
-		cancel()
-		if err == nil {
-			return info.State.LastSeq, nil
+	last, err := untilLeader(ctx, func(ctx context.Context) (uint64, error) {
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0, err
 		}
-		if !transient(err) || ctx.Err() != nil {
-			return 0, fmt.Errorf("last sequence: %w", err)
-		}
-		if time.Now().Add(wait).After(deadline) {
-			return 0, fmt.Errorf("last sequence: %w: no stream leader answered within %v (%w)", ErrUnavailable, leaderWait, err)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 500*time.Millisecond)
+		return info.State.LastSeq, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("last sequence: %w", err)
 	}
+	return last, nil
 }
 
 // LastSequenceOn returns the stream sequence of the last event on subject

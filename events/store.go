@@ -68,20 +68,8 @@ type Options struct {
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
 	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight)}
-	switch {
-	case opts.Snapshots == 0:
-		s.snapshots = newSnapshotCache(DefaultSnapshots)
-	default:
-		s.snapshots = newSnapshotCache(opts.Snapshots)
-	}
-	switch {
-	case opts.CacheRecords == 0:
-		s.cache = newRecordCache(DefaultCacheRecords)
-	case opts.CacheRecords > 0:
-		s.cache = newRecordCache(opts.CacheRecords)
-	default:
-		s.cache = newRecordCache(0)
-	}
+	s.snapshots = newSnapshotCache(bound(opts.Snapshots, DefaultSnapshots))
+	s.cache = newRecordCache(bound(opts.CacheRecords, DefaultCacheRecords))
 	if s.stream == "" {
 		s.stream = DefaultStream
 	}
@@ -96,6 +84,14 @@ func New(js jetstream.JetStream, opts Options) *Store {
 
 // Stream returns the name of the store's stream.
 func (s *Store) Stream() string { return s.stream }
+
+// bound is a size option's value: def for 0, none (0) for a negative n.
+func bound(n, def int) int {
+	if n == 0 {
+		return def
+	}
+	return max(n, 0)
+}
 
 // apiPrefixOf is the subject prefix of js's API requests.
 func apiPrefixOf(js jetstream.JetStream) string {

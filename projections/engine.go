@@ -199,8 +199,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		if live && ctx.Err() == nil {
 			e.mu.Lock()
 			e.live = true
-			close(e.changed)
-			e.changed = make(chan struct{})
 			e.mu.Unlock()
 			for rec, err := range e.store.Subscribe(ctx, e.Applied()+1, e.p.Subject()) {
 				ok, err := handle(rec, err, "subscription")
@@ -229,9 +227,7 @@ func (e *Engine) apply(rec events.Record) error {
 			return fmt.Errorf("projection %s at sequence %d: %w", e.p.Name(), rec.Sequence, err)
 		}
 	}
-	e.applied = rec.Sequence
-	close(e.changed)
-	e.changed = make(chan struct{})
+	e.movedTo(rec.Sequence)
 	return nil
 }
 
@@ -244,10 +240,16 @@ func (e *Engine) advance(seq uint64) bool {
 	if seq <= e.applied {
 		return false
 	}
+	e.movedTo(seq)
+	return true
+}
+
+// movedTo records that the projection reflects the log up to seq and wakes
+// those waiting for it. e.mu must be held.
+func (e *Engine) movedTo(seq uint64) {
 	e.applied = seq
 	close(e.changed)
 	e.changed = make(chan struct{})
-	return true
 }
 
 // Applied returns the last sequence applied.

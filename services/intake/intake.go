@@ -99,8 +99,9 @@ type Result struct {
 	PossibleDuplicateOf string
 }
 
-// Submit records a new referral: its events and, in the same atomic
-// command, the episode it opens on the person's aggregate. Errors:
+// Submit records a new referral: it claims the episode on the person's
+// aggregate, then appends the referral's events, two appends in turn (see
+// openEpisode for the claim's rules). Errors:
 // a kernel.Invalid error listing the invalid fields (nothing was written),
 // *DuplicateError (the person has an open referral), or a storage error.
 func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {

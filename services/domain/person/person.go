@@ -6,10 +6,11 @@
 // can link an id to a person.
 //
 // Every command that opens an episode (a new referral, a reopen) decides
-// from the person's aggregate and appends to it at the version it read, in
-// the same atomic command as the referral's own events: two commands for
-// one person never both open an episode, and different people never wait
-// for each other.
+// from the person's aggregate and claims the episode on it at the version
+// it read, before (a new referral) or with (a reopen) the referral's own
+// events: two commands for one person never both open an episode, and
+// different people never wait for each other. A claim whose referral is
+// not in the log yet counts as open for ClaimWindow.
 package person
 
 import (
