@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -145,7 +146,11 @@ func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, even
 		return s.appendAnyIdempotent(ctx, agg, keyHash, msgs)
 	}
 	seq, err := s.publish(ctx, agg, expected, msgs)
-	if err == nil || keyHash == "" {
+	if err == nil {
+		s.remember(agg, expected, seq, msgs)
+		return seq, nil
+	}
+	if keyHash == "" {
 		return seq, err
 	}
 	// A retry of a command that made it into the log fails the version
@@ -167,6 +172,32 @@ func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, even
 		}
 	}
 	return 0, err
+}
+
+// remember puts events this store just appended to agg at version
+// expected, the last of them at sequence last, into the record cache when
+// the cache holds the aggregate at expected (or expected is 0, a new
+// aggregate): the next load, typically the service that reacts to them,
+// then reads nothing from the log. The events of one append have
+// consecutive sequences.
+func (s *Store) remember(agg Aggregate, expected, last uint64, msgs []*nats.Msg) {
+	if expected == AnyVersion || uint64(len(msgs)) > last {
+		return
+	}
+	recs, version := s.cache.get(agg)
+	if version != expected {
+		return
+	}
+	recs = slices.Clip(recs)
+	first := last - uint64(len(msgs)) + 1
+	for i, m := range msgs {
+		rec, err := Decode(first+uint64(i), m.Subject, m.Header.Get(HeaderEventType), m.Data)
+		if err != nil {
+			return
+		}
+		recs = append(recs, rec)
+	}
+	s.cache.put(agg, recs, last)
 }
 
 // prepare checks the arguments of one command and builds its messages.
@@ -581,6 +612,16 @@ func (s *Store) AppendAll(ctx context.Context, changes ...Change) (uint64, error
 	}
 	first := changes[0]
 	seq, err := s.send(ctx, first.Aggregate, first.Expected, msgs)
+	if err == nil {
+		// The batch's events have consecutive sequences, in order.
+		end, at := seq-uint64(len(msgs)), 0
+		for _, c := range changes {
+			n := len(c.Events)
+			end += uint64(n)
+			s.remember(c.Aggregate, c.Expected, end, msgs[at:at+n])
+			at += n
+		}
+	}
 	if err == nil || keyHash == "" || !(errors.Is(err, ErrConcurrency) || isDuplicate(err)) {
 		return seq, err
 	}

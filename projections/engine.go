@@ -310,6 +310,12 @@ func (e *Engine) WaitFor(ctx context.Context, seq uint64) error {
 	timeout := func() error {
 		return fmt.Errorf("%w: %s at %d, want %d", ErrTimeout, e.p.Name(), e.Applied(), seq)
 	}
+	e.mu.RLock()
+	applied := e.applied
+	e.mu.RUnlock()
+	if applied >= seq {
+		return nil
+	}
 	// A sequence not yet in the log: wait for the log to get there.
 	for {
 		last, err := e.store.LastSequence(ctx)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // Config configures an embedded server.
@@ -116,6 +117,11 @@ func Start(cfg Config) (*Server, error) {
 
 // ClientURL is the URL clients connect to, with the port actually bound.
 func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// InProcess is the option that connects a client in this process to the
+// server without a socket (nats.InProcessServer): no loopback traffic and
+// nothing another local process could listen in on.
+func (s *Server) InProcess() nats.Option { return nats.InProcessServer(s.ns) }
 
 // Addr is the client address actually bound.
 func (s *Server) Addr() net.Addr { return s.ns.Addr() }

@@ -271,7 +271,11 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		defer os.Remove(urlFile)
 	}
 
-	nc, err := nats.Connect(natsURL, natsOptions(cfg, log)...)
+	opts := natsOptions(cfg, log)
+	if srv != nil {
+		opts = append(opts, srv.InProcess())
+	}
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
