@@ -9,7 +9,9 @@ import (
 	"testing"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // buf runs the pinned buf (proto/tools/go.mod) in this directory.
@@ -113,5 +115,39 @@ func TestEventCatalogue(t *testing.T) {
 		if statuses.ByName(protoreflect.Name("HANDOFF_STATUS_"+s)) == nil {
 			t.Errorf("handoff status %s is missing", s)
 		}
+	}
+}
+
+// TestEveryFieldClassified holds the schema to its data protection rule:
+// every scalar, enum and repeated field, and every field of a type from
+// outside the schema, says what kind of data it holds. A message-typed
+// field of the schema may leave it to its own fields. The event store
+// seals what is classified personal or special category, so a field
+// added without a classification could carry personal data into the log
+// in clear.
+func TestEveryFieldClassified(t *testing.T) {
+	files := 0
+	protoregistry.GlobalFiles.RangeFilesByPackage("pathway.v1", func(fd protoreflect.FileDescriptor) bool {
+		files++
+		var walk func(msgs protoreflect.MessageDescriptors)
+		walk = func(msgs protoreflect.MessageDescriptors) {
+			for i := range msgs.Len() {
+				md := msgs.Get(i)
+				for j := range md.Fields().Len() {
+					f := md.Fields().Get(j)
+					c := proto.GetExtension(f.Options(), pathwayv1.E_Classification).(pathwayv1.Classification)
+					own := f.Message() != nil && !f.IsList() && !f.IsMap() && f.Message().ParentFile().Package() == "pathway.v1"
+					if c == pathwayv1.Classification_CLASSIFICATION_UNSPECIFIED && !own {
+						t.Errorf("%s: no classification: add [(pathway.v1.classification) = ...] (see classification.proto)", f.FullName())
+					}
+				}
+				walk(md.Messages())
+			}
+		}
+		walk(fd.Messages())
+		return true
+	})
+	if files < 7 {
+		t.Fatalf("found %d files of package pathway.v1, want the whole schema", files)
 	}
 }

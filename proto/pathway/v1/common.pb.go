@@ -358,15 +358,15 @@ var File_pathway_v1_common_proto protoreflect.FileDescriptor
 const file_pathway_v1_common_proto_rawDesc = "" +
 	"\n" +
 	"\x17pathway/v1/common.proto\x12\n" +
-	"pathway.v1\"B\n" +
-	"\x04Date\x12\x12\n" +
-	"\x04year\x18\x01 \x01(\x05R\x04year\x12\x14\n" +
-	"\x05month\x18\x02 \x01(\x05R\x05month\x12\x10\n" +
-	"\x03day\x18\x03 \x01(\x05R\x03day\"M\n" +
-	"\x05Coded\x12\x16\n" +
-	"\x06system\x18\x01 \x01(\tR\x06system\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code\x12\x18\n" +
-	"\adisplay\x18\x03 \x01(\tR\adisplay*\xab\x03\n" +
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\"T\n" +
+	"\x04Date\x12\x18\n" +
+	"\x04year\x18\x01 \x01(\x05B\x04\x88\xb5\x18\x01R\x04year\x12\x1a\n" +
+	"\x05month\x18\x02 \x01(\x05B\x04\x88\xb5\x18\x01R\x05month\x12\x16\n" +
+	"\x03day\x18\x03 \x01(\x05B\x04\x88\xb5\x18\x01R\x03day\"_\n" +
+	"\x05Coded\x12\x1c\n" +
+	"\x06system\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x06system\x12\x18\n" +
+	"\x04code\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x04code\x12\x1e\n" +
+	"\adisplay\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\adisplay*\xab\x03\n" +
 	"\x04Need\x12\x14\n" +
 	"\x10NEED_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fNEED_LONELINESS\x10\x01\x12\x16\n" +
@@ -435,6 +435,7 @@ func file_pathway_v1_common_proto_init() {
 	if File_pathway_v1_common_proto != nil {
 		return
 	}
+	file_pathway_v1_classification_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

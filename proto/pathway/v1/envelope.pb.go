@@ -201,8 +201,16 @@ type Envelope struct {
 	// SHA-256 (hex) of the idempotency key of the command that appended this
 	// event, when it had one. The key itself is never stored.
 	IdempotencyKeyHash string `protobuf:"bytes,12,opt,name=idempotency_key_hash,json=idempotencyKeyHash,proto3" json:"idempotency_key_hash,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The payload's sealed fields (those classified
+	// CLASSIFICATION_PERSONAL or CLASSIFICATION_SPECIAL_CATEGORY), taken out
+	// of payload and encrypted with the data key of the aggregate
+	// (AES-256-GCM: a 12-byte nonce, then the ciphertext of a message of the
+	// payload's type holding only those fields; the additional data is the
+	// subject and the event id). Empty when the payload has none. Once the
+	// key is destroyed (erasure) nothing can read it.
+	Sealed        []byte `protobuf:"bytes,13,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Envelope) Reset() {
@@ -319,33 +327,41 @@ func (x *Envelope) GetIdempotencyKeyHash() string {
 	return ""
 }
 
+func (x *Envelope) GetSealed() []byte {
+	if x != nil {
+		return x.Sealed
+	}
+	return nil
+}
+
 var File_pathway_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_pathway_v1_envelope_proto_rawDesc = "" +
 	"\n" +
 	"\x19pathway/v1/envelope.proto\x12\n" +
-	"pathway.v1\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"a\n" +
-	"\x05Actor\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12$\n" +
-	"\x04role\x18\x02 \x01(\x0e2\x10.pathway.v1.RoleR\x04role\x12\"\n" +
-	"\forganisation\x18\x03 \x01(\tR\forganisation\"\x84\x04\n" +
-	"\bEnvelope\x12\x19\n" +
-	"\bevent_id\x18\x01 \x01(\tR\aeventId\x12%\n" +
-	"\x0eaggregate_type\x18\x02 \x01(\tR\raggregateType\x12!\n" +
-	"\faggregate_id\x18\x03 \x01(\tR\vaggregateId\x12\x1d\n" +
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x19google/protobuf/any.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n" +
+	"\x05Actor\x12\x14\n" +
+	"\x02id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\x02id\x12*\n" +
+	"\x04role\x18\x02 \x01(\x0e2\x10.pathway.v1.RoleB\x04\x88\xb5\x18\x01R\x04role\x12(\n" +
+	"\forganisation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\forganisation\"\xe4\x04\n" +
+	"\bEnvelope\x12\x1f\n" +
+	"\bevent_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\aeventId\x12+\n" +
+	"\x0eaggregate_type\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\raggregateType\x12'\n" +
+	"\faggregate_id\x18\x03 \x01(\tB\x04\x88\xb5\x18\x02R\vaggregateId\x12#\n" +
 	"\n" +
-	"event_type\x18\x04 \x01(\tR\teventType\x12%\n" +
-	"\x0eschema_version\x18\x05 \x01(\rR\rschemaVersion\x12;\n" +
-	"\voccurred_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"occurredAt\x12;\n" +
-	"\vrecorded_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"event_type\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\teventType\x12+\n" +
+	"\x0eschema_version\x18\x05 \x01(\rB\x04\x88\xb5\x18\x01R\rschemaVersion\x12A\n" +
+	"\voccurred_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\n" +
+	"occurredAt\x12A\n" +
+	"\vrecorded_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\n" +
 	"recordedAt\x12'\n" +
-	"\x05actor\x18\b \x01(\v2\x11.pathway.v1.ActorR\x05actor\x12%\n" +
-	"\x0ecorrelation_id\x18\t \x01(\tR\rcorrelationId\x12!\n" +
+	"\x05actor\x18\b \x01(\v2\x11.pathway.v1.ActorR\x05actor\x12+\n" +
+	"\x0ecorrelation_id\x18\t \x01(\tB\x04\x88\xb5\x18\x02R\rcorrelationId\x12'\n" +
 	"\fcausation_id\x18\n" +
-	" \x01(\tR\vcausationId\x12.\n" +
-	"\apayload\x18\v \x01(\v2\x14.google.protobuf.AnyR\apayload\x120\n" +
-	"\x14idempotency_key_hash\x18\f \x01(\tR\x12idempotencyKeyHash*\xa6\x01\n" +
+	" \x01(\tB\x04\x88\xb5\x18\x02R\vcausationId\x124\n" +
+	"\apayload\x18\v \x01(\v2\x14.google.protobuf.AnyB\x04\x88\xb5\x18\x01R\apayload\x126\n" +
+	"\x14idempotency_key_hash\x18\f \x01(\tB\x04\x88\xb5\x18\x02R\x12idempotencyKeyHash\x12\x1c\n" +
+	"\x06sealed\x18\r \x01(\fB\x04\x88\xb5\x18\x03R\x06sealed*\xa6\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_REFERRER\x10\x01\x12\x0f\n" +
@@ -397,6 +413,7 @@ func file_pathway_v1_envelope_proto_init() {
 	if File_pathway_v1_envelope_proto != nil {
 		return
 	}
+	file_pathway_v1_classification_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

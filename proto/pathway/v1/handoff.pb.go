@@ -938,68 +938,68 @@ var File_pathway_v1_handoff_proto protoreflect.FileDescriptor
 const file_pathway_v1_handoff_proto_rawDesc = "" +
 	"\n" +
 	"\x18pathway/v1/handoff.proto\x12\n" +
-	"pathway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17pathway/v1/common.proto\"\xc9\x03\n" +
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17pathway/v1/common.proto\"\x91\x04\n" +
 	"\n" +
-	"SharedData\x12\x1d\n" +
+	"SharedData\x12#\n" +
 	"\n" +
-	"given_name\x18\x01 \x01(\tR\tgivenName\x12\x1f\n" +
-	"\vfamily_name\x18\x02 \x01(\tR\n" +
-	"familyName\x124\n" +
-	"\rdate_of_birth\x18\x03 \x01(\v2\x10.pathway.v1.DateR\vdateOfBirth\x12\x14\n" +
-	"\x05phone\x18\x04 \x01(\tR\x05phone\x12\x14\n" +
-	"\x05email\x18\x05 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpostcode\x18\x06 \x01(\tR\bpostcode\x12&\n" +
-	"\x05needs\x18\a \x03(\x0e2\x10.pathway.v1.NeedR\x05needs\x12!\n" +
-	"\fwhat_matters\x18\b \x01(\tR\vwhatMatters\x12\x1a\n" +
-	"\blanguage\x18\t \x01(\tR\blanguage\x12/\n" +
+	"given_name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x03R\tgivenName\x12%\n" +
+	"\vfamily_name\x18\x02 \x01(\tB\x04\x88\xb5\x18\x03R\n" +
+	"familyName\x12:\n" +
+	"\rdate_of_birth\x18\x03 \x01(\v2\x10.pathway.v1.DateB\x04\x88\xb5\x18\x03R\vdateOfBirth\x12\x1a\n" +
+	"\x05phone\x18\x04 \x01(\tB\x04\x88\xb5\x18\x03R\x05phone\x12\x1a\n" +
+	"\x05email\x18\x05 \x01(\tB\x04\x88\xb5\x18\x03R\x05email\x12 \n" +
+	"\bpostcode\x18\x06 \x01(\tB\x04\x88\xb5\x18\x03R\bpostcode\x12,\n" +
+	"\x05needs\x18\a \x03(\x0e2\x10.pathway.v1.NeedB\x04\x88\xb5\x18\x05R\x05needs\x12'\n" +
+	"\fwhat_matters\x18\b \x01(\tB\x04\x88\xb5\x18\x04R\vwhatMatters\x12 \n" +
+	"\blanguage\x18\t \x01(\tB\x04\x88\xb5\x18\x03R\blanguage\x125\n" +
 	"\x13accessibility_needs\x18\n" +
-	" \x01(\tR\x12accessibilityNeeds\x12F\n" +
-	"\x11preferred_contact\x18\v \x01(\x0e2\x19.pathway.v1.ContactMethodR\x10preferredContact\x12\x1d\n" +
+	" \x01(\tB\x04\x88\xb5\x18\x04R\x12accessibilityNeeds\x12L\n" +
+	"\x11preferred_contact\x18\v \x01(\x0e2\x19.pathway.v1.ContactMethodB\x04\x88\xb5\x18\x05R\x10preferredContact\x12#\n" +
 	"\n" +
-	"nhs_number\x18\f \x01(\tR\tnhsNumber\"\x86\x03\n" +
-	"\x10HandoffRequested\x12\x1f\n" +
-	"\vreferral_id\x18\x01 \x01(\tR\n" +
-	"referralId\x12\x1d\n" +
+	"nhs_number\x18\f \x01(\tB\x04\x88\xb5\x18\x03R\tnhsNumber\"\xb6\x03\n" +
+	"\x10HandoffRequested\x12%\n" +
+	"\vreferral_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\n" +
+	"referralId\x12#\n" +
 	"\n" +
-	"service_id\x18\x02 \x01(\tR\tserviceId\x12\x1d\n" +
+	"service_id\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\tserviceId\x12#\n" +
 	"\n" +
-	"partner_id\x18\x03 \x01(\tR\tpartnerId\x12<\n" +
-	"\rshared_fields\x18\x04 \x03(\x0e2\x17.pathway.v1.SharedFieldR\fsharedFields\x12.\n" +
-	"\x06shared\x18\x05 \x01(\v2\x16.pathway.v1.SharedDataR\x06shared\x12\x18\n" +
-	"\aconsent\x18\x06 \x01(\bR\aconsent\x12\x12\n" +
-	"\x04note\x18\a \x01(\tR\x04note\x129\n" +
+	"partner_id\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\tpartnerId\x12B\n" +
+	"\rshared_fields\x18\x04 \x03(\x0e2\x17.pathway.v1.SharedFieldB\x04\x88\xb5\x18\x01R\fsharedFields\x12.\n" +
+	"\x06shared\x18\x05 \x01(\v2\x16.pathway.v1.SharedDataR\x06shared\x12\x1e\n" +
+	"\aconsent\x18\x06 \x01(\bB\x04\x88\xb5\x18\x01R\aconsent\x12\x18\n" +
+	"\x04note\x18\a \x01(\tB\x04\x88\xb5\x18\x04R\x04note\x12?\n" +
 	"\n" +
-	"respond_by\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\trespondBy\x12<\n" +
-	"\x1acapacity_warning_confirmed\x18\t \x01(\bR\x18capacityWarningConfirmed\"%\n" +
-	"\x0fHandoffAccepted\x12\x12\n" +
-	"\x04note\x18\x01 \x01(\tR\x04note\"=\n" +
-	"\x0fHandoffRejected\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\"$\n" +
-	"\x0eHandoffStarted\x12\x12\n" +
-	"\x04note\x18\x01 \x01(\tR\x04note\">\n" +
-	"\x10HandoffPutOnHold\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\"@\n" +
-	"\x10HandoffCompleted\x12\x18\n" +
-	"\aoutcome\x18\x01 \x01(\tR\aoutcome\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\";\n" +
-	"\rHandoffFailed\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\">\n" +
-	"\x10HandoffCancelled\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\"K\n" +
-	"\x0eHandoffExpired\x129\n" +
+	"respond_by\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\trespondBy\x12B\n" +
+	"\x1acapacity_warning_confirmed\x18\t \x01(\bB\x04\x88\xb5\x18\x01R\x18capacityWarningConfirmed\"+\n" +
+	"\x0fHandoffAccepted\x12\x18\n" +
+	"\x04note\x18\x01 \x01(\tB\x04\x88\xb5\x18\x04R\x04note\"I\n" +
+	"\x0fHandoffRejected\x12\x1c\n" +
+	"\x06reason\x18\x01 \x01(\tB\x04\x88\xb5\x18\x05R\x06reason\x12\x18\n" +
+	"\x04note\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\x04note\"*\n" +
+	"\x0eHandoffStarted\x12\x18\n" +
+	"\x04note\x18\x01 \x01(\tB\x04\x88\xb5\x18\x04R\x04note\"J\n" +
+	"\x10HandoffPutOnHold\x12\x1c\n" +
+	"\x06reason\x18\x01 \x01(\tB\x04\x88\xb5\x18\x05R\x06reason\x12\x18\n" +
+	"\x04note\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\x04note\"L\n" +
+	"\x10HandoffCompleted\x12\x1e\n" +
+	"\aoutcome\x18\x01 \x01(\tB\x04\x88\xb5\x18\x05R\aoutcome\x12\x18\n" +
+	"\x04note\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\x04note\"G\n" +
+	"\rHandoffFailed\x12\x1c\n" +
+	"\x06reason\x18\x01 \x01(\tB\x04\x88\xb5\x18\x05R\x06reason\x12\x18\n" +
+	"\x04note\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\x04note\"J\n" +
+	"\x10HandoffCancelled\x12\x1c\n" +
+	"\x06reason\x18\x01 \x01(\tB\x04\x88\xb5\x18\x05R\x06reason\x12\x18\n" +
+	"\x04note\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\x04note\"Q\n" +
+	"\x0eHandoffExpired\x12?\n" +
 	"\n" +
-	"respond_by\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\trespondBy\"y\n" +
-	"\x13HandoffReminderSent\x129\n" +
+	"respond_by\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\trespondBy\"\x85\x01\n" +
+	"\x13HandoffReminderSent\x12?\n" +
 	"\n" +
-	"respond_by\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\trespondBy\x12'\n" +
-	"\x0freminder_number\x18\x02 \x01(\rR\x0ereminderNumber\"C\n" +
-	"\x15HandoffEnteredInError\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note*\xdb\x02\n" +
+	"respond_by\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\trespondBy\x12-\n" +
+	"\x0freminder_number\x18\x02 \x01(\rB\x04\x88\xb5\x18\x01R\x0ereminderNumber\"O\n" +
+	"\x15HandoffEnteredInError\x12\x1c\n" +
+	"\x06reason\x18\x01 \x01(\tB\x04\x88\xb5\x18\x05R\x06reason\x12\x18\n" +
+	"\x04note\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\x04note*\xdb\x02\n" +
 	"\rHandoffStatus\x12\x1e\n" +
 	"\x1aHANDOFF_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18HANDOFF_STATUS_REQUESTED\x10\x01\x12\x1b\n" +
@@ -1084,6 +1084,7 @@ func file_pathway_v1_handoff_proto_init() {
 	if File_pathway_v1_handoff_proto != nil {
 		return
 	}
+	file_pathway_v1_classification_proto_init()
 	file_pathway_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

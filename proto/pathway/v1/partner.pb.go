@@ -726,55 +726,55 @@ var File_pathway_v1_partner_proto protoreflect.FileDescriptor
 const file_pathway_v1_partner_proto_rawDesc = "" +
 	"\n" +
 	"\x18pathway/v1/partner.proto\x12\n" +
-	"pathway.v1\x1a\x17pathway/v1/common.proto\"`\n" +
-	"\fContactPoint\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05email\x18\x02 \x01(\tR\x05email\x12\x14\n" +
-	"\x05phone\x18\x03 \x01(\tR\x05phone\x12\x10\n" +
-	"\x03url\x18\x04 \x01(\tR\x03url\"\xe0\x01\n" +
-	"\x11PartnerRegistered\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x120\n" +
-	"\x14hsds_organization_id\x18\x03 \x01(\tR\x12hsdsOrganizationId\x122\n" +
-	"\acontact\x18\x04 \x01(\v2\x18.pathway.v1.ContactPointR\acontact\x12/\n" +
-	"\x13registration_number\x18\x05 \x01(\tR\x12registrationNumber\"\xdd\x01\n" +
-	"\x0ePartnerUpdated\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x120\n" +
-	"\x14hsds_organization_id\x18\x03 \x01(\tR\x12hsdsOrganizationId\x122\n" +
-	"\acontact\x18\x04 \x01(\v2\x18.pathway.v1.ContactPointR\acontact\x12/\n" +
-	"\x13registration_number\x18\x05 \x01(\tR\x12registrationNumber\"\x90\x01\n" +
-	"\vEligibility\x12\x17\n" +
-	"\amin_age\x18\x01 \x01(\rR\x06minAge\x12\x17\n" +
-	"\amax_age\x18\x02 \x01(\rR\x06maxAge\x12-\n" +
-	"\x12postcode_districts\x18\x03 \x03(\tR\x11postcodeDistricts\x12 \n" +
-	"\vdescription\x18\x04 \x01(\tR\vdescription\"\x8e\x01\n" +
-	"\bLocation\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
-	"\bpostcode\x18\x03 \x01(\tR\bpostcode\x12\x1a\n" +
-	"\blatitude\x18\x04 \x01(\x01R\blatitude\x12\x1c\n" +
-	"\tlongitude\x18\x05 \x01(\x01R\tlongitude\"\xff\x02\n" +
-	"\x0eServiceDetails\x12\x1d\n" +
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x17pathway/v1/common.proto\"x\n" +
+	"\fContactPoint\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12\x1a\n" +
+	"\x05email\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x05email\x12\x1a\n" +
+	"\x05phone\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x05phone\x12\x16\n" +
+	"\x03url\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\x03url\"\xf8\x01\n" +
+	"\x11PartnerRegistered\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12&\n" +
+	"\vdescription\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\x126\n" +
+	"\x14hsds_organization_id\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x12hsdsOrganizationId\x122\n" +
+	"\acontact\x18\x04 \x01(\v2\x18.pathway.v1.ContactPointR\acontact\x125\n" +
+	"\x13registration_number\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\x12registrationNumber\"\xf5\x01\n" +
+	"\x0ePartnerUpdated\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12&\n" +
+	"\vdescription\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\x126\n" +
+	"\x14hsds_organization_id\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x12hsdsOrganizationId\x122\n" +
+	"\acontact\x18\x04 \x01(\v2\x18.pathway.v1.ContactPointR\acontact\x125\n" +
+	"\x13registration_number\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\x12registrationNumber\"\xa8\x01\n" +
+	"\vEligibility\x12\x1d\n" +
+	"\amin_age\x18\x01 \x01(\rB\x04\x88\xb5\x18\x01R\x06minAge\x12\x1d\n" +
+	"\amax_age\x18\x02 \x01(\rB\x04\x88\xb5\x18\x01R\x06maxAge\x123\n" +
+	"\x12postcode_districts\x18\x03 \x03(\tB\x04\x88\xb5\x18\x01R\x11postcodeDistricts\x12&\n" +
+	"\vdescription\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\"\xac\x01\n" +
+	"\bLocation\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12\x1e\n" +
+	"\aaddress\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\aaddress\x12 \n" +
+	"\bpostcode\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\bpostcode\x12 \n" +
+	"\blatitude\x18\x04 \x01(\x01B\x04\x88\xb5\x18\x01R\blatitude\x12\"\n" +
+	"\tlongitude\x18\x05 \x01(\x01B\x04\x88\xb5\x18\x01R\tlongitude\"\xa9\x03\n" +
+	"\x0eServiceDetails\x12#\n" +
 	"\n" +
-	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription\x12&\n" +
-	"\x05needs\x18\x04 \x03(\x0e2\x10.pathway.v1.NeedR\x05needs\x12%\n" +
-	"\x0etaxonomy_terms\x18\x05 \x03(\tR\rtaxonomyTerms\x129\n" +
-	"\veligibility\x18\x06 \x01(\v2\x17.pathway.v1.EligibilityR\veligibility\x122\n" +
-	"\tlocations\x18\a \x03(\v2\x14.pathway.v1.LocationR\tlocations\x122\n" +
-	"\acontact\x18\b \x01(\v2\x18.pathway.v1.ContactPointR\acontact\x12&\n" +
-	"\x0fhsds_service_id\x18\t \x01(\tR\rhsdsServiceId\"\x8e\x01\n" +
+	"partner_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\tpartnerId\x12\x18\n" +
+	"\x04name\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12&\n" +
+	"\vdescription\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\x12,\n" +
+	"\x05needs\x18\x04 \x03(\x0e2\x10.pathway.v1.NeedB\x04\x88\xb5\x18\x01R\x05needs\x12+\n" +
+	"\x0etaxonomy_terms\x18\x05 \x03(\tB\x04\x88\xb5\x18\x01R\rtaxonomyTerms\x129\n" +
+	"\veligibility\x18\x06 \x01(\v2\x17.pathway.v1.EligibilityR\veligibility\x128\n" +
+	"\tlocations\x18\a \x03(\v2\x14.pathway.v1.LocationB\x04\x88\xb5\x18\x01R\tlocations\x122\n" +
+	"\acontact\x18\b \x01(\v2\x18.pathway.v1.ContactPointR\acontact\x12,\n" +
+	"\x0fhsds_service_id\x18\t \x01(\tB\x04\x88\xb5\x18\x01R\rhsdsServiceId\"\x94\x01\n" +
 	"\x11ServiceRegistered\x124\n" +
-	"\adetails\x18\x01 \x01(\v2\x1a.pathway.v1.ServiceDetailsR\adetails\x12C\n" +
-	"\x0fcapacity_status\x18\x02 \x01(\x0e2\x1a.pathway.v1.CapacityStatusR\x0ecapacityStatus\"F\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.pathway.v1.ServiceDetailsR\adetails\x12I\n" +
+	"\x0fcapacity_status\x18\x02 \x01(\x0e2\x1a.pathway.v1.CapacityStatusB\x04\x88\xb5\x18\x01R\x0ecapacityStatus\"F\n" +
 	"\x0eServiceUpdated\x124\n" +
-	"\adetails\x18\x01 \x01(\v2\x1a.pathway.v1.ServiceDetailsR\adetails\"\xa5\x01\n" +
-	"\x16ServiceCapacityChanged\x122\n" +
-	"\x06status\x18\x01 \x01(\x0e2\x1a.pathway.v1.CapacityStatusR\x06status\x12C\n" +
-	"\x0fprevious_status\x18\x02 \x01(\x0e2\x1a.pathway.v1.CapacityStatusR\x0epreviousStatus\x12\x12\n" +
-	"\x04note\x18\x03 \x01(\tR\x04note*\xc2\x01\n" +
+	"\adetails\x18\x01 \x01(\v2\x1a.pathway.v1.ServiceDetailsR\adetails\"\xb7\x01\n" +
+	"\x16ServiceCapacityChanged\x128\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x1a.pathway.v1.CapacityStatusB\x04\x88\xb5\x18\x01R\x06status\x12I\n" +
+	"\x0fprevious_status\x18\x02 \x01(\x0e2\x1a.pathway.v1.CapacityStatusB\x04\x88\xb5\x18\x01R\x0epreviousStatus\x12\x18\n" +
+	"\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x04note*\xc2\x01\n" +
 	"\x0eCapacityStatus\x12\x1f\n" +
 	"\x1bCAPACITY_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CAPACITY_STATUS_CAPACITY\x10\x01\x12\x1f\n" +
@@ -833,6 +833,7 @@ func file_pathway_v1_partner_proto_init() {
 	if File_pathway_v1_partner_proto != nil {
 		return
 	}
+	file_pathway_v1_classification_proto_init()
 	file_pathway_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -72,9 +72,9 @@ var File_pathway_v1_person_proto protoreflect.FileDescriptor
 const file_pathway_v1_person_proto_rawDesc = "" +
 	"\n" +
 	"\x17pathway/v1/person.proto\x12\n" +
-	"pathway.v1\"6\n" +
-	"\x13PersonEpisodeOpened\x12\x1f\n" +
-	"\vreferral_id\x18\x01 \x01(\tR\n" +
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\"<\n" +
+	"\x13PersonEpisodeOpened\x12%\n" +
+	"\vreferral_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\n" +
 	"referralIdB:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
 
 var (
@@ -106,6 +106,7 @@ func file_pathway_v1_person_proto_init() {
 	if File_pathway_v1_person_proto != nil {
 		return
 	}
+	file_pathway_v1_classification_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

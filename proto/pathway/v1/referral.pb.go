@@ -438,6 +438,65 @@ func (CancelReason) EnumDescriptor() ([]byte, []int) {
 	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{6}
 }
 
+// ErasureGround is why a person's personal data was erased.
+type ErasureGround int32
+
+const (
+	ErasureGround_ERASURE_GROUND_UNSPECIFIED ErasureGround = 0
+	// Recorded for the wrong person, or in error.
+	ErasureGround_ERASURE_GROUND_ENTERED_IN_ERROR ErasureGround = 1
+	// The person asked (UK GDPR article 17).
+	ErasureGround_ERASURE_GROUND_SUBJECT_REQUEST ErasureGround = 2
+	// The retention period of a closed episode ended.
+	ErasureGround_ERASURE_GROUND_RETENTION ErasureGround = 3
+	ErasureGround_ERASURE_GROUND_OTHER     ErasureGround = 4
+)
+
+// Enum value maps for ErasureGround.
+var (
+	ErasureGround_name = map[int32]string{
+		0: "ERASURE_GROUND_UNSPECIFIED",
+		1: "ERASURE_GROUND_ENTERED_IN_ERROR",
+		2: "ERASURE_GROUND_SUBJECT_REQUEST",
+		3: "ERASURE_GROUND_RETENTION",
+		4: "ERASURE_GROUND_OTHER",
+	}
+	ErasureGround_value = map[string]int32{
+		"ERASURE_GROUND_UNSPECIFIED":      0,
+		"ERASURE_GROUND_ENTERED_IN_ERROR": 1,
+		"ERASURE_GROUND_SUBJECT_REQUEST":  2,
+		"ERASURE_GROUND_RETENTION":        3,
+		"ERASURE_GROUND_OTHER":            4,
+	}
+)
+
+func (x ErasureGround) Enum() *ErasureGround {
+	p := new(ErasureGround)
+	*p = x
+	return p
+}
+
+func (x ErasureGround) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ErasureGround) Descriptor() protoreflect.EnumDescriptor {
+	return file_pathway_v1_referral_proto_enumTypes[7].Descriptor()
+}
+
+func (ErasureGround) Type() protoreflect.EnumType {
+	return &file_pathway_v1_referral_proto_enumTypes[7]
+}
+
+func (x ErasureGround) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ErasureGround.Descriptor instead.
+func (ErasureGround) EnumDescriptor() ([]byte, []int) {
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{7}
+}
+
 // Referrer is the person and organisation that made a referral.
 type Referrer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2078,147 +2137,221 @@ func (x *ReferralMerged) GetReason() string {
 	return ""
 }
 
+// ReferralErased records that the personal data of the referral was erased
+// by crypto-shredding: the data keys that sealed the personal fields of the
+// referral and of its handoffs are destroyed after it is appended. Who
+// erased and when are in the envelope (actor, recorded_at). It carries no
+// personal data; its non-personal facts (codes, times, outcome scores)
+// stay, so counts, waits and outcome totals survive.
+type ReferralErased struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ground ErasureGround          `protobuf:"varint,1,opt,name=ground,proto3,enum=pathway.v1.ErasureGround" json:"ground,omitempty"`
+	// Why, in words that identify no one (pathway refuses a reason that
+	// contains the person's NHS number, name or postcode).
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The handoffs whose data keys were destroyed with the referral's.
+	HandoffIds    []string `protobuf:"bytes,3,rep,name=handoff_ids,json=handoffIds,proto3" json:"handoff_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferralErased) Reset() {
+	*x = ReferralErased{}
+	mi := &file_pathway_v1_referral_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferralErased) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferralErased) ProtoMessage() {}
+
+func (x *ReferralErased) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_referral_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferralErased.ProtoReflect.Descriptor instead.
+func (*ReferralErased) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReferralErased) GetGround() ErasureGround {
+	if x != nil {
+		return x.Ground
+	}
+	return ErasureGround_ERASURE_GROUND_UNSPECIFIED
+}
+
+func (x *ReferralErased) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReferralErased) GetHandoffIds() []string {
+	if x != nil {
+		return x.HandoffIds
+	}
+	return nil
+}
+
 var File_pathway_v1_referral_proto protoreflect.FileDescriptor
 
 const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\n" +
 	"\x19pathway/v1/referral.proto\x12\n" +
-	"pathway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17pathway/v1/common.proto\"V\n" +
-	"\bReferrer\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04role\x18\x02 \x01(\tR\x04role\x12\"\n" +
-	"\forganisation\x18\x03 \x01(\tR\forganisation\"\xa9\x03\n" +
-	"\x06Person\x12\x1d\n" +
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17pathway/v1/common.proto\"h\n" +
+	"\bReferrer\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x03R\x04name\x12\x18\n" +
+	"\x04role\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x04role\x12(\n" +
+	"\forganisation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\forganisation\"\xeb\x03\n" +
+	"\x06Person\x12#\n" +
 	"\n" +
-	"nhs_number\x18\x01 \x01(\tR\tnhsNumber\x12\x1d\n" +
+	"nhs_number\x18\x01 \x01(\tB\x04\x88\xb5\x18\x03R\tnhsNumber\x12#\n" +
 	"\n" +
-	"given_name\x18\x02 \x01(\tR\tgivenName\x12\x1f\n" +
-	"\vfamily_name\x18\x03 \x01(\tR\n" +
-	"familyName\x124\n" +
-	"\rdate_of_birth\x18\x04 \x01(\v2\x10.pathway.v1.DateR\vdateOfBirth\x12\x1a\n" +
-	"\bpostcode\x18\x05 \x01(\tR\bpostcode\x12\x14\n" +
-	"\x05phone\x18\x06 \x01(\tR\x05phone\x12\x14\n" +
-	"\x05email\x18\a \x01(\tR\x05email\x12F\n" +
-	"\x11preferred_contact\x18\b \x01(\x0e2\x19.pathway.v1.ContactMethodR\x10preferredContact\x12\x1a\n" +
-	"\blanguage\x18\t \x01(\tR\blanguage\x12-\n" +
+	"given_name\x18\x02 \x01(\tB\x04\x88\xb5\x18\x03R\tgivenName\x12%\n" +
+	"\vfamily_name\x18\x03 \x01(\tB\x04\x88\xb5\x18\x03R\n" +
+	"familyName\x12:\n" +
+	"\rdate_of_birth\x18\x04 \x01(\v2\x10.pathway.v1.DateB\x04\x88\xb5\x18\x03R\vdateOfBirth\x12 \n" +
+	"\bpostcode\x18\x05 \x01(\tB\x04\x88\xb5\x18\x03R\bpostcode\x12\x1a\n" +
+	"\x05phone\x18\x06 \x01(\tB\x04\x88\xb5\x18\x03R\x05phone\x12\x1a\n" +
+	"\x05email\x18\a \x01(\tB\x04\x88\xb5\x18\x03R\x05email\x12L\n" +
+	"\x11preferred_contact\x18\b \x01(\x0e2\x19.pathway.v1.ContactMethodB\x04\x88\xb5\x18\x05R\x10preferredContact\x12 \n" +
+	"\blanguage\x18\t \x01(\tB\x04\x88\xb5\x18\x03R\blanguage\x123\n" +
 	"\x12interpreter_needed\x18\n" +
-	" \x01(\bR\x11interpreterNeeded\x12/\n" +
-	"\x13accessibility_needs\x18\v \x01(\tR\x12accessibilityNeeds\"}\n" +
-	"\aConsent\x12\x14\n" +
-	"\x05given\x18\x01 \x01(\bR\x05given\x12\x1f\n" +
-	"\vrecorded_by\x18\x02 \x01(\tR\n" +
-	"recordedBy\x12;\n" +
-	"\vrecorded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"recordedAt\"B\n" +
-	"\fSafeguarding\x12\x18\n" +
-	"\aconcern\x18\x01 \x01(\bR\aconcern\x12\x18\n" +
-	"\adetails\x18\x02 \x01(\tR\adetails\"\xd1\x04\n" +
-	"\x10ReferralReceived\x122\n" +
-	"\x06source\x18\x01 \x01(\x0e2\x1a.pathway.v1.ReferralSourceR\x06source\x120\n" +
+	" \x01(\bB\x04\x88\xb5\x18\x05R\x11interpreterNeeded\x125\n" +
+	"\x13accessibility_needs\x18\v \x01(\tB\x04\x88\xb5\x18\x04R\x12accessibilityNeeds\"\x8f\x01\n" +
+	"\aConsent\x12\x1a\n" +
+	"\x05given\x18\x01 \x01(\bB\x04\x88\xb5\x18\x01R\x05given\x12%\n" +
+	"\vrecorded_by\x18\x02 \x01(\tB\x04\x88\xb5\x18\x03R\n" +
+	"recordedBy\x12A\n" +
+	"\vrecorded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\n" +
+	"recordedAt\"N\n" +
+	"\fSafeguarding\x12\x1e\n" +
+	"\aconcern\x18\x01 \x01(\bB\x04\x88\xb5\x18\x05R\aconcern\x12\x1e\n" +
+	"\adetails\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\adetails\"\x81\x05\n" +
+	"\x10ReferralReceived\x128\n" +
+	"\x06source\x18\x01 \x01(\x0e2\x1a.pathway.v1.ReferralSourceB\x04\x88\xb5\x18\x01R\x06source\x120\n" +
 	"\breferrer\x18\x02 \x01(\v2\x14.pathway.v1.ReferrerR\breferrer\x12*\n" +
-	"\x06person\x18\x03 \x01(\v2\x12.pathway.v1.PersonR\x06person\x12\x1f\n" +
-	"\vgp_practice\x18\x04 \x01(\tR\n" +
-	"gpPractice\x12&\n" +
-	"\x05needs\x18\x05 \x03(\x0e2\x10.pathway.v1.NeedR\x05needs\x12!\n" +
-	"\fwhat_matters\x18\x06 \x01(\tR\vwhatMatters\x12.\n" +
-	"\aurgency\x18\a \x01(\x0e2\x14.pathway.v1.PriorityR\aurgency\x12<\n" +
+	"\x06person\x18\x03 \x01(\v2\x12.pathway.v1.PersonR\x06person\x12%\n" +
+	"\vgp_practice\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\n" +
+	"gpPractice\x12,\n" +
+	"\x05needs\x18\x05 \x03(\x0e2\x10.pathway.v1.NeedB\x04\x88\xb5\x18\x05R\x05needs\x12'\n" +
+	"\fwhat_matters\x18\x06 \x01(\tB\x04\x88\xb5\x18\x04R\vwhatMatters\x124\n" +
+	"\aurgency\x18\a \x01(\x0e2\x14.pathway.v1.PriorityB\x04\x88\xb5\x18\x05R\aurgency\x12<\n" +
 	"\fsafeguarding\x18\b \x01(\v2\x18.pathway.v1.SafeguardingR\fsafeguarding\x12-\n" +
-	"\aconsent\x18\t \x01(\v2\x13.pathway.v1.ConsentR\aconsent\x12-\n" +
+	"\aconsent\x18\t \x01(\v2\x13.pathway.v1.ConsentR\aconsent\x123\n" +
 	"\x12external_reference\x18\n" +
-	" \x01(\tR\x11externalReference\x12%\n" +
-	"\x04code\x18\v \x01(\v2\x11.pathway.v1.CodedR\x04code\x122\n" +
-	"\x15possible_duplicate_of\x18\f \x01(\tR\x13possibleDuplicateOf\x12\x18\n" +
-	"\achannel\x18\r \x01(\tR\achannel\"\x96\x03\n" +
-	"\x0fReferralTriaged\x126\n" +
-	"\bdecision\x18\x01 \x01(\x0e2\x1a.pathway.v1.TriageDecisionR\bdecision\x120\n" +
-	"\bpriority\x18\x02 \x01(\x0e2\x14.pathway.v1.PriorityR\bpriority\x12\x1a\n" +
-	"\beligible\x18\x03 \x01(\bR\beligible\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\x12%\n" +
-	"\x0edecline_reason\x18\x05 \x01(\tR\rdeclineReason\x121\n" +
-	"\x14redirect_destination\x18\x06 \x01(\tR\x13redirectDestination\x12\x17\n" +
-	"\arule_id\x18\a \x01(\tR\x06ruleId\x12#\n" +
-	"\rrules_version\x18\b \x01(\tR\frulesVersion\x12\x1a\n" +
-	"\boverride\x18\t \x01(\bR\boverride\x121\n" +
+	" \x01(\tB\x04\x88\xb5\x18\x02R\x11externalReference\x12%\n" +
+	"\x04code\x18\v \x01(\v2\x11.pathway.v1.CodedR\x04code\x128\n" +
+	"\x15possible_duplicate_of\x18\f \x01(\tB\x04\x88\xb5\x18\x02R\x13possibleDuplicateOf\x12\x1e\n" +
+	"\achannel\x18\r \x01(\tB\x04\x88\xb5\x18\x01R\achannel\"\xd2\x03\n" +
+	"\x0fReferralTriaged\x12<\n" +
+	"\bdecision\x18\x01 \x01(\x0e2\x1a.pathway.v1.TriageDecisionB\x04\x88\xb5\x18\x05R\bdecision\x126\n" +
+	"\bpriority\x18\x02 \x01(\x0e2\x14.pathway.v1.PriorityB\x04\x88\xb5\x18\x05R\bpriority\x12 \n" +
+	"\beligible\x18\x03 \x01(\bB\x04\x88\xb5\x18\x05R\beligible\x12\x1c\n" +
+	"\x06reason\x18\x04 \x01(\tB\x04\x88\xb5\x18\x04R\x06reason\x12+\n" +
+	"\x0edecline_reason\x18\x05 \x01(\tB\x04\x88\xb5\x18\x05R\rdeclineReason\x127\n" +
+	"\x14redirect_destination\x18\x06 \x01(\tB\x04\x88\xb5\x18\x05R\x13redirectDestination\x12\x1d\n" +
+	"\arule_id\x18\a \x01(\tB\x04\x88\xb5\x18\x01R\x06ruleId\x12)\n" +
+	"\rrules_version\x18\b \x01(\tB\x04\x88\xb5\x18\x01R\frulesVersion\x12 \n" +
+	"\boverride\x18\t \x01(\bB\x04\x88\xb5\x18\x01R\boverride\x127\n" +
 	"\x14eligibility_failures\x18\n" +
-	" \x03(\tR\x13eligibilityFailures\"\x86\x01\n" +
-	"\x15SafeguardingEscalated\x12\x18\n" +
-	"\adetails\x18\x01 \x01(\tR\adetails\x12!\n" +
-	"\fescalated_to\x18\x02 \x01(\tR\vescalatedTo\x120\n" +
-	"\bpriority\x18\x03 \x01(\x0e2\x14.pathway.v1.PriorityR\bpriority\"t\n" +
-	"\x12ReferralWaitlisted\x12\x14\n" +
-	"\x05queue\x18\x01 \x01(\tR\x05queue\x120\n" +
-	"\bpriority\x18\x02 \x01(\x0e2\x14.pathway.v1.PriorityR\bpriority\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xab\x01\n" +
-	"\x10ReferralAssigned\x12\x1b\n" +
-	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x14\n" +
-	"\x05queue\x18\x02 \x01(\tR\x05queue\x12\x16\n" +
-	"\x06manual\x18\x03 \x01(\bR\x06manual\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\x124\n" +
-	"\x16from_waitlist_position\x18\x05 \x01(\rR\x14fromWaitlistPosition\"t\n" +
-	"\x12ReferralReassigned\x12$\n" +
-	"\x0efrom_worker_id\x18\x01 \x01(\tR\ffromWorkerId\x12 \n" +
-	"\fto_worker_id\x18\x02 \x01(\tR\n" +
-	"toWorkerId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xaa\x02\n" +
-	"\x0fContactRecorded\x12\x1d\n" +
+	" \x03(\tB\x04\x88\xb5\x18\x05R\x13eligibilityFailures\"\x98\x01\n" +
+	"\x15SafeguardingEscalated\x12\x1e\n" +
+	"\adetails\x18\x01 \x01(\tB\x04\x88\xb5\x18\x04R\adetails\x12'\n" +
+	"\fescalated_to\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\vescalatedTo\x126\n" +
+	"\bpriority\x18\x03 \x01(\x0e2\x14.pathway.v1.PriorityB\x04\x88\xb5\x18\x05R\bpriority\"\x86\x01\n" +
+	"\x12ReferralWaitlisted\x12\x1a\n" +
+	"\x05queue\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x05queue\x126\n" +
+	"\bpriority\x18\x02 \x01(\x0e2\x14.pathway.v1.PriorityB\x04\x88\xb5\x18\x05R\bpriority\x12\x1c\n" +
+	"\x06reason\x18\x03 \x01(\tB\x04\x88\xb5\x18\x04R\x06reason\"\xc9\x01\n" +
+	"\x10ReferralAssigned\x12!\n" +
+	"\tworker_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\bworkerId\x12\x1a\n" +
+	"\x05queue\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x05queue\x12\x1c\n" +
+	"\x06manual\x18\x03 \x01(\bB\x04\x88\xb5\x18\x01R\x06manual\x12\x1c\n" +
+	"\x06reason\x18\x04 \x01(\tB\x04\x88\xb5\x18\x04R\x06reason\x12:\n" +
+	"\x16from_waitlist_position\x18\x05 \x01(\rB\x04\x88\xb5\x18\x01R\x14fromWaitlistPosition\"\x86\x01\n" +
+	"\x12ReferralReassigned\x12*\n" +
+	"\x0efrom_worker_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\ffromWorkerId\x12&\n" +
+	"\fto_worker_id\x18\x02 \x01(\tB\x04\x88\xb5\x18\x02R\n" +
+	"toWorkerId\x12\x1c\n" +
+	"\x06reason\x18\x03 \x01(\tB\x04\x88\xb5\x18\x04R\x06reason\"\xd4\x02\n" +
+	"\x0fContactRecorded\x12#\n" +
 	"\n" +
-	"contact_id\x18\x01 \x01(\tR\tcontactId\x12+\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x17.pathway.v1.ContactKindR\x04kind\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12)\n" +
-	"\x10duration_minutes\x18\x04 \x01(\rR\x0fdurationMinutes\x12$\n" +
-	"\x0edid_not_attend\x18\x05 \x01(\bR\fdidNotAttend\x12:\n" +
-	"\x19what_matters_conversation\x18\x06 \x01(\bR\x17whatMattersConversation\x12\x12\n" +
-	"\x04note\x18\a \x01(\tR\x04note\"k\n" +
-	"\x04Goal\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x121\n" +
+	"contact_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\tcontactId\x121\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x17.pathway.v1.ContactKindB\x04\x88\xb5\x18\x05R\x04kind\x120\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\x02at\x12/\n" +
+	"\x10duration_minutes\x18\x04 \x01(\rB\x04\x88\xb5\x18\x05R\x0fdurationMinutes\x12*\n" +
+	"\x0edid_not_attend\x18\x05 \x01(\bB\x04\x88\xb5\x18\x05R\fdidNotAttend\x12@\n" +
+	"\x19what_matters_conversation\x18\x06 \x01(\bB\x04\x88\xb5\x18\x05R\x17whatMattersConversation\x12\x18\n" +
+	"\x04note\x18\a \x01(\tB\x04\x88\xb5\x18\x04R\x04note\"w\n" +
+	"\x04Goal\x12\x14\n" +
+	"\x02id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\x02id\x12&\n" +
+	"\vdescription\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\vdescription\x121\n" +
 	"\vtarget_date\x18\x03 \x01(\v2\x10.pathway.v1.DateR\n" +
-	"targetDate\"^\n" +
-	"\x11SupportPlanAgreed\x12!\n" +
-	"\fwhat_matters\x18\x01 \x01(\tR\vwhatMatters\x12&\n" +
-	"\x05goals\x18\x02 \x03(\v2\x10.pathway.v1.GoalR\x05goals\"\xaf\x01\n" +
+	"targetDate\"j\n" +
+	"\x11SupportPlanAgreed\x12'\n" +
+	"\fwhat_matters\x18\x01 \x01(\tB\x04\x88\xb5\x18\x04R\vwhatMatters\x12,\n" +
+	"\x05goals\x18\x02 \x03(\v2\x10.pathway.v1.GoalB\x04\x88\xb5\x18\x04R\x05goals\"\xc7\x01\n" +
 	"\n" +
-	"Ons4Scores\x12+\n" +
-	"\x11life_satisfaction\x18\x01 \x01(\rR\x10lifeSatisfaction\x12\x1e\n" +
+	"Ons4Scores\x121\n" +
+	"\x11life_satisfaction\x18\x01 \x01(\rB\x04\x88\xb5\x18\x05R\x10lifeSatisfaction\x12$\n" +
 	"\n" +
-	"worthwhile\x18\x02 \x01(\rR\n" +
-	"worthwhile\x12'\n" +
-	"\x0fhappy_yesterday\x18\x03 \x01(\rR\x0ehappyYesterday\x12+\n" +
-	"\x11anxious_yesterday\x18\x04 \x01(\rR\x10anxiousYesterday\"n\n" +
-	"\x16WarwickEdinburghScores\x12\x14\n" +
-	"\x05items\x18\x01 \x03(\rR\x05items\x12\x1b\n" +
-	"\traw_total\x18\x02 \x01(\rR\brawTotal\x12!\n" +
-	"\fmetric_score\x18\x03 \x01(\x01R\vmetricScore\">\n" +
-	"\fMycawConcern\x12\x18\n" +
-	"\aconcern\x18\x01 \x01(\tR\aconcern\x12\x14\n" +
-	"\x05score\x18\x02 \x01(\rR\x05score\"a\n" +
-	"\vMycawScores\x124\n" +
-	"\bconcerns\x18\x01 \x03(\v2\x18.pathway.v1.MycawConcernR\bconcerns\x12\x1c\n" +
-	"\twellbeing\x18\x02 \x01(\rR\twellbeing\"\xfd\x02\n" +
-	"\x0fOutcomeMeasured\x12=\n" +
+	"worthwhile\x18\x02 \x01(\rB\x04\x88\xb5\x18\x05R\n" +
+	"worthwhile\x12-\n" +
+	"\x0fhappy_yesterday\x18\x03 \x01(\rB\x04\x88\xb5\x18\x05R\x0ehappyYesterday\x121\n" +
+	"\x11anxious_yesterday\x18\x04 \x01(\rB\x04\x88\xb5\x18\x05R\x10anxiousYesterday\"\x80\x01\n" +
+	"\x16WarwickEdinburghScores\x12\x1a\n" +
+	"\x05items\x18\x01 \x03(\rB\x04\x88\xb5\x18\x05R\x05items\x12!\n" +
+	"\traw_total\x18\x02 \x01(\rB\x04\x88\xb5\x18\x05R\brawTotal\x12'\n" +
+	"\fmetric_score\x18\x03 \x01(\x01B\x04\x88\xb5\x18\x05R\vmetricScore\"J\n" +
+	"\fMycawConcern\x12\x1e\n" +
+	"\aconcern\x18\x01 \x01(\tB\x04\x88\xb5\x18\x04R\aconcern\x12\x1a\n" +
+	"\x05score\x18\x02 \x01(\rB\x04\x88\xb5\x18\x05R\x05score\"m\n" +
+	"\vMycawScores\x12:\n" +
+	"\bconcerns\x18\x01 \x03(\v2\x18.pathway.v1.MycawConcernB\x04\x88\xb5\x18\x04R\bconcerns\x12\"\n" +
+	"\twellbeing\x18\x02 \x01(\rB\x04\x88\xb5\x18\x05R\twellbeing\"\x8f\x03\n" +
+	"\x0fOutcomeMeasured\x12C\n" +
 	"\n" +
-	"instrument\x18\x01 \x01(\x0e2\x1d.pathway.v1.OutcomeInstrumentR\n" +
-	"instrument\x122\n" +
-	"\x05point\x18\x02 \x01(\x0e2\x1c.pathway.v1.MeasurementPointR\x05point\x12;\n" +
-	"\vmeasured_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"instrument\x18\x01 \x01(\x0e2\x1d.pathway.v1.OutcomeInstrumentB\x04\x88\xb5\x18\x05R\n" +
+	"instrument\x128\n" +
+	"\x05point\x18\x02 \x01(\x0e2\x1c.pathway.v1.MeasurementPointB\x04\x88\xb5\x18\x05R\x05point\x12A\n" +
+	"\vmeasured_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\n" +
 	"measuredAt\x12,\n" +
 	"\x04ons4\x18\x04 \x01(\v2\x16.pathway.v1.Ons4ScoresH\x00R\x04ons4\x12Q\n" +
 	"\x11warwick_edinburgh\x18\x05 \x01(\v2\".pathway.v1.WarwickEdinburghScoresH\x00R\x10warwickEdinburgh\x12/\n" +
 	"\x05mycaw\x18\x06 \x01(\v2\x17.pathway.v1.MycawScoresH\x00R\x05mycawB\b\n" +
-	"\x06scores\"\x84\x01\n" +
-	"\x12ReferralDischarged\x123\n" +
-	"\x06reason\x18\x01 \x01(\x0e2\x1b.pathway.v1.DischargeReasonR\x06reason\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\x12%\n" +
-	"\x04code\x18\x03 \x01(\v2\x11.pathway.v1.CodedR\x04code\"Y\n" +
-	"\x11ReferralCancelled\x120\n" +
-	"\x06reason\x18\x01 \x01(\x0e2\x18.pathway.v1.CancelReasonR\x06reason\x12\x12\n" +
-	"\x04note\x18\x02 \x01(\tR\x04note\"*\n" +
-	"\x10ReferralReopened\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"|\n" +
-	"\x0eReferralMerged\x12(\n" +
-	"\x10into_referral_id\x18\x01 \x01(\tR\x0eintoReferralId\x12(\n" +
-	"\x10from_referral_id\x18\x02 \x01(\tR\x0efromReferralId\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason*\x9e\x02\n" +
+	"\x06scores\"\x90\x01\n" +
+	"\x12ReferralDischarged\x129\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x1b.pathway.v1.DischargeReasonB\x04\x88\xb5\x18\x05R\x06reason\x12\x18\n" +
+	"\x04note\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\x04note\x12%\n" +
+	"\x04code\x18\x03 \x01(\v2\x11.pathway.v1.CodedR\x04code\"e\n" +
+	"\x11ReferralCancelled\x126\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x18.pathway.v1.CancelReasonB\x04\x88\xb5\x18\x05R\x06reason\x12\x18\n" +
+	"\x04note\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\x04note\"0\n" +
+	"\x10ReferralReopened\x12\x1c\n" +
+	"\x06reason\x18\x01 \x01(\tB\x04\x88\xb5\x18\x04R\x06reason\"\x8e\x01\n" +
+	"\x0eReferralMerged\x12.\n" +
+	"\x10into_referral_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\x0eintoReferralId\x12.\n" +
+	"\x10from_referral_id\x18\x02 \x01(\tB\x04\x88\xb5\x18\x02R\x0efromReferralId\x12\x1c\n" +
+	"\x06reason\x18\x03 \x01(\tB\x04\x88\xb5\x18\x04R\x06reason\"\x8e\x01\n" +
+	"\x0eReferralErased\x127\n" +
+	"\x06ground\x18\x01 \x01(\x0e2\x19.pathway.v1.ErasureGroundB\x04\x88\xb5\x18\x01R\x06ground\x12\x1c\n" +
+	"\x06reason\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x06reason\x12%\n" +
+	"\vhandoff_ids\x18\x03 \x03(\tB\x04\x88\xb5\x18\x02R\n" +
+	"handoffIds*\x9e\x02\n" +
 	"\x0eReferralSource\x12\x1f\n" +
 	"\x1bREFERRAL_SOURCE_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bREFERRAL_SOURCE_GP_PRACTICE\x10\x01\x12\"\n" +
@@ -2264,7 +2397,13 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\fCancelReason\x12\x1d\n" +
 	"\x19CANCEL_REASON_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CANCEL_REASON_REVOKED\x10\x01\x12\"\n" +
-	"\x1eCANCEL_REASON_ENTERED_IN_ERROR\x10\x02B:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
+	"\x1eCANCEL_REASON_ENTERED_IN_ERROR\x10\x02*\xb0\x01\n" +
+	"\rErasureGround\x12\x1e\n" +
+	"\x1aERASURE_GROUND_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fERASURE_GROUND_ENTERED_IN_ERROR\x10\x01\x12\"\n" +
+	"\x1eERASURE_GROUND_SUBJECT_REQUEST\x10\x02\x12\x1c\n" +
+	"\x18ERASURE_GROUND_RETENTION\x10\x03\x12\x18\n" +
+	"\x14ERASURE_GROUND_OTHER\x10\x04B:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
 
 var (
 	file_pathway_v1_referral_proto_rawDescOnce sync.Once
@@ -2278,8 +2417,8 @@ func file_pathway_v1_referral_proto_rawDescGZIP() []byte {
 	return file_pathway_v1_referral_proto_rawDescData
 }
 
-var file_pathway_v1_referral_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_pathway_v1_referral_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_pathway_v1_referral_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_pathway_v1_referral_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_pathway_v1_referral_proto_goTypes = []any{
 	(ReferralSource)(0),            // 0: pathway.v1.ReferralSource
 	(TriageDecision)(0),            // 1: pathway.v1.TriageDecision
@@ -2288,70 +2427,73 @@ var file_pathway_v1_referral_proto_goTypes = []any{
 	(MeasurementPoint)(0),          // 4: pathway.v1.MeasurementPoint
 	(DischargeReason)(0),           // 5: pathway.v1.DischargeReason
 	(CancelReason)(0),              // 6: pathway.v1.CancelReason
-	(*Referrer)(nil),               // 7: pathway.v1.Referrer
-	(*Person)(nil),                 // 8: pathway.v1.Person
-	(*Consent)(nil),                // 9: pathway.v1.Consent
-	(*Safeguarding)(nil),           // 10: pathway.v1.Safeguarding
-	(*ReferralReceived)(nil),       // 11: pathway.v1.ReferralReceived
-	(*ReferralTriaged)(nil),        // 12: pathway.v1.ReferralTriaged
-	(*SafeguardingEscalated)(nil),  // 13: pathway.v1.SafeguardingEscalated
-	(*ReferralWaitlisted)(nil),     // 14: pathway.v1.ReferralWaitlisted
-	(*ReferralAssigned)(nil),       // 15: pathway.v1.ReferralAssigned
-	(*ReferralReassigned)(nil),     // 16: pathway.v1.ReferralReassigned
-	(*ContactRecorded)(nil),        // 17: pathway.v1.ContactRecorded
-	(*Goal)(nil),                   // 18: pathway.v1.Goal
-	(*SupportPlanAgreed)(nil),      // 19: pathway.v1.SupportPlanAgreed
-	(*Ons4Scores)(nil),             // 20: pathway.v1.Ons4Scores
-	(*WarwickEdinburghScores)(nil), // 21: pathway.v1.WarwickEdinburghScores
-	(*MycawConcern)(nil),           // 22: pathway.v1.MycawConcern
-	(*MycawScores)(nil),            // 23: pathway.v1.MycawScores
-	(*OutcomeMeasured)(nil),        // 24: pathway.v1.OutcomeMeasured
-	(*ReferralDischarged)(nil),     // 25: pathway.v1.ReferralDischarged
-	(*ReferralCancelled)(nil),      // 26: pathway.v1.ReferralCancelled
-	(*ReferralReopened)(nil),       // 27: pathway.v1.ReferralReopened
-	(*ReferralMerged)(nil),         // 28: pathway.v1.ReferralMerged
-	(*Date)(nil),                   // 29: pathway.v1.Date
-	(ContactMethod)(0),             // 30: pathway.v1.ContactMethod
-	(*timestamppb.Timestamp)(nil),  // 31: google.protobuf.Timestamp
-	(Need)(0),                      // 32: pathway.v1.Need
-	(Priority)(0),                  // 33: pathway.v1.Priority
-	(*Coded)(nil),                  // 34: pathway.v1.Coded
+	(ErasureGround)(0),             // 7: pathway.v1.ErasureGround
+	(*Referrer)(nil),               // 8: pathway.v1.Referrer
+	(*Person)(nil),                 // 9: pathway.v1.Person
+	(*Consent)(nil),                // 10: pathway.v1.Consent
+	(*Safeguarding)(nil),           // 11: pathway.v1.Safeguarding
+	(*ReferralReceived)(nil),       // 12: pathway.v1.ReferralReceived
+	(*ReferralTriaged)(nil),        // 13: pathway.v1.ReferralTriaged
+	(*SafeguardingEscalated)(nil),  // 14: pathway.v1.SafeguardingEscalated
+	(*ReferralWaitlisted)(nil),     // 15: pathway.v1.ReferralWaitlisted
+	(*ReferralAssigned)(nil),       // 16: pathway.v1.ReferralAssigned
+	(*ReferralReassigned)(nil),     // 17: pathway.v1.ReferralReassigned
+	(*ContactRecorded)(nil),        // 18: pathway.v1.ContactRecorded
+	(*Goal)(nil),                   // 19: pathway.v1.Goal
+	(*SupportPlanAgreed)(nil),      // 20: pathway.v1.SupportPlanAgreed
+	(*Ons4Scores)(nil),             // 21: pathway.v1.Ons4Scores
+	(*WarwickEdinburghScores)(nil), // 22: pathway.v1.WarwickEdinburghScores
+	(*MycawConcern)(nil),           // 23: pathway.v1.MycawConcern
+	(*MycawScores)(nil),            // 24: pathway.v1.MycawScores
+	(*OutcomeMeasured)(nil),        // 25: pathway.v1.OutcomeMeasured
+	(*ReferralDischarged)(nil),     // 26: pathway.v1.ReferralDischarged
+	(*ReferralCancelled)(nil),      // 27: pathway.v1.ReferralCancelled
+	(*ReferralReopened)(nil),       // 28: pathway.v1.ReferralReopened
+	(*ReferralMerged)(nil),         // 29: pathway.v1.ReferralMerged
+	(*ReferralErased)(nil),         // 30: pathway.v1.ReferralErased
+	(*Date)(nil),                   // 31: pathway.v1.Date
+	(ContactMethod)(0),             // 32: pathway.v1.ContactMethod
+	(*timestamppb.Timestamp)(nil),  // 33: google.protobuf.Timestamp
+	(Need)(0),                      // 34: pathway.v1.Need
+	(Priority)(0),                  // 35: pathway.v1.Priority
+	(*Coded)(nil),                  // 36: pathway.v1.Coded
 }
 var file_pathway_v1_referral_proto_depIdxs = []int32{
-	29, // 0: pathway.v1.Person.date_of_birth:type_name -> pathway.v1.Date
-	30, // 1: pathway.v1.Person.preferred_contact:type_name -> pathway.v1.ContactMethod
-	31, // 2: pathway.v1.Consent.recorded_at:type_name -> google.protobuf.Timestamp
+	31, // 0: pathway.v1.Person.date_of_birth:type_name -> pathway.v1.Date
+	32, // 1: pathway.v1.Person.preferred_contact:type_name -> pathway.v1.ContactMethod
+	33, // 2: pathway.v1.Consent.recorded_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: pathway.v1.ReferralReceived.source:type_name -> pathway.v1.ReferralSource
-	7,  // 4: pathway.v1.ReferralReceived.referrer:type_name -> pathway.v1.Referrer
-	8,  // 5: pathway.v1.ReferralReceived.person:type_name -> pathway.v1.Person
-	32, // 6: pathway.v1.ReferralReceived.needs:type_name -> pathway.v1.Need
-	33, // 7: pathway.v1.ReferralReceived.urgency:type_name -> pathway.v1.Priority
-	10, // 8: pathway.v1.ReferralReceived.safeguarding:type_name -> pathway.v1.Safeguarding
-	9,  // 9: pathway.v1.ReferralReceived.consent:type_name -> pathway.v1.Consent
-	34, // 10: pathway.v1.ReferralReceived.code:type_name -> pathway.v1.Coded
+	8,  // 4: pathway.v1.ReferralReceived.referrer:type_name -> pathway.v1.Referrer
+	9,  // 5: pathway.v1.ReferralReceived.person:type_name -> pathway.v1.Person
+	34, // 6: pathway.v1.ReferralReceived.needs:type_name -> pathway.v1.Need
+	35, // 7: pathway.v1.ReferralReceived.urgency:type_name -> pathway.v1.Priority
+	11, // 8: pathway.v1.ReferralReceived.safeguarding:type_name -> pathway.v1.Safeguarding
+	10, // 9: pathway.v1.ReferralReceived.consent:type_name -> pathway.v1.Consent
+	36, // 10: pathway.v1.ReferralReceived.code:type_name -> pathway.v1.Coded
 	1,  // 11: pathway.v1.ReferralTriaged.decision:type_name -> pathway.v1.TriageDecision
-	33, // 12: pathway.v1.ReferralTriaged.priority:type_name -> pathway.v1.Priority
-	33, // 13: pathway.v1.SafeguardingEscalated.priority:type_name -> pathway.v1.Priority
-	33, // 14: pathway.v1.ReferralWaitlisted.priority:type_name -> pathway.v1.Priority
+	35, // 12: pathway.v1.ReferralTriaged.priority:type_name -> pathway.v1.Priority
+	35, // 13: pathway.v1.SafeguardingEscalated.priority:type_name -> pathway.v1.Priority
+	35, // 14: pathway.v1.ReferralWaitlisted.priority:type_name -> pathway.v1.Priority
 	2,  // 15: pathway.v1.ContactRecorded.kind:type_name -> pathway.v1.ContactKind
-	31, // 16: pathway.v1.ContactRecorded.at:type_name -> google.protobuf.Timestamp
-	29, // 17: pathway.v1.Goal.target_date:type_name -> pathway.v1.Date
-	18, // 18: pathway.v1.SupportPlanAgreed.goals:type_name -> pathway.v1.Goal
-	22, // 19: pathway.v1.MycawScores.concerns:type_name -> pathway.v1.MycawConcern
+	33, // 16: pathway.v1.ContactRecorded.at:type_name -> google.protobuf.Timestamp
+	31, // 17: pathway.v1.Goal.target_date:type_name -> pathway.v1.Date
+	19, // 18: pathway.v1.SupportPlanAgreed.goals:type_name -> pathway.v1.Goal
+	23, // 19: pathway.v1.MycawScores.concerns:type_name -> pathway.v1.MycawConcern
 	3,  // 20: pathway.v1.OutcomeMeasured.instrument:type_name -> pathway.v1.OutcomeInstrument
 	4,  // 21: pathway.v1.OutcomeMeasured.point:type_name -> pathway.v1.MeasurementPoint
-	31, // 22: pathway.v1.OutcomeMeasured.measured_at:type_name -> google.protobuf.Timestamp
-	20, // 23: pathway.v1.OutcomeMeasured.ons4:type_name -> pathway.v1.Ons4Scores
-	21, // 24: pathway.v1.OutcomeMeasured.warwick_edinburgh:type_name -> pathway.v1.WarwickEdinburghScores
-	23, // 25: pathway.v1.OutcomeMeasured.mycaw:type_name -> pathway.v1.MycawScores
+	33, // 22: pathway.v1.OutcomeMeasured.measured_at:type_name -> google.protobuf.Timestamp
+	21, // 23: pathway.v1.OutcomeMeasured.ons4:type_name -> pathway.v1.Ons4Scores
+	22, // 24: pathway.v1.OutcomeMeasured.warwick_edinburgh:type_name -> pathway.v1.WarwickEdinburghScores
+	24, // 25: pathway.v1.OutcomeMeasured.mycaw:type_name -> pathway.v1.MycawScores
 	5,  // 26: pathway.v1.ReferralDischarged.reason:type_name -> pathway.v1.DischargeReason
-	34, // 27: pathway.v1.ReferralDischarged.code:type_name -> pathway.v1.Coded
+	36, // 27: pathway.v1.ReferralDischarged.code:type_name -> pathway.v1.Coded
 	6,  // 28: pathway.v1.ReferralCancelled.reason:type_name -> pathway.v1.CancelReason
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	7,  // 29: pathway.v1.ReferralErased.ground:type_name -> pathway.v1.ErasureGround
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_pathway_v1_referral_proto_init() }
@@ -2359,6 +2501,7 @@ func file_pathway_v1_referral_proto_init() {
 	if File_pathway_v1_referral_proto != nil {
 		return
 	}
+	file_pathway_v1_classification_proto_init()
 	file_pathway_v1_common_proto_init()
 	file_pathway_v1_referral_proto_msgTypes[17].OneofWrappers = []any{
 		(*OutcomeMeasured_Ons4)(nil),
@@ -2370,8 +2513,8 @@ func file_pathway_v1_referral_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pathway_v1_referral_proto_rawDesc), len(file_pathway_v1_referral_proto_rawDesc)),
-			NumEnums:      7,
-			NumMessages:   22,
+			NumEnums:      8,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -395,33 +395,33 @@ var File_pathway_v1_worker_proto protoreflect.FileDescriptor
 const file_pathway_v1_worker_proto_rawDesc = "" +
 	"\n" +
 	"\x17pathway/v1/worker.proto\x12\n" +
-	"pathway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa8\x01\n" +
-	"\x10WorkerRegistered\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x10\n" +
-	"\x03pcn\x18\x02 \x01(\tR\x03pcn\x12\x1c\n" +
-	"\tpractices\x18\x03 \x03(\tR\tpractices\x12\x1a\n" +
-	"\bcapacity\x18\x04 \x01(\rR\bcapacity\x12\x1c\n" +
-	"\tlanguages\x18\x05 \x03(\tR\tlanguages\x12\x16\n" +
-	"\x06skills\x18\x06 \x03(\tR\x06skills\"x\n" +
-	"\x15WorkerCapacityChanged\x12\x1a\n" +
-	"\bcapacity\x18\x01 \x01(\rR\bcapacity\x12+\n" +
-	"\x11previous_capacity\x18\x02 \x01(\rR\x10previousCapacity\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xcb\x01\n" +
-	"\x19WorkerAvailabilityChanged\x12;\n" +
-	"\vabsent_from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"absentFrom\x12=\n" +
-	"\fabsent_until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vabsentUntil\x12\x1a\n" +
-	"\breturned\x18\x03 \x01(\bR\breturned\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"+\n" +
-	"\x11WorkerDeactivated\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"5\n" +
-	"\x12WorkerCaseAssigned\x12\x1f\n" +
-	"\vreferral_id\x18\x01 \x01(\tR\n" +
-	"referralId\"M\n" +
-	"\x12WorkerCaseReleased\x12\x1f\n" +
-	"\vreferral_id\x18\x01 \x01(\tR\n" +
-	"referralId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reasonB:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x01\n" +
+	"\x10WorkerRegistered\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x03R\x04name\x12\x16\n" +
+	"\x03pcn\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x03pcn\x12\"\n" +
+	"\tpractices\x18\x03 \x03(\tB\x04\x88\xb5\x18\x01R\tpractices\x12 \n" +
+	"\bcapacity\x18\x04 \x01(\rB\x04\x88\xb5\x18\x01R\bcapacity\x12\"\n" +
+	"\tlanguages\x18\x05 \x03(\tB\x04\x88\xb5\x18\x01R\tlanguages\x12\x1c\n" +
+	"\x06skills\x18\x06 \x03(\tB\x04\x88\xb5\x18\x01R\x06skills\"\x8a\x01\n" +
+	"\x15WorkerCapacityChanged\x12 \n" +
+	"\bcapacity\x18\x01 \x01(\rB\x04\x88\xb5\x18\x01R\bcapacity\x121\n" +
+	"\x11previous_capacity\x18\x02 \x01(\rB\x04\x88\xb5\x18\x01R\x10previousCapacity\x12\x1c\n" +
+	"\x06reason\x18\x03 \x01(\tB\x04\x88\xb5\x18\x04R\x06reason\"\xe3\x01\n" +
+	"\x19WorkerAvailabilityChanged\x12A\n" +
+	"\vabsent_from\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\n" +
+	"absentFrom\x12C\n" +
+	"\fabsent_until\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\vabsentUntil\x12 \n" +
+	"\breturned\x18\x03 \x01(\bB\x04\x88\xb5\x18\x01R\breturned\x12\x1c\n" +
+	"\x06reason\x18\x04 \x01(\tB\x04\x88\xb5\x18\x04R\x06reason\"1\n" +
+	"\x11WorkerDeactivated\x12\x1c\n" +
+	"\x06reason\x18\x01 \x01(\tB\x04\x88\xb5\x18\x04R\x06reason\";\n" +
+	"\x12WorkerCaseAssigned\x12%\n" +
+	"\vreferral_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\n" +
+	"referralId\"Y\n" +
+	"\x12WorkerCaseReleased\x12%\n" +
+	"\vreferral_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\n" +
+	"referralId\x12\x1c\n" +
+	"\x06reason\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\x06reasonB:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
 
 var (
 	file_pathway_v1_worker_proto_rawDescOnce sync.Once
@@ -460,6 +460,7 @@ func file_pathway_v1_worker_proto_init() {
 	if File_pathway_v1_worker_proto != nil {
 		return
 	}
+	file_pathway_v1_classification_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
