@@ -80,6 +80,10 @@ type Consumer struct {
 	// Logger receives sequence numbers and reasons, never payloads; nil
 	// discards.
 	Logger *slog.Logger
+	// Open has the handler get events with their sealed (personal) fields
+	// opened; only for a service that decides from them, such as triage.
+	// Without it the handler sees the fields kept in clear.
+	Open bool
 }
 
 // Validate reports whether c can configure a consumer.
@@ -316,9 +320,14 @@ func (f *follower) handle(ctx context.Context, m jetstream.Msg) error {
 	if len(f.c.Types) > 0 && typ != "" && !slices.Contains(f.c.Types, typ) {
 		return f.ack(ctx, m, seq)
 	}
-	rec, err := Decode(seq, m.Subject(), typ, m.Data())
-	if err != nil {
+	rec, err := f.s.decode(ctx, seq, m.Subject(), typ, m.Data(), f.c.Open)
+	var de *DecodeError
+	if errors.As(err, &de) {
 		return f.badData(ctx, m, seq, err)
+	}
+	if err != nil {
+		// A data key could not be fetched: try again later.
+		return err
 	}
 	herr := f.h(ctx, rec)
 	if herr == nil {

@@ -28,6 +28,11 @@ var (
 	// ErrUnavailable reports that the log could not answer in time: no
 	// stream leader, or no replica caught up with it. Try again later.
 	ErrUnavailable = errors.New("events: log unavailable")
+
+	// ErrErased reports that an aggregate's personal data was erased: its
+	// data key was destroyed, so its sealed fields can never be read
+	// again, nor new ones written.
+	ErrErased = errors.New("events: personal data erased")
 )
 
 // DecodeError reports a message of the log that could not be decoded. It

@@ -43,8 +43,14 @@ type Record struct {
 	Type string
 	// Envelope is the decoded envelope, with its payload still packed.
 	Envelope *pathwayv1.Envelope
-	// Payload is the decoded domain event.
+	// Payload is the decoded domain event. Its sealed fields (personal
+	// data, see Keys) are set only when the reader asked for them to be
+	// opened and the aggregate's data key still exists.
 	Payload proto.Message
+	// Erased reports that the event's sealed fields were asked for and
+	// can never be read: the aggregate's data key was destroyed (erasure).
+	// Payload then holds the fields kept in clear.
+	Erased bool
 }
 
 // TypeOf returns the event type name of a payload, as carried in the

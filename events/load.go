@@ -167,7 +167,7 @@ func (s *Store) readAfter(ctx context.Context, agg Aggregate, version, last uint
 			if m.Sequence > last {
 				break
 			}
-			rec, err := Decode(m.Sequence, m.Subject, m.Header.Get(HeaderEventType), m.Data)
+			rec, err := s.decode(ctx, m.Sequence, m.Subject, m.Header.Get(HeaderEventType), m.Data, true)
 			if err != nil {
 				return nil, err
 			}
@@ -250,5 +250,15 @@ func (c *recordCache) put(agg Aggregate, recs []Record, version uint64) {
 		c.lru.Remove(el)
 		delete(c.byAgg, e.agg)
 		c.n -= len(e.recs)
+	}
+}
+
+func (c *recordCache) drop(agg Aggregate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byAgg[agg]; ok {
+		c.n -= len(el.Value.(*cacheEntry).recs)
+		c.lru.Remove(el)
+		delete(c.byAgg, agg)
 	}
 }

@@ -85,6 +85,10 @@ type ReadOptions struct {
 	// subject is not an event's. Events of the listed types, and any
 	// without the header, are decoded and checked as in Read.
 	Types []string
+	// Open yields events with their sealed (personal) fields opened (see
+	// Keys); without it a reader sees the fields kept in clear, and needs
+	// no data keys. Read models that show no personal data leave it off.
+	Open bool
 }
 
 // ReadWith is Read with options: an end sequence and event types to skip
@@ -97,12 +101,12 @@ func (s *Store) ReadWith(ctx context.Context, opts ReadOptions) iter.Seq2[Record
 			want[t] = true
 		}
 	}
-	return s.read(ctx, opts.From, opts.To, opts.Subject, want)
+	return s.read(ctx, opts.From, opts.To, opts.Subject, want, opts.Open)
 }
 
 // read reads from..to (0: the end), decoding only the types in want (all
 // when nil).
-func (s *Store) read(ctx context.Context, from, to uint64, subject string, want map[string]bool) iter.Seq2[Record, error] {
+func (s *Store) read(ctx context.Context, from, to uint64, subject string, want map[string]bool, open bool) iter.Seq2[Record, error] {
 	return func(yield func(Record, error) bool) {
 		// Copies: the sequence may be iterated more than once.
 		from, subject := from, subject
@@ -202,7 +206,7 @@ func (s *Store) read(ctx context.Context, from, to uint64, subject string, want 
 						Err: fmt.Errorf("%w: subject is not pathway.<aggregate>.<id>", ErrCorrupt)}
 				}
 			} else {
-				rec, err = Decode(seq, m.Subject(), headerType, m.Data())
+				rec, err = s.decode(ctx, seq, m.Subject(), headerType, m.Data(), open)
 				if err != nil {
 					rec = Record{Sequence: seq}
 				}
@@ -239,6 +243,13 @@ func aggregateTypeOf(subject string) string {
 // Decode errors are yielded as in Read. Subscribe ends, without an error,
 // when ctx ends; any other error is yielded once and ends it.
 func (s *Store) Subscribe(ctx context.Context, from uint64, subject string) iter.Seq2[Record, error] {
+	return s.SubscribeWith(ctx, ReadOptions{From: from, Subject: subject})
+}
+
+// SubscribeWith is Subscribe with options: From, Subject and Open as in
+// ReadWith (To and Types are not used).
+func (s *Store) SubscribeWith(ctx context.Context, opts ReadOptions) iter.Seq2[Record, error] {
+	from, subject, open := opts.From, opts.Subject, opts.Open
 	return func(yield func(Record, error) bool) {
 		cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 		if subject != "" {
@@ -276,7 +287,7 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, subject string) iter
 				return
 			}
 			seq := meta.Sequence.Stream
-			rec, err := Decode(seq, m.Subject(), m.Headers().Get(HeaderEventType), m.Data())
+			rec, err := s.decode(ctx, seq, m.Subject(), m.Headers().Get(HeaderEventType), m.Data(), open)
 			if err != nil {
 				rec = Record{Sequence: seq}
 			}

@@ -130,3 +130,12 @@ func loadState[S any](ctx context.Context, s *Store, k Kind[S], id, keyHash stri
 	}
 	return st, version, retry, nil
 }
+
+func (c *snapshotCache) drop(agg Aggregate) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.byAgg[agg]; ok {
+		c.lru.Remove(el)
+		delete(c.byAgg, agg)
+	}
+}

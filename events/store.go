@@ -43,6 +43,7 @@ type Store struct {
 	cache     *recordCache
 	snapshots *snapshotCache
 	batches   chan struct{} // a slot per atomic batch in flight
+	keys      Keys
 
 	streamMu sync.Mutex
 	streamH  jetstream.Stream
@@ -64,11 +65,15 @@ type Options struct {
 	// can copy them (Kind.Clone); default DefaultSnapshots, negative for
 	// none.
 	Snapshots int
+	// Keys holds the data keys that seal personal fields (see Keys). Nil:
+	// an append of an event with a personal field set fails with
+	// ErrInvalid, and a read that asks for sealed fields fails.
+	Keys Keys
 }
 
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
-	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight)}
+	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys}
 	s.snapshots = newSnapshotCache(bound(opts.Snapshots, DefaultSnapshots))
 	s.cache = newRecordCache(bound(opts.CacheRecords, DefaultCacheRecords))
 	if s.stream == "" {
@@ -137,7 +142,7 @@ func (s *Store) streamHandle(ctx context.Context) (jetstream.Stream, error) {
 // in which case nothing was appended unless a retry with the same key finds
 // the command appended.
 func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, events ...Event) (uint64, error) {
-	keyHash, msgs, err := s.prepare(agg, events)
+	keyHash, msgs, err := s.prepare(ctx, agg, events)
 	if err != nil {
 		return 0, err
 	}
@@ -147,7 +152,7 @@ func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, even
 	}
 	seq, err := s.publish(ctx, agg, expected, msgs)
 	if err == nil {
-		s.remember(agg, expected, seq, msgs)
+		s.remember(ctx, agg, expected, seq, msgs)
 		return seq, nil
 	}
 	if keyHash == "" {
@@ -180,7 +185,7 @@ func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, even
 // aggregate): the next load, typically the service that reacts to them,
 // then reads nothing from the log. The events of one append have
 // consecutive sequences.
-func (s *Store) remember(agg Aggregate, expected, last uint64, msgs []*nats.Msg) {
+func (s *Store) remember(ctx context.Context, agg Aggregate, expected, last uint64, msgs []*nats.Msg) {
 	if expected == AnyVersion || uint64(len(msgs)) > last {
 		return
 	}
@@ -191,7 +196,7 @@ func (s *Store) remember(agg Aggregate, expected, last uint64, msgs []*nats.Msg)
 	recs = slices.Clip(recs)
 	first := last - uint64(len(msgs)) + 1
 	for i, m := range msgs {
-		rec, err := Decode(first+uint64(i), m.Subject, m.Header.Get(HeaderEventType), m.Data)
+		rec, err := s.decode(ctx, first+uint64(i), m.Subject, m.Header.Get(HeaderEventType), m.Data, true)
 		if err != nil {
 			return
 		}
@@ -201,7 +206,7 @@ func (s *Store) remember(agg Aggregate, expected, last uint64, msgs []*nats.Msg)
 }
 
 // prepare checks the arguments of one command and builds its messages.
-func (s *Store) prepare(agg Aggregate, events []Event) (keyHash string, msgs []*nats.Msg, err error) {
+func (s *Store) prepare(ctx context.Context, agg Aggregate, events []Event) (keyHash string, msgs []*nats.Msg, err error) {
 	if err := agg.Validate(); err != nil {
 		return "", nil, err
 	}
@@ -215,7 +220,7 @@ func (s *Store) prepare(agg Aggregate, events []Event) (keyHash string, msgs []*
 		}
 	}
 	keyHash = hashKey(key)
-	msgs, err = s.messages(agg, keyHash, events)
+	msgs, err = s.messages(ctx, agg, keyHash, events)
 	return keyHash, msgs, err
 }
 
@@ -249,7 +254,7 @@ func (s *Store) appendAnyIdempotent(ctx context.Context, agg Aggregate, keyHash 
 // second copy after the duplicate window changes nothing. Within the
 // window the server drops a repeat by its message id.
 func (s *Store) appendUnchecked(ctx context.Context, agg Aggregate, events []Event) (uint64, error) {
-	_, msgs, err := s.prepare(agg, events)
+	_, msgs, err := s.prepare(ctx, agg, events)
 	if err != nil {
 		return 0, err
 	}
@@ -261,7 +266,7 @@ func (s *Store) appendUnchecked(ctx context.Context, agg Aggregate, events []Eve
 }
 
 // messages builds the NATS messages of one command.
-func (s *Store) messages(agg Aggregate, keyHash string, events []Event) ([]*nats.Msg, error) {
+func (s *Store) messages(ctx context.Context, agg Aggregate, keyHash string, events []Event) ([]*nats.Msg, error) {
 	now := s.now()
 	msgs := make([]*nats.Msg, len(events))
 	var idBase string
@@ -270,9 +275,8 @@ func (s *Store) messages(agg Aggregate, keyHash string, events []Event) ([]*nats
 		idBase = hex.EncodeToString(sum[:16])
 	}
 	for i, ev := range events {
-		payload, err := pack(ev.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("append to %s: event %d: %w", agg, i+1, err)
+		if ev.Payload == nil {
+			return nil, invalidf("append to %s: event %d: event without payload", agg, i+1)
 		}
 		id := ev.ID
 		if id == "" {
@@ -281,6 +285,14 @@ func (s *Store) messages(agg Aggregate, keyHash string, events []Event) ([]*nats
 				return nil, fmt.Errorf("append to %s: event id: %w", agg, err)
 			}
 			id = u.String()
+		}
+		clear, sealed, err := s.seal(ctx, agg, id, ev.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: event %d: %w", agg, i+1, err)
+		}
+		payload, err := pack(clear)
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: event %d: %w", agg, i+1, err)
 		}
 		occurred := ev.OccurredAt
 		if occurred.IsZero() {
@@ -303,6 +315,7 @@ func (s *Store) messages(agg Aggregate, keyHash string, events []Event) ([]*nats
 			CausationId:        ev.CausationID,
 			Payload:            payload,
 			IdempotencyKeyHash: keyHash,
+			Sealed:             sealed,
 		}
 		msg, err := encode(env, agg.Subject())
 		if err != nil {
@@ -389,7 +402,7 @@ func (s *Store) Create(ctx context.Context, agg Aggregate, scope string, scopeSe
 	if !strings.HasPrefix(scope, SubjectPrefix+".") {
 		return 0, invalidf("create %s: scope %q is not a subject of the log", agg, scope)
 	}
-	keyHash, msgs, err := s.prepare(agg, events)
+	keyHash, msgs, err := s.prepare(ctx, agg, events)
 	if err != nil {
 		return 0, err
 	}
@@ -594,7 +607,7 @@ func (s *Store) AppendAll(ctx context.Context, changes ...Change) (uint64, error
 			return 0, invalidf("append: %s appears twice in one command", c.Aggregate)
 		}
 		seen[c.Aggregate] = true
-		kh, m, err := s.prepare(c.Aggregate, c.Events)
+		kh, m, err := s.prepare(ctx, c.Aggregate, c.Events)
 		if err != nil {
 			return 0, err
 		}
@@ -618,7 +631,7 @@ func (s *Store) AppendAll(ctx context.Context, changes ...Change) (uint64, error
 		for _, c := range changes {
 			n := len(c.Events)
 			end += uint64(n)
-			s.remember(c.Aggregate, c.Expected, end, msgs[at:at+n])
+			s.remember(ctx, c.Aggregate, c.Expected, end, msgs[at:at+n])
 			at += n
 		}
 	}

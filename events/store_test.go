@@ -11,6 +11,8 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/conformance"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
+	"github.com/pathway-sp/pathway/events/keyring"
 )
 
 // natsHarness runs the store on an embedded nats-server with JetStream,
@@ -23,6 +25,7 @@ type natsHarness struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	store *events.Store
+	keys  *keyring.Ring
 	clock *clock
 	// noSync relaxes fsync (the --fsync=false trade-off), for benchmarks.
 	noSync bool
@@ -73,7 +76,9 @@ func (h *natsHarness) start(tb testing.TB) {
 		tb.Fatalf("setup: %v", err)
 	}
 	h.srv, h.nc, h.js = srv, nc, js
-	h.store = events.New(js, events.Options{Now: h.clock.Now})
+	h.keys = eventstest.Keys(tb, js)
+	h.store = events.New(js, events.Options{Now: h.clock.Now, Keys: h.keys})
+	h.keys.OnDestroy(h.store.Forget)
 }
 
 func (h *natsHarness) stop() {
@@ -93,6 +98,13 @@ func (h *natsHarness) JetStream() jetstream.JetStream { return h.js }
 func (h *natsHarness) DuplicateWindow() time.Duration { return h.cfg.Duplicates }
 func (h *natsHarness) MaxMsgSize() int                { return int(h.cfg.MaxMsgSize) }
 func (h *natsHarness) Restart(tb testing.TB)          { h.stop(); h.start(tb) }
+
+func (h *natsHarness) DestroyKey(tb testing.TB, id string) {
+	tb.Helper()
+	if err := h.keys.Destroy(context.Background(), id); err != nil {
+		tb.Fatalf("destroy key %s: %v", id, err)
+	}
+}
 
 func TestConformanceEmbeddedFileStore(t *testing.T) {
 	conformance.Run(t, func(tb testing.TB) conformance.Harness { return startHarness(tb) })

@@ -50,6 +50,23 @@ type Typed interface {
 	EventTypes() []string
 }
 
+// Personal is implemented by a projection that reads the sealed (personal)
+// fields of events: the engine gives it events with them opened, which
+// needs the log's data keys and costs a decryption per event. Every other
+// projection sees only the fields kept in clear, so its state, and its
+// checkpoints on disk, cannot hold personal data. A projection that is
+// Personal must keep no more of them than it shows (initials, say), and
+// drop them when a referral is erased (pathway.v1.ReferralErased).
+type Personal interface {
+	Personal() bool
+}
+
+// opens reports whether p reads sealed fields.
+func opens(p Projection) bool {
+	o, ok := p.(Personal)
+	return ok && o.Personal()
+}
+
 // CheckpointBucket is the JetStream object store bucket of checkpoints.
 const CheckpointBucket = "PATHWAY_CHECKPOINTS"
 
@@ -175,7 +192,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		opts := events.ReadOptions{From: e.Applied() + 1, To: end, Subject: e.p.Subject()}
+		opts := events.ReadOptions{From: e.Applied() + 1, To: end, Subject: e.p.Subject(), Open: opens(e.p)}
 		if t, ok := e.p.(Typed); ok {
 			opts.Types = t.EventTypes()
 		}
@@ -200,7 +217,7 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.mu.Lock()
 			e.live = true
 			e.mu.Unlock()
-			for rec, err := range e.store.Subscribe(ctx, e.Applied()+1, e.p.Subject()) {
+			for rec, err := range e.store.SubscribeWith(ctx, events.ReadOptions{From: e.Applied() + 1, Subject: e.p.Subject(), Open: opens(e.p)}) {
 				ok, err := handle(rec, err, "subscription")
 				if err != nil {
 					return err
@@ -430,7 +447,7 @@ func Replay(ctx context.Context, store *events.Store, p Projection, upTo uint64,
 	if upTo == 0 || upTo > last {
 		upTo = last
 	}
-	opts := events.ReadOptions{From: 1, To: upTo, Subject: p.Subject()}
+	opts := events.ReadOptions{From: 1, To: upTo, Subject: p.Subject(), Open: opens(p)}
 	if t, ok := p.(Typed); ok {
 		opts.Types = t.EventTypes()
 	}

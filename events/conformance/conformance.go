@@ -2,8 +2,8 @@
 // suite. Run it against every way of running the store (a single embedded
 // server, a cluster, another storage) to show that each keeps the same
 // promises: round trips, optimistic concurrency, atomic commands,
-// idempotent retries, durability across restarts, and safe handling of bad
-// data.
+// idempotent retries, durability across restarts, safe handling of bad
+// data, and personal fields sealed in the log and erasable.
 package conformance
 
 import (
@@ -37,6 +37,9 @@ type Harness interface {
 	DuplicateWindow() time.Duration
 	// MaxMsgSize is the stream's largest accepted event.
 	MaxMsgSize() int
+	// DestroyKey destroys the data key named id (events.KeyID), as an
+	// erasure does.
+	DestroyKey(tb testing.TB, id string)
 }
 
 // Run runs the suite; open must return a harness on a fresh log each call.
@@ -53,6 +56,8 @@ func Run(t *testing.T, open func(tb testing.TB) Harness) {
 	t.Run("ConsumerPoliciesForBadData", func(t *testing.T) { testConsumerPolicies(t, open(t)) })
 	t.Run("CreateGuardsItsScope", func(t *testing.T) { testCreate(t, open(t)) })
 	t.Run("AppendAllIsAtomicAcrossAggregates", func(t *testing.T) { testAppendAll(t, open(t)) })
+	t.Run("PersonalFieldsAreSealed", func(t *testing.T) { testSealed(t, open(t)) })
+	t.Run("DestroyedKeyErasesForGood", func(t *testing.T) { testErased(t, open(t)) })
 }
 
 func ctx(tb testing.TB) context.Context {
@@ -791,4 +796,108 @@ func testAppendAll(t *testing.T, h Harness) {
 		events.Change{Aggregate: a, Expected: events.AnyVersion, Events: []events.Event{triaged("y")}}); !errors.Is(err, events.ErrInvalid) {
 		t.Fatalf("one aggregate twice: got %v, want ErrInvalid", err)
 	}
+}
+
+// person is a person with values distinctive enough to find in raw bytes.
+func personal() events.Event {
+	return events.Event{Actor: actor, Payload: &pathwayv1.ReferralReceived{
+		Source:      pathwayv1.ReferralSource_REFERRAL_SOURCE_GP_PRACTICE,
+		GpPractice:  "A81001",
+		Needs:       []pathwayv1.Need{pathwayv1.Need_NEED_BEREAVEMENT},
+		WhatMatters: "Quillon misses her allotment",
+		Urgency:     pathwayv1.Priority_PRIORITY_HIGH,
+		Person: &pathwayv1.Person{NhsNumber: "9434765919", GivenName: "Quillonetta", FamilyName: "Zabrowski",
+			Postcode: "LS1 4AP", Phone: "07700900461", PreferredContact: pathwayv1.ContactMethod_CONTACT_METHOD_PHONE},
+	}}
+}
+
+var personalValues = []string{"9434765919", "Quillonetta", "Zabrowski", "LS1 4AP", "07700900461", "allotment"}
+
+// clearPart is what a reader that does not open sealed fields sees of
+// personal().
+func clearPart() *pathwayv1.ReferralReceived {
+	return &pathwayv1.ReferralReceived{
+		Source:     pathwayv1.ReferralSource_REFERRAL_SOURCE_GP_PRACTICE,
+		GpPractice: "A81001",
+		Needs:      []pathwayv1.Need{pathwayv1.Need_NEED_BEREAVEMENT},
+		Urgency:    pathwayv1.Priority_PRIORITY_HIGH,
+		Person:     &pathwayv1.Person{PreferredContact: pathwayv1.ContactMethod_CONTACT_METHOD_PHONE},
+	}
+}
+
+func testSealed(t *testing.T, h Harness) {
+	s := h.Store()
+	agg := NewReferral()
+	in := personal()
+	seq := mustAppend(t, s, agg, 0, in)
+
+	// The stored message holds none of the personal values.
+	st, err := h.JetStream().Stream(ctx(t), s.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := st.GetMsg(ctx(t), seq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range personalValues {
+		if strings.Contains(string(raw.Data), v) {
+			t.Errorf("the stored event holds %q in clear", v)
+		}
+	}
+	// A load opens them; a plain read does not; a read that asks does.
+	if recs, _ := mustLoad(t, s, agg); len(recs) != 1 || !proto.Equal(recs[0].Payload, in.Payload) || recs[0].Erased {
+		t.Errorf("load: got %v, want the event as appended", recs)
+	}
+	for rec, err := range s.Read(ctx(t), seq, agg.Subject()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(rec.Payload, clearPart()) {
+			t.Errorf("read: got %v, want only the fields kept in clear %v", rec.Payload, clearPart())
+		}
+		break
+	}
+	for rec, err := range s.ReadWith(ctx(t), events.ReadOptions{From: seq, Subject: agg.Subject(), Open: true}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(rec.Payload, in.Payload) {
+			t.Errorf("read with Open: got %v, want %v", rec.Payload, in.Payload)
+		}
+		break
+	}
+}
+
+func testErased(t *testing.T, h Harness) {
+	s := h.Store()
+	agg, other := NewReferral(), NewReferral()
+	v := mustAppend(t, s, agg, 0, personal())
+	mustAppend(t, s, other, 0, personal())
+	mustLoad(t, s, agg) // in the store's cache
+	h.DestroyKey(t, events.KeyID(agg))
+
+	check := func(s *events.Store, when string) {
+		recs, _ := mustLoad(t, s, agg)
+		if len(recs) == 0 || !recs[0].Erased || !proto.Equal(recs[0].Payload, clearPart()) {
+			t.Errorf("%s: load of the erased referral: got %v, want one record marked erased with only its clear fields %v", when, recs, clearPart())
+		}
+		if recs, _ := mustLoad(t, s, other); len(recs) != 1 || recs[0].Erased || !proto.Equal(recs[0].Payload, personal().Payload) {
+			t.Errorf("%s: another person's referral: got %v, want it whole", when, recs)
+		}
+		for rec, err := range s.ReadWith(ctx(t), events.ReadOptions{Subject: agg.Subject(), Open: true}) {
+			if err != nil || !rec.Erased {
+				t.Errorf("%s: read with Open: got erased %v, %v; want erased", when, rec.Erased, err)
+			}
+			break
+		}
+	}
+	check(s, "after the key was destroyed")
+	// Nothing personal can be written to it again; the rest can.
+	if _, err := s.Append(ctx(t), agg, v, personal()); !errors.Is(err, events.ErrErased) {
+		t.Errorf("append of personal data to an erased aggregate: got %v, want ErrErased", err)
+	}
+	v = mustAppend(t, s, agg, v, waitlisted())
+	h.Restart(t)
+	check(h.Store(), "after a restart")
 }

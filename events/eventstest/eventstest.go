@@ -12,13 +12,26 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/keyring"
 )
+
+// testMaster is the master key of test logs.
+var testMaster = func() *keyring.Local {
+	m, err := keyring.NewLocal([]byte("pathway test master key, 32 byte"))
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
 
 // Log is a running test log.
 type Log struct {
 	Store *events.Store
 	JS    jetstream.JetStream
 	URL   string
+	// Keys are the log's data keys, wrapped by a master key made for the
+	// test; Store seals personal fields with them.
+	Keys *keyring.Ring
 }
 
 // Start starts a log that is stopped when the test ends. fsync relaxes
@@ -53,5 +66,19 @@ func StartWith(tb testing.TB, fsync bool, cfg events.StreamConfig) *Log {
 	if err := events.Setup(context.Background(), js, cfg); err != nil {
 		tb.Fatalf("set up the log: %v", err)
 	}
-	return &Log{Store: events.New(js, events.Options{}), JS: js, URL: srv.ClientURL()}
+	ring := Keys(tb, js)
+	store := events.New(js, events.Options{Keys: ring})
+	ring.OnDestroy(store.Forget)
+	return &Log{Store: store, JS: js, URL: srv.ClientURL(), Keys: ring}
+}
+
+// Keys opens the data keys of the log on js with a master key made for
+// the test (the same for every call in one test binary).
+func Keys(tb testing.TB, js jetstream.JetStream) *keyring.Ring {
+	tb.Helper()
+	ring, err := keyring.Open(context.Background(), js, testMaster, keyring.Options{})
+	if err != nil {
+		tb.Fatalf("open the data keys: %v", err)
+	}
+	return ring
 }

@@ -6,8 +6,8 @@
 // start; the state as of a past sequence equals the state the engine
 // showed then; a snapshot restores to the same state; a typed replay
 // (skipping the event types the projection does not declare) equals an
-// untyped one; and events it cannot decode or does not know change
-// nothing.
+// untyped one; events it cannot decode or does not know change nothing;
+// and a checkpoint holds no personal data.
 //
 // Every promise runs on a fresh event log: an embedded nats-server with
 // JetStream on a free port and a temporary store directory. The history
@@ -82,6 +82,7 @@ func Run(t *testing.T, cfg Config) {
 		{"SnapshotRestoreRoundTrip", s.testRoundTrip},
 		{"TypedReplayEqualsUntypedReplay", s.testTyped},
 		{"UndecodableAndUnknownEventsChangeNothing", s.testBadData},
+		{"CheckpointHoldsNoPersonalData", s.testNoPersonalData},
 	} {
 		t.Run(p.name, func(t *testing.T) {
 			t.Parallel()
@@ -442,4 +443,24 @@ func (s *suite) testBadData(t *testing.T) {
 	s.same(t, "engine following through bad events vs replay", got, want)
 	got, _ = s.read(late)
 	s.same(t, "engine catching up through bad events vs replay", got, want)
+}
+
+// testNoPersonalData: a checkpoint, which lies on disk for as long as the
+// projection runs, holds none of the personal data of the history, so
+// erasing a person needs nothing from read models. A projection that reads
+// sealed fields (projections.Personal) keeps only what it derives.
+func (s *suite) testNoPersonalData(t *testing.T) {
+	l := open(t)
+	l.append(t, s.History)
+	p := s.New()
+	s.replay(t, l, p, 0)
+	var buf bytes.Buffer
+	if err := p.Snapshot(&buf); err != nil {
+		t.Fatalf("%s: snapshot: %v", s.Name, err)
+	}
+	for _, v := range PersonalValues {
+		if bytes.Contains(buf.Bytes(), []byte(v)) {
+			t.Errorf("%s: the checkpoint holds %q, personal data of the history", s.Name, v)
+		}
+	}
 }

@@ -330,7 +330,7 @@ func (s *sim) receive() bool {
 	e := &pathwayv1.ReferralReceived{
 		Source:      pathwayv1.ReferralSource(1 + s.rng.IntN(8)),
 		Referrer:    &pathwayv1.Referrer{Name: "Dr Example", Role: "GP", Organisation: r.practice},
-		Person:      &pathwayv1.Person{NhsNumber: "9434765919", GivenName: "Sam", FamilyName: "Example", Postcode: districts[s.rng.IntN(len(districts))] + " 3BA"},
+		Person:      &pathwayv1.Person{NhsNumber: PersonalValues[0], GivenName: PersonalValues[1], FamilyName: PersonalValues[2], Phone: PersonalValues[3], Postcode: districts[s.rng.IntN(len(districts))] + PersonalValues[4]},
 		GpPractice:  r.practice,
 		Needs:       []pathwayv1.Need{needs[s.rng.IntN(len(needs))]},
 		WhatMatters: "Wants to meet people",
@@ -580,7 +580,7 @@ func (s *sim) requestHandoff() bool {
 	s.handoffs = append(s.handoffs, h)
 	s.emit(change(handoffAgg(h.id), &pathwayv1.HandoffRequested{ReferralId: r.id, ServiceId: sv.id, PartnerId: sv.partner,
 		SharedFields: []pathwayv1.SharedField{pathwayv1.SharedField_SHARED_FIELD_GIVEN_NAME, pathwayv1.SharedField_SHARED_FIELD_PHONE},
-		Shared:       &pathwayv1.SharedData{GivenName: "Sam", Phone: "07700 900123"}, Consent: true, Note: "would like a group",
+		Shared:       &pathwayv1.SharedData{GivenName: PersonalValues[1], Phone: PersonalValues[3]}, Consent: true, Note: "would like a group",
 		RespondBy: s.ts(h.respondBy), CapacityWarningConfirmed: sv.capacity != pathwayv1.CapacityStatus_CAPACITY_STATUS_CAPACITY}))
 	return true
 }
@@ -734,3 +734,8 @@ func (s *sim) serviceCapacity() bool {
 	s.emit(change(events.Aggregate{Type: "service", ID: sv.id}, &pathwayv1.ServiceCapacityChanged{Status: sv.capacity, PreviousStatus: prev, Note: "update"}))
 	return true
 }
+
+// PersonalValues are the personal data of the people in a history: an NHS
+// number, a given name, a family name, a phone number and the end of a
+// postcode, distinctive enough to look for in raw bytes.
+var PersonalValues = []string{"9434765919", "Quillonetta", "Zabrowski", "07700 900461", " 9QZ"}

@@ -58,7 +58,7 @@ func open(tb testing.TB) *log {
 		tb.Fatalf("open checkpoints: %v", err)
 	}
 	clk := &clock{t: Start}
-	return &log{ctx: ctx(tb), store: events.New(l.JS, events.Options{Now: clk.now}), js: l.JS, obj: obj, clk: clk, versions: map[events.Aggregate]uint64{}}
+	return &log{ctx: ctx(tb), store: events.New(l.JS, events.Options{Now: clk.now, Keys: l.Keys}), js: l.JS, obj: obj, clk: clk, versions: map[events.Aggregate]uint64{}}
 }
 
 // append appends the commands in order, each at the version its

@@ -48,7 +48,7 @@ func newWorld(tb testing.TB) *world {
 	tb.Helper()
 	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
 	log := eventstest.Start(tb, false)
-	store := events.New(log.JS, events.Options{Now: clk.Now})
+	store := events.New(log.JS, events.Options{Now: clk.Now, Keys: log.Keys})
 	w := &world{store: store, clk: clk, svc: handoffs.New(store, handoffs.Options{Now: clk.Now}), dir: directory.New(store), worker: uuid.NewString()}
 	ctx := context.Background()
 	if _, err := w.dir.SavePartner(ctx, "org-a", &pathwayv1.PartnerRegistered{Name: "Tees Walkers"}, staff); err != nil {

@@ -41,7 +41,7 @@ func (s *Service) Backfill(ctx context.Context, js jetstream.JetStream, log *slo
 		person *pathwayv1.Person
 	}
 	refs := map[string]*open{}
-	for rec, err := range s.store.Read(ctx, 1, events.TypeSubject(referral.AggregateType)) {
+	for rec, err := range s.store.ReadWith(ctx, events.ReadOptions{From: 1, Subject: events.TypeSubject(referral.AggregateType), Open: true}) {
 		var de *events.DecodeError
 		if errors.As(err, &de) {
 			continue

@@ -48,13 +48,15 @@ func (s *Service) Run(ctx context.Context) error {
 		Types:     []string{events.TypeOf(&pathwayv1.ReferralReceived{})},
 		OnBadData: events.Park,
 		Logger:    s.log,
+		// The rules read the person's age and postcode.
+		Open: true,
 	}, s.handle)
 }
 
 func (s *Service) handle(ctx context.Context, rec events.Record) error {
 	ev, ok := rec.Payload.(*pathwayv1.ReferralReceived)
-	if !ok {
-		return nil
+	if !ok || rec.Erased {
+		return nil // erased before triage: nothing to decide from
 	}
 	d, err := s.rules.Evaluate(InputFrom(ev, s.now()))
 	if err != nil {

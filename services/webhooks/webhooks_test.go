@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/webhooks"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -63,7 +64,7 @@ func startNode(tb testing.TB, dir string, clk *clock, client *http.Client, consu
 	if err := events.Setup(ctx, js, events.StreamConfig{}); err != nil {
 		tb.Fatal(err)
 	}
-	store := events.New(js, events.Options{Now: clk.Now})
+	store := events.New(js, events.Options{Now: clk.Now, Keys: eventstest.Keys(tb, js)})
 	svc, err := webhooks.Open(ctx, js, store, webhooks.Options{Now: clk.Now, Client: client, Deliver: true, Consumer: consumer, SendEvery: time.Hour, AllowPrivate: true})
 	if err != nil {
 		tb.Fatal(err)
@@ -438,7 +439,7 @@ func TestPrivateAddressRefusedAtConnection(t *testing.T) {
 	nc, _ := nats.Connect(srv.ClientURL())
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	store := events.New(js, events.Options{Now: clk.Now})
+	store := events.New(js, events.Options{Now: clk.Now, Keys: eventstest.Keys(t, js)})
 	svc, err := webhooks.Open(context.Background(), js, store, webhooks.Options{Now: clk.Now, Deliver: true, SendEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)

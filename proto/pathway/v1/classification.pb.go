@@ -52,6 +52,11 @@ const (
 	// totals survive erasure: once a person's sealed fields are shredded it
 	// no longer relates to anyone identifiable.
 	Classification_CLASSIFICATION_CODED Classification = 5
+	// The name or work contact of a member of staff acting in their role (a
+	// link worker, a referring clinician). Personal data, but not of the
+	// people referred: kept in clear, because colleagues see it at work, and
+	// not erased with a person.
+	Classification_CLASSIFICATION_STAFF Classification = 6
 )
 
 // Enum value maps for Classification.
@@ -63,6 +68,7 @@ var (
 		3: "CLASSIFICATION_PERSONAL",
 		4: "CLASSIFICATION_SPECIAL_CATEGORY",
 		5: "CLASSIFICATION_CODED",
+		6: "CLASSIFICATION_STAFF",
 	}
 	Classification_value = map[string]int32{
 		"CLASSIFICATION_UNSPECIFIED":      0,
@@ -71,6 +77,7 @@ var (
 		"CLASSIFICATION_PERSONAL":         3,
 		"CLASSIFICATION_SPECIAL_CATEGORY": 4,
 		"CLASSIFICATION_CODED":            5,
+		"CLASSIFICATION_STAFF":            6,
 	}
 )
 
@@ -125,14 +132,15 @@ var File_pathway_v1_classification_proto protoreflect.FileDescriptor
 const file_pathway_v1_classification_proto_rawDesc = "" +
 	"\n" +
 	"\x1fpathway/v1/classification.proto\x12\n" +
-	"pathway.v1\x1a google/protobuf/descriptor.proto*\xc6\x01\n" +
+	"pathway.v1\x1a google/protobuf/descriptor.proto*\xe0\x01\n" +
 	"\x0eClassification\x12\x1e\n" +
 	"\x1aCLASSIFICATION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CLASSIFICATION_NONE\x10\x01\x12\x1f\n" +
 	"\x1bCLASSIFICATION_PSEUDONYMOUS\x10\x02\x12\x1b\n" +
 	"\x17CLASSIFICATION_PERSONAL\x10\x03\x12#\n" +
 	"\x1fCLASSIFICATION_SPECIAL_CATEGORY\x10\x04\x12\x18\n" +
-	"\x14CLASSIFICATION_CODED\x10\x05:c\n" +
+	"\x14CLASSIFICATION_CODED\x10\x05\x12\x18\n" +
+	"\x14CLASSIFICATION_STAFF\x10\x06:c\n" +
 	"\x0eclassification\x12\x1d.google.protobuf.FieldOptions\x18ц\x03 \x01(\x0e2\x1a.pathway.v1.ClassificationR\x0eclassificationB:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
 
 var (

@@ -2213,7 +2213,7 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\x19pathway/v1/referral.proto\x12\n" +
 	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17pathway/v1/common.proto\"h\n" +
 	"\bReferrer\x12\x18\n" +
-	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x03R\x04name\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x06R\x04name\x12\x18\n" +
 	"\x04role\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x04role\x12(\n" +
 	"\forganisation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\forganisation\"\xeb\x03\n" +
 	"\x06Person\x12#\n" +
@@ -2234,7 +2234,7 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\x13accessibility_needs\x18\v \x01(\tB\x04\x88\xb5\x18\x04R\x12accessibilityNeeds\"\x8f\x01\n" +
 	"\aConsent\x12\x1a\n" +
 	"\x05given\x18\x01 \x01(\bB\x04\x88\xb5\x18\x01R\x05given\x12%\n" +
-	"\vrecorded_by\x18\x02 \x01(\tB\x04\x88\xb5\x18\x03R\n" +
+	"\vrecorded_by\x18\x02 \x01(\tB\x04\x88\xb5\x18\x06R\n" +
 	"recordedBy\x12A\n" +
 	"\vrecorded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\n" +
 	"recordedAt\"N\n" +

@@ -21,6 +21,9 @@ type Initials struct {
 	Of map[string]string `json:"of"`
 }
 
+// Erased is what the pages show for a person whose data was erased.
+const Erased = "(erased)"
+
 // NewInitials returns an empty read model.
 func NewInitials() *Initials { i := &Initials{}; i.Reset(); return i }
 
@@ -31,15 +34,28 @@ func (i *Initials) Name() string { return InitialsName }
 func (i *Initials) Subject() string { return events.TypeSubject("referral") }
 
 // EventTypes returns the event types Apply uses (projections.Typed).
-func (i *Initials) EventTypes() []string { return events.TypesOf(&pathwayv1.ReferralReceived{}) }
+func (i *Initials) EventTypes() []string {
+	return events.TypesOf(&pathwayv1.ReferralReceived{}, &pathwayv1.ReferralErased{})
+}
+
+// Personal reports that the model reads the person's names (sealed
+// fields): it keeps only their initials, and forgets them on erasure.
+func (i *Initials) Personal() bool { return true }
 
 // Reset empties the model.
 func (i *Initials) Reset() { i.Of = map[string]string{} }
 
 // Apply applies one referral event.
 func (i *Initials) Apply(rec events.Record) error {
-	if e, ok := rec.Payload.(*pathwayv1.ReferralReceived); ok {
-		i.Of[rec.Aggregate.ID] = initials(e.GetPerson().GetGivenName(), e.GetPerson().GetFamilyName())
+	switch e := rec.Payload.(type) {
+	case *pathwayv1.ReferralReceived:
+		if rec.Erased {
+			i.Of[rec.Aggregate.ID] = Erased
+		} else {
+			i.Of[rec.Aggregate.ID] = initials(e.GetPerson().GetGivenName(), e.GetPerson().GetFamilyName())
+		}
+	case *pathwayv1.ReferralErased:
+		i.Of[rec.Aggregate.ID] = Erased
 	}
 	return nil
 }

@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -65,6 +68,10 @@ func startPathway(tb testing.TB, data string) *pathway {
 func startPathwayWith(tb testing.TB, cfg serveConfig) *pathway {
 	tb.Helper()
 	cfg.rules = triage.DefaultRules()
+	if cfg.NATSURL != "" && cfg.MasterKey == "" {
+		// Every process of one test on one external log shares its keys.
+		cfg.MasterKey = testMasterKey(tb)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pathway{t: tb, data: cfg.DataDir, cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}, natsURL: cfg.NATSURL}
 	log := slog.New(slog.NewTextHandler(p.logs, nil))
@@ -315,4 +322,26 @@ func TestServicesRunApartOnExternalNATS(t *testing.T) {
 	if v.Triage == nil || v.Triage.Decision != "accept" {
 		t.Fatalf("triage by the other process: %+v", v.Triage)
 	}
+}
+
+var (
+	masterOnce sync.Once
+	masterFile string
+)
+
+// testMasterKey returns the file of a master key that every pathway of
+// this test binary on an external NATS uses.
+func testMasterKey(tb testing.TB) string {
+	tb.Helper()
+	masterOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "pathway-master")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		masterFile = filepath.Join(dir, "master.key")
+		if err := os.WriteFile(masterFile, []byte(base64.StdEncoding.EncodeToString([]byte("pathway test master key, 32 byte"))), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	})
+	return masterFile
 }

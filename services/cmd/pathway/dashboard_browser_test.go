@@ -97,11 +97,18 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	text := func(sel string) string {
 		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(css(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
+		// A live update may replace the node between finding and reading
+		// it: read again.
+		var err error
+		for range 20 {
+			var v string
+			if v, err = chromedp.Run(ctx, chromedp.Text(css(sel))); err == nil {
+				return v
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		return v
+		t.Fatalf("read %s: %v", sel, err)
+		return ""
 	}
 	if h, status := text("main h1"), text("#live-status"); h != "Overview" || !strings.Contains(status, "Live") {
 		t.Fatalf("after sign-in: heading %q, status %q; want the live overview", h, status)

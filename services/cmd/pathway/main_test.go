@@ -228,7 +228,7 @@ func TestServeExternalNATS(t *testing.T) {
 	ln.Close()
 	data := filepath.Join(t.TempDir(), "unused")
 
-	p := startServe(t, "--nats-url", "nats://"+natsAddr, "--data", data, "--http", "127.0.0.1:0")
+	p := startServe(t, "--nats-url", "nats://"+natsAddr, "--data", data, "--http", "127.0.0.1:0", "--master-key", testMasterKey(t))
 	addr := p.await(t, httpAddrRe, 15*time.Second)
 	if code, _ := get(t, "http://"+addr+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz while NATS is down: %d, want 200", code)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/events/keyring"
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/funnel"
@@ -59,6 +60,7 @@ func rebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 	def := defaultServeConfig()
 	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
 	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
+	masterKey := fs.String("master-key", getenv(envNames["master-key"]), "file of the master key (default master.key in --data; "+keyring.MasterEnv+" wins)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -78,10 +80,26 @@ func rebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer closeFn()
-	store := events.New(js, events.Options{})
 	if err := events.Ready(ctx, js, ""); err != nil {
 		return fmt.Errorf("no event log here: %w", err)
 	}
+	// Read models that show something of a person (the dashboard's
+	// initials) need the data keys; the others read only what is in clear.
+	var dataKeys events.Keys
+	if master, err := loadMaster(masterKeyPath(*masterKey, *data, *natsURL), getenv, false, nil); err == nil {
+		ring, err := openDataKeys(ctx, js, master, 1)
+		if err != nil {
+			return err
+		}
+		dataKeys = ring
+	} else {
+		for _, n := range pos {
+			if _, ok := readModels[n]().(projections.Personal); ok {
+				return fmt.Errorf("rebuild %s: it reads personal data, sealed in the log: %w", n, err)
+			}
+		}
+	}
+	store := events.New(js, events.Options{Keys: dataKeys})
 	obj, err := projections.OpenCheckpoints(ctx, js, 1)
 	if err != nil {
 		return err

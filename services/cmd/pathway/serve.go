@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/keyring"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/triage"
 	"golang.org/x/sync/errgroup"
@@ -55,6 +56,14 @@ type serveConfig struct {
 	// WebhookAllowPrivate lets partners' webhook endpoints be on loopback,
 	// private and link-local addresses.
 	WebhookAllowPrivate bool
+	// MasterKey is the file of the master key that wraps the data keys;
+	// default master.key in DataDir (PATHWAY_MASTER_KEY wins over both).
+	MasterKey string
+	// getenv reads the environment (the master key may be there).
+	getenv func(string) string
+	// master is the loaded master key; keys the data keys, once open.
+	master *keyring.Local
+	keys   *keyring.Ring
 	// demoOut receives the demo's ops key; default discard.
 	demoOut io.Writer
 	// rules are the compiled triage rules, loaded before start.
@@ -146,6 +155,7 @@ var envNames = map[string]string{
 	"handoff-deadline":      "PATHWAY_HANDOFF_DEADLINE",
 	"demo":                  "PATHWAY_DEMO",
 	"webhook-allow-private": "PATHWAY_WEBHOOK_ALLOW_PRIVATE",
+	"master-key":            "PATHWAY_MASTER_KEY_FILE",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -207,6 +217,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs.DurationVar(&cfg.HandoffDeadline, "handoff-deadline", cfg.HandoffDeadline, desc("handoff-deadline", "how long a VCSE partner has to answer a handoff before it expires (reminders go 7 and 2 days before)"))
 	fs.BoolVar(&cfg.Demo, "demo", fromEnv("demo", "false") == "true", desc("demo", "on an empty log, first load a synthetic demo region (see pathway help demo) and print an ops key for the dashboard"))
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", fromEnv("webhook-allow-private", "false") == "true", desc("webhook-allow-private", "let partners register webhook endpoints on loopback, private and link-local addresses (plain http only to loopback); off, such endpoints are refused so a partner cannot reach this network"))
+	fs.StringVar(&cfg.MasterKey, "master-key", fromEnv("master-key", ""), desc("master-key", "file of the master key that wraps the data keys sealing personal data (base64 of 32 bytes; made on first start); default master.key in --data. "+keyring.MasterEnv+" holding the key itself wins. Keep it apart from the data and its backups"))
 	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
@@ -247,12 +258,21 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 		cfg.rules = triage.DefaultRules()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg.getenv = getenv
 	cfg.demoOut = stdout
 	return serve(ctx, *cfg, log)
 }
 
 // serve runs pathway until ctx ends, then stops within cfg.ShutdownTimeout.
 func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
+	if cfg.getenv == nil {
+		cfg.getenv = func(string) string { return "" }
+	}
+	master, err := loadMaster(masterKeyPath(cfg.MasterKey, cfg.DataDir, cfg.NATSURL), cfg.getenv, true, log)
+	if err != nil {
+		return err
+	}
+	cfg.master = master
 	natsURL := cfg.NATSURL
 	var srv *embedded.Server
 	if natsURL == "" {
@@ -333,6 +353,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		if !setup.run(gctx, js, events.StreamConfig{Replicas: cfg.Replicas}, log) {
 			return nil
 		}
+		ring, err := openDataKeys(gctx, js, cfg.master, cfg.Replicas)
+		if err != nil {
+			return err
+		}
+		cfg.keys = ring
+		g.Go(func() error { return ring.Watch(gctx) })
 		if cfg.Demo {
 			if err := serveDemo(gctx, js, cfg, log); err != nil {
 				return err

@@ -49,6 +49,8 @@ var ErrNotEmpty = errors.New("demo: the event log is not empty")
 
 // Options configure Load.
 type Options struct {
+	// Keys seal the people's personal data (events.Keys); required.
+	Keys events.Keys
 	// Days is how many days of history to make, ending now; default 150.
 	Days int
 	// PerDay is the mean number of referrals a weekday (a quarter of it at
@@ -196,7 +198,7 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 	end := opts.Now().UTC()
 	start := end.Truncate(24*time.Hour).AddDate(0, 0, -opts.Days)
 	clk := &clock{t: start.Add(8 * time.Hour)}
-	store := events.New(js, events.Options{Now: clk.Now})
+	store := events.New(js, events.Options{Now: clk.Now, Keys: opts.Keys})
 	if n, err := store.LastSequence(ctx); err != nil || n > 0 {
 		if err != nil {
 			return Summary{}, err

@@ -1,0 +1,306 @@
+// Package keyring keeps the data keys that seal the personal fields of
+// events (events.Keys): one AES-256 key per aggregate, in a JetStream
+// key-value bucket apart from the event stream, each wrapped by a master
+// key that JetStream never holds (a file or the environment, see Local; a
+// cloud KMS can stand in through Master).
+//
+// Destroying a key (erasure) overwrites its stored form where it lies on
+// disk and leaves a tombstone, so that the key is never made again and
+// every reader, in this process or another, finds the aggregate erased.
+package keyring
+
+import (
+	"container/list"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+)
+
+// Bucket is the key-value bucket that holds the wrapped data keys.
+const Bucket = "PATHWAY_KEYS"
+
+// DefaultCacheKeys is how many unwrapped data keys a Ring keeps in memory.
+const DefaultCacheKeys = 100_000
+
+// Stored forms of a bucket entry: a version byte, then the wrapped key; or
+// the tombstone of a destroyed key.
+const (
+	formWrapped   byte = 1
+	formTombstone byte = 0
+)
+
+// Master wraps and unwraps data keys. Local implements it with a key held
+// by pathway; a cloud KMS (AWS KMS, Azure Key Vault, GCP KMS) can
+// implement it with its encrypt and decrypt calls. Implementations must be
+// safe for concurrent use; id is the data key's name, to bind the
+// wrapping to it.
+type Master interface {
+	Wrap(ctx context.Context, id string, key []byte) ([]byte, error)
+	Unwrap(ctx context.Context, id string, wrapped []byte) ([]byte, error)
+}
+
+// Ring is the data keys of one pathway log. Create it with Open. It is safe
+// for concurrent use.
+type Ring struct {
+	kv     jetstream.KeyValue
+	js     jetstream.JetStream
+	master Master
+
+	mu        sync.Mutex
+	max       int
+	lru       *list.List // of *entry, most recent first
+	byID      map[string]*list.Element
+	onDestroy []func(id string)
+}
+
+type entry struct {
+	id   string
+	aead cipher.AEAD
+}
+
+var _ events.Keys = (*Ring)(nil)
+
+// Options configure a Ring. The zero value of each field picks its default.
+type Options struct {
+	// Replicas of the bucket; default 1. Use the stream's replicas.
+	Replicas int
+	// CacheKeys bounds the unwrapped keys kept in memory; default
+	// DefaultCacheKeys.
+	CacheKeys int
+}
+
+// Open opens the data keys of the log on js, creating their bucket when
+// there is none, wrapped by master.
+func Open(ctx context.Context, js jetstream.JetStream, master Master, opts Options) (*Ring, error) {
+	if master == nil {
+		return nil, errors.New("keyring: no master key")
+	}
+	if opts.Replicas <= 0 {
+		opts.Replicas = 1
+	}
+	if opts.CacheKeys <= 0 {
+		opts.CacheKeys = DefaultCacheKeys
+	}
+	// The bucket's stream as a key-value bucket has it, but allowing
+	// message deletes (which key-value buckets deny): Destroy overwrites a
+	// key with a secure delete.
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name:              "KV_" + Bucket,
+		Description:       "pathway data keys, wrapped by the master key: destroying one erases the personal data it sealed",
+		Subjects:          []string{"$KV." + Bucket + ".>"},
+		MaxMsgsPerSubject: 1,
+		MaxBytes:          -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Discard:           jetstream.DiscardNew,
+		Storage:           jetstream.FileStorage,
+		Replicas:          opts.Replicas,
+		AllowRollup:       true,
+		AllowDirect:       true,
+		Duplicates:        2 * time.Minute,
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return nil, fmt.Errorf("keyring: bucket %s: %w", Bucket, err)
+	}
+	kv, err := js.KeyValue(ctx, Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("keyring: bucket %s: %w", Bucket, err)
+	}
+	return &Ring{kv: kv, js: js, master: master, max: opts.CacheKeys, lru: list.New(), byID: map[string]*list.Element{}}, nil
+}
+
+// Key returns the AEAD (AES-256-GCM) of the data key named id, making and
+// storing a new key first when there is none and create is set. Errors:
+// events.ErrErased when the key was destroyed, or when there is none and
+// create is not set; otherwise the bucket's or the master's error.
+func (r *Ring) Key(ctx context.Context, id string, create bool) (cipher.AEAD, error) {
+	if a := r.cached(id); a != nil {
+		return a, nil
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		e, err := r.kv.Get(ctx, id)
+		switch {
+		case err == nil:
+			a, err := r.unwrap(ctx, id, e.Value())
+			if err != nil {
+				return nil, err
+			}
+			r.remember(id, a)
+			return a, nil
+		case !errors.Is(err, jetstream.ErrKeyNotFound):
+			return nil, fmt.Errorf("keyring: get %s: %w", id, err)
+		case !create:
+			return nil, fmt.Errorf("keyring: %s: %w", id, events.ErrErased)
+		}
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		wrapped, err := r.master.Wrap(ctx, id, key)
+		if err != nil {
+			return nil, fmt.Errorf("keyring: wrap %s: %w", id, err)
+		}
+		if _, err := r.kv.Create(ctx, id, append([]byte{formWrapped}, wrapped...)); err != nil {
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				continue // made by another writer at the same time: use theirs
+			}
+			return nil, fmt.Errorf("keyring: store %s: %w", id, err)
+		}
+		a, err := gcm(key)
+		if err != nil {
+			return nil, err
+		}
+		r.remember(id, a)
+		return a, nil
+	}
+	return nil, fmt.Errorf("keyring: %s: %w: the key kept changing", id, events.ErrConcurrency)
+}
+
+func (r *Ring) unwrap(ctx context.Context, id string, v []byte) (cipher.AEAD, error) {
+	if len(v) == 0 || v[0] == formTombstone {
+		return nil, fmt.Errorf("keyring: %s: %w", id, events.ErrErased)
+	}
+	if v[0] != formWrapped {
+		return nil, fmt.Errorf("keyring: %s: unknown stored form %d", id, v[0])
+	}
+	key, err := r.master.Unwrap(ctx, id, v[1:])
+	if err != nil {
+		return nil, fmt.Errorf("keyring: unwrap %s (is this the master key the log was written with?): %w", id, err)
+	}
+	return gcm(key)
+}
+
+func gcm(key []byte) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// Destroy destroys the data key named id, for good: it overwrites the
+// stored key on disk (a secure delete in the bucket's stream), then leaves
+// a tombstone, so Key answers events.ErrErased from then on, here and in
+// every process that runs Watch. Destroying a destroyed key, or one never
+// made, leaves (or makes) the tombstone and succeeds.
+func (r *Ring) Destroy(ctx context.Context, id string) error {
+	stream, err := r.js.Stream(ctx, "KV_"+Bucket)
+	if err != nil {
+		return fmt.Errorf("keyring: destroy %s: %w", id, err)
+	}
+	for attempt := 0; attempt < 10; attempt++ {
+		r.evict(id)
+		e, err := r.kv.Get(ctx, id)
+		switch {
+		case err == nil && len(e.Value()) > 0 && e.Value()[0] == formTombstone:
+			r.destroyed(id)
+			return nil
+		case err == nil:
+			if err := stream.SecureDeleteMsg(ctx, e.Revision()); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return fmt.Errorf("keyring: destroy %s: %w", id, err)
+			}
+		case !errors.Is(err, jetstream.ErrKeyNotFound):
+			return fmt.Errorf("keyring: destroy %s: %w", id, err)
+		}
+		if _, err := r.kv.Create(ctx, id, []byte{formTombstone}); err != nil {
+			if errors.Is(err, jetstream.ErrKeyExists) {
+				continue // a key was made in between: destroy that too
+			}
+			return fmt.Errorf("keyring: destroy %s: tombstone: %w", id, err)
+		}
+		r.destroyed(id)
+		return nil
+	}
+	return fmt.Errorf("keyring: destroy %s: %w: the key kept being made again", id, events.ErrConcurrency)
+}
+
+// OnDestroy registers f to be called with the id of every key destroyed,
+// by this Ring or (while Watch runs) by another process: a cache of opened
+// records drops what it holds of the aggregate.
+func (r *Ring) OnDestroy(f func(id string)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onDestroy = append(r.onDestroy, f)
+}
+
+func (r *Ring) destroyed(id string) {
+	r.evict(id)
+	r.mu.Lock()
+	hooks := append([]func(string){}, r.onDestroy...)
+	r.mu.Unlock()
+	for _, f := range hooks {
+		f(id)
+	}
+}
+
+// Watch follows the bucket until ctx ends, so that keys another process
+// destroys are dropped from this Ring's cache (and OnDestroy hooks run)
+// within moments. It returns nil when ctx ends.
+func (r *Ring) Watch(ctx context.Context) error {
+	w, err := r.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	if err != nil {
+		return fmt.Errorf("keyring: watch: %w", err)
+	}
+	defer w.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-w.Updates():
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return errors.New("keyring: watch ended")
+			}
+			if e == nil {
+				continue
+			}
+			if v := e.Value(); e.Operation() != jetstream.KeyValuePut || len(v) > 0 && v[0] == formTombstone {
+				r.destroyed(e.Key())
+			}
+		}
+	}
+}
+
+func (r *Ring) cached(id string) cipher.AEAD {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.byID[id]; ok {
+		r.lru.MoveToFront(el)
+		return el.Value.(*entry).aead
+	}
+	return nil
+}
+
+func (r *Ring) remember(id string, a cipher.AEAD) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.byID[id]; ok {
+		r.lru.MoveToFront(el)
+		return
+	}
+	r.byID[id] = r.lru.PushFront(&entry{id: id, aead: a})
+	for r.lru.Len() > r.max {
+		el := r.lru.Back()
+		r.lru.Remove(el)
+		delete(r.byID, el.Value.(*entry).id)
+	}
+}
+
+func (r *Ring) evict(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.byID[id]; ok {
+		r.lru.Remove(el)
+		delete(r.byID, id)
+	}
+}

@@ -1,0 +1,211 @@
+package events
+
+import (
+	"context"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// Keys holds the data keys that seal the personal fields of events, one
+// per aggregate, apart from the log (events/keyring keeps them in a
+// key-value bucket, wrapped by a master key). Implementations must be safe
+// for concurrent use.
+type Keys interface {
+	// Key returns the AEAD of the data key named id (KeyID of an
+	// aggregate), making the key first when there is none and create is
+	// set. Errors: ErrErased when the key was destroyed, or when there is
+	// none and create is not set; otherwise the storage's error.
+	Key(ctx context.Context, id string, create bool) (cipher.AEAD, error)
+}
+
+// KeyID names the data key of an aggregate: "referral.<id>".
+func KeyID(agg Aggregate) string { return agg.Type + "." + agg.ID }
+
+// Forget drops what the store keeps in memory of the aggregate whose data
+// key is named id (KeyID): its opened events and its state. Call it when
+// the key is destroyed (keyring.Ring.OnDestroy), so that no personal data
+// of an erased aggregate stays readable from memory. Unknown ids are
+// ignored.
+func (s *Store) Forget(id string) {
+	typ, aid, ok := strings.Cut(id, ".")
+	if !ok {
+		return
+	}
+	agg := Aggregate{Type: typ, ID: aid}
+	s.cache.drop(agg)
+	s.snapshots.drop(agg)
+}
+
+// Sealing. A field classified CLASSIFICATION_PERSONAL or
+// CLASSIFICATION_SPECIAL_CATEGORY in the schema is sealed: before an event
+// is appended, every such field set in its payload (at any depth) is moved
+// into a message of the payload's type that holds only them, which is
+// encrypted with the data key of the event's aggregate into
+// Envelope.sealed. The payload in the log keeps the other fields in clear,
+// so readers that do not need personal data (read models, counts) never
+// decrypt. A list or map of messages that hold sealed fields is sealed
+// whole.
+
+// sealedField reports whether the schema classifies fd as sealed.
+func sealedField(fd protoreflect.FieldDescriptor) bool {
+	c, _ := proto.GetExtension(fd.Options(), pathwayv1.E_Classification).(pathwayv1.Classification)
+	return c == pathwayv1.Classification_CLASSIFICATION_PERSONAL || c == pathwayv1.Classification_CLASSIFICATION_SPECIAL_CATEGORY
+}
+
+var holdsSealed sync.Map // protoreflect.FullName -> bool
+
+// hasSealed reports whether messages of type md can carry a sealed field.
+func hasSealed(md protoreflect.MessageDescriptor) bool {
+	if v, ok := holdsSealed.Load(md.FullName()); ok {
+		return v.(bool)
+	}
+	holdsSealed.Store(md.FullName(), false) // a cycle counts as none
+	found := false
+	for i := range md.Fields().Len() {
+		fd := md.Fields().Get(i)
+		if sealedField(fd) {
+			found = true
+			break
+		}
+		if m := fd.Message(); m != nil {
+			if fd.IsMap() {
+				m = fd.MapValue().Message()
+			}
+			if m != nil && hasSealed(m) {
+				found = true
+				break
+			}
+		}
+	}
+	holdsSealed.Store(md.FullName(), found)
+	return found
+}
+
+// split moves the sealed fields set in m into a new message of m's type
+// and returns it, or nil when m has none set. It changes m.
+func split(m protoreflect.Message) protoreflect.Message {
+	var fields []protoreflect.FieldDescriptor
+	m.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+		fields = append(fields, fd)
+		return true
+	})
+	var out protoreflect.Message
+	for _, fd := range fields {
+		msg := fd.Message()
+		if fd.IsMap() {
+			msg = fd.MapValue().Message()
+		}
+		whole := sealedField(fd) || (fd.IsList() || fd.IsMap()) && msg != nil && hasSealed(msg)
+		var part protoreflect.Value
+		switch {
+		case whole:
+			part = m.Get(fd)
+			m.Clear(fd)
+		case msg != nil && hasSealed(msg):
+			sub := split(m.Mutable(fd).Message())
+			if sub == nil {
+				continue
+			}
+			part = protoreflect.ValueOfMessage(sub)
+		default:
+			continue
+		}
+		if out == nil {
+			out = m.Type().New()
+		}
+		out.Set(fd, part)
+	}
+	return out
+}
+
+// sealAAD binds a sealed part to its event.
+func sealAAD(subject, eventID string) []byte { return []byte(subject + "\x00" + eventID) }
+
+// seal returns the payload to store in clear and its sealed part for an
+// event of agg with id eventID: the payload itself and nil when it has no
+// sealed field set. payload is not changed.
+func (s *Store) seal(ctx context.Context, agg Aggregate, eventID string, payload proto.Message) (proto.Message, []byte, error) {
+	if !hasSealed(payload.ProtoReflect().Descriptor()) {
+		return payload, nil, nil
+	}
+	clear := proto.Clone(payload)
+	part := split(clear.ProtoReflect())
+	if part == nil {
+		return payload, nil, nil
+	}
+	if s.keys == nil {
+		return nil, nil, invalidf("%s carries personal data and the store has no data keys to seal it", TypeOf(payload))
+	}
+	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(part.Interface())
+	if err != nil {
+		return nil, nil, err
+	}
+	aead, err := s.keys.Key(ctx, KeyID(agg), true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("data key: %w", err)
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, nil, err
+	}
+	return clear, aead.Seal(nonce, nonce, plain, sealAAD(agg.Subject(), eventID)), nil
+}
+
+// open puts the sealed fields of rec back into its payload. When the data
+// key was destroyed it marks the record Erased and leaves the payload with
+// its clear fields only. Records with nothing sealed are left as they are.
+func (s *Store) open(ctx context.Context, rec *Record) error {
+	sealed := rec.Envelope.GetSealed()
+	if len(sealed) == 0 || rec.Payload == nil {
+		return nil
+	}
+	if s.keys == nil {
+		return fmt.Errorf("open %s at %d: %w: the store has no data keys", rec.Aggregate, rec.Sequence, ErrInvalid)
+	}
+	aead, err := s.keys.Key(ctx, KeyID(rec.Aggregate), false)
+	if errors.Is(err, ErrErased) {
+		rec.Erased = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s at %d: data key: %w", rec.Aggregate, rec.Sequence, err)
+	}
+	n := aead.NonceSize()
+	if len(sealed) < n {
+		return &DecodeError{Sequence: rec.Sequence, Subject: rec.Aggregate.Subject(), Err: fmt.Errorf("%w: sealed part too short", ErrCorrupt)}
+	}
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], sealAAD(rec.Aggregate.Subject(), rec.Envelope.GetEventId()))
+	if err != nil {
+		return &DecodeError{Sequence: rec.Sequence, Subject: rec.Aggregate.Subject(), Err: fmt.Errorf("%w: sealed part does not open with the aggregate's key", ErrCorrupt)}
+	}
+	part := rec.Payload.ProtoReflect().Type().New().Interface()
+	if err := proto.Unmarshal(plain, part); err != nil {
+		return &DecodeError{Sequence: rec.Sequence, Subject: rec.Aggregate.Subject(), Err: fmt.Errorf("%w: sealed part: %v", ErrCorrupt, err)}
+	}
+	// The cleared payload may be shared (a cache): merge into a copy.
+	full := proto.Clone(rec.Payload)
+	proto.Merge(full, part)
+	rec.Payload = full
+	return nil
+}
+
+// decode decodes a message of the log and, when open is set, opens its
+// sealed fields.
+func (s *Store) decode(ctx context.Context, seq uint64, subject, headerType string, data []byte, open bool) (Record, error) {
+	rec, err := Decode(seq, subject, headerType, data)
+	if err != nil || !open {
+		return rec, err
+	}
+	if err := s.open(ctx, &rec); err != nil {
+		return Record{Sequence: seq}, err
+	}
+	return rec, nil
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events/keyring"
+)
+
+// masterKeyFile is the master key's file in the data directory when no
+// other place is given.
+const masterKeyFile = "master.key"
+
+// masterKeyPath is where the master key is read from: path when given,
+// else master.key in the data directory of the embedded server, else
+// nowhere (then only the environment can give it).
+func masterKeyPath(path, dataDir, natsURL string) string {
+	if path != "" {
+		return path
+	}
+	if natsURL == "" && dataDir != "" {
+		return filepath.Join(dataDir, masterKeyFile)
+	}
+	return ""
+}
+
+// loadMaster loads the master key that wraps the data keys (see
+// keyring.LoadMaster): PATHWAY_MASTER_KEY, else the file at path, made on
+// first use when create is set.
+func loadMaster(path string, getenv func(string) string, create bool, log *slog.Logger) (*keyring.Local, error) {
+	if path == "" && getenv(keyring.MasterEnv) == "" {
+		return nil, errors.New("no master key: set " + keyring.MasterEnv + " (base64 of 32 bytes) or --master-key FILE; with --nats-url there is no data directory to keep one in")
+	}
+	m, created, err := keyring.LoadMaster(path, getenv, create)
+	if err != nil {
+		return nil, err
+	}
+	if created && log != nil {
+		log.Warn("made a new master key: keep a copy apart from the data directory and its backups; without it no personal data in the log can be read", "file", path)
+	}
+	return m, nil
+}
+
+// openDataKeys opens the data keys of the log on js under master.
+func openDataKeys(ctx context.Context, js jetstream.JetStream, master keyring.Master, replicas int) (*keyring.Ring, error) {
+	ring, err := keyring.Open(ctx, js, master, keyring.Options{Replicas: replicas})
+	if err != nil {
+		return nil, fmt.Errorf("open the data keys: %w", err)
+	}
+	return ring, nil
+}
