@@ -21,9 +21,9 @@ import (
 )
 
 // Change turns a log record into a change as the domain applies it:
-// position, recorded time, actor and payload.
+// position, recorded time, actor, payload and erasure.
 func Change(rec events.Record) kernel.Change {
-	return kernel.Change{Sequence: rec.Sequence, At: rec.Envelope.GetRecordedAt().AsTime(), Actor: rec.Envelope.GetActor(), Payload: rec.Payload}
+	return kernel.Change{Sequence: rec.Sequence, At: rec.Envelope.GetRecordedAt().AsTime(), Actor: rec.Envelope.GetActor(), Payload: rec.Payload, Erased: rec.Erased}
 }
 
 // Changes turns log records into changes.

@@ -95,8 +95,9 @@ type annotation struct {
 }
 
 type meta struct {
-	VersionID   string `json:"versionId,omitempty"`
-	LastUpdated string `json:"lastUpdated,omitempty"`
+	VersionID   string   `json:"versionId,omitempty"`
+	LastUpdated string   `json:"lastUpdated,omitempty"`
+	Tag         []coding `json:"tag,omitempty"`
 }
 
 type serviceRequest struct {
@@ -404,7 +405,18 @@ type View struct {
 	AuthoredOn  time.Time
 	LastUpdated time.Time
 	VersionID   string
+	// Erased: the person's personal data was erased. The contained
+	// Patient then carries nothing and the resource is tagged
+	// TagErased.
+	Erased bool
 }
+
+// SystemDataProtection is the code system of pathway's data protection
+// tags; TagErased marks a resource whose personal data was erased.
+const (
+	SystemDataProtection = "https://pathway.example/fhir/CodeSystem/data-protection"
+	TagErased            = "erased"
+)
 
 // EncodeServiceRequest returns the ServiceRequest of a stored referral.
 // DecodeServiceRequest of its result gives back v.Submission.
@@ -414,7 +426,9 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 	if s.Person.NHSNumber != "" {
 		p.Identifier = []identifier{{System: SystemNHSNumber, Value: s.Person.NHSNumber}}
 	}
-	p.Name = []humanName{{Family: s.Person.FamilyName, Given: []string{s.Person.GivenName}}}
+	if s.Person.FamilyName != "" || s.Person.GivenName != "" {
+		p.Name = []humanName{{Family: s.Person.FamilyName, Given: []string{s.Person.GivenName}}}
+	}
 	if s.Person.Postcode != "" {
 		p.Address = []address{{PostalCode: s.Person.Postcode}}
 	}
@@ -461,10 +475,13 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 	if s.Person.NHSNumber != "" {
 		sr.Subject.Identifier = &identifier{System: SystemNHSNumber, Value: s.Person.NHSNumber}
 	}
-	if v.VersionID != "" || !v.LastUpdated.IsZero() {
+	if v.VersionID != "" || !v.LastUpdated.IsZero() || v.Erased {
 		sr.Meta = &meta{VersionID: v.VersionID}
 		if !v.LastUpdated.IsZero() {
 			sr.Meta.LastUpdated = v.LastUpdated.UTC().Format(time.RFC3339Nano)
+		}
+		if v.Erased {
+			sr.Meta.Tag = []coding{{System: SystemDataProtection, Code: TagErased, Display: "Personal data erased"}}
 		}
 	}
 	if !v.AuthoredOn.IsZero() {

@@ -18,6 +18,7 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/erasure"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 )
@@ -36,7 +37,10 @@ type Referrals struct {
 	Intake *intake.Service
 	// TriageQueue runs the intake.Index of referrals awaiting triage.
 	TriageQueue *projections.Engine
-	Now         func() time.Time
+	// Erasure erases people's personal data (admins); nil leaves its
+	// endpoints answering 503.
+	Erasure *erasure.Service
+	Now     func() time.Time
 }
 
 // api holds the dependencies of the authenticated endpoints: each service
@@ -57,6 +61,7 @@ type api struct {
 	capacity   capacitySetter
 	webhooks   webhookRegistry
 	deliveries deliveryLog
+	eraser     eraser
 
 	store    *events.Store
 	queue    *projections.Engine // the triage queue (intake.Index)
@@ -70,6 +75,9 @@ func newAPI(cfg Config) *api {
 		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads}
 	if in := cfg.Referrals.Intake; in != nil {
 		a.referrals, a.triager, a.cases, a.closer = in, in, in, in
+	}
+	if e := cfg.Referrals.Erasure; e != nil {
+		a.eraser = e
 	}
 	if d := cfg.VCSE.Directory; d != nil {
 		a.directory, a.capacity = d, d

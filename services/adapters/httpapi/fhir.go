@@ -32,6 +32,7 @@ func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *r
 		AuthoredOn:  ref.ReceivedAt(),
 		LastUpdated: ref.UpdatedAt(),
 		VersionID:   fmt.Sprint(ref.Version()),
+		Erased:      erased(ref),
 	})
 	if err != nil {
 		a.fhirError(w, r, err)
@@ -108,4 +109,9 @@ func (a *api) fhirRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.writeServiceRequest(w, r, ref, http.StatusOK)
+}
+
+func erased(ref *referral.Referral) bool {
+	e, _, _ := ref.Erased()
+	return e
 }

@@ -118,7 +118,9 @@ type handoffView struct {
 	Outcome         string         `json:"outcome,omitempty"`
 	Sequence        uint64         `json:"sequence"`
 	CapacityWarning bool           `json:"capacity_warning_confirmed,omitempty"`
-	History         []historyItem  `json:"history"`
+	// Erased: the person's data this handoff shared was erased for good.
+	Erased  bool          `json:"erased"`
+	History []historyItem `json:"history"`
 }
 
 type historyItem struct {
@@ -130,7 +132,7 @@ type historyItem struct {
 
 func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
 	req := h.Requested()
-	v := handoffView{ID: h.ID(), Status: string(h.Status()), ServiceID: req.GetServiceId(), PartnerID: req.GetPartnerId(),
+	v := handoffView{ID: h.ID(), Status: string(h.Status()), Erased: h.Erased(), ServiceID: req.GetServiceId(), PartnerID: req.GetPartnerId(),
 		Note: req.GetNote(), RequestedAt: h.RequestedAt(), RespondBy: h.RespondBy(), UpdatedAt: h.UpdatedAt(), Reminders: h.Reminders(),
 		Reason: h.Reason(), Outcome: h.Outcome(), Sequence: h.Version(), CapacityWarning: req.GetCapacityWarningConfirmed(), SharedFields: []string{}}
 	if staff {

@@ -129,7 +129,17 @@ type referralView struct {
 	Triage                *triageView         `json:"triage,omitempty"`
 	CancelReason          string              `json:"cancel_reason,omitempty"`
 	MergedInto            string              `json:"merged_into,omitempty"`
-	History               []historyView       `json:"history"`
+	// Erased is set once the referral's personal data was erased: the
+	// person's details are gone for good, the rest of the record stays.
+	Erased  bool          `json:"erased"`
+	Erasure *erasureView  `json:"erasure,omitempty"`
+	History []historyView `json:"history"`
+}
+
+type erasureView struct {
+	At     time.Time `json:"at"`
+	Ground string    `json:"ground,omitempty"`
+	Reason string    `json:"reason,omitempty"`
 }
 
 type codeView struct {
@@ -180,6 +190,10 @@ func viewOf(ref *referral.Referral) referralView {
 		CancelReason:          strings.ReplaceAll(enumWire(ref.CancelReason().String(), "CANCEL_REASON_"), "_", "-"),
 		MergedInto:            ref.MergedInto(),
 		History:               []historyView{},
+	}
+	if erased, e, at := ref.Erased(); erased {
+		v.Erased = true
+		v.Erasure = &erasureView{At: at, Ground: enumWire(e.GetGround().String(), "ERASURE_GROUND_"), Reason: e.GetReason()}
 	}
 	if c := ref.Received().GetCode(); c != nil {
 		v.Code = &codeView{System: c.GetSystem(), Code: c.GetCode(), Display: c.GetDisplay()}

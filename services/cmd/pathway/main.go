@@ -41,6 +41,7 @@ Usage:
   pathway keys ...          create, list and revoke API keys
   pathway rebuild [NAME]    rebuild read models from the event log
   pathway demo [flags]      load a synthetic demo region into an empty data directory
+  pathway erase ...         erase a person's personal data for good (admins)
   pathway directory import FILE
                             import VCSE partners and services (HSDS 3.0 JSON)
   pathway version           print the version
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = directoryCommand(ctx, rest, getenv, stdout, stderr)
 	case "demo":
 		err = demoCommand(ctx, rest, getenv, stdout, stderr)
+	case "erase":
+		err = eraseCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		err = helpCommand(rest, getenv, stdout, stderr)
 	default:
@@ -111,6 +114,9 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		return nil
 	case "directory":
 		fmt.Fprint(stdout, directoryUsage)
+		return nil
+	case "erase":
+		fmt.Fprint(stdout, eraseUsage)
 		return nil
 	case "demo":
 		fs := flag.NewFlagSet("demo", flag.ContinueOnError)

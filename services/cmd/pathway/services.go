@@ -18,6 +18,7 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/assignment"
+	"github.com/pathway-sp/pathway/services/erasure"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
@@ -71,7 +72,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		if err := in.Backfill(ctx, js, log); err != nil {
 			return nil, err
 		}
-		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue}
+		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue, Erasure: erasure.New(store, cfg.keys, people)}
 		wl := projections.NewEngine(store, obj, waitlists.New(), projections.Options{Logger: log})
 		g.Go(func() error { return wl.Run(ctx) })
 		cl := projections.NewEngine(store, obj, caseloads.New(), projections.Options{Logger: log})

@@ -148,6 +148,7 @@ type Handoff struct {
 	reminders   int
 	reason      string
 	outcome     string
+	erased      bool
 	history     []kernel.Change
 }
 
@@ -217,6 +218,7 @@ func (h *Handoff) Apply(c kernel.Change) {
 	h.history = append(h.history, c)
 	h.status = StatusAfter(h.status, c.Payload)
 	h.reason = ReasonAfter(h.reason, c.Payload)
+	h.erased = h.erased || c.Erased
 	switch e := c.Payload.(type) {
 	case *pathwayv1.HandoffRequested:
 		h.requested, h.requestedAt = e, c.At
@@ -257,6 +259,10 @@ func (h *Handoff) Reminders() int { return h.reminders }
 // Reason is the reason of the last rejection, hold, failure, cancellation
 // or entry in error.
 func (h *Handoff) Reason() string { return h.reason }
+
+// Erased reports whether the personal data the handoff shared was erased
+// (with its referral's): its shared fields and notes are gone.
+func (h *Handoff) Erased() bool { return h.erased }
 
 // Outcome is the outcome reported on completion.
 func (h *Handoff) Outcome() string { return h.outcome }

@@ -13,13 +13,16 @@ import (
 )
 
 // Change is one event of an aggregate as the aggregate sees it: its
-// position in the log, when it was recorded, who caused it, and the
-// payload.
+// position in the log, when it was recorded, who caused it, the payload,
+// and whether its personal fields were erased.
 type Change struct {
 	Sequence uint64
 	At       time.Time
 	Actor    *pathwayv1.Actor
 	Payload  proto.Message
+	// Erased reports that the event's personal fields were erased (its
+	// data key destroyed): Payload holds only the fields kept in clear.
+	Erased bool
 }
 
 // FieldError is one invalid field of a command: its path in the JSON body

@@ -1,6 +1,7 @@
 package referral
 
 import (
+	"strings"
 	"time"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
@@ -69,6 +70,8 @@ type Referral struct {
 	mergedFrom           []string
 	worker               string
 	baselines            map[pathwayv1.OutcomeInstrument]bool
+	erased               *pathwayv1.ReferralErased
+	erasedAt             time.Time
 	history              []kernel.Change
 }
 
@@ -89,7 +92,14 @@ func (r *Referral) Apply(c kernel.Change) {
 	r.updatedAt = c.At
 	r.history = append(r.history, c)
 	r.status = StatusAfter(r.status, c.Payload)
+	if c.Erased && r.erased == nil {
+		// The key is gone but the erasure event is not read yet (a load
+		// between the two): erased all the same.
+		r.erased, r.erasedAt = &pathwayv1.ReferralErased{}, c.At
+	}
 	switch e := c.Payload.(type) {
+	case *pathwayv1.ReferralErased:
+		r.erased, r.erasedAt = e, c.At
 	case *pathwayv1.ReferralReceived:
 		r.received = e
 		r.receivedAt = c.At
@@ -212,6 +222,58 @@ func (r *Referral) Worker() string { return r.worker }
 
 // MergedInto is the referral this one was merged into, when it was.
 func (r *Referral) MergedInto() string { return r.mergedInto }
+
+// Erased reports whether the referral's personal data was erased, and
+// the erasure (its ground and reason; empty when only the destroyed key
+// shows it) with when it was recorded.
+func (r *Referral) Erased() (bool, *pathwayv1.ReferralErased, time.Time) {
+	return r.erased != nil, r.erased, r.erasedAt
+}
+
+// Erase decides the event that records the erasure of the referral's
+// personal data; the caller destroys the data keys of the referral and of
+// handoffs (their ids go in the event) once it is in the log. Only a
+// closed referral can be erased: cancel or discharge it first. The reason
+// is required and must not identify the person: it may not contain their
+// NHS number, names, postcode, phone or email. Erasing an erased
+// referral decides nothing, so that a retry can finish destroying keys.
+func (r *Referral) Erase(ground pathwayv1.ErasureGround, reason string, handoffs []string) ([]proto.Message, error) {
+	if !r.Exists() {
+		return nil, ErrConflict.Errorf("there is no such referral")
+	}
+	if r.erased != nil {
+		return nil, nil
+	}
+	if _, ok := pathwayv1.ErasureGround_name[int32(ground)]; !ok || ground == pathwayv1.ErasureGround_ERASURE_GROUND_UNSPECIFIED {
+		return nil, ErrInvalid.Errorf("ground: must be entered_in_error, subject_request, retention or other")
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > 500 {
+		return nil, ErrInvalid.Errorf("reason: is required, at most 500 characters")
+	}
+	if r.status.Active() {
+		return nil, ErrConflict.Errorf("only a closed referral can be erased; this one is %s: cancel or discharge it first", r.statusName())
+	}
+	p := r.received.GetPerson()
+	lower := strings.ToLower(reason)
+	digits := strings.Map(func(c rune) rune {
+		if c >= '0' && c <= '9' {
+			return c
+		}
+		return -1
+	}, reason)
+	for _, v := range []string{p.GetGivenName(), p.GetFamilyName(), p.GetPostcode(), p.GetEmail()} {
+		if v = strings.ToLower(strings.TrimSpace(v)); len(v) >= 2 && strings.Contains(lower, v) {
+			return nil, ErrInvalid.Errorf("reason: must not identify the person (it names them)")
+		}
+	}
+	for _, v := range []string{p.GetNhsNumber(), strings.ReplaceAll(p.GetPhone(), " ", "")} {
+		if len(v) >= 6 && strings.Contains(digits, strings.TrimPrefix(v, "+")) {
+			return nil, ErrInvalid.Errorf("reason: must not identify the person (it holds their NHS or phone number)")
+		}
+	}
+	return []proto.Message{&pathwayv1.ReferralErased{Ground: ground, Reason: reason, HandoffIds: handoffs}}, nil
+}
 
 // History returns every event of the referral, oldest first.
 func (r *Referral) History() []kernel.Change { return r.history }
@@ -424,6 +486,9 @@ func (r *Referral) Reopen(reason string) ([]proto.Message, error) {
 	}
 	ok := r.status == StatusDischarged ||
 		r.status == StatusCancelled && r.cancelReason == pathwayv1.CancelReason_CANCEL_REASON_REVOKED
+	if r.erased != nil {
+		return nil, ErrConflict.Errorf("the referral's personal data was erased; it cannot be reopened")
+	}
 	if !ok {
 		return nil, ErrConflict.Errorf("only a discharged or revoked referral can be reopened; this one is %s", r.statusName())
 	}
