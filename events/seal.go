@@ -133,7 +133,7 @@ func sealAAD(subject, eventID string) []byte { return []byte(subject + "\x00" + 
 // event of agg with id eventID: the payload itself and nil when it has no
 // sealed field set. payload is not changed.
 func (s *Store) seal(ctx context.Context, agg Aggregate, eventID string, payload proto.Message) (proto.Message, []byte, error) {
-	if !hasSealed(payload.ProtoReflect().Descriptor()) {
+	if s.clear || !hasSealed(payload.ProtoReflect().Descriptor()) {
 		return payload, nil, nil
 	}
 	clear := proto.Clone(payload)

@@ -44,6 +44,7 @@ type Store struct {
 	snapshots *snapshotCache
 	batches   chan struct{} // a slot per atomic batch in flight
 	keys      Keys
+	clear     bool
 
 	streamMu sync.Mutex
 	streamH  jetstream.Stream
@@ -69,11 +70,15 @@ type Options struct {
 	// an append of an event with a personal field set fails with
 	// ErrInvalid, and a read that asks for sealed fields fails.
 	Keys Keys
+	// Clear appends personal fields in clear, as logs were written before
+	// sealing: only for benchmarks that measure what sealing costs, and
+	// never set by pathway. Such events cannot be erased.
+	Clear bool
 }
 
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
-	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys}
+	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear}
 	s.snapshots = newSnapshotCache(bound(opts.Snapshots, DefaultSnapshots))
 	s.cache = newRecordCache(bound(opts.CacheRecords, DefaultCacheRecords))
 	if s.stream == "" {

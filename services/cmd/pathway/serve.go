@@ -64,6 +64,9 @@ type serveConfig struct {
 	// master is the loaded master key; keys the data keys, once open.
 	master *keyring.Local
 	keys   *keyring.Ring
+	// clearPersonal appends personal fields unsealed: for the benchmark
+	// that measures what sealing costs, never from a flag.
+	clearPersonal bool
 	// demoOut receives the demo's ops key; default discard.
 	demoOut io.Writer
 	// rules are the compiled triage rules, loaded before start.

@@ -32,7 +32,7 @@ var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhoo
 // startServices starts the selected services under g and returns the HTTP
 // handler that serves them. It runs after the event stream is set up.
 func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (http.Handler, error) {
-	store := events.New(js, events.Options{Keys: cfg.keys})
+	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal})
 	cfg.keys.OnDestroy(store.Forget)
 	obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
 	if err != nil {
