@@ -54,6 +54,9 @@ type Request struct {
 	Ground  pathwayv1.ErasureGround
 	Reason  string
 	Command events.Command
+	// Handoffs, when the caller keeps a view of them (retention), are the
+	// referral's handoffs: the scan of the log for them is skipped.
+	Handoffs []string
 }
 
 // Result is the erasure of one referral.
@@ -72,9 +75,12 @@ type Result struct {
 // still open; kernel Invalid for a missing ground, or a reason that is
 // missing or identifies the person; and storage errors.
 func (s *Service) Referral(ctx context.Context, id string, req Request) (Result, error) {
-	handoffs, err := s.handoffsOf(ctx, id)
-	if err != nil {
-		return Result{}, err
+	handoffs := slices.Clone(req.Handoffs)
+	if handoffs == nil {
+		var err error
+		if handoffs, err = s.handoffsOf(ctx, id); err != nil {
+			return Result{}, err
+		}
 	}
 	seq, err := events.Do(ctx, s.store, aggregate.Referral, id, req.Command, aggregate.Existing(func(r *referral.Referral) ([]proto.Message, error) {
 		if erased, e, _ := r.Erased(); erased && e != nil {

@@ -282,6 +282,8 @@ func TestCommandLine(t *testing.T) {
 			stderr: "--nats-listen"},
 		{name: "bad setting from the environment", args: []string{"serve"}, env: map[string]string{"PATHWAY_HTTP": "bad"}, code: 1, stderr: `--http "bad"`},
 		{name: "token with user", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-user", "u", "--nats-token", "t"}, code: 1, stderr: "cannot be combined"},
+		{name: "bad retention", args: []string{"serve", "--retention", "discharged=8h"}, code: 2, stderr: "unknown unit"},
+		{name: "unknown outcome", args: []string{"serve", "--retention", "closed=8y"}, code: 2, stderr: "entered_in_error"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

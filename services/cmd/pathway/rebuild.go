@@ -20,6 +20,7 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/handoffs"
+	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/intake"
 )
 
@@ -35,6 +36,7 @@ var readModels = map[string]func() projections.Projection{
 	intake.IndexName:       func() projections.Projection { return intake.NewIndex() },
 	assignment.ViewName:    func() projections.Projection { return assignment.NewView(assignment.ViewName) },
 	handoffs.DeadlinesName: func() projections.Projection { return handoffs.NewDeadlines() },
+	retention.ViewName:     func() projections.Projection { return retention.NewView() },
 }
 
 const rebuildUsage = `Usage: pathway rebuild [NAME...] [--data DIR | --nats-url URL]

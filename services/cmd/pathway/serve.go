@@ -23,6 +23,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
 	"github.com/pathway-sp/pathway/events/keyring"
+	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/triage"
 	"golang.org/x/sync/errgroup"
@@ -56,6 +57,10 @@ type serveConfig struct {
 	// WebhookAllowPrivate lets partners' webhook endpoints be on loopback,
 	// private and link-local addresses.
 	WebhookAllowPrivate bool
+	// Retention is the retention period of closed episodes per outcome.
+	Retention retention.Policy
+	// envErrs are environment variables that could not be read.
+	envErrs []error
 	// MasterKey is the file of the master key that wraps the data keys;
 	// default master.key in DataDir (PATHWAY_MASTER_KEY wins over both).
 	MasterKey string
@@ -88,12 +93,13 @@ func defaultServeConfig() serveConfig {
 		Services:        allServices,
 		WaitTarget:      28 * 24 * time.Hour,
 		HandoffDeadline: 14 * 24 * time.Hour,
+		Retention:       retention.DefaultPolicy(),
 	}
 }
 
 // Validate reports every problem with c at once.
 func (c serveConfig) Validate() error {
-	var errs []error
+	errs := append([]error(nil), c.envErrs...)
 	if c.NATSURL == "" {
 		if c.DataDir == "" {
 			errs = append(errs, errors.New("--data: a data directory is required for the embedded NATS server"))
@@ -159,6 +165,7 @@ var envNames = map[string]string{
 	"demo":                  "PATHWAY_DEMO",
 	"webhook-allow-private": "PATHWAY_WEBHOOK_ALLOW_PRIVATE",
 	"master-key":            "PATHWAY_MASTER_KEY_FILE",
+	"retention":             "PATHWAY_RETENTION",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -220,6 +227,23 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs.DurationVar(&cfg.HandoffDeadline, "handoff-deadline", cfg.HandoffDeadline, desc("handoff-deadline", "how long a VCSE partner has to answer a handoff before it expires (reminders go 7 and 2 days before)"))
 	fs.BoolVar(&cfg.Demo, "demo", fromEnv("demo", "false") == "true", desc("demo", "on an empty log, first load a synthetic demo region (see pathway help demo) and print an ops key for the dashboard"))
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", fromEnv("webhook-allow-private", "false") == "true", desc("webhook-allow-private", "let partners register webhook endpoints on loopback, private and link-local addresses (plain http only to loopback); off, such endpoints are refused so a partner cannot reach this network"))
+	fs.Func("retention", desc("retention", "retention periods of closed episodes, per outcome: outcome=period,... with outcomes "+
+		"discharged, declined, signposted, redirected, revoked, entered_in_error, merged and periods like 8y, 90d, 6w; "+
+		"once a period ends pathway erases the episode's personal data for good. Default "+retention.DefaultPolicy().String()), func(v string) error {
+		p, err := retention.ParsePolicy(v)
+		if err != nil {
+			return err
+		}
+		cfg.Retention = p
+		return nil
+	})
+	if v := fromEnv("retention", ""); v != "" {
+		p, err := retention.ParsePolicy(v)
+		if err != nil {
+			cfg.envErrs = append(cfg.envErrs, fmt.Errorf("%s: %w", envNames["retention"], err))
+		}
+		cfg.Retention = p
+	}
 	fs.StringVar(&cfg.MasterKey, "master-key", fromEnv("master-key", ""), desc("master-key", "file of the master key that wraps the data keys sealing personal data (base64 of 32 bytes; made on first start); default master.key in --data. "+keyring.MasterEnv+" holding the key itself wins. Keep it apart from the data and its backups"))
 	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
 	fs.Usage = func() {

@@ -19,6 +19,7 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/erasure"
+	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
@@ -72,7 +73,11 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		if err := in.Backfill(ctx, js, log); err != nil {
 			return nil, err
 		}
-		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue, Erasure: erasure.New(store, cfg.keys, people)}
+		eraser := erasure.New(store, cfg.keys, people)
+		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue, Erasure: eraser}
+		ret := retention.New(store, eraser, retention.Options{Policy: cfg.Retention, Logger: log, Checkpoints: obj})
+		g.Go(func() error { return ret.Run(ctx) })
+		log.Info("retention policy", "policy", cfg.Retention.String())
 		wl := projections.NewEngine(store, obj, waitlists.New(), projections.Options{Logger: log})
 		g.Go(func() error { return wl.Run(ctx) })
 		cl := projections.NewEngine(store, obj, caseloads.New(), projections.Options{Logger: log})
