@@ -20,8 +20,8 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/handoffs"
-	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/retention"
 )
 
 // readModels are the projections `pathway rebuild` knows, by name.

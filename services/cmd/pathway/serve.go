@@ -23,8 +23,8 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
 	"github.com/pathway-sp/pathway/events/keyring"
-	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
+	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/triage"
 	"golang.org/x/sync/errgroup"
 )

@@ -19,9 +19,9 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/erasure"
-	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/triage"
 	"golang.org/x/sync/errgroup"
 )
