@@ -16,9 +16,9 @@ func TestCaseWork(t *testing.T) {
 	t.Parallel()
 	p := start(t)
 	ops := p.key(keys.RoleOps, "")
-	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
 	sole := struct{ ID string }{p.worker(ops, "Sole Worker", 1)}
+	lw := p.linkWorkerKey(sole.ID)
 	ids := p.refer(ref, "9434765919", "4010232137")
 	waitFor := func(id, want string) {
 		t.Helper()
@@ -126,9 +126,9 @@ func TestPlanAndOutcomes(t *testing.T) {
 	t.Parallel()
 	p := start(t)
 	ops := p.key(keys.RoleOps, "")
-	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
 	wk := struct{ ID string }{p.worker(ops, "W", 1)}
+	lw := p.linkWorkerKey(wk.ID)
 	c := struct{ ID string }{p.refer(ref, "9434765919")[0]}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -11,9 +11,9 @@ func TestHandoffRules(t *testing.T) {
 	t.Parallel()
 	p := start(t)
 	k := p.vcseKeys()
-	ops, lw, ref, partnerA := k.ops, k.lw, k.ref, k.partnerA
+	ops, ref, partnerA := k.ops, k.ref, k.partnerA
 	walkID := p.importSmall(k.admin).Results[0].ServiceID
-	refID := p.assignedReferral(ref, ops, "9434765919")
+	refID, lw := p.assignedReferral(ref, ops, "9434765919")
 
 	var pr problem
 	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, map[string]any{"service_id": walkID, "shared_fields": []string{"shoe_size"}}, &pr); code != http.StatusBadRequest || len(pr.Errors) != 2 {

@@ -16,15 +16,17 @@ func TestAuthorisationMatrix(t *testing.T) {
 	p := start(t)
 	roleKeys := map[keys.Role]string{}
 	for _, r := range keys.Roles {
-		org := ""
 		switch r {
 		case keys.RoleReferrer:
-			org = "A81001"
+			roleKeys[r] = p.key(r, "A81001")
 		case keys.RolePartner:
-			org = "partner-a"
+			roleKeys[r] = p.key(r, "partner-a")
+		case keys.RoleLinkWorker: // below: it acts for a worker
+		default:
+			roleKeys[r] = p.key(r, "")
 		}
-		roleKeys[r] = p.key(r, org)
 	}
+	roleKeys[keys.RoleLinkWorker] = p.linkWorkerKey(p.worker(roleKeys[keys.RoleOps], "Matrix Worker", 5))
 	var created submitted
 	if code, _ := p.do("POST", "/v1/referrals", roleKeys[keys.RoleReferrer], exampleReferral(), &created); code != http.StatusCreated {
 		t.Fatalf("setup referral: %d", code)

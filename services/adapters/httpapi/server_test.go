@@ -131,10 +131,25 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// key creates an API key and waits until the authenticator knows it.
+// key creates an API key of role (with an organisation for a referrer
+// or a partner) and waits until the authenticator knows it.
 func (s *server) key(role keys.Role, org string) string {
 	s.t.Helper()
-	plain, _, err := s.keys.Create(context.Background(), role, org, "test")
+	return s.keyFor(keys.Spec{Role: role, Organisation: org})
+}
+
+// linkWorkerKey creates a link worker's key bound to worker, with scopes.
+func (s *server) linkWorkerKey(worker string, scopes ...keys.Scope) string {
+	s.t.Helper()
+	return s.keyFor(keys.Spec{Role: keys.RoleLinkWorker, Worker: worker, Scopes: scopes})
+}
+
+// keyFor creates the key spec says and waits until the authenticator
+// knows it.
+func (s *server) keyFor(spec keys.Spec) string {
+	s.t.Helper()
+	spec.Label = "test"
+	plain, _, err := s.keys.Create(context.Background(), spec)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -145,7 +160,7 @@ func (s *server) key(role keys.Role, org string) string {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s.t.Fatalf("key for %s not accepted within 5s", role)
+	s.t.Fatalf("key for %s not accepted within 5s", spec.Role)
 	return ""
 }
 

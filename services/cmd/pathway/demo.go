@@ -105,7 +105,7 @@ func loadDemo(ctx context.Context, js jetstream.JetStream, dc demoConfig, rules 
 	if err != nil {
 		return "", err
 	}
-	plain, _, err := ks.Create(ctx, keys.RoleOps, "", "demo dashboard")
+	plain, _, err := ks.Create(ctx, keys.Spec{Role: keys.RoleOps, Label: "demo dashboard"})
 	return plain, err
 }
 

@@ -98,17 +98,17 @@ func (c Client) Refer(refKey string, nhs ...string) []string {
 }
 
 // AssignedReferral registers a worker with a place and sends a referral
-// that is assigned to them; it returns the referral id.
-func (c Client) AssignedReferral(refKey, opsKey, nhs string) string {
+// that is assigned to them; it returns the referral's id and the worker's.
+func (c Client) AssignedReferral(refKey, opsKey, nhs string) (referralID, workerID string) {
 	c.TB.Helper()
-	c.Worker(opsKey, "Alex Link", 5)
+	workerID = c.Worker(opsKey, "Alex Link", 5)
 	id := c.Refer(refKey, nhs)[0]
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var v View
 		c.Do("GET", "/v1/referrals/"+id, opsKey, nil, &v)
 		if v.Status == "assigned" {
-			return id
+			return id, workerID
 		}
 		if time.Now().After(deadline) {
 			c.TB.Fatalf("referral %s not assigned within 10s (status %q)", id, v.Status)
