@@ -25,7 +25,7 @@ func TestCaseWork(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		var v view
 		for time.Now().Before(deadline) {
-			p.do("GET", "/v1/referrals/"+id, lw, nil, &v)
+			p.do("GET", "/v1/referrals/"+id, ops, nil, &v) // before assignment the link worker does not reach it
 			if v.Status == want {
 				return
 			}
@@ -133,7 +133,7 @@ func TestPlanAndOutcomes(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var v view
-		p.do("GET", "/v1/referrals/"+c.ID, lw, nil, &v)
+		p.do("GET", "/v1/referrals/"+c.ID, ops, nil, &v) // before assignment the link worker does not reach it
 		if v.Status == "assigned" || time.Now().After(deadline) {
 			break
 		}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
@@ -154,18 +156,31 @@ func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
 	return v
 }
 
-// loadHandoff reads the handoff in the path. A partner sees only its own:
-// another's, like a missing one, is events.ErrNotFound.
+// loadHandoff reads the handoff in the path. A partner sees only its own,
+// a link worker only those of referrals it may reach (visible): another's,
+// like a missing one, is events.ErrNotFound.
 func (a *api) loadHandoff(r *http.Request) (*handoff.Handoff, error) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, events.ErrNotFound
 	}
 	h, err := handoffs.LoadHandoff(r.Context(), a.store, id)
-	if err == nil && !a.mayActOn(r, h) {
-		err = events.ErrNotFound
+	if err != nil {
+		return nil, err
 	}
-	return h, err
+	if !a.mayActOn(r, h) {
+		return nil, events.ErrNotFound
+	}
+	if key := principalFrom(r.Context()).key; key.Role == keys.RoleLinkWorker {
+		ref, _, err := events.Get(r.Context(), a.store, aggregate.Referral, h.Requested().GetReferralId())
+		if err != nil {
+			return nil, err
+		}
+		if ok, err := a.visible(r.Context(), key, ref); err != nil || !ok {
+			return nil, cmp.Or(err, events.ErrNotFound)
+		}
+	}
+	return h, nil
 }
 
 func (a *api) mayActOn(r *http.Request, h *handoff.Handoff) bool {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"slices"
@@ -77,7 +78,7 @@ func (a *api) submitReferral(r *http.Request, sub referral.Submission, cmd event
 }
 
 // load reads the referral named in the path, answering 404 for a bad id,
-// a missing referral, or one the caller's organisation may not see.
+// a missing referral, or one the caller may not reach (visible).
 func (a *api) load(w http.ResponseWriter, r *http.Request) (*referral.Referral, bool) {
 	ref, err := a.loadVisible(r)
 	if err != nil {
@@ -88,7 +89,7 @@ func (a *api) load(w http.ResponseWriter, r *http.Request) (*referral.Referral, 
 }
 
 // loadVisible reads the referral named in the path; events.ErrNotFound
-// when it does not exist or the caller may not see it.
+// when it does not exist or the caller may not reach it (visible).
 func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
@@ -98,19 +99,10 @@ func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !canSee(principalFrom(r.Context()).key, ref) {
-		return nil, events.ErrNotFound
+	if ok, err := a.visible(r.Context(), principalFrom(r.Context()).key, ref); err != nil || !ok {
+		return nil, cmp.Or(err, events.ErrNotFound)
 	}
 	return ref, nil
-}
-
-// canSee reports whether key may see the referral: a referrer only the
-// referrals its own organisation made.
-func canSee(key keys.Key, ref *referral.Referral) bool {
-	if key.Role == keys.RoleReferrer {
-		return ref.Received().GetReferrer().GetOrganisation() == key.Organisation
-	}
-	return true
 }
 
 // referralView is the JSON form of a referral's state and history.

@@ -71,10 +71,17 @@ func (c Client) Do(method, path, key string, body any, out any, headers ...strin
 // returns its id.
 func (c Client) Worker(opsKey, name string, capacity int) string {
 	c.TB.Helper()
+	return c.WorkerOf(opsKey, name, "U12345", "A81001", capacity)
+}
+
+// WorkerOf registers a link worker of pcn covering practice and returns
+// its id.
+func (c Client) WorkerOf(opsKey, name, pcn, practice string, capacity int) string {
+	c.TB.Helper()
 	var w struct {
 		ID string `json:"id"`
 	}
-	if code, _ := c.Do("POST", "/v1/workers", opsKey, map[string]any{"name": name, "pcn": "U12345", "practices": []string{"A81001"}, "capacity": capacity}, &w); code != http.StatusCreated {
+	if code, _ := c.Do("POST", "/v1/workers", opsKey, map[string]any{"name": name, "pcn": pcn, "practices": []string{practice}, "capacity": capacity}, &w); code != http.StatusCreated {
 		c.TB.Fatalf("register worker: %d", code)
 	}
 	return w.ID
