@@ -23,16 +23,22 @@ func writeOutcome(w http.ResponseWriter, status int, issues []fhir.Issue) {
 	_, _ = w.Write(fhir.OperationOutcome(issues))
 }
 
-// writeServiceRequest answers with the referral as a ServiceRequest.
+// writeServiceRequest answers with the referral as a ServiceRequest,
+// pseudonymised for a key that sees pseudonyms.
 func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *referral.Referral, status int) {
-	body, err := fhir.EncodeServiceRequest(fhir.View{
+	v := fhir.View{
 		ID:          ref.ID(),
 		Status:      ref.FHIRStatus(),
 		Submission:  referral.FromEvent(ref.Received()),
 		AuthoredOn:  ref.ReceivedAt(),
 		LastUpdated: ref.UpdatedAt(),
 		VersionID:   fmt.Sprint(ref.Version()),
-	})
+	}
+	if pseudonymised(principalFrom(r.Context()).key) {
+		ps := v.Submission.Pseudonymised()
+		v.Submission, v.Pseudonym = referral.Submission{}, &ps
+	}
+	body, err := fhir.EncodeServiceRequest(v)
 	if err != nil {
 		a.fhirError(w, r, err)
 		return

@@ -130,7 +130,9 @@ type historyItem struct {
 	Role     string    `json:"actor_role,omitempty"`
 }
 
-func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
+// viewHandoff is h as staff see it (with its referral) or its partner
+// does; a pseudonymised view shows no shared data and no note.
+func viewHandoff(h *handoff.Handoff, staff, pseudo bool) handoffView {
 	req := h.Requested()
 	v := handoffView{ID: h.ID(), Status: string(h.Status()), ServiceID: req.GetServiceId(), PartnerID: req.GetPartnerId(),
 		Note: req.GetNote(), RequestedAt: h.RequestedAt(), RespondBy: h.RespondBy(), UpdatedAt: h.UpdatedAt(), Reminders: h.Reminders(),
@@ -142,7 +144,7 @@ func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
 		v.SharedFields = append(v.SharedFields, handoff.SharedFieldName(f))
 	}
 	v.Shared = details(req.GetShared())
-	if v.Shared == nil || (!staff && (h.Status() == handoff.StatusCancelled || h.Status() == handoff.StatusEnteredInError)) {
+	if v.Shared == nil || pseudo || (!staff && (h.Status() == handoff.StatusCancelled || h.Status() == handoff.StatusEnteredInError)) {
 		// A withdrawn handoff shows the partner nothing more of the person.
 		v.Shared, v.SharedFields, v.Note = map[string]any{}, []string{}, ""
 	}
@@ -199,7 +201,8 @@ func (a *api) getHandoff(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewHandoff(h, principalFrom(r.Context()).key.Role != keys.RolePartner))
+	key := principalFrom(r.Context()).key
+	writeJSON(w, http.StatusOK, viewHandoff(h, key.Role != keys.RolePartner, pseudonymised(key)))
 }
 
 // actionBody is a handoff action's body, which may be empty.

@@ -1,11 +1,15 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -170,4 +174,149 @@ func TestLinkWorkerNeedToKnow(t *testing.T) {
 		}
 		unreachable(t, catKey, mine, false)
 	})
+}
+
+// TestOpsSeePseudonyms: an ops key reads every endpoint it may call and
+// finds none of the person's identifying details or free text, only the
+// initials; an ops key with the personal_data scope gets the person's
+// details on the referral reads and the handoff.
+func TestOpsSeePseudonyms(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	admin, ops := p.key(keys.RoleAdmin, ""), p.key(keys.RoleOps, "")
+	opsPersonal := p.keyFor(keys.Spec{Role: keys.RoleOps, Scopes: []keys.Scope{keys.ScopePersonalData}})
+	ref := p.key(keys.RoleReferrer, "A81001")
+
+	// Ruth Testperson, with every personal field and free text filled,
+	// referred from outside the area with a safeguarding concern, is
+	// triaged and assigned by hand (reasons are free text) onto a worker's
+	// caseload, with a contact, a plan and a handoff.
+	triage := p.key(keys.RoleTriage, "")
+	personal := map[string]string{
+		"triage reason": "Ruth is known to the practice nurse", "assignment reason": "Alex knows Ruth's family",
+		"triage destination": "Ruth's daughter's GP in Leeds", "triage decline reason": "Ruth moved in with Dan",
+		"given name": "Ruth", "family name": "Testperson", "NHS number": "9434765064", "phone": "07700900456",
+		"email": "ruth.t@example.org", "date of birth": "1948-07-02", "postcode": "TS5 6AB",
+		"accessibility needs": "Uses a wheelchair", "what matters": "Walks by the river",
+		"safeguarding details": "Neighbour takes her pension", "referrer's name": "Dr Quinn Referrer",
+		"contact note": "Her son Arlo answered", "plan": "Sing in a choir again", "handoff note": "Ring after five",
+		"external reference": "HOSP-556677",
+	}
+	body := exampleReferral()
+	person := body["person"].(map[string]any)
+	person["given_name"], person["family_name"], person["nhs_number"] = personal["given name"], personal["family name"], personal["NHS number"]
+	person["phone"], person["email"], person["date_of_birth"] = personal["phone"], personal["email"], personal["date of birth"]
+	person["postcode"], person["accessibility_needs"] = personal["postcode"], personal["accessibility needs"]
+	body["what_matters"] = personal["what matters"]
+	body["safeguarding"] = map[string]any{"concern": true, "details": personal["safeguarding details"]}
+	body["referrer"] = map[string]any{"name": personal["referrer's name"], "role": "GP", "organisation": "A81001"}
+	body["consent"] = map[string]any{"given": true, "recorded_by": personal["referrer's name"], "recorded_at": "2026-11-20T10:00:00Z"}
+	body["external_reference"] = personal["external reference"]
+	body["gp_practice"] = "A81006"
+
+	worker := p.worker(ops, "Alex Link", 5)
+	var created submitted
+	if code, _ := p.do("POST", "/v1/referrals", ref, body, &created); code != http.StatusCreated {
+		t.Fatalf("referral: %d", code)
+	}
+	status := func(want string) func() bool {
+		return func() bool {
+			var v view
+			p.do("GET", "/v1/referrals/"+created.ID, admin, nil, &v)
+			return v.Status == want
+		}
+	}
+	eventually(t, "the referral in manual triage", status("awaiting_triage"))
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/triage", triage, map[string]string{"decision": "accept", "reason": personal["triage reason"],
+		// Staff text in every triage field, which an accept does not need.
+		"destination": personal["triage destination"], "decline_reason": personal["triage decline reason"]}, nil); code != http.StatusOK {
+		t.Fatalf("triage: %d", code)
+	}
+	eventually(t, "the referral waitlisted", status("waitlisted"))
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/assign", admin, map[string]string{"worker_id": worker, "reason": personal["assignment reason"]}, nil); code != http.StatusOK {
+		t.Fatalf("assign: %d", code)
+	}
+	lw := p.linkWorkerKey(worker)
+	past := time.Now().Add(-time.Hour).Format(time.RFC3339)
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/contacts", lw, map[string]any{"kind": "phone", "when": past, "duration_minutes": 10, "note": personal["contact note"]}, nil); code != http.StatusOK {
+		t.Fatalf("contact: %d", code)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/plan", lw, map[string]any{"what_matters": personal["plan"], "goals": []map[string]string{{"description": personal["plan"]}}}, nil); code != http.StatusOK {
+		t.Fatalf("plan: %d", code)
+	}
+	walkID := p.importSmall(admin).Results[0].ServiceID
+	var h struct {
+		ID       string
+		Sequence uint64
+	}
+	everything := []string{"given_name", "family_name", "date_of_birth", "phone", "email", "postcode", "needs", "what_matters", "language", "accessibility_needs", "preferred_contact", "nhs_number"}
+	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/handoffs", lw, map[string]any{"service_id": walkID, "shared_fields": everything, "consent": true, "note": personal["handoff note"]}, &h); code != http.StatusCreated {
+		t.Fatalf("handoff: %d", code)
+	}
+	last := p.logLength()
+
+	// Every GET endpoint an ops key may call, with its path filled in.
+	ids := map[string]string{"/v1/referrals/": created.ID, "/fhir/r4/ServiceRequest/": created.ID, "/v1/handoffs/": h.ID,
+		"/v1/workers/": worker, "/v1/directory/services/": walkID, "/v1/caseloads/": worker, "/v1/waitlists/": "U12345"}
+	fill := func(t *testing.T, pattern string) string {
+		t.Helper()
+		path := pattern
+		for _, param := range []string{"{id}", "{worker}", "{queue}"} {
+			before, after, found := strings.Cut(path, param)
+			if !found {
+				continue
+			}
+			id, ok := ids[before]
+			if !ok {
+				t.Fatalf("%s: the test has no value for %s; add one", pattern, param)
+			}
+			path = before + id + after
+		}
+		return path + "?min_seq=" + strconv.FormatUint(last, 10)
+	}
+	read := func(t *testing.T, key, path string) string {
+		t.Helper()
+		var raw json.RawMessage
+		if code, _ := p.do("GET", path, key, nil, &raw); code != http.StatusOK {
+			t.Fatalf("GET %s: %d %s, want 200", path, code, raw)
+		}
+		return string(raw)
+	}
+	for _, route := range httpapi.Routes() {
+		if route.Method != "GET" || !containsRole(route.Roles, keys.RoleOps) {
+			continue
+		}
+		t.Run(route.Path, func(t *testing.T) {
+			got := read(t, ops, fill(t, route.Path))
+			for what, value := range personal {
+				if strings.Contains(got, value) {
+					t.Errorf("the ops key got the %s (%q)", what, value)
+				}
+			}
+		})
+	}
+
+	// The timeline still shows the coded facts: the worker assigned.
+	if got := read(t, ops, "/v1/referrals/"+created.ID+"/timeline"); !strings.Contains(got, `"worker_id":"`+worker+`"`) {
+		t.Errorf("the ops timeline: %s, want the assignment's worker_id", got)
+	}
+	// The referral reads show the initials; with the personal_data scope,
+	// the person, and the handoff its shared data.
+	for _, path := range []string{"/v1/referrals/" + created.ID, "/fhir/r4/ServiceRequest/" + created.ID} {
+		if got := read(t, ops, path); !strings.Contains(got, "R.T.") {
+			t.Errorf("GET %s as ops: no initials R.T. in %s", path, got)
+		}
+		got := read(t, opsPersonal, path)
+		for _, what := range []string{"given name", "family name", "NHS number", "phone", "email", "date of birth", "postcode"} {
+			if !strings.Contains(got, personal[what]) {
+				t.Errorf("GET %s with the personal_data scope: no %s", path, what)
+			}
+		}
+	}
+	if got := read(t, opsPersonal, "/v1/handoffs/"+h.ID); !strings.Contains(got, personal["phone"]) || !strings.Contains(got, personal["given name"]) || !strings.Contains(got, personal["handoff note"]) {
+		t.Errorf("the handoff with the personal_data scope: %s, want the shared data and the note", got)
+	}
+	if got := read(t, opsPersonal, "/v1/referrals/"+created.ID+"/timeline"); !strings.Contains(got, personal["contact note"]) {
+		t.Errorf("the timeline with the personal_data scope: %s, want the events' details", got)
+	}
 }

@@ -107,21 +107,23 @@ func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
 
 // referralView is the JSON form of a referral's state and history.
 type referralView struct {
-	ID                    string              `json:"id"`
-	Status                string              `json:"status"`
-	Active                bool                `json:"active"`
-	Priority              string              `json:"priority"`
-	Sequence              uint64              `json:"sequence"`
-	ReceivedAt            time.Time           `json:"received_at"`
-	UpdatedAt             time.Time           `json:"updated_at"`
-	Referral              referral.Submission `json:"referral"`
-	Code                  *codeView           `json:"code,omitempty"`
-	SafeguardingEscalated bool                `json:"safeguarding_escalated"`
-	PossibleDuplicateOf   string              `json:"possible_duplicate_of,omitempty"`
-	Triage                *triageView         `json:"triage,omitempty"`
-	CancelReason          string              `json:"cancel_reason,omitempty"`
-	MergedInto            string              `json:"merged_into,omitempty"`
-	History               []historyView       `json:"history"`
+	ID         string    `json:"id"`
+	Status     string    `json:"status"`
+	Active     bool      `json:"active"`
+	Priority   string    `json:"priority"`
+	Sequence   uint64    `json:"sequence"`
+	ReceivedAt time.Time `json:"received_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	// Referral is the referral.Submission, or its referral.Pseudonym in a
+	// pseudonymised view.
+	Referral              any           `json:"referral"`
+	Code                  *codeView     `json:"code,omitempty"`
+	SafeguardingEscalated bool          `json:"safeguarding_escalated"`
+	PossibleDuplicateOf   string        `json:"possible_duplicate_of,omitempty"`
+	Triage                *triageView   `json:"triage,omitempty"`
+	CancelReason          string        `json:"cancel_reason,omitempty"`
+	MergedInto            string        `json:"merged_into,omitempty"`
+	History               []historyView `json:"history"`
 }
 
 type codeView struct {
@@ -157,7 +159,10 @@ func enumWire(name, prefix string) string {
 	return referral.WireName(name, prefix)
 }
 
-func viewOf(ref *referral.Referral) referralView {
+// viewOf is the view of ref; a pseudonymised one shows the person's
+// pseudonym, and of the triage no text staff wrote.
+func viewOf(ref *referral.Referral, pseudonymised bool) referralView {
+	sub := referral.FromEvent(ref.Received())
 	v := referralView{
 		ID:                    ref.ID(),
 		Status:                string(ref.Status()),
@@ -166,7 +171,7 @@ func viewOf(ref *referral.Referral) referralView {
 		Sequence:              ref.Version(),
 		ReceivedAt:            ref.ReceivedAt(),
 		UpdatedAt:             ref.UpdatedAt(),
-		Referral:              referral.FromEvent(ref.Received()),
+		Referral:              sub,
 		SafeguardingEscalated: ref.Escalated(),
 		PossibleDuplicateOf:   ref.Received().GetPossibleDuplicateOf(),
 		CancelReason:          strings.ReplaceAll(enumWire(ref.CancelReason().String(), "CANCEL_REASON_"), "_", "-"),
@@ -190,6 +195,12 @@ func viewOf(ref *referral.Referral) referralView {
 			Override:            t.GetOverride(),
 		}
 	}
+	if pseudonymised {
+		v.Referral = sub.Pseudonymised()
+		if v.Triage != nil {
+			v.Triage.Reason, v.Triage.DeclineReason, v.Triage.RedirectDestination = "", "", ""
+		}
+	}
 	for _, c := range ref.History() {
 		h := historyView{Sequence: c.Sequence, Type: strings.TrimPrefix(string(c.Payload.ProtoReflect().Descriptor().Name()), ""), At: c.At}
 		if c.Actor != nil {
@@ -206,7 +217,7 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(ref))
+	writeJSON(w, http.StatusOK, viewOf(ref, pseudonymised(principalFrom(r.Context()).key)))
 }
 
 type changeResponse struct {
