@@ -64,10 +64,12 @@ func (a *api) fhirError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	issues := fhir.Issues(e)
 	if dup, ok := errors.AsType[*intake.DuplicateError](err); ok {
-		w.Header().Set("Link", fmt.Sprintf("</fhir/r4/ServiceRequest/%s>; rel=\"related\"", dup.OpenID))
-		issues = []fhir.Issue{{Severity: "error", Code: "duplicate",
-			Diagnostics: "the person already has an open referral: ServiceRequest/" + dup.OpenID + "; revoke it before referring again",
-			Expression:  []string{"ServiceRequest.subject"}}}
+		diagnostics := possiblyKnown // another organisation's: nothing of it
+		if mayKnowOf(principalFrom(r.Context()).key, dup) {
+			w.Header().Set("Link", fmt.Sprintf("</fhir/r4/ServiceRequest/%s>; rel=\"related\"", dup.OpenID))
+			diagnostics = "the person already has an open referral: ServiceRequest/" + dup.OpenID + "; revoke it before referring again"
+		}
+		issues = []fhir.Issue{{Severity: "error", Code: "duplicate", Diagnostics: diagnostics, Expression: []string{"ServiceRequest.subject"}}}
 	}
 	writeOutcome(w, pk.Status, issues)
 }

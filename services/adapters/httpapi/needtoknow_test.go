@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -318,5 +319,71 @@ func TestOpsSeePseudonyms(t *testing.T) {
 	}
 	if got := read(t, opsPersonal, "/v1/referrals/"+created.ID+"/timeline"); !strings.Contains(got, personal["contact note"]) {
 		t.Errorf("the timeline with the personal_data scope: %s, want the events' details", got)
+	}
+}
+
+// TestDuplicateAcrossOrganisations: a referral refused because the person
+// has an open referral of another organisation answers 409 with nothing of
+// that referral (no id, no link), only that the person may be known to the
+// service and to call it, in JSON and in FHIR; the organisation that made
+// the open referral is still told which it is.
+func TestDuplicateAcrossOrganisations(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	refA, refB := p.key(keys.RoleReferrer, "A81001"), p.key(keys.RoleReferrer, "A81002")
+	var open submitted
+	if code, _ := p.do("POST", "/v1/referrals", refA, exampleReferral(), &open); code != http.StatusCreated {
+		t.Fatalf("A's referral: %d", code)
+	}
+	fromB := exampleReferral()
+	fromB["referrer"].(map[string]any)["organisation"] = "A81002"
+	fhirA, err := os.ReadFile("../fhir/testdata/gp-referral.json") // the same person, from A81001
+	if err != nil {
+		t.Fatal(err)
+	}
+	fhirB := strings.ReplaceAll(string(fhirA), "A81001", "A81002")
+	admin := p.key(keys.RoleAdmin, "")
+	eventually(t, "A's referral waiting", func() bool { // triaged and placed: nothing more to append
+		var v view
+		p.do("GET", "/v1/referrals/"+open.ID, admin, nil, &v)
+		return v.Status == "waitlisted"
+	})
+	before := p.logLength()
+
+	for name, req := range map[string]struct {
+		path string
+		body any
+	}{"JSON": {"/v1/referrals", fromB}, "FHIR": {"/fhir/r4/ServiceRequest", fhirB}} {
+		t.Run("another organisation, "+name, func(t *testing.T) {
+			var raw json.RawMessage
+			code, hdr := p.do("POST", req.path, refB, req.body, &raw)
+			if code != http.StatusConflict {
+				t.Fatalf("got %d %s, want 409", code, raw)
+			}
+			if strings.Contains(string(raw), open.ID) || hdr.Get("Link") != "" || strings.Contains(string(raw), "open_referral") {
+				t.Errorf("got Link %q and %s, want nothing of the open referral", hdr.Get("Link"), raw)
+			}
+			if !strings.Contains(string(raw), "may already be known to the social prescribing service") || !strings.Contains(string(raw), "call the service") {
+				t.Errorf("got %s, want to be told to call the service", raw)
+			}
+		})
+	}
+	if after := p.logLength(); after != before {
+		t.Errorf("the refused referrals grew the log from %d to %d", before, after)
+	}
+
+	// The organisation of the open referral is told which it is, as before.
+	var prob struct {
+		Type           string `json:"type"`
+		OpenReferralID string `json:"open_referral_id"`
+	}
+	code, hdr := p.do("POST", "/v1/referrals", refA, exampleReferral(), &prob, "Idempotency-Key", "again")
+	if code != http.StatusConflict || prob.OpenReferralID != open.ID || !strings.Contains(hdr.Get("Link"), open.ID) {
+		t.Errorf("A again: %d %+v Link %q, want 409 naming and linking %s", code, prob, hdr.Get("Link"), open.ID)
+	}
+	var raw json.RawMessage
+	code, hdr = p.do("POST", "/fhir/r4/ServiceRequest", refA, fhirA, &raw, "Idempotency-Key", "again-in-fhir")
+	if code != http.StatusConflict || !strings.Contains(string(raw), open.ID) || !strings.Contains(hdr.Get("Link"), open.ID) {
+		t.Errorf("A again in FHIR: %d %s Link %q, want 409 naming and linking %s", code, raw, hdr.Get("Link"), open.ID)
 	}
 }
