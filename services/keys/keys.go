@@ -108,8 +108,9 @@ type Key struct {
 	Organisation string `json:"organisation,omitempty"`
 	// Worker is the link worker a link_worker key acts for. Keys made
 	// before keys were bound to workers have none, and reach no referral
-	// (see Has and the HTTP API's need-to-know rules).
-	Worker    string    `json:"worker,omitempty"`
+	// (the HTTP API's need-to-know rules, services/adapters/httpapi).
+	Worker string `json:"worker,omitempty"`
+	// Scopes widen what the key may see; each is granted to one role.
 	Scopes    []Scope   `json:"scopes,omitempty"`
 	Label     string    `json:"label,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
