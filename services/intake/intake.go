@@ -25,7 +25,12 @@ import (
 // DuplicateError reports that the person already has an open referral.
 // Its kind is kernel.Conflict: it wraps errOpenEpisode.
 type DuplicateError struct {
+	// OpenID is the open referral.
 	OpenID string
+	// Organisation is the ODS code of the organisation that made the open
+	// referral: "" when it is not in the log yet (a create under way), so
+	// not known.
+	Organisation string
 }
 
 func (e *DuplicateError) Error() string {
@@ -187,7 +192,11 @@ func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person) (st
 			opened, err := who.Open(id, func(rid string) bool { return open[rid] })
 			var oe *person.OpenError
 			if errors.As(err, &oe) {
-				return "", &DuplicateError{OpenID: oe.OpenID}
+				r, err := events.Load(tx, aggregate.Referral, oe.OpenID)
+				if err != nil {
+					return "", err
+				}
+				return "", &DuplicateError{OpenID: oe.OpenID, Organisation: r.Received().GetReferrer().GetOrganisation()}
 			}
 			if err != nil {
 				return "", err

@@ -101,14 +101,16 @@ func newEnv(t *testing.T) *env {
 // key creates an API key of role and waits until it authenticates.
 func (e *env) key(role keys.Role) string {
 	e.t.Helper()
-	org := ""
+	spec := keys.Spec{Role: role, Label: "test"}
 	switch role {
 	case keys.RoleReferrer:
-		org = "A81001"
+		spec.Organisation = "A81001"
 	case keys.RolePartner:
-		org = "partner-a"
+		spec.Organisation = "partner-a"
+	case keys.RoleLinkWorker:
+		spec.Worker = "0190f6b2-0000-7000-8000-000000000001" // a link worker's key acts for one
 	}
-	plain, _, err := e.keys.Create(context.Background(), role, org, "test")
+	plain, _, err := e.keys.Create(context.Background(), spec)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -9,22 +9,42 @@ import (
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
-// TestAuthorisationMatrix sends every role (and no key, a wrong key and a
-// revoked key) to every endpoint, and checks who gets through.
+// TestAuthorisationMatrix sends every role, and the keys of a role with
+// its scopes or without its worker (and no key, a wrong key and a revoked
+// key), to every endpoint, and checks who gets through.
 func TestAuthorisationMatrix(t *testing.T) {
 	t.Parallel()
 	p := start(t)
 	roleKeys := map[keys.Role]string{}
 	for _, r := range keys.Roles {
-		org := ""
 		switch r {
 		case keys.RoleReferrer:
-			org = "A81001"
+			roleKeys[r] = p.key(r, "A81001")
 		case keys.RolePartner:
-			org = "partner-a"
+			roleKeys[r] = p.key(r, "partner-a")
+		case keys.RoleLinkWorker: // below: it acts for a worker
+		default:
+			roleKeys[r] = p.key(r, "")
 		}
-		roleKeys[r] = p.key(r, org)
 	}
+	worker := p.worker(roleKeys[keys.RoleOps], "Matrix Worker", 5)
+	roleKeys[keys.RoleLinkWorker] = p.linkWorkerKey(worker)
+	// A scope or a missing worker changes which referrals a key reaches,
+	// never which routes its role may call.
+	type principal struct {
+		name string
+		role keys.Role
+		key  string
+	}
+	var principals []principal
+	for _, r := range keys.Roles {
+		principals = append(principals, principal{string(r), r, roleKeys[r]})
+	}
+	principals = append(principals,
+		principal{"link_worker with the team scope", keys.RoleLinkWorker, p.linkWorkerKey(worker, keys.ScopeTeam)},
+		principal{"link_worker without a worker", keys.RoleLinkWorker, p.legacyLinkWorkerKey()},
+		principal{"ops with the personal_data scope", keys.RoleOps, p.keyFor(keys.Spec{Role: keys.RoleOps, Scopes: []keys.Scope{keys.ScopePersonalData}})},
+	)
 	var created submitted
 	if code, _ := p.do("POST", "/v1/referrals", roleKeys[keys.RoleReferrer], exampleReferral(), &created); code != http.StatusCreated {
 		t.Fatalf("setup referral: %d", code)
@@ -34,17 +54,18 @@ func TestAuthorisationMatrix(t *testing.T) {
 
 	for _, route := range httpapi.Routes() {
 		path := strings.ReplaceAll(route.Path, "{id}", created.ID)
-		for _, r := range keys.Roles {
-			t.Run(route.Method+" "+route.Path+" as "+string(r), func(t *testing.T) {
+		for _, pr := range principals {
+			t.Run(route.Method+" "+route.Path+" as "+pr.name, func(t *testing.T) {
 				// An empty JSON object: authorised callers get past the
-				// gate (to a 2xx, 4xx validation or 409), others are stopped.
-				code, _ := p.do(route.Method, path, roleKeys[r], bodyFor(route.Method), nil)
-				allowed := containsRole(route.Roles, r)
+				// gate (to a 2xx, 4xx validation, 404 or 409), others are
+				// stopped.
+				code, _ := p.do(route.Method, path, pr.key, bodyFor(route.Method), nil)
+				allowed := containsRole(route.Roles, pr.role)
 				switch {
 				case allowed && (code == http.StatusUnauthorized || code == http.StatusForbidden):
-					t.Fatalf("got %d, want the %s role let through", code, r)
+					t.Fatalf("got %d, want %s let through", code, pr.name)
 				case !allowed && code != http.StatusForbidden:
-					t.Fatalf("got %d, want 403 for the %s role", code, r)
+					t.Fatalf("got %d, want 403 for %s", code, pr.name)
 				}
 			})
 		}

@@ -3,7 +3,12 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -131,10 +136,25 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// key creates an API key and waits until the authenticator knows it.
+// key creates an API key of role (with an organisation for a referrer
+// or a partner) and waits until the authenticator knows it.
 func (s *server) key(role keys.Role, org string) string {
 	s.t.Helper()
-	plain, _, err := s.keys.Create(context.Background(), role, org, "test")
+	return s.keyFor(keys.Spec{Role: role, Organisation: org})
+}
+
+// linkWorkerKey creates a link worker's key bound to worker, with scopes.
+func (s *server) linkWorkerKey(worker string, scopes ...keys.Scope) string {
+	s.t.Helper()
+	return s.keyFor(keys.Spec{Role: keys.RoleLinkWorker, Worker: worker, Scopes: scopes})
+}
+
+// keyFor creates the key spec says and waits until the authenticator
+// knows it.
+func (s *server) keyFor(spec keys.Spec) string {
+	s.t.Helper()
+	spec.Label = "test"
+	plain, _, err := s.keys.Create(context.Background(), spec)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -145,9 +165,42 @@ func (s *server) key(role keys.Role, org string) string {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s.t.Fatalf("key for %s not accepted within 5s", role)
+	s.t.Fatalf("key for %s not accepted within 5s", spec.Role)
 	return ""
 }
+
+// legacyLinkWorkerKey stores a link worker's key as keys were stored
+// before they named a worker (no worker, no scopes), and waits until the
+// authenticator knows it.
+func (s *server) legacyLinkWorkerKey() string {
+	s.t.Helper()
+	ctx := context.Background()
+	id, secret := make([]byte, 6), make([]byte, 32)
+	_, _ = rand.Read(id)
+	_, _ = rand.Read(secret)
+	plainSecret := base64.RawURLEncoding.EncodeToString(secret)
+	sum := sha256.Sum256([]byte(plainSecret))
+	rec := fmt.Sprintf(`{"id":%q,"role":"link_worker","label":"made before keys named workers","created_at":"2026-01-01T00:00:00Z","secret_hash":%q}`,
+		hex.EncodeToString(id), hex.EncodeToString(sum[:]))
+	kv, err := s.log.JS.KeyValue(ctx, keys.Bucket)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, hex.EncodeToString(id), []byte(rec)); err != nil {
+		s.t.Fatal(err)
+	}
+	plain := "pw_" + hex.EncodeToString(id) + "_" + plainSecret
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if k, err := s.auth.Authenticate(plain); err == nil && k.Role == keys.RoleLinkWorker && k.Worker == "" {
+			return plain
+		}
+	}
+	s.t.Fatal("the old link worker key was not accepted within 5s")
+	return ""
+}
+
+// replaceID puts id in place of a route pattern's {id}.
+func replaceID(pattern, id string) string { return strings.ReplaceAll(pattern, "{id}", id) }
 
 // revoke revokes a key and waits until the authenticator refuses it.
 func (s *server) revoke(plain string) {

@@ -112,9 +112,23 @@ func (p *pathway) stop() {
 	}
 }
 
-// key creates an API key through the keys store on pathway's NATS.
+// key creates an API key of role (with an organisation for a referrer or
+// a partner) through the keys store on pathway's NATS.
 func (p *pathway) key(role keys.Role, org string) string {
 	p.t.Helper()
+	return p.keyFor(keys.Spec{Role: role, Organisation: org})
+}
+
+// linkWorkerKey creates a link worker's key bound to worker.
+func (p *pathway) linkWorkerKey(worker string) string {
+	p.t.Helper()
+	return p.keyFor(keys.Spec{Role: keys.RoleLinkWorker, Worker: worker})
+}
+
+// keyFor creates the key spec says and waits until pathway accepts it.
+func (p *pathway) keyFor(spec keys.Spec) string {
+	p.t.Helper()
+	spec.Label = "test"
 	nc, err := nats.Connect(p.natsURL)
 	if err != nil {
 		p.t.Fatal(err)
@@ -126,7 +140,7 @@ func (p *pathway) key(role keys.Role, org string) string {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	plain, _, err := ks.Create(ctx, role, org, "test")
+	plain, _, err := ks.Create(ctx, spec)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -138,7 +152,7 @@ func (p *pathway) key(role keys.Role, org string) string {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	p.t.Fatalf("key for %s not accepted within 5s", role)
+	p.t.Fatalf("key for %s not accepted within 5s", spec.Role)
 	return ""
 }
 

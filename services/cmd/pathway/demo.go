@@ -113,7 +113,7 @@ func loadDemo(ctx context.Context, js jetstream.JetStream, dataKeys events.Keys,
 	if err != nil {
 		return "", err
 	}
-	plain, _, err := ks.Create(ctx, keys.RoleOps, "", "demo dashboard")
+	plain, _, err := ks.Create(ctx, keys.Spec{Role: keys.RoleOps, Label: "demo dashboard"})
 	return plain, err
 }
 

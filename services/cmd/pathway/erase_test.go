@@ -106,12 +106,12 @@ func TestErasureMustShow(t *testing.T) {
 	k := p.vcseKeys()
 	rep := p.importSmall(k.admin)
 	walkID := rep.Results[0].ServiceID
-	p.worker(k.ops, "Alex Link", 5)
+	lw := p.linkWorkerKey(p.worker(k.ops, "Alex Link", 5))
 
 	// Create and read.
 	id := p.referPerson(k.ref, k.ops)
 	var h struct{ ID string }
-	if code, _ := p.do("POST", "/v1/referrals/"+id+"/handoffs", k.lw, map[string]any{
+	if code, _ := p.do("POST", "/v1/referrals/"+id+"/handoffs", lw, map[string]any{
 		"service_id": walkID, "shared_fields": []string{"given_name", "phone"}, "consent": true}, &h); code != http.StatusCreated {
 		t.Fatalf("handoff: %d", code)
 	}
@@ -135,7 +135,7 @@ func TestErasureMustShow(t *testing.T) {
 	if code, _ := p.do("POST", "/v1/people/erase", k.admin, erase, nil); code != http.StatusConflict {
 		t.Errorf("erase with an open referral: %d, want 409", code)
 	}
-	if code, _ := p.do("POST", "/v1/referrals/"+id+"/discharge", k.lw, map[string]any{"reason": "goals_met"}, nil); code != http.StatusOK {
+	if code, _ := p.do("POST", "/v1/referrals/"+id+"/discharge", lw, map[string]any{"reason": "goals_met"}, nil); code != http.StatusOK {
 		t.Fatalf("discharge: %d", code)
 	}
 	var hs struct{ Status string }

@@ -905,10 +905,10 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 		tb.Fatal(err)
 	}
 	h := history{Events: last, Open: open, Workers: nWorkers, Capacity: capacity}
-	if h.ReferrerKey, _, err = ks.Create(ctx, keys.RoleReferrer, "A81001", "bench"); err != nil {
+	if h.ReferrerKey, _, err = ks.Create(ctx, keys.Spec{Role: keys.RoleReferrer, Organisation: "A81001", Label: "bench"}); err != nil {
 		tb.Fatal(err)
 	}
-	if h.OpsKey, _, err = ks.Create(ctx, keys.RoleOps, "", "bench"); err != nil {
+	if h.OpsKey, _, err = ks.Create(ctx, keys.Spec{Role: keys.RoleOps, Label: "bench"}); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Logf("history: %d events (%d closed episodes, %d open referrals, %d assigned to %d workers of capacity %d) in %v",

@@ -26,6 +26,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -345,6 +346,16 @@ func TestKeysCommand(t *testing.T) {
 	if code, _, errs := run1("keys", "create", "--role", "nurse"); code != 1 || !strings.Contains(errs, "role") {
 		t.Fatalf("unknown role: %d %q", code, errs)
 	}
+	// A link worker's key acts for a worker on the roster.
+	if code, _, errs := run1("keys", "create", "--role", "link_worker"); code != 1 || !strings.Contains(errs, "--worker") {
+		t.Fatalf("link worker without a worker: %d %q, want 1 naming --worker", code, errs)
+	}
+	if code, _, errs := run1("keys", "create", "--role", "link_worker", "--worker", "0190f6b2-0000-7000-8000-000000000001"); code != 1 || !strings.Contains(errs, "no link worker") {
+		t.Fatalf("link worker of no worker: %d %q, want 1: no link worker", code, errs)
+	}
+	if code, _, errs := run1("keys", "create", "--role", "ops", "--scope", "team"); code != 1 || !strings.Contains(errs, "team scope") {
+		t.Fatalf("ops key with the team scope: %d %q, want 1 naming the scope", code, errs)
+	}
 	code, out, _ = run1("keys", "list")
 	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "A81001") || strings.Contains(out, "pw_") {
 		t.Fatalf("list: %d %q, want the key's id and organisation and no secret", code, out)
@@ -369,8 +380,9 @@ func TestKeysCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("create while serving: %d", code)
 	}
+	ops := strings.TrimSpace(out)
 	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/openapi.json", nil)
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out))
+	req.Header.Set("Authorization", "Bearer "+ops)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		resp, err := http.DefaultClient.Do(req)
@@ -385,6 +397,23 @@ func TestKeysCommand(t *testing.T) {
 			t.Fatal("a key created while serving was not accepted within 5s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// A link worker key for a worker on the roster, with the team scope.
+	worker := apitest.Client{TB: t, Base: "http://" + addr}.Worker(ops, "Alex Link", 5)
+	code, out, errs = run1("keys", "create", "--role", "link_worker", "--worker", worker, "--scope", "team")
+	if code != 0 || !strings.HasPrefix(out, "pw_") || !strings.Contains(errs, "of PCN U12345") || !strings.Contains(errs, "scope team") {
+		t.Fatalf("link worker key: %d %q %q, want a key of the worker's PCN with the team scope", code, out, errs)
+	}
+	lwID := strings.Split(strings.TrimSpace(out), "_")[1]
+	code, out, _ = run1("keys", "list")
+	var line string
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, lwID) {
+			line = l
+		}
+	}
+	if code != 0 || !strings.Contains(line, worker) || !strings.Contains(line, "team") {
+		t.Fatalf("list: %d %q, want the link worker key with its worker and scope", code, out)
 	}
 	p.stop(t, syscall.SIGTERM)
 }
@@ -403,9 +432,9 @@ func TestRebuildCommand(t *testing.T) {
 	data := t.TempDir()
 	p := startPathway(t, data)
 	ops := p.key(keys.RoleOps, "")
-	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
 	wk := struct{ ID string }{p.worker(ops, "W", 1)}
+	lw := p.linkWorkerKey(wk.ID)
 	ids := p.refer(ref, "9434765919", "4010232137", "9876543210")
 	deadline := time.Now().Add(10 * time.Second)
 	for {

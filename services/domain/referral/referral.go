@@ -69,6 +69,7 @@ type Referral struct {
 	mergedInto           string
 	mergedFrom           []string
 	worker               string
+	queue                string
 	baselines            map[pathwayv1.OutcomeInstrument]bool
 	erased               *pathwayv1.ReferralErased
 	erasedAt             time.Time
@@ -113,6 +114,8 @@ func (r *Referral) Apply(c kernel.Change) {
 		if e.GetPriority() != pathwayv1.Priority_PRIORITY_UNSPECIFIED {
 			r.priority = e.GetPriority()
 		}
+	case *pathwayv1.ReferralWaitlisted:
+		r.queue = e.GetQueue()
 	case *pathwayv1.ReferralAssigned:
 		r.worker = e.GetWorkerId()
 	case *pathwayv1.OutcomeMeasured:
@@ -219,6 +222,15 @@ func (r *Referral) CancelReason() pathwayv1.CancelReason { return r.cancelReason
 
 // Worker is the link worker the referral is assigned to, if any.
 func (r *Referral) Worker() string { return r.worker }
+
+// Queue is the waitlist the referral waits on (a PCN's ODS code, or
+// unmatched) while it is waitlisted; "" otherwise.
+func (r *Referral) Queue() string {
+	if r.status != StatusWaitlisted {
+		return ""
+	}
+	return r.queue
+}
 
 // MergedInto is the referral this one was merged into, when it was.
 func (r *Referral) MergedInto() string { return r.mergedInto }
