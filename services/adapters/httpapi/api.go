@@ -134,9 +134,15 @@ func unauthorised(w http.ResponseWriter, detail string) {
 	WriteProblem(w, Problem{Type: problemBase + "unauthorised", Title: "Unauthorised", Status: http.StatusUnauthorized, Detail: detail})
 }
 
-// decodeJSON decodes a JSON body strictly: one object, no unknown fields,
-// within MaxBodyBytes. It writes the problem and returns false on error.
+// decodeJSON decodes a JSON body strictly: sent as application/json,
+// one object, no unknown fields, within MaxBodyBytes, by strictJSON's
+// rules. It writes the problem (415 for another media type, 413, 400) and
+// returns false on error.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if !hasMediaType(r, jsonType) {
+		unsupportedMediaType(w)
+		return false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		WriteProblem(w, Problem{Type: problemBase + "too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
@@ -150,9 +156,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// strictJSON decodes body into v, refusing unknown fields and trailing
-// data. Its errors name the field but never echo values.
+// strictJSON decodes body into v, refusing invalid UTF-8, a key repeated
+// in an object (checkJSONText), unknown fields and trailing data. Its
+// errors name the field but never echo values.
 func strictJSON(body []byte, v any) error {
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
