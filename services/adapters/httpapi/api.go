@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
@@ -44,9 +46,11 @@ type Referrals struct {
 // resource's file), the event store the reads load from, and the read
 // models.
 type api struct {
-	auth Authenticator
-	log  *slog.Logger
-	now  func() time.Time
+	auth     Authenticator
+	throttle *edge.Throttle
+	proxies  edge.Proxies
+	log      *slog.Logger
+	now      func() time.Time
 
 	referrals  referralDesk
 	triager    triager
@@ -66,7 +70,7 @@ type api struct {
 
 // newAPI holds cfg's services as the interfaces the endpoints use.
 func newAPI(cfg Config) *api {
-	a := &api{auth: cfg.Auth, log: cfg.Logger, now: cfg.Referrals.Now,
+	a := &api{auth: cfg.Auth, throttle: cfg.Throttle, proxies: cfg.Proxies, log: cfg.Logger, now: cfg.Referrals.Now,
 		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads}
 	if in := cfg.Referrals.Intake; in != nil {
 		a.referrals, a.triager, a.cases, a.closer = in, in, in, in
@@ -105,7 +109,10 @@ var roleProto = map[keys.Role]pathwayv1.Role{
 }
 
 // authorise wraps h so that only requests with a valid key of one of roles
-// reach it: 401 without a valid key, 403 with a key of another role.
+// reach it: 401 without a valid key, 403 with a key of another role, and
+// 429 with Retry-After, before the key is looked at, while the client
+// address or the key id has failed too often (edge.Throttle). A failed
+// check is logged with the client address and the key id, never the key.
 func (a *api) authorise(h http.HandlerFunc, roles ...keys.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := keys.ParseAuthorization(r.Header.Get("Authorization"))
@@ -113,8 +120,15 @@ func (a *api) authorise(h http.HandlerFunc, roles ...keys.Role) http.HandlerFunc
 			unauthorised(w, "a bearer API key is required")
 			return
 		}
+		client, keyID := a.proxies.Client(r), keys.IDOf(token)
+		if wait, ok := a.throttle.Check(client, keyID); !ok {
+			tooManyFailures(w, wait)
+			return
+		}
 		key, err := a.auth.Authenticate(token)
 		if err != nil {
+			a.throttle.Fail(client, keyID)
+			a.log.Warn("API key rejected", "client", client.String(), "key_id", keyID, "method", r.Method, "route", r.Pattern)
 			unauthorised(w, "the API key is not valid")
 			return
 		}
@@ -128,6 +142,15 @@ func (a *api) authorise(h http.HandlerFunc, roles ...keys.Role) http.HandlerFunc
 }
 
 const problemBase = "https://pathway.example/problems/"
+
+// tooManyFailures answers 429: too many failed key checks, retry after
+// wait.
+func tooManyFailures(w http.ResponseWriter, wait time.Duration) {
+	secs := int(wait.Round(time.Second) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	WriteProblem(w, Problem{Type: problemBase + "too-many-failures", Title: "Too many failed key checks", Status: http.StatusTooManyRequests,
+		Detail: fmt.Sprintf("too many failed API key checks from this address or for this key; retry after %d seconds", secs)})
+}
 
 func unauthorised(w http.ResponseWriter, detail string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="pathway"`)
