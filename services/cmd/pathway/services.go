@@ -48,9 +48,13 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 	}}
 	var dash dashboard.Config // the operations dashboard, with intake
 	// One throttle of failed key checks for the API and the dashboard's
-	// sign-in.
+	// sign-in, counting clients behind the trusted proxies.
+	proxies, err := edge.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	throttle := edge.NewThrottle(edge.ThrottleOptions{})
-	hc.Throttle = throttle
+	hc.Throttle, hc.Proxies = throttle, proxies
 
 	if slices.Contains(cfg.Services, "intake") {
 		ks, err := keys.Open(ctx, js, keys.Options{Replicas: cfg.Replicas})
@@ -96,7 +100,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 			return nil, err
 		}
 		dash = dashboard.Config{Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret,
-			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log, Forms: forms, Throttle: throttle}
+			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log, Forms: forms, Throttle: throttle, Proxies: proxies}
 	}
 	if slices.Contains(cfg.Services, "triage") {
 		svc := triage.NewService(store, cfg.rules, nil, log)
