@@ -87,7 +87,7 @@ type Config struct {
 	// Logger gets failures; never keys or personal data. Nil discards.
 	Logger *slog.Logger
 	// Forms records the sign-in forms used, so that each CSRF token of the
-	// sign-in form is used once (OpenForms); required.
+	// sign-in form is used once (NewUsedForms); required.
 	Forms Forms
 	// Throttle limits failed sign-ins per client address and per key id;
 	// share the API's. Nil makes one with the default limits.

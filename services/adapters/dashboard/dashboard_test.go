@@ -87,10 +87,6 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 	<-auth.Loaded()
 	kb := dashboard.NewKeyBucket(ks, auth)
 	e := &env{t: t, logs: &syncBuffer{}, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
-	forms, err := dashboard.OpenForms(ctx, lg.JS, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
 	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +107,7 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
 		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),
 		Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,
-		Forms: forms, Proxies: o.proxies, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
+		Forms: dashboard.NewUsedForms(lg.JS, 1), Proxies: o.proxies, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	})
 	e.srv = httptest.NewUnstartedServer(h)
 	if o.server != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,35 +30,58 @@ type Forms interface {
 
 // UsedForms is Forms on FormBucket: an id is a key created once (a second
 // create fails), and the bucket forgets it after two hours, when its form
-// has long expired. It is safe for concurrent use.
+// has long expired. The bucket is opened (and created when missing) at the
+// first Use, not at start, so that a busy JetStream at start-up delays no
+// service; a failed open is tried again at the next Use. It is safe for
+// concurrent use.
 type UsedForms struct {
+	js       jetstream.JetStream
+	replicas int
+
+	mu sync.Mutex
 	kv jetstream.KeyValue
 }
 
 var _ Forms = (*UsedForms)(nil)
 
-// OpenForms opens FormBucket, creating it when missing.
-func OpenForms(ctx context.Context, js jetstream.JetStream, replicas int) (*UsedForms, error) {
-	kv, err := js.KeyValue(ctx, FormBucket)
+// NewUsedForms returns the used-forms ledger on FormBucket of js, with
+// replicas replicas when it creates the bucket.
+func NewUsedForms(js jetstream.JetStream, replicas int) *UsedForms {
+	return &UsedForms{js: js, replicas: max(replicas, 1)}
+}
+
+// bucket opens FormBucket once, creating it when missing.
+func (u *UsedForms) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.kv != nil {
+		return u.kv, nil
+	}
+	kv, err := u.js.KeyValue(ctx, FormBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		kv, err = u.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 			Bucket:      FormBucket,
 			Description: "pathway dashboard: sign-in forms already used",
 			History:     1,
 			TTL:         2 * formTTL,
 			Storage:     jetstream.FileStorage,
-			Replicas:    max(replicas, 1),
+			Replicas:    u.replicas,
 		})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", FormBucket, err)
 	}
-	return &UsedForms{kv: kv}, nil
+	u.kv = kv
+	return kv, nil
 }
 
 // Use marks id used. Errors: ErrFormUsed, or the bucket's error.
 func (u *UsedForms) Use(ctx context.Context, id string) error {
-	_, err := u.kv.Create(ctx, "form."+id, nil)
+	kv, err := u.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = kv.Create(ctx, "form."+id, nil)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return ErrFormUsed
 	}
