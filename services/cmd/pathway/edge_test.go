@@ -182,7 +182,8 @@ func TestServeThrottlesFailedKeys(t *testing.T) {
 		}
 	}
 	logs := p.logs.String()
-	if api, dash := strings.Count(logs, `msg="API key rejected"`), strings.Count(logs, `msg="dashboard sign-in failed"`); api != 5 || dash != 5 {
+	api := strings.Count(logs, `msg="API key rejected" client=203.0.113.7`)
+	if dash := strings.Count(logs, `msg="dashboard sign-in failed" client=203.0.113.7`); api != 5 || dash != 5 {
 		t.Errorf("log has %d rejected API keys and %d failed sign-ins, want 5 and 5", api, dash)
 	}
 	if strings.Contains(logs, strings.Repeat("A", 43)) || strings.Contains(logs, ops) {
