@@ -420,6 +420,21 @@ func (a *Authenticator) Authenticate(token string) (Key, error) {
 	return rec.Key, nil
 }
 
+// IDOf returns the key id a token names (pw_<id>_...), or "" when it
+// names none. It checks nothing else: the id of a wrong token is what
+// rate limits and logs may name, the secret never.
+func IDOf(token string) string {
+	rest, ok := strings.CutPrefix(token, "pw_")
+	if !ok {
+		return ""
+	}
+	id, _, ok := strings.Cut(rest, "_")
+	if !ok || !keyID.MatchString(id) {
+		return ""
+	}
+	return id
+}
+
 // ParseAuthorization returns the token of an "Authorization: Bearer
 // <token>" header.
 func ParseAuthorization(header string) (string, bool) {

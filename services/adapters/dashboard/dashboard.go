@@ -7,7 +7,12 @@
 // secret kept in the JetStream key-value bucket SecretBucket so that every
 // pathway process accepts the same cookies. The key is looked up again on
 // every request, so revoking it ends its sessions. Every form that changes
-// state carries a CSRF token bound to a cookie.
+// state carries a CSRF token: the sign-in form's is bound to a sign-in
+// cookie and used once (Forms), a signed-in page's is bound to the
+// session. Failed sign-ins are limited per client address and per key id
+// (edge.Throttle, shared with the API) and logged without the key; the
+// cookies are Secure whenever the browser reached the dashboard over TLS,
+// directly or through a trusted proxy (edge.Proxies).
 //
 // The pages show no contact details: a referral appears by its id and the
 // person's initials only.
@@ -29,6 +34,7 @@ import (
 	"time"
 
 	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -80,6 +86,16 @@ type Config struct {
 	Done <-chan struct{}
 	// Logger gets failures; never keys or personal data. Nil discards.
 	Logger *slog.Logger
+	// Forms records the sign-in forms used, so that each CSRF token of the
+	// sign-in form is used once (NewUsedForms); required.
+	Forms Forms
+	// Throttle limits failed sign-ins per client address and per key id;
+	// share the API's. Nil makes one with the default limits.
+	Throttle *edge.Throttle
+	// Proxies are the reverse proxies whose X-Forwarded-For (the client
+	// address the throttle counts) and X-Forwarded-Proto (https makes the
+	// cookies Secure) are believed; the zero value trusts none.
+	Proxies edge.Proxies
 }
 
 func (c *Config) defaults() {
@@ -101,6 +117,9 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Throttle == nil {
+		c.Throttle = edge.NewThrottle(edge.ThrottleOptions{})
+	}
 }
 
 // Validate reports what is missing or wrong in c, after defaults.
@@ -114,6 +133,9 @@ func (c Config) Validate() error {
 	}
 	if c.Keys == nil {
 		errs = append(errs, errors.New("dashboard: Keys is required"))
+	}
+	if c.Forms == nil {
+		errs = append(errs, errors.New("dashboard: Forms is required"))
 	}
 	if len(c.Secret) < 32 {
 		errs = append(errs, errors.New("dashboard: Secret must be at least 32 bytes"))

@@ -2,8 +2,10 @@ package dashboard_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -26,6 +28,7 @@ import (
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/keys"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -47,6 +50,7 @@ func (c *clock) Add(d time.Duration) {
 // real read model engines and API keys.
 type env struct {
 	t     *testing.T
+	logs  *syncBuffer // the dashboard's log
 	log   *eventstest.Log
 	keys  *keys.Store
 	auth  *keys.Authenticator
@@ -58,8 +62,19 @@ type env struct {
 
 const ttl = 8 * time.Hour
 
-func newEnv(t *testing.T) *env {
+// envOptions vary the dashboard a test runs.
+type envOptions struct {
+	proxies edge.Proxies
+	tls     bool               // serve over TLS
+	server  func(*http.Server) // set the server's limits
+}
+
+func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 	t.Helper()
+	var o envOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	lg := eventstest.Start(t, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -71,7 +86,7 @@ func newEnv(t *testing.T) *env {
 	go auth.Run(ctx)
 	<-auth.Loaded()
 	kb := dashboard.NewKeyBucket(ks, auth)
-	e := &env{t: t, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
+	e := &env{t: t, logs: &syncBuffer{}, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
 	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -92,10 +107,42 @@ func newEnv(t *testing.T) *env {
 		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
 		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),
 		Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,
+		Forms: dashboard.NewUsedForms(lg.JS, 1), Proxies: o.proxies, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	})
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(func() { close(done); e.srv.Close() })
+	e.srv = httptest.NewUnstartedServer(h)
+	if o.server != nil {
+		o.server(e.srv.Config)
+	}
+	if o.tls {
+		e.srv.StartTLS()
+	} else {
+		e.srv.Start()
+	}
+	t.Cleanup(func() {
+		close(done)
+		e.srv.Close()
+		if t.Failed() {
+			t.Logf("dashboard log:\n%s", e.logs.String())
+		}
+	})
 	return e
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // key creates an API key of role and waits until it authenticates.
@@ -133,7 +180,10 @@ type browser struct {
 
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	c := *e.srv.Client() // its transport trusts the test server's certificate, when it has one
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &browser{e: e, c: &c}
 }
 
 func (b *browser) get(path string) (int, string, http.Header) {

@@ -23,6 +23,7 @@ import (
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/partners"
 	"github.com/pathway-sp/pathway/projections/waitlists"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
 	"github.com/pathway-sp/pathway/services/assignment"
@@ -56,8 +57,14 @@ func start(tb testing.TB) *server { return startWith(tb, false) }
 // loopback, where the tests' receivers listen.
 func startLoopbackWebhooks(tb testing.TB) *server { return startWith(tb, true) }
 
-func startWith(tb testing.TB, allowPrivate bool) *server {
+// startWith starts the API, trusting the reverse proxies at proxies (their
+// X-Forwarded-For gives the client address).
+func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 	tb.Helper()
+	trusted, err := edge.ParseProxies(proxies)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	lg := eventstest.Start(tb, false)
 	s := &server{t: tb, log: lg, logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(s.logs, nil))
@@ -78,7 +85,6 @@ func startWith(tb testing.TB, allowPrivate bool) *server {
 			tb.Fatal(err)
 		}
 	}
-	var err error
 	s.keys, err = keys.Open(ctx, lg.JS, keys.Options{})
 	must(err)
 	s.auth = s.keys.Authenticator()
@@ -99,7 +105,7 @@ func startWith(tb testing.TB, allowPrivate bool) *server {
 	g.Go(func() error { return tri.Run(ctx) })
 	asg := assignment.New(lg.Store, assignment.Options{Logger: log, Checkpoints: obj})
 	g.Go(func() error { return asg.Run(ctx) })
-	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth,
+	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth, Proxies: trusted,
 		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, nil), TriageQueue: engine(intake.NewIndex())},
 		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
 			ReadTimeout: 2 * time.Second},

@@ -23,9 +23,11 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
 	"github.com/pathway-sp/pathway/events/keyring"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/triage"
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -72,6 +74,19 @@ type serveConfig struct {
 	// clearPersonal appends personal fields unsealed: for the benchmark
 	// that measures what sealing costs, never from a flag.
 	clearPersonal bool
+	// HTTP server limits: how long a client may take to send a request's
+	// headers and its whole request, how long a response may take to
+	// write (the dashboard's live stream sets its own deadline per write),
+	// how long an idle keep-alive connection stays open, and how many
+	// connections are served at once (more wait to be accepted).
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPWriteTimeout      time.Duration
+	HTTPIdleTimeout       time.Duration
+	HTTPMaxConns          int
+	// TrustedProxies are CIDR prefixes or addresses of reverse proxies
+	// whose X-Forwarded-For and X-Forwarded-Proto are believed.
+	TrustedProxies []string
 	// demoOut receives the demo's ops key; default discard.
 	demoOut io.Writer
 	// rules are the compiled triage rules, loaded before start.
@@ -94,6 +109,12 @@ func defaultServeConfig() serveConfig {
 		WaitTarget:      28 * 24 * time.Hour,
 		HandoffDeadline: 14 * 24 * time.Hour,
 		Retention:       retention.DefaultPolicy(),
+
+		HTTPReadHeaderTimeout: 10 * time.Second,
+		HTTPReadTimeout:       30 * time.Second,
+		HTTPWriteTimeout:      60 * time.Second,
+		HTTPIdleTimeout:       60 * time.Second,
+		HTTPMaxConns:          1024,
 	}
 }
 
@@ -143,6 +164,18 @@ func (c serveConfig) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown timeout must be positive"))
 	}
+	for flag, d := range map[string]time.Duration{"--http-read-header-timeout": c.HTTPReadHeaderTimeout, "--http-read-timeout": c.HTTPReadTimeout,
+		"--http-write-timeout": c.HTTPWriteTimeout, "--http-idle-timeout": c.HTTPIdleTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, e.g. 30s", flag))
+		}
+	}
+	if c.HTTPMaxConns < 1 {
+		errs = append(errs, fmt.Errorf("--http-max-conns %d: want at least 1, and below the process's open-file limit", c.HTTPMaxConns))
+	}
+	if _, err := edge.ParseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -166,6 +199,13 @@ var envNames = map[string]string{
 	"webhook-allow-private": "PATHWAY_WEBHOOK_ALLOW_PRIVATE",
 	"master-key":            "PATHWAY_MASTER_KEY_FILE",
 	"retention":             "PATHWAY_RETENTION",
+
+	"http-read-header-timeout": "PATHWAY_HTTP_READ_HEADER_TIMEOUT",
+	"http-read-timeout":        "PATHWAY_HTTP_READ_TIMEOUT",
+	"http-write-timeout":       "PATHWAY_HTTP_WRITE_TIMEOUT",
+	"http-idle-timeout":        "PATHWAY_HTTP_IDLE_TIMEOUT",
+	"http-max-conns":           "PATHWAY_HTTP_MAX_CONNS",
+	"trusted-proxies":          "PATHWAY_TRUSTED_PROXIES",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -179,6 +219,16 @@ to an external NATS (for example a three-node JetStream cluster, with
 HTTP: GET /healthz answers while the process is up; GET /readyz answers 200
 only when JetStream is reachable and the event stream is ready, otherwise
 503 with the reason. SIGINT or SIGTERM stops everything within 10 seconds.
+The server closes a connection that is slow to send its request
+(--http-read-header-timeout, --http-read-timeout) or to take its answer
+(--http-write-timeout; the dashboard's live stream extends its own
+deadline at each write), or idle between requests (--http-idle-timeout),
+and serves at most --http-max-conns connections at once (keep it below
+the process's open-file limit; more wait to be accepted). Failed API key
+checks and dashboard sign-ins are limited per client address and per key
+(429 with Retry-After). Behind a reverse proxy that terminates TLS, name
+it in --trusted-proxies: its X-Forwarded-For then gives the client address
+and its X-Forwarded-Proto: https makes the dashboard's cookies Secure.
 
 Durability: every write is fsynced before it is acknowledged (--fsync,
 the default). --fsync=false lets JetStream fsync every 2 minutes instead:
@@ -246,6 +296,29 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	}
 	fs.StringVar(&cfg.MasterKey, "master-key", fromEnv("master-key", ""), desc("master-key", "file of the master key that wraps the data keys sealing personal data (base64 of 32 bytes; made on first start); default master.key in --data. "+keyring.MasterEnv+" holding the key itself wins. Keep it apart from the data and its backups"))
 	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
+	for _, d := range []struct {
+		name, text string
+		v          *time.Duration
+	}{
+		{"http-read-header-timeout", "how long a client may take to send a request's headers", &cfg.HTTPReadHeaderTimeout},
+		{"http-read-timeout", "how long a client may take to send a whole request, body included", &cfg.HTTPReadTimeout},
+		{"http-write-timeout", "how long an answer may take to write (the dashboard's live stream extends it per write)", &cfg.HTTPWriteTimeout},
+		{"http-idle-timeout", "how long an idle keep-alive connection stays open", &cfg.HTTPIdleTimeout},
+	} {
+		if v, err := time.ParseDuration(fromEnv(d.name, "")); err == nil {
+			*d.v = v
+		}
+		fs.DurationVar(d.v, d.name, *d.v, desc(d.name, d.text))
+	}
+	if n, err := strconv.Atoi(fromEnv("http-max-conns", "")); err == nil {
+		cfg.HTTPMaxConns = n
+	}
+	fs.IntVar(&cfg.HTTPMaxConns, "http-max-conns", cfg.HTTPMaxConns, desc("http-max-conns", "most HTTP connections served at once; more wait to be accepted"))
+	cfg.TrustedProxies = splitList(fromEnv("trusted-proxies", ""))
+	fs.Func("trusted-proxies", desc("trusted-proxies", "comma-separated CIDR prefixes or addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (default none)"), func(v string) error {
+		cfg.TrustedProxies = splitList(v)
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
 		fs.PrintDefaults()
@@ -340,7 +413,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	log.Info("HTTP listening", "addr", ln.Addr().String())
+	log.Info("HTTP listening", "addr", ln.Addr().String(), "max_conns", cfg.HTTPMaxConns)
+	ln = netutil.LimitListener(ln, cfg.HTTPMaxConns)
 
 	setup := &setupState{}
 	var handler atomic.Pointer[http.Handler]
@@ -365,7 +439,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			}
 			starting.ServeHTTP(w, r)
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 

@@ -16,6 +16,7 @@ import (
 	"github.com/pathway-sp/pathway/projections/timeseries"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/erasure"
@@ -49,6 +50,14 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		return projections.Ready(ctx, writePath...)
 	}}
 	var dash dashboard.Config // the operations dashboard, with intake
+	// One throttle of failed key checks for the API and the dashboard's
+	// sign-in, counting clients behind the trusted proxies.
+	proxies, err := edge.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	throttle := edge.NewThrottle(edge.ThrottleOptions{})
+	hc.Throttle, hc.Proxies = throttle, proxies
 
 	if slices.Contains(cfg.Services, "intake") {
 		ks, err := keys.Open(ctx, js, keys.Options{Replicas: cfg.Replicas})
@@ -94,7 +103,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 			return nil, err
 		}
 		dash = dashboard.Config{Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret,
-			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log}
+			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log, Forms: dashboard.NewUsedForms(js, cfg.Replicas), Throttle: throttle, Proxies: proxies}
 	}
 	if slices.Contains(cfg.Services, "triage") {
 		svc := triage.NewService(store, cfg.rules, nil, log)

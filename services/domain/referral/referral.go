@@ -1,6 +1,7 @@
 package referral
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -333,6 +334,10 @@ func (r *Referral) StaffTriage(d *pathwayv1.ReferralTriaged) ([]proto.Message, e
 	if d.GetReason() == "" {
 		return nil, ErrInvalid.Errorf("a triage decision needs a reason")
 	}
+	if errs := texts(kernel.Prose("reason", d.GetReason()), kernel.Prose("decline_reason", d.GetDeclineReason()),
+		kernel.Line("destination", d.GetRedirectDestination())); errs != nil {
+		return nil, errs
+	}
 	switch d.GetDecision() {
 	case pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, pathwayv1.TriageDecision_TRIAGE_DECISION_SIGNPOST,
 		pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL:
@@ -376,6 +381,9 @@ func (r *Referral) Cancel(reason pathwayv1.CancelReason, note string) ([]proto.M
 	if reason != pathwayv1.CancelReason_CANCEL_REASON_REVOKED && reason != pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR {
 		return nil, ErrInvalid.Errorf("reason must be revoked or entered-in-error")
 	}
+	if errs := texts(kernel.Prose("note", note)); errs != nil {
+		return nil, errs
+	}
 	if !r.Exists() || !r.status.Active() {
 		return nil, ErrConflict.Errorf("only an active referral can be cancelled; this one is %s", r.statusName())
 	}
@@ -391,6 +399,9 @@ func (r *Referral) MergeInto(survivor *Referral, reason string) (dup, surv []pro
 	}
 	if r.id == survivor.id {
 		return nil, nil, ErrInvalid.Errorf("a referral cannot be merged into itself")
+	}
+	if errs := texts(kernel.Prose("reason", reason)); errs != nil {
+		return nil, nil, errs
 	}
 	if !r.status.Active() || !survivor.status.Active() {
 		return nil, nil, ErrConflict.Errorf("only active referrals can be merged (%s into %s)", r.statusName(), survivor.statusName())
@@ -453,6 +464,9 @@ func (r *Referral) RecordContact(c *pathwayv1.ContactRecorded, now time.Time) ([
 	case c.GetDidNotAttend() && c.GetDurationMinutes() > 0:
 		return nil, ErrInvalid.Errorf("a did-not-attend has no duration")
 	}
+	if errs := texts(kernel.Prose("note", c.GetNote())); errs != nil {
+		return nil, errs
+	}
 	return []proto.Message{c}, nil
 }
 
@@ -477,6 +491,9 @@ func (r *Referral) Discharge(reason pathwayv1.DischargeReason, note string) ([]p
 	if reason == pathwayv1.DischargeReason_DISCHARGE_REASON_UNSPECIFIED {
 		return nil, ErrInvalid.Errorf("a discharge reason is required")
 	}
+	if errs := texts(kernel.Prose("note", note)); errs != nil {
+		return nil, errs
+	}
 	switch r.status {
 	case StatusAccepted, StatusWaitlisted, StatusAssigned:
 	default:
@@ -495,6 +512,9 @@ func (r *Referral) Discharge(reason pathwayv1.DischargeReason, note string) ([]p
 func (r *Referral) Reopen(reason string) ([]proto.Message, error) {
 	if reason == "" {
 		return nil, ErrInvalid.Errorf("a reason is required")
+	}
+	if errs := texts(kernel.Prose("reason", reason)); errs != nil {
+		return nil, errs
 	}
 	ok := r.status == StatusDischarged ||
 		r.status == StatusCancelled && r.cancelReason == pathwayv1.CancelReason_CANCEL_REASON_REVOKED
@@ -520,10 +540,15 @@ func (r *Referral) AgreePlan(whatMatters string, goals []*pathwayv1.Goal) ([]pro
 	if len(goals) == 0 || len(goals) > 20 {
 		return nil, ErrInvalid.Errorf("goals: 1 to 20 goals are required")
 	}
+	checks := [][]kernel.FieldError{kernel.Prose("what_matters", whatMatters)}
 	for i, g := range goals {
 		if g.GetDescription() == "" || len(g.GetDescription()) > 500 {
 			return nil, ErrInvalid.Errorf("goals[%d].description: is required, at most 500 characters", i)
 		}
+		checks = append(checks, kernel.Prose(fmt.Sprintf("goals[%d].description", i), g.GetDescription()))
+	}
+	if errs := texts(checks...); errs != nil {
+		return nil, errs
 	}
 	return []proto.Message{&pathwayv1.SupportPlanAgreed{WhatMatters: whatMatters, Goals: goals}}, nil
 }
@@ -583,6 +608,9 @@ func (r *Referral) MeasureOutcome(m *pathwayv1.OutcomeMeasured) ([]proto.Message
 			if c.GetConcern() == "" || c.GetScore() > 6 {
 				return nil, ErrInvalid.Errorf("mycaw.concerns[%d]: a concern and a score 0 to 6 are required", i)
 			}
+			if errs := texts(kernel.Prose(fmt.Sprintf("mycaw.concerns[%d].concern", i), c.GetConcern())); errs != nil {
+				return nil, errs
+			}
 		}
 		if my.GetWellbeing() > 6 {
 			return nil, ErrInvalid.Errorf("mycaw.wellbeing: must be 0 to 6")
@@ -600,4 +628,18 @@ func (r *Referral) MeasureOutcome(m *pathwayv1.OutcomeMeasured) ([]proto.Message
 		return nil, ErrInvalid.Errorf("point must be baseline or follow_up")
 	}
 	return []proto.Message{m}, nil
+}
+
+// texts is ErrInvalid listing the fields that the character rule
+// (kernel.Line, kernel.Prose) refuses in checks, or nil when there are
+// none.
+func texts(checks ...[]kernel.FieldError) error {
+	var fields []kernel.FieldError
+	for _, c := range checks {
+		fields = append(fields, c...)
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return ErrInvalid.WithFields(fields...)
 }

@@ -27,8 +27,8 @@ type Client struct {
 }
 
 // Do sends a request with the bearer key (none when empty), the body as
-// JSON (a string or []byte as it is), and the headers given as name, value
-// pairs, and decodes the answer into out when not nil. It returns the
+// JSON (a string or []byte as it is) with Content-Type application/json,
+// and the headers given as name, value pairs (which may replace it), and decodes the answer into out when not nil. It returns the
 // status and the headers.
 func (c Client) Do(method, path, key string, body any, out any, headers ...string) (int, http.Header) {
 	c.TB.Helper()
@@ -49,6 +49,9 @@ func (c Client) Do(method, path, key string, body any, out any, headers ...strin
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
