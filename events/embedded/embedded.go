@@ -2,6 +2,11 @@
 // so that pathway runs as one binary with no other setup. It stores the
 // log under a data directory and, by default, fsyncs every write before
 // acknowledging it.
+//
+// The server admits only clients that authenticate: on its first start it
+// generates an NKey user into the data directory (CredentialsFile,
+// readable by its owner only) and accepts that key alone, over a socket
+// and in process alike.
 package embedded
 
 import (
@@ -16,6 +21,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // Config configures an embedded server.
@@ -62,9 +68,12 @@ func splitListen(listen string) (string, int, error) {
 	return host, port, nil
 }
 
-// Server is a running embedded NATS server.
+// Server is a running embedded NATS server. Its methods are safe for
+// concurrent use.
 type Server struct {
-	ns *server.Server
+	ns  *server.Server
+	key nkeys.KeyPair // the one user's, to sign this process's connections
+	pub string
 }
 
 // Start starts a server and waits until it accepts clients. The caller
@@ -87,8 +96,17 @@ func Start(cfg Config) (*Server, error) {
 		port = server.RANDOM_PORT
 	}
 	storeDir := filepath.Join(cfg.DataDir, "jetstream")
+	// The data directory, when created here, is its owner's alone.
 	if err := os.MkdirAll(storeDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded nats: data directory: %w", err)
+	}
+	key, err := userKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := key.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	opts := &server.Options{
 		ServerName: cfg.ServerName,
@@ -102,6 +120,11 @@ func Start(cfg Config) (*Server, error) {
 		HTTPPort:   0,
 		// Large enough for an atomic batch of events plus headers.
 		MaxPayload: 8 << 20,
+		// The one user, in the global account, which has JetStream. The
+		// server holds only the public key; a client proves it holds the
+		// seed by signing the server's nonce, so no secret crosses the
+		// connection.
+		Nkeys: []*server.NkeyUser{{Nkey: pub}},
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -112,7 +135,7 @@ func Start(cfg Config) (*Server, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready within %v (is %s in use?)", cfg.StartTimeout, cfg.Listen)
 	}
-	return &Server{ns: ns}, nil
+	return &Server{ns: ns, key: key, pub: pub}, nil
 }
 
 // ClientURL is the URL clients connect to, with the port actually bound.
@@ -120,8 +143,13 @@ func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 
 // InProcess is the option that connects a client in this process to the
 // server without a socket (nats.InProcessServer): no loopback traffic and
-// nothing another local process could listen in on.
+// nothing another local process could listen in on. The client still
+// authenticates: add Auth.
 func (s *Server) InProcess() nats.Option { return nats.InProcessServer(s.ns) }
+
+// Auth is the option that authenticates a client in this process as the
+// server's user, whether it connects in process or over a socket.
+func (s *Server) Auth() nats.Option { return nats.Nkey(s.pub, s.key.Sign) }
 
 // Addr is the client address actually bound.
 func (s *Server) Addr() net.Addr { return s.ns.Addr() }

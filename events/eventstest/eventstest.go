@@ -1,6 +1,7 @@
 // Package eventstest starts a real event log for tests: an embedded
 // nats-server with JetStream on a free loopback port and a temporary
-// store directory, with the stream set up.
+// store directory, with the stream set up. The server requires its
+// credentials, as pathway's does: connect with Log.Auth.
 package eventstest
 
 import (
@@ -19,6 +20,8 @@ type Log struct {
 	Store *events.Store
 	JS    jetstream.JetStream
 	URL   string
+	// Auth authenticates another connection to URL.
+	Auth nats.Option
 }
 
 // Start starts a log that is stopped when the test ends. fsync relaxes
@@ -41,7 +44,7 @@ func StartWith(tb testing.TB, fsync bool, cfg events.StreamConfig) *Log {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}
@@ -53,5 +56,5 @@ func StartWith(tb testing.TB, fsync bool, cfg events.StreamConfig) *Log {
 	if err := events.Setup(context.Background(), js, cfg); err != nil {
 		tb.Fatalf("set up the log: %v", err)
 	}
-	return &Log{Store: events.New(js, events.Options{}), JS: js, URL: srv.ClientURL()}
+	return &Log{Store: events.New(js, events.Options{}), JS: js, URL: srv.ClientURL(), Auth: srv.Auth()}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,7 @@ type pathway struct {
 	t       testing.TB
 	base    string
 	natsURL string
+	natsOpt []nats.Option // the credentials (and TLS) to connect to natsURL
 	data    string
 	cancel  context.CancelFunc
 	done    chan error
@@ -80,6 +82,15 @@ func startPathwayWith(tb testing.TB, cfg serveConfig) *pathway {
 		}
 		if p.base != "" && strings.Contains(out, "services started") {
 			tb.Cleanup(p.stop)
+			var err error
+			if cfg.NATSURL == "" {
+				p.natsOpt, err = embedded.ClientOptions(cfg.DataDir)
+			} else {
+				p.natsOpt, err = natsOptionsAuth(cfg)
+			}
+			if err != nil {
+				tb.Fatal(err)
+			}
 			return p
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -105,15 +116,26 @@ func (p *pathway) stop() {
 	}
 }
 
-// key creates an API key through the keys store on pathway's NATS.
-func (p *pathway) key(role keys.Role, org string) string {
+// connect connects to pathway's NATS as pathway does, for as long as the
+// test runs.
+func (p *pathway) connect() jetstream.JetStream {
 	p.t.Helper()
-	nc, err := nats.Connect(p.natsURL)
+	nc, err := nats.Connect(p.natsURL, p.natsOpt...)
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	p.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return js
+}
+
+// key creates an API key through the keys store on pathway's NATS.
+func (p *pathway) key(role keys.Role, org string) string {
+	p.t.Helper()
+	js := p.connect()
 	ctx := context.Background()
 	ks, err := keys.Open(ctx, js, keys.Options{})
 	if err != nil {
@@ -147,13 +169,7 @@ func (p *pathway) do(method, path, key string, body any, out any, headers ...str
 // logLength returns the last sequence of the event log.
 func (p *pathway) logLength() uint64 {
 	p.t.Helper()
-	nc, err := nats.Connect(p.natsURL)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	n, err := events.New(js, events.Options{}).LastSequence(context.Background())
+	n, err := events.New(p.connect(), events.Options{}).LastSequence(context.Background())
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -280,7 +296,8 @@ func TestIdempotentRetryAcrossRestart(t *testing.T) {
 // processes' worth of services against one external NATS: a referral
 // taken by the intake is triaged by the other.
 func TestServicesRunApartOnExternalNATS(t *testing.T) {
-	srv, err := embedded.Start(embedded.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	dir := t.TempDir()
+	srv, err := embedded.Start(embedded.Config{DataDir: dir, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,6 +305,7 @@ func TestServicesRunApartOnExternalNATS(t *testing.T) {
 	start := func(services ...string) *pathway {
 		cfg := defaultServeConfig()
 		cfg.NATSURL = srv.ClientURL()
+		cfg.NATSNkey = filepath.Join(dir, embedded.CredentialsFile)
 		cfg.HTTPAddr = "127.0.0.1:0"
 		cfg.Services = services
 		return startPathwayWith(t, cfg)
@@ -300,7 +318,6 @@ func TestServicesRunApartOnExternalNATS(t *testing.T) {
 	if code, _ := tri.do("GET", "/v1/openapi.json", "", nil, nil); code != http.StatusNotFound {
 		t.Errorf("the triage-only process serves the API: %d, want 404", code)
 	}
-	in.natsURL = srv.ClientURL()
 	ref := in.key(keys.RoleReferrer, "A81001")
 	var created submitted
 	if code, _ := in.do("POST", "/v1/referrals", ref, exampleReferral(), &created); code != http.StatusCreated {

@@ -167,9 +167,15 @@ func get(tb testing.TB, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func storeAt(tb testing.TB, url string) *events.Store {
+// storeAt connects to the embedded server of the pathway serve running on
+// data, at url, with the credentials it keeps there.
+func storeAt(tb testing.TB, data, url string) *events.Store {
 	tb.Helper()
-	nc, err := nats.Connect(url)
+	opts, err := embedded.ClientOptions(data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -199,7 +205,7 @@ func TestServeAnswersReadyAndSurvivesRestart(t *testing.T) {
 	// A partner event: no service reacts to it, so the aggregate holds
 	// exactly what this test wrote.
 	agg := events.Aggregate{Type: "partner", ID: uuid.NewString()}
-	v, err := storeAt(t, url).Append(ctx, agg, 0, events.Event{Payload: &pathwayv1.PartnerRegistered{Name: "kept"}})
+	v, err := storeAt(t, data, url).Append(ctx, agg, 0, events.Event{Payload: &pathwayv1.PartnerRegistered{Name: "kept"}})
 	if err != nil {
 		t.Fatalf("append through the embedded server: %v", err)
 	}
@@ -208,7 +214,7 @@ func TestServeAnswersReadyAndSurvivesRestart(t *testing.T) {
 	p = startServe(t, args...)
 	addr = p.await(t, httpAddrRe, 15*time.Second)
 	awaitReady(t, addr)
-	s := storeAt(t, p.await(t, natsURLRe, time.Second))
+	s := storeAt(t, data, p.await(t, natsURLRe, time.Second))
 	recs, version, err := s.Load(ctx, agg)
 	if err != nil || len(recs) != 1 || version != v {
 		t.Fatalf("after restart: %d events at %d (%v), want 1 at %d", len(recs), version, err, v)
@@ -227,8 +233,15 @@ func TestServeExternalNATS(t *testing.T) {
 	natsAddr := ln.Addr().String()
 	ln.Close()
 	data := filepath.Join(t.TempDir(), "unused")
+	// The external NATS's credentials, made by a first start.
+	natsData := t.TempDir()
+	srv, err := embedded.Start(embedded.Config{DataDir: natsData, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown(context.Background())
 
-	p := startServe(t, "--nats-url", "nats://"+natsAddr, "--data", data, "--http", "127.0.0.1:0")
+	p := startServe(t, "--nats-url", "nats://"+natsAddr, "--nats-nkey", filepath.Join(natsData, embedded.CredentialsFile), "--data", data, "--http", "127.0.0.1:0")
 	addr := p.await(t, httpAddrRe, 15*time.Second)
 	if code, _ := get(t, "http://"+addr+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz while NATS is down: %d, want 200", code)
@@ -243,7 +256,7 @@ func TestServeExternalNATS(t *testing.T) {
 	}
 
 	// The external NATS comes up: pathway connects and sets up the stream.
-	srv, err := embedded.Start(embedded.Config{DataDir: t.TempDir(), Listen: natsAddr})
+	srv, err = embedded.Start(embedded.Config{DataDir: natsData, Listen: natsAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,6 +396,73 @@ func TestKeysCommand(t *testing.T) {
 			t.Fatal("a key created while serving was not accepted within 5s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	p.stop(t, syscall.SIGTERM)
+}
+
+// TestNATSIsLocked: the first command on a new data directory generates
+// the embedded server's credentials there, its owner's alone; a running
+// serve refuses NATS clients without them and admits a tool that uses
+// the file as its NKey seed; and a command whose credentials the running
+// serve refuses fails, rather than open the directory under it.
+func TestNATSIsLocked(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := func(string) string { return "" }
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"keys", "create", "--role", "ops", "--data", data}, env, &out, &errb); code != 0 {
+		t.Fatalf("keys create on a new data directory: %d %s", code, errb.String())
+	}
+	creds := filepath.Join(data, embedded.CredentialsFile)
+	for path, want := range map[string]os.FileMode{data: 0o700, creds: 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %04o, want %04o", path, got, want)
+		}
+	}
+
+	p := startServe(t, "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0")
+	awaitReady(t, p.await(t, httpAddrRe, 15*time.Second))
+	url := p.await(t, natsURLRe, time.Second)
+	if nc, err := nats.Connect(url); !errors.Is(err, nats.ErrAuthorization) {
+		if err == nil {
+			nc.Close()
+		}
+		t.Errorf("connect without credentials: %v, want %v", err, nats.ErrAuthorization)
+	}
+	seed, err := nats.NkeyOptionFromSeed(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, seed)
+	if err != nil {
+		t.Fatalf("connect with the credentials file as an NKey seed: %v", err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.Stream(context.Background(), events.DefaultStream); err != nil {
+		t.Errorf("the event stream through the credentials: %v", err)
+	}
+
+	// Someone else's credentials in the directory: the running serve
+	// refuses them, and keys says so instead of opening the directory.
+	other := t.TempDir()
+	srv, err := embedded.Start(embedded.Config{DataDir: other, Listen: "127.0.0.1:0", NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown(context.Background())
+	mine, _ := os.ReadFile(creds)
+	theirs, _ := os.ReadFile(filepath.Join(other, embedded.CredentialsFile))
+	os.WriteFile(creds, theirs, 0o600)
+	out.Reset()
+	errb.Reset()
+	code := run(context.Background(), []string{"keys", "list", "--data", data}, env, &out, &errb)
+	os.WriteFile(creds, mine, 0o600)
+	if code != 1 || !strings.Contains(strings.ToLower(errb.String()), "authorization violation") {
+		t.Errorf("keys list with credentials the running serve refuses: exit %d, stdout %q, stderr %q; want 1 with the refusal", code, out.String(), errb.String())
 	}
 	p.stop(t, syscall.SIGTERM)
 }

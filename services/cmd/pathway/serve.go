@@ -35,6 +35,7 @@ type serveConfig struct {
 	NATSListen string
 	NATSURL    string
 	NATSCreds  string
+	NATSNkey   string // an NKey seed file, for an external NATS
 	NATSUser   string
 	NATSPass   string
 	NATSToken  string
@@ -102,6 +103,9 @@ func (c serveConfig) Validate() error {
 	if c.NATSToken != "" && (c.NATSUser != "" || c.NATSCreds != "") {
 		errs = append(errs, errors.New("--nats-token cannot be combined with --nats-user or --nats-creds"))
 	}
+	if c.NATSNkey != "" && (c.NATSUser != "" || c.NATSCreds != "" || c.NATSToken != "") {
+		errs = append(errs, errors.New("--nats-nkey cannot be combined with --nats-user, --nats-creds or --nats-token"))
+	}
 	if c.NATSPass != "" && c.NATSUser == "" {
 		errs = append(errs, errors.New("a NATS password needs --nats-user"))
 	}
@@ -135,6 +139,7 @@ var envNames = map[string]string{
 	"nats-listen":           "PATHWAY_NATS_LISTEN",
 	"nats-url":              "PATHWAY_NATS_URL",
 	"nats-creds":            "PATHWAY_NATS_CREDS",
+	"nats-nkey":             "PATHWAY_NATS_NKEY",
 	"nats-user":             "PATHWAY_NATS_USER",
 	"nats-password":         "PATHWAY_NATS_PASSWORD",
 	"nats-token":            "PATHWAY_NATS_TOKEN",
@@ -152,9 +157,12 @@ const serveHelp = `Usage: pathway serve [flags]
 
 Runs every pathway service in one process. By default it starts an
 embedded NATS server with JetStream that stores the event log under --data
-and accepts NATS clients on this machine only. With --nats-url it connects
-to an external NATS (for example a three-node JetStream cluster, with
---replicas 3) and starts no server.
+and accepts NATS clients on this machine only, and only with the
+credentials it generates on its first start into --data/` + embedded.CredentialsFile + `
+(an NKey seed, mode 0600; for the nats CLI: nats --nkey FILE). pathway
+connects to it in process. With --nats-url it connects to an external NATS
+(for example a three-node JetStream cluster, with --replicas 3) and starts
+no server.
 
 HTTP: GET /healthz answers while the process is up; GET /readyz answers 200
 only when JetStream is reachable and the event stream is ready, otherwise
@@ -187,6 +195,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs.StringVar(&cfg.NATSListen, "nats-listen", fromEnv("nats-listen", cfg.NATSListen), desc("nats-listen", "client address of the embedded NATS server; port 0 picks a free port"))
 	fs.StringVar(&cfg.NATSURL, "nats-url", fromEnv("nats-url", ""), desc("nats-url", "external NATS URL(s), comma-separated; starts no embedded server"))
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", fromEnv("nats-creds", ""), desc("nats-creds", "NATS credentials file (JWT and NKey) for --nats-url"))
+	fs.StringVar(&cfg.NATSNkey, "nats-nkey", fromEnv("nats-nkey", ""), desc("nats-nkey", "NATS NKey seed file for --nats-url (e.g. DATA/"+embedded.CredentialsFile+" of another pathway's embedded server)"))
 	fs.StringVar(&cfg.NATSUser, "nats-user", fromEnv("nats-user", ""), desc("nats-user", "NATS user name for --nats-url; the password comes from the environment"))
 	fs.StringVar(&cfg.NATSToken, "nats-token", "", "NATS token for --nats-url (prefer env "+envNames["nats-token"]+": a flag shows in the process list)")
 	fs.BoolVar(&cfg.Fsync, "fsync", fromEnv("fsync", "true") != "false", desc("fsync", "fsync every write before acknowledging it"))
@@ -273,7 +282,14 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 
 	opts := natsOptions(cfg, log)
 	if srv != nil {
-		opts = append(opts, srv.InProcess())
+		// In process, and with the credentials the server generated.
+		opts = append(opts, srv.InProcess(), srv.Auth())
+	} else {
+		auth, err := natsOptionsAuth(cfg)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, auth...)
 	}
 	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
@@ -421,14 +437,22 @@ func natsOptions(cfg serveConfig, log *slog.Logger) []nats.Option {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "server", redactURL(nc.ConnectedUrl())) }),
 	}
-	return append(opts, natsOptionsAuth(cfg)...)
+	return opts
 }
 
-// natsOptionsAuth are the credentials options of cfg.
-func natsOptionsAuth(cfg serveConfig) []nats.Option {
+// natsOptionsAuth are the options of cfg's credentials for an external
+// NATS. An NKey seed file that cannot be read is an error.
+func natsOptionsAuth(cfg serveConfig) ([]nats.Option, error) {
 	var opts []nats.Option
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	if cfg.NATSNkey != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NATSNkey)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-nkey %s: %w", cfg.NATSNkey, err)
+		}
+		opts = append(opts, o)
 	}
 	if cfg.NATSUser != "" {
 		opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPass))
@@ -436,7 +460,7 @@ func natsOptionsAuth(cfg serveConfig) []nats.Option {
 	if cfg.NATSToken != "" {
 		opts = append(opts, nats.Token(cfg.NATSToken))
 	}
-	return opts
+	return opts, nil
 }
 
 // redactURL drops any user information from a NATS URL before logging it.
