@@ -25,9 +25,11 @@ const CredentialsFile = "nats.nk"
 
 // ClientOptions are the options a client in another process on this
 // machine needs to reach the server running on dataDir: its user's
-// credentials. It returns an error wrapping fs.ErrNotExist when dataDir
-// has no credentials (no server has started on it), and an error when
-// they are open to other users.
+// credentials, and, when the server listens with TLS, trust in exactly the
+// certificate it presents (whatever names that certificate carries). It
+// returns an error wrapping fs.ErrNotExist when dataDir has no credentials
+// (no server has started on it), and an error when they are open to other
+// users. Start writes both files.
 func ClientOptions(dataDir string) ([]nats.Option, error) {
 	key, err := readKey(filepath.Join(dataDir, CredentialsFile))
 	if err != nil {
@@ -37,7 +39,15 @@ func ClientOptions(dataDir string) ([]nats.Option, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
-	return []nats.Option{nats.Nkey(pub, key.Sign)}, nil
+	opts := []nats.Option{nats.Nkey(pub, key.Sign)}
+	pin, err := pinnedTLS(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if pin != nil {
+		opts = append(opts, nats.Secure(pin))
+	}
+	return opts, nil
 }
 
 // userKey returns the user key stored in dir, generating it first when

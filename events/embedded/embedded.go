@@ -6,7 +6,7 @@
 // The server admits only clients that authenticate: on its first start it
 // generates an NKey user into the data directory (CredentialsFile,
 // readable by its owner only) and accepts that key alone, over a socket
-// and in process alike.
+// and in process alike. A listen address beyond loopback also needs TLS.
 package embedded
 
 import (
@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -41,19 +42,44 @@ type Config struct {
 	// ServerName names the server in logs and cluster views; default
 	// "pathway".
 	ServerName string
+	// CertFile and KeyFile are the PEM certificate (chain) and private key
+	// the server presents to clients over TLS. With them every client
+	// connection over a socket must use TLS; without them there is no TLS.
+	// They are required when Listen is not a loopback address.
+	CertFile, KeyFile string
 }
 
-// Validate reports whether c can start a server.
+// Validate reports whether c can start a server: a data directory, a
+// host:port to listen on, and TLS (CertFile and KeyFile) when that host
+// is not loopback, since clients would then reach the log over a network.
 func (c Config) Validate() error {
+	var errs []error
 	if c.DataDir == "" {
-		return errors.New("embedded nats: data directory is required")
+		errs = append(errs, errors.New("embedded nats: data directory is required"))
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		errs = append(errs, errors.New("embedded nats: TLS needs both a certificate file and a key file"))
 	}
 	if c.Listen != "" {
-		if _, _, err := splitListen(c.Listen); err != nil {
-			return err
+		host, _, err := splitListen(c.Listen)
+		if err != nil {
+			errs = append(errs, err)
+		} else if !Loopback(host) && c.CertFile == "" {
+			errs = append(errs, fmt.Errorf("embedded nats: listen address %q is not loopback: clients would reach the log over the network, so TLS is required (a certificate and key)", c.Listen))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// Loopback reports whether host, of a listen address, is reachable from
+// this machine only: "localhost" or a loopback IP address. An empty host
+// or an unspecified address (0.0.0.0, ::) listens on every interface.
+func Loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func splitListen(listen string) (string, int, error) {
@@ -126,6 +152,9 @@ func Start(cfg Config) (*Server, error) {
 		// connection.
 		Nkeys: []*server.NkeyUser{{Nkey: pub}},
 	}
+	if err := useTLS(opts, cfg); err != nil {
+		return nil, err
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: %w", err)
@@ -144,7 +173,8 @@ func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 // InProcess is the option that connects a client in this process to the
 // server without a socket (nats.InProcessServer): no loopback traffic and
 // nothing another local process could listen in on. The client still
-// authenticates: add Auth.
+// authenticates: add Auth. It needs no TLS, and must not ask for it: with
+// a server that has TLS, connect to a nats:// URL, not ClientURL.
 func (s *Server) InProcess() nats.Option { return nats.InProcessServer(s.ns) }
 
 // Auth is the option that authenticates a client in this process as the

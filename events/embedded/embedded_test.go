@@ -2,9 +2,12 @@ package embedded_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 )
 
 func start(tb testing.TB, cfg embedded.Config) *embedded.Server {
@@ -181,4 +185,132 @@ func TestCredentialsAreTheOwnersAndKept(t *testing.T) {
 	if _, err := embedded.ClientOptions(t.TempDir()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("client options of a directory no server started on: %v, want %v", err, os.ErrNotExist)
 	}
+}
+
+func TestListenBeyondLoopbackNeedsTLS(t *testing.T) {
+	certFile, keyFile, _ := eventstest.Certificate(t)
+	for _, tc := range []struct {
+		name    string
+		cfg     embedded.Config
+		refused string
+	}{
+		{name: "every interface", cfg: embedded.Config{Listen: "0.0.0.0:0"}, refused: "TLS is required"},
+		{name: "every interface, IPv6", cfg: embedded.Config{Listen: "[::]:0"}, refused: "TLS is required"},
+		{name: "no host", cfg: embedded.Config{Listen: ":0"}, refused: "TLS is required"},
+		{name: "a host name", cfg: embedded.Config{Listen: "nats.example:4222"}, refused: "TLS is required"},
+		{name: "a certificate without its key", cfg: embedded.Config{Listen: "0.0.0.0:0", CertFile: certFile}, refused: "both a certificate file and a key file"},
+		{name: "loopback", cfg: embedded.Config{Listen: "127.0.0.1:0"}},
+		{name: "loopback, IPv6", cfg: embedded.Config{Listen: "[::1]:0"}},
+		{name: "localhost", cfg: embedded.Config{Listen: "localhost:0"}},
+		{name: "the default", cfg: embedded.Config{}},
+		{name: "every interface with TLS", cfg: embedded.Config{Listen: "0.0.0.0:0", CertFile: certFile, KeyFile: keyFile}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.DataDir = t.TempDir()
+			err := tc.cfg.Validate()
+			if tc.refused == "" {
+				if err != nil {
+					t.Fatalf("got %v, want valid", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.refused) {
+				t.Fatalf("validate: got %v, want an error saying %q", err, tc.refused)
+			}
+			if srv, err := embedded.Start(tc.cfg); err == nil {
+				srv.Shutdown(context.Background())
+				t.Fatal("started, want refused")
+			}
+		})
+	}
+}
+
+func TestTLSClientWithTheCredentialsConnects(t *testing.T) {
+	certFile, keyFile, roots := eventstest.Certificate(t)
+	dir := t.TempDir()
+	srv := start(t, embedded.Config{DataDir: dir, Listen: "0.0.0.0:0", CertFile: certFile, KeyFile: keyFile})
+	url := "tls://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.Addr().(*net.TCPAddr).Port))
+	trust := nats.Secure(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+
+	t.Run("TLS and the credentials", func(t *testing.T) {
+		nc, err := nats.Connect(url, trust, srv.Auth())
+		if err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		defer nc.Close()
+		if !nc.TLSRequired() {
+			t.Error("the server does not require TLS")
+		}
+		if _, err := nc.TLSConnectionState(); err != nil {
+			t.Errorf("no TLS on the connection: %v", err)
+		}
+		useJetStream(t, nc)
+	})
+	t.Run("TLS without the credentials", func(t *testing.T) {
+		nc, err := nats.Connect(url, trust)
+		if err == nil {
+			nc.Close()
+			t.Fatal("connected, want refused")
+		}
+		if !errors.Is(err, nats.ErrAuthorization) {
+			t.Errorf("got %v, want %v", err, nats.ErrAuthorization)
+		}
+	})
+	t.Run("the credentials without TLS", func(t *testing.T) {
+		// A client that will not speak TLS: a raw socket sending CONNECT.
+		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(url, "tls://"), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		n, _ := conn.Read(buf) // INFO
+		if !strings.Contains(string(buf[:n]), `"tls_required":true`) {
+			t.Fatalf("INFO %q does not require TLS", buf[:n])
+		}
+		conn.Write([]byte("CONNECT {\"verbose\":true}\r\nPING\r\n"))
+		n, _ = conn.Read(buf)
+		if strings.Contains(string(buf[:n]), "PONG") || strings.Contains(string(buf[:n]), "+OK") {
+			t.Fatalf("a plain-text client was answered %q, want the connection refused", buf[:n])
+		}
+	})
+	t.Run("the data directory's credentials, trusting its certificate", func(t *testing.T) {
+		opts, err := embedded.ClientOptions(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As pathway keys does: the URL the server reports, 0.0.0.0,
+		// is no name in the certificate.
+		nc, err := nats.Connect(srv.ClientURL(), opts...)
+		if err != nil {
+			t.Fatalf("connect to %s: %v", srv.ClientURL(), err)
+		}
+		defer nc.Close()
+		useJetStream(t, nc)
+	})
+	t.Run("a certificate other than the one recorded", func(t *testing.T) {
+		other := t.TempDir()
+		otherCert, otherKey, _ := eventstest.Certificate(t)
+		// A directory that records another server's certificate, holding
+		// this server's credentials: its client must refuse this server.
+		o := start(t, embedded.Config{DataDir: other, Listen: "0.0.0.0:0", CertFile: otherCert, KeyFile: otherKey})
+		o.Shutdown(context.Background())
+		creds, _ := os.ReadFile(filepath.Join(dir, embedded.CredentialsFile))
+		if err := os.WriteFile(filepath.Join(other, embedded.CredentialsFile), creds, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := embedded.ClientOptions(other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect(srv.ClientURL(), opts...)
+		if err == nil {
+			nc.Close()
+			t.Fatal("connected to a server presenting another certificate, want refused")
+		}
+		if !strings.Contains(err.Error(), "not the one its data directory records") {
+			t.Errorf("got %v, want the certificate refused", err)
+		}
+	})
 }

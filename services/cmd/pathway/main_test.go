@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/keys"
 )
@@ -295,6 +298,12 @@ func TestCommandLine(t *testing.T) {
 			stderr: "--nats-listen"},
 		{name: "bad setting from the environment", args: []string{"serve"}, env: map[string]string{"PATHWAY_HTTP": "bad"}, code: 1, stderr: `--http "bad"`},
 		{name: "token with user", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-user", "u", "--nats-token", "t"}, code: 1, stderr: "cannot be combined"},
+		{name: "NKey with user", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-user", "u", "--nats-nkey", "f"}, code: 1, stderr: "--nats-nkey cannot be combined"},
+		{name: "NATS beyond loopback without TLS", args: []string{"serve", "--nats-listen", "0.0.0.0:4222"}, code: 1, stderr: "not a loopback address"},
+		{name: "NATS on every interface without TLS", args: []string{"serve", "--nats-listen", ":4222"}, code: 1, stderr: "give --nats-cert and --nats-key"},
+		{name: "NATS beyond loopback from the environment", args: []string{"serve"}, env: map[string]string{"PATHWAY_NATS_LISTEN": "10.1.2.3:4222"}, code: 1, stderr: "not a loopback address"},
+		{name: "TLS certificate without its key", args: []string{"serve", "--nats-listen", "0.0.0.0:4222", "--nats-cert", "c.pem"}, code: 1, stderr: "go together"},
+		{name: "TLS with an external NATS", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-cert", "c.pem", "--nats-key", "k.pem"}, code: 1, stderr: "for the embedded server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -463,6 +472,58 @@ func TestNATSIsLocked(t *testing.T) {
 	os.WriteFile(creds, mine, 0o600)
 	if code != 1 || !strings.Contains(strings.ToLower(errb.String()), "authorization violation") {
 		t.Errorf("keys list with credentials the running serve refuses: exit %d, stdout %q, stderr %q; want 1 with the refusal", code, out.String(), errb.String())
+	}
+	p.stop(t, syscall.SIGTERM)
+}
+
+// TestServeBeyondLoopbackWithTLS: with a certificate, the embedded server
+// listens on every interface; a TLS client with the credentials connects,
+// and pathway keys reaches the running serve over TLS, trusting the
+// certificate it recorded in the data directory.
+func TestServeBeyondLoopbackWithTLS(t *testing.T) {
+	certFile, keyFile, roots := eventstest.Certificate(t)
+	data := t.TempDir()
+	p := startServe(t, "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "0.0.0.0:0", "--nats-cert", certFile, "--nats-key", keyFile)
+	addr := p.await(t, httpAddrRe, 15*time.Second)
+	awaitReady(t, addr)
+	u, err := neturl.Parse(p.await(t, natsURLRe, time.Second))
+	if err != nil || u.Scheme != "tls" {
+		t.Fatalf("embedded NATS at %v (%v), want a tls:// URL", u, err)
+	}
+	seed, err := nats.NkeyOptionFromSeed(filepath.Join(data, embedded.CredentialsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("tls://127.0.0.1:"+u.Port(), nats.Secure(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}), seed)
+	if err != nil {
+		t.Fatalf("TLS client with the credentials: %v", err)
+	}
+	defer nc.Close()
+	if _, err := nc.TLSConnectionState(); err != nil {
+		t.Errorf("no TLS on the connection: %v", err)
+	}
+	js, _ := jetstream.New(nc)
+	if _, err := js.Stream(context.Background(), events.DefaultStream); err != nil {
+		t.Errorf("the event stream over TLS: %v", err)
+	}
+
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"keys", "create", "--role", "ops", "--data", data}, func(string) string { return "" }, &out, &errb); code != 0 {
+		t.Fatalf("keys create against the serve on TLS: %d %s", code, errb.String())
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/openapi.json", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out.String()))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the key created over TLS was not accepted within 5s: keys did not write to the running serve")
+		}
 	}
 	p.stop(t, syscall.SIGTERM)
 }

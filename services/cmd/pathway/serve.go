@@ -33,6 +33,8 @@ type serveConfig struct {
 	DataDir    string
 	HTTPAddr   string
 	NATSListen string
+	NATSCert   string // the embedded server's TLS certificate (PEM); required beyond loopback
+	NATSKey    string // its private key (PEM)
 	NATSURL    string
 	NATSCreds  string
 	NATSNkey   string // an NKey seed file, for an external NATS
@@ -87,10 +89,20 @@ func (c serveConfig) Validate() error {
 		if c.DataDir == "" {
 			errs = append(errs, errors.New("--data: a data directory is required for the embedded NATS server"))
 		}
-		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+		host, _, err := net.SplitHostPort(c.NATSListen)
+		switch {
+		case err != nil:
 			errs = append(errs, fmt.Errorf("--nats-listen %q: want host:port (port 0 picks a free one)", c.NATSListen))
+		case (c.NATSCert == "") != (c.NATSKey == ""):
+			errs = append(errs, errors.New("--nats-cert and --nats-key go together: the embedded server's TLS certificate and its private key"))
+		case c.NATSCert == "" && !embedded.Loopback(host):
+			errs = append(errs, fmt.Errorf("--nats-listen %q is not a loopback address: NATS clients would reach the log over the network, so give --nats-cert and --nats-key for TLS (clients also need the credentials in %s)",
+				c.NATSListen, filepath.Join(c.DataDir, embedded.CredentialsFile)))
 		}
 	} else {
+		if c.NATSCert != "" || c.NATSKey != "" {
+			errs = append(errs, errors.New("--nats-cert and --nats-key are for the embedded server; with --nats-url configure TLS on that NATS"))
+		}
 		for _, u := range strings.Split(c.NATSURL, ",") {
 			if !strings.Contains(u, "://") {
 				errs = append(errs, fmt.Errorf("--nats-url %q: want nats://host:port[,nats://host:port...]", u))
@@ -137,6 +149,8 @@ var envNames = map[string]string{
 	"data":                  "PATHWAY_DATA",
 	"http":                  "PATHWAY_HTTP",
 	"nats-listen":           "PATHWAY_NATS_LISTEN",
+	"nats-cert":             "PATHWAY_NATS_CERT",
+	"nats-key":              "PATHWAY_NATS_KEY",
 	"nats-url":              "PATHWAY_NATS_URL",
 	"nats-creds":            "PATHWAY_NATS_CREDS",
 	"nats-nkey":             "PATHWAY_NATS_NKEY",
@@ -160,7 +174,8 @@ embedded NATS server with JetStream that stores the event log under --data
 and accepts NATS clients on this machine only, and only with the
 credentials it generates on its first start into --data/` + embedded.CredentialsFile + `
 (an NKey seed, mode 0600; for the nats CLI: nats --nkey FILE). pathway
-connects to it in process. With --nats-url it connects to an external NATS
+connects to it in process. A --nats-listen address that is not loopback
+also needs TLS: --nats-cert and --nats-key. With --nats-url it connects to an external NATS
 (for example a three-node JetStream cluster, with --replicas 3) and starts
 no server.
 
@@ -193,6 +208,8 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store"))
 	fs.StringVar(&cfg.HTTPAddr, "http", fromEnv("http", cfg.HTTPAddr), desc("http", "HTTP listen address"))
 	fs.StringVar(&cfg.NATSListen, "nats-listen", fromEnv("nats-listen", cfg.NATSListen), desc("nats-listen", "client address of the embedded NATS server; port 0 picks a free port"))
+	fs.StringVar(&cfg.NATSCert, "nats-cert", fromEnv("nats-cert", ""), desc("nats-cert", "TLS certificate (PEM) of the embedded NATS server; with --nats-key, required when --nats-listen is not loopback"))
+	fs.StringVar(&cfg.NATSKey, "nats-key", fromEnv("nats-key", ""), desc("nats-key", "TLS private key (PEM) of the embedded NATS server"))
 	fs.StringVar(&cfg.NATSURL, "nats-url", fromEnv("nats-url", ""), desc("nats-url", "external NATS URL(s), comma-separated; starts no embedded server"))
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", fromEnv("nats-creds", ""), desc("nats-creds", "NATS credentials file (JWT and NKey) for --nats-url"))
 	fs.StringVar(&cfg.NATSNkey, "nats-nkey", fromEnv("nats-nkey", ""), desc("nats-nkey", "NATS NKey seed file for --nats-url (e.g. DATA/"+embedded.CredentialsFile+" of another pathway's embedded server)"))
@@ -266,12 +283,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	var srv *embedded.Server
 	if natsURL == "" {
 		var err error
-		srv, err = embedded.Start(embedded.Config{DataDir: cfg.DataDir, Listen: cfg.NATSListen, NoSync: !cfg.Fsync})
+		srv, err = embedded.Start(embedded.Config{DataDir: cfg.DataDir, Listen: cfg.NATSListen, NoSync: !cfg.Fsync, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey})
 		if err != nil {
 			return err
 		}
 		natsURL = srv.ClientURL()
-		log.Info("embedded NATS started", "nats_url", natsURL, "data", cfg.DataDir, "fsync", cfg.Fsync)
+		log.Info("embedded NATS started", "nats_url", natsURL, "data", cfg.DataDir, "fsync", cfg.Fsync, "tls", cfg.NATSCert != "")
 		// Tell `pathway keys` where the running server is.
 		urlFile := filepath.Join(cfg.DataDir, urlFileName)
 		if err := os.WriteFile(urlFile, []byte(natsURL+"\n"), 0o600); err != nil {
@@ -280,9 +297,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		defer os.Remove(urlFile)
 	}
 
-	opts := natsOptions(cfg, log)
+	connectURL, opts := natsURL, natsOptions(cfg, log)
 	if srv != nil {
-		// In process, and with the credentials the server generated.
+		// In process, and with the credentials the server generated. The
+		// pipe speaks no TLS, so not with the tls:// URL of a server
+		// with TLS, which would ask for it.
+		connectURL = "nats://in-process"
 		opts = append(opts, srv.InProcess(), srv.Auth())
 	} else {
 		auth, err := natsOptionsAuth(cfg)
@@ -291,7 +311,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		opts = append(opts, auth...)
 	}
-	nc, err := nats.Connect(natsURL, opts...)
+	nc, err := nats.Connect(connectURL, opts...)
 	if err != nil {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
