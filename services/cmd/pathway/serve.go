@@ -175,9 +175,9 @@ and accepts NATS clients on this machine only, and only with the
 credentials it generates on its first start into --data/` + embedded.CredentialsFile + `
 (an NKey seed, mode 0600; for the nats CLI: nats --nkey FILE). pathway
 connects to it in process. A --nats-listen address that is not loopback
-also needs TLS: --nats-cert and --nats-key. With --nats-url it connects to an external NATS
-(for example a three-node JetStream cluster, with --replicas 3) and starts
-no server.
+also needs TLS: --nats-cert and --nats-key. With --nats-url it connects to
+an external NATS (for example a three-node JetStream cluster, with
+--replicas 3) and starts no server.
 
 HTTP: GET /healthz answers while the process is up; GET /readyz answers 200
 only when JetStream is reachable and the event stream is ready, otherwise
@@ -205,7 +205,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(out)
 	desc := func(name, text string) string { return text + " (env " + envNames[name] + ")" }
-	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store"))
+	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store and its credentials"))
 	fs.StringVar(&cfg.HTTPAddr, "http", fromEnv("http", cfg.HTTPAddr), desc("http", "HTTP listen address"))
 	fs.StringVar(&cfg.NATSListen, "nats-listen", fromEnv("nats-listen", cfg.NATSListen), desc("nats-listen", "client address of the embedded NATS server; port 0 picks a free port"))
 	fs.StringVar(&cfg.NATSCert, "nats-cert", fromEnv("nats-cert", ""), desc("nats-cert", "TLS certificate (PEM) of the embedded NATS server; with --nats-key, required when --nats-listen is not loopback"))
