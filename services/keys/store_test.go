@@ -28,7 +28,7 @@ func start(tb testing.TB, dir string) *server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}

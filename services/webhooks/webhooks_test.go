@@ -55,7 +55,7 @@ func startNode(tb testing.TB, dir string, clk *clock, client *http.Client, consu
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 
 func jsOf(tb testing.TB, n *node) jetstream.JetStream {
 	tb.Helper()
-	nc, err := nats.Connect(n.srv.ClientURL())
+	nc, err := nats.Connect(n.srv.ClientURL(), n.srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -436,7 +436,7 @@ func TestPrivateAddressRefusedAtConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	nc, _ := nats.Connect(srv.ClientURL())
+	nc, _ := nats.Connect(srv.ClientURL(), srv.Auth())
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	store := events.New(js, events.Options{Now: clk.Now, Keys: eventstest.Keys(t, js)})

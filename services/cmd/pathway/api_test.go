@@ -30,6 +30,7 @@ type pathway struct {
 	t       testing.TB
 	base    string
 	natsURL string
+	natsOpt []nats.Option // the credentials (and TLS) to connect to natsURL
 	data    string
 	cancel  context.CancelFunc
 	done    chan error
@@ -96,6 +97,15 @@ func startPathwayWith(tb testing.TB, cfg serveConfig) *pathway {
 		}
 		if p.base != "" && strings.Contains(out, "services started") {
 			tb.Cleanup(p.stop)
+			var err error
+			if cfg.NATSURL == "" {
+				p.natsOpt, err = embedded.ClientOptions(cfg.DataDir)
+			} else {
+				p.natsOpt, err = natsOptionsAuth(cfg)
+			}
+			if err != nil {
+				tb.Fatal(err)
+			}
 			return p
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -121,6 +131,22 @@ func (p *pathway) stop() {
 	}
 }
 
+// connect connects to pathway's NATS as pathway does, for as long as the
+// test runs.
+func (p *pathway) connect() jetstream.JetStream {
+	p.t.Helper()
+	nc, err := nats.Connect(p.natsURL, p.natsOpt...)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return js
+}
+
 // key creates an API key of role (with an organisation for a referrer or
 // a partner) through the keys store on pathway's NATS.
 func (p *pathway) key(role keys.Role, org string) string {
@@ -138,12 +164,7 @@ func (p *pathway) linkWorkerKey(worker string) string {
 func (p *pathway) keyFor(spec keys.Spec) string {
 	p.t.Helper()
 	spec.Label = "test"
-	nc, err := nats.Connect(p.natsURL)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := p.connect()
 	ctx := context.Background()
 	ks, err := keys.Open(ctx, js, keys.Options{})
 	if err != nil {
@@ -181,13 +202,7 @@ func (p *pathway) do(method, path, key string, body any, out any, headers ...str
 // logLength returns the last sequence of the event log.
 func (p *pathway) logLength() uint64 {
 	p.t.Helper()
-	nc, err := nats.Connect(p.natsURL)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	n, err := events.New(js, events.Options{}).LastSequence(context.Background())
+	n, err := events.New(p.connect(), events.Options{}).LastSequence(context.Background())
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -314,7 +329,8 @@ func TestIdempotentRetryAcrossRestart(t *testing.T) {
 // processes' worth of services against one external NATS: a referral
 // taken by the intake is triaged by the other.
 func TestServicesRunApartOnExternalNATS(t *testing.T) {
-	srv, err := embedded.Start(embedded.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	dir := t.TempDir()
+	srv, err := embedded.Start(embedded.Config{DataDir: dir, Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,6 +338,7 @@ func TestServicesRunApartOnExternalNATS(t *testing.T) {
 	start := func(services ...string) *pathway {
 		cfg := defaultServeConfig()
 		cfg.NATSURL = srv.ClientURL()
+		cfg.NATSNkey = filepath.Join(dir, embedded.CredentialsFile)
 		cfg.HTTPAddr = "127.0.0.1:0"
 		cfg.Services = services
 		return startPathwayWith(t, cfg)
@@ -334,7 +351,6 @@ func TestServicesRunApartOnExternalNATS(t *testing.T) {
 	if code, _ := tri.do("GET", "/v1/openapi.json", "", nil, nil); code != http.StatusNotFound {
 		t.Errorf("the triage-only process serves the API: %d, want 404", code)
 	}
-	in.natsURL = srv.ClientURL()
 	ref := in.key(keys.RoleReferrer, "A81001")
 	var created submitted
 	if code, _ := in.do("POST", "/v1/referrals", ref, exampleReferral(), &created); code != http.StatusCreated {

@@ -89,8 +89,7 @@ func eraseCommand(ctx context.Context, args []string, getenv func(string) string
 		return errUsage
 	}
 
-	js, closeFn, err := keysConnect(*data, *natsURL, serveConfig{NATSCreds: getenv(envNames["nats-creds"]), NATSUser: getenv(envNames["nats-user"]),
-		NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])})
+	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
 	if err != nil {
 		return err
 	}

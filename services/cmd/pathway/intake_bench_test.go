@@ -319,7 +319,7 @@ func startRawTwin(tb testing.TB) *rawTwin {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -368,22 +368,6 @@ func startRawTwin(tb testing.TB) *rawTwin {
 	return &rawTwin{base: "http://" + ln.Addr().String()}
 }
 
-// lastSequence is the last sequence of pathway's log.
-func lastSequence(tb testing.TB, natsURL string) uint64 {
-	tb.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	n, err := events.New(js, events.Options{}).LastSequence(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return n
-}
-
 // readModelsAt reports whether the waitlists, caseloads and funnel read
 // models of the server at base have applied the log up to seq.
 func readModelsAt(client *http.Client, base, opsKey string, seq uint64) bool {
@@ -412,13 +396,7 @@ func readModelsAt(client *http.Client, base, opsKey string, seq uint64) bool {
 // append came.
 func settle(tb testing.TB, client *http.Client, p *pathway, opsKey string) time.Duration {
 	tb.Helper()
-	nc, err := nats.Connect(p.natsURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	store := events.New(js, events.Options{})
+	store := events.New(p.connect(), events.Options{})
 	ctx := context.Background()
 	start := time.Now()
 	last, _ := store.LastSequence(ctx)
@@ -458,7 +436,7 @@ func BenchmarkIntakeHTTP(b *testing.B) {
 	ops := p.key(keys.RoleOps, "")
 	t0 := time.Now()
 	waited := settle(b, client, p, ops)
-	b.Logf("pathway caught up with its log of %d events in %v (last append %v in)", lastSequence(b, p.natsURL), time.Since(t0).Round(time.Millisecond), waited.Round(time.Millisecond))
+	b.Logf("pathway caught up with its log of %d events in %v (last append %v in)", p.logLength(), time.Since(t0).Round(time.Millisecond), waited.Round(time.Millisecond))
 	raw := startRawTwin(b)
 
 	// A few requests to each first: connections, the index, the stream.
@@ -762,7 +740,7 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 		tb.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -45,9 +45,11 @@ without a restart.
 
 With --data (default ./data, env PATHWAY_DATA) the keys live in that data
 directory's event store: if pathway serve is running on it, the command
-talks to it; otherwise it opens the directory itself. With --nats-url (env
-PATHWAY_NATS_URL) it talks to an external NATS, with the same credentials
-options as serve.
+talks to it, with the NATS credentials its embedded server keeps in the
+directory (run it as the user who owns the directory); otherwise it opens
+the directory itself. With --nats-url (env PATHWAY_NATS_URL) it talks to an
+external NATS, with the same credentials options as serve (--nats-creds,
+--nats-nkey, --nats-user; the password and a token from the environment).
 `
 
 func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -65,8 +67,10 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	def := defaultServeConfig()
 	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
 	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
-	creds := fs.String("nats-creds", getenv(envNames["nats-creds"]), "NATS credentials file")
-	user := fs.String("nats-user", getenv(envNames["nats-user"]), "NATS user")
+	auth := externalAuth(getenv)
+	fs.StringVar(&auth.NATSCreds, "nats-creds", auth.NATSCreds, "NATS credentials file")
+	fs.StringVar(&auth.NATSNkey, "nats-nkey", auth.NATSNkey, "NATS NKey seed file")
+	fs.StringVar(&auth.NATSUser, "nats-user", auth.NATSUser, "NATS user")
 	var role, org, worker, scopes, label string
 	switch sub {
 	case "create":
@@ -117,7 +121,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	js, closeFn, err := keysConnect(*data, *natsURL, serveConfig{NATSCreds: *creds, NATSUser: *user, NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])})
+	js, closeFn, err := keysConnect(*data, *natsURL, auth)
 	if err != nil {
 		return err
 	}
@@ -214,22 +218,33 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
+// externalAuth is the configuration of the credentials for an external
+// NATS (--nats-url) from the environment.
+func externalAuth(getenv func(string) string) serveConfig {
+	return serveConfig{NATSCreds: getenv(envNames["nats-creds"]), NATSNkey: getenv(envNames["nats-nkey"]), NATSUser: getenv(envNames["nats-user"]),
+		NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])}
+}
+
 // keysConnect connects to the external NATS, or to the pathway serve
-// running on the data directory, or starts an embedded server on it.
+// running on the data directory (with the credentials the embedded server
+// keeps there), or starts an embedded server on it. A serve that runs but
+// refuses the connection is an error: the directory is never opened under
+// it.
 func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, func(), error) {
 	var srv *embedded.Server
 	url := natsURL
 	opts := []nats.Option{nats.Name("pathway keys")}
 	if url == "" {
 		if b, err := os.ReadFile(filepath.Join(data, urlFileName)); err == nil {
-			if nc, err := nats.Connect(strings.TrimSpace(string(b)), nats.Timeout(2*time.Second)); err == nil {
-				js, err := jetstream.New(nc)
-				if err != nil {
-					nc.Close()
-					return nil, nil, err
-				}
-				return js, nc.Close, nil
+			js, err := connectRunning(data, strings.TrimSpace(string(b)))
+			if err == nil {
+				return js, func() { js.Conn().Close() }, nil
 			}
+			if !errors.Is(err, nats.ErrNoServers) {
+				return nil, nil, err
+			}
+			// Nothing listens there: a serve that stopped without
+			// removing its URL file.
 		}
 		var err error
 		srv, err = embedded.Start(embedded.Config{DataDir: data, Listen: "127.0.0.1:0", NoSync: cfg.bulkLoad})
@@ -237,9 +252,14 @@ func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, fu
 			return nil, nil, fmt.Errorf("open the data directory %s: %w", data, err)
 		}
 		url = srv.ClientURL()
+		opts = append(opts, srv.InProcess(), srv.Auth())
 	} else {
 		cfg.NATSURL = natsURL
-		opts = append(opts, natsOptionsAuth(cfg)...)
+		auth, err := natsOptionsAuth(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, auth...)
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
@@ -261,6 +281,29 @@ func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, fu
 			_ = srv.Shutdown(ctx)
 		}
 	}, nil
+}
+
+// connectRunning connects to the pathway serve that recorded url in the
+// data directory data. The error wraps nats.ErrNoServers when nothing
+// answers at url.
+func connectRunning(data, url string) (jetstream.JetStream, error) {
+	opts, err := embedded.ClientOptions(data)
+	if err != nil {
+		return nil, fmt.Errorf("pathway serve runs on %s (it recorded %s), but: %w", data, urlFileName, err)
+	}
+	nc, err := nats.Connect(url, append(opts, nats.Name("pathway keys"), nats.Timeout(2*time.Second))...)
+	if errors.Is(err, nats.ErrNoServers) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to the pathway serve running on %s at %s (if none runs, remove %s): %w", data, redactURL(url), filepath.Join(data, urlFileName), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return js, nil
 }
 
 // parseInterspersed parses flags that may stand before or after the

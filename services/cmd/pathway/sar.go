@@ -138,8 +138,7 @@ func sarCommand(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stderr, "pathway sar: %s\n\n%s", strings.Join(problems, "; "), sarUsage)
 		return errUsage
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, serveConfig{NATSCreds: getenv(envNames["nats-creds"]), NATSUser: getenv(envNames["nats-user"]),
-		NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])})
+	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
 	if err != nil {
 		return err
 	}

@@ -37,8 +37,11 @@ type serveConfig struct {
 	DataDir    string
 	HTTPAddr   string
 	NATSListen string
+	NATSCert   string // the embedded server's TLS certificate (PEM); required beyond loopback
+	NATSKey    string // its private key (PEM)
 	NATSURL    string
 	NATSCreds  string
+	NATSNkey   string // an NKey seed file, for an external NATS
 	NATSUser   string
 	NATSPass   string
 	NATSToken  string
@@ -125,10 +128,20 @@ func (c serveConfig) Validate() error {
 		if c.DataDir == "" {
 			errs = append(errs, errors.New("--data: a data directory is required for the embedded NATS server"))
 		}
-		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+		host, _, err := net.SplitHostPort(c.NATSListen)
+		switch {
+		case err != nil:
 			errs = append(errs, fmt.Errorf("--nats-listen %q: want host:port (port 0 picks a free one)", c.NATSListen))
+		case (c.NATSCert == "") != (c.NATSKey == ""):
+			errs = append(errs, errors.New("--nats-cert and --nats-key go together: the embedded server's TLS certificate and its private key"))
+		case c.NATSCert == "" && !embedded.Loopback(host):
+			errs = append(errs, fmt.Errorf("--nats-listen %q is not a loopback address: NATS clients would reach the log over the network, so give --nats-cert and --nats-key for TLS (clients also need the credentials in %s)",
+				c.NATSListen, filepath.Join(c.DataDir, embedded.CredentialsFile)))
 		}
 	} else {
+		if c.NATSCert != "" || c.NATSKey != "" {
+			errs = append(errs, errors.New("--nats-cert and --nats-key are for the embedded server; with --nats-url configure TLS on that NATS"))
+		}
 		for _, u := range strings.Split(c.NATSURL, ",") {
 			if !strings.Contains(u, "://") {
 				errs = append(errs, fmt.Errorf("--nats-url %q: want nats://host:port[,nats://host:port...]", u))
@@ -140,6 +153,9 @@ func (c serveConfig) Validate() error {
 	}
 	if c.NATSToken != "" && (c.NATSUser != "" || c.NATSCreds != "") {
 		errs = append(errs, errors.New("--nats-token cannot be combined with --nats-user or --nats-creds"))
+	}
+	if c.NATSNkey != "" && (c.NATSUser != "" || c.NATSCreds != "" || c.NATSToken != "") {
+		errs = append(errs, errors.New("--nats-nkey cannot be combined with --nats-user, --nats-creds or --nats-token"))
 	}
 	if c.NATSPass != "" && c.NATSUser == "" {
 		errs = append(errs, errors.New("a NATS password needs --nats-user"))
@@ -184,8 +200,11 @@ var envNames = map[string]string{
 	"data":                  "PATHWAY_DATA",
 	"http":                  "PATHWAY_HTTP",
 	"nats-listen":           "PATHWAY_NATS_LISTEN",
+	"nats-cert":             "PATHWAY_NATS_CERT",
+	"nats-key":              "PATHWAY_NATS_KEY",
 	"nats-url":              "PATHWAY_NATS_URL",
 	"nats-creds":            "PATHWAY_NATS_CREDS",
+	"nats-nkey":             "PATHWAY_NATS_NKEY",
 	"nats-user":             "PATHWAY_NATS_USER",
 	"nats-password":         "PATHWAY_NATS_PASSWORD",
 	"nats-token":            "PATHWAY_NATS_TOKEN",
@@ -212,8 +231,12 @@ const serveHelp = `Usage: pathway serve [flags]
 
 Runs every pathway service in one process. By default it starts an
 embedded NATS server with JetStream that stores the event log under --data
-and accepts NATS clients on this machine only. With --nats-url it connects
-to an external NATS (for example a three-node JetStream cluster, with
+and accepts NATS clients on this machine only, and only with the
+credentials it generates on its first start into --data/` + embedded.CredentialsFile + `
+(an NKey seed, mode 0600; for the nats CLI: nats --nkey FILE). pathway
+connects to it in process. A --nats-listen address that is not loopback
+also needs TLS: --nats-cert and --nats-key. With --nats-url it connects to
+an external NATS (for example a three-node JetStream cluster, with
 --replicas 3) and starts no server.
 
 HTTP: GET /healthz answers while the process is up; GET /readyz answers 200
@@ -252,11 +275,14 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(out)
 	desc := func(name, text string) string { return text + " (env " + envNames[name] + ")" }
-	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store"))
+	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store and its credentials"))
 	fs.StringVar(&cfg.HTTPAddr, "http", fromEnv("http", cfg.HTTPAddr), desc("http", "HTTP listen address"))
 	fs.StringVar(&cfg.NATSListen, "nats-listen", fromEnv("nats-listen", cfg.NATSListen), desc("nats-listen", "client address of the embedded NATS server; port 0 picks a free port"))
+	fs.StringVar(&cfg.NATSCert, "nats-cert", fromEnv("nats-cert", ""), desc("nats-cert", "TLS certificate (PEM) of the embedded NATS server; with --nats-key, required when --nats-listen is not loopback"))
+	fs.StringVar(&cfg.NATSKey, "nats-key", fromEnv("nats-key", ""), desc("nats-key", "TLS private key (PEM) of the embedded NATS server"))
 	fs.StringVar(&cfg.NATSURL, "nats-url", fromEnv("nats-url", ""), desc("nats-url", "external NATS URL(s), comma-separated; starts no embedded server"))
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", fromEnv("nats-creds", ""), desc("nats-creds", "NATS credentials file (JWT and NKey) for --nats-url"))
+	fs.StringVar(&cfg.NATSNkey, "nats-nkey", fromEnv("nats-nkey", ""), desc("nats-nkey", "NATS NKey seed file for --nats-url (e.g. DATA/"+embedded.CredentialsFile+" of another pathway's embedded server)"))
 	fs.StringVar(&cfg.NATSUser, "nats-user", fromEnv("nats-user", ""), desc("nats-user", "NATS user name for --nats-url; the password comes from the environment"))
 	fs.StringVar(&cfg.NATSToken, "nats-token", "", "NATS token for --nats-url (prefer env "+envNames["nats-token"]+": a flag shows in the process list)")
 	fs.BoolVar(&cfg.Fsync, "fsync", fromEnv("fsync", "true") != "false", desc("fsync", "fsync every write before acknowledging it"))
@@ -377,12 +403,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	var srv *embedded.Server
 	if natsURL == "" {
 		var err error
-		srv, err = embedded.Start(embedded.Config{DataDir: cfg.DataDir, Listen: cfg.NATSListen, NoSync: !cfg.Fsync})
+		srv, err = embedded.Start(embedded.Config{DataDir: cfg.DataDir, Listen: cfg.NATSListen, NoSync: !cfg.Fsync, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey})
 		if err != nil {
 			return err
 		}
 		natsURL = srv.ClientURL()
-		log.Info("embedded NATS started", "nats_url", natsURL, "data", cfg.DataDir, "fsync", cfg.Fsync)
+		log.Info("embedded NATS started", "nats_url", natsURL, "data", cfg.DataDir, "fsync", cfg.Fsync, "tls", cfg.NATSCert != "")
 		// Tell `pathway keys` where the running server is.
 		urlFile := filepath.Join(cfg.DataDir, urlFileName)
 		if err := os.WriteFile(urlFile, []byte(natsURL+"\n"), 0o600); err != nil {
@@ -391,11 +417,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		defer os.Remove(urlFile)
 	}
 
-	opts := natsOptions(cfg, log)
+	connectURL, opts := natsURL, natsOptions(cfg, log)
 	if srv != nil {
-		opts = append(opts, srv.InProcess())
+		// In process, and with the credentials the server generated. The
+		// pipe speaks no TLS, so not with the tls:// URL of a server
+		// with TLS, which would ask for it.
+		connectURL = "nats://in-process"
+		opts = append(opts, srv.InProcess(), srv.Auth())
+	} else {
+		auth, err := natsOptionsAuth(cfg)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, auth...)
 	}
-	nc, err := nats.Connect(natsURL, opts...)
+	nc, err := nats.Connect(connectURL, opts...)
 	if err != nil {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
@@ -551,14 +587,22 @@ func natsOptions(cfg serveConfig, log *slog.Logger) []nats.Option {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "server", redactURL(nc.ConnectedUrl())) }),
 	}
-	return append(opts, natsOptionsAuth(cfg)...)
+	return opts
 }
 
-// natsOptionsAuth are the credentials options of cfg.
-func natsOptionsAuth(cfg serveConfig) []nats.Option {
+// natsOptionsAuth are the options of cfg's credentials for an external
+// NATS. An NKey seed file that cannot be read is an error.
+func natsOptionsAuth(cfg serveConfig) ([]nats.Option, error) {
 	var opts []nats.Option
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	if cfg.NATSNkey != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NATSNkey)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-nkey %s: %w", cfg.NATSNkey, err)
+		}
+		opts = append(opts, o)
 	}
 	if cfg.NATSUser != "" {
 		opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPass))
@@ -566,7 +610,7 @@ func natsOptionsAuth(cfg serveConfig) []nats.Option {
 	if cfg.NATSToken != "" {
 		opts = append(opts, nats.Token(cfg.NATSToken))
 	}
-	return opts
+	return opts, nil
 }
 
 // redactURL drops any user information from a NATS URL before logging it.
