@@ -19,10 +19,12 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/adapters/edge"
+	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/erasure"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/sar"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -42,7 +44,12 @@ type Referrals struct {
 	// Erasure erases people's personal data (admins); nil leaves its
 	// endpoints answering 503.
 	Erasure *erasure.Service
-	Now     func() time.Time
+	// Audit records every read of personal data; nil records none (only
+	// for tests of other things).
+	Audit *audit.Log
+	// SAR makes subject access exports (admins).
+	SAR *sar.Service
+	Now func() time.Time
 }
 
 // api holds the dependencies of the authenticated endpoints: each service
@@ -66,6 +73,8 @@ type api struct {
 	webhooks   webhookRegistry
 	deliveries deliveryLog
 	eraser     eraser
+	auditLog   auditLog
+	exporter   exporter
 
 	store    *events.Store
 	queue    *projections.Engine // the triage queue (intake.Index)
@@ -79,6 +88,12 @@ func newAPI(cfg Config) *api {
 		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads}
 	if in := cfg.Referrals.Intake; in != nil {
 		a.referrals, a.triager, a.cases, a.closer = in, in, in, in
+	}
+	if x := cfg.Referrals.SAR; x != nil {
+		a.exporter = x
+	}
+	if l := cfg.Referrals.Audit; l != nil {
+		a.auditLog = l
 	}
 	if e := cfg.Referrals.Erasure; e != nil {
 		a.eraser = e

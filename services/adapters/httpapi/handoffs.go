@@ -204,6 +204,10 @@ func (a *api) getHandoff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := principalFrom(r.Context()).key
+	if err := a.audit(r, h.Requested().GetReferralId(), h.ID(), ""); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, viewHandoff(h, key.Role != keys.RolePartner, pseudonymised(key)))
 }
 

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"cmp"
 	"context"
 	"net/http"
 	"slices"
@@ -89,7 +88,9 @@ func (a *api) load(w http.ResponseWriter, r *http.Request) (*referral.Referral, 
 }
 
 // loadVisible reads the referral named in the path; events.ErrNotFound
-// when it does not exist or the caller may not reach it (visible).
+// when it does not exist or the caller may not reach it (visible) and
+// gives no break-glass reason its role allows. A GET is recorded in the
+// audit log before it is answered.
 func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
@@ -99,8 +100,26 @@ func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := a.visible(r.Context(), principalFrom(r.Context()).key, ref); err != nil || !ok {
-		return nil, cmp.Or(err, events.ErrNotFound)
+	key := principalFrom(r.Context()).key
+	ok, err := a.visible(r.Context(), key, ref)
+	if err != nil {
+		return nil, err
+	}
+	reason := ""
+	if !ok {
+		// Break-glass: a read outside the key's reach, with a reason.
+		if reason, err = accessReason(r); err != nil {
+			return nil, err
+		}
+		if reason == "" || r.Method != http.MethodGet || !breakGlass(key) {
+			return nil, events.ErrNotFound
+		}
+		a.log.Warn("break-glass read", "key_id", key.ID, "route", r.Pattern, "referral", ref.ID())
+	}
+	if r.Method == http.MethodGet {
+		if err := a.audit(r, ref.ID(), "", reason); err != nil {
+			return nil, err
+		}
 	}
 	return ref, nil
 }

@@ -19,10 +19,12 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/assignment"
+	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/erasure"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/retention"
+	"github.com/pathway-sp/pathway/services/sar"
 	"github.com/pathway-sp/pathway/services/triage"
 	"golang.org/x/sync/errgroup"
 )
@@ -83,7 +85,11 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 			return nil, err
 		}
 		eraser := erasure.New(store, cfg.keys, people)
-		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue, Erasure: eraser}
+		auditLog, err := audit.Open(ctx, js, audit.Options{Replicas: cfg.Replicas})
+		if err != nil {
+			return nil, err
+		}
+		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue, Erasure: eraser, Audit: auditLog}
 		ret := retention.New(store, eraser, retention.Options{Policy: cfg.Retention, Logger: log, Checkpoints: obj})
 		g.Go(func() error { return ret.Run(ctx) })
 		log.Info("retention policy", "policy", cfg.Retention.String())
@@ -93,6 +99,9 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		g.Go(func() error { return cl.Run(ctx) })
 		fn := projections.NewEngine(store, obj, funnel.New(), projections.Options{Logger: log})
 		g.Go(func() error { return fn.Run(ctx) })
+		hc.Referrals.SAR = sar.New(store, people, auditLog, sarViews(map[string]func(fn func(p projections.Projection)){
+			intake.IndexName: engineRead(queue), waitlists.Name: engineRead(wl), caseloads.Name: engineRead(cl), funnel.Name: engineRead(fn),
+		}), nil)
 		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, WaitTarget: cfg.WaitTarget}
 		ts := projections.NewEngine(store, obj, timeseries.New(), projections.Options{Logger: log})
 		g.Go(func() error { return ts.Run(ctx) })
