@@ -86,6 +86,9 @@ func StartWith(tb testing.TB, fsync bool, cfg events.StreamConfig) *Log {
 	return &Log{Store: store, JS: js, URL: srv.ClientURL(), Keys: ring, Auth: srv.Auth()}
 }
 
+// Master is the master key of test logs.
+func Master() *keyring.Local { return testMaster }
+
 // Keys opens the data keys of the log on js with a master key made for
 // the test (the same for every call in one test binary).
 func Keys(tb testing.TB, js jetstream.JetStream) *keyring.Ring {

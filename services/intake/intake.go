@@ -52,9 +52,9 @@ var idNamespace = uuid.MustParse("6f1d3c2a-5b7e-4e8a-9c0d-2a4b6c8e0f13")
 const PersonKeyBucket = "PATHWAY_INTAKE"
 
 // OpenPersonKeyer returns the Keyer of person ids, creating its secret in
-// PersonKeyBucket when missing.
-func OpenPersonKeyer(ctx context.Context, js jetstream.JetStream, replicas int) (person.Keyer, error) {
-	secret, err := keys.Secret(ctx, js, PersonKeyBucket, "person-key", "pathway intake: the secret that keys person ids", person.KeySize, replicas)
+// PersonKeyBucket when missing, stored wrapped by wrap (the master key).
+func OpenPersonKeyer(ctx context.Context, js jetstream.JetStream, replicas int, wrap keys.Wrapper) (person.Keyer, error) {
+	secret, err := keys.Secret(ctx, js, PersonKeyBucket, "person-key", "pathway intake: the secret that keys person ids", person.KeySize, replicas, wrap)
 	if err != nil {
 		return person.Keyer{}, fmt.Errorf("person key: %w", err)
 	}

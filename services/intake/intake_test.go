@@ -268,7 +268,7 @@ func TestBackfillGuardsEpisodesOfAnOlderLog(t *testing.T) {
 	}
 	openID := old(nhsNumber(t, 1), false)
 	old(nhsNumber(t, 2), true)
-	if _, err := intake.OpenPersonKeyer(ctx, l.JS, 1); err != nil {
+	if _, err := intake.OpenPersonKeyer(ctx, l.JS, 1, eventstest.Master()); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Backfill(ctx, l.JS, slog.New(slog.DiscardHandler)); err != nil {

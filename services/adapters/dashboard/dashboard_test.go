@@ -87,11 +87,11 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 	<-auth.Loaded()
 	kb := dashboard.NewKeyBucket(ks, auth)
 	e := &env{t: t, logs: &syncBuffer{}, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
-	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1)
+	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1, eventstest.Master())
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := dashboard.OpenSecret(ctx, lg.JS, 1)
+	again, err := dashboard.OpenSecret(ctx, lg.JS, 1, eventstest.Master())
 	if err != nil || string(again) != string(secret) {
 		t.Fatalf("a second OpenSecret: got a different secret (%v), want the stored one", err)
 	}

@@ -32,8 +32,8 @@ const (
 // OpenSecret returns the session signing secret from SecretBucket,
 // creating the bucket and a random 32-byte secret when missing. Processes
 // that race to create it all end with the one that won.
-func OpenSecret(ctx context.Context, js jetstream.JetStream, replicas int) ([]byte, error) {
-	return keys.Secret(ctx, js, SecretBucket, secretKey, "pathway dashboard session signing secret", 32, replicas)
+func OpenSecret(ctx context.Context, js jetstream.JetStream, replicas int, wrap keys.Wrapper) ([]byte, error) {
+	return keys.Secret(ctx, js, SecretBucket, secretKey, "pathway dashboard session signing secret", 32, replicas, wrap)
 }
 
 // KeyBucket checks API keys for the dashboard: a token at sign-in through

@@ -96,7 +96,7 @@ func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 		g.Go(func() error { return e.Run(ctx) })
 		return e
 	}
-	people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1)
+	people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1, eventstest.Master())
 	must(err)
 	wh, err := webhooks.Open(ctx, lg.JS, lg.Store, webhooks.Options{Logger: log, Deliver: true, AllowPrivate: allowPrivate})
 	must(err)

@@ -105,7 +105,7 @@ func eraseCommand(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	people, err := intake.OpenPersonKeyer(ctx, js, 1)
+	people, err := intake.OpenPersonKeyer(ctx, js, 1, master)
 	if err != nil {
 		return err
 	}

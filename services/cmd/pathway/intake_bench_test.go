@@ -52,6 +52,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
@@ -758,7 +759,7 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 		tb.Fatal(err)
 	}
 	store := events.New(g.js, events.Options{})
-	if g.people, err = intake.OpenPersonKeyer(ctx, g.js, 1); err != nil {
+	if g.people, err = intake.OpenPersonKeyer(ctx, g.js, 1, eventstest.Master()); err != nil {
 		tb.Fatal(err)
 	}
 

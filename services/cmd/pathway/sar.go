@@ -154,7 +154,7 @@ func sarCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	people, err := intake.OpenPersonKeyer(ctx, js, 1)
+	people, err := intake.OpenPersonKeyer(ctx, js, 1, master)
 	if err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		queue := projections.NewEngine(store, obj, intake.NewIndex(), projections.Options{Logger: log})
 		g.Go(func() error { return queue.Run(ctx) })
 		hc.Auth = auth
-		people, err := intake.OpenPersonKeyer(ctx, js, cfg.Replicas)
+		people, err := intake.OpenPersonKeyer(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +107,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		g.Go(func() error { return ts.Run(ctx) })
 		ini := projections.NewEngine(store, obj, dashboard.NewInitials(), projections.Options{Logger: log})
 		g.Go(func() error { return ini.Run(ctx) })
-		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas)
+		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, err
 		}
