@@ -121,6 +121,49 @@ func (l *Log) Record(ctx context.Context, r Record) error {
 	return nil
 }
 
+// RecordAll appends rs, sent together, and returns once the audit stream
+// has stored every one (a page that shows many people records a read of
+// each).
+func (l *Log) RecordAll(ctx context.Context, rs []Record) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(rs))
+	for _, r := range rs {
+		if r.At.IsZero() {
+			r.At = l.now().UTC()
+		}
+		ref, err := token(r.Referral)
+		if err != nil {
+			return err
+		}
+		key, err := token(r.KeyID)
+		if err != nil {
+			return err
+		}
+		r.Sequence = 0
+		body, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		f, err := l.js.PublishAsync("audit."+ref+"."+key, body, jetstream.WithExpectStream(Stream))
+		if err != nil {
+			return fmt.Errorf("audit: record: %w", err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("audit: record: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("audit: record: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
 // Filter selects records: by referral, by key, or both; Since bounds them
 // in time; Limit caps how many (default and most 10,000), newest last.
 type Filter struct {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/services/adapters/edge"
+	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -52,6 +53,11 @@ type Authenticator interface {
 	Lookup(ctx context.Context, id string) (keys.Key, error)
 }
 
+// Recorder records reads in the audit log (audit.Log).
+type Recorder interface {
+	RecordAll(ctx context.Context, rs []audit.Record) error
+}
+
 // Config configures the dashboard.
 type Config struct {
 	// The engines of the read models the pages show; all required.
@@ -64,6 +70,10 @@ type Config struct {
 	// (a projection implementing PartnerView); nil leaves the handoff and
 	// partner panels out.
 	Partners *projections.Engine
+	// Audit records which referrals a page showed (by initials) to whom;
+	// nil records nothing (tests of other things). Live updates of an open
+	// page are not recorded again.
+	Audit Recorder
 	// Keys checks the API keys that sign in; required.
 	Keys Authenticator
 	// Secret signs session cookies and CSRF tokens: at least 32 bytes,
@@ -223,6 +233,10 @@ var errNotFound = errors.New("dashboard: no such page")
 type view struct {
 	name, title, nav string
 	controls, data   any
+	// route and referrals: a page that shows people (by initials) names
+	// the referrals it shows, for the audit of reads.
+	route     string
+	referrals []string
 }
 
 // resolve finds the page at path with query q and builds its data from
@@ -248,14 +262,23 @@ func (h *handler) resolve(path string, q url.Values, now time.Time) (view, error
 		if !ok {
 			return view{}, errNotFound
 		}
-		return view{name: "waitlist", title: "Waitlist " + queue, nav: "overview", controls: filter{Queue: queue, Priority: prio}, data: d}, nil
+		ids := make([]string, len(d.Entries))
+		for i, e := range d.Entries {
+			ids[i] = e.ID
+		}
+		return view{name: "waitlist", title: "Waitlist " + queue, nav: "overview", controls: filter{Queue: queue, Priority: prio}, data: d,
+			route: "GET /waitlists/{queue}", referrals: ids}, nil
 	case strings.HasPrefix(path, "/caseloads/"):
 		id := strings.TrimPrefix(path, "/caseloads/")
 		d, ok := h.caseloadPage(id, now)
 		if !ok {
 			return view{}, errNotFound
 		}
-		return view{name: "caseload", title: "Caseload of " + d.Worker.Name, nav: "overview", data: d}, nil
+		ids := make([]string, len(d.Cases))
+		for i, c := range d.Cases {
+			ids[i] = c.ID
+		}
+		return view{name: "caseload", title: "Caseload of " + d.Worker.Name, nav: "overview", data: d, route: "GET /caseloads/{worker}", referrals: ids}, nil
 	}
 	return view{}, errNotFound
 }
@@ -288,6 +311,17 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.notFound(w, r)
 		return
+	}
+	if h.cfg.Audit != nil && len(v.referrals) > 0 {
+		recs := make([]audit.Record, len(v.referrals))
+		for i, id := range v.referrals {
+			recs[i] = audit.Record{KeyID: s.key.ID, Role: string(s.key.Role), Organisation: s.key.Organisation, Referral: id, Route: v.route, Status: http.StatusOK}
+		}
+		if err := h.cfg.Audit.RecordAll(r.Context(), recs); err != nil {
+			h.log.Error("dashboard: audit record failed: the page is refused", "err", err)
+			http.Error(w, "the page could not be recorded in the audit log; retry shortly", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	h.render(w, http.StatusOK, v.name, page{Title: v.title, Nav: v.nav, Live: r.URL.RequestURI(), Seq: seq,
 		CSRF: h.csrfToken("session", s.value), Key: s.key, Controls: v.controls, Data: v.data})

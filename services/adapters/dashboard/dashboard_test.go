@@ -29,6 +29,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
 	"github.com/pathway-sp/pathway/services/adapters/edge"
+	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/keys"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -58,6 +59,7 @@ type env struct {
 	srv   *httptest.Server
 	wl    *projections.Engine
 	all   []*projections.Engine // every read model the pages read
+	audit *audit.Log
 }
 
 const ttl = 8 * time.Hour
@@ -102,11 +104,14 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 		return eng
 	}
 	e.wl = engine(waitlists.New())
+	if e.audit, err = audit.Open(ctx, lg.JS, audit.Options{}); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	h := dashboard.New(dashboard.Config{
 		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
 		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),
-		Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,
+		Audit: e.audit, Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,
 		Forms: dashboard.NewUsedForms(lg.JS, 1), Proxies: o.proxies, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	})
 	e.srv = httptest.NewUnstartedServer(h)
@@ -685,5 +690,34 @@ func TestPages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPageReadsAreAudited: a page that shows people by their initials
+// records, for each referral it shows, who saw it.
+func TestPageReadsAreAudited(t *testing.T) {
+	e := newEnv(t)
+	first := e.refer("U12345", pathwayv1.Priority_PRIORITY_ROUTINE, "Jo", "Bloggs")
+	second := e.refer("U12345", pathwayv1.Priority_PRIORITY_URGENT, "Al", "Smith")
+	e.caughtUp()
+	b := e.browser()
+	ops := e.key(keys.RoleOps)
+	b.signIn(ops)
+	if code, page, _ := b.get("/waitlists/U12345"); code != http.StatusOK || !strings.Contains(page, "J.B.") {
+		t.Fatalf("the waitlist page: %d", code)
+	}
+	for _, id := range []string{first, second} {
+		recs, err := e.audit.Query(context.Background(), audit.Filter{Referral: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1 || recs[0].Route != "GET /waitlists/{queue}" || recs[0].Role != "ops" || recs[0].KeyID == "" {
+			t.Errorf("audit of %s: %+v, want one read of the waitlist page by the ops key", id, recs)
+		}
+	}
+	// The overview shows counts, not people: nothing to record.
+	b.get("/")
+	if recs, _ := e.audit.Query(context.Background(), audit.Filter{Referral: first}); len(recs) != 1 {
+		t.Errorf("after the overview: %d records of %s, want still 1", len(recs), first)
 	}
 }

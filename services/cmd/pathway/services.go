@@ -111,7 +111,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		if err != nil {
 			return nil, err
 		}
-		dash = dashboard.Config{Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret,
+		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret,
 			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log, Forms: dashboard.NewUsedForms(js, cfg.Replicas), Throttle: throttle, Proxies: proxies}
 	}
 	if slices.Contains(cfg.Services, "triage") {
