@@ -96,26 +96,33 @@ func token(id string) (string, error) {
 	return id, nil
 }
 
-// Record appends r (stamped with the clock when At is zero) and returns
-// once the audit stream has stored it.
-func (l *Log) Record(ctx context.Context, r Record) error {
+// message is the subject and body of r, stamped with the clock when its
+// time is not set.
+func (l *Log) message(r Record) (string, []byte, error) {
 	if r.At.IsZero() {
 		r.At = l.now().UTC()
 	}
 	ref, err := token(r.Referral)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	key, err := token(r.KeyID)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	r.Sequence = 0
 	body, err := json.Marshal(r)
+	return "audit." + ref + "." + key, body, err
+}
+
+// Record appends r (stamped with the clock when At is zero) and returns
+// once the audit stream has stored it.
+func (l *Log) Record(ctx context.Context, r Record) error {
+	subject, body, err := l.message(r)
 	if err != nil {
 		return err
 	}
-	if _, err := l.js.Publish(ctx, "audit."+ref+"."+key, body, jetstream.WithExpectStream(Stream)); err != nil {
+	if _, err := l.js.Publish(ctx, subject, body, jetstream.WithExpectStream(Stream)); err != nil {
 		return fmt.Errorf("audit: record: %w", err)
 	}
 	return nil
@@ -130,23 +137,11 @@ func (l *Log) RecordAll(ctx context.Context, rs []Record) error {
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(rs))
 	for _, r := range rs {
-		if r.At.IsZero() {
-			r.At = l.now().UTC()
-		}
-		ref, err := token(r.Referral)
+		subject, body, err := l.message(r)
 		if err != nil {
 			return err
 		}
-		key, err := token(r.KeyID)
-		if err != nil {
-			return err
-		}
-		r.Sequence = 0
-		body, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		f, err := l.js.PublishAsync("audit."+ref+"."+key, body, jetstream.WithExpectStream(Stream))
+		f, err := l.js.PublishAsync(subject, body, jetstream.WithExpectStream(Stream))
 		if err != nil {
 			return fmt.Errorf("audit: record: %w", err)
 		}

@@ -138,26 +138,12 @@ func sarCommand(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stderr, "pathway sar: %s\n\n%s", strings.Join(problems, "; "), sarUsage)
 		return errUsage
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
+	l, err := openPersonalLog(ctx, *data, *natsURL, *masterKey, getenv)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	if err := events.Ready(ctx, js, ""); err != nil {
-		return fmt.Errorf("no event log here: %w", err)
-	}
-	master, err := loadMaster(masterKeyPath(*masterKey, *data, *natsURL), getenv, false, nil)
-	if err != nil {
-		return err
-	}
-	ring, err := openDataKeys(ctx, js, master, 1)
-	if err != nil {
-		return err
-	}
-	people, err := intake.OpenPersonKeyer(ctx, js, 1, master)
-	if err != nil {
-		return err
-	}
+	defer l.close()
+	js, ring, people := l.js, l.ring, l.people
 	log, err := audit.Open(ctx, js, audit.Options{})
 	if err != nil {
 		return err
