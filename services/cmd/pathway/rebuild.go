@@ -20,6 +20,7 @@ import (
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/webhooks"
 )
 
 // readModels are the projections `pathway rebuild` knows, by name.
@@ -34,6 +35,7 @@ var readModels = map[string]func() projections.Projection{
 	intake.IndexName:       func() projections.Projection { return intake.NewIndex() },
 	assignment.ViewName:    func() projections.Projection { return assignment.NewView(assignment.ViewName) },
 	handoffs.DeadlinesName: func() projections.Projection { return handoffs.NewDeadlines() },
+	webhooks.ViewName:      func() projections.Projection { return webhooks.NewView(webhooks.ViewName) },
 }
 
 const rebuildUsage = `Usage: pathway rebuild [NAME...] [--data DIR | --nats-url URL]
