@@ -55,7 +55,6 @@ import (
 	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/assignment"
-	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/person"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/domain/worker"
@@ -63,7 +62,6 @@ import (
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
-	"github.com/pathway-sp/pathway/services/webhooks"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -852,7 +850,6 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 		{Name: triage.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType)}},
 		{Name: assignment.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType), events.TypeSubject(worker.AggregateType)}},
 		{Name: handoffs.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType)}},
-		{Name: webhooks.ConsumerName, Subjects: []string{events.TypeSubject(handoff.AggregateType)}},
 	} {
 		cons, err := store.EnsureConsumer(ctx, c)
 		if err != nil {

@@ -609,7 +609,7 @@ func TestRebuildCommand(t *testing.T) {
 
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"rebuild", "--data", data}, func(string) string { return "" }, &out, &errb)
-	for _, name := range []string{"waitlists", "caseloads", "funnel", "triage-queue", "assignment-view", "handoff-deadlines"} {
+	for _, name := range []string{"waitlists", "caseloads", "funnel", "triage-queue", "assignment-view", "handoff-deadlines", "webhook-deliveries"} {
 		if code != 0 || !strings.Contains(out.String(), name+": rebuilt to sequence") {
 			t.Fatalf("rebuild: exit %d\nstdout %s\nstderr %s", code, out.String(), errb.String())
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/retention"
+	"github.com/pathway-sp/pathway/services/webhooks"
 )
 
 // readModels are the projections `pathway rebuild` knows, by name.
@@ -37,6 +38,7 @@ var readModels = map[string]func() projections.Projection{
 	assignment.ViewName:    func() projections.Projection { return assignment.NewView(assignment.ViewName) },
 	handoffs.DeadlinesName: func() projections.Projection { return handoffs.NewDeadlines() },
 	retention.ViewName:     func() projections.Projection { return retention.NewView() },
+	webhooks.ViewName:      func() projections.Projection { return webhooks.NewView(webhooks.ViewName) },
 }
 
 const rebuildUsage = `Usage: pathway rebuild [NAME...] [--data DIR | --nats-url URL]
