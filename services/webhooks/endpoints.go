@@ -5,6 +5,7 @@ package webhooks
 // addresses.
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -91,7 +92,11 @@ func (s *Service) Register(ctx context.Context, partner, rawURL, secret string, 
 	}
 	id := hex.EncodeToString(u[10:])
 	data, _ := json.Marshal(secretEntry{ID: id, Secret: secret})
-	if _, err := s.secrets.Create(ctx, id, data); err != nil {
+	wrapped, err := s.opts.Master.Wrap(ctx, "webhook/"+id, data)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("register endpoint: wrap its secret: %w", err)
+	}
+	if _, err := s.secrets.Create(ctx, id, append([]byte(wrappedPrefix), wrapped...)); err != nil {
 		return Endpoint{}, fmt.Errorf("register endpoint: %w", err)
 	}
 	seq, err := events.Do(ctx, s.store, aggregate.Webhook, partner, cmd, func(e *webhook.Endpoints) ([]proto.Message, error) {
@@ -117,6 +122,10 @@ func (s *Service) Register(ctx context.Context, partner, rawURL, secret string, 
 	return ep, nil
 }
 
+// wrappedPrefix marks an entry of EndpointBucket stored wrapped by the
+// master key; entries without it were stored in clear by an older version.
+const wrappedPrefix = "pathway-wrapped-1:"
+
 // secretEntry is an endpoint's entry in EndpointBucket. Entries written
 // before endpoints were in the log are whole Endpoints (Backfill).
 type secretEntry struct {
@@ -136,8 +145,15 @@ func (s *Service) secret(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("secret of endpoint %s: %w", id, err)
 	}
+	v := e.Value()
+	if w, ok := bytes.CutPrefix(v, []byte(wrappedPrefix)); ok {
+		if v, err = s.opts.Master.Unwrap(ctx, "webhook/"+id, w); err != nil {
+			return "", fmt.Errorf("secret of endpoint %s: unwrap (is this the master key it was stored with?): %w", id, err)
+		}
+	}
+	// Else stored in clear by an older version.
 	var se secretEntry
-	if err := json.Unmarshal(e.Value(), &se); err != nil || se.Secret == "" {
+	if err := json.Unmarshal(v, &se); err != nil || se.Secret == "" {
 		return "", fmt.Errorf("secret of endpoint %s: unreadable", id)
 	}
 	s.mu.Lock()

@@ -29,6 +29,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -43,6 +44,7 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/webhook"
+	"github.com/pathway-sp/pathway/services/keys"
 )
 
 // Buckets.
@@ -154,6 +156,8 @@ type Options struct {
 	// URLs are refused at registration and such addresses at connection
 	// time, so a partner cannot make pathway probe its own network.
 	AllowPrivate bool
+	// Master wraps the endpoints' secrets at rest (the master key); required.
+	Master keys.Wrapper
 }
 
 // Service registers endpoints, keeps the deliveries and sends them. Its
@@ -183,6 +187,9 @@ type Service struct {
 
 // Open opens (creating when missing) the buckets on js.
 func Open(ctx context.Context, js jetstream.JetStream, store *events.Store, opts Options) (*Service, error) {
+	if opts.Master == nil {
+		return nil, errors.New("webhooks: no master key to wrap the endpoints' secrets")
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}

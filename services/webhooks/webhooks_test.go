@@ -78,7 +78,7 @@ func startNode(tb testing.TB, dir string, clk *clock, client *http.Client, view 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	svc, err := webhooks.Open(ctx, js, store, webhooks.Options{Now: clk.Now, Client: client, Deliver: true, View: view, SendEvery: time.Hour, AllowPrivate: true,
+	svc, err := webhooks.Open(ctx, js, store, webhooks.Options{Master: eventstest.Master(), Now: clk.Now, Client: client, Deliver: true, View: view, SendEvery: time.Hour, AllowPrivate: true,
 		Checkpoints: obj})
 	if err != nil {
 		tb.Fatal(err)
@@ -257,7 +257,7 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 	// Dedup: another consumer reading the same events records nothing new.
 	seq := appendAccepted(t, n.store, handoffID)
 	waitFor(t, "the acceptance's delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 2 })
-	second, err := webhooks.Open(ctx, jsOf(t, n), n.store, webhooks.Options{Now: clk.Now, Client: hs.Client(), Deliver: true, View: "webhooks-replay", SendEvery: time.Hour, AllowPrivate: true})
+	second, err := webhooks.Open(ctx, jsOf(t, n), n.store, webhooks.Options{Master: eventstest.Master(), Now: clk.Now, Client: hs.Client(), Deliver: true, View: "webhooks-replay", SendEvery: time.Hour, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +454,7 @@ func TestPrivateAddressRefusedAtConnection(t *testing.T) {
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	store := events.New(js, events.Options{Now: clk.Now, Keys: eventstest.Keys(t, js)})
-	svc, err := webhooks.Open(context.Background(), js, store, webhooks.Options{Now: clk.Now, Deliver: true, SendEvery: time.Hour})
+	svc, err := webhooks.Open(context.Background(), js, store, webhooks.Options{Master: eventstest.Master(), Now: clk.Now, Deliver: true, SendEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -566,7 +566,7 @@ func TestViewResumesFromItsCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,7 +592,7 @@ func TestViewResumesFromItsCheckpoint(t *testing.T) {
 	if _, err := obj.PutBytes(ctx, webhooks.ViewName, append(data[:8:8], body...)); err != nil {
 		t.Fatal(err)
 	}
-	accepted := appendAccepted(t, events.New(js, events.Options{Now: clk.Now}), handoffID)
+	accepted := appendAccepted(t, events.New(js, events.Options{Now: clk.Now, Keys: eventstest.Keys(t, js)}), handoffID)
 	nc.Close()
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	srv.Shutdown(sctx)
@@ -629,7 +629,7 @@ func TestBackfillRegistersEndpointsKeptInTheBucket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -676,5 +676,32 @@ func TestBackfillRegistersEndpointsKeptInTheBucket(t *testing.T) {
 	}
 	if _, acc, bad := rcv.snapshot(); len(acc) != 1 || bad != 0 {
 		t.Errorf("the receiver accepted %v with %d bad signatures, want one delivery, signed with the old secret", acc, bad)
+	}
+}
+
+// TestEndpointSecretsAreWrappedAtRest: an endpoint's secret is stored
+// wrapped by the master key, so the bucket's files do not give it away
+// (TestDeliveryRetriedSignedDedupedAndDurable signs with it, read back
+// after a restart).
+func TestEndpointSecretsAreWrappedAtRest(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+	n := startNode(t, dir, clk, http.DefaultClient, "")
+	ctx := context.Background()
+	const secret = "a-long-shared-secret-at-rest-0001"
+	ep, err := n.svc.Register(ctx, "org-a", "http://127.0.0.1:9/hooks", secret, partnerCmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := jsOf(t, n).KeyValue(ctx, webhooks.EndpointBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(ctx, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(e.Value()), secret) {
+		t.Errorf("the endpoint's secret is stored in clear")
 	}
 }

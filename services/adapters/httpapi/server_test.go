@@ -98,7 +98,7 @@ func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 	}
 	people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1, eventstest.Master())
 	must(err)
-	wh, err := webhooks.Open(ctx, lg.JS, lg.Store, webhooks.Options{Logger: log, Deliver: true, AllowPrivate: allowPrivate})
+	wh, err := webhooks.Open(ctx, lg.JS, lg.Store, webhooks.Options{Master: eventstest.Master(), Logger: log, Deliver: true, AllowPrivate: allowPrivate})
 	must(err)
 	g.Go(func() error { return wh.Run(ctx) })
 	tri := triage.NewService(lg.Store, triage.DefaultRules(), nil, log)
