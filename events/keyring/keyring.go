@@ -254,6 +254,42 @@ func (r *Ring) Destroy(ctx context.Context, id string) error {
 	return fmt.Errorf("keyring: destroy %s: %w: the key kept being made again", id, events.ErrConcurrency)
 }
 
+// Preload reads every data key of the bucket in one pass (up to the
+// cache's bound), so that a reader about to open the events of many
+// aggregates (a rebuild) looks up none of them one by one. It returns how
+// many it loaded.
+func (r *Ring) Preload(ctx context.Context) (int, error) {
+	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return 0, fmt.Errorf("keyring: preload: %w", err)
+	}
+	defer w.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case e, ok := <-w.Updates():
+			if !ok || e == nil {
+				return n, nil // all current entries seen
+			}
+			v := e.Value()
+			if strings.HasPrefix(e.Key(), erasedPrefix) || len(v) == 0 || v[0] != formWrapped {
+				continue
+			}
+			if n >= r.max {
+				continue
+			}
+			a, err := r.unwrap(ctx, e.Key(), v)
+			if err != nil {
+				return n, err
+			}
+			r.remember(e.Key(), a)
+			n++
+		}
+	}
+}
+
 // OnDestroy registers f to be called with the id of every key destroyed,
 // by this Ring or (while Watch runs) by another process: a cache of opened
 // records drops what it holds of the aggregate.

@@ -157,3 +157,24 @@ func TestLoadMaster(t *testing.T) {
 		t.Errorf("a bad key in the environment: %v, want an error that does not repeat it", err)
 	}
 }
+
+func TestPreload(t *testing.T) {
+	l := eventstest.Start(t, false)
+	ctx := context.Background()
+	a := open(t, l.JS, master(t, 1))
+	for _, id := range []string{"referral.a", "referral.b", "referral.c"} {
+		if _, err := a.Key(ctx, id, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Destroy(ctx, "referral.c"); err != nil {
+		t.Fatal(err)
+	}
+	b := open(t, l.JS, master(t, 1))
+	if n, err := b.Preload(ctx); err != nil || n != 2 {
+		t.Fatalf("preload: %d, %v; want the 2 keys not destroyed", n, err)
+	}
+	if _, err := b.Key(ctx, "referral.c", false); !errors.Is(err, events.ErrErased) {
+		t.Errorf("a destroyed key after a preload: %v, want ErrErased", err)
+	}
+}

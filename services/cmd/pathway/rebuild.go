@@ -94,6 +94,10 @@ func rebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 		if err != nil {
 			return err
 		}
+		// One pass over the keys, not a lookup per referral.
+		if _, err := ring.Preload(ctx); err != nil {
+			return err
+		}
 		dataKeys = ring
 	} else {
 		for _, n := range pos {

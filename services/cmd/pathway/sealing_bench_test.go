@@ -103,6 +103,9 @@ func replayAll(tb testing.TB, p *pathway) (time.Duration, time.Duration, uint64)
 		tb.Fatal(err)
 	}
 	cpu0, t0 := processCPU(), time.Now()
+	if _, err := ring.Preload(ctx); err != nil { // as pathway rebuild does
+		tb.Fatal(err)
+	}
 	for _, name := range slices.Sorted(maps.Keys(readModels)) {
 		if _, err := projections.Replay(ctx, store, readModels[name](), 0, nil); err != nil {
 			tb.Fatal(fmt.Errorf("replay %s: %w", name, err))
