@@ -28,6 +28,14 @@ var (
 	// ErrUnavailable reports that the log could not answer in time: no
 	// stream leader, or no replica caught up with it. Try again later.
 	ErrUnavailable = errors.New("events: log unavailable")
+
+	// ErrBroken reports a broken invariant: what trying again cannot mend,
+	// such as a consumer halted on an event, a projection that cannot
+	// apply the log, or a configuration the server refuses. A
+	// long-running part returns an error wrapping it to stop the process;
+	// any other error of a part is transient, and the part is run again
+	// after a pause (services/supervisor).
+	ErrBroken = errors.New("events: broken invariant")
 )
 
 // DecodeError reports a message of the log that could not be decoded. It
