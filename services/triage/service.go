@@ -12,6 +12,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/supervisor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -39,8 +40,12 @@ func NewService(store *events.Store, rules *Rules, now func() time.Time, log *sl
 	return &Service{store: store, rules: rules, now: now, log: log.With("service", "triage")}
 }
 
+// Start runs the service's durable consumer (ConsumerName) under sup.
+func (s *Service) Start(sup *supervisor.Supervisor) { sup.Go(ConsumerName, supervisor.Func(s.Run)) }
+
 // Run consumes new referrals until ctx ends. Events it cannot decode, or
-// keeps failing on, are parked.
+// keeps failing on, are parked. Its errors are broken invariants
+// (events.Consume).
 func (s *Service) Run(ctx context.Context) error {
 	return s.store.Consume(ctx, events.Consumer{
 		Name:      ConsumerName,
