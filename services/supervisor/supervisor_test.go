@@ -226,7 +226,7 @@ func TestBrokenPartStopsTheOthers(t *testing.T) {
 	parts := map[string]*recorded{
 		"poisoned": record(projections.NewEngine(l.Store, nil, newCount("poisoned"), projections.Options{})),
 		"healthy":  record(projections.NewEngine(l.Store, nil, newCount("healthy"), projections.Options{})),
-		"triage":   record(supervisor.Func(triage.NewService(l.Store, triage.DefaultRules(), nil, nil).Run)),
+		"triage":   record(supervisor.Func(triage.New(l.Store, triage.DefaultRules(), triage.Options{}).Run)),
 		"http":     record(httpPart),
 	}
 	for name, p := range parts {

@@ -29,15 +29,26 @@ type Service struct {
 	log   *slog.Logger
 }
 
-// NewService returns the triage service.
-func NewService(store *events.Store, rules *Rules, now func() time.Time, log *slog.Logger) *Service {
-	if now == nil {
-		now = time.Now
+// Options configure a Service. The zero value of each field picks its
+// default.
+type Options struct {
+	// Now is the clock the rules see (a person's age); default time.Now.
+	Now func() time.Time
+	// Logger gets sequences and rule ids, never personal data; nil
+	// discards.
+	Logger *slog.Logger
+}
+
+// New returns the triage service, deciding by rules.
+func New(store *events.Store, rules *Rules, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, rules: rules, now: now, log: log.With("service", "triage")}
+	return &Service{store: store, rules: rules, now: opts.Now, log: log.With("service", "triage")}
 }
 
 // Start runs the service's durable consumer (ConsumerName) under sup.

@@ -18,10 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/webhooks"
@@ -675,5 +677,24 @@ func TestBackfillRegistersEndpointsKeptInTheBucket(t *testing.T) {
 	}
 	if _, acc, bad := rcv.snapshot(); len(acc) != 1 || bad != 0 {
 		t.Errorf("the receiver accepted %v with %d bad signatures, want one delivery, signed with the old secret", acc, bad)
+	}
+}
+
+// TestInjectedIDs: an endpoint's id is the hex of the last six bytes of an
+// id from the injected generator.
+func TestInjectedIDs(t *testing.T) {
+	l := eventstest.Start(t, false)
+	id := uuid.MustParse("01900000-0000-7000-8000-0a0b0c0d0e0f")
+	svc, err := webhooks.Open(context.Background(), l.JS, l.Store, webhooks.Options{AllowPrivate: true, NewID: func() (uuid.UUID, error) { return id, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	ep, err := svc.Register(context.Background(), "org-a", "https://partner.example/hook", "a-long-enough-secret", partnerCmd)
+	if err != nil || ep.ID != "0a0b0c0d0e0f" {
+		t.Errorf("Register: %+v, %v; want the id 0a0b0c0d0e0f", ep, err)
 	}
 }

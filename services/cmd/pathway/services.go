@@ -69,7 +69,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		if err != nil {
 			return nil, err
 		}
-		in := intake.New(store, people, nil)
+		in := intake.New(store, people, intake.Options{})
 		if err := in.Backfill(ctx, js, log); err != nil {
 			return nil, err
 		}
@@ -85,7 +85,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 	}
 	var starts []func(*supervisor.Supervisor)
 	if slices.Contains(cfg.Services, "triage") {
-		svc := triage.NewService(store, cfg.rules, nil, log)
+		svc := triage.New(store, cfg.rules, triage.Options{Logger: log})
 		starts = append(starts, svc.Start)
 	}
 	if slices.Contains(cfg.Services, "assignment") {

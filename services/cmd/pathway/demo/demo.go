@@ -212,12 +212,12 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 	if err != nil {
 		return Summary{}, err
 	}
-	in := intake.New(store, people, clk.Now)
+	in := intake.New(store, people, intake.Options{Now: clk.Now})
 	if err := in.Backfill(ctx, js, quiet); err != nil { // an empty log: marks it done
 		return Summary{}, err
 	}
 	sup := supervisor.New(ctx, supervisor.Options{Logger: quiet})
-	triage.NewService(store, opts.Rules, clk.Now, quiet).Start(sup)
+	triage.New(store, opts.Rules, triage.Options{Now: clk.Now, Logger: quiet}).Start(sup)
 	assignment.New(store, assignment.Options{Now: clk.Now, Logger: quiet}).Start(sup)
 	hs := handoffs.New(store, handoffs.Options{Now: clk.Now, Logger: quiet})
 	hs.Start(sup)
