@@ -148,7 +148,7 @@ const (
 
 // Consume runs the durable consumer c, calling h for each event in log
 // order, until ctx ends (it then returns nil) or the Halt policy stops it
-// (it returns the *DecodeError or handler error). Two processes consuming
+// (it returns the *DecodeError or handler error, wrapped in ErrBroken). Two processes consuming
 // with the same name share the work: each event goes to one of them.
 //
 // Consume rides out what a cluster goes through: missed heartbeats,
@@ -161,9 +161,10 @@ const (
 // next one. Beyond Halt, Consume returns an error only for what trying
 // again cannot mend: an invalid c (ErrInvalid) or one the server refuses,
 // a closed connection, or a message that is not a JetStream message.
+// Every error it returns wraps ErrBroken.
 func (s *Store) Consume(ctx context.Context, c Consumer, h Handler) error {
 	if err := c.Validate(); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrBroken, err)
 	}
 	f := &follower{s: s, c: c, h: h, log: c.Logger, maxDeliver: c.MaxDeliver, backoff: c.Backoff}
 	if f.log == nil {
@@ -182,11 +183,11 @@ func (s *Store) Consume(ctx context.Context, c Consumer, h Handler) error {
 			return nil
 		}
 		if stop, ok := errors.AsType[*stopError](err); ok {
-			return stop.err
+			return fmt.Errorf("%w: %w", ErrBroken, stop.err)
 		}
 		if permanent(err) {
 			f.log.Error("consumer stopped", "err", err)
-			return err
+			return fmt.Errorf("%w: %w", ErrBroken, err)
 		}
 		d := f.retry.next()
 		f.log.Warn("consumer interrupted, will retry", "retry_in", d, "err", err)

@@ -33,6 +33,14 @@ var (
 	// data key was destroyed, so its sealed fields can never be read
 	// again, nor new ones written.
 	ErrErased = errors.New("events: personal data erased")
+
+	// ErrBroken reports a broken invariant: what trying again cannot mend,
+	// such as a consumer halted on an event, a projection that cannot
+	// apply the log, or a configuration the server refuses. A
+	// long-running part returns an error wrapping it to stop the process;
+	// any other error of a part is transient, and the part is run again
+	// after a pause (services/supervisor).
+	ErrBroken = errors.New("events: broken invariant")
 )
 
 // DecodeError reports a message of the log that could not be decoded. It

@@ -137,7 +137,12 @@ func NewEngine(store *events.Store, obj jetstream.ObjectStore, p Projection, opt
 }
 
 // Run restores the last checkpoint, then applies the log from there on,
-// live, until ctx ends; it writes a checkpoint on the way out.
+// live, until ctx ends (it then returns nil); it writes a checkpoint on
+// the way out. It rides out a read or subscription that fails, resuming
+// after what it applied. It returns an error when the checkpoint cannot be
+// read (a transient failure: run it again) and, wrapping
+// events.ErrBroken, when the projection fails to apply an event (running
+// it again would fail on the same event).
 func (e *Engine) Run(ctx context.Context) error {
 	if err := e.restore(ctx); err != nil {
 		return err
@@ -246,7 +251,7 @@ func (e *Engine) apply(rec events.Record) error {
 	defer e.mu.Unlock()
 	if rec.Payload != nil {
 		if err := e.p.Apply(rec); err != nil {
-			return fmt.Errorf("projection %s at sequence %d: %w", e.p.Name(), rec.Sequence, err)
+			return fmt.Errorf("%w: projection %s at sequence %d: %w", events.ErrBroken, e.p.Name(), rec.Sequence, err)
 		}
 	}
 	e.movedTo(rec.Sequence)
@@ -428,10 +433,11 @@ func (e *Engine) restore(ctx context.Context) error {
 	}
 	r := bytes.NewReader(data)
 	var seq uint64
-	if err := binary.Read(r, binary.BigEndian, &seq); err != nil {
-		return fmt.Errorf("checkpoint %s is corrupt: %w", e.p.Name(), err)
+	err = binary.Read(r, binary.BigEndian, &seq)
+	if err == nil {
+		err = e.p.Restore(r)
 	}
-	if err := e.p.Restore(r); err != nil {
+	if err != nil {
 		// A checkpoint this build cannot read is not fatal: replay.
 		e.log.Warn("checkpoint unreadable, replaying from the start", "err", err)
 		e.p.Reset()

@@ -453,3 +453,62 @@ func TestQuietSubjectCheckpointsTheLogsEnd(t *testing.T) {
 		t.Fatalf("checkpoint at sequence %d, want the log's end %d", got, last)
 	}
 }
+
+// failsAt is a tally that cannot apply the event at one sequence.
+type failsAt struct {
+	*tally
+	seq uint64
+}
+
+func (f *failsAt) Apply(rec events.Record) error {
+	if rec.Sequence == f.seq {
+		return errors.New("no rule for this event")
+	}
+	return f.tally.Apply(rec)
+}
+
+// TestApplyFailureIsBroken: an engine whose projection cannot apply an
+// event stops with a broken invariant naming the projection and the
+// sequence, having applied the log up to it; running it again would fail
+// on the same event.
+func TestApplyFailureIsBroken(t *testing.T) {
+	e := start(t)
+	history(t, e.store, 50, 11)
+	eng := projections.NewEngine(e.store, e.obj, &failsAt{newTally(), 30}, projections.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := eng.Run(ctx)
+	if !errors.Is(err, events.ErrBroken) || !strings.Contains(err.Error(), "tally at sequence 30") {
+		t.Fatalf("Run: %v, want a broken invariant naming tally at sequence 30", err)
+	}
+	if got := eng.Applied(); got != 29 {
+		t.Errorf("applied up to %d, want 29", got)
+	}
+}
+
+// TestCorruptCheckpointReplays: a checkpoint too short to hold a
+// position is not an error: the engine replays the log from the start.
+func TestCorruptCheckpointReplays(t *testing.T) {
+	e := start(t)
+	history(t, e.store, 40, 13)
+	if _, err := e.obj.PutBytes(context.Background(), "tally", []byte{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	want := newTally()
+	if _, err := projections.Replay(context.Background(), e.store, want, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := newTally()
+	eng := projections.NewEngine(e.store, e.obj, got, projections.Options{})
+	defer run(t, eng)()
+	select {
+	case <-eng.Running():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the engine did not catch up from a corrupt checkpoint")
+	}
+	eng.Read(func(p projections.Projection, _ uint64) {
+		if s := p.(*tally).state(); s != want.state() {
+			t.Errorf("state after a corrupt checkpoint %s, want the replay's %s", s, want.state())
+		}
+	})
+}

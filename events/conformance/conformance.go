@@ -637,8 +637,8 @@ func testConsumerPolicies(t *testing.T, h Harness) {
 
 	handled, err := run("test-halt", events.Halt)
 	var de *events.DecodeError
-	if !errors.As(err, &de) || len(handled) != 1 {
-		t.Fatalf("halt: got %v after %v, want a *DecodeError after the first event", err, handled)
+	if !errors.As(err, &de) || !errors.Is(err, events.ErrBroken) || len(handled) != 1 {
+		t.Fatalf("halt: got %v after %v, want a *DecodeError, a broken invariant, after the first event", err, handled)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/domain/worker"
+	"github.com/pathway-sp/pathway/services/supervisor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -93,30 +94,34 @@ func (s *Service) ViewEngine() *projections.Engine { return s.engine }
 
 var actor = &pathwayv1.Actor{Id: "assignment", Role: pathwayv1.Role_ROLE_SYSTEM}
 
-// Run builds the view and consumes the log until ctx ends.
+// Run runs the service's parts (Start) under a supervisor of its own
+// until ctx ends or one of them breaks.
 func (s *Service) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	viewDone := make(chan error, 1)
-	go func() { viewDone <- s.engine.Run(ctx) }()
+	sup := supervisor.New(ctx, supervisor.Options{Logger: s.log})
+	s.Start(sup)
+	return sup.Wait()
+}
+
+// Start runs the service's parts under sup: its view (named after it,
+// ViewName by default), the durable consumer (Options.Consumer) that
+// places and releases, and the tick that fills the waitlists of workers
+// back from an absence, every TickEvery.
+func (s *Service) Start(sup *supervisor.Supervisor) {
 	s.tickMu.Lock()
 	s.lastTick = s.now()
 	s.tickMu.Unlock()
-	go func() {
-		t := time.NewTicker(TickEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-					s.log.Warn("absence check failed", "err", err)
-				}
-			}
-		}
-	}()
-	err := s.store.Consume(ctx, events.Consumer{
+	sup.Go(s.view.Name(), s.engine)
+	sup.Go(s.consumer, supervisor.Func(s.consume))
+	sup.Go(s.consumer+"-tick", sup.Every(TickEvery, s.Tick))
+}
+
+// Running is closed once the service's view has caught up with the log
+// since it started.
+func (s *Service) Running() <-chan struct{} { return s.engine.Running() }
+
+// consume runs the durable consumer until ctx ends.
+func (s *Service) consume(ctx context.Context) error {
+	return s.store.Consume(ctx, events.Consumer{
 		Name:     s.consumer,
 		Subjects: []string{events.TypeSubject(referral.AggregateType), events.TypeSubject(worker.AggregateType)},
 		Types: []string{
@@ -129,9 +134,6 @@ func (s *Service) Run(ctx context.Context) error {
 		OnBadData: events.Park,
 		Logger:    s.log,
 	}, s.handle)
-	cancel()
-	<-viewDone
-	return err
 }
 
 func (s *Service) handle(ctx context.Context, rec events.Record) error {

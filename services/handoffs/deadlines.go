@@ -13,6 +13,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/supervisor"
 )
 
 // TickEvery is how often Run asks the clock what is due.
@@ -24,43 +25,39 @@ var clockActor = &pathwayv1.Actor{Id: "handoff-clock", Role: pathwayv1.Role_ROLE
 // referral closes.
 const ConsumerName = "handoffs"
 
-// Run follows the handoff events to know which handoffs await an answer,
-// and every TickEvery sends the reminders that are due and expires the
-// handoffs past their deadline, until ctx ends. It also consumes referral
-// events: when a referral is cancelled or merged away its open handoffs
-// are cancelled, and when it is discharged those the partner has not yet
-// answered are (work a partner has taken on goes on). Several processes
-// may run it: each decision is appended at the handoff's version and
-// decided again from the new state when another clock got there first, so
-// it is recorded once.
+// Run runs the service's parts (Start) under a supervisor of its own
+// until ctx ends or one of them breaks.
 func (s *Service) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	follow := make(chan error, 2)
-	go func() { follow <- s.clock.Run(ctx) }()
-	go func() {
-		follow <- s.store.Consume(ctx, events.Consumer{Name: ConsumerName, Subjects: []string{events.TypeSubject("referral")},
+	sup := supervisor.New(ctx, supervisor.Options{Logger: s.log})
+	s.Start(sup)
+	return sup.Wait()
+}
+
+// Start runs the deadline clock's parts under sup: its view of the open
+// handoffs (DeadlinesName), the clock that every TickEvery sends the
+// reminders that are due and expires the handoffs past their deadline,
+// and the durable consumer of referral events that cancels the open
+// handoffs of a referral cancelled or merged away, and those the partner
+// has not yet answered of a referral discharged (work a partner has taken
+// on goes on). Several processes may run them: each decision is appended
+// at the handoff's version and decided again from the new state when
+// another clock got there first, so it is recorded once.
+func (s *Service) Start(sup *supervisor.Supervisor) {
+	sup.Go(DeadlinesName, s.clock)
+	sup.Go("handoff-clock", sup.Every(TickEvery, func(ctx context.Context) error {
+		_, err := s.Tick(ctx)
+		return err
+	}))
+	sup.Go(ConsumerName, supervisor.Func(func(ctx context.Context) error {
+		return s.store.Consume(ctx, events.Consumer{Name: ConsumerName, Subjects: []string{events.TypeSubject("referral")},
 			Types:     events.TypesOf(&pathwayv1.ReferralCancelled{}, &pathwayv1.ReferralMerged{}, &pathwayv1.ReferralDischarged{}),
 			OnBadData: events.Skip, Logger: s.log}, s.referralClosed)
-	}()
-	t := time.NewTicker(TickEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-follow:
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		case <-t.C:
-			if _, err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("handoff deadlines", "err", err)
-			}
-		}
-	}
+	}))
 }
+
+// Running is closed once the clock's view has caught up with the log
+// since it started.
+func (s *Service) Running() <-chan struct{} { return s.clock.Running() }
 
 // ClockEngine returns the engine that keeps the clock's view of open
 // handoffs, for readiness.

@@ -26,6 +26,9 @@ import (
 type Options struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// NewID generates the ids of handoffs requested without an
+	// Idempotency-Key; default uuid.NewV7.
+	NewID func() (uuid.UUID, error)
 	// Deadline is how long a partner has to answer; default 14 days.
 	Deadline time.Duration
 	// Reminders are how long before the deadline reminders go out;
@@ -55,6 +58,9 @@ type Service struct {
 func New(store *events.Store, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.NewID == nil {
+		opts.NewID = uuid.NewV7
 	}
 	if opts.Deadline <= 0 {
 		opts.Deadline = handoff.DefaultDeadline
@@ -104,9 +110,15 @@ var handoffNamespace = uuid.MustParse("2d0b7c1e-4f6a-5b3c-8e9d-1a2b3c4d5e6f")
 // is no such service), handoff.ErrConflict, handoff.ErrCapacity, or a
 // storage error.
 func (s *Service) RequestHandoff(ctx context.Context, referralID string, in HandoffInput, cmd events.Command) (string, uint64, error) {
-	id := uuid.Must(uuid.NewV7()).String()
+	var id string
 	if cmd.IdempotencyKey != "" {
 		id = uuid.NewSHA1(handoffNamespace, []byte(referralID+"\x00"+cmd.IdempotencyKey)).String()
+	} else {
+		u, err := s.opts.NewID()
+		if err != nil {
+			return "", 0, err
+		}
+		id = u.String()
 	}
 	seq, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
 		h, err := events.Load(tx, aggregate.Handoff, id)

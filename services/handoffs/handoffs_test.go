@@ -316,7 +316,7 @@ func TestReferralClosingCancelsHandoffs(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go w.svc.Run(runCtx)
-	in := intake.New(w.store, person.Keyer{}, w.clk.Now)
+	in := intake.New(w.store, person.Keyer{}, intake.Options{Now: w.clk.Now})
 	if _, err := in.Discharge(ctx, discharged, staff, pathwayv1.DischargeReason_DISCHARGE_REASON_GOALS_MET, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -339,5 +339,16 @@ func TestReferralClosingCancelsHandoffs(t *testing.T) {
 	}
 	if got := status(accepted); got != handoff.StatusAccepted {
 		t.Errorf("the accepted handoff of the discharged referral is %s, want still accepted", got)
+	}
+}
+
+// TestInjectedIDs: a handoff requested without an Idempotency-Key takes
+// its id from the injected generator.
+func TestInjectedIDs(t *testing.T) {
+	w := newWorld(t)
+	want := uuid.MustParse("01900000-0000-7000-8000-0000000000ab")
+	w.svc = handoffs.New(w.store, handoffs.Options{Now: w.clk.Now, NewID: func() (uuid.UUID, error) { return want, nil }})
+	if id := w.handoff(t, w.assigned(t)); id != want.String() {
+		t.Errorf("handoff id %s, want the generator's %s", id, want)
 	}
 }

@@ -67,15 +67,29 @@ type Service struct {
 	store  *events.Store
 	people person.Keyer
 	now    func() time.Time
+	newID  func() (uuid.UUID, error)
+}
+
+// Options configure a Service. The zero value of each field picks its
+// default.
+type Options struct {
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// NewID generates the ids of referrals submitted without an
+	// Idempotency-Key or external reference; default uuid.NewV7.
+	NewID func() (uuid.UUID, error)
 }
 
 // New returns an intake service on store; people keys the person
 // aggregates that guard one open episode per person.
-func New(store *events.Store, people person.Keyer, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
+func New(store *events.Store, people person.Keyer, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
-	return &Service{store: store, people: people, now: now}
+	if opts.NewID == nil {
+		opts.NewID = uuid.NewV7
+	}
+	return &Service{store: store, people: people, now: opts.Now, newID: opts.NewID}
 }
 
 // Submission is one submit request.
@@ -127,7 +141,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 	if key != "" {
 		id = uuid.NewSHA1(idNamespace, []byte(key)).String()
 	} else {
-		u, err := uuid.NewV7()
+		u, err := s.newID()
 		if err != nil {
 			return Result{}, err
 		}

@@ -93,7 +93,7 @@ func received(tb testing.TB, store *events.Store) int {
 // people never contend for the rule of one open episode each.
 func TestConcurrentCreatesForDifferentPeople(t *testing.T) {
 	store := eventstest.Start(t, true).Store
-	a, b := intake.New(store, keyer(t), clock), intake.New(store, keyer(t), clock)
+	a, b := intake.New(store, keyer(t), intake.Options{Now: clock}), intake.New(store, keyer(t), intake.Options{Now: clock})
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make([]error, 64)
@@ -126,7 +126,7 @@ func TestConcurrentCreatesForDifferentPeople(t *testing.T) {
 // that the person has an open referral, naming it.
 func TestRacingCreatesForOnePerson(t *testing.T) {
 	store := eventstest.Start(t, false).Store
-	a, b := intake.New(store, keyer(t), clock), intake.New(store, keyer(t), clock)
+	a, b := intake.New(store, keyer(t), intake.Options{Now: clock}), intake.New(store, keyer(t), intake.Options{Now: clock})
 	ctx := context.Background()
 	for round := range 20 {
 		nhs := nhsNumber(t, round)
@@ -174,7 +174,7 @@ func TestRacingCreatesForOnePerson(t *testing.T) {
 // passed appends nothing and answers with the original sequence.
 func TestRetriedCommandAfterDuplicateWindow(t *testing.T) {
 	store := eventstest.StartWith(t, false, events.StreamConfig{Duplicates: 100 * time.Millisecond}).Store
-	svc := intake.New(store, keyer(t), time.Now) // the store records real times
+	svc := intake.New(store, keyer(t), intake.Options{Now: time.Now}) // the store records real times
 	ctx := context.Background()
 	res, err := svc.Submit(ctx, submission(nhsNumber(t, 1)))
 	if err != nil {
@@ -250,7 +250,7 @@ func assign(ctx context.Context, store *events.Store, id string) (uint64, error)
 func TestBackfillGuardsEpisodesOfAnOlderLog(t *testing.T) {
 	l := eventstest.Start(t, false)
 	ctx := context.Background()
-	svc := intake.New(l.Store, keyer(t), clock)
+	svc := intake.New(l.Store, keyer(t), intake.Options{Now: clock})
 	old := func(nhs string, closed bool) string {
 		ev, errs := submission(nhs).Submission.Event(now)
 		if len(errs) > 0 {
@@ -300,7 +300,7 @@ func TestClaimWithoutItsReferral(t *testing.T) {
 	ctx := context.Background()
 	k := keyer(t)
 	clockAt := time.Now()
-	svc := intake.New(l.Store, k, func() time.Time { return clockAt })
+	svc := intake.New(l.Store, k, intake.Options{Now: func() time.Time { return clockAt }})
 	nhs := nhsNumber(t, 7)
 	// A process claimed for referral "stranded" and stopped before the
 	// referral.
@@ -356,5 +356,23 @@ func TestClaimWithoutItsReferral(t *testing.T) {
 	done, err := svc.Submit(ctx, sub2)
 	if err != nil || done.ID != strandedID || !done.Created {
 		t.Fatalf("retry of a stranded create: %+v, %v; want referral %s created", done, err, strandedID)
+	}
+}
+
+// TestInjectedIDs: a referral submitted without an Idempotency-Key or
+// external reference takes its id from the injected generator.
+func TestInjectedIDs(t *testing.T) {
+	l := eventstest.Start(t, false)
+	want := uuid.MustParse("01900000-0000-7000-8000-00000000abcd")
+	svc := intake.New(l.Store, keyer(t), intake.Options{Now: clock, NewID: func() (uuid.UUID, error) { return want, nil }})
+	res, err := svc.Submit(context.Background(), submission(nhsNumber(t, 7)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ID != want.String() {
+		t.Errorf("referral id %s, want the generator's %s", res.ID, want)
+	}
+	if _, _, err := events.Get(context.Background(), l.Store, aggregate.Referral, want.String()); err != nil {
+		t.Errorf("the referral under the generator's id: %v", err)
 	}
 }

@@ -395,6 +395,9 @@ func (a *Authenticator) Run(ctx context.Context) error {
 // Loaded is closed once the keys present at start have been loaded.
 func (a *Authenticator) Loaded() <-chan struct{} { return a.loaded }
 
+// Running is Loaded: the signal a supervisor waits for.
+func (a *Authenticator) Running() <-chan struct{} { return a.loaded }
+
 // Authenticate returns the key that token is. It does no I/O. Every
 // failure is ErrUnauthenticated.
 func (a *Authenticator) Authenticate(token string) (Key, error) {

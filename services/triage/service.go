@@ -12,6 +12,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/supervisor"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -28,19 +29,34 @@ type Service struct {
 	log   *slog.Logger
 }
 
-// NewService returns the triage service.
-func NewService(store *events.Store, rules *Rules, now func() time.Time, log *slog.Logger) *Service {
-	if now == nil {
-		now = time.Now
+// Options configure a Service. The zero value of each field picks its
+// default.
+type Options struct {
+	// Now is the clock the rules see (a person's age); default time.Now.
+	Now func() time.Time
+	// Logger gets sequences and rule ids, never personal data; nil
+	// discards.
+	Logger *slog.Logger
+}
+
+// New returns the triage service, deciding by rules.
+func New(store *events.Store, rules *Rules, opts Options) *Service {
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: store, rules: rules, now: now, log: log.With("service", "triage")}
+	return &Service{store: store, rules: rules, now: opts.Now, log: log.With("service", "triage")}
 }
 
+// Start runs the service's durable consumer (ConsumerName) under sup.
+func (s *Service) Start(sup *supervisor.Supervisor) { sup.Go(ConsumerName, supervisor.Func(s.Run)) }
+
 // Run consumes new referrals until ctx ends. Events it cannot decode, or
-// keeps failing on, are parked.
+// keeps failing on, are parked. Its errors are broken invariants
+// (events.Consume).
 func (s *Service) Run(ctx context.Context) error {
 	return s.store.Consume(ctx, events.Consumer{
 		Name:      ConsumerName,

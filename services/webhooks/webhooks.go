@@ -45,6 +45,7 @@ import (
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/webhook"
 	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/supervisor"
 )
 
 // Buckets.
@@ -259,46 +260,41 @@ func defaultClient(allowPrivate bool) *http.Client {
 // ViewEngine returns the engine that keeps the view, for readiness.
 func (s *Service) ViewEngine() *projections.Engine { return s.engine }
 
-// Run keeps the view and the attempt bookkeeping and, with
-// Options.Deliver, sends the due deliveries every SendEvery once the view
-// has caught up with the log, until ctx ends. Beside them it runs
-// Backfill.
+// Run runs the service's parts (Start) under a supervisor of its own
+// until ctx ends or one of them breaks.
 func (s *Service) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 3)
-	go func() { errc <- s.engine.Run(ctx) }()
-	go func() { errc <- s.follow(ctx) }()
-	go func() {
-		if err := s.Backfill(ctx); err != nil {
-			errc <- err
-		}
-	}()
-	// wait waits for ready; false when Run is to return (with the error).
-	wait := func(ready <-chan struct{}) (bool, error) {
-		select {
-		case <-ready:
-			return true, nil
-		case <-ctx.Done():
-			return false, nil
-		case err := <-errc:
-			if ctx.Err() != nil {
-				return false, nil
-			}
-			return false, err
-		}
-	}
+	sup := supervisor.New(ctx, supervisor.Options{Logger: s.log})
+	s.Start(sup)
+	return sup.Wait()
+}
+
+// Start runs the service's parts under sup: its view (Options.View), the
+// mirror of the attempt bookkeeping, Backfill (once), and the sender,
+// which waits for the other two to be running (Loaded) and then, with
+// Options.Deliver, sends the due deliveries every SendEvery.
+func (s *Service) Start(sup *supervisor.Supervisor) {
+	sup.Go(s.view.Name(), s.engine)
+	sup.Go("webhook-attempts", supervisor.Signalled(supervisor.Func(s.follow), s.loaded))
+	sup.Go("webhook-backfill", supervisor.Func(s.Backfill))
+	sup.Go("webhook-sender", supervisor.Signalled(supervisor.Func(s.sender), s.ready))
+}
+
+// sender waits for the bookkeeping and the view, then sends due deliveries
+// every SendEvery until ctx ends. A delivery that fails is retried on its
+// own back-off; the sender goes on with the others.
+func (s *Service) sender(ctx context.Context) error {
 	// Answer and send only once the view has read the log's outcomes: a
 	// delivery it has not yet seen delivered would be sent again.
 	for _, ready := range []<-chan struct{}{s.loaded, s.engine.Running()} {
-		if ok, err := wait(ready); !ok {
-			return err
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil
 		}
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
 	if !s.opts.Deliver {
-		_, err := wait(nil)
-		return err
+		return nil
 	}
 	t := time.NewTicker(s.opts.SendEvery)
 	defer t.Stop()
@@ -306,11 +302,6 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-errc:
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
 		case <-t.C:
 			if _, err := s.SendDue(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("webhook deliveries", "err", err)
@@ -319,10 +310,13 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Loaded is closed once Run has loaded the attempt bookkeeping and the
-// view has caught up with the log since it started: the service answers
-// from the state the log had when it started, and sends.
+// Loaded is closed once the attempt bookkeeping is loaded and the view
+// has caught up with the log since it started: the service answers from
+// the state the log had when it started, and sends.
 func (s *Service) Loaded() <-chan struct{} { return s.ready }
+
+// Running is Loaded.
+func (s *Service) Running() <-chan struct{} { return s.ready }
 
 // follow mirrors the bucket of attempt bookkeeping into s.sending.
 func (s *Service) follow(ctx context.Context) error {
@@ -338,7 +332,7 @@ func (s *Service) follow(ctx context.Context) error {
 			return nil
 		case e, ok := <-w.Updates():
 			if !ok {
-				return nil
+				return fmt.Errorf("watch %s: ended", s.attempts.Bucket())
 			}
 			if e == nil {
 				once()

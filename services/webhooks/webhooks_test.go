@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
@@ -703,5 +704,24 @@ func TestEndpointSecretsAreWrappedAtRest(t *testing.T) {
 	}
 	if strings.Contains(string(e.Value()), secret) {
 		t.Errorf("the endpoint's secret is stored in clear")
+	}
+}
+
+// TestInjectedIDs: an endpoint's id is the hex of the last six bytes of an
+// id from the injected generator.
+func TestInjectedIDs(t *testing.T) {
+	l := eventstest.Start(t, false)
+	id := uuid.MustParse("01900000-0000-7000-8000-0a0b0c0d0e0f")
+	svc, err := webhooks.Open(context.Background(), l.JS, l.Store, webhooks.Options{Master: eventstest.Master(), AllowPrivate: true, NewID: func() (uuid.UUID, error) { return id, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	ep, err := svc.Register(context.Background(), "org-a", "https://partner.example/hook", "a-long-enough-secret", partnerCmd)
+	if err != nil || ep.ID != "0a0b0c0d0e0f" {
+		t.Errorf("Register: %+v, %v; want the id 0a0b0c0d0e0f", ep, err)
 	}
 }

@@ -101,12 +101,12 @@ func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 	wh, err := webhooks.Open(ctx, lg.JS, lg.Store, webhooks.Options{Master: eventstest.Master(), Logger: log, Deliver: true, AllowPrivate: allowPrivate})
 	must(err)
 	g.Go(func() error { return wh.Run(ctx) })
-	tri := triage.NewService(lg.Store, triage.DefaultRules(), nil, log)
+	tri := triage.New(lg.Store, triage.DefaultRules(), triage.Options{Logger: log})
 	g.Go(func() error { return tri.Run(ctx) })
 	asg := assignment.New(lg.Store, assignment.Options{Logger: log, Checkpoints: obj})
 	g.Go(func() error { return asg.Run(ctx) })
 	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth, Proxies: trusted,
-		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, nil), TriageQueue: engine(intake.NewIndex())},
+		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, intake.Options{}), TriageQueue: engine(intake.NewIndex())},
 		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
 			ReadTimeout: 2 * time.Second},
 		VCSE: httpapi.VCSE{Directory: directory.New(lg.Store), Handoffs: handoffs.New(lg.Store, handoffs.Options{Logger: log, Checkpoints: obj}),

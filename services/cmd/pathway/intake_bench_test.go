@@ -873,7 +873,7 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 
 	// Every episode is on its person aggregates already: this only reads
 	// the log and marks it done, as pathway's first start would.
-	if err := intake.New(store, g.people, nil).Backfill(ctx, g.js, slog.New(slog.DiscardHandler)); err != nil {
+	if err := intake.New(store, g.people, intake.Options{}).Backfill(ctx, g.js, slog.New(slog.DiscardHandler)); err != nil {
 		tb.Fatal(err)
 	}
 	ks, err := keys.Open(ctx, g.js, keys.Options{})

@@ -26,9 +26,9 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/retention"
+	"github.com/pathway-sp/pathway/services/supervisor"
 	"github.com/pathway-sp/pathway/services/triage"
 	"golang.org/x/net/netutil"
-	"golang.org/x/sync/errgroup"
 )
 
 // serveConfig is the configuration of `pathway serve`. Defaults come from
@@ -482,44 +482,49 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("HTTP: %w", err)
+	// Every background part runs under one supervisor: transient failures
+	// are retried with back-off, a broken invariant stops the process.
+	sup := supervisor.New(ctx, supervisor.Options{Logger: log, MaxBackoff: 10 * time.Second, StopTimeout: cfg.ShutdownTimeout})
+	sup.Go("http", supervisor.Func(func(ctx context.Context) error {
+		served := make(chan error, 1)
+		go func() { served <- httpSrv.Serve(ln) }()
+		select {
+		case err := <-served:
+			// The listener failed: nothing can serve on it again.
+			return fmt.Errorf("%w: HTTP: %w", events.ErrBroken, err)
+		case <-ctx.Done():
 		}
-		return nil
-	})
-	g.Go(func() error {
-		if !setup.run(gctx, js, events.StreamConfig{Replicas: cfg.Replicas}, log) {
-			return nil
-		}
-		ring, err := openDataKeys(gctx, js, cfg.master, cfg.Replicas)
-		if err != nil {
+		log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return httpSrv.Shutdown(sctx)
+	}))
+	sup.Go("start", supervisor.Func(func(ctx context.Context) error {
+		if err := setup.run(ctx, js, events.StreamConfig{Replicas: cfg.Replicas}, log); err != nil {
 			return err
 		}
-		cfg.keys = ring
-		g.Go(func() error { return ring.Watch(gctx) })
+		if cfg.keys == nil { // once, though the part may run again
+			ring, err := openDataKeys(ctx, js, cfg.master, cfg.Replicas)
+			if err != nil {
+				return err
+			}
+			cfg.keys = ring
+			sup.Go("data-keys", supervisor.Func(ring.Watch))
+		}
 		if cfg.Demo {
-			if err := serveDemo(gctx, js, cfg, log); err != nil {
+			if err := serveDemo(ctx, js, cfg, log); err != nil {
 				return err
 			}
 		}
-		h, err := startServices(gctx, g, cfg, js, log, ready)
+		h, err := startServices(ctx, sup, cfg, js, log, ready)
 		if err != nil {
 			return err
 		}
 		handler.Store(&h)
 		log.Info("services started", "services", strings.Join(cfg.Services, ","))
 		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		log.Info("shutting down")
-		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-		defer cancel()
-		return httpSrv.Shutdown(sctx)
-	})
-	runErr := g.Wait()
+	}))
+	runErr := sup.Wait()
 
 	if err := nc.Drain(); err != nil {
 		log.Warn("NATS drain", "err", err)
@@ -530,9 +535,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	return runErr
 }
 
-// setupState runs stream setup until it succeeds, retrying while NATS or
-// the cluster is not yet available, and remembers the last failure for
-// /readyz.
+// setupState sets up the event stream, and remembers the last failure
+// for /readyz while the supervisor tries again.
 type setupState struct {
 	mu      sync.Mutex
 	done    bool
@@ -551,27 +555,20 @@ func (s *setupState) err() error {
 	return errors.New("event stream setup pending")
 }
 
-func (s *setupState) run(ctx context.Context, js jetstream.JetStream, cfg events.StreamConfig, log *slog.Logger) bool {
-	delay := 250 * time.Millisecond
-	for {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := events.Setup(sctx, js, cfg)
-		cancel()
-		s.mu.Lock()
-		s.done, s.lastErr = err == nil, err
-		s.mu.Unlock()
-		if err == nil {
-			log.Info("event stream ready", "stream", events.DefaultStream, "replicas", max(cfg.Replicas, 1))
-			return true
-		}
-		log.Warn("event stream setup failed, retrying", "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(delay):
-		}
-		delay = min(delay*2, 10*time.Second)
+// run sets the stream up once; its error is transient (NATS or the
+// cluster not yet available).
+func (s *setupState) run(ctx context.Context, js jetstream.JetStream, cfg events.StreamConfig, log *slog.Logger) error {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err := events.Setup(sctx, js, cfg)
+	cancel()
+	s.mu.Lock()
+	s.done, s.lastErr = err == nil, err
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("event stream setup: %w", err)
 	}
+	log.Info("event stream ready", "stream", events.DefaultStream, "replicas", max(cfg.Replicas, 1))
+	return nil
 }
 
 func natsOptions(cfg serveConfig, log *slog.Logger) []nats.Option {

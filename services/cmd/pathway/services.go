@@ -25,17 +25,20 @@ import (
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/sar"
+	"github.com/pathway-sp/pathway/services/supervisor"
 	"github.com/pathway-sp/pathway/services/triage"
-	"golang.org/x/sync/errgroup"
 )
 
 // allServices are the services `pathway serve` can run; --services picks
 // some of them.
 var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhooks"}
 
-// startServices starts the selected services under g and returns the HTTP
-// handler that serves them. It runs after the event stream is set up.
-func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (http.Handler, error) {
+// startServices opens the selected services and starts their parts under
+// sup, and returns the HTTP handler that serves them once the API keys
+// are loaded. It runs after the event stream is set up. It opens
+// everything before it starts anything, so after an error (a transient
+// one: sup runs it again) nothing of it runs.
+func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (http.Handler, error) {
 	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal})
 	cfg.keys.OnDestroy(store.Forget)
 	obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
@@ -52,6 +55,13 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		return projections.Ready(ctx, writePath...)
 	}}
 	var dash dashboard.Config // the operations dashboard, with intake
+	var parts []part          // started once everything is open
+	engine := func(p projections.Projection) *projections.Engine {
+		e := projections.NewEngine(store, obj, p, projections.Options{Logger: log})
+		parts = append(parts, part{p.Name(), e})
+		return e
+	}
+	var auth *keys.Authenticator
 	// One throttle of failed key checks for the API and the dashboard's
 	// sign-in, counting clients behind the trusted proxies.
 	proxies, err := edge.ParseProxies(cfg.TrustedProxies)
@@ -66,21 +76,14 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		if err != nil {
 			return nil, fmt.Errorf("open API keys: %w", err)
 		}
-		auth := ks.Authenticator()
-		g.Go(func() error { return auth.Run(ctx) })
-		select {
-		case <-auth.Loaded():
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		queue := projections.NewEngine(store, obj, intake.NewIndex(), projections.Options{Logger: log})
-		g.Go(func() error { return queue.Run(ctx) })
+		auth = ks.Authenticator()
+		parts = append(parts, part{"api-keys", auth})
 		hc.Auth = auth
 		people, err := intake.OpenPersonKeyer(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, err
 		}
-		in := intake.New(store, people, nil)
+		in := intake.New(store, people, intake.Options{})
 		if err := in.Backfill(ctx, js, log); err != nil {
 			return nil, err
 		}
@@ -89,49 +92,67 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		if err != nil {
 			return nil, err
 		}
+		queue := engine(intake.NewIndex())
 		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue, Erasure: eraser, Audit: auditLog}
 		ret := retention.New(store, eraser, retention.Options{Policy: cfg.Retention, Logger: log, Checkpoints: obj})
-		g.Go(func() error { return ret.Run(ctx) })
+		parts = append(parts, part{"retention", supervisor.Signalled(ret, ret.Engine().Running())})
 		log.Info("retention policy", "policy", cfg.Retention.String())
-		wl := projections.NewEngine(store, obj, waitlists.New(), projections.Options{Logger: log})
-		g.Go(func() error { return wl.Run(ctx) })
-		cl := projections.NewEngine(store, obj, caseloads.New(), projections.Options{Logger: log})
-		g.Go(func() error { return cl.Run(ctx) })
-		fn := projections.NewEngine(store, obj, funnel.New(), projections.Options{Logger: log})
-		g.Go(func() error { return fn.Run(ctx) })
+		wl, cl, fn := engine(waitlists.New()), engine(caseloads.New()), engine(funnel.New())
 		hc.Referrals.SAR = sar.New(store, people, auditLog, sarViews(map[string]func(fn func(p projections.Projection)){
 			intake.IndexName: engineRead(queue), waitlists.Name: engineRead(wl), caseloads.Name: engineRead(cl), funnel.Name: engineRead(fn),
 		}), nil)
 		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, WaitTarget: cfg.WaitTarget}
-		ts := projections.NewEngine(store, obj, timeseries.New(), projections.Options{Logger: log})
-		g.Go(func() error { return ts.Run(ctx) })
-		ini := projections.NewEngine(store, obj, dashboard.NewInitials(), projections.Options{Logger: log})
-		g.Go(func() error { return ini.Run(ctx) })
 		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, err
 		}
-		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret,
-			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log, Forms: dashboard.NewUsedForms(js, cfg.Replicas), Throttle: throttle, Proxies: proxies}
+		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Series: engine(timeseries.New()), Initials: engine(dashboard.NewInitials()),
+			Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret, WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log,
+			Forms: dashboard.NewUsedForms(js, cfg.Replicas), Throttle: throttle, Proxies: proxies}
 	}
+	var starts []func(*supervisor.Supervisor)
 	if slices.Contains(cfg.Services, "triage") {
-		svc := triage.NewService(store, cfg.rules, nil, log)
-		g.Go(func() error { return svc.Run(ctx) })
-		log.Info("triage rules loaded", "version", cfg.rules.Version())
+		svc := triage.New(store, cfg.rules, triage.Options{Logger: log})
+		starts = append(starts, svc.Start)
 	}
 	if slices.Contains(cfg.Services, "assignment") {
 		svc := assignment.New(store, assignment.Options{Logger: log, Checkpoints: obj})
 		writePath = append(writePath, svc.ViewEngine())
-		g.Go(func() error { return svc.Run(ctx) })
+		starts = append(starts, svc.Start)
 	}
-	v, err := startVCSE(ctx, g, cfg, js, store, obj, log, &writePath)
+	v, vstarts, err := openVCSE(ctx, cfg, js, store, obj, log, &writePath, engine)
 	if err != nil {
 		return nil, err
 	}
+	starts = append(starts, vstarts...)
 	hc.VCSE = v
 	if dash.Keys != nil {
 		dash.Partners = v.Partners
 		hc.UI = dashboard.New(dash)
 	}
+
+	for _, p := range parts {
+		sup.Go(p.name, p.Part)
+	}
+	for _, start := range starts {
+		start(sup)
+	}
+	if slices.Contains(cfg.Services, "triage") {
+		log.Info("triage rules loaded", "version", cfg.rules.Version())
+	}
+	if auth != nil {
+		// The API answers once it knows the keys.
+		select {
+		case <-auth.Running():
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	return httpapi.New(hc), nil
+}
+
+// part is a part to start, with its name.
+type part struct {
+	name string
+	supervisor.Part
 }

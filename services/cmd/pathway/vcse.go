@@ -13,38 +13,40 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/handoffs"
+	"github.com/pathway-sp/pathway/services/supervisor"
 	"github.com/pathway-sp/pathway/services/webhooks"
-	"golang.org/x/sync/errgroup"
 )
 
-// startVCSE starts the VCSE parts cfg selects under g: the directory and
-// handoff API with the partners read model (intake), the handoff deadline
-// clock (handoffs) and webhook delivery (webhooks). It returns what the
-// HTTP API needs; its fields are nil when intake does not run here.
-func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetstream.JetStream, store *events.Store, obj jetstream.ObjectStore, log *slog.Logger, writePath *[]*projections.Engine) (httpapi.VCSE, error) {
+// openVCSE opens the VCSE parts cfg selects: the directory and handoff
+// API with the partners read model (intake), the handoff deadline clock
+// (handoffs) and webhook delivery (webhooks). It returns what the HTTP API
+// needs (its fields are nil when intake does not run here) and the
+// services' Start functions; engine makes a read model's engine and
+// starts it with the rest.
+func openVCSE(ctx context.Context, cfg serveConfig, js jetstream.JetStream, store *events.Store, obj jetstream.ObjectStore, log *slog.Logger,
+	writePath *[]*projections.Engine, engine func(projections.Projection) *projections.Engine) (httpapi.VCSE, []func(*supervisor.Supervisor), error) {
 	api := slices.Contains(cfg.Services, "intake")
 	svc := handoffs.New(store, handoffs.Options{Deadline: cfg.HandoffDeadline, Logger: log, Checkpoints: obj})
 	var out httpapi.VCSE
+	var starts []func(*supervisor.Supervisor)
 	if slices.Contains(cfg.Services, "handoffs") {
 		*writePath = append(*writePath, svc.ClockEngine())
-		g.Go(func() error { return svc.Run(ctx) })
+		starts = append(starts, svc.Start)
 	}
 	deliver := slices.Contains(cfg.Services, "webhooks")
 	if api || deliver {
 		wh, err := webhooks.Open(ctx, js, store, webhooks.Options{Master: cfg.master, Replicas: cfg.Replicas, Logger: log, Deliver: deliver, AllowPrivate: cfg.WebhookAllowPrivate,
 			Checkpoints: obj})
 		if err != nil {
-			return out, fmt.Errorf("open webhooks: %w", err)
+			return out, nil, fmt.Errorf("open webhooks: %w", err)
 		}
 		// The sender decides from the view: /readyz waits for it.
 		*writePath = append(*writePath, wh.ViewEngine())
-		g.Go(func() error { return wh.Run(ctx) })
+		starts = append(starts, wh.Start)
 		out.Webhooks = wh
 	}
 	if api {
-		eng := projections.NewEngine(store, obj, partners.New(), projections.Options{Logger: log})
-		g.Go(func() error { return eng.Run(ctx) })
-		out.Directory, out.Handoffs, out.Partners = directory.New(store), svc, eng
+		out.Directory, out.Handoffs, out.Partners = directory.New(store), svc, engine(partners.New())
 	}
-	return out, nil
+	return out, starts, nil
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/supervisor"
 	"github.com/pathway-sp/pathway/services/triage"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -209,32 +210,31 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 		return Summary{}, ErrNotEmpty
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	runErr := make(chan error, 4)
-	run := func(f func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(ctx); err != nil && ctx.Err() == nil {
-				runErr <- err
-			}
-		}()
-	}
+	// The services run under one supervisor; a part that breaks ends the
+	// load with its error.
 	quiet := slog.New(slog.DiscardHandler)
 	people, err := intake.OpenPersonKeyer(ctx, js, 1, opts.Master)
 	if err != nil {
 		return Summary{}, err
 	}
-	in := intake.New(store, people, clk.Now)
+	in := intake.New(store, people, intake.Options{Now: clk.Now})
 	if err := in.Backfill(ctx, js, quiet); err != nil { // an empty log: marks it done
 		return Summary{}, err
 	}
-	run(triage.NewService(store, opts.Rules, clk.Now, quiet).Run)
-	run(assignment.New(store, assignment.Options{Now: clk.Now, Logger: quiet}).Run)
+	sup := supervisor.New(ctx, supervisor.Options{Logger: quiet})
+	triage.New(store, opts.Rules, triage.Options{Now: clk.Now, Logger: quiet}).Start(sup)
+	assignment.New(store, assignment.Options{Now: clk.Now, Logger: quiet}).Start(sup)
 	hs := handoffs.New(store, handoffs.Options{Now: clk.Now, Logger: quiet})
-	run(hs.Run)
+	hs.Start(sup)
+	runErr := make(chan error, 1)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		if err := sup.Wait(); err != nil {
+			runErr <- err
+		}
+	}()
+	defer func() { sup.Stop(); <-stopped }()
 
 	d := &loader{ctx: ctx, js: js, store: store, clk: clk, rng: rand.New(rand.NewPCG(opts.Seed, 7)), intake: in,
 		handoffs: hs, directory: directory.New(store), log: log, cases: map[string]*caseState{}, errs: runErr}
