@@ -240,8 +240,9 @@ an external NATS (for example a three-node JetStream cluster, with
 --replicas 3) and starts no server.
 
 HTTP: GET /healthz answers while the process is up; GET /readyz answers 200
-only when JetStream is reachable and the event stream is ready, otherwise
-503 with the reason. SIGINT or SIGTERM stops everything within 10 seconds.
+only when JetStream is reachable, the event stream is ready and the views
+commands are decided from have caught up with the log, otherwise 503 with
+the reason. SIGINT or SIGTERM stops everything within 10 seconds.
 The server closes a connection that is slow to send its request
 (--http-read-header-timeout, --http-read-timeout) or to take its answer
 (--http-write-timeout; the dashboard's live stream extends its own
