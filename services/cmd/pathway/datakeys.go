@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 
@@ -96,4 +98,16 @@ func openPersonalLog(ctx context.Context, data, natsURL, masterKey string, geten
 		return fail(err)
 	}
 	return &personalLog{js: js, ring: ring, people: people, close: closeFn}, nil
+}
+
+// personalFlags is the flag set of a command that opens a log's personal
+// data (openPersonalLog), with its --data, --nats-url and --master-key.
+func personalFlags(name, usage string, getenv func(string) string, stderr io.Writer) (fs *flag.FlagSet, data, natsURL, masterKey *string) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	data = fs.String("data", firstNonEmpty(getenv(envNames["data"]), defaultServeConfig().DataDir), "data directory of the embedded event store")
+	natsURL = fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
+	masterKey = fs.String("master-key", getenv(envNames["master-key"]), "file of the master key (default master.key in --data; "+keyring.MasterEnv+" wins)")
+	return fs, data, natsURL, masterKey
 }

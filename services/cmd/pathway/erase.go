@@ -40,13 +40,7 @@ PATHWAY_MASTER_KEY or --master-key (default master.key in --data).
 `
 
 func eraseCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("erase", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, eraseUsage) }
-	def := defaultServeConfig()
-	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
-	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
-	masterKey := fs.String("master-key", getenv(envNames["master-key"]), "file of the master key")
+	fs, data, natsURL, masterKey := personalFlags("erase", eraseUsage, getenv, stderr)
 	nhs := fs.String("nhs-number", "", "NHS number of the person to erase")
 	ref := fs.String("referral", "", "id of the one referral to erase")
 	groundName := fs.String("ground", "", "entered_in_error, subject_request, retention or other")

@@ -108,13 +108,7 @@ The export holds personal data: keep FILE as you keep the record itself.
 `
 
 func sarCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sar", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, sarUsage) }
-	def := defaultServeConfig()
-	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
-	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
-	masterKey := fs.String("master-key", getenv(envNames["master-key"]), "file of the master key")
+	fs, data, natsURL, masterKey := personalFlags("sar", sarUsage, getenv, stderr)
 	nhs := fs.String("nhs-number", "", "NHS number of the person")
 	out := fs.String("out", "", "file to write the JSON export to")
 	by := fs.String("by", "", "identifier of who asked for the export (not a name)")
