@@ -294,6 +294,13 @@ func TestOpsSeePseudonyms(t *testing.T) {
 		})
 	}
 
+	// The handoff names the fields shared, without their values.
+	var hv struct {
+		SharedFields []string `json:"shared_fields"`
+	}
+	if p.do("GET", "/v1/handoffs/"+h.ID, ops, nil, &hv); len(hv.SharedFields) != len(everything) {
+		t.Errorf("the ops handoff names %v, want the %d fields shared", hv.SharedFields, len(everything))
+	}
 	// The timeline still shows the coded facts: the worker assigned.
 	if got := read(t, ops, "/v1/referrals/"+created.ID+"/timeline"); !strings.Contains(got, `"worker_id":"`+worker+`"`) {
 		t.Errorf("the ops timeline: %s, want the assignment's worker_id", got)
