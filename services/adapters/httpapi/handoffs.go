@@ -133,7 +133,8 @@ type historyItem struct {
 }
 
 // viewHandoff is h as staff see it (with its referral) or its partner
-// does; a pseudonymised view shows no shared data and no note.
+// does; a pseudonymised view names the fields shared but shows neither
+// their values nor the note.
 func viewHandoff(h *handoff.Handoff, staff, pseudo bool) handoffView {
 	req := h.Requested()
 	v := handoffView{ID: h.ID(), Status: string(h.Status()), Erased: h.Erased(), ServiceID: req.GetServiceId(), PartnerID: req.GetPartnerId(),
@@ -146,9 +147,13 @@ func viewHandoff(h *handoff.Handoff, staff, pseudo bool) handoffView {
 		v.SharedFields = append(v.SharedFields, handoff.SharedFieldName(f))
 	}
 	v.Shared = details(req.GetShared())
-	if v.Shared == nil || pseudo || (!staff && (h.Status() == handoff.StatusCancelled || h.Status() == handoff.StatusEnteredInError)) {
+	if v.Shared == nil || (!staff && (h.Status() == handoff.StatusCancelled || h.Status() == handoff.StatusEnteredInError)) {
 		// A withdrawn handoff shows the partner nothing more of the person.
 		v.Shared, v.SharedFields, v.Note = map[string]any{}, []string{}, ""
+	}
+	if pseudo {
+		// Which fields were shared, not what they hold.
+		v.Shared, v.Note = map[string]any{}, ""
 	}
 	for _, c := range h.History() {
 		it := historyItem{Sequence: c.Sequence, Type: string(c.Payload.ProtoReflect().Descriptor().Name()), At: c.At}

@@ -16,8 +16,8 @@ import (
 
 // referFrom submits the example referral of the person with the NHS
 // number from practice (also the referrer's organisation) and returns its
-// id once it has reached status.
-func (s *server) referFrom(refKey, practice, nhs, status string) string {
+// id once it has reached status, as the admin key reads it.
+func (s *server) referFrom(refKey, adminKey, practice, nhs, status string) string {
 	s.t.Helper()
 	body := exampleReferral()
 	body["gp_practice"] = practice
@@ -27,11 +27,10 @@ func (s *server) referFrom(refKey, practice, nhs, status string) string {
 	if code, _ := s.do("POST", "/v1/referrals", refKey, body, &created); code != http.StatusCreated {
 		s.t.Fatalf("referral from %s: %d", practice, code)
 	}
-	admin := s.key(keys.RoleAdmin, "")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var v view
-		s.do("GET", "/v1/referrals/"+created.ID, admin, nil, &v)
+		s.do("GET", "/v1/referrals/"+created.ID, adminKey, nil, &v)
 		if v.Status == status {
 			return created.ID
 		}
@@ -58,14 +57,13 @@ func TestLinkWorkerNeedToKnow(t *testing.T) {
 	// a third person waits. PCN B (U22222, practice A81002): Cat has one
 	// place; a second person waits.
 	ann := p.api().WorkerOf(ops, "Ann A", "U12345", "A81001", 1)
-	mine := p.referFrom(refA, "A81001", "9434765005", "assigned")
-	ben := p.api().WorkerOf(ops, "Ben A", "U12345", "A81001", 1)
-	colleagues := p.referFrom(refA, "A81001", "9434765013", "assigned")
-	waiting := p.referFrom(refA, "A81001", "9434765021", "waitlisted")
+	mine := p.referFrom(refA, admin, "A81001", "9434765005", "assigned")
+	p.api().WorkerOf(ops, "Ben A", "U12345", "A81001", 1)
+	colleagues := p.referFrom(refA, admin, "A81001", "9434765013", "assigned") // Ben's: Ann is full
+	waiting := p.referFrom(refA, admin, "A81001", "9434765021", "waitlisted")
 	cat := p.api().WorkerOf(ops, "Cat B", "U22222", "A81002", 1)
-	otherPCN := p.referFrom(refB, "A81002", "9434765048", "assigned")
-	otherWaiting := p.referFrom(refB, "A81002", "9434765056", "waitlisted")
-	_ = ben
+	otherPCN := p.referFrom(refB, admin, "A81002", "9434765048", "assigned")
+	otherWaiting := p.referFrom(refB, admin, "A81002", "9434765056", "waitlisted")
 
 	// Cat hands her case off, so PCN B has a handoff.
 	var hB struct{ ID string }
@@ -103,7 +101,6 @@ func TestLinkWorkerNeedToKnow(t *testing.T) {
 		{"POST", "/v1/handoffs/{id}/cancel", map[string]string{"reason": "duplicate"}},
 		{"POST", "/v1/handoffs/{id}/entered-in-error", map[string]string{"reason": "duplicate"}},
 	}
-	path := func(pattern, id string) string { return replaceID(pattern, id) }
 
 	// unreachable checks that key gets for the referral (or handoff) id on
 	// every route what it gets for an unknown one, and that the log does
@@ -117,8 +114,8 @@ func TestLinkWorkerNeedToKnow(t *testing.T) {
 		before := p.logLength()
 		for _, rt := range rs {
 			var got, want map[string]any
-			code, _ := p.do(rt.method, path(rt.path, id), key, rt.body, &got)
-			wantCode, _ := p.do(rt.method, path(rt.path, unknown), key, rt.body, &want)
+			code, _ := p.do(rt.method, replaceID(rt.path, id), key, rt.body, &got)
+			wantCode, _ := p.do(rt.method, replaceID(rt.path, unknown), key, rt.body, &want)
 			if code != http.StatusNotFound || wantCode != http.StatusNotFound || !reflect.DeepEqual(got, want) {
 				t.Errorf("%s %s: got %d %v, want 404 %v as for an unknown id (%d)", rt.method, rt.path, code, got, want, wantCode)
 			}
@@ -130,7 +127,7 @@ func TestLinkWorkerNeedToKnow(t *testing.T) {
 	reads := func(t *testing.T, key, id string) {
 		t.Helper()
 		for _, rt := range routes[:3] {
-			if code, _ := p.do(rt.method, path(rt.path, id), key, nil, nil); code != http.StatusOK {
+			if code, _ := p.do(rt.method, replaceID(rt.path, id), key, nil, nil); code != http.StatusOK {
 				t.Errorf("%s %s: got %d, want 200", rt.method, rt.path, code)
 			}
 		}
@@ -297,6 +294,13 @@ func TestOpsSeePseudonyms(t *testing.T) {
 		})
 	}
 
+	// The handoff names the fields shared, without their values.
+	var hv struct {
+		SharedFields []string `json:"shared_fields"`
+	}
+	if p.do("GET", "/v1/handoffs/"+h.ID, ops, nil, &hv); len(hv.SharedFields) != len(everything) {
+		t.Errorf("the ops handoff names %v, want the %d fields shared", hv.SharedFields, len(everything))
+	}
 	// The timeline still shows the coded facts: the worker assigned.
 	if got := read(t, ops, "/v1/referrals/"+created.ID+"/timeline"); !strings.Contains(got, `"worker_id":"`+worker+`"`) {
 		t.Errorf("the ops timeline: %s, want the assignment's worker_id", got)
