@@ -11,6 +11,7 @@ package embedded
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -100,6 +101,7 @@ type Server struct {
 	ns  *server.Server
 	key nkeys.KeyPair // the one user's, to sign this process's connections
 	pub string
+	pin *tls.Config // trusts the server's certificate; nil without TLS
 }
 
 // Start starts a server and waits until it accepts clients. The caller
@@ -152,7 +154,8 @@ func Start(cfg Config) (*Server, error) {
 		// connection.
 		Nkeys: []*server.NkeyUser{{Nkey: pub}},
 	}
-	if err := useTLS(opts, cfg); err != nil {
+	pin, err := useTLS(opts, cfg)
+	if err != nil {
 		return nil, err
 	}
 	ns, err := server.NewServer(opts)
@@ -164,7 +167,7 @@ func Start(cfg Config) (*Server, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready within %v (is %s in use?)", cfg.StartTimeout, cfg.Listen)
 	}
-	return &Server{ns: ns, key: key, pub: pub}, nil
+	return &Server{ns: ns, key: key, pub: pub, pin: pin}, nil
 }
 
 // ClientURL is the URL clients connect to, with the port actually bound.
@@ -180,6 +183,17 @@ func (s *Server) InProcess() nats.Option { return nats.InProcessServer(s.ns) }
 // Auth is the option that authenticates a client in this process as the
 // server's user, whether it connects in process or over a socket.
 func (s *Server) Auth() nats.Option { return nats.Nkey(s.pub, s.key.Sign) }
+
+// ClientOptions are the options a client in this process needs to connect
+// to ClientURL: Auth and, when the server has TLS, trust in exactly the
+// certificate it presents (as the package's ClientOptions gives a client
+// in another process).
+func (s *Server) ClientOptions() []nats.Option {
+	if s.pin == nil {
+		return []nats.Option{s.Auth()}
+	}
+	return []nats.Option{s.Auth(), nats.Secure(s.pin)}
+}
 
 // Addr is the client address actually bound.
 func (s *Server) Addr() net.Addr { return s.ns.Addr() }

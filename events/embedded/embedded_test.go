@@ -275,6 +275,14 @@ func TestTLSClientWithTheCredentialsConnects(t *testing.T) {
 			t.Fatalf("a plain-text client was answered %q, want the connection refused", buf[:n])
 		}
 	})
+	t.Run("the server's client options, to its 0.0.0.0 URL", func(t *testing.T) {
+		nc, err := nats.Connect(srv.ClientURL(), srv.ClientOptions()...)
+		if err != nil {
+			t.Fatalf("connect to %s: %v", srv.ClientURL(), err)
+		}
+		defer nc.Close()
+		useJetStream(t, nc)
+	})
 	t.Run("the data directory's credentials, trusting its certificate", func(t *testing.T) {
 		opts, err := embedded.ClientOptions(dir)
 		if err != nil {

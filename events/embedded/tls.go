@@ -18,30 +18,35 @@ import (
 // (ClientOptions) trusts exactly that one whatever names it carries.
 const certFile = "nats-cert.pem"
 
-// useTLS sets up TLS on opts when cfg has a certificate, and records the
-// certificate in the data directory; without one it removes any record
-// of an earlier start.
-func useTLS(opts *server.Options, cfg Config) error {
+// useTLS sets up TLS on opts when cfg has a certificate, records the
+// certificate in the data directory, and returns the client configuration
+// that trusts it; without one it removes any record of an earlier start
+// and returns nil.
+func useTLS(opts *server.Options, cfg Config) (*tls.Config, error) {
 	pin := filepath.Join(cfg.DataDir, certFile)
 	if cfg.CertFile == "" {
 		if err := os.Remove(pin); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("embedded nats: %w", err)
+			return nil, fmt.Errorf("embedded nats: %w", err)
 		}
-		return nil
+		return nil, nil
 	}
 	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile})
 	if err != nil {
-		return fmt.Errorf("embedded nats: TLS: %w", err)
+		return nil, fmt.Errorf("embedded nats: TLS: %w", err)
 	}
 	if len(tc.Certificates) == 0 || len(tc.Certificates[0].Certificate) == 0 {
-		return fmt.Errorf("embedded nats: TLS: no certificate in %s", cfg.CertFile)
+		return nil, fmt.Errorf("embedded nats: TLS: no certificate in %s", cfg.CertFile)
+	}
+	leaf, err := x509.ParseCertificate(tc.Certificates[0].Certificate[0])
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: TLS certificate %s: %w", cfg.CertFile, err)
 	}
 	opts.TLSConfig = tc
-	body := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tc.Certificates[0].Certificate[0]})
+	body := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf.Raw})
 	if err := writeOwnerOnly(cfg.DataDir, body, func(tmp string) error { return os.Rename(tmp, pin) }); err != nil {
-		return fmt.Errorf("embedded nats: record the TLS certificate: %w", err)
+		return nil, fmt.Errorf("embedded nats: record the TLS certificate: %w", err)
 	}
-	return nil
+	return pinTo(leaf), nil
 }
 
 // pinnedTLS is the client TLS configuration that trusts only the
@@ -62,6 +67,11 @@ func pinnedTLS(dataDir string) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded nats: TLS certificate %s: %w", certFile, err)
 	}
+	return pinTo(want), nil
+}
+
+// pinTo is the client TLS configuration that trusts only want.
+func pinTo(want *x509.Certificate) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// The usual checks (a chain to a known root, a name matching the
@@ -76,5 +86,5 @@ func pinnedTLS(dataDir string) (*tls.Config, error) {
 			}
 			return nil
 		},
-	}, nil
+	}
 }

@@ -252,7 +252,7 @@ func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, fu
 			return nil, nil, fmt.Errorf("open the data directory %s: %w", data, err)
 		}
 		url = srv.ClientURL()
-		opts = append(opts, srv.InProcess(), srv.Auth())
+		opts = append(opts, srv.ClientOptions()...)
 	} else {
 		cfg.NATSURL = natsURL
 		auth, err := natsOptionsAuth(cfg)

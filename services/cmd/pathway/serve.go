@@ -233,9 +233,9 @@ Runs every pathway service in one process. By default it starts an
 embedded NATS server with JetStream that stores the event log under --data
 and accepts NATS clients on this machine only, and only with the
 credentials it generates on its first start into --data/` + embedded.CredentialsFile + `
-(an NKey seed, mode 0600; for the nats CLI: nats --nkey FILE). pathway
-connects to it in process. A --nats-listen address that is not loopback
-also needs TLS: --nats-cert and --nats-key. With --nats-url it connects to
+(an NKey seed, mode 0600; for the nats CLI: nats --nkey FILE), which
+pathway uses too. A --nats-listen address that is not loopback also
+needs TLS: --nats-cert and --nats-key. With --nats-url it connects to
 an external NATS (for example a three-node JetStream cluster, with
 --replicas 3) and starts no server.
 
@@ -418,13 +418,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		defer os.Remove(urlFile)
 	}
 
-	connectURL, opts := natsURL, natsOptions(cfg, log)
+	opts := natsOptions(cfg, log)
 	if srv != nil {
-		// In process, and with the credentials the server generated. The
-		// pipe speaks no TLS, so not with the tls:// URL of a server
-		// with TLS, which would ask for it.
-		connectURL = "nats://in-process"
-		opts = append(opts, srv.InProcess(), srv.Auth())
+		// Over loopback (or TLS), with the credentials the server
+		// generated. Not in process: the in-process pipe has no buffer, so
+		// under a loaded CPU a bulk catch-up holds back the consumers'
+		// heartbeats and the start stalls.
+		opts = append(opts, srv.ClientOptions()...)
 	} else {
 		auth, err := natsOptionsAuth(cfg)
 		if err != nil {
@@ -432,7 +432,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		opts = append(opts, auth...)
 	}
-	nc, err := nats.Connect(connectURL, opts...)
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
