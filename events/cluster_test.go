@@ -167,7 +167,10 @@ func TestClusterLoadSeesOwnWrites(t *testing.T) {
 	rnc, rjs := c.Connect(t, 1)
 	writer := events.New(wjs, events.Options{})
 	reader := events.New(rjs, events.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
+	// A bound against a hang, not a timing target: on a shared machine
+	// under the race detector the 300 appends through elections can take
+	// well over a minute.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 
 	sctx, stopStepping := context.WithCancel(ctx)
