@@ -129,6 +129,10 @@ type Options struct {
 	// URLs are refused at registration and such addresses at connection
 	// time, so a partner cannot make pathway probe its own network.
 	AllowPrivate bool
+	// Ops is the operations endpoint (ops.go), where NotifyOps's notices
+	// go; the zero value is none. Every process that sends deliveries
+	// must be given the same.
+	Ops Ops
 }
 
 // ErrConflict reports a request the current state refuses (too many
@@ -204,7 +208,7 @@ func Open(ctx context.Context, js jetstream.JetStream, store *events.Store, opts
 		return nil, err
 	}
 	return &Service{store: store, endpoints: eps, deliveries: dels, opts: opts, log: log.With("service", "webhooks"),
-		eps: map[string]Endpoint{}, dels: map[string]Delivery{}, ready: make(chan struct{})}, nil
+		eps: opts.Ops.endpoints(), dels: map[string]Delivery{}, ready: make(chan struct{})}, nil
 }
 
 // Run follows the buckets and, with Options.Deliver, consumes handoff
