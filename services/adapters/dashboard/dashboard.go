@@ -58,6 +58,12 @@ type Config struct {
 	// (a projection implementing PartnerView); nil leaves the handoff and
 	// partner panels out.
 	Partners *projections.Engine
+	// Alerts, when set, is the engine of the alerts.View: the urgent and
+	// safeguarding referrals waiting over AlertAfter (default
+	// alerts.DefaultAfter) are listed at the top of the overview; nil
+	// leaves the list out.
+	Alerts     *projections.Engine
+	AlertAfter time.Duration
 	// Keys checks the API keys that sign in; required.
 	Keys Authenticator
 	// Secret signs session cookies and CSRF tokens: at least 32 bytes,
@@ -149,7 +155,7 @@ func New(cfg Config) http.Handler {
 	}
 	h := &handler{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	funcs := h.funcs()
-	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html"))
+	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html", "templates/alerts.html"))
 	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound"} {
 		h.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
@@ -309,6 +315,9 @@ func (h *handler) engines() []*projections.Engine {
 	out := []*projections.Engine{h.cfg.Waitlists, h.cfg.Caseloads, h.cfg.Funnel, h.cfg.Series, h.cfg.Initials}
 	if h.cfg.Partners != nil {
 		out = append(out, h.cfg.Partners)
+	}
+	if h.cfg.Alerts != nil {
+		out = append(out, h.cfg.Alerts)
 	}
 	return out
 }

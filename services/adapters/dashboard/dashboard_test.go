@@ -26,6 +26,7 @@ import (
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
+	"github.com/pathway-sp/pathway/services/alerts"
 	"github.com/pathway-sp/pathway/services/keys"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -89,6 +90,7 @@ func newEnv(t *testing.T) *env {
 	e.wl = engine(waitlists.New())
 	done := make(chan struct{})
 	h := dashboard.New(dashboard.Config{
+		Alerts: engine(alerts.NewView()), AlertAfter: 4 * time.Hour,
 		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
 		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),
 		Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,

@@ -111,6 +111,9 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		return nil, err
 	}
 	hc.VCSE = v
+	if slices.Contains(cfg.Services, "intake") {
+		startAlerts(ctx, g, cfg, store, obj, log, v.Webhooks, &hc, &dash)
+	}
 	if dash.Keys != nil {
 		dash.Partners = v.Partners
 		hc.UI = dashboard.New(dash)

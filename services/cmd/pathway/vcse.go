@@ -31,7 +31,7 @@ func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetst
 	}
 	deliver := slices.Contains(cfg.Services, "webhooks")
 	if api || deliver {
-		wh, err := webhooks.Open(ctx, js, store, webhooks.Options{Replicas: cfg.Replicas, Logger: log, Deliver: deliver, AllowPrivate: cfg.WebhookAllowPrivate})
+		wh, err := webhooks.Open(ctx, js, store, webhooks.Options{Replicas: cfg.Replicas, Logger: log, Deliver: deliver, AllowPrivate: cfg.WebhookAllowPrivate, Ops: cfg.ops()})
 		if err != nil {
 			return out, fmt.Errorf("open webhooks: %w", err)
 		}
