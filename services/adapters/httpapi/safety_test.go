@@ -58,3 +58,43 @@ func TestEraseNeedsAValidNHSNumber(t *testing.T) {
 		t.Errorf("the refused erasure appended %d events", n-before)
 	}
 }
+
+// TestMergedAwayPersonCanBeReferredAgain (H04): a merge made in error can
+// be put right: the merged-away person can be referred again at once (the
+// merge closed their referral, so no open episode stands in the way), and
+// the survivor's history records who merged and why.
+func TestMergedAwayPersonCanBeReferredAgain(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	ref, spoc, staff := p.key(keys.RoleReferrer, "A81001"), p.key(keys.RoleReferrer, "X26"), p.key(keys.RoleTriage, "")
+	orig := p.refer(ref, "9434765919")[0]
+	self := exampleReferral()
+	self["source"] = "self"
+	self["referrer"] = map[string]any{"name": "Sam Example", "organisation": "X26"}
+	delete(self["person"].(map[string]any), "nhs_number")
+	var flagged submitted
+	if code, _ := p.do("POST", "/v1/referrals", spoc, self, &flagged); code != http.StatusCreated {
+		t.Fatalf("self-referral: %d", code)
+	}
+	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig, "reason": "same person, self-referred"}, nil); code != http.StatusOK {
+		t.Fatalf("merge: %d", code)
+	}
+	// It was someone else after all: they are referred again.
+	self["external_reference"] = "SELF-2"
+	var again submitted
+	if code, _ := p.do("POST", "/v1/referrals", spoc, self, &again); code != http.StatusCreated || again.ID == flagged.ID {
+		t.Fatalf("referring the merged-away person again: %d %+v, want 201 with a new referral", code, again)
+	}
+	var tl struct {
+		Events []struct {
+			Type    string         `json:"type"`
+			ActorID string         `json:"actor_id"`
+			Details map[string]any `json:"details"`
+		} `json:"events"`
+	}
+	p.do("GET", "/v1/referrals/"+orig+"/timeline", staff, nil, &tl)
+	last := tl.Events[len(tl.Events)-1]
+	if last.Type != "ReferralMerged" || last.ActorID == "" || last.Details["from_referral_id"] != flagged.ID {
+		t.Errorf("the survivor's timeline ends with %+v, want the merge from %s by its actor", last, flagged.ID)
+	}
+}

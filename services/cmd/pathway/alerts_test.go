@@ -23,7 +23,11 @@ type aheadClock struct {
 	ahead time.Duration
 }
 
-func (c *aheadClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.ahead) }
+func (c *aheadClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.ahead)
+}
 func (c *aheadClock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
