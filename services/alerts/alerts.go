@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 )
 
 // DefaultAfter is the default threshold: an urgent or safeguarding
@@ -215,6 +216,6 @@ func NoticeOf(a Alert, now time.Time, after time.Duration) Notice {
 
 // priorityName is a priority's wire name: urgent, high, routine, or
 // unspecified.
-func priorityName(p interface{ String() string }) string {
+func priorityName(p pathwayv1.Priority) string {
 	return strings.ToLower(strings.TrimPrefix(p.String(), "PRIORITY_"))
 }
