@@ -159,7 +159,8 @@ func (s *Store) seal(ctx context.Context, agg Aggregate, eventID string, payload
 	return clear, aead.Seal(nonce, nonce, plain, sealAAD(agg.Subject(), eventID)), nil
 }
 
-// open puts the sealed fields of rec back into its payload. When the data
+// open puts the sealed fields of rec back into its payload, which must be
+// rec's own (fresh from Decode). When the data
 // key was destroyed it marks the record Erased and leaves the payload with
 // its clear fields only. Records with nothing sealed are left as they are.
 func (s *Store) open(ctx context.Context, rec *Record) error {
@@ -186,14 +187,11 @@ func (s *Store) open(ctx context.Context, rec *Record) error {
 	if err != nil {
 		return &DecodeError{Sequence: rec.Sequence, Subject: rec.Aggregate.Subject(), Err: fmt.Errorf("%w: sealed part does not open with the aggregate's key", ErrCorrupt)}
 	}
-	part := rec.Payload.ProtoReflect().Type().New().Interface()
-	if err := proto.Unmarshal(plain, part); err != nil {
+	// The sealed part holds only fields cleared from the payload: merge
+	// it in as it is decoded. rec is fresh from Decode, shared with no one.
+	if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(plain, rec.Payload); err != nil {
 		return &DecodeError{Sequence: rec.Sequence, Subject: rec.Aggregate.Subject(), Err: fmt.Errorf("%w: sealed part: %v", ErrCorrupt, err)}
 	}
-	// The cleared payload may be shared (a cache): merge into a copy.
-	full := proto.Clone(rec.Payload)
-	proto.Merge(full, part)
-	rec.Payload = full
 	return nil
 }
 

@@ -62,7 +62,7 @@ func (h *natsHarness) start(tb testing.TB) {
 	if err != nil {
 		tb.Fatalf("start nats: %v", err)
 	}
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}

@@ -99,6 +99,8 @@ type Engine struct {
 	applied uint64
 	changed chan struct{}
 	live    bool // caught up with the log once, now following it
+	// running is closed when live first turns true.
+	running chan struct{}
 }
 
 // OpenCheckpoints opens (creating when missing) the checkpoint bucket.
@@ -131,7 +133,7 @@ func NewEngine(store *events.Store, obj jetstream.ObjectStore, p Projection, opt
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Engine{store: store, obj: obj, p: p, opts: opts, log: log.With("projection", p.Name()), changed: make(chan struct{})}
+	return &Engine{store: store, obj: obj, p: p, opts: opts, log: log.With("projection", p.Name()), changed: make(chan struct{}), running: make(chan struct{})}
 }
 
 // Run restores the last checkpoint, then applies the log from there on,
@@ -215,7 +217,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		if live && ctx.Err() == nil {
 			e.mu.Lock()
-			e.live = true
+			if !e.live {
+				e.live = true
+				close(e.running)
+			}
 			e.mu.Unlock()
 			for rec, err := range e.store.SubscribeWith(ctx, events.ReadOptions{From: e.Applied() + 1, Subject: e.p.Subject(), Open: opens(e.p)}) {
 				ok, err := handle(rec, err, "subscription")
@@ -284,6 +289,11 @@ func (e *Engine) Live() bool {
 	defer e.mu.RUnlock()
 	return e.live
 }
+
+// Running is closed once the engine has caught up with the log since it
+// started, as Live turns true: the signal that the projection can be
+// decided from. It stays closed if Run is called again.
+func (e *Engine) Running() <-chan struct{} { return e.running }
 
 // Name is the projection's name.
 func (e *Engine) Name() string { return e.p.Name() }
@@ -496,12 +506,14 @@ func (e *Engine) Rebuild(ctx context.Context, progress Progress) (uint64, error)
 var ErrBehind = errors.New("projections: catching up with the log")
 
 // Ready returns nil when every engine has caught up with the log since it
-// started, else an error wrapping ErrBehind that names the first behind and
-// by how many events.
+// started (its Running signal), else an error wrapping ErrBehind that
+// names the first behind and by how many events.
 func Ready(ctx context.Context, engines ...*Engine) error {
 	for _, e := range engines {
-		if e.Live() {
+		select {
+		case <-e.Running():
 			continue
+		default:
 		}
 		n, err := e.Behind(ctx)
 		if err != nil {

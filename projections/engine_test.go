@@ -386,6 +386,36 @@ func TestReadyNamesTheViewBehind(t *testing.T) {
 	}
 }
 
+// TestRunningSignalsTheCatchUp: an engine's Running channel is open until
+// it has caught up with the log as it was when it started, then closed,
+// with the whole of that log applied.
+func TestRunningSignalsTheCatchUp(t *testing.T) {
+	e := start(t)
+	history(t, e.store, 300, 7)
+	last, err := e.store.LastSequence(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := projections.NewEngine(e.store, e.obj, newTally(), projections.Options{})
+	select {
+	case <-eng.Running():
+		t.Fatal("Running is closed before the engine ran")
+	default:
+	}
+	defer run(t, eng)()
+	select {
+	case <-eng.Running():
+	case <-time.After(30 * time.Second):
+		t.Fatal("Running not closed 30 s after the engine started")
+	}
+	if got := eng.Applied(); got < last {
+		t.Errorf("Running closed at sequence %d, before the log's end %d", got, last)
+	}
+	if err := projections.Ready(context.Background(), eng); err != nil {
+		t.Errorf("Ready once Running is closed: %v", err)
+	}
+}
+
 // onlyHandoffs is a projection of a subject with no events in the test's
 // log.
 type onlyHandoffs struct{ tally }

@@ -10,6 +10,7 @@ require (
 	github.com/pathway-sp/pathway/projections v0.0.0-00010101000000-000000000000
 	github.com/pathway-sp/pathway/services/domain v0.0.0-00010101000000-000000000000
 	go.yaml.in/yaml/v3 v3.0.4
+	golang.org/x/net v0.60.0
 )
 
 require (
@@ -38,7 +39,7 @@ require (
 	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
+	golang.org/x/time v0.16.0
 	google.golang.org/protobuf v1.36.12
 )
 

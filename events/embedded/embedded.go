@@ -2,6 +2,11 @@
 // so that pathway runs as one binary with no other setup. It stores the
 // log under a data directory and, by default, fsyncs every write before
 // acknowledging it.
+//
+// The server admits only clients that authenticate: on its first start it
+// generates an NKey user into the data directory (CredentialsFile,
+// readable by its owner only) and accepts that key alone, over a socket
+// and in process alike. A listen address beyond loopback also needs TLS.
 package embedded
 
 import (
@@ -12,10 +17,12 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // Config configures an embedded server.
@@ -35,19 +42,44 @@ type Config struct {
 	// ServerName names the server in logs and cluster views; default
 	// "pathway".
 	ServerName string
+	// CertFile and KeyFile are the PEM certificate (chain) and private key
+	// the server presents to clients over TLS. With them every client
+	// connection over a socket must use TLS; without them there is no TLS.
+	// They are required when Listen is not a loopback address.
+	CertFile, KeyFile string
 }
 
-// Validate reports whether c can start a server.
+// Validate reports whether c can start a server: a data directory, a
+// host:port to listen on, and TLS (CertFile and KeyFile) when that host
+// is not loopback, since clients would then reach the log over a network.
 func (c Config) Validate() error {
+	var errs []error
 	if c.DataDir == "" {
-		return errors.New("embedded nats: data directory is required")
+		errs = append(errs, errors.New("embedded nats: data directory is required"))
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		errs = append(errs, errors.New("embedded nats: TLS needs both a certificate file and a key file"))
 	}
 	if c.Listen != "" {
-		if _, _, err := splitListen(c.Listen); err != nil {
-			return err
+		host, _, err := splitListen(c.Listen)
+		if err != nil {
+			errs = append(errs, err)
+		} else if !Loopback(host) && c.CertFile == "" {
+			errs = append(errs, fmt.Errorf("embedded nats: listen address %q is not loopback: clients would reach the log over the network, so TLS is required (a certificate and key)", c.Listen))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// Loopback reports whether host, of a listen address, is reachable from
+// this machine only: "localhost" or a loopback IP address. An empty host
+// or an unspecified address (0.0.0.0, ::) listens on every interface.
+func Loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func splitListen(listen string) (string, int, error) {
@@ -62,9 +94,12 @@ func splitListen(listen string) (string, int, error) {
 	return host, port, nil
 }
 
-// Server is a running embedded NATS server.
+// Server is a running embedded NATS server. Its methods are safe for
+// concurrent use.
 type Server struct {
-	ns *server.Server
+	ns  *server.Server
+	key nkeys.KeyPair // the one user's, to sign this process's connections
+	pub string
 }
 
 // Start starts a server and waits until it accepts clients. The caller
@@ -87,8 +122,17 @@ func Start(cfg Config) (*Server, error) {
 		port = server.RANDOM_PORT
 	}
 	storeDir := filepath.Join(cfg.DataDir, "jetstream")
+	// The data directory, when created here, is its owner's alone.
 	if err := os.MkdirAll(storeDir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded nats: data directory: %w", err)
+	}
+	key, err := userKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := key.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
 	}
 	opts := &server.Options{
 		ServerName: cfg.ServerName,
@@ -102,6 +146,14 @@ func Start(cfg Config) (*Server, error) {
 		HTTPPort:   0,
 		// Large enough for an atomic batch of events plus headers.
 		MaxPayload: 8 << 20,
+		// The one user, in the global account, which has JetStream. The
+		// server holds only the public key; a client proves it holds the
+		// seed by signing the server's nonce, so no secret crosses the
+		// connection.
+		Nkeys: []*server.NkeyUser{{Nkey: pub}},
+	}
+	if err := useTLS(opts, cfg); err != nil {
+		return nil, err
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
@@ -112,7 +164,7 @@ func Start(cfg Config) (*Server, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("embedded nats: not ready within %v (is %s in use?)", cfg.StartTimeout, cfg.Listen)
 	}
-	return &Server{ns: ns}, nil
+	return &Server{ns: ns, key: key, pub: pub}, nil
 }
 
 // ClientURL is the URL clients connect to, with the port actually bound.
@@ -120,8 +172,14 @@ func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 
 // InProcess is the option that connects a client in this process to the
 // server without a socket (nats.InProcessServer): no loopback traffic and
-// nothing another local process could listen in on.
+// nothing another local process could listen in on. The client still
+// authenticates: add Auth. It needs no TLS, and must not ask for it: with
+// a server that has TLS, connect to a nats:// URL, not ClientURL.
 func (s *Server) InProcess() nats.Option { return nats.InProcessServer(s.ns) }
+
+// Auth is the option that authenticates a client in this process as the
+// server's user, whether it connects in process or over a socket.
+func (s *Server) Auth() nats.Option { return nats.Nkey(s.pub, s.key.Sign) }
 
 // Addr is the client address actually bound.
 func (s *Server) Addr() net.Addr { return s.ns.Addr() }

@@ -1,10 +1,22 @@
 // Package eventstest starts a real event log for tests: an embedded
 // nats-server with JetStream on a free loopback port and a temporary
-// store directory, with the stream set up.
+// store directory, with the stream set up. The server requires its
+// credentials, as pathway's does: connect with Log.Auth. Certificate makes
+// a certificate for tests of TLS.
 package eventstest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -32,6 +44,8 @@ type Log struct {
 	// Keys are the log's data keys, wrapped by a master key made for the
 	// test; Store seals personal fields with them.
 	Keys *keyring.Ring
+	// Auth authenticates another connection to URL.
+	Auth nats.Option
 }
 
 // Start starts a log that is stopped when the test ends. fsync relaxes
@@ -54,7 +68,7 @@ func StartWith(tb testing.TB, fsync bool, cfg events.StreamConfig) *Log {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	})
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatalf("connect: %v", err)
 	}
@@ -69,8 +83,11 @@ func StartWith(tb testing.TB, fsync bool, cfg events.StreamConfig) *Log {
 	ring := Keys(tb, js)
 	store := events.New(js, events.Options{Keys: ring})
 	ring.OnDestroy(store.Forget)
-	return &Log{Store: store, JS: js, URL: srv.ClientURL(), Keys: ring}
+	return &Log{Store: store, JS: js, URL: srv.ClientURL(), Keys: ring, Auth: srv.Auth()}
 }
+
+// Master is the master key of test logs.
+func Master() *keyring.Local { return testMaster }
 
 // Keys opens the data keys of the log on js with a master key made for
 // the test (the same for every call in one test binary).
@@ -81,4 +98,57 @@ func Keys(tb testing.TB, js jetstream.JetStream) *keyring.Ring {
 		tb.Fatalf("open the data keys: %v", err)
 	}
 	return ring
+}
+
+// Certificate makes a certificate authority and a server certificate it
+// signed for localhost, 127.0.0.1 and ::1, valid for a day. It writes the
+// server's certificate and key as PEM files into a temporary directory
+// and returns their paths, with a pool holding the authority for clients.
+func Certificate(tb testing.TB) (certFile, keyFile string, roots *x509.CertPool) {
+	tb.Helper()
+	now := time.Now()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ca := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "pathway test CA"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if ca, err = x509.ParseCertificate(caDER); err != nil {
+		tb.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	leaf := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	certFile, keyFile = filepath.Join(dir, "server.pem"), filepath.Join(dir, "server-key.pem")
+	for file, block := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "PRIVATE KEY", Bytes: keyDER}} {
+		if err := os.WriteFile(file, pem.EncodeToMemory(block), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(ca)
+	return certFile, keyFile, roots
 }

@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +30,11 @@ const Bucket = "PATHWAY_KEYS"
 
 // DefaultCacheKeys is how many unwrapped data keys a Ring keeps in memory.
 const DefaultCacheKeys = 100_000
+
+// erasedPrefix names the entries that announce a destroyed key to the
+// processes that watch (Watch): erased.<id>. Watching only these, a
+// process is not sent every key made.
+const erasedPrefix = "erased."
 
 // Stored forms of a bucket entry: a version byte, then the wrapped key; or
 // the tombstone of a destroyed key.
@@ -219,6 +225,10 @@ func (r *Ring) Destroy(ctx context.Context, id string) error {
 		e, err := r.kv.Get(ctx, id)
 		switch {
 		case err == nil && len(e.Value()) > 0 && e.Value()[0] == formTombstone:
+			// Destroyed before, perhaps not announced (a crash between).
+			if _, err := r.kv.Put(ctx, erasedPrefix+id, nil); err != nil {
+				return fmt.Errorf("keyring: destroy %s: announce: %w", id, err)
+			}
 			r.destroyed(id)
 			return nil
 		case err == nil:
@@ -233,6 +243,10 @@ func (r *Ring) Destroy(ctx context.Context, id string) error {
 				continue // a key was made in between: destroy that too
 			}
 			return fmt.Errorf("keyring: destroy %s: tombstone: %w", id, err)
+		}
+		// Tell the other processes (Watch follows only these).
+		if _, err := r.kv.Put(ctx, erasedPrefix+id, nil); err != nil {
+			return fmt.Errorf("keyring: destroy %s: announce: %w", id, err)
 		}
 		r.destroyed(id)
 		return nil
@@ -263,7 +277,7 @@ func (r *Ring) destroyed(id string) {
 // destroys are dropped from this Ring's cache (and OnDestroy hooks run)
 // within moments. It returns nil when ctx ends.
 func (r *Ring) Watch(ctx context.Context) error {
-	w, err := r.kv.WatchAll(ctx, jetstream.UpdatesOnly())
+	w, err := r.kv.Watch(ctx, erasedPrefix+">", jetstream.UpdatesOnly())
 	if err != nil {
 		return fmt.Errorf("keyring: watch: %w", err)
 	}
@@ -282,9 +296,7 @@ func (r *Ring) Watch(ctx context.Context) error {
 			if e == nil {
 				continue
 			}
-			if v := e.Value(); e.Operation() != jetstream.KeyValuePut || len(v) > 0 && v[0] == formTombstone {
-				r.destroyed(e.Key())
-			}
+			r.destroyed(strings.TrimPrefix(e.Key(), erasedPrefix))
 		}
 	}
 }

@@ -96,11 +96,12 @@ func TestKeysAreSharedAndDestroyedForGood(t *testing.T) {
 	if err := a.Destroy(ctx, "referral.r1"); err != nil {
 		t.Errorf("destroying it again: %v, want nil", err)
 	}
-	// Nothing of the key is left in the bucket's stream but the tombstone.
+	// Nothing of the key is left in the bucket's stream but the tombstone
+	// and the announcement.
 	st, _ := l.JS.Stream(ctx, "KV_"+keyring.Bucket)
 	info, _ := st.Info(ctx)
-	if info.State.Msgs != 1 {
-		t.Errorf("the bucket holds %d messages, want only the tombstone", info.State.Msgs)
+	if info.State.Msgs != 2 {
+		t.Errorf("the bucket holds %d messages, want only the tombstone and the announcement", info.State.Msgs)
 	}
 }
 

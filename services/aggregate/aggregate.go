@@ -1,9 +1,10 @@
 // Package aggregate tells the command mechanism of the event log
 // (events.Do, events.Execute, events.Get) how to build each of pathway's
 // aggregates from its events: referral, link worker, person, VCSE partner
-// and service, and handoff. Every command of every aggregate goes through
-// that one mechanism: load, decide, append at the version, retry on a
-// conflict, answer a retried idempotency key with the original result.
+// and service, handoff, and a partner's webhooks and their deliveries.
+// Every command of every aggregate goes through that one mechanism: load,
+// decide, append at the version, retry on a conflict, answer a retried
+// idempotency key with the original result.
 //
 // The kinds are values, never changed after start; they are safe for
 // concurrent use.
@@ -16,6 +17,7 @@ import (
 	"github.com/pathway-sp/pathway/services/domain/partner"
 	"github.com/pathway-sp/pathway/services/domain/person"
 	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/domain/webhook"
 	"github.com/pathway-sp/pathway/services/domain/worker"
 	"google.golang.org/protobuf/proto"
 )
@@ -58,6 +60,9 @@ var (
 	Partner  = kind(partner.PartnerType, func(id string) *partner.Partner { return partner.ReplayPartner(id, nil) })
 	Service  = kind(partner.ServiceType, func(id string) *partner.Service { return partner.ReplayService(id, nil) })
 	Handoff  = kind(handoff.AggregateType, func(id string) *handoff.Handoff { return handoff.Replay(id, nil) })
+	// Webhook is a partner's webhook endpoints, by the partner's id.
+	Webhook         = kind(webhook.AggregateType, webhook.NewEndpoints)
+	WebhookDelivery = kind(webhook.DeliveryType, webhook.NewDelivery)
 )
 
 // exister is an aggregate that knows whether it has been created.

@@ -114,7 +114,7 @@ func newFixture(t *testing.T) *fixture {
 	f.ops = newOpsReceiver(t, clk)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	wh, err := webhooks.Open(ctx, l.JS, f.store, webhooks.Options{Now: clk.Now, Client: f.ops.srv.Client(), SendEvery: time.Hour, AllowPrivate: true,
+	wh, err := webhooks.Open(ctx, l.JS, f.store, webhooks.Options{Master: eventstest.Master(), Now: clk.Now, Client: f.ops.srv.Client(), SendEvery: time.Hour, AllowPrivate: true,
 		Ops: webhooks.Ops{URL: f.ops.srv.URL, Secret: f.ops.secret}})
 	if err != nil {
 		t.Fatal(err)

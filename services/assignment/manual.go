@@ -8,6 +8,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"google.golang.org/protobuf/proto"
 )
@@ -21,6 +22,9 @@ import (
 func Assign(ctx context.Context, store *events.Store, refID, workerID, reason string, cmd events.Command, now time.Time) (uint64, error) {
 	if reason == "" {
 		return 0, referral.ErrInvalid.Errorf("a reason is required")
+	}
+	if errs := kernel.Prose("reason", reason); errs != nil {
+		return 0, referral.ErrInvalid.WithFields(errs...)
 	}
 	return store.Execute(ctx, cmd, func(tx *events.Tx) error {
 		ref, err := events.Load(tx, aggregate.Referral, refID)

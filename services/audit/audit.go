@@ -96,27 +96,65 @@ func token(id string) (string, error) {
 	return id, nil
 }
 
-// Record appends r (stamped with the clock when At is zero) and returns
-// once the audit stream has stored it.
-func (l *Log) Record(ctx context.Context, r Record) error {
+// message is the subject and body of r, stamped with the clock when its
+// time is not set.
+func (l *Log) message(r Record) (string, []byte, error) {
 	if r.At.IsZero() {
 		r.At = l.now().UTC()
 	}
 	ref, err := token(r.Referral)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	key, err := token(r.KeyID)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	r.Sequence = 0
 	body, err := json.Marshal(r)
+	return "audit." + ref + "." + key, body, err
+}
+
+// Record appends r (stamped with the clock when At is zero) and returns
+// once the audit stream has stored it.
+func (l *Log) Record(ctx context.Context, r Record) error {
+	subject, body, err := l.message(r)
 	if err != nil {
 		return err
 	}
-	if _, err := l.js.Publish(ctx, "audit."+ref+"."+key, body, jetstream.WithExpectStream(Stream)); err != nil {
+	if _, err := l.js.Publish(ctx, subject, body, jetstream.WithExpectStream(Stream)); err != nil {
 		return fmt.Errorf("audit: record: %w", err)
+	}
+	return nil
+}
+
+// RecordAll appends rs, sent together, and returns once the audit stream
+// has stored every one (a page that shows many people records a read of
+// each).
+func (l *Log) RecordAll(ctx context.Context, rs []Record) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(rs))
+	for _, r := range rs {
+		subject, body, err := l.message(r)
+		if err != nil {
+			return err
+		}
+		f, err := l.js.PublishAsync(subject, body, jetstream.WithExpectStream(Stream))
+		if err != nil {
+			return fmt.Errorf("audit: record: %w", err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("audit: record: %w", err)
+		case <-ctx.Done():
+			return fmt.Errorf("audit: record: %w", ctx.Err())
+		}
 	}
 	return nil
 }

@@ -25,7 +25,12 @@ import (
 // DuplicateError reports that the person already has an open referral.
 // Its kind is kernel.Conflict: it wraps errOpenEpisode.
 type DuplicateError struct {
+	// OpenID is the open referral.
 	OpenID string
+	// Organisation is the ODS code of the organisation that made the open
+	// referral: "" when it is not in the log yet (a create under way), so
+	// not known.
+	Organisation string
 }
 
 func (e *DuplicateError) Error() string {
@@ -47,9 +52,9 @@ var idNamespace = uuid.MustParse("6f1d3c2a-5b7e-4e8a-9c0d-2a4b6c8e0f13")
 const PersonKeyBucket = "PATHWAY_INTAKE"
 
 // OpenPersonKeyer returns the Keyer of person ids, creating its secret in
-// PersonKeyBucket when missing.
-func OpenPersonKeyer(ctx context.Context, js jetstream.JetStream, replicas int) (person.Keyer, error) {
-	secret, err := keys.Secret(ctx, js, PersonKeyBucket, "person-key", "pathway intake: the secret that keys person ids", person.KeySize, replicas)
+// PersonKeyBucket when missing, stored wrapped by wrap (the master key).
+func OpenPersonKeyer(ctx context.Context, js jetstream.JetStream, replicas int, wrap keys.Wrapper) (person.Keyer, error) {
+	secret, err := keys.Secret(ctx, js, PersonKeyBucket, "person-key", "pathway intake: the secret that keys person ids", person.KeySize, replicas, wrap)
 	if err != nil {
 		return person.Keyer{}, fmt.Errorf("person key: %w", err)
 	}
@@ -187,7 +192,11 @@ func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person) (st
 			opened, err := who.Open(id, func(rid string) bool { return open[rid] })
 			var oe *person.OpenError
 			if errors.As(err, &oe) {
-				return "", &DuplicateError{OpenID: oe.OpenID}
+				r, err := events.Load(tx, aggregate.Referral, oe.OpenID)
+				if err != nil {
+					return "", err
+				}
+				return "", &DuplicateError{OpenID: oe.OpenID, Organisation: r.Received().GetReferrer().GetOrganisation()}
 			}
 			if err != nil {
 				return "", err

@@ -268,7 +268,7 @@ func TestBackfillGuardsEpisodesOfAnOlderLog(t *testing.T) {
 	}
 	openID := old(nhsNumber(t, 1), false)
 	old(nhsNumber(t, 2), true)
-	if _, err := intake.OpenPersonKeyer(ctx, l.JS, 1); err != nil {
+	if _, err := intake.OpenPersonKeyer(ctx, l.JS, 1, eventstest.Master()); err != nil {
 		t.Fatal(err)
 	}
 	if err := svc.Backfill(ctx, l.JS, slog.New(slog.DiscardHandler)); err != nil {
@@ -313,8 +313,8 @@ func TestClaimWithoutItsReferral(t *testing.T) {
 	}
 	claimOnly("0198d6a4-0000-7000-8000-000000000001", "")
 	var dup *intake.DuplicateError
-	if _, err := svc.Submit(ctx, submission(nhs)); !errors.As(err, &dup) || dup.OpenID != "0198d6a4-0000-7000-8000-000000000001" {
-		t.Fatalf("within the window: %v, want the claim under way named as open", err)
+	if _, err := svc.Submit(ctx, submission(nhs)); !errors.As(err, &dup) || dup.OpenID != "0198d6a4-0000-7000-8000-000000000001" || dup.Organisation != "" {
+		t.Fatalf("within the window: %v %+v, want the claim under way named as open, of no known organisation", err, dup)
 	}
 	clockAt = clockAt.Add(person.ClaimWindow + time.Second)
 	res, err := svc.Submit(ctx, submission(nhs))
@@ -323,6 +323,10 @@ func TestClaimWithoutItsReferral(t *testing.T) {
 	}
 	if received(t, l.Store) != 1 {
 		t.Fatal("want one referral in the log")
+	}
+	// A referral in the log is named with the organisation that made it.
+	if _, err := svc.Submit(ctx, submission(nhs)); !errors.As(err, &dup) || dup.OpenID != res.ID || dup.Organisation != "A81001" {
+		t.Fatalf("with the referral open: %v, want it named, of A81001", err)
 	}
 	// A create that claimed under its key and stopped is completed by a
 	// retry with the key.

@@ -5,8 +5,11 @@
 // it is created; pathway stores only the SHA-256 of the secret, in the
 // JetStream key-value bucket PATHWAY_KEYS (one entry per key id, JSON), so
 // every pathway process on the same NATS sees the same keys, and a
-// revocation takes effect at once everywhere. Each key has a role and, for
-// referrers and partners, an organisation.
+// revocation takes effect at once everywhere. Each key has a role; a
+// referrer's and a partner's key an organisation; a link worker's key the
+// worker it acts for. Scopes widen what a key of some roles may see: team
+// (a link worker's whole PCN) and personal_data (an ops key's view of the
+// person).
 package keys
 
 import (
@@ -25,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -66,6 +70,31 @@ func ParseRole(s string) (Role, error) {
 	return r, nil
 }
 
+// Scope widens what a key may see beyond its role's need-to-know.
+type Scope string
+
+// Scopes.
+const (
+	// ScopeTeam lets a link worker's key reach every referral of its
+	// worker's PCN, not only the worker's caseload and the PCN's waitlist.
+	ScopeTeam Scope = "team"
+	// ScopePersonalData lets an ops key see the person's details (name,
+	// NHS number, contact details) where it otherwise sees initials.
+	ScopePersonalData Scope = "personal_data"
+)
+
+// scopeRoles is the role each scope may be granted to.
+var scopeRoles = map[Scope]Role{ScopeTeam: RoleLinkWorker, ScopePersonalData: RoleOps}
+
+// ParseScope returns the scope named s. Errors wrap ErrInvalid.
+func ParseScope(s string) (Scope, error) {
+	sc := Scope(s)
+	if _, ok := scopeRoles[sc]; !ok {
+		return "", fmt.Errorf("%w: scope %q: want team (link_worker) or personal_data (ops)", ErrInvalid, s)
+	}
+	return sc, nil
+}
+
 var (
 	odsCode   = regexp.MustCompile(`^[A-Z0-9]{3,10}$`)
 	partnerID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
@@ -74,16 +103,75 @@ var (
 
 // Key is an API key as stored, without its secret.
 type Key struct {
-	ID           string    `json:"id"`
-	Role         Role      `json:"role"`
-	Organisation string    `json:"organisation,omitempty"`
-	Label        string    `json:"label,omitempty"`
-	CreatedAt    time.Time `json:"created_at"`
-	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+	ID           string `json:"id"`
+	Role         Role   `json:"role"`
+	Organisation string `json:"organisation,omitempty"`
+	// Worker is the link worker a link_worker key acts for. Keys made
+	// before keys were bound to workers have none, and reach no referral
+	// (the HTTP API's need-to-know rules, services/adapters/httpapi).
+	Worker string `json:"worker,omitempty"`
+	// Scopes widen what the key may see; each is granted to one role.
+	Scopes    []Scope   `json:"scopes,omitempty"`
+	Label     string    `json:"label,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	RevokedAt time.Time `json:"revoked_at,omitzero"`
 }
 
 // Revoked reports whether the key was revoked.
 func (k Key) Revoked() bool { return !k.RevokedAt.IsZero() }
+
+// Has reports whether the key was granted scope.
+func (k Key) Has(scope Scope) bool { return slices.Contains(k.Scopes, scope) }
+
+// Spec is what a new key is: its role, the organisation of a referrer or
+// a partner, the worker of a link worker, its scopes, and a label.
+type Spec struct {
+	Role         Role
+	Organisation string
+	Worker       string
+	Scopes       []Scope
+	Label        string
+}
+
+// check reports what is wrong with the spec; its errors wrap ErrInvalid.
+func (sp Spec) check() error {
+	if _, err := ParseRole(string(sp.Role)); err != nil {
+		return err
+	}
+	switch sp.Role {
+	case RoleReferrer:
+		if !odsCode.MatchString(sp.Organisation) {
+			return fmt.Errorf("%w: a referrer key needs --org, the ODS code of the referring organisation (e.g. A81001)", ErrInvalid)
+		}
+	case RolePartner:
+		if !partnerID.MatchString(sp.Organisation) {
+			return fmt.Errorf("%w: a partner key needs --org, the partner's organisation id (letters, digits, '-', '_')", ErrInvalid)
+		}
+	default:
+		if sp.Organisation != "" {
+			return fmt.Errorf("%w: a %s key has no organisation", ErrInvalid, sp.Role)
+		}
+	}
+	if sp.Role == RoleLinkWorker {
+		if _, err := uuid.Parse(sp.Worker); err != nil {
+			return fmt.Errorf("%w: a link_worker key needs --worker, the id of the link worker it acts for", ErrInvalid)
+		}
+	} else if sp.Worker != "" {
+		return fmt.Errorf("%w: only a link_worker key names a worker", ErrInvalid)
+	}
+	for _, sc := range sp.Scopes {
+		if _, err := ParseScope(string(sc)); err != nil {
+			return err
+		}
+		if scopeRoles[sc] != sp.Role {
+			return fmt.Errorf("%w: the %s scope is for %s keys only", ErrInvalid, sc, scopeRoles[sc])
+		}
+	}
+	if len(sp.Label) > 200 {
+		return fmt.Errorf("%w: label longer than 200 characters", ErrInvalid)
+	}
+	return nil
+}
 
 // record is the stored form of a key.
 type record struct {
@@ -129,31 +217,18 @@ func Open(ctx context.Context, js jetstream.JetStream, opts Options) (*Store, er
 	return &Store{kv: kv, now: opts.Now}, nil
 }
 
-// Create makes a new key and returns it in plain text (the only time it
-// is available) with its stored form. A referrer needs an ODS code, a
-// partner its organisation id; other roles take no organisation. Errors
-// wrap ErrInvalid.
-func (s *Store) Create(ctx context.Context, role Role, organisation, label string) (string, Key, error) {
-	if _, err := ParseRole(string(role)); err != nil {
+// Create makes a new key as spec says and returns it in plain text (the
+// only time it is available) with its stored form. A referrer needs an
+// ODS code, a partner its organisation id, a link worker the id of its
+// worker (a UUID; that it is on the roster is the caller's to check);
+// other roles take no organisation and no worker. A scope is granted only
+// to its role: team to a link worker, personal_data to ops. Errors wrap
+// ErrInvalid.
+func (s *Store) Create(ctx context.Context, spec Spec) (string, Key, error) {
+	if err := spec.check(); err != nil {
 		return "", Key{}, err
 	}
-	switch role {
-	case RoleReferrer:
-		if !odsCode.MatchString(organisation) {
-			return "", Key{}, fmt.Errorf("%w: a referrer key needs --org, the ODS code of the referring organisation (e.g. A81001)", ErrInvalid)
-		}
-	case RolePartner:
-		if !partnerID.MatchString(organisation) {
-			return "", Key{}, fmt.Errorf("%w: a partner key needs --org, the partner's organisation id (letters, digits, '-', '_')", ErrInvalid)
-		}
-	default:
-		if organisation != "" {
-			return "", Key{}, fmt.Errorf("%w: a %s key has no organisation", ErrInvalid, role)
-		}
-	}
-	if len(label) > 200 {
-		return "", Key{}, fmt.Errorf("%w: label longer than 200 characters", ErrInvalid)
-	}
+	role := spec.Role
 	idb := make([]byte, 6)
 	secret := make([]byte, 32)
 	if _, err := rand.Read(idb); err != nil {
@@ -163,7 +238,8 @@ func (s *Store) Create(ctx context.Context, role Role, organisation, label strin
 		return "", Key{}, err
 	}
 	secretText := base64.RawURLEncoding.EncodeToString(secret)
-	k := Key{ID: hex.EncodeToString(idb), Role: role, Organisation: organisation, Label: label, CreatedAt: s.now().UTC()}
+	k := Key{ID: hex.EncodeToString(idb), Role: role, Organisation: spec.Organisation, Worker: spec.Worker,
+		Scopes: slices.Compact(slices.Sorted(slices.Values(spec.Scopes))), Label: spec.Label, CreatedAt: s.now().UTC()}
 	b, err := json.Marshal(record{Key: k, SecretHash: hashSecret(secretText)})
 	if err != nil {
 		return "", Key{}, err
@@ -342,6 +418,21 @@ func (a *Authenticator) Authenticate(token string) (Key, error) {
 		return Key{}, ErrUnauthenticated
 	}
 	return rec.Key, nil
+}
+
+// IDOf returns the key id a token names (pw_<id>_...), or "" when it
+// names none. It checks nothing else: the id of a wrong token is what
+// rate limits and logs may name, the secret never.
+func IDOf(token string) string {
+	rest, ok := strings.CutPrefix(token, "pw_")
+	if !ok {
+		return ""
+	}
+	id, _, ok := strings.Cut(rest, "_")
+	if !ok || !keyID.MatchString(id) {
+		return ""
+	}
+	return id
 }
 
 // ParseAuthorization returns the token of an "Authorization: Bearer

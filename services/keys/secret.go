@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -9,11 +10,28 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// Wrapper encrypts secrets at rest with a key held apart from JetStream:
+// the master key (keyring.Local, or a KMS behind keyring.Master).
+type Wrapper interface {
+	Wrap(ctx context.Context, id string, secret []byte) ([]byte, error)
+	Unwrap(ctx context.Context, id string, wrapped []byte) ([]byte, error)
+}
+
+// wrappedPrefix marks a secret stored wrapped; a value without it is a
+// secret an older pathway stored in clear, which Secret wraps in place.
+const wrappedPrefix = "pathway-wrapped-1:"
+
 // Secret returns the random secret stored under name in the key-value
 // bucket, creating the bucket and a secret of size bytes when missing, so
 // that every pathway process on one log uses the same one. Processes that
-// race to create it all end with the one that won.
-func Secret(ctx context.Context, js jetstream.JetStream, bucket, name, description string, size, replicas int) ([]byte, error) {
+// race to create it all end with the one that won. The secret is stored
+// wrapped by wrap, so that the bucket's files alone do not give it away;
+// a secret found in clear (stored by an older version) is wrapped in
+// place. Errors name the bucket and the secret, never its value.
+func Secret(ctx context.Context, js jetstream.JetStream, bucket, name, description string, size, replicas int, wrap Wrapper) ([]byte, error) {
+	if wrap == nil {
+		return nil, fmt.Errorf("secret %s: no master key to wrap it", name)
+	}
 	kv, err := js.KeyValue(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
@@ -26,10 +44,27 @@ func Secret(ctx context.Context, js jetstream.JetStream, bucket, name, descripti
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", bucket, err)
 	}
+	id := bucket + "/" + name
 	for range 3 {
 		e, err := kv.Get(ctx, name)
 		if err == nil {
-			return e.Value(), nil
+			v := e.Value()
+			if wrapped, ok := bytes.CutPrefix(v, []byte(wrappedPrefix)); ok {
+				secret, err := wrap.Unwrap(ctx, id, wrapped)
+				if err != nil {
+					return nil, fmt.Errorf("unwrap %s (is this the master key the log was written with?): %w", id, err)
+				}
+				return secret, nil
+			}
+			// Stored in clear by an older version: wrap it in place.
+			w, err := wrap.Wrap(ctx, id, v)
+			if err != nil {
+				return nil, fmt.Errorf("wrap %s: %w", id, err)
+			}
+			if _, err := kv.Update(ctx, name, append([]byte(wrappedPrefix), w...), e.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+				return nil, fmt.Errorf("store %s wrapped: %w", id, err)
+			}
+			continue // read it back as every other process will
 		}
 		if !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, fmt.Errorf("read %s: %w", name, err)
@@ -38,7 +73,11 @@ func Secret(ctx context.Context, js jetstream.JetStream, bucket, name, descripti
 		if _, err := rand.Read(secret); err != nil {
 			return nil, err
 		}
-		if _, err := kv.Create(ctx, name, secret); err == nil {
+		w, err := wrap.Wrap(ctx, id, secret)
+		if err != nil {
+			return nil, fmt.Errorf("wrap %s: %w", id, err)
+		}
+		if _, err := kv.Create(ctx, name, append([]byte(wrappedPrefix), w...)); err == nil {
 			return secret, nil
 		} else if !errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, fmt.Errorf("store %s: %w", name, err)

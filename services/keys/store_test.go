@@ -2,6 +2,8 @@ package keys_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -26,7 +28,7 @@ func start(tb testing.TB, dir string) *server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestCreateAuthenticateRevoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := authenticator(t, st)
-	plain, k, err := st.Create(ctx, keys.RoleReferrer, "A81001", "practice system")
+	plain, k, err := st.Create(ctx, keys.Spec{Role: keys.RoleReferrer, Organisation: "A81001", Label: "practice system"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,24 +138,70 @@ func TestCreateAuthenticateRevoke(t *testing.T) {
 func TestCreateValidation(t *testing.T) {
 	s := start(t, t.TempDir())
 	st, _ := keys.Open(context.Background(), s.js, keys.Options{})
+	const worker = "0190f6b2-0000-7000-8000-000000000001"
 	for _, tc := range []struct {
-		role keys.Role
-		org  string
+		spec keys.Spec
 		ok   bool
 	}{
-		{keys.RoleReferrer, "A81001", true},
-		{keys.RoleReferrer, "", false},
-		{keys.RoleReferrer, "a81001", false},
-		{keys.RolePartner, "age-uk-teesside", true},
-		{keys.RolePartner, "", false},
-		{keys.RoleOps, "", true},
-		{keys.RoleOps, "A81001", false},
-		{keys.Role("nurse"), "", false},
+		{keys.Spec{Role: keys.RoleReferrer, Organisation: "A81001"}, true},
+		{keys.Spec{Role: keys.RoleReferrer}, false},
+		{keys.Spec{Role: keys.RoleReferrer, Organisation: "a81001"}, false},
+		{keys.Spec{Role: keys.RolePartner, Organisation: "age-uk-teesside"}, true},
+		{keys.Spec{Role: keys.RolePartner}, false},
+		{keys.Spec{Role: keys.RoleOps}, true},
+		{keys.Spec{Role: keys.RoleOps, Organisation: "A81001"}, false},
+		{keys.Spec{Role: keys.Role("nurse")}, false},
+		// A link worker's key acts for one worker, named by its id.
+		{keys.Spec{Role: keys.RoleLinkWorker, Worker: worker}, true},
+		{keys.Spec{Role: keys.RoleLinkWorker}, false},
+		{keys.Spec{Role: keys.RoleLinkWorker, Worker: "Alex"}, false},
+		{keys.Spec{Role: keys.RoleTriage, Worker: worker}, false},
+		// A scope is granted only to its role.
+		{keys.Spec{Role: keys.RoleLinkWorker, Worker: worker, Scopes: []keys.Scope{keys.ScopeTeam}}, true},
+		{keys.Spec{Role: keys.RoleOps, Scopes: []keys.Scope{keys.ScopePersonalData}}, true},
+		{keys.Spec{Role: keys.RoleOps, Scopes: []keys.Scope{keys.ScopeTeam}}, false},
+		{keys.Spec{Role: keys.RoleLinkWorker, Worker: worker, Scopes: []keys.Scope{keys.ScopePersonalData}}, false},
+		{keys.Spec{Role: keys.RoleReferrer, Organisation: "A81001", Scopes: []keys.Scope{keys.ScopePersonalData}}, false},
+		{keys.Spec{Role: keys.RoleAdmin, Scopes: []keys.Scope{"everything"}}, false},
 	} {
-		_, _, err := st.Create(context.Background(), tc.role, tc.org, "")
+		_, _, err := st.Create(context.Background(), tc.spec)
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, keys.ErrInvalid)) {
-			t.Errorf("create %s with org %q: got %v, want ok=%v", tc.role, tc.org, err, tc.ok)
+			t.Errorf("create %+v: got %v, want ok=%v", tc.spec, err, tc.ok)
 		}
+	}
+}
+
+// TestKeyCarriesWorkerAndScopes: the authenticated key names its worker
+// and scopes; a key stored before keys named workers still authenticates,
+// with none.
+func TestKeyCarriesWorkerAndScopes(t *testing.T) {
+	s := start(t, t.TempDir())
+	ctx := context.Background()
+	st, _ := keys.Open(ctx, s.js, keys.Options{})
+	a := authenticator(t, st)
+	const worker = "0190f6b2-0000-7000-8000-000000000001"
+	plain, _, err := st.Create(ctx, keys.Spec{Role: keys.RoleLinkWorker, Worker: worker, Scopes: []keys.Scope{keys.ScopeTeam, keys.ScopeTeam}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new key accepted", func() bool { _, err := a.Authenticate(plain); return err == nil })
+	got, _ := a.Authenticate(plain)
+	if got.Worker != worker || !got.Has(keys.ScopeTeam) || len(got.Scopes) != 1 || got.Has(keys.ScopePersonalData) {
+		t.Fatalf("authenticated as %+v, want worker %s with the team scope once", got, worker)
+	}
+
+	// A link worker key as stored before this change: no worker, no scopes.
+	secret := strings.Repeat("B", 43)
+	sum := sha256.Sum256([]byte(secret))
+	kv, _ := s.js.KeyValue(ctx, keys.Bucket)
+	old := `{"id":"0123456789ab","role":"link_worker","created_at":"2026-01-01T00:00:00Z","secret_hash":"` + hex.EncodeToString(sum[:]) + `"}`
+	if _, err := kv.Put(ctx, "0123456789ab", []byte(old)); err != nil {
+		t.Fatal(err)
+	}
+	legacy := "pw_0123456789ab_" + secret
+	eventually(t, "old key accepted", func() bool { _, err := a.Authenticate(legacy); return err == nil })
+	if got, _ := a.Authenticate(legacy); got.Role != keys.RoleLinkWorker || got.Worker != "" || len(got.Scopes) != 0 {
+		t.Fatalf("old key: %+v, want a link worker key with no worker and no scopes", got)
 	}
 }
 
@@ -161,7 +209,7 @@ func TestKeysSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	s := start(t, dir)
 	st, _ := keys.Open(context.Background(), s.js, keys.Options{})
-	plain, _, err := st.Create(context.Background(), keys.RoleTriage, "", "")
+	plain, _, err := st.Create(context.Background(), keys.Spec{Role: keys.RoleTriage})
 	if err != nil {
 		t.Fatal(err)
 	}

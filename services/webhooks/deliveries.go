@@ -1,95 +1,109 @@
 package webhooks
 
-// Deliveries: one per handoff event and endpoint, derived from the
-// consumer's events; listing and redelivering them.
+// Deliveries: listing a partner's deliveries (the view, with the
+// bookkeeping of the round under way) and redelivering one.
 
 import (
 	"cmp"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/services/aggregate"
-	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/webhook"
+	"google.golang.org/protobuf/proto"
 )
 
-// Deliveries lists partner's deliveries, newest first, optionally only
-// those in status.
+// Deliveries lists partner's deliveries changed within KeepDeliveries,
+// newest event first, optionally only those in status.
 func (s *Service) Deliveries(partner, status string) []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	now := s.opts.Now()
 	var out []Delivery
-	for _, d := range s.dels {
-		if d.Partner == partner && (status == "" || d.Status == status) {
-			out = append(out, d)
+	for id, d := range s.view.deliveries(func(d *viewDelivery) bool { return d.Partner == partner }) {
+		if dl, ok := s.merge(id, d, now); ok && (status == "" || dl.Status == status) {
+			out = append(out, dl)
 		}
 	}
 	slices.SortFunc(out, func(a, b Delivery) int {
-		if a.Sequence != b.Sequence {
-			return cmp.Compare(b.Sequence, a.Sequence)
-		}
-		return strings.Compare(a.ID, b.ID)
+		return cmp.Or(cmp.Compare(b.Sequence, a.Sequence), strings.Compare(a.ID, b.ID))
 	})
 	return out
 }
 
 // Delivery returns one of partner's deliveries. Errors: ErrNotFound.
 func (s *Service) Delivery(partner, id string) (Delivery, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.dels[id]
+	d, ok := s.view.delivery(id)
 	if !ok || d.Partner != partner {
 		return Delivery{}, ErrNotFound.Errorf("no such delivery")
 	}
-	return d, nil
+	dl, ok := s.merge(id, d, s.opts.Now())
+	if !ok {
+		return Delivery{}, ErrNotFound.Errorf("no such delivery")
+	}
+	return dl, nil
 }
 
-// Redeliver queues one of partner's deliveries to be sent again now, with
-// a fresh 24-hour retry window. Errors: ErrNotFound.
-func (s *Service) Redeliver(ctx context.Context, partner, id string) (Delivery, error) {
+// merge is delivery id as the view has it, with the bookkeeping of its
+// round when there is some: while the round is under way, and once it has
+// ended before the log records the end, the bookkeeping is the fresher. It
+// reports whether the delivery changed within KeepDeliveries of now.
+func (s *Service) merge(id string, d viewDelivery, now time.Time) (Delivery, bool) {
+	r := d.Round
+	out := Delivery{ID: id, Endpoint: d.Endpoint, Partner: d.Partner, Sequence: d.Sequence, EventType: d.Event, HandoffID: d.Handoff,
+		Payload: d.Payload, CreatedAt: d.CreatedAt, Status: string(r.Status), Attempts: r.Attempts, LastCode: r.Code, LastError: r.Reason,
+		UpdatedAt: r.At}
+	switch r.Status {
+	case webhook.StatusPending:
+		out.NextAttempt, out.RetryUntil = r.At, r.At.Add(RetryFor)
+	case webhook.StatusDelivered:
+		out.DeliveredAt = r.At
+	}
+	s.mu.Lock()
+	sd, ok := s.sending[id]
+	s.mu.Unlock()
+	if ok && sd.Round == r.Round {
+		out.Attempts, out.RetryUntil, out.LastCode, out.LastError = max(out.Attempts, sd.Attempts), sd.RetryUntil, sd.LastCode, sd.LastError
+		if r.Status == webhook.StatusPending {
+			out.Status, out.NextAttempt, out.DeliveredAt = sd.Status, sd.NextAttempt, sd.DeliveredAt
+		} else if r.Reason != "" {
+			out.LastError = r.Reason // the view ended it: its endpoint was deleted
+		}
+		if sd.Status == StatusDelivered {
+			out.DeliveredAt = sd.DeliveredAt
+		}
+		out.UpdatedAt = maxTime(out.UpdatedAt, sd.UpdatedAt)
+	}
+	return out, now.Sub(out.UpdatedAt) <= KeepDeliveries
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// Redeliver begins a new round of attempts of one of partner's
+// deliveries, as cmd: it is sent again now, with a fresh 24-hour retry
+// window. Errors: ErrNotFound, or a storage error.
+func (s *Service) Redeliver(ctx context.Context, partner, id string, cmd events.Command) (Delivery, error) {
 	if _, err := s.Delivery(partner, id); err != nil {
 		return Delivery{}, err
 	}
-	for range 5 {
-		entry, err := s.deliveries.Get(ctx, id)
-		if err != nil {
-			return Delivery{}, fmt.Errorf("redeliver: %w", err)
-		}
-		var d Delivery
-		if err := json.Unmarshal(entry.Value(), &d); err != nil {
-			return Delivery{}, fmt.Errorf("redeliver: %w", err)
-		}
-		now := s.opts.Now().UTC()
-		d.Status, d.NextAttempt, d.RetryUntil, d.UpdatedAt = StatusPending, now, now.Add(RetryFor), now
-		data, _ := json.Marshal(d)
-		_, err = s.deliveries.Update(ctx, id, data, entry.Revision())
-		if err == nil {
-			s.remember(d)
-			return d, nil
-		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) { // not a lost race: a real failure
-			return Delivery{}, fmt.Errorf("redeliver: %w", err)
-		}
+	seq, err := events.Do(ctx, s.store, aggregate.WebhookDelivery, id, cmd, func(d *webhook.Delivery) ([]proto.Message, error) {
+		return d.Redeliver(), nil
+	})
+	if err != nil {
+		return Delivery{}, fmt.Errorf("redeliver: %w", err)
 	}
-	return Delivery{}, fmt.Errorf("redeliver %s: %w", id, events.ErrConcurrency)
+	if err := s.engine.WaitFor(ctx, seq); err != nil {
+		return Delivery{}, fmt.Errorf("redeliver: %w", err)
+	}
+	return s.Delivery(partner, id)
 }
-
-func (s *Service) remember(d Delivery) {
-	s.mu.Lock()
-	s.dels[d.ID] = d
-	s.mu.Unlock()
-}
-
-// deliveryNamespace derives delivery ids.
-var deliveryNamespace = uuid.MustParse("8b5e7f4a-1c2d-5e3f-9a8b-7c6d5e4f3a2b")
 
 // Payload is the JSON body of a delivery. It names the handoff and what
 // happened to it; the partner reads the handoff itself (and only its
@@ -113,50 +127,4 @@ var eventNames = map[string]string{
 	"HandoffStarted": "handoff.started", "HandoffPutOnHold": "handoff.on_hold", "HandoffCompleted": "handoff.completed",
 	"HandoffFailed": "handoff.failed", "HandoffCancelled": "handoff.cancelled", "HandoffExpired": "handoff.expired",
 	"HandoffReminderSent": "handoff.reminder", "HandoffEnteredInError": "handoff.entered_in_error",
-}
-
-// record turns one handoff event into a delivery per endpoint of the
-// handoff's partner. It is idempotent: the delivery ids are derived.
-func (s *Service) record(ctx context.Context, rec events.Record) error {
-	typ, ok := eventNames[strings.TrimPrefix(rec.Type, "pathway.v1.")]
-	if !ok {
-		return nil
-	}
-	recs, _, err := s.store.Load(ctx, rec.Aggregate)
-	if err != nil {
-		return fmt.Errorf("load %s: %w", rec.Aggregate, err)
-	}
-	// The handoff as it was right after this event.
-	upTo := slices.IndexFunc(recs, func(r events.Record) bool { return r.Sequence > rec.Sequence })
-	if upTo < 0 {
-		upTo = len(recs)
-	}
-	h := handoff.Replay(rec.Aggregate.ID, aggregate.Changes(recs[:upTo]))
-	if !h.Exists() {
-		return nil
-	}
-	var reminder int
-	if e, ok := rec.Payload.(interface{ GetReminderNumber() uint32 }); ok {
-		reminder = int(e.GetReminderNumber())
-	}
-	now := s.opts.Now().UTC()
-	for _, ep := range s.endpointsOf(h.PartnerID()) {
-		id := uuid.NewSHA1(deliveryNamespace, []byte(ep.ID+"/"+strconv.FormatUint(rec.Sequence, 10))).String()
-		body, _ := json.Marshal(Payload{DeliveryID: id, Type: typ, HandoffID: h.ID(), ServiceID: h.Requested().GetServiceId(), Status: string(h.Status()),
-			Sequence: rec.Sequence, OccurredAt: rec.Envelope.GetRecordedAt().AsTime().UTC(), RespondBy: h.RespondBy().UTC(), Reminder: reminder,
-			Link: "/v1/partner/handoffs/" + h.ID()})
-		d := Delivery{ID: id, Endpoint: ep.ID, Partner: ep.Partner, Sequence: rec.Sequence, EventType: typ, HandoffID: h.ID(), Payload: body,
-			Status: StatusPending, NextAttempt: now, RetryUntil: now.Add(RetryFor), CreatedAt: now, UpdatedAt: now}
-		data, _ := json.Marshal(d)
-		_, err := s.deliveries.Create(ctx, id, data)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyExists):
-			// A redelivered event: the delivery exists, maybe already sent.
-		case err != nil:
-			return fmt.Errorf("record delivery: %w", err)
-		default:
-			s.remember(d)
-		}
-	}
-	return nil
 }

@@ -1,21 +1,25 @@
 package webhooks
 
-// Endpoints: registering, listing and deleting a partner's receivers, and
-// the rule that they be public addresses.
+// Endpoints: registering, listing and deleting a partner's receivers (in
+// the log, their secrets beside it), and the rule that they be public
+// addresses.
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
 	"strings"
 
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/webhook"
+	"google.golang.org/protobuf/proto"
 )
 
 var errPrivateAddress = errors.New("the address is not a public one")
@@ -66,9 +70,12 @@ func ValidateURL(raw string, allowPrivate bool) error {
 	return ErrInvalid.WithFields(kernel.FieldError{Field: "url", Reason: "must be an https URL"})
 }
 
-// Register adds an endpoint for partner. The secret signs every delivery:
-// 16 to 256 printable characters. Errors: ErrInvalid.
-func (s *Service) Register(ctx context.Context, partner, rawURL, secret string) (Endpoint, error) {
+// Register adds an endpoint for partner, as cmd. The secret signs every
+// delivery: 16 to 256 printable characters. It is kept in EndpointBucket
+// (never in the log) before the registration is appended. Errors:
+// ErrInvalid, ErrConflict (the partner has MaxEndpoints), or a storage
+// error.
+func (s *Service) Register(ctx context.Context, partner, rawURL, secret string, cmd events.Command) (Endpoint, error) {
 	var errs []kernel.FieldError
 	if ke, ok := errors.AsType[*kernel.Error](ValidateURL(rawURL, s.opts.AllowPrivate)); ok {
 		errs = append(errs, ke.Fields...)
@@ -79,57 +86,125 @@ func (s *Service) Register(ctx context.Context, partner, rawURL, secret string) 
 	if len(errs) > 0 {
 		return Endpoint{}, ErrInvalid.WithFields(errs...)
 	}
-	if len(s.Endpoints(partner)) >= MaxEndpoints {
-		return Endpoint{}, ErrConflict.Errorf("at most %d endpoints per partner; delete one first", MaxEndpoints)
+	u, err := s.opts.NewID()
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("register endpoint: %w", err)
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	ep := Endpoint{ID: hex.EncodeToString(b[:]), Partner: partner, URL: rawURL, Secret: secret, CreatedAt: s.opts.Now().UTC()}
-	data, _ := json.Marshal(ep)
-	if _, err := s.endpoints.Create(ctx, ep.ID, data); err != nil {
+	id := hex.EncodeToString(u[10:])
+	data, _ := json.Marshal(secretEntry{ID: id, Secret: secret})
+	wrapped, err := s.opts.Master.Wrap(ctx, "webhook/"+id, data)
+	if err != nil {
+		return Endpoint{}, fmt.Errorf("register endpoint: wrap its secret: %w", err)
+	}
+	if _, err := s.secrets.Create(ctx, id, append([]byte(wrappedPrefix), wrapped...)); err != nil {
+		return Endpoint{}, fmt.Errorf("register endpoint: %w", err)
+	}
+	seq, err := events.Do(ctx, s.store, aggregate.Webhook, partner, cmd, func(e *webhook.Endpoints) ([]proto.Message, error) {
+		return e.Register(id, rawURL)
+	})
+	if err != nil {
+		_ = s.secrets.Delete(context.WithoutCancel(ctx), id)
 		return Endpoint{}, fmt.Errorf("register endpoint: %w", err)
 	}
 	s.mu.Lock()
-	s.eps[ep.ID] = ep
+	s.keys[id] = secret
 	s.mu.Unlock()
+	// Read your write: the endpoint is listed, and gets deliveries, from
+	// the view.
+	if err := s.engine.WaitFor(ctx, seq); err != nil {
+		return Endpoint{}, fmt.Errorf("register endpoint: %w", err)
+	}
+	ep, ok := s.view.endpoint(id)
+	if !ok {
+		return Endpoint{}, fmt.Errorf("register endpoint %s: not in the view at %d", id, seq)
+	}
+	ep.Secret = secret
 	return ep, nil
 }
 
-// Endpoints lists partner's endpoints, oldest first, without secrets.
-func (s *Service) Endpoints(partner string) []Endpoint {
-	out := s.endpointsOf(partner)
-	for i := range out {
-		out[i].Secret = ""
-	}
-	slices.SortFunc(out, func(a, b Endpoint) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	return out
+// wrappedPrefix marks an entry of EndpointBucket stored wrapped by the
+// master key; entries without it were stored in clear by an older version.
+const wrappedPrefix = "pathway-wrapped-1:"
+
+// secretEntry is an endpoint's entry in EndpointBucket. Entries written
+// before endpoints were in the log are whole Endpoints (Backfill).
+type secretEntry struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
 }
 
-// Delete removes one of partner's endpoints. Errors: ErrNotFound.
-func (s *Service) Delete(ctx context.Context, partner, id string) error {
-	s.mu.Lock()
-	ep, ok := s.eps[id]
-	s.mu.Unlock()
-	if !ok || ep.Partner != partner {
-		return ErrNotFound.Errorf("no such webhook")
+// endpoint returns endpoint id: the operations endpoint, with its secret,
+// from Options; a partner's from the view.
+func (s *Service) endpoint(id string) (Endpoint, bool) {
+	if id == OpsEndpointID {
+		return s.opsEndpoint()
 	}
-	if err := s.endpoints.Delete(ctx, id); err != nil {
+	return s.view.endpoint(id)
+}
+
+// secret returns the secret of endpoint id.
+func (s *Service) secret(ctx context.Context, id string) (string, error) {
+	if ep, ok := s.opsEndpoint(); ok && id == OpsEndpointID {
+		return ep.Secret, nil
+	}
+	s.mu.Lock()
+	k, ok := s.keys[id]
+	s.mu.Unlock()
+	if ok {
+		return k, nil
+	}
+	e, err := s.secrets.Get(ctx, id)
+	if err != nil {
+		return "", fmt.Errorf("secret of endpoint %s: %w", id, err)
+	}
+	v := e.Value()
+	if w, ok := bytes.CutPrefix(v, []byte(wrappedPrefix)); ok {
+		if v, err = s.opts.Master.Unwrap(ctx, "webhook/"+id, w); err != nil {
+			return "", fmt.Errorf("secret of endpoint %s: unwrap (is this the master key it was stored with?): %w", id, err)
+		}
+	}
+	// Else stored in clear by an older version.
+	var se secretEntry
+	if err := json.Unmarshal(v, &se); err != nil || se.Secret == "" {
+		return "", fmt.Errorf("secret of endpoint %s: unreadable", id)
+	}
+	s.mu.Lock()
+	s.keys[id] = se.Secret
+	s.mu.Unlock()
+	return se.Secret, nil
+}
+
+// Endpoints lists partner's endpoints, oldest first, without secrets; for
+// OpsPartner, the operations endpoint when there is one.
+func (s *Service) Endpoints(partner string) []Endpoint {
+	if partner == OpsPartner {
+		ep, ok := s.opsEndpoint()
+		if !ok {
+			return nil
+		}
+		ep.Secret = ""
+		return []Endpoint{ep}
+	}
+	return s.view.Endpoints(partner)
+}
+
+// Delete removes one of partner's endpoints, as cmd; its pending
+// deliveries fail. Errors: ErrNotFound, or a storage error.
+func (s *Service) Delete(ctx context.Context, partner, id string, cmd events.Command) error {
+	seq, err := events.Do(ctx, s.store, aggregate.Webhook, partner, cmd, func(e *webhook.Endpoints) ([]proto.Message, error) {
+		return e.Delete(id)
+	})
+	if err != nil {
+		return fmt.Errorf("delete endpoint: %w", err)
+	}
+	if err := s.engine.WaitFor(ctx, seq); err != nil {
 		return fmt.Errorf("delete endpoint: %w", err)
 	}
 	s.mu.Lock()
-	delete(s.eps, id)
+	delete(s.keys, id)
 	s.mu.Unlock()
-	return nil
-}
-
-func (s *Service) endpointsOf(partner string) []Endpoint {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Endpoint
-	for _, ep := range s.eps {
-		if ep.Partner == partner {
-			out = append(out, ep)
-		}
+	if err := s.secrets.Delete(ctx, id); err != nil {
+		s.log.Warn("the deleted endpoint's secret stays in its bucket", "endpoint", id, "err", err)
 	}
-	return out
+	return nil
 }

@@ -2,22 +2,28 @@ package webhooks
 
 // The operations endpoint: notices pathway raises itself (an urgent or
 // safeguarding referral waiting too long: package alerts) sent to the
-// operator's receiver, recorded, signed, retried and claimed exactly as a
-// partner's deliveries are. It is configured, not registered (serve's
-// --ops-webhook and PATHWAY_OPS_WEBHOOK_SECRET), and the same rule on
-// private addresses applies to it (--webhook-allow-private).
+// operator's receiver. A notice is an event of its delivery's aggregate
+// (WebhookNoticeRaised); the view makes it a delivery, signed, retried and
+// claimed exactly as a partner's deliveries are. The endpoint is
+// configured, not registered (serve's --ops-webhook and
+// PATHWAY_OPS_WEBHOOK_SECRET), so neither it nor its secret is in the log,
+// and the same rule on private addresses applies to it
+// (--webhook-allow-private).
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/aggregate"
+	"github.com/pathway-sp/pathway/services/domain/webhook"
+	"google.golang.org/protobuf/proto"
 )
 
 // OpsEndpointID is the id of the operations endpoint and of its
@@ -61,14 +67,31 @@ type OpsPayload struct {
 	Data       json.RawMessage `json:"data"`
 }
 
-// endpoints are the endpoints a Service starts with: the operations
-// endpoint, when there is one (partners' come from the bucket).
-func (o Ops) endpoints() map[string]Endpoint {
-	eps := map[string]Endpoint{}
-	if o.URL != "" {
-		eps[OpsEndpointID] = Endpoint{ID: OpsEndpointID, Partner: OpsPartner, URL: o.URL, Secret: o.Secret}
+// opsEndpoint is the operations endpoint, with its secret; false when
+// there is none.
+func (s *Service) opsEndpoint() (Endpoint, bool) {
+	o := s.opts.Ops
+	if o.URL == "" {
+		return Endpoint{}, false
 	}
-	return eps
+	return Endpoint{ID: OpsEndpointID, Partner: OpsPartner, URL: o.URL, Secret: o.Secret}, true
+}
+
+// opsDeliveryID is the id of the delivery of the notice named key.
+func opsDeliveryID(key string) string {
+	return uuid.NewSHA1(deliveryNamespace, []byte(OpsEndpointID+"/"+key)).String()
+}
+
+// opsDelivery is the view's delivery of notice e, raised at seq and at,
+// to the operations endpoint.
+func opsDelivery(id string, e *pathwayv1.WebhookNoticeRaised, seq uint64, at time.Time) *viewDelivery {
+	data := json.RawMessage(e.GetData())
+	if !json.Valid(data) {
+		data = nil
+	}
+	body, _ := json.Marshal(OpsPayload{DeliveryID: id, Type: e.GetEventType(), OccurredAt: at, Data: data})
+	return &viewDelivery{Endpoint: OpsEndpointID, Partner: OpsPartner, Sequence: seq, Event: e.GetEventType(), Payload: body,
+		CreatedAt: at, Round: webhook.Pending(at)}
 }
 
 // validSecret reports whether s can sign deliveries: 16 to 256 printable
@@ -77,12 +100,14 @@ func validSecret(s string) bool {
 	return len(s) >= 16 && len(s) <= 256 && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x21 || r > 0x7e })
 }
 
-// NotifyOps records a delivery of data (JSON, with no personal data) to
-// the operations endpoint, which Run's sender sends with the signature,
-// retries and claims of every delivery. key names the notice: the
-// delivery id is derived from it, so a second call with the same key, from
-// any process, records nothing and reports false. Without an operations
-// endpoint it records nothing.
+// NotifyOps raises a notice of eventType with data (JSON, with no
+// personal data) to the operations endpoint: the first event of a delivery
+// (WebhookNoticeRaised), which the view makes a delivery to the endpoint
+// and Run's sender sends with the signature, retries and claims of every
+// delivery. key names the notice: the delivery id is derived from it, so a
+// second call with the same key, from any process, records nothing and
+// reports false. Without an operations endpoint it records nothing. It
+// returns once the view holds the delivery (so Run must be running).
 func (s *Service) NotifyOps(ctx context.Context, key, eventType string, data any) (bool, error) {
 	if s.opts.Ops.URL == "" {
 		return false, nil
@@ -91,20 +116,23 @@ func (s *Service) NotifyOps(ctx context.Context, key, eventType string, data any
 	if err != nil {
 		return false, fmt.Errorf("notify operations: %w", err)
 	}
-	id := uuid.NewSHA1(deliveryNamespace, []byte(OpsEndpointID+"/"+key)).String()
-	now := s.opts.Now().UTC()
-	body, _ := json.Marshal(OpsPayload{DeliveryID: id, Type: eventType, OccurredAt: now, Data: raw})
-	d := Delivery{ID: id, Endpoint: OpsEndpointID, Partner: OpsPartner, EventType: eventType, Payload: body,
-		Status: StatusPending, NextAttempt: now, RetryUntil: now.Add(RetryFor), CreatedAt: now, UpdatedAt: now}
-	value, _ := json.Marshal(d)
-	switch _, err := s.deliveries.Create(ctx, id, value); {
-	case errors.Is(err, jetstream.ErrKeyExists):
-		return false, nil // recorded before, maybe sent already
-	case err != nil:
+	id := opsDeliveryID(key)
+	var recorded bool
+	// No idempotency key shared by the processes: one that lost the race
+	// decides again, from the notice the other raised, and records nothing.
+	seq, err := events.Do(ctx, s.store, aggregate.WebhookDelivery, id, events.Command{Actor: senderActor}, func(d *webhook.Delivery) ([]proto.Message, error) {
+		evs := d.Notify(eventType, string(raw))
+		recorded = len(evs) > 0
+		return evs, nil
+	})
+	if err != nil {
 		return false, fmt.Errorf("notify operations: %w", err)
 	}
-	s.remember(d)
-	return true, nil
+	// Read your write: the sender sends from the view.
+	if err := s.engine.WaitFor(ctx, seq); err != nil {
+		return recorded, fmt.Errorf("notify operations: %w", err)
+	}
+	return recorded, nil
 }
 
 // OpsDeliveries lists the deliveries to the operations endpoint, newest

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/webhooks"
@@ -26,9 +27,10 @@ func TestOpsNoticeSentOnceSignedAndRetried(t *testing.T) {
 	defer hs.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	store := events.New(l.JS, events.Options{Now: clk.Now, Keys: l.Keys})
 	open := func(ops webhooks.Ops) *webhooks.Service {
 		t.Helper()
-		svc, err := webhooks.Open(ctx, l.JS, l.Store, webhooks.Options{Now: clk.Now, Client: hs.Client(), SendEvery: time.Hour, AllowPrivate: true, Ops: ops})
+		svc, err := webhooks.Open(ctx, l.JS, store, webhooks.Options{Master: eventstest.Master(), Now: clk.Now, Client: hs.Client(), SendEvery: time.Hour, AllowPrivate: true, Ops: ops})
 		if err != nil {
 			t.Fatal(err)
 		}

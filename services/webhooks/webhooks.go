@@ -1,15 +1,30 @@
-// Package webhooks delivers a partner's handoff events to the endpoint it
+// Package webhooks delivers a partner's handoff events to the endpoints it
 // registered, signed so the receiver can check they came from pathway.
 //
-// Endpoints live in the JetStream key-value bucket PATHWAY_WEBHOOKS and
-// deliveries in PATHWAY_DELIVERIES, so a restart loses none and every
-// pathway process sees the same state. The durable consumer "webhooks"
-// turns each handoff event into one delivery per endpoint of the
-// handoff's partner (the delivery id is derived from the endpoint and the
-// event's sequence, so a redelivered event makes no second delivery). A
-// sender POSTs due deliveries and retries failures with exponential
-// back-off for up to 24 hours; each attempt is claimed in the bucket
-// first, so two processes never send the same attempt.
+// What the service decides from is a view of the log (View, on the
+// projection engine, checkpointed as webhook-deliveries): a partner's
+// endpoints are events of its webhook aggregate, and each handoff event
+// makes one delivery per endpoint the handoff's partner had registered
+// before it (the delivery id is derived from the endpoint and the event's
+// sequence, so every process derives the same deliveries). How a
+// delivery's round of attempts ended (delivered, or failed after 24 hours)
+// and a partner's redelivery are events of the delivery's aggregate.
+//
+// Outside the log are only an endpoint's secret (the bucket
+// PATHWAY_WEBHOOKS: the log is kept for ever and would keep it) and the
+// attempt bookkeeping of a round under way (the bucket PATHWAY_DELIVERIES:
+// attempts, the next attempt's time, the last answer). A sender POSTs due
+// deliveries, each endpoint's oldest event first, and retries failures
+// with exponential back-off for up to 24 hours; each attempt is claimed
+// in the bucket first, so two processes never send the same attempt. A
+// delivery is sent at least once: until the log records its outcome.
+//
+// The operations endpoint (Options.Ops, ops.go) carries pathway's own
+// notices to the operator: NotifyOps raises a notice as the first event of
+// a delivery whose id is derived from the notice's key, so it is raised
+// once whichever process asks; the view turns it into a delivery to the
+// endpoint, which the sender signs, claims and retries like a partner's.
+// No partner lists them.
 //
 // Signature: the headers Pathway-Delivery-Id, Pathway-Timestamp (Unix
 // seconds) and Pathway-Signature, which is "v1=" and the lower-case hex of
@@ -21,6 +36,7 @@ package webhooks
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -29,17 +45,22 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
-	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/webhook"
+	"github.com/pathway-sp/pathway/services/keys"
 )
 
-// Buckets and the consumer.
+// Buckets.
 const (
+	// EndpointBucket holds each endpoint's secret, by endpoint id.
 	EndpointBucket = "PATHWAY_WEBHOOKS"
+	// DeliveryBucket holds the attempt bookkeeping of each delivery, by
+	// delivery id, for KeepDeliveries after its last change.
 	DeliveryBucket = "PATHWAY_DELIVERIES"
-	ConsumerName   = "webhooks"
 )
 
 // Signature headers.
@@ -49,15 +70,16 @@ const (
 	HeaderSignature  = "Pathway-Signature"
 )
 
-// RetryFor is how long a failing delivery is retried.
+// RetryFor is how long a failing delivery is retried, from its round's
+// first attempt.
 const RetryFor = 24 * time.Hour
 
 // KeepDeliveries is how long a delivery is kept after its last change, to
-// be listed and redelivered; then the bucket drops it.
+// be listed and redelivered.
 const KeepDeliveries = 30 * 24 * time.Hour
 
 // MaxEndpoints is how many endpoints one partner may register.
-const MaxEndpoints = 5
+const MaxEndpoints = webhook.MaxEndpoints
 
 var (
 	// ErrInvalid reports an invalid URL or secret. It is a kernel.Invalid
@@ -65,7 +87,11 @@ var (
 	ErrInvalid = kernel.Errorf(kernel.Invalid, "webhooks: invalid")
 	// ErrNotFound reports an endpoint or delivery that does not exist or
 	// belongs to another partner. It is a kernel.NotFound error.
-	ErrNotFound = kernel.Errorf(kernel.NotFound, "webhooks: not found")
+	ErrNotFound = webhook.ErrNotFound
+	// ErrConflict reports a request the current state refuses (too many
+	// endpoints). It is a kernel.Conflict error; the errors that wrap it
+	// say what.
+	ErrConflict = webhook.ErrConflict
 )
 
 // Endpoint is a partner's registered receiver.
@@ -79,9 +105,9 @@ type Endpoint struct {
 
 // Delivery statuses.
 const (
-	StatusPending   = "pending"
-	StatusDelivered = "delivered"
-	StatusFailed    = "failed"
+	StatusPending   = string(webhook.StatusPending)
+	StatusDelivered = string(webhook.StatusDelivered)
+	StatusFailed    = string(webhook.StatusFailed)
 )
 
 // Delivery is one event on its way to one endpoint.
@@ -106,10 +132,14 @@ type Delivery struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// Options configure a Service.
+// Options configure a Service. The zero value of each field picks its
+// default.
 type Options struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// NewID generates endpoint ids (the hex of its last six bytes);
+	// default uuid.NewRandom.
+	NewID func() (uuid.UUID, error)
 	// Client sends the deliveries; default a client with a 10 s timeout
 	// that follows no redirects.
 	Client *http.Client
@@ -117,73 +147,71 @@ type Options struct {
 	Replicas int
 	// Logger gets ids, never payloads or secrets; nil discards.
 	Logger *slog.Logger
-	// Consumer names the durable consumer; default ConsumerName.
-	Consumer string
+	// View names the view and its checkpoint: ViewName unless several
+	// services must each keep their own, as in tests.
+	View string
+	// Checkpoints holds the view's checkpoints (projections.OpenCheckpoints);
+	// nil: the view is built from the start of the log on every start.
+	Checkpoints jetstream.ObjectStore
 	// SendEvery is how often Run looks for due deliveries; default 1 s.
 	SendEvery time.Duration
-	// Deliver makes Run consume handoff events into deliveries and send
-	// them; without it Run only follows the buckets (for the API).
+	// Deliver makes Run send deliveries; without it Run only keeps the
+	// view and the bookkeeping (for the API).
 	Deliver bool
 	// AllowPrivate lets endpoints be on loopback, private and link-local
 	// addresses (a receiver on the same machine or network). Off, such
 	// URLs are refused at registration and such addresses at connection
 	// time, so a partner cannot make pathway probe its own network.
 	AllowPrivate bool
+	// Master wraps the endpoints' secrets at rest (the master key); required.
+	Master keys.Wrapper
 	// Ops is the operations endpoint (ops.go), where NotifyOps's notices
 	// go; the zero value is none. Every process that sends deliveries
 	// must be given the same.
 	Ops Ops
 }
 
-// ErrConflict reports a request the current state refuses (too many
-// endpoints).
-// It is a kernel.Conflict error; the errors that wrap it say what.
-var ErrConflict = kernel.Errorf(kernel.Conflict, "webhooks: conflict")
-
-// Service registers endpoints, records deliveries and sends them. Its
+// Service registers endpoints, keeps the deliveries and sends them. Its
 // methods are safe for concurrent use.
 type Service struct {
-	store      *events.Store
-	endpoints  jetstream.KeyValue
-	deliveries jetstream.KeyValue
-	opts       Options
-	log        *slog.Logger
+	js       jetstream.JetStream
+	store    *events.Store
+	secrets  jetstream.KeyValue
+	attempts jetstream.KeyValue
+	opts     Options
+	log      *slog.Logger
+	view     *View
+	engine   *projections.Engine
 
-	mu   sync.Mutex
-	eps  map[string]Endpoint
-	dels map[string]Delivery
-	// ready is closed once both watchers delivered their initial values.
-	ready chan struct{}
+	mu sync.Mutex
+	// sending mirrors the bucket of attempt bookkeeping.
+	sending map[string]sending
+	// keys caches the endpoints' secrets.
+	keys map[string]string
+	// loaded is closed once the bookkeeping is loaded; ready once the
+	// view has caught up with the log too.
+	loaded     chan struct{}
+	loadedOnce sync.Once
+	ready      chan struct{}
+	readyOnce  sync.Once
 }
 
 // Open opens (creating when missing) the buckets on js.
 func Open(ctx context.Context, js jetstream.JetStream, store *events.Store, opts Options) (*Service, error) {
+	if opts.Master == nil {
+		return nil, errors.New("webhooks: no master key to wrap the endpoints' secrets")
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Client == nil {
-		dialer := &net.Dialer{Timeout: 5 * time.Second}
-		if !opts.AllowPrivate {
-			// Checked on the address actually dialled, after DNS, so a
-			// name that later resolves inward is refused too.
-			dialer.Control = func(_, address string, _ syscall.RawConn) error {
-				host, _, err := net.SplitHostPort(address)
-				if err != nil {
-					return err
-				}
-				if ip := net.ParseIP(host); ip == nil || !publicIP(ip) {
-					return errPrivateAddress
-				}
-				return nil
-			}
-		}
-		transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 10 * time.Second,
-			MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true}
-		opts.Client = &http.Client{Timeout: 10 * time.Second, Transport: transport,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if opts.NewID == nil {
+		opts.NewID = uuid.NewRandom
 	}
-	if opts.Consumer == "" {
-		opts.Consumer = ConsumerName
+	if opts.Client == nil {
+		opts.Client = defaultClient(opts.AllowPrivate)
+	}
+	if opts.View == "" {
+		opts.View = ViewName
 	}
 	if opts.SendEvery <= 0 {
 		opts.SendEvery = time.Second
@@ -192,6 +220,7 @@ func Open(ctx context.Context, js jetstream.JetStream, store *events.Store, opts
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	log = log.With("service", "webhooks")
 	open := func(name, desc string, ttl time.Duration) (jetstream.KeyValue, error) {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Description: desc, Storage: jetstream.FileStorage, Replicas: max(opts.Replicas, 1), History: 1, TTL: ttl})
 		if err != nil {
@@ -199,47 +228,89 @@ func Open(ctx context.Context, js jetstream.JetStream, store *events.Store, opts
 		}
 		return kv, nil
 	}
-	eps, err := open(EndpointBucket, "pathway partner webhook endpoints", 0)
+	secrets, err := open(EndpointBucket, "pathway partner webhook endpoints' secrets", 0)
 	if err != nil {
 		return nil, err
 	}
-	dels, err := open(DeliveryBucket, "pathway webhook deliveries", KeepDeliveries)
+	attempts, err := open(DeliveryBucket, "pathway webhook delivery attempts", KeepDeliveries)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: store, endpoints: eps, deliveries: dels, opts: opts, log: log.With("service", "webhooks"),
-		eps: opts.Ops.endpoints(), dels: map[string]Delivery{}, ready: make(chan struct{})}, nil
+	view := NewView(opts.View)
+	return &Service{js: js, store: store, secrets: secrets, attempts: attempts, opts: opts, log: log, view: view,
+		engine:  projections.NewEngine(store, opts.Checkpoints, view, projections.Options{Logger: log}),
+		sending: map[string]sending{}, keys: map[string]string{}, loaded: make(chan struct{}), ready: make(chan struct{})}, nil
 }
 
-// Run follows the buckets and, with Options.Deliver, consumes handoff
-// events into deliveries and sends due deliveries, until ctx ends.
+// defaultClient is the client that sends deliveries unless Options give
+// one: a 10 s timeout, no redirects and, unless allowPrivate, no
+// connections to other than public addresses.
+func defaultClient(allowPrivate bool) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	if !allowPrivate {
+		// Checked on the address actually dialled, after DNS, so a
+		// name that later resolves inward is refused too.
+		dialer.Control = func(_, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			if ip := net.ParseIP(host); ip == nil || !publicIP(ip) {
+				return errPrivateAddress
+			}
+			return nil
+		}
+	}
+	transport := &http.Transport{DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second, ResponseHeaderTimeout: 10 * time.Second,
+		MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second, ForceAttemptHTTP2: true}
+	return &http.Client{Timeout: 10 * time.Second, Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// ViewEngine returns the engine that keeps the view, for readiness.
+func (s *Service) ViewEngine() *projections.Engine { return s.engine }
+
+// Run keeps the view and the attempt bookkeeping and, with
+// Options.Deliver, sends the due deliveries every SendEvery once the view
+// has caught up with the log, until ctx ends. Beside them it runs
+// Backfill.
 func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 3)
-	var initial sync.WaitGroup
-	initial.Add(2)
-	go func() { errc <- s.watch(ctx, s.endpoints, initial.Done, s.applyEndpoint) }()
-	go func() { errc <- s.watch(ctx, s.deliveries, initial.Done, s.applyDelivery) }()
-	go func() { initial.Wait(); close(s.ready) }()
-	select {
-	case <-s.ready:
-	case <-ctx.Done():
-		return nil
-	case err := <-errc:
-		return err
-	}
-	if !s.opts.Deliver {
+	go func() { errc <- s.engine.Run(ctx) }()
+	go func() { errc <- s.follow(ctx) }()
+	go func() {
+		if err := s.Backfill(ctx); err != nil {
+			errc <- err
+		}
+	}()
+	// wait waits for ready; false when Run is to return (with the error).
+	wait := func(ready <-chan struct{}) (bool, error) {
 		select {
+		case <-ready:
+			return true, nil
 		case <-ctx.Done():
-			return nil
+			return false, nil
 		case err := <-errc:
+			if ctx.Err() != nil {
+				return false, nil
+			}
+			return false, err
+		}
+	}
+	// Answer and send only once the view has read the log's outcomes: a
+	// delivery it has not yet seen delivered would be sent again.
+	for _, ready := range []<-chan struct{}{s.loaded, s.engine.Running()} {
+		if ok, err := wait(ready); !ok {
 			return err
 		}
 	}
-	go func() {
-		errc <- s.store.Consume(ctx, events.Consumer{Name: s.opts.Consumer, Subjects: []string{events.TypeSubject(handoff.AggregateType)}, OnBadData: events.Park, Logger: s.log}, s.record)
-	}()
+	s.readyOnce.Do(func() { close(s.ready) })
+	if !s.opts.Deliver {
+		_, err := wait(nil)
+		return err
+	}
 	t := time.NewTicker(s.opts.SendEvery)
 	defer t.Stop()
 	for {
@@ -259,17 +330,19 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Loaded is closed once Run has loaded the endpoints and deliveries.
+// Loaded is closed once Run has loaded the attempt bookkeeping and the
+// view has caught up with the log since it started: the service answers
+// from the state the log had when it started, and sends.
 func (s *Service) Loaded() <-chan struct{} { return s.ready }
 
-func (s *Service) watch(ctx context.Context, kv jetstream.KeyValue, initialDone func(), apply func(key string, value []byte, deleted bool)) error {
-	w, err := kv.WatchAll(ctx)
+// follow mirrors the bucket of attempt bookkeeping into s.sending.
+func (s *Service) follow(ctx context.Context) error {
+	w, err := s.attempts.WatchAll(ctx)
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", kv.Bucket(), err)
+		return fmt.Errorf("watch %s: %w", s.attempts.Bucket(), err)
 	}
 	defer w.Stop()
-	once := sync.OnceFunc(initialDone)
-	defer once()
+	once := func() { s.loadedOnce.Do(func() { close(s.loaded) }) }
 	for {
 		select {
 		case <-ctx.Done():
@@ -282,29 +355,14 @@ func (s *Service) watch(ctx context.Context, kv jetstream.KeyValue, initialDone 
 				once()
 				continue
 			}
-			apply(e.Key(), e.Value(), e.Operation() != jetstream.KeyValuePut)
+			var sd sending
+			s.mu.Lock()
+			if e.Operation() != jetstream.KeyValuePut || json.Unmarshal(e.Value(), &sd) != nil {
+				delete(s.sending, e.Key())
+			} else {
+				s.sending[e.Key()] = sd
+			}
+			s.mu.Unlock()
 		}
 	}
-}
-
-func (s *Service) applyEndpoint(key string, value []byte, deleted bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ep Endpoint
-	if deleted || json.Unmarshal(value, &ep) != nil {
-		delete(s.eps, key)
-		return
-	}
-	s.eps[key] = ep
-}
-
-func (s *Service) applyDelivery(key string, value []byte, deleted bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var d Delivery
-	if deleted || json.Unmarshal(value, &d) != nil {
-		delete(s.dels, key)
-		return
-	}
-	s.dels[key] = d
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +23,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
 	"github.com/pathway-sp/pathway/events/eventstest"
+	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/webhooks"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -39,23 +42,29 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// partnerCmd is the command a partner's request runs as.
+var partnerCmd = events.Command{Actor: &pathwayv1.Actor{Id: "k1", Role: pathwayv1.Role_ROLE_PARTNER}}
+
 // node is pathway's webhook service on an embedded NATS with a data
-// directory that outlives it, so a test can restart it.
+// directory that outlives it, so a test can restart it. Its view keeps
+// checkpoints.
 type node struct {
 	srv    *embedded.Server
+	js     jetstream.JetStream
+	obj    jetstream.ObjectStore
 	store  *events.Store
 	svc    *webhooks.Service
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func startNode(tb testing.TB, dir string, clk *clock, client *http.Client, consumer string) *node {
+func startNode(tb testing.TB, dir string, clk *clock, client *http.Client, view string) *node {
 	tb.Helper()
 	srv, err := embedded.Start(embedded.Config{DataDir: dir, Listen: "127.0.0.1:0"})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -65,12 +74,17 @@ func startNode(tb testing.TB, dir string, clk *clock, client *http.Client, consu
 		tb.Fatal(err)
 	}
 	store := events.New(js, events.Options{Now: clk.Now, Keys: eventstest.Keys(tb, js)})
-	svc, err := webhooks.Open(ctx, js, store, webhooks.Options{Now: clk.Now, Client: client, Deliver: true, Consumer: consumer, SendEvery: time.Hour, AllowPrivate: true})
+	obj, err := projections.OpenCheckpoints(ctx, js, 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	svc, err := webhooks.Open(ctx, js, store, webhooks.Options{Master: eventstest.Master(), Now: clk.Now, Client: client, Deliver: true, View: view, SendEvery: time.Hour, AllowPrivate: true,
+		Checkpoints: obj})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	n := &node{srv: srv, store: store, svc: svc, cancel: cancel, done: make(chan error, 1)}
+	n := &node{srv: srv, js: js, obj: obj, store: store, svc: svc, cancel: cancel, done: make(chan error, 1)}
 	go func() { n.done <- svc.Run(rctx) }()
 	select {
 	case <-svc.Loaded():
@@ -179,14 +193,14 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 	n := startNode(t, dir, clk, hs.Client(), "")
 	ctx := context.Background()
 
-	if _, err := n.svc.Register(ctx, "org-a", hs.URL, rcv.secret); err != nil {
+	if _, err := n.svc.Register(ctx, "org-a", hs.URL, rcv.secret, partnerCmd); err != nil {
 		t.Fatal(err)
 	}
 	// Another partner's endpoint must get nothing.
 	other := &flaky{secret: "s3cret-shared-with-org-b", accepted: map[string]int{}}
 	hsOther := httptest.NewServer(other)
 	defer hsOther.Close()
-	if _, err := n.svc.Register(ctx, "org-b", hsOther.URL, other.secret); err != nil {
+	if _, err := n.svc.Register(ctx, "org-b", hsOther.URL, other.secret, partnerCmd); err != nil {
 		t.Fatal(err)
 	}
 	handoffID := "01a2a6b0-0000-7000-8000-0000000000aa"
@@ -243,7 +257,7 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 	// Dedup: another consumer reading the same events records nothing new.
 	seq := appendAccepted(t, n.store, handoffID)
 	waitFor(t, "the acceptance's delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 2 })
-	second, err := webhooks.Open(ctx, jsOf(t, n), n.store, webhooks.Options{Now: clk.Now, Client: hs.Client(), Deliver: true, Consumer: "webhooks-replay", SendEvery: time.Hour, AllowPrivate: true})
+	second, err := webhooks.Open(ctx, jsOf(t, n), n.store, webhooks.Options{Master: eventstest.Master(), Now: clk.Now, Client: hs.Client(), Deliver: true, View: "webhooks-replay", SendEvery: time.Hour, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +284,7 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 
 func jsOf(tb testing.TB, n *node) jetstream.JetStream {
 	tb.Helper()
-	nc, err := nats.Connect(n.srv.ClientURL())
+	nc, err := nats.Connect(n.srv.ClientURL(), n.srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -298,7 +312,7 @@ func TestDeliveryGivesUpAfter24HoursAndCanBeRedelivered(t *testing.T) {
 	defer hs.Close()
 	n := startNode(t, t.TempDir(), clk, hs.Client(), "")
 	ctx := context.Background()
-	n.svc.Register(ctx, "org-a", hs.URL, rcv.secret)
+	n.svc.Register(ctx, "org-a", hs.URL, rcv.secret, partnerCmd)
 	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000000bb", "org-a", clk.Now().Add(14*24*time.Hour))
 	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
 	attempts := 0
@@ -317,11 +331,11 @@ func TestDeliveryGivesUpAfter24HoursAndCanBeRedelivered(t *testing.T) {
 	if last := d.CreatedAt.Add(webhooks.RetryFor); clk.Now().Before(last) {
 		t.Errorf("gave up at %v, before the 24 hours ran out at %v", clk.Now(), last)
 	}
-	if _, err := n.svc.Redeliver(ctx, "org-b", d.ID); err == nil {
+	if _, err := n.svc.Redeliver(ctx, "org-b", d.ID, partnerCmd); err == nil {
 		t.Errorf("another partner redelivered org-a's delivery")
 	}
 	rcv.setFail(0)
-	if _, err := n.svc.Redeliver(ctx, "org-a", d.ID); err != nil {
+	if _, err := n.svc.Redeliver(ctx, "org-a", d.ID, partnerCmd); err != nil {
 		t.Fatal(err)
 	}
 	if sent, _ := n.svc.SendDue(ctx); sent != 1 {
@@ -374,19 +388,19 @@ func TestRegisterValidates(t *testing.T) {
 		{"https://partner.example/hook", "short"},
 		{"not a url", "long-enough-secret-1"},
 	} {
-		if _, err := n.svc.Register(ctx, "org-a", c.url, c.secret); err == nil {
+		if _, err := n.svc.Register(ctx, "org-a", c.url, c.secret, partnerCmd); err == nil {
 			t.Errorf("Register(%q, %q) accepted, want an error", c.url, c.secret)
 		}
 	}
 	for _, u := range []string{"https://partner.example/hook", "http://127.0.0.1:9999/hook", "http://localhost/hook"} {
-		if _, err := n.svc.Register(ctx, "org-a", u, "long-enough-secret-1"); err != nil {
+		if _, err := n.svc.Register(ctx, "org-a", u, "long-enough-secret-1", partnerCmd); err != nil {
 			t.Errorf("Register(%q): %v", u, err)
 		}
 	}
 	if eps := n.svc.Endpoints("org-a"); len(eps) != 3 || eps[0].Secret != "" {
 		t.Errorf("endpoints %+v, want 3 without secrets", eps)
 	}
-	if err := n.svc.Delete(ctx, "org-b", n.svc.Endpoints("org-a")[0].ID); err == nil {
+	if err := n.svc.Delete(ctx, "org-b", n.svc.Endpoints("org-a")[0].ID, partnerCmd); err == nil {
 		t.Errorf("org-b deleted org-a's endpoint")
 	}
 }
@@ -427,7 +441,7 @@ func TestPrivateAddressRefusedAtConnection(t *testing.T) {
 	// Registered while private addresses were allowed, delivered after
 	// they are not (as after a configuration change).
 	n := startNode(t, dir, clk, nil, "")
-	if _, err := n.svc.Register(context.Background(), "org-a", hs.URL, rcv.secret); err != nil {
+	if _, err := n.svc.Register(context.Background(), "org-a", hs.URL, rcv.secret, partnerCmd); err != nil {
 		t.Fatal(err)
 	}
 	n.stop(t)
@@ -436,11 +450,11 @@ func TestPrivateAddressRefusedAtConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	nc, _ := nats.Connect(srv.ClientURL())
+	nc, _ := nats.Connect(srv.ClientURL(), srv.Auth())
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	store := events.New(js, events.Options{Now: clk.Now, Keys: eventstest.Keys(t, js)})
-	svc, err := webhooks.Open(context.Background(), js, store, webhooks.Options{Now: clk.Now, Deliver: true, SendEvery: time.Hour})
+	svc, err := webhooks.Open(context.Background(), js, store, webhooks.Options{Master: eventstest.Master(), Now: clk.Now, Deliver: true, SendEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,8 +495,8 @@ func TestSlowEndpointHoldsUpOnlyItself(t *testing.T) {
 	defer hsFast.Close()
 	n := startNode(t, t.TempDir(), clk, &http.Client{Timeout: time.Minute}, "")
 	ctx := context.Background()
-	n.svc.Register(ctx, "org-slow", slow.URL, "slow-partner-secret-01")
-	n.svc.Register(ctx, "org-fast", hsFast.URL, fast.secret)
+	n.svc.Register(ctx, "org-slow", slow.URL, "slow-partner-secret-01", partnerCmd)
+	n.svc.Register(ctx, "org-fast", hsFast.URL, fast.secret, partnerCmd)
 	for i := range 3 {
 		requestHandoff(t, n.store, fmt.Sprintf("01a2a6b0-0000-7000-8000-00000000010%d", i), "org-slow", clk.Now().Add(14*24*time.Hour))
 	}
@@ -506,7 +520,7 @@ func TestDeliveriesAreKeptThirtyDays(t *testing.T) {
 	defer hs.Close()
 	n := startNode(t, t.TempDir(), clk, hs.Client(), "")
 	ctx := context.Background()
-	n.svc.Register(ctx, "org-a", hs.URL, rcv.secret)
+	n.svc.Register(ctx, "org-a", hs.URL, rcv.secret, partnerCmd)
 	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000000dd", "org-a", clk.Now().Add(14*24*time.Hour))
 	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
 	n.svc.SendDue(ctx)
@@ -519,5 +533,175 @@ func TestDeliveriesAreKeptThirtyDays(t *testing.T) {
 	n.svc.SendDue(ctx)
 	if got := len(n.svc.Deliveries("org-a", "")); got != 0 {
 		t.Errorf("%d deliveries listed after 30 days, want 0", got)
+	}
+}
+
+// TestViewResumesFromItsCheckpoint: a restarted webhook service takes its
+// view from the checkpoint its last run wrote, then reads the log on from
+// there; it does not rebuild the view from sequence 1. The checkpoint is
+// given an endpoint that no event registers: the restarted service lists
+// it, which a view built from the log could not.
+func TestViewResumesFromItsCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	rcv := &flaky{secret: "resumed-from-checkpoint", accepted: map[string]int{}}
+	hs := httptest.NewServer(rcv)
+	defer hs.Close()
+	ctx := context.Background()
+	n := startNode(t, dir, clk, hs.Client(), "")
+	if _, err := n.svc.Register(ctx, "org-a", hs.URL, rcv.secret, partnerCmd); err != nil {
+		t.Fatal(err)
+	}
+	handoffID := "01a2a6b0-0000-7000-8000-0000000000ee"
+	requestHandoff(t, n.store, handoffID, "org-a", clk.Now().Add(14*24*time.Hour))
+	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+	if sent, err := n.svc.SendDue(ctx); sent != 1 || err != nil {
+		t.Fatalf("sent %d (%v), want 1", sent, err)
+	}
+	n.stop(t) // the engine writes its checkpoint
+
+	// While pathway is down: the checkpoint gets a marker, and the log
+	// one more handoff event.
+	srv, err := embedded.Start(embedded.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	obj, err := projections.OpenCheckpoints(ctx, js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := obj.GetBytes(ctx, webhooks.ViewName)
+	if err != nil {
+		t.Fatalf("no checkpoint of %s after a clean stop: %v", webhooks.ViewName, err)
+	}
+	checkpointed := binary.BigEndian.Uint64(data[:8])
+	var st map[string]json.RawMessage
+	if err := json.Unmarshal(data[8:], &st); err != nil {
+		t.Fatal(err)
+	}
+	var eps map[string]any
+	json.Unmarshal(st["endpoints"], &eps)
+	eps["feedfeedfeed"] = map[string]any{"partner": "org-marker", "url": "https://marker.example/hook", "seq": 1, "at": clk.Now()}
+	st["endpoints"], _ = json.Marshal(eps)
+	body, _ := json.Marshal(st)
+	if _, err := obj.PutBytes(ctx, webhooks.ViewName, append(data[:8:8], body...)); err != nil {
+		t.Fatal(err)
+	}
+	accepted := appendAccepted(t, events.New(js, events.Options{Now: clk.Now, Keys: eventstest.Keys(t, js)}), handoffID)
+	nc.Close()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	srv.Shutdown(sctx)
+	cancel()
+	if accepted <= checkpointed {
+		t.Fatalf("the acceptance at %d is not after the checkpoint at %d", accepted, checkpointed)
+	}
+
+	n = startNode(t, dir, clk, hs.Client(), "")
+	if eps := n.svc.Endpoints("org-marker"); len(eps) != 1 || eps[0].ID != "feedfeedfeed" {
+		t.Errorf("after the restart org-marker has endpoints %+v, want the one only the checkpoint holds: the view was not resumed from it", eps)
+	}
+	waitFor(t, "the acceptance's delivery, read on from the checkpoint", func() bool { return len(n.svc.Deliveries("org-a", "")) == 2 })
+	ds := n.svc.Deliveries("org-a", "")
+	if ds[0].Sequence != accepted || ds[0].Status != webhooks.StatusPending || ds[1].Status != webhooks.StatusDelivered {
+		t.Errorf("deliveries after the restart %+v, want the acceptance's pending and the request's delivered", ds)
+	}
+}
+
+// TestBackfillRegistersEndpointsKeptInTheBucket: endpoints an earlier
+// version kept whole in PATHWAY_WEBHOOKS are registered in the log once,
+// and get deliveries signed with their secret; the durable consumer that
+// made deliveries then is deleted.
+func TestBackfillRegistersEndpointsKeptInTheBucket(t *testing.T) {
+	dir := t.TempDir()
+	clk := &clock{t: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)}
+	rcv := &flaky{secret: "kept-in-the-old-bucket", accepted: map[string]int{}}
+	hs := httptest.NewServer(rcv)
+	defer hs.Close()
+	ctx := context.Background()
+
+	// The data directory as the earlier version left it.
+	srv, err := embedded.Start(embedded.Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	if err := events.Setup(ctx, js, events.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.New(js, events.Options{}).EnsureConsumer(ctx, events.Consumer{Name: "webhooks", Subjects: []string{events.TypeSubject("handoff")}}); err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: webhooks.EndpointBucket, History: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := json.Marshal(webhooks.Endpoint{ID: "0123456789ab", Partner: "org-a", URL: hs.URL, Secret: rcv.secret, CreatedAt: clk.Now()})
+	if _, err := kv.Put(ctx, "0123456789ab", old); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	srv.Shutdown(sctx)
+	cancel()
+
+	for range 2 { // the second start finds the backfill done
+		n := startNode(t, dir, clk, hs.Client(), "")
+		waitFor(t, "the endpoint in the view", func() bool { return len(n.svc.Endpoints("org-a")) == 1 })
+		if ep := n.svc.Endpoints("org-a")[0]; ep.ID != "0123456789ab" || ep.URL != hs.URL {
+			t.Fatalf("endpoint %+v, want 0123456789ab at %s", ep, hs.URL)
+		}
+		recs, _, err := n.store.Load(ctx, events.Aggregate{Type: "webhook", ID: "org-a"})
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("org-a's webhook aggregate has %d events (%v), want its one registration", len(recs), err)
+		}
+		if _, err := n.js.Consumer(ctx, events.DefaultStream, "webhooks"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			t.Errorf("the old consumer: %v, want it deleted", err)
+		}
+		n.stop(t)
+	}
+	n := startNode(t, dir, clk, hs.Client(), "")
+	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000000ff", "org-a", clk.Now().Add(14*24*time.Hour))
+	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+	if sent, err := n.svc.SendDue(ctx); sent != 1 || err != nil {
+		t.Fatalf("sent %d (%v), want 1", sent, err)
+	}
+	if _, acc, bad := rcv.snapshot(); len(acc) != 1 || bad != 0 {
+		t.Errorf("the receiver accepted %v with %d bad signatures, want one delivery, signed with the old secret", acc, bad)
+	}
+}
+
+// TestEndpointSecretsAreWrappedAtRest: an endpoint's secret is stored
+// wrapped by the master key, so the bucket's files do not give it away
+// (TestDeliveryRetriedSignedDedupedAndDurable signs with it, read back
+// after a restart).
+func TestEndpointSecretsAreWrappedAtRest(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)}
+	dir := t.TempDir()
+	n := startNode(t, dir, clk, http.DefaultClient, "")
+	ctx := context.Background()
+	const secret = "a-long-shared-secret-at-rest-0001"
+	ep, err := n.svc.Register(ctx, "org-a", "http://127.0.0.1:9/hooks", secret, partnerCmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := jsOf(t, n).KeyValue(ctx, webhooks.EndpointBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := kv.Get(ctx, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(e.Value()), secret) {
+		t.Errorf("the endpoint's secret is stored in clear")
 	}
 }

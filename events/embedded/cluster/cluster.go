@@ -1,12 +1,17 @@
 // Package cluster starts a JetStream cluster of embedded nats-servers for
 // tests: N servers on 127.0.0.1 with free ports, each with its file store
 // in a temporary directory, routed to one another, and pathway's event
-// log set up on them with one replica per server. Tests of any package use
-// it to see how their code rides out leader changes and lost nodes.
+// log set up on them with one replica per server. Like a production
+// cluster, and like pathway's embedded server, the servers admit only
+// clients with credentials: a user with a random password (UserInfo).
+// Tests of any package use it to see how their code rides out leader
+// changes and lost nodes.
 package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,10 +51,12 @@ type Config struct {
 // Cluster is a running test cluster. Its methods are safe to call only
 // from the test's goroutine, except ClientURL, URLs and Connect.
 type Cluster struct {
-	tb      testing.TB
-	cfg     Config
-	nodes   []*node
-	timeout time.Duration
+	tb       testing.TB
+	cfg      Config
+	nodes    []*node
+	timeout  time.Duration
+	user     string
+	password string
 }
 
 type node struct {
@@ -73,7 +80,9 @@ func Start(tb testing.TB, cfg Config) *Cluster {
 	if cfg.Stream.Replicas == 0 {
 		cfg.Stream.Replicas = cfg.Servers
 	}
-	c := &Cluster{tb: tb, cfg: cfg, timeout: cfg.Timeout}
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	c := &Cluster{tb: tb, cfg: cfg, timeout: cfg.Timeout, user: "pathway", password: base64.RawURLEncoding.EncodeToString(secret)}
 	if c.timeout == 0 {
 		c.timeout = 45 * time.Second
 	}
@@ -160,6 +169,7 @@ func (c *Cluster) start(i int) error {
 		NoSigs:     true,
 		NoLog:      true,
 		MaxPayload: 8 << 20,
+		Users:      []*server.User{{Username: c.user, Password: c.password}},
 		Cluster: server.ClusterOpts{
 			Name: Name,
 			Host: "127.0.0.1",
@@ -231,7 +241,7 @@ func (c *Cluster) URLs() string {
 // JetStream client on it. The connection is closed when the test ends.
 func (c *Cluster) Connect(tb testing.TB, i int) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, err := nats.Connect(c.ClientURL(i), nats.DontRandomize(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect(c.ClientURL(i), nats.UserInfo(c.user, c.password), nats.DontRandomize(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	if err != nil {
 		tb.Fatalf("connect to server %d: %v", i, err)
 	}
@@ -242,6 +252,10 @@ func (c *Cluster) Connect(tb testing.TB, i int) (*nats.Conn, jetstream.JetStream
 	}
 	return nc, js
 }
+
+// UserInfo returns the user and password every server requires of its
+// clients (Connect uses them).
+func (c *Cluster) UserInfo() (user, password string) { return c.user, c.password }
 
 // ServerName returns server i's name, as JetStream reports it in cluster info
 // (e.g. a stream's leader).

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -69,6 +70,16 @@ func TestOverviewListsAlerts(t *testing.T) {
 	for _, personal := range []string{"Concerned", "Urgentcase", "9434765919", "07700900555", "Disclosed"} {
 		if strings.Contains(page, personal) {
 			t.Errorf("the overview shows %q", personal)
+		}
+	}
+	// Alerts show people by initials: the page that listed them is audited.
+	for _, id := range []string{safeguarding, untriaged} {
+		recs, err := e.audit.Query(ctx, audit.Filter{Referral: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1 || recs[0].Route != "GET /" || recs[0].Role != "ops" {
+			t.Errorf("audit of %s: %+v, want one read of the overview by the ops key", id, recs)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)

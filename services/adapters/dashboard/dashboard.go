@@ -7,7 +7,12 @@
 // secret kept in the JetStream key-value bucket SecretBucket so that every
 // pathway process accepts the same cookies. The key is looked up again on
 // every request, so revoking it ends its sessions. Every form that changes
-// state carries a CSRF token bound to a cookie.
+// state carries a CSRF token: the sign-in form's is bound to a sign-in
+// cookie and used once (Forms), a signed-in page's is bound to the
+// session. Failed sign-ins are limited per client address and per key id
+// (edge.Throttle, shared with the API) and logged without the key; the
+// cookies are Secure whenever the browser reached the dashboard over TLS,
+// directly or through a trusted proxy (edge.Proxies).
 //
 // The pages show no contact details: a referral appears by its id and the
 // person's initials only.
@@ -29,6 +34,8 @@ import (
 	"time"
 
 	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
+	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -44,6 +51,11 @@ type Authenticator interface {
 	// Lookup returns the key with id, revoked or not; keys.ErrNotFound
 	// when there is none.
 	Lookup(ctx context.Context, id string) (keys.Key, error)
+}
+
+// Recorder records reads in the audit log (audit.Log).
+type Recorder interface {
+	RecordAll(ctx context.Context, rs []audit.Record) error
 }
 
 // Config configures the dashboard.
@@ -64,6 +76,10 @@ type Config struct {
 	// leaves the list out.
 	Alerts     *projections.Engine
 	AlertAfter time.Duration
+	// Audit records which referrals a page showed (by initials) to whom;
+	// nil records nothing (tests of other things). Live updates of an open
+	// page are not recorded again.
+	Audit Recorder
 	// Keys checks the API keys that sign in; required.
 	Keys Authenticator
 	// Secret signs session cookies and CSRF tokens: at least 32 bytes,
@@ -86,6 +102,16 @@ type Config struct {
 	Done <-chan struct{}
 	// Logger gets failures; never keys or personal data. Nil discards.
 	Logger *slog.Logger
+	// Forms records the sign-in forms used, so that each CSRF token of the
+	// sign-in form is used once (NewUsedForms); required.
+	Forms Forms
+	// Throttle limits failed sign-ins per client address and per key id;
+	// share the API's. Nil makes one with the default limits.
+	Throttle *edge.Throttle
+	// Proxies are the reverse proxies whose X-Forwarded-For (the client
+	// address the throttle counts) and X-Forwarded-Proto (https makes the
+	// cookies Secure) are believed; the zero value trusts none.
+	Proxies edge.Proxies
 }
 
 func (c *Config) defaults() {
@@ -107,6 +133,9 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Throttle == nil {
+		c.Throttle = edge.NewThrottle(edge.ThrottleOptions{})
+	}
 }
 
 // Validate reports what is missing or wrong in c, after defaults.
@@ -120,6 +149,9 @@ func (c Config) Validate() error {
 	}
 	if c.Keys == nil {
 		errs = append(errs, errors.New("dashboard: Keys is required"))
+	}
+	if c.Forms == nil {
+		errs = append(errs, errors.New("dashboard: Forms is required"))
 	}
 	if len(c.Secret) < 32 {
 		errs = append(errs, errors.New("dashboard: Secret must be at least 32 bytes"))
@@ -207,6 +239,10 @@ var errNotFound = errors.New("dashboard: no such page")
 type view struct {
 	name, title, nav string
 	controls, data   any
+	// route and referrals: a page that shows people (by initials) names
+	// the referrals it shows, for the audit of reads.
+	route     string
+	referrals []string
 }
 
 // resolve finds the page at path with query q and builds its data from
@@ -214,7 +250,15 @@ type view struct {
 func (h *handler) resolve(path string, q url.Values, now time.Time) (view, error) {
 	switch {
 	case path == "/":
-		return view{name: "overview", title: "Overview", nav: "overview", data: h.overview(now)}, nil
+		// Counts, and the alerts by initials: those are recorded.
+		d := h.overview(now)
+		var ids []string
+		if d.Alerts != nil {
+			for _, a := range d.Alerts.Rows {
+				ids = append(ids, a.ID)
+			}
+		}
+		return view{name: "overview", title: "Overview", nav: "overview", data: d, route: "GET /", referrals: ids}, nil
 	case path == "/funnel":
 		return view{name: "funnel", title: "Referral funnel", nav: "funnel", data: h.funnelPage(now)}, nil
 	case path == "/partners":
@@ -232,14 +276,23 @@ func (h *handler) resolve(path string, q url.Values, now time.Time) (view, error
 		if !ok {
 			return view{}, errNotFound
 		}
-		return view{name: "waitlist", title: "Waitlist " + queue, nav: "overview", controls: filter{Queue: queue, Priority: prio}, data: d}, nil
+		ids := make([]string, len(d.Entries))
+		for i, e := range d.Entries {
+			ids[i] = e.ID
+		}
+		return view{name: "waitlist", title: "Waitlist " + queue, nav: "overview", controls: filter{Queue: queue, Priority: prio}, data: d,
+			route: "GET /waitlists/{queue}", referrals: ids}, nil
 	case strings.HasPrefix(path, "/caseloads/"):
 		id := strings.TrimPrefix(path, "/caseloads/")
 		d, ok := h.caseloadPage(id, now)
 		if !ok {
 			return view{}, errNotFound
 		}
-		return view{name: "caseload", title: "Caseload of " + d.Worker.Name, nav: "overview", data: d}, nil
+		ids := make([]string, len(d.Cases))
+		for i, c := range d.Cases {
+			ids[i] = c.ID
+		}
+		return view{name: "caseload", title: "Caseload of " + d.Worker.Name, nav: "overview", data: d, route: "GET /caseloads/{worker}", referrals: ids}, nil
 	}
 	return view{}, errNotFound
 }
@@ -272,6 +325,17 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.notFound(w, r)
 		return
+	}
+	if h.cfg.Audit != nil && len(v.referrals) > 0 {
+		recs := make([]audit.Record, len(v.referrals))
+		for i, id := range v.referrals {
+			recs[i] = audit.Record{KeyID: s.key.ID, Role: string(s.key.Role), Organisation: s.key.Organisation, Referral: id, Route: v.route, Status: http.StatusOK}
+		}
+		if err := h.cfg.Audit.RecordAll(r.Context(), recs); err != nil {
+			h.log.Error("dashboard: audit record failed: the page is refused", "err", err)
+			http.Error(w, "the page could not be recorded in the audit log; retry shortly", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	h.render(w, http.StatusOK, v.name, page{Title: v.title, Nav: v.nav, Live: r.URL.RequestURI(), Seq: seq,
 		CSRF: h.csrfToken("session", s.value), Key: s.key, Controls: v.controls, Data: v.data})

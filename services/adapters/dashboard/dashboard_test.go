@@ -2,8 +2,10 @@ package dashboard_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -26,7 +28,9 @@ import (
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/alerts"
+	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/keys"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -48,6 +52,7 @@ func (c *clock) Add(d time.Duration) {
 // real read model engines and API keys.
 type env struct {
 	t     *testing.T
+	logs  *syncBuffer // the dashboard's log
 	log   *eventstest.Log
 	keys  *keys.Store
 	auth  *keys.Authenticator
@@ -55,12 +60,24 @@ type env struct {
 	srv   *httptest.Server
 	wl    *projections.Engine
 	all   []*projections.Engine // every read model the pages read
+	audit *audit.Log
 }
 
 const ttl = 8 * time.Hour
 
-func newEnv(t *testing.T) *env {
+// envOptions vary the dashboard a test runs.
+type envOptions struct {
+	proxies edge.Proxies
+	tls     bool               // serve over TLS
+	server  func(*http.Server) // set the server's limits
+}
+
+func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 	t.Helper()
+	var o envOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	lg := eventstest.Start(t, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -72,12 +89,12 @@ func newEnv(t *testing.T) *env {
 	go auth.Run(ctx)
 	<-auth.Loaded()
 	kb := dashboard.NewKeyBucket(ks, auth)
-	e := &env{t: t, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
-	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1)
+	e := &env{t: t, logs: &syncBuffer{}, log: lg, keys: ks, auth: auth, clock: &clock{now: time.Now().UTC()}}
+	secret, err := dashboard.OpenSecret(ctx, lg.JS, 1, eventstest.Master())
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := dashboard.OpenSecret(ctx, lg.JS, 1)
+	again, err := dashboard.OpenSecret(ctx, lg.JS, 1, eventstest.Master())
 	if err != nil || string(again) != string(secret) {
 		t.Fatalf("a second OpenSecret: got a different secret (%v), want the stored one", err)
 	}
@@ -88,29 +105,66 @@ func newEnv(t *testing.T) *env {
 		return eng
 	}
 	e.wl = engine(waitlists.New())
+	if e.audit, err = audit.Open(ctx, lg.JS, audit.Options{}); err != nil {
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	h := dashboard.New(dashboard.Config{
 		Alerts: engine(alerts.NewView()), AlertAfter: 4 * time.Hour,
 		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
 		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),
-		Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,
+		Audit: e.audit, Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,
+		Forms: dashboard.NewUsedForms(lg.JS, 1), Proxies: o.proxies, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	})
-	e.srv = httptest.NewServer(h)
-	t.Cleanup(func() { close(done); e.srv.Close() })
+	e.srv = httptest.NewUnstartedServer(h)
+	if o.server != nil {
+		o.server(e.srv.Config)
+	}
+	if o.tls {
+		e.srv.StartTLS()
+	} else {
+		e.srv.Start()
+	}
+	t.Cleanup(func() {
+		close(done)
+		e.srv.Close()
+		if t.Failed() {
+			t.Logf("dashboard log:\n%s", e.logs.String())
+		}
+	})
 	return e
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // key creates an API key of role and waits until it authenticates.
 func (e *env) key(role keys.Role) string {
 	e.t.Helper()
-	org := ""
+	spec := keys.Spec{Role: role, Label: "test"}
 	switch role {
 	case keys.RoleReferrer:
-		org = "A81001"
+		spec.Organisation = "A81001"
 	case keys.RolePartner:
-		org = "partner-a"
+		spec.Organisation = "partner-a"
+	case keys.RoleLinkWorker:
+		spec.Worker = "0190f6b2-0000-7000-8000-000000000001" // a link worker's key acts for one
 	}
-	plain, _, err := e.keys.Create(context.Background(), role, org, "test")
+	plain, _, err := e.keys.Create(context.Background(), spec)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -133,7 +187,10 @@ type browser struct {
 
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	c := *e.srv.Client() // its transport trusts the test server's certificate, when it has one
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &browser{e: e, c: &c}
 }
 
 func (b *browser) get(path string) (int, string, http.Header) {
@@ -635,5 +692,35 @@ func TestPages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPageReadsAreAudited: a page that shows people by their initials
+// records, for each referral it shows, who saw it.
+func TestPageReadsAreAudited(t *testing.T) {
+	e := newEnv(t)
+	first := e.refer("U12345", pathwayv1.Priority_PRIORITY_ROUTINE, "Jo", "Bloggs")
+	second := e.refer("U12345", pathwayv1.Priority_PRIORITY_URGENT, "Al", "Smith")
+	e.caughtUp()
+	b := e.browser()
+	ops := e.key(keys.RoleOps)
+	b.signIn(ops)
+	if code, page, _ := b.get("/waitlists/U12345"); code != http.StatusOK || !strings.Contains(page, "J.B.") {
+		t.Fatalf("the waitlist page: %d", code)
+	}
+	for _, id := range []string{first, second} {
+		recs, err := e.audit.Query(context.Background(), audit.Filter{Referral: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1 || recs[0].Route != "GET /waitlists/{queue}" || recs[0].Role != "ops" || recs[0].KeyID == "" {
+			t.Errorf("audit of %s: %+v, want one read of the waitlist page by the ops key", id, recs)
+		}
+	}
+	// The overview shows counts, and people only when they are alerts
+	// (TestOverviewListsAlerts): nothing to record here.
+	b.get("/")
+	if recs, _ := e.audit.Query(context.Background(), audit.Filter{Referral: first}); len(recs) != 1 {
+		t.Errorf("after the overview: %d records of %s, want still 1", len(recs), first)
 	}
 }

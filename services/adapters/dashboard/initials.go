@@ -3,18 +3,18 @@ package dashboard
 import (
 	"encoding/json"
 	"io"
-	"strings"
-	"unicode"
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 )
 
 // InitialsName is the name and checkpoint key of the Initials read model.
 const InitialsName = "dashboard-initials"
 
 // Initials is the dashboard's own read model: the initials of the person
-// of every referral, which is all of a person the ops pages show. It is
+// of every referral (referral.Initials, as the API's pseudonymised views
+// show them), which is all of a person the ops pages show. It is
 // built from ReferralReceived events and implements
 // projections.Projection; read it through its engine.
 type Initials struct {
@@ -52,7 +52,7 @@ func (i *Initials) Apply(rec events.Record) error {
 		if rec.Erased {
 			i.Of[rec.Aggregate.ID] = Erased
 		} else {
-			i.Of[rec.Aggregate.ID] = initials(e.GetPerson().GetGivenName(), e.GetPerson().GetFamilyName())
+			i.Of[rec.Aggregate.ID] = referral.Initials(e.GetPerson().GetGivenName(), e.GetPerson().GetFamilyName())
 		}
 	case *pathwayv1.ReferralErased:
 		i.Of[rec.Aggregate.ID] = Erased
@@ -65,22 +65,3 @@ func (i *Initials) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encod
 
 // Restore reads a Snapshot.
 func (i *Initials) Restore(r io.Reader) error { return json.NewDecoder(r).Decode(i) }
-
-// initials returns the first letter of each name, upper case and
-// dot-separated ("S.E."); "?" when there is no name.
-func initials(names ...string) string {
-	var b strings.Builder
-	for _, n := range names {
-		for _, r := range strings.TrimSpace(n) {
-			if unicode.IsLetter(r) {
-				b.WriteRune(unicode.ToUpper(r))
-				b.WriteByte('.')
-				break
-			}
-		}
-	}
-	if b.Len() == 0 {
-		return "?"
-	}
-	return b.String()
-}

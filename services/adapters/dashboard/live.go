@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,6 +18,13 @@ import (
 // heartbeat is how often an idle stream sends a comment (which keeps
 // proxies from closing it) and checks its session again.
 const heartbeat = 15 * time.Second
+
+// writeTimeout bounds each write of a live stream. The stream outlives
+// the HTTP server's WriteTimeout, which bounds a whole answer: it sets a
+// write deadline before each write instead, so a client that stops
+// reading is still cut off. (The server's ReadTimeout does not reach it:
+// net/http clears the read deadline once a bodiless request is read.)
+const writeTimeout = 10 * time.Second
 
 func (h *handler) funcs() template.FuncMap {
 	return template.FuncMap{
@@ -56,18 +64,18 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 		since = id
 	}
 	last, _ := strconv.ParseUint(since, 10, 64)
-	flusher, ok := w.(http.Flusher)
-	if !ok {
+	if _, ok := w.(http.Flusher); !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 		return
 	}
+	stream := &liveWriter{w: w, rc: http.NewResponseController(w)}
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 1000\n\n")
-	flusher.Flush()
+	fmt.Fprint(stream, "retry: 1000\n\n")
+	stream.Flush()
 
 	ctx := r.Context()
 	// A client ahead of this process (it was served by another one) waits
@@ -93,7 +101,7 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 	for {
 		if now := h.positions(); !slices.Equal(now, seen) {
 			if _, err := h.check(ctx, s.value); err != nil {
-				h.endSession(w, flusher, err)
+				h.endSession(stream, err)
 				return
 			}
 			h.settle(ctx)
@@ -101,8 +109,8 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 			seq := h.position()
 			v, err := h.resolve(target.Path, target.Query(), h.cfg.Now())
 			if err != nil { // the worker or queue went away
-				fmt.Fprint(w, "event: gone\ndata: \n\n")
-				flusher.Flush()
+				fmt.Fprint(stream, "event: gone\ndata: \n\n")
+				stream.Flush()
 				return
 			}
 			var buf bytes.Buffer
@@ -110,8 +118,8 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 				h.log.Error("render live update", "page", v.name, "err", err)
 				return
 			}
-			writeEvent(w, "update", seq, buf.String())
-			flusher.Flush()
+			writeEvent(stream, "update", seq, buf.String())
+			stream.Flush()
 		}
 		select {
 		case <-ctx.Done():
@@ -120,22 +128,41 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-beat.C:
 			if _, err := h.check(ctx, s.value); err != nil {
-				h.endSession(w, flusher, err)
+				h.endSession(stream, err)
 				return
 			}
-			fmt.Fprint(w, ": still here\n\n")
-			flusher.Flush()
+			fmt.Fprint(stream, ": still here\n\n")
+			stream.Flush()
 		case <-tick.C:
 		}
 	}
 }
 
+// liveWriter writes a live stream, giving each write and flush its own
+// deadline of writeTimeout from when it starts (the network's clock, not
+// the injected one).
+type liveWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (l *liveWriter) Write(p []byte) (int, error) {
+	_ = l.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return l.w.Write(p)
+}
+
+// Flush sends what was written.
+func (l *liveWriter) Flush() {
+	_ = l.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = l.rc.Flush()
+}
+
 // endSession tells the page its session ended, when it did; a failure to
 // check it just ends the stream (the browser reconnects).
-func (h *handler) endSession(w http.ResponseWriter, f http.Flusher, err error) {
+func (h *handler) endSession(w *liveWriter, err error) {
 	if errors.Is(err, errNoSession) {
 		fmt.Fprint(w, "event: signout\ndata: \n\n")
-		f.Flush()
+		w.Flush()
 	}
 }
 
@@ -150,7 +177,7 @@ func (h *handler) positions() []uint64 {
 }
 
 // writeEvent writes one server-sent event; data may span lines.
-func writeEvent(w http.ResponseWriter, event string, id uint64, data string) {
+func writeEvent(w io.Writer, event string, id uint64, data string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "id: %d\nevent: %s\n", id, event)
 	for line := range strings.SplitSeq(strings.ReplaceAll(data, "\r", ""), "\n") {

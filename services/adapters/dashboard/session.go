@@ -32,8 +32,8 @@ const (
 // OpenSecret returns the session signing secret from SecretBucket,
 // creating the bucket and a random 32-byte secret when missing. Processes
 // that race to create it all end with the one that won.
-func OpenSecret(ctx context.Context, js jetstream.JetStream, replicas int) ([]byte, error) {
-	return keys.Secret(ctx, js, SecretBucket, secretKey, "pathway dashboard session signing secret", 32, replicas)
+func OpenSecret(ctx context.Context, js jetstream.JetStream, replicas int, wrap keys.Wrapper) ([]byte, error) {
+	return keys.Secret(ctx, js, SecretBucket, secretKey, "pathway dashboard session signing secret", 32, replicas, wrap)
 }
 
 // KeyBucket checks API keys for the dashboard: a token at sign-in through
@@ -144,10 +144,39 @@ func (h *handler) validCSRF(r *http.Request, purpose, binding string) bool {
 	return binding != "" && got != "" && hmac.Equal([]byte(got), []byte(h.csrfToken(purpose, binding)))
 }
 
+// signinToken is the token of one sign-in form: the form's own random
+// id, when it was issued, and a signature binding both to the browser's
+// sign-in cookie (nonce). Each form's token is used once (Config.Forms)
+// within formTTL.
+func (h *handler) signinToken(nonce string) string {
+	id, issued := randomToken(), strconv.FormatInt(h.cfg.Now().Unix(), 10)
+	return id + "." + issued + "." + h.mac("csrf", "signin", nonce, id, issued)
+}
+
+// spendSigninToken checks the sign-in form's token against the browser's
+// nonce and spends it: nil, errBadForm for a token that is missing,
+// forged, of another browser or expired, ErrFormUsed for one used
+// before, or the ledger's error.
+func (h *handler) spendSigninToken(r *http.Request, nonce string) error {
+	parts := strings.Split(r.PostFormValue("csrf"), ".")
+	if nonce == "" || len(parts) != 3 || !hmac.Equal([]byte(parts[2]), []byte(h.mac("csrf", "signin", nonce, parts[0], parts[1]))) {
+		return errBadForm
+	}
+	issued, err := strconv.ParseInt(parts[1], 10, 64)
+	if age := h.cfg.Now().Sub(time.Unix(issued, 0)); err != nil || age < -time.Minute || age > formTTL {
+		return errBadForm
+	}
+	return h.cfg.Forms.Use(r.Context(), parts[0])
+}
+
+// errBadForm reports a sign-in form whose token is missing or wrong.
+var errBadForm = errors.New("dashboard: the sign-in form's token is missing or wrong")
+
 // setCookie sets a cookie scoped to the whole dashboard, HttpOnly and
-// SameSite=Strict, Secure when the request came over TLS.
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil}
+// SameSite=Strict, Secure when the browser reached the dashboard over TLS
+// (directly, or through a trusted proxy that says so: Config.Proxies).
+func (h *handler) setCookie(w http.ResponseWriter, r *http.Request, name, value string, expires time.Time) {
+	c := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: h.cfg.Proxies.Secure(r)}
 	if expires.IsZero() {
 		c.MaxAge = -1
 	} else {

@@ -3,9 +3,13 @@ package dashboard
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pathway-sp/pathway/services/keys"
 )
 
 // signinData is what the sign-in page shows.
@@ -24,8 +28,8 @@ func localPath(next string) string {
 	return next
 }
 
-// signinForm serves GET /signin: the form, with a CSRF token bound to a
-// fresh sign-in cookie.
+// signinForm serves GET /signin: the form, with a single-use CSRF token
+// bound to the browser's sign-in cookie.
 func (h *handler) signinForm(w http.ResponseWriter, r *http.Request) {
 	next := localPath(r.URL.Query().Get("next"))
 	if _, err := h.session(r); err == nil {
@@ -49,8 +53,8 @@ func (h *handler) renderSignin(w http.ResponseWriter, r *http.Request, status in
 	} else {
 		nonce = randomToken()
 	}
-	setCookie(w, r, signinCookie, nonce, h.cfg.Now().Add(time.Hour))
-	d.CSRF = h.csrfToken("signin", nonce)
+	h.setCookie(w, r, signinCookie, nonce, h.cfg.Now().Add(formTTL))
+	d.CSRF = h.signinToken(nonce)
 	var buf bytes.Buffer
 	if err := h.signin.ExecuteTemplate(&buf, "signin", d); err != nil {
 		h.log.Error("render sign-in page", "err", err)
@@ -71,30 +75,50 @@ func (h *handler) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := localPath(r.PostFormValue("next"))
+	token := strings.TrimSpace(r.PostFormValue("key"))
+	client, keyID := h.cfg.Proxies.Client(r), keys.IDOf(token)
+	if wait, ok := h.cfg.Throttle.Check(client, keyID); !ok {
+		secs := int(wait.Round(time.Second) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.renderSignin(w, r, http.StatusTooManyRequests, signinData{Next: next,
+			Error: fmt.Sprintf("Too many failed sign-ins from this address or for this key. Please wait %d seconds and try again.", secs)})
+		return
+	}
 	nonce := ""
 	if c, err := r.Cookie(signinCookie); err == nil {
 		nonce = c.Value
 	}
-	if !h.validCSRF(r, "signin", nonce) {
+	switch err := h.spendSigninToken(r, nonce); {
+	case errors.Is(err, ErrFormUsed):
+		h.renderSignin(w, r, http.StatusForbidden, signinData{Next: next,
+			Error: "This sign-in form was already used. Please enter the key again."})
+		return
+	case errors.Is(err, errBadForm):
 		h.renderSignin(w, r, http.StatusForbidden, signinData{Next: next,
 			Error: "This sign-in form has expired or did not come from this page. Please try again."})
 		return
+	case err != nil:
+		h.log.Error("dashboard sign-in form check failed", "err", err)
+		http.Error(w, "cannot check the sign-in form right now; retry shortly", http.StatusServiceUnavailable)
+		return
 	}
-	token := strings.TrimSpace(r.PostFormValue("key"))
 	k, err := h.cfg.Keys.Authenticate(token)
 	if err != nil {
+		h.cfg.Throttle.Fail(client, keyID)
+		h.log.Warn("dashboard sign-in failed", "client", client.String(), "key_id", keyID, "reason", "not a valid API key, or revoked")
 		h.renderSignin(w, r, http.StatusUnauthorized, signinData{Next: next, Error: "That is not a valid API key, or it has been revoked."})
 		return
 	}
 	if !allowed(k.Role) {
+		h.log.Info("dashboard sign-in refused", "client", client.String(), "key_id", k.ID, "role", string(k.Role))
 		h.renderSignin(w, r, http.StatusForbidden, signinData{Next: next,
 			Error: "Only ops and admin keys can sign in to the dashboard; this is a " + string(k.Role) + " key."})
 		return
 	}
 	expires := h.cfg.Now().Add(h.cfg.SessionTTL)
-	setCookie(w, r, sessionCookie, h.sessionValue(k.ID, expires), expires)
-	setCookie(w, r, signinCookie, "", time.Time{})
-	h.log.Info("dashboard sign-in", "key_id", k.ID, "role", string(k.Role))
+	h.setCookie(w, r, sessionCookie, h.sessionValue(k.ID, expires), expires)
+	h.setCookie(w, r, signinCookie, "", time.Time{})
+	h.log.Info("dashboard sign-in", "client", client.String(), "key_id", k.ID, "role", string(k.Role))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -107,7 +131,7 @@ func (h *handler) signout(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := h.session(r)
 	if errors.Is(err, errNoSession) {
-		setCookie(w, r, sessionCookie, "", time.Time{})
+		h.setCookie(w, r, sessionCookie, "", time.Time{})
 		http.Redirect(w, r, "/signin?signed_out=1", http.StatusSeeOther)
 		return
 	}
@@ -119,7 +143,7 @@ func (h *handler) signout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this form did not come from the dashboard (missing or wrong CSRF token); go back, reload and try again", http.StatusForbidden)
 		return
 	}
-	setCookie(w, r, sessionCookie, "", time.Time{})
+	h.setCookie(w, r, sessionCookie, "", time.Time{})
 	h.log.Info("dashboard sign-out", "key_id", s.key.ID)
 	http.Redirect(w, r, "/signin?signed_out=1", http.StatusSeeOther)
 }

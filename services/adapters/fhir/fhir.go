@@ -30,6 +30,7 @@ package fhir
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,6 +121,7 @@ type serviceRequest struct {
 }
 
 type humanName struct {
+	Text   string   `json:"text,omitempty"`
 	Family string   `json:"family,omitempty"`
 	Given  []string `json:"given,omitempty"`
 }
@@ -400,8 +402,13 @@ func OperationOutcome(issues []Issue) []byte {
 type View struct {
 	ID string
 	// Status is active, revoked, entered-in-error or completed.
-	Status      string
-	Submission  referral.Submission
+	Status     string
+	Submission referral.Submission
+	// Pseudonym, when not nil, is shown instead of Submission: the
+	// Patient's name is the initials alone (name.text), and the Patient
+	// has no identifier, birth date, address or telecom, the requester no
+	// name, the consent no performer, and the notes no free text.
+	Pseudonym   *referral.Pseudonym
 	AuthoredOn  time.Time
 	LastUpdated time.Time
 	VersionID   string
@@ -419,14 +426,20 @@ const (
 )
 
 // EncodeServiceRequest returns the ServiceRequest of a stored referral.
-// DecodeServiceRequest of its result gives back v.Submission.
+// DecodeServiceRequest of its result gives back v.Submission (when v has
+// no Pseudonym).
 func EncodeServiceRequest(v View) ([]byte, error) {
 	s := v.Submission
+	if v.Pseudonym != nil {
+		s = v.Pseudonym.Submission()
+	}
 	p := patient{ResourceType: "Patient", ID: "patient", BirthDate: s.Person.DateOfBirth}
 	if s.Person.NHSNumber != "" {
 		p.Identifier = []identifier{{System: SystemNHSNumber, Value: s.Person.NHSNumber}}
 	}
-	if s.Person.FamilyName != "" || s.Person.GivenName != "" {
+	if v.Pseudonym != nil {
+		p.Name = []humanName{{Text: v.Pseudonym.Person.Initials}}
+	} else if s.Person.FamilyName != "" || s.Person.GivenName != "" {
 		p.Name = []humanName{{Family: s.Person.FamilyName, Given: []string{s.Person.GivenName}}}
 	}
 	if s.Person.Postcode != "" {
@@ -494,7 +507,7 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 		sr.Note = append(sr.Note, annotation{Text: s.WhatMatters})
 	}
 	if s.Safeguarding.Concern {
-		sr.Note = append(sr.Note, annotation{AuthorString: "safeguarding", Text: s.Safeguarding.Details})
+		sr.Note = append(sr.Note, annotation{AuthorString: "safeguarding", Text: cmp.Or(s.Safeguarding.Details, "a safeguarding concern was raised; details withheld")})
 	}
 	if s.ExternalReference != "" {
 		sr.Identifier = []identifier{{System: SystemExternalRef, Value: s.ExternalReference}}

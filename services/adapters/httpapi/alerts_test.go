@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/projections"
@@ -49,7 +50,7 @@ func startAlerts(t *testing.T, clk *testClock) *server {
 	auth := ks.Authenticator()
 	go auth.Run(ctx)
 	<-auth.Loaded()
-	people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1)
+	people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1, eventstest.Master())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestAlertsEndpoint(t *testing.T) {
 	if code != http.StatusOK || l.Total != 0 || l.Watched != 1 || l.Sequence != urgent.Sequence {
 		t.Fatalf("as of sequence %d: %d %+v; want none over the threshold, one watched", urgent.Sequence, code, l)
 	}
-	for _, key := range []string{ref, p.key(keys.RoleLinkWorker, ""), p.key(keys.RoleTriage, "")} {
+	for _, key := range []string{ref, p.linkWorkerKey(uuid.NewString()), p.key(keys.RoleTriage, "")} {
 		if code, _ := p.do("GET", "/v1/alerts", key, nil, nil); code != http.StatusForbidden {
 			t.Errorf("another role: %d, want 403", code)
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,10 +18,13 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
+	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/erasure"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/sar"
 )
 
 // MaxBodyBytes is the largest request body accepted.
@@ -40,7 +44,12 @@ type Referrals struct {
 	// Erasure erases people's personal data (admins); nil leaves its
 	// endpoints answering 503.
 	Erasure *erasure.Service
-	Now     func() time.Time
+	// Audit records every read of personal data; nil records none (only
+	// for tests of other things).
+	Audit *audit.Log
+	// SAR makes subject access exports (admins).
+	SAR *sar.Service
+	Now func() time.Time
 }
 
 // api holds the dependencies of the authenticated endpoints: each service
@@ -48,9 +57,11 @@ type Referrals struct {
 // resource's file), the event store the reads load from, and the read
 // models.
 type api struct {
-	auth Authenticator
-	log  *slog.Logger
-	now  func() time.Time
+	auth     Authenticator
+	throttle *edge.Throttle
+	proxies  edge.Proxies
+	log      *slog.Logger
+	now      func() time.Time
 
 	referrals  referralDesk
 	triager    triager
@@ -62,6 +73,8 @@ type api struct {
 	webhooks   webhookRegistry
 	deliveries deliveryLog
 	eraser     eraser
+	auditLog   auditLog
+	exporter   exporter
 
 	store    *events.Store
 	queue    *projections.Engine // the triage queue (intake.Index)
@@ -71,10 +84,16 @@ type api struct {
 
 // newAPI holds cfg's services as the interfaces the endpoints use.
 func newAPI(cfg Config) *api {
-	a := &api{auth: cfg.Auth, log: cfg.Logger, now: cfg.Referrals.Now,
+	a := &api{auth: cfg.Auth, throttle: cfg.Throttle, proxies: cfg.Proxies, log: cfg.Logger, now: cfg.Referrals.Now,
 		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads}
 	if in := cfg.Referrals.Intake; in != nil {
 		a.referrals, a.triager, a.cases, a.closer = in, in, in, in
+	}
+	if x := cfg.Referrals.SAR; x != nil {
+		a.exporter = x
+	}
+	if l := cfg.Referrals.Audit; l != nil {
+		a.auditLog = l
 	}
 	if e := cfg.Referrals.Erasure; e != nil {
 		a.eraser = e
@@ -113,7 +132,10 @@ var roleProto = map[keys.Role]pathwayv1.Role{
 }
 
 // authorise wraps h so that only requests with a valid key of one of roles
-// reach it: 401 without a valid key, 403 with a key of another role.
+// reach it: 401 without a valid key, 403 with a key of another role, and
+// 429 with Retry-After, before the key is looked at, while the client
+// address or the key id has failed too often (edge.Throttle). A failed
+// check is logged with the client address and the key id, never the key.
 func (a *api) authorise(h http.HandlerFunc, roles ...keys.Role) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := keys.ParseAuthorization(r.Header.Get("Authorization"))
@@ -121,8 +143,15 @@ func (a *api) authorise(h http.HandlerFunc, roles ...keys.Role) http.HandlerFunc
 			unauthorised(w, "a bearer API key is required")
 			return
 		}
+		client, keyID := a.proxies.Client(r), keys.IDOf(token)
+		if wait, ok := a.throttle.Check(client, keyID); !ok {
+			tooManyFailures(w, wait)
+			return
+		}
 		key, err := a.auth.Authenticate(token)
 		if err != nil {
+			a.throttle.Fail(client, keyID)
+			a.log.Warn("API key rejected", "client", client.String(), "key_id", keyID, "method", r.Method, "route", r.Pattern)
 			unauthorised(w, "the API key is not valid")
 			return
 		}
@@ -137,14 +166,29 @@ func (a *api) authorise(h http.HandlerFunc, roles ...keys.Role) http.HandlerFunc
 
 const problemBase = "https://pathway.example/problems/"
 
+// tooManyFailures answers 429: too many failed key checks, retry after
+// wait.
+func tooManyFailures(w http.ResponseWriter, wait time.Duration) {
+	secs := int(wait.Round(time.Second) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	WriteProblem(w, Problem{Type: problemBase + "too-many-failures", Title: "Too many failed key checks", Status: http.StatusTooManyRequests,
+		Detail: fmt.Sprintf("too many failed API key checks from this address or for this key; retry after %d seconds", secs)})
+}
+
 func unauthorised(w http.ResponseWriter, detail string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="pathway"`)
 	WriteProblem(w, Problem{Type: problemBase + "unauthorised", Title: "Unauthorised", Status: http.StatusUnauthorized, Detail: detail})
 }
 
-// decodeJSON decodes a JSON body strictly: one object, no unknown fields,
-// within MaxBodyBytes. It writes the problem and returns false on error.
+// decodeJSON decodes a JSON body strictly: sent as application/json,
+// one object, no unknown fields, within MaxBodyBytes, by strictJSON's
+// rules. It writes the problem (415 for another media type, 413, 400) and
+// returns false on error.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if !hasMediaType(r, jsonType) {
+		unsupportedMediaType(w)
+		return false
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		WriteProblem(w, Problem{Type: problemBase + "too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
@@ -158,9 +202,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-// strictJSON decodes body into v, refusing unknown fields and trailing
-// data. Its errors name the field but never echo values.
+// strictJSON decodes body into v, refusing invalid UTF-8, a key repeated
+// in an object (checkJSONText), unknown fields and trailing data. Its
+// errors name the field but never echo values.
 func strictJSON(body []byte, v any) error {
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -110,7 +110,8 @@ func (a *api) reopen() http.HandlerFunc {
 // timeline handles GET /v1/referrals/{id}/timeline: every event of the
 // referral, oldest first, with who and when, and what it says (personal
 // data stays in the referral itself: the timeline shows event data only
-// for events that carry none).
+// for events that carry none; a pseudonymised view shows it without free
+// text, codedDetails).
 func (a *api) timeline(w http.ResponseWriter, r *http.Request) {
 	ref, ok := a.load(w, r)
 	if !ok {
@@ -126,12 +127,17 @@ func (a *api) timeline(w http.ResponseWriter, r *http.Request) {
 		Details      map[string]any `json:"details,omitempty"`
 	}
 	items := []item{}
+	pseudo := pseudonymised(principalFrom(r.Context()).key)
 	for _, c := range ref.History() {
 		it := item{Sequence: c.Sequence, Type: string(c.Payload.ProtoReflect().Descriptor().Name()), At: c.At}
 		if c.Actor != nil {
 			it.ActorID, it.ActorRole, it.Organisation = c.Actor.GetId(), enumWire(c.Actor.GetRole().String(), "ROLE_"), c.Actor.GetOrganisation()
 		}
-		if _, personal := c.Payload.(*pathwayv1.ReferralReceived); !personal {
+		switch _, personal := c.Payload.(*pathwayv1.ReferralReceived); {
+		case personal:
+		case pseudo:
+			it.Details = codedDetails(c.Payload)
+		default:
 			it.Details = details(c.Payload)
 		}
 		items = append(items, it)

@@ -16,16 +16,16 @@ func TestCaseWork(t *testing.T) {
 	t.Parallel()
 	p := start(t)
 	ops := p.key(keys.RoleOps, "")
-	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
 	sole := struct{ ID string }{p.worker(ops, "Sole Worker", 1)}
+	lw := p.linkWorkerKey(sole.ID)
 	ids := p.refer(ref, "9434765919", "4010232137")
 	waitFor := func(id, want string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		var v view
 		for time.Now().Before(deadline) {
-			p.do("GET", "/v1/referrals/"+id, lw, nil, &v)
+			p.do("GET", "/v1/referrals/"+id, ops, nil, &v) // before assignment the link worker does not reach it
 			if v.Status == want {
 				return
 			}
@@ -126,14 +126,14 @@ func TestPlanAndOutcomes(t *testing.T) {
 	t.Parallel()
 	p := start(t)
 	ops := p.key(keys.RoleOps, "")
-	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
 	wk := struct{ ID string }{p.worker(ops, "W", 1)}
+	lw := p.linkWorkerKey(wk.ID)
 	c := struct{ ID string }{p.refer(ref, "9434765919")[0]}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var v view
-		p.do("GET", "/v1/referrals/"+c.ID, lw, nil, &v)
+		p.do("GET", "/v1/referrals/"+c.ID, ops, nil, &v) // before assignment the link worker does not reach it
 		if v.Status == "assigned" || time.Now().After(deadline) {
 			break
 		}

@@ -20,7 +20,9 @@ const (
 	// to another endpoint (cancel after accept, update after create) is
 	// another command, not a retry.
 	keyPerRoute
-	// noKey: the endpoint appends nothing to the log and reads no key.
+	// noKey: the endpoint reads no key: it appends nothing to the log, or
+	// what it appends is not the retry of anything (a new webhook endpoint,
+	// a redelivery).
 	noKey
 )
 

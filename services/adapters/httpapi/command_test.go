@@ -37,6 +37,7 @@ func (*optionalTestBody) optional() {}
 func call(h http.HandlerFunc, body string, headers ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest("POST", "/v1/things/t1", strings.NewReader(body))
 	r.Pattern = "POST /v1/things/{id}"
+	r.Header.Set("Content-Type", "application/json")
 	for i := 0; i+1 < len(headers); i += 2 {
 		r.Header.Set(headers[i], headers[i+1])
 	}

@@ -187,10 +187,18 @@ func (a *api) saveService(update bool) http.HandlerFunc {
 // importDirectory handles POST /v1/directory/import: an HSDS 3.0 array of
 // services or an Open Referral UK page.
 func (a *api) importDirectory(w http.ResponseWriter, r *http.Request) {
+	if !hasMediaType(r, jsonType) {
+		unsupportedMediaType(w)
+		return
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxImportBytes))
 	if err != nil {
 		WriteProblem(w, Problem{Type: problemBase + "too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 			Detail: fmt.Sprintf("an import must be at most %d bytes; split the file", MaxImportBytes)})
+		return
+	}
+	if err := checkJSONText(data); err != nil {
+		WriteProblem(w, Problem{Type: problemBase + "invalid-json", Title: "Invalid JSON", Status: http.StatusBadRequest, Detail: err.Error()})
 		return
 	}
 	recs, err := partner.ParseHSDS(data)

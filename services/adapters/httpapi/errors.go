@@ -11,6 +11,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/keys"
 )
 
 // problemKind is how the API answers one kind of error.
@@ -99,18 +100,24 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if retry > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retry))
 	}
-	if ext := refine(err, &p, w.Header()); ext != nil {
+	if ext := refine(err, principalFrom(r.Context()).key, &p, w.Header()); ext != nil {
 		writeProblemWith(w, p, ext)
 		return
 	}
 	WriteProblem(w, p)
 }
 
-// refine refines p, the problem of err's kind, for the errors that carry
-// more than a kind: their own type and title, extension members (which it
-// returns; nil for any other error) and a Link header.
-func refine(err error, p *Problem, h http.Header) map[string]any {
+// refine refines p, the problem of err's kind answered to key, for the
+// errors that carry more than a kind: their own type and title, extension
+// members (which it returns; nil for any other error) and a Link header.
+func refine(err error, key keys.Key, p *Problem, h http.Header) map[string]any {
 	if dup, ok := errors.AsType[*intake.DuplicateError](err); ok {
+		if !mayKnowOf(key, dup) {
+			// Another organisation's referral: nothing of it, only where
+			// to turn.
+			p.Type, p.Title, p.Detail = problemBase+"possibly-known", "The person may already be known to the service", possiblyKnown
+			return nil
+		}
 		// The open episode is named, so the caller can find it.
 		h.Set("Link", fmt.Sprintf("</v1/referrals/%s>; rel=\"related\"", dup.OpenID))
 		p.Type, p.Title = problemBase+"open-episode", "The person already has an open referral"
@@ -121,6 +128,18 @@ func refine(err error, p *Problem, h http.Header) map[string]any {
 		return map[string]any{"capacity_status": cw.status}
 	}
 	return nil
+}
+
+// possiblyKnown answers a referrer whose referral is refused because
+// another organisation's referral for the person is open.
+const possiblyKnown = "the person may already be known to the social prescribing service, so this referral was not made; " +
+	"please call the service to discuss the person before referring again"
+
+// mayKnowOf reports whether key may be told of the open referral that
+// refused a new one: a referrer only of its own organisation's, staff
+// always.
+func mayKnowOf(key keys.Key, dup *intake.DuplicateError) bool {
+	return key.Role != keys.RoleReferrer || (dup.Organisation != "" && dup.Organisation == key.Organisation)
 }
 
 // writeInvalid answers the invalid fields of a request.

@@ -23,9 +23,10 @@ func writeOutcome(w http.ResponseWriter, status int, issues []fhir.Issue) {
 	_, _ = w.Write(fhir.OperationOutcome(issues))
 }
 
-// writeServiceRequest answers with the referral as a ServiceRequest.
+// writeServiceRequest answers with the referral as a ServiceRequest,
+// pseudonymised for a key that sees pseudonyms.
 func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *referral.Referral, status int) {
-	body, err := fhir.EncodeServiceRequest(fhir.View{
+	v := fhir.View{
 		ID:          ref.ID(),
 		Status:      ref.FHIRStatus(),
 		Submission:  referral.FromEvent(ref.Received()),
@@ -33,7 +34,12 @@ func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *r
 		LastUpdated: ref.UpdatedAt(),
 		VersionID:   fmt.Sprint(ref.Version()),
 		Erased:      erased(ref),
-	})
+	}
+	if pseudonymised(principalFrom(r.Context()).key) {
+		ps := v.Submission.Pseudonymised()
+		v.Submission, v.Pseudonym = referral.Submission{}, &ps
+	}
+	body, err := fhir.EncodeServiceRequest(v)
 	if err != nil {
 		a.fhirError(w, r, err)
 		return
@@ -59,19 +65,30 @@ func (a *api) fhirError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	issues := fhir.Issues(e)
 	if dup, ok := errors.AsType[*intake.DuplicateError](err); ok {
-		w.Header().Set("Link", fmt.Sprintf("</fhir/r4/ServiceRequest/%s>; rel=\"related\"", dup.OpenID))
-		issues = []fhir.Issue{{Severity: "error", Code: "duplicate",
-			Diagnostics: "the person already has an open referral: ServiceRequest/" + dup.OpenID + "; revoke it before referring again",
-			Expression:  []string{"ServiceRequest.subject"}}}
+		diagnostics := possiblyKnown // another organisation's: nothing of it
+		if mayKnowOf(principalFrom(r.Context()).key, dup) {
+			w.Header().Set("Link", fmt.Sprintf("</fhir/r4/ServiceRequest/%s>; rel=\"related\"", dup.OpenID))
+			diagnostics = "the person already has an open referral: ServiceRequest/" + dup.OpenID + "; revoke it before referring again"
+		}
+		issues = []fhir.Issue{{Severity: "error", Code: "duplicate", Diagnostics: diagnostics, Expression: []string{"ServiceRequest.subject"}}}
 	}
 	writeOutcome(w, pk.Status, issues)
 }
 
 // fhirCreate handles POST /fhir/r4/ServiceRequest.
 func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
+	if !hasMediaType(r, fhirType, jsonType) {
+		writeOutcome(w, http.StatusUnsupportedMediaType, []fhir.Issue{{Severity: "error", Code: "not-supported",
+			Diagnostics: "send the ServiceRequest as " + fhirType + " or " + jsonType + " (with charset=utf-8, or no charset)"}})
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		writeOutcome(w, http.StatusRequestEntityTooLarge, []fhir.Issue{{Severity: "error", Code: "too-long", Diagnostics: fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes)}})
+		return
+	}
+	if err := checkJSONText(body); err != nil {
+		writeOutcome(w, http.StatusBadRequest, []fhir.Issue{{Severity: "error", Code: "structure", Diagnostics: err.Error()}})
 		return
 	}
 	sub, issues := fhir.DecodeServiceRequest(body)

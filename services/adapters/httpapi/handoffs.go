@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
@@ -130,7 +132,9 @@ type historyItem struct {
 	Role     string    `json:"actor_role,omitempty"`
 }
 
-func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
+// viewHandoff is h as staff see it (with its referral) or its partner
+// does; a pseudonymised view shows no shared data and no note.
+func viewHandoff(h *handoff.Handoff, staff, pseudo bool) handoffView {
 	req := h.Requested()
 	v := handoffView{ID: h.ID(), Status: string(h.Status()), Erased: h.Erased(), ServiceID: req.GetServiceId(), PartnerID: req.GetPartnerId(),
 		Note: req.GetNote(), RequestedAt: h.RequestedAt(), RespondBy: h.RespondBy(), UpdatedAt: h.UpdatedAt(), Reminders: h.Reminders(),
@@ -142,7 +146,7 @@ func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
 		v.SharedFields = append(v.SharedFields, handoff.SharedFieldName(f))
 	}
 	v.Shared = details(req.GetShared())
-	if v.Shared == nil || (!staff && (h.Status() == handoff.StatusCancelled || h.Status() == handoff.StatusEnteredInError)) {
+	if v.Shared == nil || pseudo || (!staff && (h.Status() == handoff.StatusCancelled || h.Status() == handoff.StatusEnteredInError)) {
 		// A withdrawn handoff shows the partner nothing more of the person.
 		v.Shared, v.SharedFields, v.Note = map[string]any{}, []string{}, ""
 	}
@@ -156,18 +160,31 @@ func viewHandoff(h *handoff.Handoff, staff bool) handoffView {
 	return v
 }
 
-// loadHandoff reads the handoff in the path. A partner sees only its own:
-// another's, like a missing one, is events.ErrNotFound.
+// loadHandoff reads the handoff in the path. A partner sees only its own,
+// a link worker only those of referrals it may reach (visible): another's,
+// like a missing one, is events.ErrNotFound.
 func (a *api) loadHandoff(r *http.Request) (*handoff.Handoff, error) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
 		return nil, events.ErrNotFound
 	}
 	h, err := handoffs.LoadHandoff(r.Context(), a.store, id)
-	if err == nil && !a.mayActOn(r, h) {
-		err = events.ErrNotFound
+	if err != nil {
+		return nil, err
 	}
-	return h, err
+	if !a.mayActOn(r, h) {
+		return nil, events.ErrNotFound
+	}
+	if key := principalFrom(r.Context()).key; key.Role == keys.RoleLinkWorker {
+		ref, _, err := events.Get(r.Context(), a.store, aggregate.Referral, h.Requested().GetReferralId())
+		if err != nil {
+			return nil, err
+		}
+		if ok, err := a.visible(r.Context(), key, ref); err != nil || !ok {
+			return nil, cmp.Or(err, events.ErrNotFound)
+		}
+	}
+	return h, nil
 }
 
 func (a *api) mayActOn(r *http.Request, h *handoff.Handoff) bool {
@@ -186,7 +203,12 @@ func (a *api) getHandoff(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewHandoff(h, principalFrom(r.Context()).key.Role != keys.RolePartner))
+	key := principalFrom(r.Context()).key
+	if err := a.audit(r, h.Requested().GetReferralId(), h.ID(), ""); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewHandoff(h, key.Role != keys.RolePartner, pseudonymised(key)))
 }
 
 // actionBody is a handoff action's body, which may be empty.

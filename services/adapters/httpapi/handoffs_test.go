@@ -11,9 +11,9 @@ func TestHandoffRules(t *testing.T) {
 	t.Parallel()
 	p := start(t)
 	k := p.vcseKeys()
-	ops, lw, ref, partnerA := k.ops, k.lw, k.ref, k.partnerA
+	ops, ref, partnerA := k.ops, k.ref, k.partnerA
 	walkID := p.importSmall(k.admin).Results[0].ServiceID
-	refID := p.assignedReferral(ref, ops, "9434765919")
+	refID, lw := p.assignedReferral(ref, ops, "9434765919")
 
 	var pr problem
 	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, map[string]any{"service_id": walkID, "shared_fields": []string{"shoe_size"}}, &pr); code != http.StatusBadRequest || len(pr.Errors) != 2 {
@@ -83,8 +83,14 @@ func TestHandoffRules(t *testing.T) {
 	if staff.Status != "rejected" || staff.Reason != "no-capacity" || staff.ReferralID != refID {
 		t.Errorf("staff view: %+v", staff)
 	}
-	// A referral not on a caseload cannot be handed off.
+	// A referral not on a caseload cannot be handed off: here the worker's
+	// case once, cancelled since (the worker reaches only its own cases).
 	other := p.refer(ref, "9876543210")[0]
+	eventually(t, "the second referral assigned", func() bool {
+		var v view
+		p.do("GET", "/v1/referrals/"+other, ops, nil, &v)
+		return v.Status == "assigned"
+	})
 	p.do("POST", "/v1/referrals/"+other+"/cancel", ref, map[string]string{"reason": "revoked"}, nil)
 	if code, _ := p.do("POST", "/v1/referrals/"+other+"/handoffs", lw, body, nil); code != http.StatusConflict {
 		t.Errorf("handoff of a cancelled referral: %d, want 409", code)

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 )
 
 // ReadyFunc reports whether the service can do its work: nil when ready,
@@ -40,6 +42,13 @@ type Config struct {
 	// UI, when set, serves every path outside /v1/, /fhir/ and the probes
 	// (the operations dashboard).
 	UI http.Handler
+	// Throttle limits failed key checks per client address and per key
+	// id; share one with the dashboard's sign-in. Nil makes one with the
+	// default limits.
+	Throttle *edge.Throttle
+	// Proxies are the reverse proxies whose X-Forwarded-For gives the
+	// client address the throttle counts; the zero value trusts none.
+	Proxies edge.Proxies
 }
 
 // New returns the handler for pathway's HTTP API. It is safe for
@@ -75,6 +84,9 @@ func New(cfg Config) http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	if cfg.Auth != nil {
+		if cfg.Throttle == nil {
+			cfg.Throttle = edge.NewThrottle(edge.ThrottleOptions{})
+		}
 		if cfg.Referrals.Now == nil {
 			cfg.Referrals.Now = time.Now
 		}

@@ -13,14 +13,14 @@ func TestPartnerIsolation(t *testing.T) {
 	t.Parallel()
 	p := startLoopbackWebhooks(t)
 	k := p.vcseKeys()
-	ops, lw, ref, partnerA, partnerB := k.ops, k.lw, k.ref, k.partnerA, k.partnerB
+	ops, ref, partnerA, partnerB := k.ops, k.ref, k.partnerA, k.partnerB
 	debtID := p.importSmall(k.admin).Results[1].ServiceID // partner B's service
 
 	// Partner B has a handoff, a webhook and a delivery.
 	rcB := newReceiver(t, "partner-b-secret-000001")
 	var hookB struct{ ID string }
 	p.do("POST", "/v1/partner/webhooks", partnerB, map[string]string{"url": rcB.URL(), "secret": rcB.Secret()}, &hookB)
-	refID := p.assignedReferral(ref, ops, "9434765919")
+	refID, lw := p.assignedReferral(ref, ops, "9434765919")
 	var h struct{ ID string }
 	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, map[string]any{"service_id": debtID, "shared_fields": []string{"given_name"}, "consent": true}, &h); code != http.StatusCreated {
 		t.Fatalf("handoff to B: %d", code)

@@ -77,7 +77,7 @@ func (a *api) submitReferral(r *http.Request, sub referral.Submission, cmd event
 }
 
 // load reads the referral named in the path, answering 404 for a bad id,
-// a missing referral, or one the caller's organisation may not see.
+// a missing referral, or one the caller may not reach (visible).
 func (a *api) load(w http.ResponseWriter, r *http.Request) (*referral.Referral, bool) {
 	ref, err := a.loadVisible(r)
 	if err != nil {
@@ -88,7 +88,9 @@ func (a *api) load(w http.ResponseWriter, r *http.Request) (*referral.Referral, 
 }
 
 // loadVisible reads the referral named in the path; events.ErrNotFound
-// when it does not exist or the caller may not see it.
+// when it does not exist or the caller may not reach it (visible) and
+// gives no break-glass reason its role allows. A GET is recorded in the
+// audit log before it is answered.
 func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
 	id := r.PathValue("id")
 	if _, err := uuid.Parse(id); err != nil {
@@ -98,37 +100,48 @@ func (a *api) loadVisible(r *http.Request) (*referral.Referral, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !canSee(principalFrom(r.Context()).key, ref) {
-		return nil, events.ErrNotFound
+	key := principalFrom(r.Context()).key
+	ok, err := a.visible(r.Context(), key, ref)
+	if err != nil {
+		return nil, err
+	}
+	reason := ""
+	if !ok {
+		// Break-glass: a read outside the key's reach, with a reason.
+		if reason, err = accessReason(r); err != nil {
+			return nil, err
+		}
+		if reason == "" || r.Method != http.MethodGet || !breakGlass(key) {
+			return nil, events.ErrNotFound
+		}
+		a.log.Warn("break-glass read", "key_id", key.ID, "route", r.Pattern, "referral", ref.ID())
+	}
+	if r.Method == http.MethodGet {
+		if err := a.audit(r, ref.ID(), "", reason); err != nil {
+			return nil, err
+		}
 	}
 	return ref, nil
 }
 
-// canSee reports whether key may see the referral: a referrer only the
-// referrals its own organisation made.
-func canSee(key keys.Key, ref *referral.Referral) bool {
-	if key.Role == keys.RoleReferrer {
-		return ref.Received().GetReferrer().GetOrganisation() == key.Organisation
-	}
-	return true
-}
-
 // referralView is the JSON form of a referral's state and history.
 type referralView struct {
-	ID                    string              `json:"id"`
-	Status                string              `json:"status"`
-	Active                bool                `json:"active"`
-	Priority              string              `json:"priority"`
-	Sequence              uint64              `json:"sequence"`
-	ReceivedAt            time.Time           `json:"received_at"`
-	UpdatedAt             time.Time           `json:"updated_at"`
-	Referral              referral.Submission `json:"referral"`
-	Code                  *codeView           `json:"code,omitempty"`
-	SafeguardingEscalated bool                `json:"safeguarding_escalated"`
-	PossibleDuplicateOf   string              `json:"possible_duplicate_of,omitempty"`
-	Triage                *triageView         `json:"triage,omitempty"`
-	CancelReason          string              `json:"cancel_reason,omitempty"`
-	MergedInto            string              `json:"merged_into,omitempty"`
+	ID         string    `json:"id"`
+	Status     string    `json:"status"`
+	Active     bool      `json:"active"`
+	Priority   string    `json:"priority"`
+	Sequence   uint64    `json:"sequence"`
+	ReceivedAt time.Time `json:"received_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+	// Referral is the referral.Submission, or its referral.Pseudonym in a
+	// pseudonymised view.
+	Referral              any         `json:"referral"`
+	Code                  *codeView   `json:"code,omitempty"`
+	SafeguardingEscalated bool        `json:"safeguarding_escalated"`
+	PossibleDuplicateOf   string      `json:"possible_duplicate_of,omitempty"`
+	Triage                *triageView `json:"triage,omitempty"`
+	CancelReason          string      `json:"cancel_reason,omitempty"`
+	MergedInto            string      `json:"merged_into,omitempty"`
 	// Erased is set once the referral's personal data was erased: the
 	// person's details are gone for good, the rest of the record stays.
 	Erased  bool          `json:"erased"`
@@ -175,7 +188,10 @@ func enumWire(name, prefix string) string {
 	return referral.WireName(name, prefix)
 }
 
-func viewOf(ref *referral.Referral) referralView {
+// viewOf is the view of ref; a pseudonymised one shows the person's
+// pseudonym, and of the triage no text staff wrote.
+func viewOf(ref *referral.Referral, pseudonymised bool) referralView {
+	sub := referral.FromEvent(ref.Received())
 	v := referralView{
 		ID:                    ref.ID(),
 		Status:                string(ref.Status()),
@@ -184,7 +200,7 @@ func viewOf(ref *referral.Referral) referralView {
 		Sequence:              ref.Version(),
 		ReceivedAt:            ref.ReceivedAt(),
 		UpdatedAt:             ref.UpdatedAt(),
-		Referral:              referral.FromEvent(ref.Received()),
+		Referral:              sub,
 		SafeguardingEscalated: ref.Escalated(),
 		PossibleDuplicateOf:   ref.Received().GetPossibleDuplicateOf(),
 		CancelReason:          strings.ReplaceAll(enumWire(ref.CancelReason().String(), "CANCEL_REASON_"), "_", "-"),
@@ -212,6 +228,12 @@ func viewOf(ref *referral.Referral) referralView {
 			Override:            t.GetOverride(),
 		}
 	}
+	if pseudonymised {
+		v.Referral = sub.Pseudonymised()
+		if v.Triage != nil {
+			v.Triage.Reason, v.Triage.DeclineReason, v.Triage.RedirectDestination = "", "", ""
+		}
+	}
 	for _, c := range ref.History() {
 		h := historyView{Sequence: c.Sequence, Type: strings.TrimPrefix(string(c.Payload.ProtoReflect().Descriptor().Name()), ""), At: c.At}
 		if c.Actor != nil {
@@ -228,7 +250,7 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(ref))
+	writeJSON(w, http.StatusOK, viewOf(ref, pseudonymised(principalFrom(r.Context()).key)))
 }
 
 type changeResponse struct {

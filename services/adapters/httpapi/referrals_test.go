@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -9,7 +10,8 @@ import (
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
-// TestReferrerSeesOnlyItsOwn: another organisation's referral is 404.
+// TestReferrerSeesOnlyItsOwn: another organisation's referral is 404 on
+// every referral route a referrer may call, as an unknown one is.
 func TestReferrerSeesOnlyItsOwn(t *testing.T) {
 	t.Parallel()
 	p := start(t)
@@ -22,6 +24,14 @@ func TestReferrerSeesOnlyItsOwn(t *testing.T) {
 	}
 	if code, _ := p.do("POST", "/v1/referrals/"+created.ID+"/cancel", b, map[string]string{"reason": "revoked"}, nil); code != http.StatusNotFound {
 		t.Fatalf("other organisation's cancel: %d, want 404", code)
+	}
+	for _, path := range []string{"/v1/referrals/{id}/timeline", "/fhir/r4/ServiceRequest/{id}"} {
+		var got, unknown map[string]any
+		code, _ := p.do("GET", replaceID(path, created.ID), b, nil, &got)
+		p.do("GET", replaceID(path, "00000000-0000-7000-8000-000000000000"), b, nil, &unknown)
+		if code != http.StatusNotFound || !reflect.DeepEqual(got, unknown) {
+			t.Fatalf("other organisation's GET %s: %d %v, want 404 as for an unknown referral", path, code, got)
+		}
 	}
 	if code, _ := p.do("GET", "/v1/referrals/00000000-0000-7000-8000-000000000000", a, nil, nil); code != http.StatusNotFound {
 		t.Fatalf("unknown referral: %d, want 404", code)

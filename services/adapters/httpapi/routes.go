@@ -56,6 +56,8 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/referrals/{id}/reopen", reopeners}, a.reopen()},
 		{Route{"POST", "/v1/referrals/{id}/erase", admins}, a.eraseReferral()},
 		{Route{"POST", "/v1/people/erase", admins}, a.erasePerson()},
+		{Route{"GET", "/v1/audit", admins}, a.auditQuery},
+		{Route{"POST", "/v1/people/access-request", admins}, a.subjectAccess},
 		{Route{"GET", "/v1/openapi.json", everyone}, a.openAPI},
 		{Route{"POST", "/v1/workers", rosterStaff}, a.registerWorker()},
 		{Route{"GET", "/v1/workers/{id}", rosterRead}, a.getWorker},

@@ -3,7 +3,12 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,8 +23,10 @@ import (
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/partners"
 	"github.com/pathway-sp/pathway/projections/waitlists"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
+	"github.com/pathway-sp/pathway/services/alerts"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/handoffs"
@@ -51,8 +58,14 @@ func start(tb testing.TB) *server { return startWith(tb, false) }
 // loopback, where the tests' receivers listen.
 func startLoopbackWebhooks(tb testing.TB) *server { return startWith(tb, true) }
 
-func startWith(tb testing.TB, allowPrivate bool) *server {
+// startWith starts the API, trusting the reverse proxies at proxies (their
+// X-Forwarded-For gives the client address).
+func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 	tb.Helper()
+	trusted, err := edge.ParseProxies(proxies)
+	if err != nil {
+		tb.Fatal(err)
+	}
 	lg := eventstest.Start(tb, false)
 	s := &server{t: tb, log: lg, logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(s.logs, nil))
@@ -73,7 +86,6 @@ func startWith(tb testing.TB, allowPrivate bool) *server {
 			tb.Fatal(err)
 		}
 	}
-	var err error
 	s.keys, err = keys.Open(ctx, lg.JS, keys.Options{})
 	must(err)
 	s.auth = s.keys.Authenticator()
@@ -85,19 +97,19 @@ func startWith(tb testing.TB, allowPrivate bool) *server {
 		g.Go(func() error { return e.Run(ctx) })
 		return e
 	}
-	people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1)
+	people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1, eventstest.Master())
 	must(err)
-	wh, err := webhooks.Open(ctx, lg.JS, lg.Store, webhooks.Options{Logger: log, Deliver: true, AllowPrivate: allowPrivate})
+	wh, err := webhooks.Open(ctx, lg.JS, lg.Store, webhooks.Options{Master: eventstest.Master(), Logger: log, Deliver: true, AllowPrivate: allowPrivate})
 	must(err)
 	g.Go(func() error { return wh.Run(ctx) })
 	tri := triage.NewService(lg.Store, triage.DefaultRules(), nil, log)
 	g.Go(func() error { return tri.Run(ctx) })
 	asg := assignment.New(lg.Store, assignment.Options{Logger: log, Checkpoints: obj})
 	g.Go(func() error { return asg.Run(ctx) })
-	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth,
+	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth, Proxies: trusted,
 		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, nil), TriageQueue: engine(intake.NewIndex())},
 		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
-			ReadTimeout: 2 * time.Second},
+			Alerts: engine(alerts.NewView()), ReadTimeout: 2 * time.Second},
 		VCSE: httpapi.VCSE{Directory: directory.New(lg.Store), Handoffs: handoffs.New(lg.Store, handoffs.Options{Logger: log, Checkpoints: obj}),
 			Webhooks: wh, Partners: engine(partners.New())},
 	})
@@ -131,10 +143,25 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// key creates an API key and waits until the authenticator knows it.
+// key creates an API key of role (with an organisation for a referrer
+// or a partner) and waits until the authenticator knows it.
 func (s *server) key(role keys.Role, org string) string {
 	s.t.Helper()
-	plain, _, err := s.keys.Create(context.Background(), role, org, "test")
+	return s.keyFor(keys.Spec{Role: role, Organisation: org})
+}
+
+// linkWorkerKey creates a link worker's key bound to worker, with scopes.
+func (s *server) linkWorkerKey(worker string, scopes ...keys.Scope) string {
+	s.t.Helper()
+	return s.keyFor(keys.Spec{Role: keys.RoleLinkWorker, Worker: worker, Scopes: scopes})
+}
+
+// keyFor creates the key spec says and waits until the authenticator
+// knows it.
+func (s *server) keyFor(spec keys.Spec) string {
+	s.t.Helper()
+	spec.Label = "test"
+	plain, _, err := s.keys.Create(context.Background(), spec)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -145,9 +172,42 @@ func (s *server) key(role keys.Role, org string) string {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	s.t.Fatalf("key for %s not accepted within 5s", role)
+	s.t.Fatalf("key for %s not accepted within 5s", spec.Role)
 	return ""
 }
+
+// legacyLinkWorkerKey stores a link worker's key as keys were stored
+// before they named a worker (no worker, no scopes), and waits until the
+// authenticator knows it.
+func (s *server) legacyLinkWorkerKey() string {
+	s.t.Helper()
+	ctx := context.Background()
+	id, secret := make([]byte, 6), make([]byte, 32)
+	_, _ = rand.Read(id)
+	_, _ = rand.Read(secret)
+	plainSecret := base64.RawURLEncoding.EncodeToString(secret)
+	sum := sha256.Sum256([]byte(plainSecret))
+	rec := fmt.Sprintf(`{"id":%q,"role":"link_worker","label":"made before keys named workers","created_at":"2026-01-01T00:00:00Z","secret_hash":%q}`,
+		hex.EncodeToString(id), hex.EncodeToString(sum[:]))
+	kv, err := s.log.JS.KeyValue(ctx, keys.Bucket)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if _, err := kv.Create(ctx, hex.EncodeToString(id), []byte(rec)); err != nil {
+		s.t.Fatal(err)
+	}
+	plain := "pw_" + hex.EncodeToString(id) + "_" + plainSecret
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if k, err := s.auth.Authenticate(plain); err == nil && k.Role == keys.RoleLinkWorker && k.Worker == "" {
+			return plain
+		}
+	}
+	s.t.Fatal("the old link worker key was not accepted within 5s")
+	return ""
+}
+
+// replaceID puts id in place of a route pattern's {id}.
+func replaceID(pattern, id string) string { return strings.ReplaceAll(pattern, "{id}", id) }
 
 // revoke revokes a key and waits until the authenticator refuses it.
 func (s *server) revoke(plain string) {

@@ -14,15 +14,15 @@ import (
 
 // webhookRegistry keeps a partner's webhook endpoints.
 type webhookRegistry interface {
-	Register(ctx context.Context, partner, rawURL, secret string) (webhooks.Endpoint, error)
+	Register(ctx context.Context, partner, rawURL, secret string, cmd events.Command) (webhooks.Endpoint, error)
 	Endpoints(partner string) []webhooks.Endpoint
-	Delete(ctx context.Context, partner, id string) error
+	Delete(ctx context.Context, partner, id string, cmd events.Command) error
 }
 
 // deliveryLog lists a partner's webhook deliveries and sends one again.
 type deliveryLog interface {
 	Deliveries(partner, status string) []webhooks.Delivery
-	Redeliver(ctx context.Context, partner, id string) (webhooks.Delivery, error)
+	Redeliver(ctx context.Context, partner, id string, cmd events.Command) (webhooks.Delivery, error)
 }
 
 var (
@@ -35,11 +35,11 @@ type webhookBody struct {
 	Secret string `json:"secret"`
 }
 
-// registerWebhook handles POST /v1/partner/webhooks. Endpoints are not on
-// the log: the command takes no key.
+// registerWebhook handles POST /v1/partner/webhooks. Each registration
+// makes a new endpoint: the command takes no key.
 func (a *api) registerWebhook() http.HandlerFunc {
 	return command(a, noKey, nil, func(r *http.Request, b *webhookBody, cmd events.Command) (reply, error) {
-		ep, err := a.webhooks.Register(r.Context(), principalFrom(r.Context()).key.Organisation, b.URL, b.Secret)
+		ep, err := a.webhooks.Register(r.Context(), principalFrom(r.Context()).key.Organisation, b.URL, b.Secret, cmd)
 		ep.Secret = ""
 		return reply{status: http.StatusCreated, body: ep}, err
 	})
@@ -52,7 +52,11 @@ func (a *api) listWebhooks(w http.ResponseWriter, r *http.Request) {
 
 // deleteWebhook handles DELETE /v1/partner/webhooks/{id}.
 func (a *api) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	if err := a.webhooks.Delete(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id")); err != nil {
+	cmd, err := a.commandOf(r, noKey)
+	if err == nil {
+		err = a.webhooks.Delete(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id"), cmd)
+	}
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -76,6 +80,8 @@ func (a *api) listDeliveries(w http.ResponseWriter, r *http.Request) {
 
 // redeliver handles POST /v1/partner/webhooks/deliveries/{id}/redeliver.
 func (a *api) redeliver(w http.ResponseWriter, r *http.Request) {
-	d, err := a.deliveries.Redeliver(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id"))
-	a.respond(w, r, reply{status: http.StatusAccepted, body: d}, err)
+	a.execute(w, r, noKey, func(cmd events.Command) (reply, error) {
+		d, err := a.deliveries.Redeliver(r.Context(), principalFrom(r.Context()).key.Organisation, r.PathValue("id"), cmd)
+		return reply{status: http.StatusAccepted, body: d}, err
+	})
 }

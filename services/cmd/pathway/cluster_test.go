@@ -25,6 +25,7 @@ func TestClusterReadsEveryWriteAfterIts201(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.NATSURL = c.URLs()
+	cfg.NATSUser, cfg.NATSPass = c.UserInfo()
 	cfg.Replicas = 3
 	p := startPathwayWith(t, cfg)
 	ref := p.key(keys.RoleReferrer, "A81001")

@@ -8,7 +8,10 @@ import (
 	"path/filepath"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/keyring"
+	"github.com/pathway-sp/pathway/services/domain/person"
+	"github.com/pathway-sp/pathway/services/intake"
 )
 
 // masterKeyFile is the master key's file in the data directory when no
@@ -52,4 +55,45 @@ func openDataKeys(ctx context.Context, js jetstream.JetStream, master keyring.Ma
 		return nil, fmt.Errorf("open the data keys: %w", err)
 	}
 	return ring, nil
+}
+
+// personalLog is a command's way into a log's personal data: the log, its
+// data keys, and the keyer of person ids, under the master key.
+type personalLog struct {
+	js     jetstream.JetStream
+	ring   *keyring.Ring
+	people person.Keyer
+	close  func()
+}
+
+// openPersonalLog connects to the log at data (through a running serve,
+// or on its own) or natsURL, and opens its data keys and person keyer
+// with the master key from getenv or the file (masterKey, default
+// master.key in data). It never makes a master key: a command on a log
+// without one has nothing to open.
+func openPersonalLog(ctx context.Context, data, natsURL, masterKey string, getenv func(string) string) (*personalLog, error) {
+	js, closeFn, err := keysConnect(data, natsURL, externalAuth(getenv))
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*personalLog, error) {
+		closeFn()
+		return nil, err
+	}
+	if err := events.Ready(ctx, js, ""); err != nil {
+		return fail(fmt.Errorf("no event log here: %w", err))
+	}
+	master, err := loadMaster(masterKeyPath(masterKey, data, natsURL), getenv, false, nil)
+	if err != nil {
+		return fail(err)
+	}
+	ring, err := openDataKeys(ctx, js, master, 1)
+	if err != nil {
+		return fail(err)
+	}
+	people, err := intake.OpenPersonKeyer(ctx, js, 1, master)
+	if err != nil {
+		return fail(err)
+	}
+	return &personalLog{js: js, ring: ring, people: people, close: closeFn}, nil
 }

@@ -81,7 +81,7 @@ func demoCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	key, err := loadDemo(ctx, js, ring, *dc, triage.DefaultRules(), stderr, nil)
+	key, err := loadDemo(ctx, js, ring, master, *dc, triage.DefaultRules(), stderr, nil)
 	if err != nil {
 		return err
 	}
@@ -91,10 +91,10 @@ func demoCommand(ctx context.Context, args []string, getenv func(string) string,
 
 // loadDemo loads the demo region into js with a progress bar on w, and
 // returns a new ops key for the dashboard.
-func loadDemo(ctx context.Context, js jetstream.JetStream, dataKeys events.Keys, dc demoConfig, rules *triage.Rules, w io.Writer, log *slog.Logger) (string, error) {
+func loadDemo(ctx context.Context, js jetstream.JetStream, dataKeys events.Keys, master keys.Wrapper, dc demoConfig, rules *triage.Rules, w io.Writer, log *slog.Logger) (string, error) {
 	start := time.Now()
 	last := -1
-	sum, err := demo.Load(ctx, js, demo.Options{Keys: dataKeys, Days: dc.Days, PerDay: dc.PerDay, Seed: dc.Seed, Rules: rules, Logger: log,
+	sum, err := demo.Load(ctx, js, demo.Options{Keys: dataKeys, Master: master, Days: dc.Days, PerDay: dc.PerDay, Seed: dc.Seed, Rules: rules, Logger: log,
 		Progress: func(day, days int) {
 			pct := day * 100 / max(days, 1)
 			if pct == last {
@@ -113,7 +113,7 @@ func loadDemo(ctx context.Context, js jetstream.JetStream, dataKeys events.Keys,
 	if err != nil {
 		return "", err
 	}
-	plain, _, err := ks.Create(ctx, keys.RoleOps, "", "demo dashboard")
+	plain, _, err := ks.Create(ctx, keys.Spec{Role: keys.RoleOps, Label: "demo dashboard"})
 	return plain, err
 }
 
@@ -133,7 +133,7 @@ func serveDemo(ctx context.Context, js jetstream.JetStream, cfg serveConfig, log
 	if out == nil {
 		out = io.Discard
 	}
-	key, err := loadDemo(ctx, js, cfg.keys, demoConfig{Days: 150, PerDay: 20, Seed: 1}, cfg.rules, out, log)
+	key, err := loadDemo(ctx, js, cfg.keys, cfg.master, demoConfig{Days: 150, PerDay: 20, Seed: 1}, cfg.rules, out, log)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}

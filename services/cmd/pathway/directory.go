@@ -68,8 +68,7 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 		}
 		return fmt.Errorf("%s: %s", pos[0], msg)
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, serveConfig{NATSCreds: getenv(envNames["nats-creds"]), NATSUser: getenv(envNames["nats-user"]),
-		NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])})
+	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/erasure"
-	"github.com/pathway-sp/pathway/services/intake"
 )
 
 const eraseUsage = `Usage:
@@ -89,27 +88,12 @@ func eraseCommand(ctx context.Context, args []string, getenv func(string) string
 		return errUsage
 	}
 
-	js, closeFn, err := keysConnect(*data, *natsURL, serveConfig{NATSCreds: getenv(envNames["nats-creds"]), NATSUser: getenv(envNames["nats-user"]),
-		NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])})
+	l, err := openPersonalLog(ctx, *data, *natsURL, *masterKey, getenv)
 	if err != nil {
 		return err
 	}
-	defer closeFn()
-	if err := events.Ready(ctx, js, ""); err != nil {
-		return fmt.Errorf("no event log here: %w", err)
-	}
-	master, err := loadMaster(masterKeyPath(*masterKey, *data, *natsURL), getenv, false, nil)
-	if err != nil {
-		return err
-	}
-	ring, err := openDataKeys(ctx, js, master, 1)
-	if err != nil {
-		return err
-	}
-	people, err := intake.OpenPersonKeyer(ctx, js, 1)
-	if err != nil {
-		return err
-	}
+	defer l.close()
+	js, ring, people := l.js, l.ring, l.people
 	store := events.New(js, events.Options{Keys: ring})
 	svc := erasure.New(store, ring, people)
 	req := erasure.Request{Ground: ground, Reason: *reason, Command: events.Command{

@@ -106,12 +106,12 @@ func TestErasureMustShow(t *testing.T) {
 	k := p.vcseKeys()
 	rep := p.importSmall(k.admin)
 	walkID := rep.Results[0].ServiceID
-	p.worker(k.ops, "Alex Link", 5)
+	lw := p.linkWorkerKey(p.worker(k.ops, "Alex Link", 5))
 
 	// Create and read.
 	id := p.referPerson(k.ref, k.ops)
 	var h struct{ ID string }
-	if code, _ := p.do("POST", "/v1/referrals/"+id+"/handoffs", k.lw, map[string]any{
+	if code, _ := p.do("POST", "/v1/referrals/"+id+"/handoffs", lw, map[string]any{
 		"service_id": walkID, "shared_fields": []string{"given_name", "phone"}, "consent": true}, &h); code != http.StatusCreated {
 		t.Fatalf("handoff: %d", code)
 	}
@@ -135,7 +135,7 @@ func TestErasureMustShow(t *testing.T) {
 	if code, _ := p.do("POST", "/v1/people/erase", k.admin, erase, nil); code != http.StatusConflict {
 		t.Errorf("erase with an open referral: %d, want 409", code)
 	}
-	if code, _ := p.do("POST", "/v1/referrals/"+id+"/discharge", k.lw, map[string]any{"reason": "goals_met"}, nil); code != http.StatusOK {
+	if code, _ := p.do("POST", "/v1/referrals/"+id+"/discharge", lw, map[string]any{"reason": "goals_met"}, nil); code != http.StatusOK {
 		t.Fatalf("discharge: %d", code)
 	}
 	var hs struct{ Status string }
@@ -286,5 +286,117 @@ func TestEraseCommand(t *testing.T) {
 	last := tl.Events[len(tl.Events)-1]
 	if last.Type != "ReferralErased" || last.ActorID != "cli:admin-7" {
 		t.Errorf("timeline ends with %+v, want the erasure by cli:admin-7", last)
+	}
+}
+
+// TestSubjectAccessMustShow: the subject access export of a person with a
+// referral, a handoff and three reads contains all of them, and the audit
+// lists those reads; a break-glass read is audited with its reason.
+func TestSubjectAccessMustShow(t *testing.T) {
+	data := t.TempDir()
+	cfg := defaultServeConfig()
+	cfg.DataDir, cfg.HTTPAddr, cfg.NATSListen = data, "127.0.0.1:0", "127.0.0.1:0"
+	p := startPathwayWith(t, cfg)
+	k := p.vcseKeys()
+	walkID := p.importSmall(k.admin).Results[0].ServiceID
+	worker := p.worker(k.ops, "Alex Link", 5)
+	lw := p.linkWorkerKey(worker)
+	id := p.referPerson(k.ref, k.ops)
+	var h struct{ ID string }
+	if code, _ := p.do("POST", "/v1/referrals/"+id+"/handoffs", lw, map[string]any{
+		"service_id": walkID, "shared_fields": []string{"given_name", "phone"}, "consent": true}, &h); code != http.StatusCreated {
+		t.Fatalf("handoff: %d", code)
+	}
+
+	// Three reads, by three keys.
+	for _, rd := range []struct{ path, key string }{
+		{"/v1/referrals/" + id, k.admin}, {"/v1/referrals/" + id + "/timeline", lw}, {"/fhir/r4/ServiceRequest/" + id, k.ref},
+	} {
+		if code, _ := p.do("GET", rd.path, rd.key, nil, nil); code != http.StatusOK {
+			t.Fatalf("GET %s: %d", rd.path, code)
+		}
+	}
+	// A link worker of another PCN reaches it only through the glass, and
+	// the read is on the record with its reason.
+	other := p.linkWorkerKey(p.api().WorkerOf(k.ops, "Bo Link", "U99999", "B82001", 5))
+	if code, _ := p.do("GET", "/v1/referrals/"+id, other, nil, nil); code != http.StatusNotFound {
+		t.Errorf("another PCN's link worker: %d, want 404", code)
+	}
+	if code, _ := p.do("GET", "/v1/referrals/"+id, other, nil, nil, "Pathway-Access-Reason", "covering for Alex, urgent callback"); code != http.StatusOK {
+		t.Errorf("break-glass read: %d, want 200", code)
+	}
+
+	type record struct {
+		KeyID  string `json:"key_id"`
+		Route  string `json:"route"`
+		Reason string `json:"reason"`
+	}
+	var audited struct{ Records []record }
+	if code, _ := p.do("GET", "/v1/audit?referral="+id, k.admin, nil, &audited); code != http.StatusOK {
+		t.Fatalf("GET /v1/audit: %d", code)
+	}
+	has := func(recs []record, route, reason string) bool {
+		for _, r := range recs {
+			if r.Route == route && r.Reason == reason {
+				return true
+			}
+		}
+		return false
+	}
+	for _, route := range []string{"GET /v1/referrals/{id}", "GET /v1/referrals/{id}/timeline", "GET /fhir/r4/ServiceRequest/{id}"} {
+		if !has(audited.Records, route, "") {
+			t.Errorf("the audit lacks the read %s: %+v", route, audited.Records)
+		}
+	}
+	if !has(audited.Records, "GET /v1/referrals/{id}", "covering for Alex, urgent callback") {
+		t.Errorf("the audit lacks the break-glass read with its reason")
+	}
+	if b, _ := json.Marshal(audited); bytes.Contains(b, []byte(eraseFamily)) || bytes.Contains(b, []byte(eraseNHS)) {
+		t.Errorf("the audit holds personal data: %s", b)
+	}
+	if code, _ := p.do("GET", "/v1/audit?referral="+id, k.ops, nil, nil); code != http.StatusForbidden {
+		t.Errorf("the audit read by ops: %d, want 403", code)
+	}
+
+	// The export, through the API and the command line.
+	var x struct {
+		Referrals []struct {
+			ID     string
+			Events []struct{ Type string }
+			Views  map[string]any `json:"read_models"`
+		}
+		Handoffs []struct {
+			ID     string
+			Shared map[string]any
+		}
+		Audit []record
+	}
+	if code, _ := p.do("POST", "/v1/people/access-request", k.admin, map[string]any{"nhs_number": eraseNHS}, &x); code != http.StatusOK {
+		t.Fatalf("access request: %d", code)
+	}
+	if len(x.Referrals) != 1 || x.Referrals[0].ID != id || len(x.Referrals[0].Events) < 3 || x.Referrals[0].Views["caseloads"] == nil {
+		t.Errorf("export referrals: %+v, want the referral with its events and its caseload", x.Referrals)
+	}
+	if len(x.Handoffs) != 1 || x.Handoffs[0].ID != h.ID || x.Handoffs[0].Shared["given_name"] != eraseGiven {
+		t.Errorf("export handoffs: %+v, want the handoff with what was shared", x.Handoffs)
+	}
+	for _, route := range []string{"GET /v1/referrals/{id}", "GET /v1/referrals/{id}/timeline", "GET /fhir/r4/ServiceRequest/{id}"} {
+		if !has(x.Audit, route, "") {
+			t.Errorf("the export's audit lacks %s", route)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "sar.json")
+	var stdout, stderr bytes.Buffer
+	if code := run(t.Context(), []string{"sar", "--data", data, "--nhs-number", eraseNHS, "--out", out, "--by", "dpo-3"}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+		t.Fatalf("pathway sar: exit %d\n%s", code, stderr.String())
+	}
+	page, err := os.ReadFile(strings.TrimSuffix(out, ".json") + ".html")
+	if err != nil || !bytes.Contains(page, []byte(eraseFamily)) || !bytes.Contains(page, []byte("Who looked at your record")) {
+		t.Errorf("the HTML summary: %v, want the person and who read their record", err)
+	}
+	// Both exports are on the record.
+	p.do("GET", "/v1/audit?referral="+id, k.admin, nil, &audited)
+	if !has(audited.Records, "POST /v1/people/access-request", "") || !has(audited.Records, "pathway sar", "") {
+		t.Errorf("the exports are not on the record: %+v", audited.Records)
 	}
 }

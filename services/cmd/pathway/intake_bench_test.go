@@ -52,9 +52,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/assignment"
-	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/person"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/domain/worker"
@@ -62,7 +62,6 @@ import (
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
-	"github.com/pathway-sp/pathway/services/webhooks"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -319,7 +318,7 @@ func startRawTwin(tb testing.TB) *rawTwin {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { srv.Shutdown(context.Background()) })
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -368,22 +367,6 @@ func startRawTwin(tb testing.TB) *rawTwin {
 	return &rawTwin{base: "http://" + ln.Addr().String()}
 }
 
-// lastSequence is the last sequence of pathway's log.
-func lastSequence(tb testing.TB, natsURL string) uint64 {
-	tb.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	n, err := events.New(js, events.Options{}).LastSequence(context.Background())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return n
-}
-
 // readModelsAt reports whether the waitlists, caseloads and funnel read
 // models of the server at base have applied the log up to seq.
 func readModelsAt(client *http.Client, base, opsKey string, seq uint64) bool {
@@ -412,13 +395,7 @@ func readModelsAt(client *http.Client, base, opsKey string, seq uint64) bool {
 // append came.
 func settle(tb testing.TB, client *http.Client, p *pathway, opsKey string) time.Duration {
 	tb.Helper()
-	nc, err := nats.Connect(p.natsURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	store := events.New(js, events.Options{})
+	store := events.New(p.connect(), events.Options{})
 	ctx := context.Background()
 	start := time.Now()
 	last, _ := store.LastSequence(ctx)
@@ -458,7 +435,7 @@ func BenchmarkIntakeHTTP(b *testing.B) {
 	ops := p.key(keys.RoleOps, "")
 	t0 := time.Now()
 	waited := settle(b, client, p, ops)
-	b.Logf("pathway caught up with its log of %d events in %v (last append %v in)", lastSequence(b, p.natsURL), time.Since(t0).Round(time.Millisecond), waited.Round(time.Millisecond))
+	b.Logf("pathway caught up with its log of %d events in %v (last append %v in)", p.logLength(), time.Since(t0).Round(time.Millisecond), waited.Round(time.Millisecond))
 	raw := startRawTwin(b)
 
 	// A few requests to each first: connections, the index, the stream.
@@ -762,7 +739,7 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 		tb.Fatal(err)
 	}
 	defer srv.Shutdown(context.Background())
-	nc, err := nats.Connect(srv.ClientURL())
+	nc, err := nats.Connect(srv.ClientURL(), srv.Auth())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -780,7 +757,7 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 		tb.Fatal(err)
 	}
 	store := events.New(g.js, events.Options{})
-	if g.people, err = intake.OpenPersonKeyer(ctx, g.js, 1); err != nil {
+	if g.people, err = intake.OpenPersonKeyer(ctx, g.js, 1, eventstest.Master()); err != nil {
 		tb.Fatal(err)
 	}
 
@@ -873,7 +850,6 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 		{Name: triage.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType)}},
 		{Name: assignment.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType), events.TypeSubject(worker.AggregateType)}},
 		{Name: handoffs.ConsumerName, Subjects: []string{events.TypeSubject(referral.AggregateType)}},
-		{Name: webhooks.ConsumerName, Subjects: []string{events.TypeSubject(handoff.AggregateType)}},
 	} {
 		cons, err := store.EnsureConsumer(ctx, c)
 		if err != nil {
@@ -905,10 +881,10 @@ func generateHistory(tb testing.TB, data string, n, open int) history {
 		tb.Fatal(err)
 	}
 	h := history{Events: last, Open: open, Workers: nWorkers, Capacity: capacity}
-	if h.ReferrerKey, _, err = ks.Create(ctx, keys.RoleReferrer, "A81001", "bench"); err != nil {
+	if h.ReferrerKey, _, err = ks.Create(ctx, keys.Spec{Role: keys.RoleReferrer, Organisation: "A81001", Label: "bench"}); err != nil {
 		tb.Fatal(err)
 	}
-	if h.OpsKey, _, err = ks.Create(ctx, keys.RoleOps, "", "bench"); err != nil {
+	if h.OpsKey, _, err = ks.Create(ctx, keys.Spec{Role: keys.RoleOps, Label: "bench"}); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Logf("history: %d events (%d closed episodes, %d open referrals, %d assigned to %d workers of capacity %d) in %v",

@@ -42,6 +42,7 @@ Usage:
   pathway rebuild [NAME]    rebuild read models from the event log
   pathway demo [flags]      load a synthetic demo region into an empty data directory
   pathway erase ...         erase a person's personal data for good (admins)
+  pathway sar ...           export everything held about a person (subject access)
   pathway directory import FILE
                             import VCSE partners and services (HSDS 3.0 JSON)
   pathway version           print the version
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = demoCommand(ctx, rest, getenv, stdout, stderr)
 	case "erase":
 		err = eraseCommand(ctx, rest, getenv, stdout, stderr)
+	case "sar":
+		err = sarCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		err = helpCommand(rest, getenv, stdout, stderr)
 	default:
@@ -117,6 +120,9 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		return nil
 	case "erase":
 		fmt.Fprint(stdout, eraseUsage)
+		return nil
+	case "sar":
+		fmt.Fprint(stdout, sarUsage)
 		return nil
 	case "demo":
 		fs := flag.NewFlagSet("demo", flag.ContinueOnError)

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +27,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -167,9 +171,15 @@ func get(tb testing.TB, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-func storeAt(tb testing.TB, url string) *events.Store {
+// storeAt connects to the embedded server of the pathway serve running on
+// data, at url, with the credentials it keeps there.
+func storeAt(tb testing.TB, data, url string) *events.Store {
 	tb.Helper()
-	nc, err := nats.Connect(url)
+	opts, err := embedded.ClientOptions(data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -199,7 +209,7 @@ func TestServeAnswersReadyAndSurvivesRestart(t *testing.T) {
 	// A partner event: no service reacts to it, so the aggregate holds
 	// exactly what this test wrote.
 	agg := events.Aggregate{Type: "partner", ID: uuid.NewString()}
-	v, err := storeAt(t, url).Append(ctx, agg, 0, events.Event{Payload: &pathwayv1.PartnerRegistered{Name: "kept"}})
+	v, err := storeAt(t, data, url).Append(ctx, agg, 0, events.Event{Payload: &pathwayv1.PartnerRegistered{Name: "kept"}})
 	if err != nil {
 		t.Fatalf("append through the embedded server: %v", err)
 	}
@@ -208,7 +218,7 @@ func TestServeAnswersReadyAndSurvivesRestart(t *testing.T) {
 	p = startServe(t, args...)
 	addr = p.await(t, httpAddrRe, 15*time.Second)
 	awaitReady(t, addr)
-	s := storeAt(t, p.await(t, natsURLRe, time.Second))
+	s := storeAt(t, data, p.await(t, natsURLRe, time.Second))
 	recs, version, err := s.Load(ctx, agg)
 	if err != nil || len(recs) != 1 || version != v {
 		t.Fatalf("after restart: %d events at %d (%v), want 1 at %d", len(recs), version, err, v)
@@ -227,8 +237,15 @@ func TestServeExternalNATS(t *testing.T) {
 	natsAddr := ln.Addr().String()
 	ln.Close()
 	data := filepath.Join(t.TempDir(), "unused")
+	// The external NATS's credentials, made by a first start.
+	natsData := t.TempDir()
+	srv, err := embedded.Start(embedded.Config{DataDir: natsData, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown(context.Background())
 
-	p := startServe(t, "--nats-url", "nats://"+natsAddr, "--data", data, "--http", "127.0.0.1:0", "--master-key", testMasterKey(t))
+	p := startServe(t, "--nats-url", "nats://"+natsAddr, "--nats-nkey", filepath.Join(natsData, embedded.CredentialsFile), "--data", data, "--http", "127.0.0.1:0", "--master-key", testMasterKey(t))
 	addr := p.await(t, httpAddrRe, 15*time.Second)
 	if code, _ := get(t, "http://"+addr+"/healthz"); code != http.StatusOK {
 		t.Fatalf("/healthz while NATS is down: %d, want 200", code)
@@ -243,7 +260,7 @@ func TestServeExternalNATS(t *testing.T) {
 	}
 
 	// The external NATS comes up: pathway connects and sets up the stream.
-	srv, err := embedded.Start(embedded.Config{DataDir: t.TempDir(), Listen: natsAddr})
+	srv, err = embedded.Start(embedded.Config{DataDir: natsData, Listen: natsAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,6 +301,12 @@ func TestCommandLine(t *testing.T) {
 		{name: "token with user", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-user", "u", "--nats-token", "t"}, code: 1, stderr: "cannot be combined"},
 		{name: "bad retention", args: []string{"serve", "--retention", "discharged=8h"}, code: 2, stderr: "unknown unit"},
 		{name: "unknown outcome", args: []string{"serve", "--retention", "closed=8y"}, code: 2, stderr: "entered_in_error"},
+		{name: "NKey with user", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-user", "u", "--nats-nkey", "f"}, code: 1, stderr: "--nats-nkey cannot be combined"},
+		{name: "NATS beyond loopback without TLS", args: []string{"serve", "--nats-listen", "0.0.0.0:4222"}, code: 1, stderr: "not a loopback address"},
+		{name: "NATS on every interface without TLS", args: []string{"serve", "--nats-listen", ":4222"}, code: 1, stderr: "give --nats-cert and --nats-key"},
+		{name: "NATS beyond loopback from the environment", args: []string{"serve"}, env: map[string]string{"PATHWAY_NATS_LISTEN": "10.1.2.3:4222"}, code: 1, stderr: "not a loopback address"},
+		{name: "TLS certificate without its key", args: []string{"serve", "--nats-listen", "0.0.0.0:4222", "--nats-cert", "c.pem"}, code: 1, stderr: "go together"},
+		{name: "TLS with an external NATS", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-cert", "c.pem", "--nats-key", "k.pem"}, code: 1, stderr: "for the embedded server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
@@ -345,6 +368,16 @@ func TestKeysCommand(t *testing.T) {
 	if code, _, errs := run1("keys", "create", "--role", "nurse"); code != 1 || !strings.Contains(errs, "role") {
 		t.Fatalf("unknown role: %d %q", code, errs)
 	}
+	// A link worker's key acts for a worker on the roster.
+	if code, _, errs := run1("keys", "create", "--role", "link_worker"); code != 1 || !strings.Contains(errs, "--worker") {
+		t.Fatalf("link worker without a worker: %d %q, want 1 naming --worker", code, errs)
+	}
+	if code, _, errs := run1("keys", "create", "--role", "link_worker", "--worker", "0190f6b2-0000-7000-8000-000000000001"); code != 1 || !strings.Contains(errs, "no link worker") {
+		t.Fatalf("link worker of no worker: %d %q, want 1: no link worker", code, errs)
+	}
+	if code, _, errs := run1("keys", "create", "--role", "ops", "--scope", "team"); code != 1 || !strings.Contains(errs, "team scope") {
+		t.Fatalf("ops key with the team scope: %d %q, want 1 naming the scope", code, errs)
+	}
 	code, out, _ = run1("keys", "list")
 	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "A81001") || strings.Contains(out, "pw_") {
 		t.Fatalf("list: %d %q, want the key's id and organisation and no secret", code, out)
@@ -369,8 +402,9 @@ func TestKeysCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("create while serving: %d", code)
 	}
+	ops := strings.TrimSpace(out)
 	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/openapi.json", nil)
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out))
+	req.Header.Set("Authorization", "Bearer "+ops)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		resp, err := http.DefaultClient.Do(req)
@@ -385,6 +419,142 @@ func TestKeysCommand(t *testing.T) {
 			t.Fatal("a key created while serving was not accepted within 5s")
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// A link worker key for a worker on the roster, with the team scope.
+	worker := apitest.Client{TB: t, Base: "http://" + addr}.Worker(ops, "Alex Link", 5)
+	code, out, errs = run1("keys", "create", "--role", "link_worker", "--worker", worker, "--scope", "team")
+	if code != 0 || !strings.HasPrefix(out, "pw_") || !strings.Contains(errs, "of PCN U12345") || !strings.Contains(errs, "scope team") {
+		t.Fatalf("link worker key: %d %q %q, want a key of the worker's PCN with the team scope", code, out, errs)
+	}
+	lwID := strings.Split(strings.TrimSpace(out), "_")[1]
+	code, out, _ = run1("keys", "list")
+	var line string
+	for l := range strings.Lines(out) {
+		if strings.HasPrefix(l, lwID) {
+			line = l
+		}
+	}
+	if code != 0 || !strings.Contains(line, worker) || !strings.Contains(line, "team") {
+		t.Fatalf("list: %d %q, want the link worker key with its worker and scope", code, out)
+	}
+	p.stop(t, syscall.SIGTERM)
+}
+
+// TestNATSIsLocked: the first command on a new data directory generates
+// the embedded server's credentials there, its owner's alone; a running
+// serve refuses NATS clients without them and admits a tool that uses
+// the file as its NKey seed; and a command whose credentials the running
+// serve refuses fails, rather than open the directory under it.
+func TestNATSIsLocked(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	env := func(string) string { return "" }
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"keys", "create", "--role", "ops", "--data", data}, env, &out, &errb); code != 0 {
+		t.Fatalf("keys create on a new data directory: %d %s", code, errb.String())
+	}
+	creds := filepath.Join(data, embedded.CredentialsFile)
+	for path, want := range map[string]os.FileMode{data: 0o700, creds: 0o600} {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s: mode %04o, want %04o", path, got, want)
+		}
+	}
+
+	p := startServe(t, "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0")
+	awaitReady(t, p.await(t, httpAddrRe, 15*time.Second))
+	url := p.await(t, natsURLRe, time.Second)
+	if nc, err := nats.Connect(url); !errors.Is(err, nats.ErrAuthorization) {
+		if err == nil {
+			nc.Close()
+		}
+		t.Errorf("connect without credentials: %v, want %v", err, nats.ErrAuthorization)
+	}
+	seed, err := nats.NkeyOptionFromSeed(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, seed)
+	if err != nil {
+		t.Fatalf("connect with the credentials file as an NKey seed: %v", err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.Stream(context.Background(), events.DefaultStream); err != nil {
+		t.Errorf("the event stream through the credentials: %v", err)
+	}
+
+	// Someone else's credentials in the directory: the running serve
+	// refuses them, and keys says so instead of opening the directory.
+	other := t.TempDir()
+	srv, err := embedded.Start(embedded.Config{DataDir: other, Listen: "127.0.0.1:0", NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Shutdown(context.Background())
+	mine, _ := os.ReadFile(creds)
+	theirs, _ := os.ReadFile(filepath.Join(other, embedded.CredentialsFile))
+	os.WriteFile(creds, theirs, 0o600)
+	out.Reset()
+	errb.Reset()
+	code := run(context.Background(), []string{"keys", "list", "--data", data}, env, &out, &errb)
+	os.WriteFile(creds, mine, 0o600)
+	if code != 1 || !strings.Contains(strings.ToLower(errb.String()), "authorization violation") {
+		t.Errorf("keys list with credentials the running serve refuses: exit %d, stdout %q, stderr %q; want 1 with the refusal", code, out.String(), errb.String())
+	}
+	p.stop(t, syscall.SIGTERM)
+}
+
+// TestServeBeyondLoopbackWithTLS: with a certificate, the embedded server
+// listens on every interface; a TLS client with the credentials connects,
+// and pathway keys reaches the running serve over TLS, trusting the
+// certificate it recorded in the data directory.
+func TestServeBeyondLoopbackWithTLS(t *testing.T) {
+	certFile, keyFile, roots := eventstest.Certificate(t)
+	data := t.TempDir()
+	p := startServe(t, "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "0.0.0.0:0", "--nats-cert", certFile, "--nats-key", keyFile)
+	addr := p.await(t, httpAddrRe, 15*time.Second)
+	awaitReady(t, addr)
+	u, err := neturl.Parse(p.await(t, natsURLRe, time.Second))
+	if err != nil || u.Scheme != "tls" {
+		t.Fatalf("embedded NATS at %v (%v), want a tls:// URL", u, err)
+	}
+	seed, err := nats.NkeyOptionFromSeed(filepath.Join(data, embedded.CredentialsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("tls://127.0.0.1:"+u.Port(), nats.Secure(&tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}), seed)
+	if err != nil {
+		t.Fatalf("TLS client with the credentials: %v", err)
+	}
+	defer nc.Close()
+	if _, err := nc.TLSConnectionState(); err != nil {
+		t.Errorf("no TLS on the connection: %v", err)
+	}
+	js, _ := jetstream.New(nc)
+	if _, err := js.Stream(context.Background(), events.DefaultStream); err != nil {
+		t.Errorf("the event stream over TLS: %v", err)
+	}
+
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"keys", "create", "--role", "ops", "--data", data}, func(string) string { return "" }, &out, &errb); code != 0 {
+		t.Fatalf("keys create against the serve on TLS: %d %s", code, errb.String())
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/openapi.json", nil)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out.String()))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the key created over TLS was not accepted within 5s: keys did not write to the running serve")
+		}
 	}
 	p.stop(t, syscall.SIGTERM)
 }
@@ -403,9 +573,9 @@ func TestRebuildCommand(t *testing.T) {
 	data := t.TempDir()
 	p := startPathway(t, data)
 	ops := p.key(keys.RoleOps, "")
-	lw := p.key(keys.RoleLinkWorker, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
 	wk := struct{ ID string }{p.worker(ops, "W", 1)}
+	lw := p.linkWorkerKey(wk.ID)
 	ids := p.refer(ref, "9434765919", "4010232137", "9876543210")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -439,7 +609,7 @@ func TestRebuildCommand(t *testing.T) {
 
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"rebuild", "--data", data}, func(string) string { return "" }, &out, &errb)
-	for _, name := range []string{"waitlists", "caseloads", "funnel", "triage-queue", "assignment-view", "handoff-deadlines"} {
+	for _, name := range []string{"waitlists", "caseloads", "funnel", "triage-queue", "assignment-view", "handoff-deadlines", "webhook-deliveries"} {
 		if code != 0 || !strings.Contains(out.String(), name+": rebuilt to sequence") {
 			t.Fatalf("rebuild: exit %d\nstdout %s\nstderr %s", code, out.String(), errb.String())
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/retention"
+	"github.com/pathway-sp/pathway/services/webhooks"
 )
 
 // readModels are the projections `pathway rebuild` knows, by name.
@@ -39,6 +40,7 @@ var readModels = map[string]func() projections.Projection{
 	handoffs.DeadlinesName: func() projections.Projection { return handoffs.NewDeadlines() },
 	retention.ViewName:     func() projections.Projection { return retention.NewView() },
 	alerts.ViewName:        func() projections.Projection { return alerts.NewView() },
+	webhooks.ViewName:      func() projections.Projection { return webhooks.NewView(webhooks.ViewName) },
 }
 
 const rebuildUsage = `Usage: pathway rebuild [NAME...] [--data DIR | --nats-url URL]
@@ -78,8 +80,7 @@ func rebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 			return errUsage
 		}
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, serveConfig{NATSCreds: getenv(envNames["nats-creds"]), NATSUser: getenv(envNames["nats-user"]),
-		NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])})
+	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/keyring"
 	"github.com/pathway-sp/pathway/projections"
@@ -90,12 +88,7 @@ func BenchmarkSealing(b *testing.B) {
 func replayAll(tb testing.TB, p *pathway) (time.Duration, time.Duration, uint64) {
 	tb.Helper()
 	ctx := context.Background()
-	nc, err := nats.Connect(p.natsURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := p.connect()
 	master, _, err := keyring.LoadMaster(masterKeyPath("", p.data, ""), func(string) string { return "" }, false)
 	if err != nil {
 		tb.Fatal(err)

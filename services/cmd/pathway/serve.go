@@ -23,9 +23,11 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
 	"github.com/pathway-sp/pathway/events/keyring"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/triage"
+	"golang.org/x/net/netutil"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -35,8 +37,11 @@ type serveConfig struct {
 	DataDir    string
 	HTTPAddr   string
 	NATSListen string
+	NATSCert   string // the embedded server's TLS certificate (PEM); required beyond loopback
+	NATSKey    string // its private key (PEM)
 	NATSURL    string
 	NATSCreds  string
+	NATSNkey   string // an NKey seed file, for an external NATS
 	NATSUser   string
 	NATSPass   string
 	NATSToken  string
@@ -75,6 +80,19 @@ type serveConfig struct {
 	// clearPersonal appends personal fields unsealed: for the benchmark
 	// that measures what sealing costs, never from a flag.
 	clearPersonal bool
+	// HTTP server limits: how long a client may take to send a request's
+	// headers and its whole request, how long a response may take to
+	// write (the dashboard's live stream sets its own deadline per write),
+	// how long an idle keep-alive connection stays open, and how many
+	// connections are served at once (more wait to be accepted).
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPWriteTimeout      time.Duration
+	HTTPIdleTimeout       time.Duration
+	HTTPMaxConns          int
+	// TrustedProxies are CIDR prefixes or addresses of reverse proxies
+	// whose X-Forwarded-For and X-Forwarded-Proto are believed.
+	TrustedProxies []string
 	// demoOut receives the demo's ops key; default discard.
 	demoOut io.Writer
 	// rules are the compiled triage rules, loaded before start.
@@ -97,6 +115,12 @@ func defaultServeConfig() serveConfig {
 		WaitTarget:      28 * 24 * time.Hour,
 		HandoffDeadline: 14 * 24 * time.Hour,
 		Retention:       retention.DefaultPolicy(),
+
+		HTTPReadHeaderTimeout: 10 * time.Second,
+		HTTPReadTimeout:       30 * time.Second,
+		HTTPWriteTimeout:      60 * time.Second,
+		HTTPIdleTimeout:       60 * time.Second,
+		HTTPMaxConns:          1024,
 	}
 }
 
@@ -107,10 +131,20 @@ func (c serveConfig) Validate() error {
 		if c.DataDir == "" {
 			errs = append(errs, errors.New("--data: a data directory is required for the embedded NATS server"))
 		}
-		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+		host, _, err := net.SplitHostPort(c.NATSListen)
+		switch {
+		case err != nil:
 			errs = append(errs, fmt.Errorf("--nats-listen %q: want host:port (port 0 picks a free one)", c.NATSListen))
+		case (c.NATSCert == "") != (c.NATSKey == ""):
+			errs = append(errs, errors.New("--nats-cert and --nats-key go together: the embedded server's TLS certificate and its private key"))
+		case c.NATSCert == "" && !embedded.Loopback(host):
+			errs = append(errs, fmt.Errorf("--nats-listen %q is not a loopback address: NATS clients would reach the log over the network, so give --nats-cert and --nats-key for TLS (clients also need the credentials in %s)",
+				c.NATSListen, filepath.Join(c.DataDir, embedded.CredentialsFile)))
 		}
 	} else {
+		if c.NATSCert != "" || c.NATSKey != "" {
+			errs = append(errs, errors.New("--nats-cert and --nats-key are for the embedded server; with --nats-url configure TLS on that NATS"))
+		}
 		for _, u := range strings.Split(c.NATSURL, ",") {
 			if !strings.Contains(u, "://") {
 				errs = append(errs, fmt.Errorf("--nats-url %q: want nats://host:port[,nats://host:port...]", u))
@@ -122,6 +156,9 @@ func (c serveConfig) Validate() error {
 	}
 	if c.NATSToken != "" && (c.NATSUser != "" || c.NATSCreds != "") {
 		errs = append(errs, errors.New("--nats-token cannot be combined with --nats-user or --nats-creds"))
+	}
+	if c.NATSNkey != "" && (c.NATSUser != "" || c.NATSCreds != "" || c.NATSToken != "") {
+		errs = append(errs, errors.New("--nats-nkey cannot be combined with --nats-user, --nats-creds or --nats-token"))
 	}
 	if c.NATSPass != "" && c.NATSUser == "" {
 		errs = append(errs, errors.New("a NATS password needs --nats-user"))
@@ -147,6 +184,18 @@ func (c serveConfig) Validate() error {
 		errs = append(errs, errors.New("shutdown timeout must be positive"))
 	}
 	errs = append(errs, c.alertConfig.validate(c.WebhookAllowPrivate)...)
+	for flag, d := range map[string]time.Duration{"--http-read-header-timeout": c.HTTPReadHeaderTimeout, "--http-read-timeout": c.HTTPReadTimeout,
+		"--http-write-timeout": c.HTTPWriteTimeout, "--http-idle-timeout": c.HTTPIdleTimeout} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, e.g. 30s", flag))
+		}
+	}
+	if c.HTTPMaxConns < 1 {
+		errs = append(errs, fmt.Errorf("--http-max-conns %d: want at least 1, and below the process's open-file limit", c.HTTPMaxConns))
+	}
+	if _, err := edge.ParseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -155,8 +204,11 @@ var envNames = map[string]string{
 	"data":                  "PATHWAY_DATA",
 	"http":                  "PATHWAY_HTTP",
 	"nats-listen":           "PATHWAY_NATS_LISTEN",
+	"nats-cert":             "PATHWAY_NATS_CERT",
+	"nats-key":              "PATHWAY_NATS_KEY",
 	"nats-url":              "PATHWAY_NATS_URL",
 	"nats-creds":            "PATHWAY_NATS_CREDS",
+	"nats-nkey":             "PATHWAY_NATS_NKEY",
 	"nats-user":             "PATHWAY_NATS_USER",
 	"nats-password":         "PATHWAY_NATS_PASSWORD",
 	"nats-token":            "PATHWAY_NATS_TOKEN",
@@ -172,19 +224,40 @@ var envNames = map[string]string{
 	"retention":             "PATHWAY_RETENTION",
 	"alert-after":           "PATHWAY_ALERT_AFTER",
 	"ops-webhook":           "PATHWAY_OPS_WEBHOOK",
+
+	"http-read-header-timeout": "PATHWAY_HTTP_READ_HEADER_TIMEOUT",
+	"http-read-timeout":        "PATHWAY_HTTP_READ_TIMEOUT",
+	"http-write-timeout":       "PATHWAY_HTTP_WRITE_TIMEOUT",
+	"http-idle-timeout":        "PATHWAY_HTTP_IDLE_TIMEOUT",
+	"http-max-conns":           "PATHWAY_HTTP_MAX_CONNS",
+	"trusted-proxies":          "PATHWAY_TRUSTED_PROXIES",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
 
 Runs every pathway service in one process. By default it starts an
 embedded NATS server with JetStream that stores the event log under --data
-and accepts NATS clients on this machine only. With --nats-url it connects
-to an external NATS (for example a three-node JetStream cluster, with
+and accepts NATS clients on this machine only, and only with the
+credentials it generates on its first start into --data/` + embedded.CredentialsFile + `
+(an NKey seed, mode 0600; for the nats CLI: nats --nkey FILE). pathway
+connects to it in process. A --nats-listen address that is not loopback
+also needs TLS: --nats-cert and --nats-key. With --nats-url it connects to
+an external NATS (for example a three-node JetStream cluster, with
 --replicas 3) and starts no server.
 
 HTTP: GET /healthz answers while the process is up; GET /readyz answers 200
 only when JetStream is reachable and the event stream is ready, otherwise
 503 with the reason. SIGINT or SIGTERM stops everything within 10 seconds.
+The server closes a connection that is slow to send its request
+(--http-read-header-timeout, --http-read-timeout) or to take its answer
+(--http-write-timeout; the dashboard's live stream extends its own
+deadline at each write), or idle between requests (--http-idle-timeout),
+and serves at most --http-max-conns connections at once (keep it below
+the process's open-file limit; more wait to be accepted). Failed API key
+checks and dashboard sign-ins are limited per client address and per key
+(429 with Retry-After). Behind a reverse proxy that terminates TLS, name
+it in --trusted-proxies: its X-Forwarded-For then gives the client address
+and its X-Forwarded-Proto: https makes the dashboard's cookies Secure.
 
 Durability: every write is fsynced before it is acknowledged (--fsync,
 the default). --fsync=false lets JetStream fsync every 2 minutes instead:
@@ -208,11 +281,14 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(out)
 	desc := func(name, text string) string { return text + " (env " + envNames[name] + ")" }
-	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store"))
+	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store and its credentials"))
 	fs.StringVar(&cfg.HTTPAddr, "http", fromEnv("http", cfg.HTTPAddr), desc("http", "HTTP listen address"))
 	fs.StringVar(&cfg.NATSListen, "nats-listen", fromEnv("nats-listen", cfg.NATSListen), desc("nats-listen", "client address of the embedded NATS server; port 0 picks a free port"))
+	fs.StringVar(&cfg.NATSCert, "nats-cert", fromEnv("nats-cert", ""), desc("nats-cert", "TLS certificate (PEM) of the embedded NATS server; with --nats-key, required when --nats-listen is not loopback"))
+	fs.StringVar(&cfg.NATSKey, "nats-key", fromEnv("nats-key", ""), desc("nats-key", "TLS private key (PEM) of the embedded NATS server"))
 	fs.StringVar(&cfg.NATSURL, "nats-url", fromEnv("nats-url", ""), desc("nats-url", "external NATS URL(s), comma-separated; starts no embedded server"))
 	fs.StringVar(&cfg.NATSCreds, "nats-creds", fromEnv("nats-creds", ""), desc("nats-creds", "NATS credentials file (JWT and NKey) for --nats-url"))
+	fs.StringVar(&cfg.NATSNkey, "nats-nkey", fromEnv("nats-nkey", ""), desc("nats-nkey", "NATS NKey seed file for --nats-url (e.g. DATA/"+embedded.CredentialsFile+" of another pathway's embedded server)"))
 	fs.StringVar(&cfg.NATSUser, "nats-user", fromEnv("nats-user", ""), desc("nats-user", "NATS user name for --nats-url; the password comes from the environment"))
 	fs.StringVar(&cfg.NATSToken, "nats-token", "", "NATS token for --nats-url (prefer env "+envNames["nats-token"]+": a flag shows in the process list)")
 	fs.BoolVar(&cfg.Fsync, "fsync", fromEnv("fsync", "true") != "false", desc("fsync", "fsync every write before acknowledging it"))
@@ -253,6 +329,29 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs.StringVar(&cfg.MasterKey, "master-key", fromEnv("master-key", ""), desc("master-key", "file of the master key that wraps the data keys sealing personal data (base64 of 32 bytes; made on first start); default master.key in --data. "+keyring.MasterEnv+" holding the key itself wins. Keep it apart from the data and its backups"))
 	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
 	alertFlags(fs, &cfg, fromEnv, desc, getenv)
+	for _, d := range []struct {
+		name, text string
+		v          *time.Duration
+	}{
+		{"http-read-header-timeout", "how long a client may take to send a request's headers", &cfg.HTTPReadHeaderTimeout},
+		{"http-read-timeout", "how long a client may take to send a whole request, body included", &cfg.HTTPReadTimeout},
+		{"http-write-timeout", "how long an answer may take to write (the dashboard's live stream extends it per write)", &cfg.HTTPWriteTimeout},
+		{"http-idle-timeout", "how long an idle keep-alive connection stays open", &cfg.HTTPIdleTimeout},
+	} {
+		if v, err := time.ParseDuration(fromEnv(d.name, "")); err == nil {
+			*d.v = v
+		}
+		fs.DurationVar(d.v, d.name, *d.v, desc(d.name, d.text))
+	}
+	if n, err := strconv.Atoi(fromEnv("http-max-conns", "")); err == nil {
+		cfg.HTTPMaxConns = n
+	}
+	fs.IntVar(&cfg.HTTPMaxConns, "http-max-conns", cfg.HTTPMaxConns, desc("http-max-conns", "most HTTP connections served at once; more wait to be accepted"))
+	cfg.TrustedProxies = splitList(fromEnv("trusted-proxies", ""))
+	fs.Func("trusted-proxies", desc("trusted-proxies", "comma-separated CIDR prefixes or addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (default none)"), func(v string) error {
+		cfg.TrustedProxies = splitList(v)
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
 		fs.PrintDefaults()
@@ -311,12 +410,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	var srv *embedded.Server
 	if natsURL == "" {
 		var err error
-		srv, err = embedded.Start(embedded.Config{DataDir: cfg.DataDir, Listen: cfg.NATSListen, NoSync: !cfg.Fsync})
+		srv, err = embedded.Start(embedded.Config{DataDir: cfg.DataDir, Listen: cfg.NATSListen, NoSync: !cfg.Fsync, CertFile: cfg.NATSCert, KeyFile: cfg.NATSKey})
 		if err != nil {
 			return err
 		}
 		natsURL = srv.ClientURL()
-		log.Info("embedded NATS started", "nats_url", natsURL, "data", cfg.DataDir, "fsync", cfg.Fsync)
+		log.Info("embedded NATS started", "nats_url", natsURL, "data", cfg.DataDir, "fsync", cfg.Fsync, "tls", cfg.NATSCert != "")
 		// Tell `pathway keys` where the running server is.
 		urlFile := filepath.Join(cfg.DataDir, urlFileName)
 		if err := os.WriteFile(urlFile, []byte(natsURL+"\n"), 0o600); err != nil {
@@ -325,11 +424,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		defer os.Remove(urlFile)
 	}
 
-	opts := natsOptions(cfg, log)
+	connectURL, opts := natsURL, natsOptions(cfg, log)
 	if srv != nil {
-		opts = append(opts, srv.InProcess())
+		// In process, and with the credentials the server generated. The
+		// pipe speaks no TLS, so not with the tls:// URL of a server
+		// with TLS, which would ask for it.
+		connectURL = "nats://in-process"
+		opts = append(opts, srv.InProcess(), srv.Auth())
+	} else {
+		auth, err := natsOptionsAuth(cfg)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, auth...)
 	}
-	nc, err := nats.Connect(natsURL, opts...)
+	nc, err := nats.Connect(connectURL, opts...)
 	if err != nil {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
@@ -347,7 +456,8 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	log.Info("HTTP listening", "addr", ln.Addr().String())
+	log.Info("HTTP listening", "addr", ln.Addr().String(), "max_conns", cfg.HTTPMaxConns)
+	ln = netutil.LimitListener(ln, cfg.HTTPMaxConns)
 
 	setup := &setupState{}
 	var handler atomic.Pointer[http.Handler]
@@ -372,7 +482,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			}
 			starting.ServeHTTP(w, r)
 		}),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTPReadTimeout,
+		WriteTimeout:      cfg.HTTPWriteTimeout,
+		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
@@ -481,14 +594,22 @@ func natsOptions(cfg serveConfig, log *slog.Logger) []nats.Option {
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", "server", redactURL(nc.ConnectedUrl())) }),
 	}
-	return append(opts, natsOptionsAuth(cfg)...)
+	return opts
 }
 
-// natsOptionsAuth are the credentials options of cfg.
-func natsOptionsAuth(cfg serveConfig) []nats.Option {
+// natsOptionsAuth are the options of cfg's credentials for an external
+// NATS. An NKey seed file that cannot be read is an error.
+func natsOptionsAuth(cfg serveConfig) ([]nats.Option, error) {
 	var opts []nats.Option
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
+	}
+	if cfg.NATSNkey != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NATSNkey)
+		if err != nil {
+			return nil, fmt.Errorf("--nats-nkey %s: %w", cfg.NATSNkey, err)
+		}
+		opts = append(opts, o)
 	}
 	if cfg.NATSUser != "" {
 		opts = append(opts, nats.UserInfo(cfg.NATSUser, cfg.NATSPass))
@@ -496,7 +617,7 @@ func natsOptionsAuth(cfg serveConfig) []nats.Option {
 	if cfg.NATSToken != "" {
 		opts = append(opts, nats.Token(cfg.NATSToken))
 	}
-	return opts
+	return opts, nil
 }
 
 // redactURL drops any user information from a NATS URL before logging it.

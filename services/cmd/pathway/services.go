@@ -16,12 +16,15 @@ import (
 	"github.com/pathway-sp/pathway/projections/timeseries"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/assignment"
+	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/erasure"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/retention"
+	"github.com/pathway-sp/pathway/services/sar"
 	"github.com/pathway-sp/pathway/services/triage"
 	"golang.org/x/sync/errgroup"
 )
@@ -49,6 +52,14 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		return projections.Ready(ctx, writePath...)
 	}}
 	var dash dashboard.Config // the operations dashboard, with intake
+	// One throttle of failed key checks for the API and the dashboard's
+	// sign-in, counting clients behind the trusted proxies.
+	proxies, err := edge.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	throttle := edge.NewThrottle(edge.ThrottleOptions{})
+	hc.Throttle, hc.Proxies = throttle, proxies
 
 	if slices.Contains(cfg.Services, "intake") {
 		ks, err := keys.Open(ctx, js, keys.Options{Replicas: cfg.Replicas})
@@ -65,7 +76,7 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		queue := projections.NewEngine(store, obj, intake.NewIndex(), projections.Options{Logger: log})
 		g.Go(func() error { return queue.Run(ctx) })
 		hc.Auth = auth
-		people, err := intake.OpenPersonKeyer(ctx, js, cfg.Replicas)
+		people, err := intake.OpenPersonKeyer(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +85,11 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 			return nil, err
 		}
 		eraser := erasure.New(store, cfg.keys, people)
-		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue, Erasure: eraser}
+		auditLog, err := audit.Open(ctx, js, audit.Options{Replicas: cfg.Replicas})
+		if err != nil {
+			return nil, err
+		}
+		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue, Erasure: eraser, Audit: auditLog}
 		ret := retention.New(store, eraser, retention.Options{Policy: cfg.Retention, Logger: log, Checkpoints: obj})
 		g.Go(func() error { return ret.Run(ctx) })
 		log.Info("retention policy", "policy", cfg.Retention.String())
@@ -84,17 +99,20 @@ func startServices(ctx context.Context, g *errgroup.Group, cfg serveConfig, js j
 		g.Go(func() error { return cl.Run(ctx) })
 		fn := projections.NewEngine(store, obj, funnel.New(), projections.Options{Logger: log})
 		g.Go(func() error { return fn.Run(ctx) })
+		hc.Referrals.SAR = sar.New(store, people, auditLog, sarViews(map[string]func(fn func(p projections.Projection)){
+			intake.IndexName: engineRead(queue), waitlists.Name: engineRead(wl), caseloads.Name: engineRead(cl), funnel.Name: engineRead(fn),
+		}), nil)
 		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, WaitTarget: cfg.WaitTarget}
 		ts := projections.NewEngine(store, obj, timeseries.New(), projections.Options{Logger: log})
 		g.Go(func() error { return ts.Run(ctx) })
 		ini := projections.NewEngine(store, obj, dashboard.NewInitials(), projections.Options{Logger: log})
 		g.Go(func() error { return ini.Run(ctx) })
-		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas)
+		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, err
 		}
-		dash = dashboard.Config{Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret,
-			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log}
+		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Series: ts, Initials: ini, Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret,
+			WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log, Forms: dashboard.NewUsedForms(js, cfg.Replicas), Throttle: throttle, Proxies: proxies}
 	}
 	if slices.Contains(cfg.Services, "triage") {
 		svc := triage.NewService(store, cfg.rules, nil, log)

@@ -31,17 +31,14 @@ func startVCSE(ctx context.Context, g *errgroup.Group, cfg serveConfig, js jetst
 	}
 	deliver := slices.Contains(cfg.Services, "webhooks")
 	if api || deliver {
-		wh, err := webhooks.Open(ctx, js, store, webhooks.Options{Replicas: cfg.Replicas, Logger: log, Deliver: deliver, AllowPrivate: cfg.WebhookAllowPrivate, Ops: cfg.ops()})
+		wh, err := webhooks.Open(ctx, js, store, webhooks.Options{Master: cfg.master, Replicas: cfg.Replicas, Logger: log, Deliver: deliver, AllowPrivate: cfg.WebhookAllowPrivate,
+			Checkpoints: obj, Ops: cfg.ops()})
 		if err != nil {
 			return out, fmt.Errorf("open webhooks: %w", err)
 		}
+		// The sender decides from the view: /readyz waits for it.
+		*writePath = append(*writePath, wh.ViewEngine())
 		g.Go(func() error { return wh.Run(ctx) })
-		// The API answers from the endpoints and deliveries it has loaded.
-		select {
-		case <-wh.Loaded():
-		case <-ctx.Done():
-			return out, ctx.Err()
-		}
 		out.Webhooks = wh
 	}
 	if api {

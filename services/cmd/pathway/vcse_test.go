@@ -24,9 +24,13 @@ var (
 	eventually  = apitest.Eventually
 )
 
-func (p *pathway) assignedReferral(refKey, opsKey, nhs string) string {
+// assignedReferral registers a worker with a place and sends a referral
+// that is assigned to them; it returns the referral's id and the key of
+// that worker.
+func (p *pathway) assignedReferral(refKey, opsKey, nhs string) (referralID, workerKey string) {
 	p.t.Helper()
-	return p.api().AssignedReferral(refKey, opsKey, nhs)
+	id, worker := p.api().AssignedReferral(refKey, opsKey, nhs)
+	return id, p.linkWorkerKey(worker)
 }
 
 func (p *pathway) importSmall(admin string) importReport {
@@ -34,13 +38,14 @@ func (p *pathway) importSmall(admin string) importReport {
 	return p.api().ImportSmall(admin)
 }
 
-// vcseKeys are one key of each role the VCSE tests use; the partners are
-// org-a and org-b of smallHSDS.
-type vcseKeys struct{ admin, ops, lw, ref, partnerA, partnerB string }
+// vcseKeys are one key of each role the VCSE tests use but the link
+// worker's, which assignedReferral makes; the partners are org-a and
+// org-b of smallHSDS.
+type vcseKeys struct{ admin, ops, ref, partnerA, partnerB string }
 
 func (p *pathway) vcseKeys() vcseKeys {
 	p.t.Helper()
-	return vcseKeys{admin: p.key(keys.RoleAdmin, ""), ops: p.key(keys.RoleOps, ""), lw: p.key(keys.RoleLinkWorker, ""),
+	return vcseKeys{admin: p.key(keys.RoleAdmin, ""), ops: p.key(keys.RoleOps, ""),
 		ref: p.key(keys.RoleReferrer, "A81001"), partnerA: p.key(keys.RolePartner, "org-a"), partnerB: p.key(keys.RolePartner, "org-b")}
 }
 
@@ -57,7 +62,9 @@ func startLoopbackWebhooks(t *testing.T) *pathway {
 func TestVCSEMustShow(t *testing.T) {
 	p := startLoopbackWebhooks(t)
 	k := p.vcseKeys()
-	admin, ops, lw, ref, partnerA, partnerB := k.admin, k.ops, k.lw, k.ref, k.partnerA, k.partnerB
+	admin, ops, ref, partnerA, partnerB := k.admin, k.ops, k.ref, k.partnerA, k.partnerB
+	// The link worker of an assigned referral; handed off below.
+	refID, lw := p.assignedReferral(ref, ops, "9434765919")
 
 	// Import a small HSDS file with two partners.
 	rep := p.importSmall(admin)
@@ -89,8 +96,7 @@ func TestVCSEMustShow(t *testing.T) {
 		t.Fatalf("register webhook: %d", code)
 	}
 
-	// A link worker hands an assigned referral off to partner A's service.
-	refID := p.assignedReferral(ref, ops, "9434765919")
+	// The link worker hands the assigned referral off to partner A's service.
 	var h struct {
 		ID       string
 		Status   string

@@ -356,6 +356,9 @@ func Decide(req Request) ([]proto.Message, error) {
 	if !req.Consent {
 		return nil, ErrInvalid.Errorf("consent: the person's consent to the handoff is required")
 	}
+	if errs := kernel.Prose("note", req.Note); errs != nil {
+		return nil, ErrInvalid.WithFields(errs...)
+	}
 	seen := map[pathwayv1.SharedField]bool{}
 	for _, f := range req.Shared {
 		if f == pathwayv1.SharedField_SHARED_FIELD_UNSPECIFIED || seen[f] {
@@ -403,6 +406,9 @@ func (h *Handoff) Act(a Action, reason, outcome, note string) ([]proto.Message, 
 	}
 	if a == ActionComplete && !slices.Contains(Outcomes, outcome) {
 		return nil, ErrInvalid.Errorf("outcome: must be one of %s", strings.Join(Outcomes, ", "))
+	}
+	if errs := append(kernel.Line("reason", reason), kernel.Prose("note", note)...); errs != nil {
+		return nil, ErrInvalid.WithFields(errs...)
 	}
 	var e proto.Message
 	switch a {

@@ -230,6 +230,8 @@ func TestActReasons(t *testing.T) {
 		{"accept needs no reason", handoff.StatusRequested, handoff.ActionAccept, "", nil},
 		{"start needs no reason", handoff.StatusOnHold, handoff.ActionStart, "", nil},
 		{"a conflict is reported before a missing reason", handoff.StatusEnteredInError, handoff.ActionCancel, "", handoff.ErrConflict},
+		{"a reason with a control character", handoff.StatusRequested, handoff.ActionReject, "no-capacity\x1b", handoff.ErrInvalid},
+		{"a reason with a zero-width space", handoff.StatusRequested, handoff.ActionReject, "no-\u200bcapacity", handoff.ErrInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := given(t, inStatus(tc.from)...)
@@ -397,6 +399,8 @@ func TestDecide(t *testing.T) {
 			r.Capacity, r.ConfirmCapacity = pathwayv1.CapacityStatus_CAPACITY_STATUS_WAITLIST, true
 		}, nil, true},
 		{"capacity, confirmed needlessly", func(_ testing.TB, r *handoff.Request) { r.ConfirmCapacity = true }, nil, false},
+		{"a note over lines", func(_ testing.TB, r *handoff.Request) { r.Note = "prefers mornings;\nnot Mondays" }, nil, false},
+		{"a note with a bidirectional override", func(_ testing.TB, r *handoff.Request) { r.Note = "prefers \u202emornings" }, handoff.ErrInvalid, false},
 		{"additional assessment required", func(_ testing.TB, r *handoff.Request) {
 			r.Capacity = pathwayv1.CapacityStatus_CAPACITY_STATUS_ADDITIONAL_ASSESSMENT_REQUIRED
 		}, nil, false},
@@ -639,6 +643,28 @@ func TestClock(t *testing.T) {
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestActNote(t *testing.T) {
+	for _, tc := range []struct {
+		name, note string
+		wantErr    error
+	}{
+		{"over lines", "called twice;\r\nno answer", nil},
+		{"with NUL", "called\x00", handoff.ErrInvalid},
+		{"with an isolate", "called \u2068twice", handoff.ErrInvalid},
+		{"not UTF-8", "called \xff", handoff.ErrInvalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := given(t, inStatus(handoff.StatusRequested)...).Act(handoff.ActionAccept, "", "", tc.note)
+			if !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+				t.Fatalf("got error %v, want %v", err, tc.wantErr)
+			}
+			if ke, ok := errors.AsType[*kernel.Error](err); err != nil && (!ok || len(ke.Fields) != 1 || ke.Fields[0].Field != "note") {
+				t.Errorf("got %v, want the field note named", err)
 			}
 		})
 	}

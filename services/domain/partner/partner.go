@@ -113,12 +113,19 @@ func ValidatePartner(d *pathwayv1.PartnerRegistered) []kernel.FieldError {
 	var errs []kernel.FieldError
 	if n := strings.TrimSpace(d.GetName()); n == "" || len(n) > 200 {
 		errs = append(errs, kernel.FieldError{Field: "name", Reason: "is required, at most 200 characters"})
+	} else {
+		errs = append(errs, kernel.Line("name", d.GetName())...)
 	}
 	if len(d.GetDescription()) > 4000 {
 		errs = append(errs, kernel.FieldError{Field: "description", Reason: "must be at most 4000 characters"})
+	} else {
+		errs = append(errs, kernel.Prose("description", d.GetDescription())...)
 	}
 	if len(d.GetRegistrationNumber()) > 50 || len(d.GetHsdsOrganizationId()) > 64 {
 		errs = append(errs, kernel.FieldError{Field: "registration_number", Reason: "must be at most 50 characters"})
+	} else {
+		errs = append(errs, kernel.Line("registration_number", d.GetRegistrationNumber())...)
+		errs = append(errs, kernel.Line("hsds_organization_id", d.GetHsdsOrganizationId())...)
 	}
 	errs = append(errs, validateContact("contact", d.GetContact())...)
 	return errs
@@ -201,9 +208,13 @@ func ValidateService(d *pathwayv1.ServiceDetails) []kernel.FieldError {
 	}
 	if n := strings.TrimSpace(d.GetName()); n == "" || len(n) > 200 {
 		add("name", "is required, at most 200 characters")
+	} else {
+		errs = append(errs, kernel.Line("name", d.GetName())...)
 	}
 	if len(d.GetDescription()) > 4000 {
 		add("description", "must be at most 4000 characters")
+	} else {
+		errs = append(errs, kernel.Prose("description", d.GetDescription())...)
 	}
 	if len(d.GetNeeds()) == 0 {
 		add("needs", "name at least one need the service meets")
@@ -219,14 +230,20 @@ func ValidateService(d *pathwayv1.ServiceDetails) []kernel.FieldError {
 		for i, term := range d.GetTaxonomyTerms() {
 			if term == "" || len(term) > 200 {
 				add(fmt.Sprintf("taxonomy_terms[%d]", i), "must be 1 to 200 characters")
+			} else {
+				errs = append(errs, kernel.Line(fmt.Sprintf("taxonomy_terms[%d]", i), term)...)
 			}
 		}
 	}
 	if len(d.GetHsdsServiceId()) > 200 {
 		add("hsds_service_id", "must be at most 200 characters")
+	} else {
+		errs = append(errs, kernel.Line("hsds_service_id", d.GetHsdsServiceId())...)
 	}
 	if len(d.GetEligibility().GetDescription()) > 2000 {
 		add("eligibility.description", "must be at most 2000 characters")
+	} else {
+		errs = append(errs, kernel.Prose("eligibility.description", d.GetEligibility().GetDescription())...)
 	}
 	if len(d.GetEligibility().GetPostcodeDistricts()) > 100 {
 		add("eligibility.postcode_districts", "at most 100")
@@ -249,6 +266,9 @@ func ValidateService(d *pathwayv1.ServiceDetails) []kernel.FieldError {
 	for i, l := range d.GetLocations() {
 		if len(l.GetName()) > 200 || len(l.GetAddress()) > 500 {
 			add(fmt.Sprintf("locations[%d]", i), "name at most 200 and address at most 500 characters")
+		} else {
+			errs = append(errs, kernel.Line(fmt.Sprintf("locations[%d].name", i), l.GetName())...)
+			errs = append(errs, kernel.Prose(fmt.Sprintf("locations[%d].address", i), l.GetAddress())...)
 		}
 		if l.GetPostcode() != "" && !referral.ValidPostcode(referral.NormalisePostcode(l.GetPostcode())) {
 			add(fmt.Sprintf("locations[%d].postcode", i), "is not a UK postcode")
@@ -275,6 +295,9 @@ func validateContact(field string, c *pathwayv1.ContactPoint) []kernel.FieldErro
 	}
 	if len(c.GetPhone()) > 40 || len(c.GetName()) > 200 {
 		errs = append(errs, kernel.FieldError{Field: field, Reason: "name at most 200 and phone at most 40 characters"})
+	}
+	for _, f := range []struct{ name, v string }{{"name", c.GetName()}, {"email", c.GetEmail()}, {"phone", c.GetPhone()}, {"url", c.GetUrl()}} {
+		errs = append(errs, kernel.Line(field+"."+f.name, f.v)...)
 	}
 	return errs
 }
@@ -317,6 +340,9 @@ func (s *Service) ChangeCapacity(c pathwayv1.CapacityStatus, note string) ([]pro
 	}
 	if len(note) > 2000 {
 		return nil, invalid([]kernel.FieldError{{Field: "note", Reason: "must be at most 2000 characters"}})
+	}
+	if errs := kernel.Prose("note", note); errs != nil {
+		return nil, invalid(errs)
 	}
 	if c == s.capacity {
 		return nil, nil

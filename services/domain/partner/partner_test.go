@@ -103,6 +103,12 @@ func TestPartnerValidation(t *testing.T) {
 		{"url not http", func(d *pathwayv1.PartnerRegistered) { d.Contact.Url = "ftp://teesfriends.org.uk" }, []string{"contact.url"}},
 		{"url without host", func(d *pathwayv1.PartnerRegistered) { d.Contact.Url = "https://" }, []string{"contact.url"}},
 		{"phone too long", func(d *pathwayv1.PartnerRegistered) { d.Contact.Phone = strings.Repeat("1", 41) }, []string{"contact"}},
+		{"a line break in the name", func(d *pathwayv1.PartnerRegistered) { d.Name = "Tees\nFriends" }, []string{"name"}},
+		{"a description over lines", func(d *pathwayv1.PartnerRegistered) { d.Description = "Befriending.\r\n\tWeekly." }, nil},
+		{"hidden characters in every text field", func(d *pathwayv1.PartnerRegistered) {
+			d.Name, d.Description, d.RegistrationNumber = "Tees\u202eFriends", "A\x00charity", "11\u200b23"
+			d.Contact.Name, d.Contact.Phone = "Jo\u2066", "01642\ufeff000111"
+		}, []string{"name", "description", "registration_number", "contact.name", "contact.phone"}},
 		{"every field bad", func(d *pathwayv1.PartnerRegistered) {
 			d.Name, d.Description = "", strings.Repeat("d", 4001)
 			d.Contact = &pathwayv1.ContactPoint{Email: "hello", Url: "teesfriends.org.uk", Name: strings.Repeat("n", 201)}
@@ -217,6 +223,16 @@ func TestServiceValidation(t *testing.T) {
 		{"a latitude out of range", func(d *pathwayv1.ServiceDetails) { d.Locations[0].Latitude = -91 }, []string{"locations[0]"}},
 		{"a longitude out of range", func(d *pathwayv1.ServiceDetails) { d.Locations[0].Longitude = 181 }, []string{"locations[0]"}},
 		{"a bad contact email", func(d *pathwayv1.ServiceDetails) { d.Contact.Email = "jo" }, []string{"contact.email"}},
+		{"a description and an address over lines", func(d *pathwayv1.ServiceDetails) {
+			d.Description, d.Locations[0].Address = "Weekly.\nThursdays.", "1 High Street\nTown"
+		}, nil},
+		{"hidden characters in every text field", func(d *pathwayv1.ServiceDetails) {
+			d.Name, d.Description, d.TaxonomyTerms = "Thursday\u202eClub", "weekly\x1b[0m", []string{"Befriending", "Walk\u200bing"}
+			d.HsdsServiceId, d.Eligibility.Description = "tees\u2069svc", "adults\x00"
+			d.Locations[0].Name, d.Locations[0].Address = "Central\nLibrary", "\ufeff1 High Street"
+			d.Contact.Email = "jo\u200d@teesfriends.org.uk"
+		}, []string{"name", "description", "taxonomy_terms[1]", "hsds_service_id", "eligibility.description",
+			"locations[0].name", "locations[0].address", "contact.email"}},
 		{"every field bad", func(d *pathwayv1.ServiceDetails) {
 			d.PartnerId, d.Name, d.Description, d.Needs = "bad id", "", strings.Repeat("d", 4001), nil
 			d.TaxonomyTerms = make([]string, 51)

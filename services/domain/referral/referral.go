@@ -1,6 +1,7 @@
 package referral
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -69,6 +70,7 @@ type Referral struct {
 	mergedInto           string
 	mergedFrom           []string
 	worker               string
+	queue                string
 	baselines            map[pathwayv1.OutcomeInstrument]bool
 	erased               *pathwayv1.ReferralErased
 	erasedAt             time.Time
@@ -113,6 +115,8 @@ func (r *Referral) Apply(c kernel.Change) {
 		if e.GetPriority() != pathwayv1.Priority_PRIORITY_UNSPECIFIED {
 			r.priority = e.GetPriority()
 		}
+	case *pathwayv1.ReferralWaitlisted:
+		r.queue = e.GetQueue()
 	case *pathwayv1.ReferralAssigned:
 		r.worker = e.GetWorkerId()
 	case *pathwayv1.OutcomeMeasured:
@@ -220,6 +224,15 @@ func (r *Referral) CancelReason() pathwayv1.CancelReason { return r.cancelReason
 // Worker is the link worker the referral is assigned to, if any.
 func (r *Referral) Worker() string { return r.worker }
 
+// Queue is the waitlist the referral waits on (a PCN's ODS code, or
+// unmatched) while it is waitlisted; "" otherwise.
+func (r *Referral) Queue() string {
+	if r.status != StatusWaitlisted {
+		return ""
+	}
+	return r.queue
+}
+
 // MergedInto is the referral this one was merged into, when it was.
 func (r *Referral) MergedInto() string { return r.mergedInto }
 
@@ -321,6 +334,10 @@ func (r *Referral) StaffTriage(d *pathwayv1.ReferralTriaged) ([]proto.Message, e
 	if d.GetReason() == "" {
 		return nil, ErrInvalid.Errorf("a triage decision needs a reason")
 	}
+	if errs := texts(kernel.Prose("reason", d.GetReason()), kernel.Prose("decline_reason", d.GetDeclineReason()),
+		kernel.Line("destination", d.GetRedirectDestination())); errs != nil {
+		return nil, errs
+	}
 	switch d.GetDecision() {
 	case pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, pathwayv1.TriageDecision_TRIAGE_DECISION_SIGNPOST,
 		pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL:
@@ -364,6 +381,9 @@ func (r *Referral) Cancel(reason pathwayv1.CancelReason, note string) ([]proto.M
 	if reason != pathwayv1.CancelReason_CANCEL_REASON_REVOKED && reason != pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR {
 		return nil, ErrInvalid.Errorf("reason must be revoked or entered-in-error")
 	}
+	if errs := texts(kernel.Prose("note", note)); errs != nil {
+		return nil, errs
+	}
 	if !r.Exists() || !r.status.Active() {
 		return nil, ErrConflict.Errorf("only an active referral can be cancelled; this one is %s", r.statusName())
 	}
@@ -380,6 +400,9 @@ func (r *Referral) MergeInto(survivor *Referral, reason string) (dup, surv []pro
 	}
 	if r.id == survivor.id {
 		return nil, nil, ErrInvalid.Errorf("a referral cannot be merged into itself")
+	}
+	if errs := texts(kernel.Prose("reason", reason)); errs != nil {
+		return nil, nil, errs
 	}
 	if !r.status.Active() || !survivor.status.Active() {
 		return nil, nil, ErrConflict.Errorf("only active referrals can be merged (%s into %s)", r.statusName(), survivor.statusName())
@@ -445,6 +468,9 @@ func (r *Referral) RecordContact(c *pathwayv1.ContactRecorded, now time.Time) ([
 	case c.GetDidNotAttend() && c.GetDurationMinutes() > 0:
 		return nil, ErrInvalid.Errorf("a did-not-attend has no duration")
 	}
+	if errs := texts(kernel.Prose("note", c.GetNote())); errs != nil {
+		return nil, errs
+	}
 	return []proto.Message{c}, nil
 }
 
@@ -469,6 +495,9 @@ func (r *Referral) Discharge(reason pathwayv1.DischargeReason, note string) ([]p
 	if reason == pathwayv1.DischargeReason_DISCHARGE_REASON_UNSPECIFIED {
 		return nil, ErrInvalid.Errorf("a discharge reason is required")
 	}
+	if errs := texts(kernel.Prose("note", note)); errs != nil {
+		return nil, errs
+	}
 	switch r.status {
 	case StatusAccepted, StatusWaitlisted, StatusAssigned:
 	default:
@@ -487,6 +516,9 @@ func (r *Referral) Discharge(reason pathwayv1.DischargeReason, note string) ([]p
 func (r *Referral) Reopen(reason string) ([]proto.Message, error) {
 	if reason == "" {
 		return nil, ErrInvalid.Errorf("a reason is required")
+	}
+	if errs := texts(kernel.Prose("reason", reason)); errs != nil {
+		return nil, errs
 	}
 	ok := r.status == StatusDischarged ||
 		r.status == StatusCancelled && r.cancelReason == pathwayv1.CancelReason_CANCEL_REASON_REVOKED
@@ -512,10 +544,15 @@ func (r *Referral) AgreePlan(whatMatters string, goals []*pathwayv1.Goal) ([]pro
 	if len(goals) == 0 || len(goals) > 20 {
 		return nil, ErrInvalid.Errorf("goals: 1 to 20 goals are required")
 	}
+	checks := [][]kernel.FieldError{kernel.Prose("what_matters", whatMatters)}
 	for i, g := range goals {
 		if g.GetDescription() == "" || len(g.GetDescription()) > 500 {
 			return nil, ErrInvalid.Errorf("goals[%d].description: is required, at most 500 characters", i)
 		}
+		checks = append(checks, kernel.Prose(fmt.Sprintf("goals[%d].description", i), g.GetDescription()))
+	}
+	if errs := texts(checks...); errs != nil {
+		return nil, errs
 	}
 	return []proto.Message{&pathwayv1.SupportPlanAgreed{WhatMatters: whatMatters, Goals: goals}}, nil
 }
@@ -575,6 +612,9 @@ func (r *Referral) MeasureOutcome(m *pathwayv1.OutcomeMeasured) ([]proto.Message
 			if c.GetConcern() == "" || c.GetScore() > 6 {
 				return nil, ErrInvalid.Errorf("mycaw.concerns[%d]: a concern and a score 0 to 6 are required", i)
 			}
+			if errs := texts(kernel.Prose(fmt.Sprintf("mycaw.concerns[%d].concern", i), c.GetConcern())); errs != nil {
+				return nil, errs
+			}
 		}
 		if my.GetWellbeing() > 6 {
 			return nil, ErrInvalid.Errorf("mycaw.wellbeing: must be 0 to 6")
@@ -592,4 +632,18 @@ func (r *Referral) MeasureOutcome(m *pathwayv1.OutcomeMeasured) ([]proto.Message
 		return nil, ErrInvalid.Errorf("point must be baseline or follow_up")
 	}
 	return []proto.Message{m}, nil
+}
+
+// texts is ErrInvalid listing the fields that the character rule
+// (kernel.Line, kernel.Prose) refuses in checks, or nil when there are
+// none.
+func texts(checks ...[]kernel.FieldError) error {
+	var fields []kernel.FieldError
+	for _, c := range checks {
+		fields = append(fields, c...)
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return ErrInvalid.WithFields(fields...)
 }

@@ -298,3 +298,28 @@ func TestPlansAndOutcomes(t *testing.T) {
 		t.Errorf("plan before assignment: got %v, want ErrConflict", err)
 	}
 }
+
+// TestWorkerAndQueue: a referral names the worker it was last assigned to,
+// through a discharge, and its queue only while it waits on it.
+func TestWorkerAndQueue(t *testing.T) {
+	waitlisted := &pathwayv1.ReferralWaitlisted{Queue: "U12345"}
+	for _, tc := range []struct {
+		name          string
+		events        []proto.Message
+		worker, queue string
+	}{
+		{"received", []proto.Message{received(false)}, "", ""},
+		{"waitlisted", []proto.Message{received(false), decision(accept, "r"), waitlisted}, "", "U12345"},
+		{"assigned from the waitlist", []proto.Message{received(false), decision(accept, "r"), waitlisted, &pathwayv1.ReferralAssigned{WorkerId: "w1"}}, "w1", ""},
+		{"reassigned", []proto.Message{received(false), decision(accept, "r"), &pathwayv1.ReferralAssigned{WorkerId: "w1"}, &pathwayv1.ReferralReassigned{FromWorkerId: "w1", ToWorkerId: "w2"}}, "w2", ""},
+		{"discharged", []proto.Message{received(false), decision(accept, "r"), &pathwayv1.ReferralAssigned{WorkerId: "w1"}, &pathwayv1.ReferralDischarged{}}, "w1", ""},
+		{"reopened and waiting", []proto.Message{received(false), decision(accept, "r"), &pathwayv1.ReferralAssigned{WorkerId: "w1"}, &pathwayv1.ReferralDischarged{}, &pathwayv1.ReferralReopened{}, &pathwayv1.ReferralWaitlisted{Queue: "U22222"}}, "w1", "U22222"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := given(tc.events...)
+			if r.Worker() != tc.worker || r.Queue() != tc.queue {
+				t.Fatalf("got worker %q queue %q, want %q and %q", r.Worker(), r.Queue(), tc.worker, tc.queue)
+			}
+		})
+	}
+}

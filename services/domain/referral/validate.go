@@ -217,14 +217,26 @@ func (e *fieldErrors) missing(field, format string, args ...any) {
 	*e = append(*e, kernel.FieldError{Field: field, Reason: fmt.Sprintf(format, args...), Missing: true})
 }
 
-// text checks a free-text field: present when required, and at most
-// limit characters.
-func (e *fieldErrors) text(field, v string, required bool, limit int) {
+// line checks a name or a one-line text field: present when required,
+// at most limit characters, and only characters kernel.Line allows.
+func (e *fieldErrors) line(field, v string, required bool, limit int) {
+	e.text(field, v, required, limit, kernel.Line)
+}
+
+// prose checks a free-text field as line does, allowing tab and line
+// breaks (kernel.Prose).
+func (e *fieldErrors) prose(field, v string, required bool, limit int) {
+	e.text(field, v, required, limit, kernel.Prose)
+}
+
+func (e *fieldErrors) text(field, v string, required bool, limit int, rule func(field, v string) []kernel.FieldError) {
 	switch {
 	case required && strings.TrimSpace(v) == "":
 		e.missing(field, "is required")
 	case utf8.RuneCountInString(v) > limit:
 		e.add(field, "must be at most %d characters", limit)
+	default:
+		*e = append(*e, rule(field, v)...)
 	}
 }
 
@@ -259,12 +271,12 @@ func (s Submission) Validate(now time.Time) []kernel.FieldError {
 		errs.add("gp_practice", "must be a GP practice ODS code: one letter and five digits, e.g. A81001")
 	}
 	s.validateNeeds(&errs)
-	errs.text("what_matters", s.WhatMatters, false, maxTextLen)
+	errs.prose("what_matters", s.WhatMatters, false, maxTextLen)
 	errs.oneOf("urgency", s.Urgency, urgencies, true)
 	if s.Safeguarding.Concern && strings.TrimSpace(s.Safeguarding.Details) == "" {
 		errs.missing("safeguarding.details", "is required when there is a safeguarding concern")
 	} else {
-		errs.text("safeguarding.details", s.Safeguarding.Details, false, maxTextLen)
+		errs.prose("safeguarding.details", s.Safeguarding.Details, false, maxTextLen)
 	}
 	s.validateConsent(&errs, now)
 	switch {
@@ -281,8 +293,8 @@ func (s Submission) Validate(now time.Time) []kernel.FieldError {
 
 func (s Submission) validateReferrer(errs *fieldErrors) {
 	r := s.Referrer
-	errs.text("referrer.name", r.Name, true, maxShortLen)
-	errs.text("referrer.role", r.Role, false, maxShortLen)
+	errs.line("referrer.name", r.Name, true, maxShortLen)
+	errs.line("referrer.role", r.Role, false, maxShortLen)
 	switch {
 	case r.Organisation == "":
 		errs.missing("referrer.organisation", "is required: the ODS code of the referring organisation")
@@ -299,8 +311,8 @@ func (s Submission) validatePerson(errs *fieldErrors, now time.Time) {
 	case nhs != "" && !ValidNHSNumber(nhs):
 		errs.add("person.nhs_number", "must be a 10-digit NHS number with a valid check digit")
 	}
-	errs.text("person.given_name", p.GivenName, true, maxNameLen)
-	errs.text("person.family_name", p.FamilyName, true, maxNameLen)
+	errs.line("person.given_name", p.GivenName, true, maxNameLen)
+	errs.line("person.family_name", p.FamilyName, true, maxNameLen)
 	if p.DateOfBirth == "" {
 		errs.missing("person.date_of_birth", "is required (YYYY-MM-DD)")
 	} else if dob, err := time.Parse(time.DateOnly, p.DateOfBirth); err != nil {
@@ -320,7 +332,7 @@ func (s Submission) validatePerson(errs *fieldErrors, now time.Time) {
 	if p.Language != "" && !languageRe.MatchString(p.Language) {
 		errs.add("person.language", "must be a language tag such as en, pl or pt-BR")
 	}
-	errs.text("person.accessibility_needs", p.AccessibilityNeeds, false, maxTextLen)
+	errs.prose("person.accessibility_needs", p.AccessibilityNeeds, false, maxTextLen)
 }
 
 // validateContact checks that the person can be reached: a phone number or
@@ -348,6 +360,8 @@ func (s Submission) validateContact(errs *fieldErrors) {
 	case p.Email == "":
 	case len(p.Email) > maxEmailLen:
 		errs.add("person.email", "must be at most %d characters", maxEmailLen)
+	case kernel.Line("person.email", p.Email) != nil:
+		*errs = append(*errs, kernel.Line("person.email", p.Email)...)
 	case !validEmail(p.Email):
 		errs.add("person.email", "must be an email address, e.g. name@example.org")
 	}
@@ -376,7 +390,7 @@ func (s Submission) validateConsent(errs *fieldErrors, now time.Time) {
 	if !c.Given {
 		errs.add("consent.given", "consent to the referral must be given")
 	}
-	errs.text("consent.recorded_by", c.RecordedBy, true, maxShortLen)
+	errs.line("consent.recorded_by", c.RecordedBy, true, maxShortLen)
 	if c.RecordedAt == "" {
 		errs.missing("consent.recorded_at", "is required (RFC 3339 time)")
 	} else if at, err := time.Parse(time.RFC3339, c.RecordedAt); err != nil {

@@ -154,6 +154,14 @@ func Register(e *pathwayv1.WorkerRegistered) ([]proto.Message, error) {
 	var errs []kernel.FieldError
 	if e.GetName() == "" || len(e.GetName()) > 200 {
 		errs = append(errs, kernel.FieldError{Field: "name", Reason: "is required, at most 200 characters"})
+	} else {
+		errs = append(errs, kernel.Line("name", e.GetName())...)
+	}
+	for i, l := range e.GetLanguages() {
+		errs = append(errs, kernel.Line(fmt.Sprintf("languages[%d]", i), l)...)
+	}
+	for i, s := range e.GetSkills() {
+		errs = append(errs, kernel.Line(fmt.Sprintf("skills[%d]", i), s)...)
 	}
 	if !referral.ValidPCNCode(e.GetPcn()) {
 		errs = append(errs, kernel.FieldError{Field: "pcn", Reason: "must be a PCN ODS code, U and five digits"})
@@ -205,6 +213,9 @@ func (w *Worker) ChangeCapacity(capacity uint32, reason string) ([]proto.Message
 	if capacity > 1000 {
 		return nil, ErrInvalid.Errorf("capacity at most 1000")
 	}
+	if errs := kernel.Prose("reason", reason); errs != nil {
+		return nil, ErrInvalid.WithFields(errs...)
+	}
 	if int(capacity) == w.capacity {
 		return nil, nil
 	}
@@ -218,6 +229,9 @@ func (w *Worker) Absent(from, until time.Time, reason string) ([]proto.Message, 
 	}
 	if from.IsZero() || (!until.IsZero() && !until.After(from)) {
 		return nil, ErrInvalid.Errorf("an absence needs a start, and an end after it")
+	}
+	if errs := kernel.Prose("reason", reason); errs != nil {
+		return nil, ErrInvalid.WithFields(errs...)
 	}
 	e := &pathwayv1.WorkerAvailabilityChanged{AbsentFrom: timestamppb.New(from), Reason: reason}
 	if !until.IsZero() {
@@ -234,6 +248,9 @@ func (w *Worker) Return(reason string) ([]proto.Message, error) {
 	if w.absentFrom.IsZero() {
 		return nil, ErrConflict.Errorf("the worker is not absent")
 	}
+	if errs := kernel.Prose("reason", reason); errs != nil {
+		return nil, ErrInvalid.WithFields(errs...)
+	}
 	return []proto.Message{&pathwayv1.WorkerAvailabilityChanged{Returned: true, Reason: reason}}, nil
 }
 
@@ -245,6 +262,9 @@ func (w *Worker) Deactivate(reason string) ([]proto.Message, error) {
 	}
 	if reason == "" {
 		return nil, ErrInvalid.Errorf("a reason is required")
+	}
+	if errs := kernel.Prose("reason", reason); errs != nil {
+		return nil, ErrInvalid.WithFields(errs...)
 	}
 	return []proto.Message{&pathwayv1.WorkerDeactivated{Reason: reason}}, nil
 }

@@ -27,8 +27,8 @@ type Client struct {
 }
 
 // Do sends a request with the bearer key (none when empty), the body as
-// JSON (a string or []byte as it is), and the headers given as name, value
-// pairs, and decodes the answer into out when not nil. It returns the
+// JSON (a string or []byte as it is) with Content-Type application/json,
+// and the headers given as name, value pairs (which may replace it), and decodes the answer into out when not nil. It returns the
 // status and the headers.
 func (c Client) Do(method, path, key string, body any, out any, headers ...string) (int, http.Header) {
 	c.TB.Helper()
@@ -49,6 +49,9 @@ func (c Client) Do(method, path, key string, body any, out any, headers ...strin
 	}
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
@@ -71,10 +74,17 @@ func (c Client) Do(method, path, key string, body any, out any, headers ...strin
 // returns its id.
 func (c Client) Worker(opsKey, name string, capacity int) string {
 	c.TB.Helper()
+	return c.WorkerOf(opsKey, name, "U12345", "A81001", capacity)
+}
+
+// WorkerOf registers a link worker of pcn covering practice and returns
+// its id.
+func (c Client) WorkerOf(opsKey, name, pcn, practice string, capacity int) string {
+	c.TB.Helper()
 	var w struct {
 		ID string `json:"id"`
 	}
-	if code, _ := c.Do("POST", "/v1/workers", opsKey, map[string]any{"name": name, "pcn": "U12345", "practices": []string{"A81001"}, "capacity": capacity}, &w); code != http.StatusCreated {
+	if code, _ := c.Do("POST", "/v1/workers", opsKey, map[string]any{"name": name, "pcn": pcn, "practices": []string{practice}, "capacity": capacity}, &w); code != http.StatusCreated {
 		c.TB.Fatalf("register worker: %d", code)
 	}
 	return w.ID
@@ -98,17 +108,17 @@ func (c Client) Refer(refKey string, nhs ...string) []string {
 }
 
 // AssignedReferral registers a worker with a place and sends a referral
-// that is assigned to them; it returns the referral id.
-func (c Client) AssignedReferral(refKey, opsKey, nhs string) string {
+// that is assigned to them; it returns the referral's id and the worker's.
+func (c Client) AssignedReferral(refKey, opsKey, nhs string) (referralID, workerID string) {
 	c.TB.Helper()
-	c.Worker(opsKey, "Alex Link", 5)
+	workerID = c.Worker(opsKey, "Alex Link", 5)
 	id := c.Refer(refKey, nhs)[0]
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var v View
 		c.Do("GET", "/v1/referrals/"+id, opsKey, nil, &v)
 		if v.Status == "assigned" {
-			return id
+			return id, workerID
 		}
 		if time.Now().After(deadline) {
 			c.TB.Fatalf("referral %s not assigned within 10s (status %q)", id, v.Status)

@@ -39,6 +39,7 @@ import (
 	"github.com/pathway-sp/pathway/services/domain/worker"
 	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
+	"github.com/pathway-sp/pathway/services/keys"
 	"github.com/pathway-sp/pathway/services/triage"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -51,6 +52,8 @@ var ErrNotEmpty = errors.New("demo: the event log is not empty")
 type Options struct {
 	// Keys seal the people's personal data (events.Keys); required.
 	Keys events.Keys
+	// Master wraps the secrets the demo makes (the master key); required.
+	Master keys.Wrapper
 	// Days is how many days of history to make, ending now; default 150.
 	Days int
 	// PerDay is the mean number of referrals a weekday (a quarter of it at
@@ -220,7 +223,7 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 		}()
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	people, err := intake.OpenPersonKeyer(ctx, js, 1)
+	people, err := intake.OpenPersonKeyer(ctx, js, 1, opts.Master)
 	if err != nil {
 		return Summary{}, err
 	}
