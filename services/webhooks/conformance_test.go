@@ -1,6 +1,7 @@
 package webhooks_test
 
 import (
+	"fmt"
 	"maps"
 	"math/rand/v2"
 	"slices"
@@ -18,8 +19,9 @@ import (
 
 // TestViewConformance runs the read-model conformance suite on the webhook
 // service's view, over the generated history with what a partner and the
-// sender add to it: endpoints registered and deleted, deliveries
-// delivered or failed, and redelivered.
+// sender add to it: endpoints registered and deleted, notices raised to
+// the operations endpoint, deliveries delivered or failed, and
+// redelivered.
 func TestViewConformance(t *testing.T) {
 	conformance.Run(t, conformance.Config{
 		New:     func() projections.Projection { return webhooks.NewView(webhooks.ViewName) },
@@ -32,7 +34,8 @@ func TestViewConformance(t *testing.T) {
 // among it: every partner registers one or two endpoints as it joins and
 // now and then deletes one and registers another; after most commands
 // the sender records the end of a delivery's round; now and then a
-// partner redelivers one. Delivery ids are derived from sequences, which
+// notice is raised to the operations endpoint, and a partner redelivers
+// a delivery. Delivery ids are derived from sequences, which
 // are those of a log the history alone is appended to, from 1.
 func webhookHistory(seed uint64, n int) []conformance.Command {
 	rng := rand.New(rand.NewPCG(seed, 0x776562))
@@ -40,6 +43,7 @@ func webhookHistory(seed uint64, n int) []conformance.Command {
 		out       []conformance.Command
 		seq       uint64
 		nextEP    int
+		notices   int
 		endpoints = map[string][]string{} // by partner
 		partnerOf = map[string]string{}   // by handoff
 		open      []round                 // rounds under way
@@ -89,6 +93,13 @@ func webhookHistory(seed uint64, n int) []conformance.Command {
 					}
 				}
 			}
+		}
+		if rng.Float64() < 0.03 {
+			notices++
+			id := fmt.Sprintf("00000000-0000-5000-8000-%012x", notices)
+			one(c, events.Aggregate{Type: webhook.DeliveryType, ID: id},
+				&pathwayv1.WebhookNoticeRaised{EventType: "referral.waiting", Data: fmt.Sprintf(`{"notice":%d}`, notices)})
+			open = append(open, round{id, 0})
 		}
 		if len(open) > 0 && rng.Float64() < 0.15 {
 			k := rng.IntN(len(open))

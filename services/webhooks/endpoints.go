@@ -133,8 +133,20 @@ type secretEntry struct {
 	Secret string `json:"secret"`
 }
 
+// endpoint returns endpoint id: the operations endpoint, with its secret,
+// from Options; a partner's from the view.
+func (s *Service) endpoint(id string) (Endpoint, bool) {
+	if id == OpsEndpointID {
+		return s.opsEndpoint()
+	}
+	return s.view.endpoint(id)
+}
+
 // secret returns the secret of endpoint id.
 func (s *Service) secret(ctx context.Context, id string) (string, error) {
+	if ep, ok := s.opsEndpoint(); ok && id == OpsEndpointID {
+		return ep.Secret, nil
+	}
 	s.mu.Lock()
 	k, ok := s.keys[id]
 	s.mu.Unlock()
@@ -162,8 +174,19 @@ func (s *Service) secret(ctx context.Context, id string) (string, error) {
 	return se.Secret, nil
 }
 
-// Endpoints lists partner's endpoints, oldest first, without secrets.
-func (s *Service) Endpoints(partner string) []Endpoint { return s.view.Endpoints(partner) }
+// Endpoints lists partner's endpoints, oldest first, without secrets; for
+// OpsPartner, the operations endpoint when there is one.
+func (s *Service) Endpoints(partner string) []Endpoint {
+	if partner == OpsPartner {
+		ep, ok := s.opsEndpoint()
+		if !ok {
+			return nil
+		}
+		ep.Secret = ""
+		return []Endpoint{ep}
+	}
+	return s.view.Endpoints(partner)
+}
 
 // Delete removes one of partner's endpoints, as cmd; its pending
 // deliveries fail. Errors: ErrNotFound, or a storage error.

@@ -158,9 +158,9 @@ func (s *Service) attempt(ctx context.Context, id string, d viewDelivery, now ti
 		s.remember(id, sd)
 		return false, nil
 	}
-	ep, ok := s.view.endpoint(d.Endpoint)
+	ep, ok := s.endpoint(d.Endpoint)
 	if !ok {
-		return false, nil // deleted: the view fails the delivery
+		return false, nil // deleted: the view fails the delivery (or no operations endpoint here)
 	}
 	secret, err := s.secret(ctx, ep.ID)
 	if err != nil {
@@ -177,7 +177,7 @@ func (s *Service) attempt(ctx context.Context, id string, d viewDelivery, now ti
 		return false, fmt.Errorf("delivery %s: claim: %w", id, err)
 	}
 	s.remember(id, sd)
-	code, sendErr := s.send(ctx, ep, secret, d, now)
+	code, sendErr := s.send(ctx, ep, secret, id, d, now)
 	sd.LastCode, sd.LastError = code, ""
 	switch {
 	case sendErr == nil:
@@ -254,7 +254,8 @@ func sendFailure(err error) error {
 	return errors.New("could not connect")
 }
 
-func (s *Service) send(ctx context.Context, ep Endpoint, secret string, d viewDelivery, now time.Time) (int, error) {
+// send POSTs delivery id to ep, signed with secret.
+func (s *Service) send(ctx context.Context, ep Endpoint, secret, id string, d viewDelivery, now time.Time) (int, error) {
 	ts := now.Unix()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(d.Payload))
 	if err != nil {
@@ -262,7 +263,7 @@ func (s *Service) send(ctx context.Context, ep Endpoint, secret string, d viewDe
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "pathway-webhooks/1")
-	req.Header.Set(HeaderDeliveryID, deliveryID(ep.ID, d.Sequence))
+	req.Header.Set(HeaderDeliveryID, id)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
 	req.Header.Set(HeaderSignature, Sign(secret, ts, d.Payload))
 	resp, err := s.opts.Client.Do(req)

@@ -28,7 +28,8 @@ const ViewName = "webhook-deliveries"
 // View is what the webhook service decides from, built from the log: each
 // partner's endpoints, the partner, service and status of each handoff,
 // and the deliveries, one per handoff event and endpoint the handoff's
-// partner had registered before it, each with its current round of
+// partner had registered before it and one per notice raised to the
+// operations endpoint (OpsEndpointID), each with its current round of
 // attempts (pending, delivered or failed, as the log records it). A
 // delivery is forgotten KeepDeliveries after its round ended, by the
 // log's recorded times. It runs on the projection engine, checkpointed, so
@@ -100,7 +101,8 @@ var (
 		&pathwayv1.HandoffStarted{}, &pathwayv1.HandoffPutOnHold{}, &pathwayv1.HandoffCompleted{}, &pathwayv1.HandoffFailed{},
 		&pathwayv1.HandoffCancelled{}, &pathwayv1.HandoffEnteredInError{}, &pathwayv1.HandoffExpired{}, &pathwayv1.HandoffReminderSent{},
 		&pathwayv1.WebhookEndpointRegistered{}, &pathwayv1.WebhookEndpointDeleted{},
-		&pathwayv1.WebhookRedeliveryRequested{}, &pathwayv1.WebhookDelivered{}, &pathwayv1.WebhookDeliveryFailed{})
+		&pathwayv1.WebhookRedeliveryRequested{}, &pathwayv1.WebhookDelivered{}, &pathwayv1.WebhookDeliveryFailed{},
+		&pathwayv1.WebhookNoticeRaised{})
 	uses = func() map[string]bool {
 		m := map[string]bool{}
 		for _, t := range viewTypes {
@@ -173,13 +175,17 @@ func (v *View) Apply(rec events.Record) error {
 				}
 			}
 		}
+	case *pathwayv1.WebhookNoticeRaised:
+		if _, ok := v.st.Deliveries[id]; !ok {
+			v.st.Deliveries[id] = opsDelivery(id, e, rec.Sequence, at)
+		}
 	case *pathwayv1.WebhookRedeliveryRequested, *pathwayv1.WebhookDelivered, *pathwayv1.WebhookDeliveryFailed:
 		d := v.st.Deliveries[id]
 		if d == nil {
 			break
 		}
 		d.Round = webhook.After(d.Round, aggregate.Change(rec))
-		if _, ok := v.st.Endpoints[d.Endpoint]; !ok && d.Round.Status == webhook.StatusPending {
+		if _, ok := v.st.Endpoints[d.Endpoint]; !ok && d.Endpoint != OpsEndpointID && d.Round.Status == webhook.StatusPending {
 			d.Round = webhook.Round{Round: d.Round.Round, Status: webhook.StatusFailed, Reason: endpointDeleted, At: at}
 		}
 	default:

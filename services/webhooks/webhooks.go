@@ -19,6 +19,13 @@
 // in the bucket first, so two processes never send the same attempt. A
 // delivery is sent at least once: until the log records its outcome.
 //
+// The operations endpoint (Options.Ops, ops.go) carries pathway's own
+// notices to the operator: NotifyOps raises a notice as the first event of
+// a delivery whose id is derived from the notice's key, so it is raised
+// once whichever process asks; the view turns it into a delivery to the
+// endpoint, which the sender signs, claims and retries like a partner's.
+// No partner lists them.
+//
 // Signature: the headers Pathway-Delivery-Id, Pathway-Timestamp (Unix
 // seconds) and Pathway-Signature, which is "v1=" and the lower-case hex of
 // HMAC-SHA256(secret, timestamp + "." + body). A receiver recomputes it
@@ -159,6 +166,10 @@ type Options struct {
 	AllowPrivate bool
 	// Master wraps the endpoints' secrets at rest (the master key); required.
 	Master keys.Wrapper
+	// Ops is the operations endpoint (ops.go), where NotifyOps's notices
+	// go; the zero value is none. Every process that sends deliveries
+	// must be given the same.
+	Ops Ops
 }
 
 // Service registers endpoints, keeps the deliveries and sends them. Its

@@ -296,6 +296,67 @@ func (*WebhookRedeliveryRequested) Descriptor() ([]byte, []int) {
 	return file_pathway_v1_webhook_proto_rawDescGZIP(), []int{4}
 }
 
+// WebhookNoticeRaised records a notice pathway raised itself for the
+// operations endpoint (an urgent or safeguarding referral waiting too long):
+// the first event of its delivery, whose id is derived from the notice's
+// key, so a notice is raised once whichever process asks. Its rounds end as
+// any delivery's do.
+type WebhookNoticeRaised struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The notice's type, e.g. referral.waiting.
+	EventType string `protobuf:"bytes,1,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
+	// The notice as JSON: ids, codes and times, never personal data (an
+	// alert's referral id, priority, safeguarding flag, status, queue and
+	// practice, and its wait).
+	Data          string `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WebhookNoticeRaised) Reset() {
+	*x = WebhookNoticeRaised{}
+	mi := &file_pathway_v1_webhook_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WebhookNoticeRaised) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WebhookNoticeRaised) ProtoMessage() {}
+
+func (x *WebhookNoticeRaised) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_webhook_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WebhookNoticeRaised.ProtoReflect.Descriptor instead.
+func (*WebhookNoticeRaised) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_webhook_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WebhookNoticeRaised) GetEventType() string {
+	if x != nil {
+		return x.EventType
+	}
+	return ""
+}
+
+func (x *WebhookNoticeRaised) GetData() string {
+	if x != nil {
+		return x.Data
+	}
+	return ""
+}
+
 var File_pathway_v1_webhook_proto protoreflect.FileDescriptor
 
 const file_pathway_v1_webhook_proto_rawDesc = "" +
@@ -320,7 +381,11 @@ const file_pathway_v1_webhook_proto_rawDesc = "" +
 	"\vstatus_code\x18\x03 \x01(\x05B\x04\x88\xb5\x18\x01R\n" +
 	"statusCode\x12\x1c\n" +
 	"\x06reason\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\x06reason\"\x1c\n" +
-	"\x1aWebhookRedeliveryRequestedB:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
+	"\x1aWebhookRedeliveryRequested\"T\n" +
+	"\x13WebhookNoticeRaised\x12#\n" +
+	"\n" +
+	"event_type\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\teventType\x12\x18\n" +
+	"\x04data\x18\x02 \x01(\tB\x04\x88\xb5\x18\x05R\x04dataB:Z8github.com/pathway-sp/pathway/proto/pathway/v1;pathwayv1b\x06proto3"
 
 var (
 	file_pathway_v1_webhook_proto_rawDescOnce sync.Once
@@ -334,13 +399,14 @@ func file_pathway_v1_webhook_proto_rawDescGZIP() []byte {
 	return file_pathway_v1_webhook_proto_rawDescData
 }
 
-var file_pathway_v1_webhook_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_pathway_v1_webhook_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_pathway_v1_webhook_proto_goTypes = []any{
 	(*WebhookEndpointRegistered)(nil),  // 0: pathway.v1.WebhookEndpointRegistered
 	(*WebhookEndpointDeleted)(nil),     // 1: pathway.v1.WebhookEndpointDeleted
 	(*WebhookDelivered)(nil),           // 2: pathway.v1.WebhookDelivered
 	(*WebhookDeliveryFailed)(nil),      // 3: pathway.v1.WebhookDeliveryFailed
 	(*WebhookRedeliveryRequested)(nil), // 4: pathway.v1.WebhookRedeliveryRequested
+	(*WebhookNoticeRaised)(nil),        // 5: pathway.v1.WebhookNoticeRaised
 }
 var file_pathway_v1_webhook_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -362,7 +428,7 @@ func file_pathway_v1_webhook_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pathway_v1_webhook_proto_rawDesc), len(file_pathway_v1_webhook_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

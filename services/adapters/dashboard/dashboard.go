@@ -70,6 +70,12 @@ type Config struct {
 	// (a projection implementing PartnerView); nil leaves the handoff and
 	// partner panels out.
 	Partners *projections.Engine
+	// Alerts, when set, is the engine of the alerts.View: the urgent and
+	// safeguarding referrals waiting over AlertAfter (default
+	// alerts.DefaultAfter) are listed at the top of the overview; nil
+	// leaves the list out.
+	Alerts     *projections.Engine
+	AlertAfter time.Duration
 	// Audit records which referrals a page showed (by initials) to whom;
 	// nil records nothing (tests of other things). Live updates of an open
 	// page are not recorded again.
@@ -181,7 +187,7 @@ func New(cfg Config) http.Handler {
 	}
 	h := &handler{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	funcs := h.funcs()
-	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html"))
+	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html", "templates/alerts.html"))
 	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound"} {
 		h.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
@@ -244,7 +250,15 @@ type view struct {
 func (h *handler) resolve(path string, q url.Values, now time.Time) (view, error) {
 	switch {
 	case path == "/":
-		return view{name: "overview", title: "Overview", nav: "overview", data: h.overview(now)}, nil
+		// Counts, and the alerts by initials: those are recorded.
+		d := h.overview(now)
+		var ids []string
+		if d.Alerts != nil {
+			for _, a := range d.Alerts.Rows {
+				ids = append(ids, a.ID)
+			}
+		}
+		return view{name: "overview", title: "Overview", nav: "overview", data: d, route: "GET /", referrals: ids}, nil
 	case path == "/funnel":
 		return view{name: "funnel", title: "Referral funnel", nav: "funnel", data: h.funnelPage(now)}, nil
 	case path == "/partners":
@@ -365,6 +379,9 @@ func (h *handler) engines() []*projections.Engine {
 	out := []*projections.Engine{h.cfg.Waitlists, h.cfg.Caseloads, h.cfg.Funnel, h.cfg.Series, h.cfg.Initials}
 	if h.cfg.Partners != nil {
 		out = append(out, h.cfg.Partners)
+	}
+	if h.cfg.Alerts != nil {
+		out = append(out, h.cfg.Alerts)
 	}
 	return out
 }

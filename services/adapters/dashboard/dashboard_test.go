@@ -29,6 +29,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
 	"github.com/pathway-sp/pathway/services/adapters/edge"
+	"github.com/pathway-sp/pathway/services/alerts"
 	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/keys"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -109,6 +110,7 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 	}
 	done := make(chan struct{})
 	h := dashboard.New(dashboard.Config{
+		Alerts: engine(alerts.NewView()), AlertAfter: 4 * time.Hour,
 		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
 		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),
 		Audit: e.audit, Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,
@@ -715,7 +717,8 @@ func TestPageReadsAreAudited(t *testing.T) {
 			t.Errorf("audit of %s: %+v, want one read of the waitlist page by the ops key", id, recs)
 		}
 	}
-	// The overview shows counts, not people: nothing to record.
+	// The overview shows counts, and people only when they are alerts
+	// (TestOverviewListsAlerts): nothing to record here.
 	b.get("/")
 	if recs, _ := e.audit.Query(context.Background(), audit.Filter{Referral: first}); len(recs) != 1 {
 		t.Errorf("after the overview: %d records of %s, want still 1", len(recs), first)

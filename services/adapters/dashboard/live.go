@@ -172,7 +172,8 @@ func (h *handler) positions() []uint64 {
 	for _, e := range h.engines() {
 		out = append(out, e.Applied())
 	}
-	return out
+	// The alerts move with the clock too.
+	return append(out, h.alertMark(h.cfg.Now()))
 }
 
 // writeEvent writes one server-sent event; data may span lines.

@@ -55,6 +55,7 @@ type workerRow struct {
 // overviewData is the overview's live part.
 type overviewData struct {
 	AsOf           string
+	Alerts         *alertPanel
 	Today          timeseries.Day
 	AwaitingTriage int
 	Handoffs       *HandoffCounts
@@ -162,6 +163,7 @@ func (h *handler) overview(now time.Time) overviewData {
 	d.Sources = sourceChart(st.BySource)
 	d.Outcomes = newOutcomeChart(st.Outcomes)
 	d.Handoffs = h.handoffCounts(now)
+	d.Alerts = h.alertPanel(now)
 	return d
 }
 

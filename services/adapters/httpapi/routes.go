@@ -67,6 +67,7 @@ func (a *api) table() []struct {
 		{Route{"GET", "/v1/caseloads", rosterRead}, a.listCaseloads},
 		{Route{"GET", "/v1/stats/funnel", rosterRead}, a.funnelStats},
 		{Route{"GET", "/v1/caseloads/{worker}", rosterRead}, a.getCaseload},
+		{Route{"GET", "/v1/alerts", rosterStaff}, a.listAlerts},
 		{Route{"POST", "/v1/directory/partners", admins}, a.savePartner()},
 		{Route{"POST", "/v1/directory/services", admins}, a.createService()},
 		{Route{"PUT", "/v1/directory/services/{id}", admins}, a.updateService()},

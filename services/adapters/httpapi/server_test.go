@@ -26,6 +26,7 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
+	"github.com/pathway-sp/pathway/services/alerts"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/handoffs"
@@ -108,7 +109,7 @@ func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth, Proxies: trusted,
 		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, intake.Options{}), TriageQueue: engine(intake.NewIndex())},
 		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
-			ReadTimeout: 2 * time.Second},
+			Alerts: engine(alerts.NewView()), ReadTimeout: 2 * time.Second},
 		VCSE: httpapi.VCSE{Directory: directory.New(lg.Store), Handoffs: handoffs.New(lg.Store, handoffs.Options{Logger: log, Checkpoints: obj}),
 			Webhooks: wh, Partners: engine(partners.New())},
 	})

@@ -21,6 +21,11 @@ type ReadModels struct {
 	Funnel    *projections.Engine
 	// WaitTarget is the wait after which a waitlist entry is a breach.
 	WaitTarget time.Duration
+	// Alerts is the engine of the alerts.View behind GET /v1/alerts, and
+	// AlertAfter its threshold (default alerts.DefaultAfter); nil answers
+	// 503.
+	Alerts     *projections.Engine
+	AlertAfter time.Duration
 	// ReadTimeout bounds a ?min_seq wait; default 5s.
 	ReadTimeout time.Duration
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/pathway-sp/pathway/projections/timeseries"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
+	"github.com/pathway-sp/pathway/services/alerts"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
@@ -38,6 +39,7 @@ var readModels = map[string]func() projections.Projection{
 	assignment.ViewName:    func() projections.Projection { return assignment.NewView(assignment.ViewName) },
 	handoffs.DeadlinesName: func() projections.Projection { return handoffs.NewDeadlines() },
 	retention.ViewName:     func() projections.Projection { return retention.NewView() },
+	alerts.ViewName:        func() projections.Projection { return alerts.NewView() },
 	webhooks.ViewName:      func() projections.Projection { return webhooks.NewView(webhooks.ViewName) },
 }
 

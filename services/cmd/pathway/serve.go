@@ -64,6 +64,9 @@ type serveConfig struct {
 	WebhookAllowPrivate bool
 	// Retention is the retention period of closed episodes per outcome.
 	Retention retention.Policy
+	// alertConfig holds the alerts on waiting urgent and safeguarding
+	// referrals (alerts.go).
+	alertConfig
 	// envErrs are environment variables that could not be read.
 	envErrs []error
 	// MasterKey is the file of the master key that wraps the data keys;
@@ -180,6 +183,7 @@ func (c serveConfig) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("shutdown timeout must be positive"))
 	}
+	errs = append(errs, c.alertConfig.validate(c.WebhookAllowPrivate)...)
 	for flag, d := range map[string]time.Duration{"--http-read-header-timeout": c.HTTPReadHeaderTimeout, "--http-read-timeout": c.HTTPReadTimeout,
 		"--http-write-timeout": c.HTTPWriteTimeout, "--http-idle-timeout": c.HTTPIdleTimeout} {
 		if d <= 0 {
@@ -218,6 +222,8 @@ var envNames = map[string]string{
 	"webhook-allow-private": "PATHWAY_WEBHOOK_ALLOW_PRIVATE",
 	"master-key":            "PATHWAY_MASTER_KEY_FILE",
 	"retention":             "PATHWAY_RETENTION",
+	"alert-after":           "PATHWAY_ALERT_AFTER",
+	"ops-webhook":           "PATHWAY_OPS_WEBHOOK",
 
 	"http-read-header-timeout": "PATHWAY_HTTP_READ_HEADER_TIMEOUT",
 	"http-read-timeout":        "PATHWAY_HTTP_READ_TIMEOUT",
@@ -323,6 +329,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	}
 	fs.StringVar(&cfg.MasterKey, "master-key", fromEnv("master-key", ""), desc("master-key", "file of the master key that wraps the data keys sealing personal data (base64 of 32 bytes; made on first start); default master.key in --data. "+keyring.MasterEnv+" holding the key itself wins. Keep it apart from the data and its backups"))
 	fs.StringVar(&cfg.RulesFile, "rules", fromEnv("rules", ""), desc("rules", "triage rules file (YAML); default the built-in rules"))
+	alertFlags(fs, &cfg, fromEnv, desc, getenv)
 	for _, d := range []struct {
 		name, text string
 		v          *time.Duration

@@ -126,6 +126,9 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 	}
 	starts = append(starts, vstarts...)
 	hc.VCSE = v
+	if slices.Contains(cfg.Services, "intake") {
+		parts = append(parts, part{"alerts", startAlerts(cfg, store, obj, log, v.Webhooks, &hc, &dash)})
+	}
 	if dash.Keys != nil {
 		dash.Partners = v.Partners
 		hc.UI = dashboard.New(dash)

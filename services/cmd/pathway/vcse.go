@@ -36,7 +36,7 @@ func openVCSE(ctx context.Context, cfg serveConfig, js jetstream.JetStream, stor
 	deliver := slices.Contains(cfg.Services, "webhooks")
 	if api || deliver {
 		wh, err := webhooks.Open(ctx, js, store, webhooks.Options{Master: cfg.master, Replicas: cfg.Replicas, Logger: log, Deliver: deliver, AllowPrivate: cfg.WebhookAllowPrivate,
-			Checkpoints: obj})
+			Checkpoints: obj, Ops: cfg.ops()})
 		if err != nil {
 			return out, nil, fmt.Errorf("open webhooks: %w", err)
 		}

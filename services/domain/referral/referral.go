@@ -392,7 +392,8 @@ func (r *Referral) Cancel(reason pathwayv1.CancelReason, note string) ([]proto.M
 
 // MergeInto decides the events of merging r (a duplicate) into survivor:
 // one for r, which closes, and one for the survivor. Both must be active
-// and different.
+// and different, and nothing in them may say they are two people (NHS
+// numbers, or dates of birth, that differ).
 func (r *Referral) MergeInto(survivor *Referral, reason string) (dup, surv []proto.Message, err error) {
 	if !r.Exists() || !survivor.Exists() {
 		return nil, nil, ErrConflict.Errorf("both referrals must exist")
@@ -405,6 +406,9 @@ func (r *Referral) MergeInto(survivor *Referral, reason string) (dup, surv []pro
 	}
 	if !r.status.Active() || !survivor.status.Active() {
 		return nil, nil, ErrConflict.Errorf("only active referrals can be merged (%s into %s)", r.statusName(), survivor.statusName())
+	}
+	if why := twoPeople(r, survivor); why != "" {
+		return nil, nil, ErrConflict.Errorf("these referrals are for two people (%s): a merge would close one person's referral; cancel the wrong one instead", why)
 	}
 	return []proto.Message{&pathwayv1.ReferralMerged{IntoReferralId: survivor.id, Reason: reason}},
 		[]proto.Message{&pathwayv1.ReferralMerged{FromReferralId: r.id, Reason: reason}}, nil

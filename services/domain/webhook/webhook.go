@@ -7,7 +7,9 @@
 // A delivery is one handoff event on its way to one endpoint. It is not
 // itself an event: it follows from the handoff event and the endpoints the
 // partner had registered before it, so every view of the log derives the
-// same deliveries. Only what became of a delivery is recorded.
+// same deliveries. Only what became of a delivery is recorded. The one
+// exception is a notice to the operations endpoint (Delivery.Notify),
+// which nothing else in the log implies: it is its delivery's first event.
 package webhook
 
 import (
@@ -161,6 +163,17 @@ func (d *Delivery) Apply(c kernel.Change) {
 
 // Round is the delivery's current round.
 func (d *Delivery) Round() Round { return d.round }
+
+// Notify decides to raise a notice of eventType with data (JSON, with no
+// personal data) as this delivery's first event: a delivery to the
+// operations endpoint. A delivery that has events already (the notice was
+// raised) is no change.
+func (d *Delivery) Notify(eventType, data string) []proto.Message {
+	if d.version != 0 {
+		return nil
+	}
+	return []proto.Message{&pathwayv1.WebhookNoticeRaised{EventType: eventType, Data: data}}
+}
 
 // Redeliver decides to begin a new round of attempts.
 func (d *Delivery) Redeliver() []proto.Message {

@@ -85,6 +85,7 @@ func TestDeliveryRounds(t *testing.T) {
 		outcome []proto.Message // what recording round 0, delivered, decides
 	}{
 		{"new", nil, webhook.Round{Status: webhook.StatusPending}, []proto.Message{delivered(0)}},
+		{"a notice raised", []proto.Message{notice()}, webhook.Round{Status: webhook.StatusPending}, []proto.Message{delivered(0)}},
 		{"delivered", []proto.Message{delivered(0)},
 			webhook.Round{Status: webhook.StatusDelivered, Attempts: 2, Code: 204, At: t0}, nil},
 		{"failed", []proto.Message{failed(0)},
@@ -108,6 +109,34 @@ func TestDeliveryRounds(t *testing.T) {
 			}
 			if got := d.Outcome(0, webhook.StatusDelivered, 2, 204, ""); fmt.Sprint(got) != fmt.Sprint(c.outcome) {
 				t.Errorf("recording round 0 delivered decides %v, want %v", got, c.outcome)
+			}
+		})
+	}
+}
+
+func notice() proto.Message {
+	return &pathwayv1.WebhookNoticeRaised{EventType: "referral.waiting", Data: `{"referral_id":"r1"}`}
+}
+
+// TestNotify: a notice to the operations endpoint is its delivery's first
+// event, raised once.
+func TestNotify(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		given []proto.Message
+		want  []proto.Message
+	}{
+		{"new", nil, []proto.Message{notice()}},
+		{"raised already", []proto.Message{notice()}, nil},
+		{"raised and delivered", []proto.Message{notice(), &pathwayv1.WebhookDelivered{Attempts: 1, StatusCode: 204}}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := webhook.NewDelivery("d1")
+			for _, ch := range changes(c.given...) {
+				d.Apply(ch)
+			}
+			if got := d.Notify("referral.waiting", `{"referral_id":"r1"}`); fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("notify decides %v, want %v", got, c.want)
 			}
 		})
 	}
