@@ -60,7 +60,7 @@ func startAlerts(t *testing.T, clk *testClock) *server {
 		return e
 	}
 	h := httpapi.New(httpapi.Config{Auth: auth,
-		Referrals: httpapi.Referrals{Store: store, Intake: intake.New(store, people, clk.Now), TriageQueue: engine(intake.NewIndex()), Now: clk.Now},
+		Referrals: httpapi.Referrals{Store: store, Intake: intake.New(store, people, intake.Options{Now: clk.Now}), TriageQueue: engine(intake.NewIndex()), Now: clk.Now},
 		Reads:     httpapi.ReadModels{Alerts: engine(alerts.NewView()), AlertAfter: 4 * time.Hour, ReadTimeout: 2 * time.Second},
 	})
 	srv := httptest.NewServer(h)
