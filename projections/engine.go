@@ -136,6 +136,34 @@ func NewEngine(store *events.Store, obj jetstream.ObjectStore, p Projection, opt
 	return &Engine{store: store, obj: obj, p: p, opts: opts, log: log.With("projection", p.Name()), changed: make(chan struct{}), running: make(chan struct{})}
 }
 
+// RunTicking runs the engine as Run does and calls tick every d, the
+// first time at once, until ctx ends: for a service that decides from the
+// view on a clock (the alerts, the retention sweep), whose tick waits for
+// the view itself. A tick's error is handed to failed (logged, say) and the
+// next tick comes as planned. It returns Run's error, nil when ctx ends.
+func (e *Engine) RunTicking(ctx context.Context, d time.Duration, tick func(ctx context.Context) error, failed func(error)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-done
+			return nil
+		case err := <-done:
+			return err
+		case <-t.C:
+			if err := tick(ctx); err != nil && ctx.Err() == nil {
+				failed(err)
+			}
+			t.Reset(d)
+		}
+	}
+}
+
 // Run restores the last checkpoint, then applies the log from there on,
 // live, until ctx ends (it then returns nil); it writes a checkpoint on
 // the way out. It rides out a read or subscription that fails, resuming

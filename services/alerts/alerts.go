@@ -115,26 +115,10 @@ func (s *Service) Alerts() []Alert { return s.view.Overdue(s.opts.Now(), s.opts.
 // Run keeps the view and checks every Options.Every, the first time once
 // the view has caught up with the log, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.engine.Run(ctx) }()
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			<-done
-			return nil
-		case err := <-done:
-			return err
-		case <-t.C:
-			if _, err := s.Check(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("alert check failed; trying again at the next", "err", err)
-			}
-			t.Reset(s.opts.Every)
-		}
-	}
+	return s.engine.RunTicking(ctx, s.opts.Every, func(ctx context.Context) error {
+		_, err := s.Check(ctx)
+		return err
+	}, func(err error) { s.log.Warn("alert check failed; trying again at the next", "err", err) })
 }
 
 // Check raises every alert not raised yet, once the view has caught up

@@ -78,28 +78,13 @@ func (s *Service) Engine() *projections.Engine { return s.engine }
 // Run keeps the view and sweeps every Options.Every, the first time once
 // the view has caught up, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- s.engine.Run(ctx) }()
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			<-done
-			return nil
-		case err := <-done:
-			return err
-		case <-t.C:
-			if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.log.Warn("retention sweep failed; trying again at the next", "err", err, "erased", n)
-			} else if n > 0 {
-				s.log.Info("retention sweep", "erased", n)
-			}
-			t.Reset(s.opts.Every)
+	return s.engine.RunTicking(ctx, s.opts.Every, func(ctx context.Context) error {
+		n, err := s.Sweep(ctx)
+		if n > 0 {
+			s.log.Info("retention sweep", "erased", n)
 		}
-	}
+		return err
+	}, func(err error) { s.log.Warn("retention sweep failed; trying again at the next", "err", err) })
 }
 
 // Sweep erases every closed referral whose period has ended at the
