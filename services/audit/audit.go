@@ -220,16 +220,14 @@ func (l *Log) Query(ctx context.Context, f Filter) ([]Record, error) {
 			if err := json.Unmarshal(m.Data(), &r); err != nil {
 				continue
 			}
-			if meta, err := m.Metadata(); err == nil {
-				r.Sequence = meta.Sequence.Stream
-				if meta.NumPending == 0 && len(out) < f.Limit {
-					out = append(out, r)
-					return out, nil
-				}
+			meta, err := m.Metadata()
+			if err != nil {
+				return nil, fmt.Errorf("audit: %w", err)
 			}
+			r.Sequence = meta.Sequence.Stream
 			out = append(out, r)
-			if len(out) >= f.Limit {
-				return out, nil
+			if meta.NumPending == 0 || len(out) >= f.Limit {
+				return out, nil // the last record, or enough
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {

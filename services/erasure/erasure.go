@@ -20,9 +20,9 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
-	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/handoffs"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -75,22 +75,22 @@ type Result struct {
 // still open; kernel Invalid for a missing ground, or a reason that is
 // missing or identifies the person; and storage errors.
 func (s *Service) Referral(ctx context.Context, id string, req Request) (Result, error) {
-	handoffs := slices.Clone(req.Handoffs)
-	if handoffs == nil {
+	hids := slices.Clone(req.Handoffs)
+	if hids == nil {
 		var err error
-		if handoffs, err = s.handoffsOf(ctx, id); err != nil {
+		if hids, err = handoffs.OfReferrals(ctx, s.store, id); err != nil {
 			return Result{}, err
 		}
 	}
 	seq, err := events.Do(ctx, s.store, aggregate.Referral, id, req.Command, aggregate.Existing(func(r *referral.Referral) ([]proto.Message, error) {
 		if erased, e, _ := r.Erased(); erased && e != nil {
 			for _, h := range e.GetHandoffIds() {
-				if !slices.Contains(handoffs, h) {
-					handoffs = append(handoffs, h)
+				if !slices.Contains(hids, h) {
+					hids = append(hids, h)
 				}
 			}
 		}
-		return r.Erase(req.Ground, req.Reason, handoffs)
+		return r.Erase(req.Ground, req.Reason, hids)
 	}))
 	if errors.Is(err, events.ErrNotFound) {
 		return Result{}, kernel.Errorf(kernel.NotFound, "no referral %s", id)
@@ -100,12 +100,12 @@ func (s *Service) Referral(ctx context.Context, id string, req Request) (Result,
 	}
 	// The event is in the log: now the keys. A failure here leaves the
 	// erasure recorded and the keys in place; running it again finishes.
-	for _, agg := range append([]events.Aggregate{aggregate.Referral.Aggregate(id)}, handoffAggs(handoffs)...) {
+	for _, agg := range append([]events.Aggregate{aggregate.Referral.Aggregate(id)}, handoffAggs(hids)...) {
 		if err := s.keys.Destroy(ctx, events.KeyID(agg)); err != nil {
 			return Result{}, fmt.Errorf("erase %s: the erasure is recorded but its keys are not all destroyed yet (run it again): %w", agg, err)
 		}
 	}
-	return Result{ReferralID: id, Sequence: seq, Handoffs: handoffs}, nil
+	return Result{ReferralID: id, Sequence: seq, Handoffs: hids}, nil
 }
 
 // Person erases every referral of the person with NHS number nhs. It
@@ -151,26 +151,6 @@ func (s *Service) Person(ctx context.Context, nhs string, req Request) ([]Result
 			return out, err
 		}
 		out = append(out, res)
-	}
-	return out, nil
-}
-
-// handoffsOf finds the handoffs of referral id: a read of the handoffs'
-// requests, which costs a scan of the handoff events (an erasure is rare).
-func (s *Service) handoffsOf(ctx context.Context, id string) ([]string, error) {
-	var out []string
-	opts := events.ReadOptions{Subject: events.TypeSubject(handoff.AggregateType), Types: events.TypesOf(&pathwayv1.HandoffRequested{})}
-	for rec, err := range s.store.ReadWith(ctx, opts) {
-		if err != nil {
-			var de *events.DecodeError
-			if errors.As(err, &de) {
-				continue
-			}
-			return nil, fmt.Errorf("find the handoffs of %s: %w", id, err)
-		}
-		if h, ok := rec.Payload.(*pathwayv1.HandoffRequested); ok && h.GetReferralId() == id && !slices.Contains(out, rec.Aggregate.ID) {
-			out = append(out, rec.Aggregate.ID)
-		}
 	}
 	return out, nil
 }

@@ -212,3 +212,24 @@ func statusAt(h *handoff.Handoff, seq uint64) handoff.Status {
 	}
 	return st
 }
+
+// OfReferrals returns the ids of the handoffs of the referrals ids, in the
+// order they were requested: a read of every handoff's request, which
+// costs a scan of the handoff events (for erasure and subject access,
+// which are rare). Undecodable events are passed over.
+func OfReferrals(ctx context.Context, store *events.Store, ids ...string) ([]string, error) {
+	var out []string
+	opts := events.ReadOptions{Subject: events.TypeSubject(handoff.AggregateType), Types: events.TypesOf(&pathwayv1.HandoffRequested{})}
+	for rec, err := range store.ReadWith(ctx, opts) {
+		if err != nil {
+			if _, ok := errors.AsType[*events.DecodeError](err); ok {
+				continue
+			}
+			return nil, fmt.Errorf("find the handoffs of %d referrals: %w", len(ids), err)
+		}
+		if h, ok := rec.Payload.(*pathwayv1.HandoffRequested); ok && slices.Contains(ids, h.GetReferralId()) && !slices.Contains(out, rec.Aggregate.ID) {
+			out = append(out, rec.Aggregate.ID)
+		}
+	}
+	return out, nil
+}

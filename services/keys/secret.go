@@ -21,6 +21,31 @@ type Wrapper interface {
 // secret an older pathway stored in clear, which Secret wraps in place.
 const wrappedPrefix = "pathway-wrapped-1:"
 
+// WrapStored wraps v under id by w for storing: the stored form that
+// UnwrapStored reads.
+func WrapStored(ctx context.Context, w Wrapper, id string, v []byte) ([]byte, error) {
+	wrapped, err := w.Wrap(ctx, id, v)
+	if err != nil {
+		return nil, fmt.Errorf("wrap %s: %w", id, err)
+	}
+	return append([]byte(wrappedPrefix), wrapped...), nil
+}
+
+// UnwrapStored reads a value stored by WrapStored under id; a value
+// without its prefix was stored in clear by an older version and comes
+// back as it is, with inClear set.
+func UnwrapStored(ctx context.Context, w Wrapper, id string, stored []byte) (v []byte, inClear bool, err error) {
+	wrapped, ok := bytes.CutPrefix(stored, []byte(wrappedPrefix))
+	if !ok {
+		return stored, true, nil
+	}
+	v, err = w.Unwrap(ctx, id, wrapped)
+	if err != nil {
+		return nil, false, fmt.Errorf("unwrap %s (is this the master key it was stored with?): %w", id, err)
+	}
+	return v, false, nil
+}
+
 // Secret returns the random secret stored under name in the key-value
 // bucket, creating the bucket and a secret of size bytes when missing, so
 // that every pathway process on one log uses the same one. Processes that
@@ -48,20 +73,16 @@ func Secret(ctx context.Context, js jetstream.JetStream, bucket, name, descripti
 	for range 3 {
 		e, err := kv.Get(ctx, name)
 		if err == nil {
-			v := e.Value()
-			if wrapped, ok := bytes.CutPrefix(v, []byte(wrappedPrefix)); ok {
-				secret, err := wrap.Unwrap(ctx, id, wrapped)
-				if err != nil {
-					return nil, fmt.Errorf("unwrap %s (is this the master key the log was written with?): %w", id, err)
-				}
-				return secret, nil
+			secret, inClear, err := UnwrapStored(ctx, wrap, id, e.Value())
+			if err != nil || !inClear {
+				return secret, err
 			}
 			// Stored in clear by an older version: wrap it in place.
-			w, err := wrap.Wrap(ctx, id, v)
+			w, err := WrapStored(ctx, wrap, id, secret)
 			if err != nil {
-				return nil, fmt.Errorf("wrap %s: %w", id, err)
+				return nil, err
 			}
-			if _, err := kv.Update(ctx, name, append([]byte(wrappedPrefix), w...), e.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			if _, err := kv.Update(ctx, name, w, e.Revision()); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 				return nil, fmt.Errorf("store %s wrapped: %w", id, err)
 			}
 			continue // read it back as every other process will
@@ -73,11 +94,11 @@ func Secret(ctx context.Context, js jetstream.JetStream, bucket, name, descripti
 		if _, err := rand.Read(secret); err != nil {
 			return nil, err
 		}
-		w, err := wrap.Wrap(ctx, id, secret)
+		w, err := WrapStored(ctx, wrap, id, secret)
 		if err != nil {
-			return nil, fmt.Errorf("wrap %s: %w", id, err)
+			return nil, err
 		}
-		if _, err := kv.Create(ctx, name, append([]byte(wrappedPrefix), w...)); err == nil {
+		if _, err := kv.Create(ctx, name, w); err == nil {
 			return secret, nil
 		} else if !errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, fmt.Errorf("store %s: %w", name, err)

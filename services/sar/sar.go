@@ -11,16 +11,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/pathway-sp/pathway/events"
-	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/audit"
-	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/handoffs"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -173,28 +171,20 @@ func (s *Service) referral(ctx context.Context, id string) (Referral, error) {
 	return out, nil
 }
 
-// handoffs finds the handoffs of the referrals ids (a read of the
-// handoffs' requests) and loads each.
+// handoffs loads each handoff of the referrals ids.
 func (s *Service) handoffs(ctx context.Context, ids []string) ([]Handoff, error) {
 	out := []Handoff{}
-	opts := events.ReadOptions{Subject: events.TypeSubject(handoff.AggregateType), Types: events.TypesOf(&pathwayv1.HandoffRequested{})}
-	for rec, err := range s.store.ReadWith(ctx, opts) {
-		if err != nil {
-			var de *events.DecodeError
-			if errors.As(err, &de) {
-				continue
-			}
-			return nil, fmt.Errorf("find the handoffs: %w", err)
-		}
-		req, ok := rec.Payload.(*pathwayv1.HandoffRequested)
-		if !ok || !slices.Contains(ids, req.GetReferralId()) {
-			continue
-		}
-		h, _, err := events.Get(ctx, s.store, aggregate.Handoff, rec.Aggregate.ID)
+	hids, err := handoffs.OfReferrals(ctx, s.store, ids...)
+	if err != nil {
+		return nil, err
+	}
+	for _, hid := range hids {
+		agg := aggregate.Handoff.Aggregate(hid)
+		h, _, err := events.Get(ctx, s.store, aggregate.Handoff, hid)
 		if err != nil {
 			return nil, err
 		}
-		recs, _, err := s.store.Load(ctx, rec.Aggregate)
+		recs, _, err := s.store.Load(ctx, agg)
 		if err != nil {
 			return nil, err
 		}

@@ -5,7 +5,6 @@ package webhooks
 // addresses.
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +18,7 @@ import (
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/webhook"
+	"github.com/pathway-sp/pathway/services/keys"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -92,11 +92,11 @@ func (s *Service) Register(ctx context.Context, partner, rawURL, secret string, 
 	}
 	id := hex.EncodeToString(u[10:])
 	data, _ := json.Marshal(secretEntry{ID: id, Secret: secret})
-	wrapped, err := s.opts.Master.Wrap(ctx, "webhook/"+id, data)
+	wrapped, err := keys.WrapStored(ctx, s.opts.Master, "webhook/"+id, data)
 	if err != nil {
-		return Endpoint{}, fmt.Errorf("register endpoint: wrap its secret: %w", err)
+		return Endpoint{}, fmt.Errorf("register endpoint: %w", err)
 	}
-	if _, err := s.secrets.Create(ctx, id, append([]byte(wrappedPrefix), wrapped...)); err != nil {
+	if _, err := s.secrets.Create(ctx, id, wrapped); err != nil {
 		return Endpoint{}, fmt.Errorf("register endpoint: %w", err)
 	}
 	seq, err := events.Do(ctx, s.store, aggregate.Webhook, partner, cmd, func(e *webhook.Endpoints) ([]proto.Message, error) {
@@ -121,10 +121,6 @@ func (s *Service) Register(ctx context.Context, partner, rawURL, secret string, 
 	ep.Secret = secret
 	return ep, nil
 }
-
-// wrappedPrefix marks an entry of EndpointBucket stored wrapped by the
-// master key; entries without it were stored in clear by an older version.
-const wrappedPrefix = "pathway-wrapped-1:"
 
 // secretEntry is an endpoint's entry in EndpointBucket. Entries written
 // before endpoints were in the log are whole Endpoints (Backfill).
@@ -157,13 +153,11 @@ func (s *Service) secret(ctx context.Context, id string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("secret of endpoint %s: %w", id, err)
 	}
-	v := e.Value()
-	if w, ok := bytes.CutPrefix(v, []byte(wrappedPrefix)); ok {
-		if v, err = s.opts.Master.Unwrap(ctx, "webhook/"+id, w); err != nil {
-			return "", fmt.Errorf("secret of endpoint %s: unwrap (is this the master key it was stored with?): %w", id, err)
-		}
+	// Stored wrapped, or in clear by an older version.
+	v, _, err := keys.UnwrapStored(ctx, s.opts.Master, "webhook/"+id, e.Value())
+	if err != nil {
+		return "", fmt.Errorf("secret of endpoint %s: %w", id, err)
 	}
-	// Else stored in clear by an older version.
 	var se secretEntry
 	if err := json.Unmarshal(v, &se); err != nil || se.Secret == "" {
 		return "", fmt.Errorf("secret of endpoint %s: unreadable", id)
