@@ -1,6 +1,10 @@
 package fhir
 
-import "github.com/pathway-sp/pathway/services/domain/kernel"
+import (
+	"encoding/json"
+
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+)
 
 // issueCodes is the one table from an error's kind to its OperationOutcome
 // issue code (http://hl7.org/fhir/issue-type). The HTTP status is the JSON
@@ -33,4 +37,13 @@ func Issues(e *kernel.Error) []Issue {
 		return IssuesFromFieldErrors(e.Fields)
 	}
 	return []Issue{{Severity: "error", Code: IssueCode(e.Kind), Diagnostics: e.Message}}
+}
+
+// OperationOutcome returns the OperationOutcome JSON listing issues.
+func OperationOutcome(issues []Issue) []byte {
+	b, _ := json.Marshal(struct {
+		ResourceType string  `json:"resourceType"`
+		Issue        []Issue `json:"issue"`
+	}{"OperationOutcome", issues})
+	return b
 }

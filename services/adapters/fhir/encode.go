@@ -1,0 +1,133 @@
+package fhir
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"time"
+
+	"github.com/pathway-sp/pathway/services/domain/referral"
+)
+
+// View is a stored referral as the FHIR front door shows it.
+type View struct {
+	ID string
+	// Status is active, revoked, entered-in-error or completed.
+	Status     string
+	Submission referral.Submission
+	// Pseudonym, when not nil, is shown instead of Submission: the
+	// Patient's name is the initials alone (name.text), and the Patient
+	// has no identifier, birth date, address or telecom, the requester no
+	// name, the consent no performer, and the notes no free text.
+	Pseudonym   *referral.Pseudonym
+	AuthoredOn  time.Time
+	LastUpdated time.Time
+	VersionID   string
+	// Erased: the person's personal data was erased. The contained
+	// Patient then carries nothing and the resource is tagged
+	// TagErased.
+	Erased bool
+}
+
+// SystemDataProtection is the code system of pathway's data protection
+// tags; TagErased marks a resource whose personal data was erased.
+const (
+	SystemDataProtection = "https://pathway.example/fhir/CodeSystem/data-protection"
+	TagErased            = "erased"
+)
+
+// EncodeServiceRequest returns the ServiceRequest of a stored referral.
+// DecodeServiceRequest of its result gives back v.Submission (when v has
+// no Pseudonym).
+func EncodeServiceRequest(v View) ([]byte, error) {
+	s := v.Submission
+	if v.Pseudonym != nil {
+		s = v.Pseudonym.Submission()
+	}
+	p := patient{ResourceType: "Patient", ID: "patient", BirthDate: s.Person.DateOfBirth}
+	if s.Person.NHSNumber != "" {
+		p.Identifier = []identifier{{System: SystemNHSNumber, Value: s.Person.NHSNumber}}
+	}
+	if v.Pseudonym != nil {
+		p.Name = []humanName{{Text: v.Pseudonym.Person.Initials}}
+	} else if s.Person.FamilyName != "" || s.Person.GivenName != "" {
+		p.Name = []humanName{{Family: s.Person.FamilyName, Given: []string{s.Person.GivenName}}}
+	}
+	if s.Person.Postcode != "" {
+		p.Address = []address{{PostalCode: s.Person.Postcode}}
+	}
+	if s.Person.Phone != "" {
+		p.Telecom = append(p.Telecom, contactPoint{System: "phone", Value: s.Person.Phone})
+	}
+	if s.Person.Email != "" {
+		p.Telecom = append(p.Telecom, contactPoint{System: "email", Value: s.Person.Email})
+	}
+	if s.Person.Language != "" {
+		p.Communication = []communication{{Language: codeableConcept{Coding: []coding{{System: "urn:ietf:bcp:47", Code: s.Person.Language}}}}}
+	}
+	if s.GPPractice != "" {
+		p.GeneralPractitioner = []reference{{Identifier: &identifier{System: SystemODS, Value: s.GPPractice}}}
+	}
+	c := consent{ResourceType: "Consent", ID: "consent", Status: "inactive", DateTime: s.Consent.RecordedAt}
+	if s.Consent.Given {
+		c.Status = "active"
+	}
+	if s.Consent.RecordedBy != "" {
+		c.Performer = []reference{{Display: s.Consent.RecordedBy}}
+	}
+	pj, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	cj, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	sr := serviceRequest{
+		ResourceType:   "ServiceRequest",
+		ID:             v.ID,
+		Contained:      []json.RawMessage{pj, cj},
+		Status:         v.Status,
+		Intent:         "order",
+		Category:       []codeableConcept{{Coding: []coding{{System: SystemSource, Code: s.Source}}}},
+		Priority:       urgencyToPriority[s.Urgency],
+		Code:           &codeableConcept{Coding: []coding{{System: SystemSNOMED, Code: CodeSocialPrescribing, Display: "Referral to social prescribing service"}}},
+		Subject:        &reference{Reference: "#patient"},
+		Requester:      &reference{Identifier: &identifier{System: SystemODS, Value: s.Referrer.Organisation}, Display: s.Referrer.Name},
+		SupportingInfo: []reference{{Reference: "#consent"}},
+	}
+	if s.Person.NHSNumber != "" {
+		sr.Subject.Identifier = &identifier{System: SystemNHSNumber, Value: s.Person.NHSNumber}
+	}
+	if v.VersionID != "" || !v.LastUpdated.IsZero() || v.Erased {
+		sr.Meta = &meta{VersionID: v.VersionID}
+		if !v.LastUpdated.IsZero() {
+			sr.Meta.LastUpdated = v.LastUpdated.UTC().Format(time.RFC3339Nano)
+		}
+		if v.Erased {
+			sr.Meta.Tag = []coding{{System: SystemDataProtection, Code: TagErased, Display: "Personal data erased"}}
+		}
+	}
+	if !v.AuthoredOn.IsZero() {
+		sr.AuthoredOn = v.AuthoredOn.UTC().Format(time.RFC3339)
+	}
+	for _, n := range s.Needs {
+		sr.ReasonCode = append(sr.ReasonCode, codeableConcept{Coding: []coding{{System: SystemNeed, Code: n}}})
+	}
+	if s.WhatMatters != "" {
+		sr.Note = append(sr.Note, annotation{Text: s.WhatMatters})
+	}
+	if s.Safeguarding.Concern {
+		sr.Note = append(sr.Note, annotation{AuthorString: "safeguarding", Text: cmp.Or(s.Safeguarding.Details, "a safeguarding concern was raised; details withheld")})
+	}
+	if s.ExternalReference != "" {
+		sr.Identifier = []identifier{{System: SystemExternalRef, Value: s.ExternalReference}}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(sr); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
