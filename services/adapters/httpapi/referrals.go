@@ -51,9 +51,32 @@ func (a *api) submit() http.HandlerFunc {
 		if err != nil {
 			return reply{}, err
 		}
+		dup, err := a.duplicateShown(r, res.PossibleDuplicateOf)
+		if err != nil {
+			return reply{}, err
+		}
 		return reply{status: createdStatus(res.Created), location: "/v1/referrals/" + res.ID,
-			body: submitResponse{ID: res.ID, Status: string(res.Status), Sequence: res.Sequence, PossibleDuplicateOf: res.PossibleDuplicateOf}}, nil
+			body: submitResponse{ID: res.ID, Status: string(res.Status), Sequence: res.Sequence, PossibleDuplicateOf: dup}}, nil
 	})
+}
+
+// duplicateShown returns id, the referral a new one may duplicate, when
+// the caller's key may see that referral, and "" otherwise: a referrer
+// learns nothing of another organisation's referrals, not even that the
+// person has one.
+func (a *api) duplicateShown(r *http.Request, id string) (string, error) {
+	if id == "" {
+		return "", nil
+	}
+	dup, _, err := events.Get(r.Context(), a.store, aggregate.Referral, id)
+	if err != nil {
+		return "", err
+	}
+	ok, err := a.visible(r.Context(), principalFrom(r.Context()).key, dup)
+	if !ok || err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 // submitReferral runs a submission from either front door. The command's
@@ -250,7 +273,14 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(ref, pseudonymised(principalFrom(r.Context()).key)))
+	v := viewOf(ref, pseudonymised(principalFrom(r.Context()).key))
+	dup, err := a.duplicateShown(r, v.PossibleDuplicateOf)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	v.PossibleDuplicateOf = dup
+	writeJSON(w, http.StatusOK, v)
 }
 
 type changeResponse struct {

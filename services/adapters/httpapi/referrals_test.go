@@ -95,8 +95,16 @@ func TestSelfReferralDuplicateAndMerge(t *testing.T) {
 		PossibleDuplicateOf string `json:"possible_duplicate_of"`
 	}
 	code, _ := p.do("POST", "/v1/referrals", spoc, self, &flagged)
-	if code != http.StatusCreated || flagged.PossibleDuplicateOf != orig.ID {
-		t.Fatalf("self-referral: %d %+v, want 201 flagged as a duplicate of %s", code, flagged, orig.ID)
+	if code != http.StatusCreated || flagged.PossibleDuplicateOf != "" {
+		t.Fatalf("self-referral: %d %+v, want 201 that names no other organisation's referral", code, flagged)
+	}
+	// The SPOC's own read names nothing of A81001's referral either;
+	// triage staff see which referral it may duplicate.
+	if p.do("GET", "/v1/referrals/"+flagged.ID, spoc, nil, &flagged); flagged.PossibleDuplicateOf != "" {
+		t.Fatalf("the SPOC's read names %s, another organisation's referral", flagged.PossibleDuplicateOf)
+	}
+	if p.do("GET", "/v1/referrals/"+flagged.ID, staff, nil, &flagged); flagged.PossibleDuplicateOf != orig.ID {
+		t.Fatalf("triage staff read %+v, want it flagged as a duplicate of %s", flagged, orig.ID)
 	}
 	var prob problem
 	if code, _ := p.do("POST", "/v1/referrals/"+flagged.ID+"/merge", staff, map[string]string{"into": orig.ID}, &prob); code != http.StatusBadRequest {
