@@ -64,7 +64,8 @@ type Ring struct {
 	max       int
 	lru       *list.List // of *entry, most recent first
 	byID      map[string]*list.Element
-	onDestroy []func(id string)
+	onDestroy map[int]func(id string)
+	hooks     int // the number of the next OnDestroy hook
 }
 
 type entry struct {
@@ -292,17 +293,31 @@ func (r *Ring) Preload(ctx context.Context) (int, error) {
 
 // OnDestroy registers f to be called with the id of every key destroyed,
 // by this Ring or (while Watch runs) by another process: a cache of opened
-// records drops what it holds of the aggregate.
-func (r *Ring) OnDestroy(f func(id string)) {
+// records drops what it holds of the aggregate. The function it returns
+// unregisters f (for a store that is given up, say after a failed start).
+func (r *Ring) OnDestroy(f func(id string)) (remove func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.onDestroy = append(r.onDestroy, f)
+	if r.onDestroy == nil {
+		r.onDestroy = map[int]func(string){}
+	}
+	n := r.hooks
+	r.hooks++
+	r.onDestroy[n] = f
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		delete(r.onDestroy, n)
+	}
 }
 
 func (r *Ring) destroyed(id string) {
 	r.evict(id)
 	r.mu.Lock()
-	hooks := append([]func(string){}, r.onDestroy...)
+	hooks := make([]func(string), 0, len(r.onDestroy))
+	for _, f := range r.onDestroy {
+		hooks = append(hooks, f)
+	}
 	r.mu.Unlock()
 	for _, f := range hooks {
 		f(id)

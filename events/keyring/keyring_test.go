@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -176,5 +177,26 @@ func TestPreload(t *testing.T) {
 	}
 	if _, err := b.Key(ctx, "referral.c", false); !errors.Is(err, events.ErrErased) {
 		t.Errorf("a destroyed key after a preload: %v, want ErrErased", err)
+	}
+}
+
+// TestOnDestroyHookRemoved: a hook removed is not called again, and the
+// others still are (a failed start gives up its store's hook).
+func TestOnDestroyHookRemoved(t *testing.T) {
+	l := eventstest.Start(t, false)
+	ctx := context.Background()
+	r := open(t, l.JS, master(t, 1))
+	var gone, kept []string
+	remove := r.OnDestroy(func(id string) { gone = append(gone, id) })
+	r.OnDestroy(func(id string) { kept = append(kept, id) })
+	if err := r.Destroy(ctx, "referral.r1"); err != nil {
+		t.Fatal(err)
+	}
+	remove()
+	if err := r.Destroy(ctx, "referral.r2"); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(gone) != "[referral.r1]" || fmt.Sprint(kept) != "[referral.r1 referral.r2]" {
+		t.Fatalf("the removed hook saw %v, the kept one %v; want [referral.r1] and both", gone, kept)
 	}
 }

@@ -38,9 +38,14 @@ var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhoo
 // are loaded. It runs after the event stream is set up. It opens
 // everything before it starts anything, so after an error (a transient
 // one: sup runs it again) nothing of it runs.
-func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (http.Handler, error) {
+func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (_ http.Handler, err error) {
 	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal})
-	cfg.keys.OnDestroy(store.Forget)
+	forget := cfg.keys.OnDestroy(store.Forget)
+	defer func() {
+		if err != nil {
+			forget() // this store is given up: the next attempt makes its own
+		}
+	}()
 	obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
 	if err != nil {
 		return nil, err
