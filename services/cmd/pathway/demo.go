@@ -65,7 +65,7 @@ func demoCommand(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stderr, "pathway demo: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
-	js, closeFn, err := keysConnect(*data, "", serveConfig{bulkLoad: true})
+	js, closeFn, err := keysConnect(*data, "", serveConfig{bulkLoad: true, createData: true})
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -229,7 +230,8 @@ func externalAuth(getenv func(string) string) serveConfig {
 // running on the data directory (with the credentials the embedded server
 // keeps there), or starts an embedded server on it. A serve that runs but
 // refuses the connection is an error: the directory is never opened under
-// it.
+// it. A data directory that does not exist is an error unless
+// cfg.createData is set.
 func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, func(), error) {
 	var srv *embedded.Server
 	url := natsURL
@@ -245,6 +247,12 @@ func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, fu
 			}
 			// Nothing listens there: a serve that stopped without
 			// removing its URL file.
+		}
+		if _, err := os.Stat(data); errors.Is(err, fs.ErrNotExist) && !cfg.createData {
+			// Run from another folder, the default ./data is not the one
+			// meant: never make an empty log there and report success.
+			abs, _ := filepath.Abs(data)
+			return nil, nil, fmt.Errorf("no data directory %s: pass --data with the directory pathway serve uses (or set PATHWAY_DATA), or --nats-url for an external NATS; `pathway serve` makes a new one", abs)
 		}
 		var err error
 		srv, err = embedded.Start(embedded.Config{DataDir: data, Listen: "127.0.0.1:0", NoSync: cfg.bulkLoad})

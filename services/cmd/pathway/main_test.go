@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	neturl "net/url"
@@ -637,3 +638,28 @@ func TestRebuildCommand(t *testing.T) {
 var waitFields = regexp.MustCompile(`"(days|text|oldest_wait|median_wait|waited|overdue)":("[^"]*"|[0-9.e+-]+|true|false)`)
 
 func stripWaits(s string) string { return waitFields.ReplaceAllString(s, "") }
+
+// TestCommandsRefuseAMissingDataDirectory: run from another folder, a
+// command does not make an empty log in a new ./data and report success.
+func TestCommandsRefuseAMissingDataDirectory(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "data")
+	file := filepath.Join(t.TempDir(), "services.json")
+	if err := os.WriteFile(file, []byte(`{"contents":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"keys", "create", "--role", "ops"},
+		{"keys", "list"},
+		{"directory", "import", file},
+		{"rebuild"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append(args, "--data", missing), func(string) string { return "" }, &out, &errb)
+		if code != 1 || !strings.Contains(errb.String(), "no data directory "+missing) || !strings.Contains(errb.String(), "--data") {
+			t.Errorf("%v: %d %q, want 1 naming the missing directory and --data", args, code, errb.String())
+		}
+		if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("%v made %s", args, missing)
+		}
+	}
+}

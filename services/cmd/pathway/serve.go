@@ -101,6 +101,9 @@ type serveConfig struct {
 	// the fsync of every write (pathway demo: a load that is simply run
 	// again if the machine crashes); a clean stop still flushes it all.
 	bulkLoad bool
+	// createData lets a command other than serve make the data directory
+	// when there is none (pathway demo); the others refuse it.
+	createData bool
 }
 
 func defaultServeConfig() serveConfig {
