@@ -9,7 +9,6 @@ package sar
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/handoffs"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -204,21 +202,11 @@ func eventsOf(recs []events.Record) []Event {
 	for _, r := range recs {
 		e := Event{Sequence: r.Sequence, Type: r.Type, At: r.Envelope.GetRecordedAt().AsTime(), Erased: r.Erased, Data: asMap(r.Payload)}
 		if a := r.Envelope.GetActor(); a != nil {
-			e.Role, e.Organisation = a.GetRole().String(), a.GetOrganisation()
+			e.Role, e.Organisation = kernel.EnumWord(a.GetRole().String(), a.GetRole().Descriptor()), a.GetOrganisation()
 		}
 		out = append(out, e)
 	}
 	return out
 }
 
-func asMap(m proto.Message) map[string]any {
-	out := map[string]any{}
-	if m == nil {
-		return out
-	}
-	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
-	if err == nil {
-		_ = json.Unmarshal(b, &out)
-	}
-	return out
-}
+func asMap(m proto.Message) map[string]any { return kernel.Fields(m) }

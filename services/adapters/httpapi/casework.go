@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/intake"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -145,16 +143,8 @@ func (a *api) timeline(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"id": ref.ID(), "sequence": ref.Version(), "events": items})
 }
 
-// details renders an event's fields as JSON values (protojson names).
-func details(m proto.Message) map[string]any {
-	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
-	if err != nil {
-		return nil
-	}
-	out := map[string]any{}
-	_ = json.Unmarshal(b, &out)
-	return out
-}
+// details renders an event's fields as JSON values (kernel.Fields).
+func details(m proto.Message) map[string]any { return kernel.Fields(m) }
 
 type assignBody struct {
 	WorkerID string `json:"worker_id"`

@@ -113,7 +113,7 @@ func TestCaseWork(t *testing.T) {
 	if code, _ := p.do("GET", "/v1/referrals/"+ids[0]+"/timeline", lw, nil, &timeline); code != http.StatusOK || len(timeline.Events) != 7 {
 		t.Fatalf("timeline: %d %+v", code, timeline)
 	}
-	if e := timeline.Events[4]; e.Type != "ReferralDischarged" || e.ActorRole != "link_worker" || e.Details["reason"] != "DISCHARGE_REASON_GOALS_MET" {
+	if e := timeline.Events[4]; e.Type != "ReferralDischarged" || e.ActorRole != "link_worker" || e.Details["reason"] != "goals_met" {
 		t.Fatalf("discharge in the timeline: %+v", e)
 	}
 	if timeline.Events[0].Details != nil {

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -32,7 +33,7 @@ func TestHandoffRules(t *testing.T) {
 	if code, _ := p.do("PUT", "/v1/partner/services/"+walkID+"/capacity", partnerA, map[string]string{"status": "no-capacity", "note": "full until spring"}, nil); code != http.StatusOK {
 		t.Fatalf("capacity: %d", code)
 	}
-	body := map[string]any{"service_id": walkID, "shared_fields": []string{"given_name"}, "consent": true}
+	body := map[string]any{"service_id": walkID, "shared_fields": []string{"given_name", "needs"}, "consent": true}
 	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &pr); code != http.StatusConflict || pr.Type != "https://pathway.example/problems/capacity-warning" {
 		t.Errorf("handoff to a full service: %d %+v, want 409 capacity-warning", code, pr)
 	}
@@ -43,6 +44,11 @@ func TestHandoffRules(t *testing.T) {
 	var h struct{ ID, Status string }
 	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &h); code != http.StatusCreated {
 		t.Fatalf("confirmed handoff: %d", code)
+	}
+	// The partner reads the needs shared as words, as the API takes them.
+	var seen struct{ Shared map[string]any }
+	if p.do("GET", "/v1/partner/handoffs/"+h.ID, partnerA, nil, &seen); fmt.Sprint(seen.Shared["needs"]) != "[loneliness mental_health]" {
+		t.Errorf("the partner sees needs %v, want [loneliness mental_health]", seen.Shared["needs"])
 	}
 
 	// Reasons are codes; a capacity signal is not changed by an update.
