@@ -82,11 +82,27 @@ func problemOf(e *kernel.Error) (Problem, int) {
 	case e.Kind == kernel.Internal || (p.Detail == "" && len(e.Fields) == 0):
 		p.Detail = pk.Detail
 	case p.Detail == "" && len(e.Fields) == 1:
-		p.Detail = "1 field is invalid"
+		p.Detail = "1 field is invalid: " + fieldsSaid(e.Fields)
 	case p.Detail == "":
-		p.Detail = fmt.Sprintf("%d fields are invalid", len(e.Fields))
+		p.Detail = fmt.Sprintf("%d fields are invalid: %s", len(e.Fields), fieldsSaid(e.Fields))
 	}
 	return p, pk.RetryAfter
+}
+
+// fieldsSaid says what is wrong with the first few fields, in one line
+// ("person.phone must be a UK phone number; reason is required, and 2
+// more"); the problem's errors list them all.
+func fieldsSaid(fields []kernel.FieldError) string {
+	const most = 3
+	var parts []string
+	for _, f := range fields[:min(len(fields), most)] {
+		parts = append(parts, f.Field+" "+f.Reason)
+	}
+	s := strings.Join(parts, "; ")
+	if len(fields) > most {
+		s += fmt.Sprintf(", and %d more", len(fields)-most)
+	}
+	return s
 }
 
 // writeError answers err with its problem. Internal errors are logged and

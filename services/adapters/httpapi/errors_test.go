@@ -50,7 +50,7 @@ func TestErrorKindsToHTTP(t *testing.T) {
 		detail     string
 	}{
 		{"invalid", kernel.Errorf(kernel.Invalid, "a reason is required"), 400, "invalid", "", "a reason is required"},
-		{"invalid fields", kernel.InvalidFields(kernel.FieldError{Field: "reason", Reason: "is required"}), 400, "validation", "", "1 field is invalid"},
+		{"invalid fields", kernel.InvalidFields(kernel.FieldError{Field: "reason", Reason: "is required"}), 400, "validation", "", "1 field is invalid: reason is required"},
 		{"not found", kernel.Errorf(kernel.NotFound, "no such action"), 404, "not-found", "", "no such action"},
 		{"conflict", kernel.Errorf(kernel.Conflict, "the referral is closed"), 409, "conflict", "", "the referral is closed"},
 		{"forbidden", kernel.Errorf(kernel.Forbidden, "the ops role may not cancel"), 403, "forbidden", "", "the ops role may not cancel"},
@@ -106,7 +106,7 @@ func TestEveryKindHasAnAnswer(t *testing.T) {
 func TestInvalidFieldsListEveryField(t *testing.T) {
 	_, body := answerOf(t, kernel.InvalidFields(kernel.FieldError{Field: "reason", Reason: "is required"}, kernel.FieldError{Field: "note", Reason: "too long"}))
 	errs, _ := body["errors"].([]any)
-	if len(errs) != 2 || body["detail"] != "2 fields are invalid" {
+	if len(errs) != 2 || body["detail"] != "2 fields are invalid: reason is required; note too long" {
 		t.Fatalf("got %v, want both fields listed", body)
 	}
 	if f, _ := errs[0].(map[string]any); f["field"] != "reason" || f["reason"] != "is required" {

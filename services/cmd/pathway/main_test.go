@@ -441,18 +441,18 @@ func TestKeysCommand(t *testing.T) {
 	p.stop(t, syscall.SIGTERM)
 }
 
-// TestNATSIsLocked: the first command on a new data directory generates
-// the embedded server's credentials there, its owner's alone; a running
-// serve refuses NATS clients without them and admits a tool that uses
-// the file as its NKey seed; and a command whose credentials the running
-// serve refuses fails, rather than open the directory under it.
+// TestNATSIsLocked: the first start on a new data directory makes it,
+// and the embedded server's credentials there, its owner's alone; a
+// running serve refuses NATS clients without them and admits a tool that
+// uses the file as its NKey seed; and a command whose credentials the
+// running serve refuses fails, rather than open the directory under it.
 func TestNATSIsLocked(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	env := func(string) string { return "" }
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"keys", "create", "--role", "ops", "--data", data}, env, &out, &errb); code != 0 {
-		t.Fatalf("keys create on a new data directory: %d %s", code, errb.String())
-	}
+	p := startServe(t, "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0")
+	awaitReady(t, p.await(t, httpAddrRe, 15*time.Second))
+	url := p.await(t, natsURLRe, time.Second)
 	creds := filepath.Join(data, embedded.CredentialsFile)
 	for path, want := range map[string]os.FileMode{data: 0o700, creds: 0o600} {
 		fi, err := os.Stat(path)
@@ -463,10 +463,6 @@ func TestNATSIsLocked(t *testing.T) {
 			t.Errorf("%s: mode %04o, want %04o", path, got, want)
 		}
 	}
-
-	p := startServe(t, "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0")
-	awaitReady(t, p.await(t, httpAddrRe, 15*time.Second))
-	url := p.await(t, natsURLRe, time.Second)
 	if nc, err := nats.Connect(url); !errors.Is(err, nats.ErrAuthorization) {
 		if err == nil {
 			nc.Close()
