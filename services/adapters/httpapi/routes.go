@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/keys"
@@ -107,6 +108,10 @@ func Routes() []Route {
 
 func (a *api) routes(mux *http.ServeMux) {
 	for _, r := range a.table() {
-		mux.HandleFunc(r.Method+" "+r.Path, a.authorise(r.h, r.Roles...))
+		h := r.h
+		if r.Method == http.MethodGet && !strings.HasPrefix(r.Path, "/fhir/") {
+			h = csvCapable(h) // every JSON read can be had as CSV (csv.go)
+		}
+		mux.HandleFunc(r.Method+" "+r.Path, a.authorise(h, r.Roles...))
 	}
 }

@@ -132,6 +132,9 @@ func (a *api) waitlistsView(w http.ResponseWriter, r *http.Request, fn func(wl *
 // page reads ?limit (default 50, at most 500) and ?offset.
 func page(w http.ResponseWriter, r *http.Request) (limit, offset int, ok bool) {
 	limit, offset = 50, 0
+	if wantsCSV(r) {
+		limit = 1 << 30 // an export is the whole list, unless a limit is asked
+	}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 500 {
