@@ -38,7 +38,17 @@ const ContentType = "application/fhir+json"
 
 // Code systems and identifier systems of the mapping.
 const (
-	SystemNHSNumber   = "https://fhir.nhs.uk/Id/nhs-number"
+	SystemNHSNumber = "https://fhir.nhs.uk/Id/nhs-number"
+	SystemBCP47     = "urn:ietf:bcp:47"
+	// The code systems of the contained Consent (R4 value sets
+	// consent-scope, consent-category and consent-policy).
+	SystemConsentScope = "http://terminology.hl7.org/CodeSystem/consentscope"
+	SystemLOINC        = "http://loinc.org"
+	SystemActCode      = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	// SystemRoleCode holds ONESELF, the relationship of a Patient.contact
+	// that is the person themselves (BaRS puts the person's own phone and
+	// email there).
+	SystemRoleCode    = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
 	SystemODS         = "https://fhir.nhs.uk/Id/ods-organization-code"
 	SystemSNOMED      = "http://snomed.info/sct"
 	SystemNeed        = "https://pathway.example/fhir/CodeSystem/need"
@@ -78,6 +88,7 @@ type identifier struct {
 
 type reference struct {
 	Reference  string      `json:"reference,omitempty"`
+	Type       string      `json:"type,omitempty"`
 	Identifier *identifier `json:"identifier,omitempty"`
 	Display    string      `json:"display,omitempty"`
 }
@@ -90,6 +101,7 @@ type annotation struct {
 type meta struct {
 	VersionID   string   `json:"versionId,omitempty"`
 	LastUpdated string   `json:"lastUpdated,omitempty"`
+	Profile     []string `json:"profile,omitempty"`
 	Tag         []coding `json:"tag,omitempty"`
 }
 
@@ -107,6 +119,7 @@ type serviceRequest struct {
 	Subject        *reference        `json:"subject,omitempty"`
 	AuthoredOn     string            `json:"authoredOn,omitempty"`
 	Requester      *reference        `json:"requester,omitempty"`
+	Performer      []reference       `json:"performer,omitempty"`
 	ReasonCode     []codeableConcept `json:"reasonCode,omitempty"`
 	SupportingInfo []reference       `json:"supportingInfo,omitempty"`
 	Note           []annotation      `json:"note,omitempty"`
@@ -116,11 +129,18 @@ type humanName struct {
 	Text   string   `json:"text,omitempty"`
 	Family string   `json:"family,omitempty"`
 	Given  []string `json:"given,omitempty"`
+	Prefix []string `json:"prefix,omitempty"`
 }
 
 type contactPoint struct {
 	System string `json:"system,omitempty"`
 	Value  string `json:"value,omitempty"`
+	Rank   int    `json:"rank,omitempty"`
+}
+
+type patientContact struct {
+	Relationship []codeableConcept `json:"relationship,omitempty"`
+	Telecom      []contactPoint    `json:"telecom,omitempty"`
 }
 
 type address struct {
@@ -132,21 +152,56 @@ type communication struct {
 }
 
 type patient struct {
-	ResourceType        string          `json:"resourceType"`
-	ID                  string          `json:"id,omitempty"`
-	Identifier          []identifier    `json:"identifier,omitempty"`
-	Name                []humanName     `json:"name,omitempty"`
-	Telecom             []contactPoint  `json:"telecom,omitempty"`
-	BirthDate           string          `json:"birthDate,omitempty"`
-	Address             []address       `json:"address,omitempty"`
-	Communication       []communication `json:"communication,omitempty"`
-	GeneralPractitioner []reference     `json:"generalPractitioner,omitempty"`
+	ResourceType        string           `json:"resourceType"`
+	ID                  string           `json:"id,omitempty"`
+	Identifier          []identifier     `json:"identifier,omitempty"`
+	Name                []humanName      `json:"name,omitempty"`
+	Telecom             []contactPoint   `json:"telecom,omitempty"`
+	Contact             []patientContact `json:"contact,omitempty"`
+	BirthDate           string           `json:"birthDate,omitempty"`
+	Address             []address        `json:"address,omitempty"`
+	Communication       []communication  `json:"communication,omitempty"`
+	GeneralPractitioner []reference      `json:"generalPractitioner,omitempty"`
 }
 
 type consent struct {
-	ResourceType string      `json:"resourceType"`
-	ID           string      `json:"id,omitempty"`
-	Status       string      `json:"status"`
-	DateTime     string      `json:"dateTime,omitempty"`
-	Performer    []reference `json:"performer,omitempty"`
+	ResourceType string            `json:"resourceType"`
+	ID           string            `json:"id,omitempty"`
+	Status       string            `json:"status"`
+	Scope        *codeableConcept  `json:"scope,omitempty"`
+	Category     []codeableConcept `json:"category,omitempty"`
+	Patient      *reference        `json:"patient,omitempty"`
+	DateTime     string            `json:"dateTime,omitempty"`
+	Performer    []reference       `json:"performer,omitempty"`
+	PolicyRule   *codeableConcept  `json:"policyRule,omitempty"`
+}
+
+// The resources a ServiceRequest's references may name.
+type organization struct {
+	ResourceType string       `json:"resourceType"`
+	ID           string       `json:"id,omitempty"`
+	Identifier   []identifier `json:"identifier,omitempty"`
+	Name         string       `json:"name,omitempty"`
+}
+
+type practitioner struct {
+	ResourceType string       `json:"resourceType"`
+	ID           string       `json:"id,omitempty"`
+	Identifier   []identifier `json:"identifier,omitempty"`
+	Name         []humanName  `json:"name,omitempty"`
+}
+
+type practitionerRole struct {
+	ResourceType string            `json:"resourceType"`
+	ID           string            `json:"id,omitempty"`
+	Practitioner *reference        `json:"practitioner,omitempty"`
+	Organization *reference        `json:"organization,omitempty"`
+	Code         []codeableConcept `json:"code,omitempty"`
+}
+
+type healthcareService struct {
+	ResourceType string            `json:"resourceType"`
+	Category     []codeableConcept `json:"category,omitempty"`
+	Type         []codeableConcept `json:"type,omitempty"`
+	Specialty    []codeableConcept `json:"specialty,omitempty"`
 }
