@@ -328,15 +328,23 @@ func TestBaRSCancellation(t *testing.T) {
 			}
 			loc := hdr.Get("Location")
 
-			code, _, oo := p.postMessage(t, p.key(keys.RoleReferrer, "B82002"), barsExample(t, tc.file))
-			if code != http.StatusNotFound || !slices.Equal(issueCodes(oo), []string{"not-found"}) {
-				t.Errorf("another organisation's cancellation: %d %v, want 404", code, oo)
+			// Another organisation's, by the sender's reference or by
+			// pathway's id, finds nothing.
+			other := p.key(keys.RoleReferrer, "B82002")
+			byID := barsExample(t, tc.file)
+			resourceOf(byID, "ServiceRequest")["id"] = strings.TrimPrefix(loc, "/fhir/r4/ServiceRequest/")
+			for _, msg := range []map[string]any{barsExample(t, tc.file), byID} {
+				code, _, oo := p.postMessage(t, other, msg)
+				if code != http.StatusNotFound || !slices.Equal(issueCodes(oo), []string{"not-found"}) {
+					t.Errorf("another organisation's cancellation: %d %v, want 404", code, oo)
+				}
 			}
 			if back := p.readServiceRequest(t, ref, loc); back["status"] != "active" {
 				t.Errorf("after another organisation's cancellation: status %v, want active", back["status"])
 			}
 
 			code, _, resp := p.postMessage(t, ref, barsExample(t, tc.file))
+			var oo map[string]any
 			if code != http.StatusOK || resourceOf(resp, "ServiceRequest")["status"] != tc.status {
 				t.Fatalf("%s: %d %v, want 200 and the ServiceRequest %s", tc.file, code, resp, tc.status)
 			}
