@@ -139,7 +139,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 		key = org + "\x00ref\x00" + received.GetExternalReference()
 	}
 	if key != "" {
-		id = uuid.NewSHA1(idNamespace, []byte(key)).String()
+		id = referralID(key)
 	} else {
 		u, err := s.newID()
 		if err != nil {
@@ -183,6 +183,19 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 		return s.existing(ctx, id)
 	}
 	return Result{ID: id, Status: referral.StatusReceived, Sequence: seq, Created: true, PossibleDuplicateOf: ev.GetPossibleDuplicateOf()}, nil
+}
+
+// referralID is the id of the referral a scoped key makes.
+func referralID(scopedKey string) string {
+	return uuid.NewSHA1(idNamespace, []byte(scopedKey)).String()
+}
+
+// ReferralID returns the id of the referral that organisation org made
+// (or will make) with idempotencyKey: a later request finds it again by
+// the same key, as a FHIR message's cancellation does by the sender's
+// reference of its ServiceRequest.
+func ReferralID(org, idempotencyKey string) string {
+	return referralID(org + "\x00key\x00" + idempotencyKey)
 }
 
 // openEpisode records within tx that referral id opens an episode for the

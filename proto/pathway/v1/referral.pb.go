@@ -504,9 +504,14 @@ type Referrer struct {
 	// Their role, e.g. "GP", "Practice nurse", "SPOC coordinator".
 	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
 	// ODS code of the referring organisation.
-	Organisation  string `protobuf:"bytes,3,opt,name=organisation,proto3" json:"organisation,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Organisation string `protobuf:"bytes,3,opt,name=organisation,proto3" json:"organisation,omitempty"`
+	// The referring practitioner's identifier as a FHIR sender gave it,
+	// "system|value" (e.g. an SDS role profile id).
+	Practitioner string `protobuf:"bytes,4,opt,name=practitioner,proto3" json:"practitioner,omitempty"`
+	// The referring organisation's name, as sent.
+	OrganisationName string `protobuf:"bytes,5,opt,name=organisation_name,json=organisationName,proto3" json:"organisation_name,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Referrer) Reset() {
@@ -560,6 +565,20 @@ func (x *Referrer) GetOrganisation() string {
 	return ""
 }
 
+func (x *Referrer) GetPractitioner() string {
+	if x != nil {
+		return x.Practitioner
+	}
+	return ""
+}
+
+func (x *Referrer) GetOrganisationName() string {
+	if x != nil {
+		return x.OrganisationName
+	}
+	return ""
+}
+
 // Person is the demographics of the person referred (PRSB Social
 // Prescribing Standard: demographics). It appears only in events of the
 // referral aggregate; subjects, headers and logs never carry it.
@@ -579,8 +598,12 @@ type Person struct {
 	Language           string `protobuf:"bytes,9,opt,name=language,proto3" json:"language,omitempty"`
 	InterpreterNeeded  bool   `protobuf:"varint,10,opt,name=interpreter_needed,json=interpreterNeeded,proto3" json:"interpreter_needed,omitempty"`
 	AccessibilityNeeds string `protobuf:"bytes,11,opt,name=accessibility_needs,json=accessibilityNeeds,proto3" json:"accessibility_needs,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The code system of language as a FHIR sender gave it (e.g.
+	// https://fhir.hl7.org.uk/CodeSystem/UKCore-HumanLanguage); empty for
+	// urn:ietf:bcp:47 or the JSON API.
+	LanguageSystem string `protobuf:"bytes,12,opt,name=language_system,json=languageSystem,proto3" json:"language_system,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Person) Reset() {
@@ -690,14 +713,25 @@ func (x *Person) GetAccessibilityNeeds() string {
 	return ""
 }
 
+func (x *Person) GetLanguageSystem() string {
+	if x != nil {
+		return x.LanguageSystem
+	}
+	return ""
+}
+
 // Consent records the person's consent to the referral.
 type Consent struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Given         bool                   `protobuf:"varint,1,opt,name=given,proto3" json:"given,omitempty"`
-	RecordedBy    string                 `protobuf:"bytes,2,opt,name=recorded_by,json=recordedBy,proto3" json:"recorded_by,omitempty"`
-	RecordedAt    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Given      bool                   `protobuf:"varint,1,opt,name=given,proto3" json:"given,omitempty"`
+	RecordedBy string                 `protobuf:"bytes,2,opt,name=recorded_by,json=recordedBy,proto3" json:"recorded_by,omitempty"`
+	RecordedAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	// recorded_at as sent, with its precision (a FHIR dateTime: "2021",
+	// "2021-11", "2021-11-26" or a time with its zone); recorded_at is the
+	// start of that period.
+	RecordedAtAsSent string `protobuf:"bytes,4,opt,name=recorded_at_as_sent,json=recordedAtAsSent,proto3" json:"recorded_at_as_sent,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Consent) Reset() {
@@ -749,6 +783,13 @@ func (x *Consent) GetRecordedAt() *timestamppb.Timestamp {
 		return x.RecordedAt
 	}
 	return nil
+}
+
+func (x *Consent) GetRecordedAtAsSent() string {
+	if x != nil {
+		return x.RecordedAtAsSent
+	}
+	return ""
 }
 
 // Safeguarding records whether the referrer raised a safeguarding concern.
@@ -826,9 +867,21 @@ type ReferralReceived struct {
 	// postcode: the id of that referral, for staff to merge or keep apart.
 	PossibleDuplicateOf string `protobuf:"bytes,12,opt,name=possible_duplicate_of,json=possibleDuplicateOf,proto3" json:"possible_duplicate_of,omitempty"`
 	// "json" or "fhir": the front door the referral came through.
-	Channel       string `protobuf:"bytes,13,opt,name=channel,proto3" json:"channel,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Channel string `protobuf:"bytes,13,opt,name=channel,proto3" json:"channel,omitempty"`
+	// When the referrer wrote the referral, as sent (FHIR authoredOn, any
+	// date or dateTime precision); empty when not sent.
+	AuthoredOn string `protobuf:"bytes,14,opt,name=authored_on,json=authoredOn,proto3" json:"authored_on,omitempty"`
+	// The categories a FHIR sender gave the referral (e.g. the BaRS use
+	// case), as sent.
+	Category []*Coded `protobuf:"bytes,15,rep,name=category,proto3" json:"category,omitempty"`
+	// The FHIR profiles the ServiceRequest claimed (meta.profile).
+	Profiles []string `protobuf:"bytes,16,rep,name=profiles,proto3" json:"profiles,omitempty"`
+	// The sender's own name for its ServiceRequest in a FHIR message (its
+	// fullUrl, or system|value of its identifier), by which later messages
+	// (a cancellation) name the referral.
+	SenderReference string `protobuf:"bytes,17,opt,name=sender_reference,json=senderReference,proto3" json:"sender_reference,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ReferralReceived) Reset() {
@@ -948,6 +1001,34 @@ func (x *ReferralReceived) GetPossibleDuplicateOf() string {
 func (x *ReferralReceived) GetChannel() string {
 	if x != nil {
 		return x.Channel
+	}
+	return ""
+}
+
+func (x *ReferralReceived) GetAuthoredOn() string {
+	if x != nil {
+		return x.AuthoredOn
+	}
+	return ""
+}
+
+func (x *ReferralReceived) GetCategory() []*Coded {
+	if x != nil {
+		return x.Category
+	}
+	return nil
+}
+
+func (x *ReferralReceived) GetProfiles() []string {
+	if x != nil {
+		return x.Profiles
+	}
+	return nil
+}
+
+func (x *ReferralReceived) GetSenderReference() string {
+	if x != nil {
+		return x.SenderReference
 	}
 	return ""
 }
@@ -2211,11 +2292,13 @@ var File_pathway_v1_referral_proto protoreflect.FileDescriptor
 const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\n" +
 	"\x19pathway/v1/referral.proto\x12\n" +
-	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17pathway/v1/common.proto\"h\n" +
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17pathway/v1/common.proto\"\xc5\x01\n" +
 	"\bReferrer\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x06R\x04name\x12\x18\n" +
 	"\x04role\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x04role\x12(\n" +
-	"\forganisation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\forganisation\"\xeb\x03\n" +
+	"\forganisation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\forganisation\x12(\n" +
+	"\fpractitioner\x18\x04 \x01(\tB\x04\x88\xb5\x18\x06R\fpractitioner\x121\n" +
+	"\x11organisation_name\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\x10organisationName\"\x9a\x04\n" +
 	"\x06Person\x12#\n" +
 	"\n" +
 	"nhs_number\x18\x01 \x01(\tB\x04\x88\xb5\x18\x03R\tnhsNumber\x12#\n" +
@@ -2231,16 +2314,18 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\blanguage\x18\t \x01(\tB\x04\x88\xb5\x18\x03R\blanguage\x123\n" +
 	"\x12interpreter_needed\x18\n" +
 	" \x01(\bB\x04\x88\xb5\x18\x05R\x11interpreterNeeded\x125\n" +
-	"\x13accessibility_needs\x18\v \x01(\tB\x04\x88\xb5\x18\x04R\x12accessibilityNeeds\"\x8f\x01\n" +
+	"\x13accessibility_needs\x18\v \x01(\tB\x04\x88\xb5\x18\x04R\x12accessibilityNeeds\x12-\n" +
+	"\x0flanguage_system\x18\f \x01(\tB\x04\x88\xb5\x18\x01R\x0elanguageSystem\"\xc4\x01\n" +
 	"\aConsent\x12\x1a\n" +
 	"\x05given\x18\x01 \x01(\bB\x04\x88\xb5\x18\x01R\x05given\x12%\n" +
 	"\vrecorded_by\x18\x02 \x01(\tB\x04\x88\xb5\x18\x06R\n" +
 	"recordedBy\x12A\n" +
 	"\vrecorded_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x04\x88\xb5\x18\x01R\n" +
-	"recordedAt\"N\n" +
+	"recordedAt\x123\n" +
+	"\x13recorded_at_as_sent\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\x10recordedAtAsSent\"N\n" +
 	"\fSafeguarding\x12\x1e\n" +
 	"\aconcern\x18\x01 \x01(\bB\x04\x88\xb5\x18\x05R\aconcern\x12\x1e\n" +
-	"\adetails\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\adetails\"\x81\x05\n" +
+	"\adetails\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\adetails\"\xb0\x06\n" +
 	"\x10ReferralReceived\x128\n" +
 	"\x06source\x18\x01 \x01(\x0e2\x1a.pathway.v1.ReferralSourceB\x04\x88\xb5\x18\x01R\x06source\x120\n" +
 	"\breferrer\x18\x02 \x01(\v2\x14.pathway.v1.ReferrerR\breferrer\x12*\n" +
@@ -2256,7 +2341,12 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	" \x01(\tB\x04\x88\xb5\x18\x02R\x11externalReference\x12%\n" +
 	"\x04code\x18\v \x01(\v2\x11.pathway.v1.CodedR\x04code\x128\n" +
 	"\x15possible_duplicate_of\x18\f \x01(\tB\x04\x88\xb5\x18\x02R\x13possibleDuplicateOf\x12\x1e\n" +
-	"\achannel\x18\r \x01(\tB\x04\x88\xb5\x18\x01R\achannel\"\xd2\x03\n" +
+	"\achannel\x18\r \x01(\tB\x04\x88\xb5\x18\x01R\achannel\x12%\n" +
+	"\vauthored_on\x18\x0e \x01(\tB\x04\x88\xb5\x18\x01R\n" +
+	"authoredOn\x123\n" +
+	"\bcategory\x18\x0f \x03(\v2\x11.pathway.v1.CodedB\x04\x88\xb5\x18\x01R\bcategory\x12 \n" +
+	"\bprofiles\x18\x10 \x03(\tB\x04\x88\xb5\x18\x01R\bprofiles\x12/\n" +
+	"\x10sender_reference\x18\x11 \x01(\tB\x04\x88\xb5\x18\x02R\x0fsenderReference\"\xd2\x03\n" +
 	"\x0fReferralTriaged\x12<\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x1a.pathway.v1.TriageDecisionB\x04\x88\xb5\x18\x05R\bdecision\x126\n" +
 	"\bpriority\x18\x02 \x01(\x0e2\x14.pathway.v1.PriorityB\x04\x88\xb5\x18\x05R\bpriority\x12 \n" +
@@ -2470,30 +2560,31 @@ var file_pathway_v1_referral_proto_depIdxs = []int32{
 	11, // 8: pathway.v1.ReferralReceived.safeguarding:type_name -> pathway.v1.Safeguarding
 	10, // 9: pathway.v1.ReferralReceived.consent:type_name -> pathway.v1.Consent
 	36, // 10: pathway.v1.ReferralReceived.code:type_name -> pathway.v1.Coded
-	1,  // 11: pathway.v1.ReferralTriaged.decision:type_name -> pathway.v1.TriageDecision
-	35, // 12: pathway.v1.ReferralTriaged.priority:type_name -> pathway.v1.Priority
-	35, // 13: pathway.v1.SafeguardingEscalated.priority:type_name -> pathway.v1.Priority
-	35, // 14: pathway.v1.ReferralWaitlisted.priority:type_name -> pathway.v1.Priority
-	2,  // 15: pathway.v1.ContactRecorded.kind:type_name -> pathway.v1.ContactKind
-	33, // 16: pathway.v1.ContactRecorded.at:type_name -> google.protobuf.Timestamp
-	31, // 17: pathway.v1.Goal.target_date:type_name -> pathway.v1.Date
-	19, // 18: pathway.v1.SupportPlanAgreed.goals:type_name -> pathway.v1.Goal
-	23, // 19: pathway.v1.MycawScores.concerns:type_name -> pathway.v1.MycawConcern
-	3,  // 20: pathway.v1.OutcomeMeasured.instrument:type_name -> pathway.v1.OutcomeInstrument
-	4,  // 21: pathway.v1.OutcomeMeasured.point:type_name -> pathway.v1.MeasurementPoint
-	33, // 22: pathway.v1.OutcomeMeasured.measured_at:type_name -> google.protobuf.Timestamp
-	21, // 23: pathway.v1.OutcomeMeasured.ons4:type_name -> pathway.v1.Ons4Scores
-	22, // 24: pathway.v1.OutcomeMeasured.warwick_edinburgh:type_name -> pathway.v1.WarwickEdinburghScores
-	24, // 25: pathway.v1.OutcomeMeasured.mycaw:type_name -> pathway.v1.MycawScores
-	5,  // 26: pathway.v1.ReferralDischarged.reason:type_name -> pathway.v1.DischargeReason
-	36, // 27: pathway.v1.ReferralDischarged.code:type_name -> pathway.v1.Coded
-	6,  // 28: pathway.v1.ReferralCancelled.reason:type_name -> pathway.v1.CancelReason
-	7,  // 29: pathway.v1.ReferralErased.ground:type_name -> pathway.v1.ErasureGround
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	36, // 11: pathway.v1.ReferralReceived.category:type_name -> pathway.v1.Coded
+	1,  // 12: pathway.v1.ReferralTriaged.decision:type_name -> pathway.v1.TriageDecision
+	35, // 13: pathway.v1.ReferralTriaged.priority:type_name -> pathway.v1.Priority
+	35, // 14: pathway.v1.SafeguardingEscalated.priority:type_name -> pathway.v1.Priority
+	35, // 15: pathway.v1.ReferralWaitlisted.priority:type_name -> pathway.v1.Priority
+	2,  // 16: pathway.v1.ContactRecorded.kind:type_name -> pathway.v1.ContactKind
+	33, // 17: pathway.v1.ContactRecorded.at:type_name -> google.protobuf.Timestamp
+	31, // 18: pathway.v1.Goal.target_date:type_name -> pathway.v1.Date
+	19, // 19: pathway.v1.SupportPlanAgreed.goals:type_name -> pathway.v1.Goal
+	23, // 20: pathway.v1.MycawScores.concerns:type_name -> pathway.v1.MycawConcern
+	3,  // 21: pathway.v1.OutcomeMeasured.instrument:type_name -> pathway.v1.OutcomeInstrument
+	4,  // 22: pathway.v1.OutcomeMeasured.point:type_name -> pathway.v1.MeasurementPoint
+	33, // 23: pathway.v1.OutcomeMeasured.measured_at:type_name -> google.protobuf.Timestamp
+	21, // 24: pathway.v1.OutcomeMeasured.ons4:type_name -> pathway.v1.Ons4Scores
+	22, // 25: pathway.v1.OutcomeMeasured.warwick_edinburgh:type_name -> pathway.v1.WarwickEdinburghScores
+	24, // 26: pathway.v1.OutcomeMeasured.mycaw:type_name -> pathway.v1.MycawScores
+	5,  // 27: pathway.v1.ReferralDischarged.reason:type_name -> pathway.v1.DischargeReason
+	36, // 28: pathway.v1.ReferralDischarged.code:type_name -> pathway.v1.Coded
+	6,  // 29: pathway.v1.ReferralCancelled.reason:type_name -> pathway.v1.CancelReason
+	7,  // 30: pathway.v1.ReferralErased.ground:type_name -> pathway.v1.ErasureGround
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_pathway_v1_referral_proto_init() }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/pathway-sp/pathway/services/domain/referral"
@@ -63,14 +64,25 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 		p.Telecom = append(p.Telecom, contactPoint{System: "email", Value: s.Person.Email})
 	}
 	if s.Person.Language != "" {
-		p.Communication = []communication{{Language: codeableConcept{Coding: []coding{{System: "urn:ietf:bcp:47", Code: s.Person.Language}}}}}
+		p.Communication = []communication{{Language: codeableConcept{Coding: []coding{{System: cmp.Or(s.Person.LanguageSystem, SystemBCP47), Code: s.Person.Language}}}}}
 	}
 	if s.GPPractice != "" {
 		p.GeneralPractitioner = []reference{{Identifier: &identifier{System: SystemODS, Value: s.GPPractice}}}
 	}
-	c := consent{ResourceType: "Consent", ID: "consent", Status: "inactive", DateTime: s.Consent.RecordedAt}
+	// A valid R4 Consent: scope, category, the patient, and a policy rule
+	// (ppc-1). The consent is to the referral, that is to sharing the
+	// person's details with the service: a privacy consent (consentscope
+	// patient-privacy, as BaRS's own examples have it), in the document
+	// category LOINC 59284-0 Patient Consent, given by opting in.
+	c := consent{ResourceType: "Consent", ID: "consent", Status: "inactive", DateTime: s.Consent.RecordedAt,
+		Scope:      &codeableConcept{Coding: []coding{{System: SystemConsentScope, Code: "patient-privacy", Display: "Privacy Consent"}}},
+		Category:   []codeableConcept{{Coding: []coding{{System: SystemLOINC, Code: "59284-0", Display: "Patient Consent"}}}},
+		Patient:    &reference{Reference: "#patient"},
+		PolicyRule: &codeableConcept{Coding: []coding{{System: SystemActCode, Code: "OPTOUT", Display: "opt-out"}}},
+	}
 	if s.Consent.Given {
 		c.Status = "active"
+		c.PolicyRule.Coding[0].Code, c.PolicyRule.Coding[0].Display = "OPTIN", "opt-in"
 	}
 	if s.Consent.RecordedBy != "" {
 		c.Performer = []reference{{Display: s.Consent.RecordedBy}}
@@ -83,13 +95,17 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	category := codeableConcept{Coding: []coding{{System: SystemSource, Code: s.Source}}}
+	for _, c := range s.Category {
+		category.Coding = append(category.Coding, coding{System: c.System, Code: c.Code, Display: c.Display})
+	}
 	sr := serviceRequest{
 		ResourceType:   "ServiceRequest",
 		ID:             v.ID,
 		Contained:      []json.RawMessage{pj, cj},
 		Status:         v.Status,
 		Intent:         "order",
-		Category:       []codeableConcept{{Coding: []coding{{System: SystemSource, Code: s.Source}}}},
+		Category:       []codeableConcept{category},
 		Priority:       urgencyToPriority[s.Urgency],
 		Code:           &codeableConcept{Coding: []coding{{System: SystemSNOMED, Code: CodeSocialPrescribing, Display: "Referral to social prescribing service"}}},
 		Subject:        &reference{Reference: "#patient"},
@@ -99,8 +115,18 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 	if s.Person.NHSNumber != "" {
 		sr.Subject.Identifier = &identifier{System: SystemNHSNumber, Value: s.Person.NHSNumber}
 	}
-	if v.VersionID != "" || !v.LastUpdated.IsZero() || v.Erased {
-		sr.Meta = &meta{VersionID: v.VersionID}
+	if s.Referrer.Practitioner != "" || s.Referrer.OrganisationName != "" {
+		// The requester as sent: the practitioner, in their role, at the
+		// organisation.
+		role, err := requesterRole(s.Referrer)
+		if err != nil {
+			return nil, err
+		}
+		sr.Contained = append(sr.Contained, role...)
+		sr.Requester = &reference{Reference: "#requester", Type: "PractitionerRole", Display: s.Referrer.Name}
+	}
+	if v.VersionID != "" || !v.LastUpdated.IsZero() || v.Erased || len(s.Profiles) > 0 {
+		sr.Meta = &meta{VersionID: v.VersionID, Profile: s.Profiles}
 		if !v.LastUpdated.IsZero() {
 			sr.Meta.LastUpdated = v.LastUpdated.UTC().Format(time.RFC3339Nano)
 		}
@@ -108,7 +134,9 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 			sr.Meta.Tag = []coding{{System: SystemDataProtection, Code: TagErased, Display: "Personal data erased"}}
 		}
 	}
-	if !v.AuthoredOn.IsZero() {
+	if s.AuthoredOn != "" {
+		sr.AuthoredOn = s.AuthoredOn // as sent
+	} else if !v.AuthoredOn.IsZero() {
 		sr.AuthoredOn = v.AuthoredOn.UTC().Format(time.RFC3339)
 	}
 	for _, n := range s.Needs {
@@ -130,4 +158,44 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// requesterRole is the contained PractitionerRole "requester", with its
+// Practitioner and Organization, of a referrer a FHIR sender named.
+func requesterRole(r referral.Referrer) ([]json.RawMessage, error) {
+	role := practitionerRole{ResourceType: "PractitionerRole", ID: "requester"}
+	var out []json.RawMessage
+	if r.Practitioner != "" {
+		system, value, _ := strings.Cut(r.Practitioner, "|")
+		p := practitioner{ResourceType: "Practitioner", ID: "requester-practitioner", Identifier: []identifier{{System: system, Value: value}}}
+		if r.Name != "" {
+			p.Name = []humanName{{Text: r.Name}}
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+		role.Practitioner = &reference{Reference: "#requester-practitioner"}
+	} else if r.Name != "" {
+		role.Practitioner = &reference{Display: r.Name}
+	}
+	org := organization{ResourceType: "Organization", ID: "requester-organization", Name: r.OrganisationName}
+	if r.Organisation != "" {
+		org.Identifier = []identifier{{System: SystemODS, Value: r.Organisation}}
+	}
+	b, err := json.Marshal(org)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, b)
+	role.Organization = &reference{Reference: "#requester-organization"}
+	if r.Role != "" {
+		role.Code = []codeableConcept{{Text: r.Role}}
+	}
+	b, err = json.Marshal(role)
+	if err != nil {
+		return nil, err
+	}
+	return append([]json.RawMessage{b}, out...), nil
 }

@@ -26,6 +26,21 @@ func writeOutcome(w http.ResponseWriter, status int, issues []fhir.Issue) {
 // writeServiceRequest answers with the referral as a ServiceRequest,
 // pseudonymised for a key that sees pseudonyms.
 func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *referral.Referral, status int) {
+	body, err := fhir.EncodeServiceRequest(a.serviceRequestView(r, ref))
+	if err != nil {
+		a.fhirError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", fhir.ContentType)
+	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, ref.Version()))
+	w.Header().Set("Location", "/fhir/r4/ServiceRequest/"+ref.ID())
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// serviceRequestView is the referral as the FHIR front door shows it to
+// the caller: pseudonymised for a key that sees pseudonyms.
+func (a *api) serviceRequestView(r *http.Request, ref *referral.Referral) fhir.View {
 	v := fhir.View{
 		ID:          ref.ID(),
 		Status:      ref.FHIRStatus(),
@@ -39,16 +54,7 @@ func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *r
 		ps := v.Submission.Pseudonymised()
 		v.Submission, v.Pseudonym = referral.Submission{}, &ps
 	}
-	body, err := fhir.EncodeServiceRequest(v)
-	if err != nil {
-		a.fhirError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", fhir.ContentType)
-	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, ref.Version()))
-	w.Header().Set("Location", "/fhir/r4/ServiceRequest/"+ref.ID())
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	return v
 }
 
 // fhirError answers a service error as an OperationOutcome, with the
@@ -94,10 +100,7 @@ func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
 	sub, issues := fhir.DecodeServiceRequest(body)
 	if len(issues) > 0 {
 		// Report the structure's problems and the fields' together.
-		if len(issues) > 0 && sub.Referrer.Organisation != "" {
-			issues = append(issues, fhir.IssuesFromFieldErrors(sub.Validate(a.now()))...)
-		}
-		writeOutcome(w, http.StatusBadRequest, issues)
+		writeOutcome(w, http.StatusBadRequest, fhir.AllIssues(sub, issues, a.now()))
 		return
 	}
 	cmd, err := a.commandOf(r, keyAsSent)

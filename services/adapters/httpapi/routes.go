@@ -92,6 +92,7 @@ func (a *api) table() []struct {
 		{Route{"GET", "/v1/stats/partners", rosterRead}, a.partnerStats},
 		{Route{"POST", "/fhir/r4/ServiceRequest", referrers}, a.fhirCreate},
 		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},
+		{Route{"POST", "/fhir/r4/$process-message", referrers}, a.fhirProcessMessage},
 	}
 }
 

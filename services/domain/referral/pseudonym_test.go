@@ -12,7 +12,7 @@ import (
 
 // mark sets every string of v (a pointer to a struct) to "~path~", the
 // field's JSON path, every bool to true, and every slice of strings to
-// one such marker, and returns the paths it marked.
+// one such marker (a slice of structs to one struct so marked), and returns the paths it marked.
 func mark(v reflect.Value, path string) []string {
 	var paths []string
 	switch v.Kind() {
@@ -34,6 +34,11 @@ func mark(v reflect.Value, path string) []string {
 	case reflect.Bool:
 		v.SetBool(true)
 	case reflect.Slice:
+		if v.Type().Elem().Kind() == reflect.Struct {
+			// One element, each of its fields marked.
+			v.Set(reflect.MakeSlice(v.Type(), 1, 1))
+			return append(paths, mark(v.Index(0).Addr(), path)...)
+		}
 		v.Set(reflect.ValueOf([]string{"~" + path + "~"}))
 		paths = append(paths, path)
 	}

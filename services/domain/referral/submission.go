@@ -25,6 +25,27 @@ type Submission struct {
 	Safeguarding      Safeguarding `json:"safeguarding"`
 	Consent           Consent      `json:"consent"`
 	ExternalReference string       `json:"external_reference,omitempty"`
+	// AuthoredOn is when the referrer wrote the referral, as sent: a FHIR
+	// date or dateTime of any precision ("2021", "2021-11", "2021-11-26",
+	// or a time with its zone). Empty when not sent; the receipt time
+	// stands in for it then.
+	AuthoredOn string `json:"authored_on,omitempty"`
+	// Category is the categories a FHIR sender gave the referral (e.g. the
+	// BaRS use case), kept as sent; Source is pathway's own.
+	Category []Coding `json:"category,omitempty"`
+	// Profiles is the FHIR profiles the sender's ServiceRequest claimed.
+	Profiles []string `json:"profiles,omitempty"`
+	// SenderReference is the sender's own name for its ServiceRequest in a
+	// FHIR message (its fullUrl, or system|value of an identifier), by
+	// which a later message names the referral.
+	SenderReference string `json:"sender_reference,omitempty"`
+}
+
+// Coding is a code from a code system, as a FHIR sender gave it.
+type Coding struct {
+	System  string `json:"system"`
+	Code    string `json:"code"`
+	Display string `json:"display,omitempty"`
 }
 
 // Referrer is who made the referral.
@@ -32,6 +53,11 @@ type Referrer struct {
 	Name         string `json:"name"`
 	Role         string `json:"role"`
 	Organisation string `json:"organisation"`
+	// Practitioner is the referring practitioner's identifier as a FHIR
+	// sender gave it, "system|value" (e.g. an SDS role profile id).
+	Practitioner string `json:"practitioner,omitempty"`
+	// OrganisationName is the referring organisation's name, as sent.
+	OrganisationName string `json:"organisation_name,omitempty"`
 }
 
 // Person is the person referred.
@@ -47,6 +73,9 @@ type Person struct {
 	Language           string `json:"language,omitempty"`
 	InterpreterNeeded  bool   `json:"interpreter_needed"`
 	AccessibilityNeeds string `json:"accessibility_needs,omitempty"`
+	// LanguageSystem is the code system of Language as a FHIR sender gave
+	// it; empty for BCP 47 (urn:ietf:bcp:47).
+	LanguageSystem string `json:"language_system,omitempty"`
 }
 
 // Safeguarding is the referrer's safeguarding concern, if any.
@@ -59,7 +88,9 @@ type Safeguarding struct {
 type Consent struct {
 	Given      bool   `json:"given"`
 	RecordedBy string `json:"recorded_by"`
-	// RecordedAt is an RFC 3339 time.
+	// RecordedAt is when consent was recorded, as sent: an RFC 3339 time,
+	// or a FHIR date or dateTime of any precision ("2021", "2021-11",
+	// "2021-11-26").
 	RecordedAt string `json:"recorded_at"`
 }
 

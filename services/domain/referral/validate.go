@@ -3,6 +3,7 @@ package referral
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -188,6 +189,34 @@ func canonicalLanguage(tag string) string {
 	return strings.Join(subtags, "-")
 }
 
+// dateTimeRe matches a FHIR date, dateTime or instant: a year, a year and
+// month, a date, or a date and time to the second (with optional
+// fraction) and its zone.
+var dateTimeRe = regexp.MustCompile(`^[0-9]{4}(?:-[0-9]{2}(?:-[0-9]{2}(?:T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:Z|[+-][0-9]{2}:[0-9]{2}))?)?)?$`)
+
+// ParseDateTime reads a FHIR date, dateTime or instant of any precision
+// ("2021", "2021-11", "2021-11-26", "2021-11-26T10:00:00+01:00") and
+// returns the start of the period it names (a date without a zone is
+// taken in UTC). ok is false when s is none of these forms or not a real
+// date or time. It is safe for concurrent use.
+func ParseDateTime(s string) (t time.Time, ok bool) {
+	if !dateTimeRe.MatchString(s) {
+		return time.Time{}, false
+	}
+	var err error
+	switch len(s) {
+	case 4:
+		t, err = time.Parse("2006", s)
+	case 7:
+		t, err = time.Parse("2006-01", s)
+	case 10:
+		t, err = time.Parse(time.DateOnly, s)
+	default:
+		t, err = time.Parse(time.RFC3339Nano, s)
+	}
+	return t, err == nil
+}
+
 // civilDate returns the calendar date of t in its own location, as
 // midnight UTC, so dates compare without time zones.
 func civilDate(t time.Time) time.Time {
@@ -285,10 +314,50 @@ func (s Submission) Validate(now time.Time) []kernel.FieldError {
 	case len(s.ExternalReference) > maxExternalRef:
 		errs.add("external_reference", "must be at most %d characters", maxExternalRef)
 	}
+	s.validateSent(&errs, now)
 	if len(errs) == 0 {
 		return nil
 	}
 	return errs
+}
+
+// Limits of what a FHIR sender gave that pathway keeps as sent.
+const (
+	maxCodings = 20  // categories or profiles
+	maxURILen  = 500 // characters of a profile, code system or sender reference
+)
+
+// validateSent checks what a FHIR sender gave that pathway keeps as sent:
+// authored_on, category, profiles, the sender's reference, the
+// practitioner's identifier and the organisation's name, the language's
+// code system.
+func (s Submission) validateSent(errs *fieldErrors, now time.Time) {
+	if s.AuthoredOn != "" {
+		if at, ok := ParseDateTime(s.AuthoredOn); !ok {
+			errs.add("authored_on", "must be a date or an RFC 3339 time, e.g. 2026-11-20T10:00:00Z, 2026-11-20, 2026-11 or 2026")
+		} else if at.After(now.Add(consentSkew)) {
+			errs.add("authored_on", "must not be in the future")
+		}
+	}
+	if len(s.Category) > maxCodings {
+		errs.add("category", "must have at most %d codings", maxCodings)
+	}
+	for i, c := range s.Category {
+		f := fmt.Sprintf("category[%d]", i)
+		errs.line(f+".system", c.System, false, maxURILen)
+		errs.line(f+".code", c.Code, true, maxShortLen)
+		errs.line(f+".display", c.Display, false, maxShortLen)
+	}
+	if len(s.Profiles) > maxCodings {
+		errs.add("profiles", "must have at most %d profiles", maxCodings)
+	}
+	for i, p := range s.Profiles {
+		errs.line(fmt.Sprintf("profiles[%d]", i), p, true, maxURILen)
+	}
+	errs.line("sender_reference", s.SenderReference, false, maxURILen)
+	errs.line("referrer.practitioner", s.Referrer.Practitioner, false, maxURILen)
+	errs.line("referrer.organisation_name", s.Referrer.OrganisationName, false, maxShortLen)
+	errs.line("person.language_system", s.Person.LanguageSystem, false, maxURILen)
 }
 
 func (s Submission) validateReferrer(errs *fieldErrors) {
@@ -393,8 +462,8 @@ func (s Submission) validateConsent(errs *fieldErrors, now time.Time) {
 	errs.line("consent.recorded_by", c.RecordedBy, true, maxShortLen)
 	if c.RecordedAt == "" {
 		errs.missing("consent.recorded_at", "is required (RFC 3339 time)")
-	} else if at, err := time.Parse(time.RFC3339, c.RecordedAt); err != nil {
-		errs.add("consent.recorded_at", "must be an RFC 3339 time, e.g. 2026-11-20T10:00:00Z")
+	} else if at, ok := ParseDateTime(c.RecordedAt); !ok {
+		errs.add("consent.recorded_at", "must be an RFC 3339 time, e.g. 2026-11-20T10:00:00Z, or a date (2026-11-20, 2026-11 or 2026)")
 	} else if at.After(now.Add(consentSkew)) {
 		errs.add("consent.recorded_at", "must not be in the future")
 	}
@@ -413,7 +482,11 @@ func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []kernel.
 	}
 	// Validate has parsed both times; these cannot fail.
 	dob, _ := time.Parse(time.DateOnly, s.Person.DateOfBirth)
-	consentAt, _ := time.Parse(time.RFC3339, s.Consent.RecordedAt)
+	consentAt, _ := ParseDateTime(s.Consent.RecordedAt)
+	var category []*pathwayv1.Coded
+	for _, c := range s.Category {
+		category = append(category, &pathwayv1.Coded{System: c.System, Code: c.Code, Display: c.Display})
+	}
 
 	ns := make([]pathwayv1.Need, len(s.Needs))
 	for i, n := range s.Needs {
@@ -430,9 +503,11 @@ func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []kernel.
 	return &pathwayv1.ReferralReceived{
 		Source: pathwayv1.ReferralSource(sources.number[s.Source]),
 		Referrer: &pathwayv1.Referrer{
-			Name:         strings.TrimSpace(s.Referrer.Name),
-			Role:         strings.TrimSpace(s.Referrer.Role),
-			Organisation: s.Referrer.Organisation,
+			Name:             strings.TrimSpace(s.Referrer.Name),
+			Role:             strings.TrimSpace(s.Referrer.Role),
+			Organisation:     s.Referrer.Organisation,
+			Practitioner:     s.Referrer.Practitioner,
+			OrganisationName: strings.TrimSpace(s.Referrer.OrganisationName),
 		},
 		Person: &pathwayv1.Person{
 			NhsNumber:          NormaliseNHSNumber(p.NHSNumber),
@@ -446,6 +521,7 @@ func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []kernel.
 			Language:           language,
 			InterpreterNeeded:  p.InterpreterNeeded,
 			AccessibilityNeeds: p.AccessibilityNeeds,
+			LanguageSystem:     p.LanguageSystem,
 		},
 		GpPractice:   s.GPPractice,
 		Needs:        ns,
@@ -453,12 +529,17 @@ func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []kernel.
 		Urgency:      pathwayv1.Priority(urgencies.number[s.Urgency]),
 		Safeguarding: &pathwayv1.Safeguarding{Concern: s.Safeguarding.Concern, Details: s.Safeguarding.Details},
 		Consent: &pathwayv1.Consent{
-			Given:      s.Consent.Given,
-			RecordedBy: strings.TrimSpace(s.Consent.RecordedBy),
-			RecordedAt: timestamppb.New(consentAt),
+			Given:            s.Consent.Given,
+			RecordedBy:       strings.TrimSpace(s.Consent.RecordedBy),
+			RecordedAt:       timestamppb.New(consentAt),
+			RecordedAtAsSent: s.Consent.RecordedAt,
 		},
 		ExternalReference: s.ExternalReference,
 		Code:              &pathwayv1.Coded{System: snomedSystem, Code: snomedReferral, Display: snomedReferralDisplay},
+		AuthoredOn:        s.AuthoredOn,
+		Category:          category,
+		Profiles:          slices.Clone(s.Profiles),
+		SenderReference:   s.SenderReference,
 	}, nil
 }
 
@@ -476,6 +557,13 @@ func FromEvent(ev *pathwayv1.ReferralReceived) Submission {
 	if t := ev.GetConsent().GetRecordedAt(); t != nil {
 		recordedAt = t.AsTime().UTC().Format(time.RFC3339Nano)
 	}
+	if sent := ev.GetConsent().GetRecordedAtAsSent(); sent != "" {
+		recordedAt = sent
+	}
+	var category []Coding
+	for _, c := range ev.GetCategory() {
+		category = append(category, Coding{System: c.GetSystem(), Code: c.GetCode(), Display: c.GetDisplay()})
+	}
 	ns := make([]string, len(ev.GetNeeds()))
 	for i, n := range ev.GetNeeds() {
 		ns[i] = needs.name[int32(n)]
@@ -483,9 +571,11 @@ func FromEvent(ev *pathwayv1.ReferralReceived) Submission {
 	return Submission{
 		Source: sources.name[int32(ev.GetSource())],
 		Referrer: Referrer{
-			Name:         ev.GetReferrer().GetName(),
-			Role:         ev.GetReferrer().GetRole(),
-			Organisation: ev.GetReferrer().GetOrganisation(),
+			Name:             ev.GetReferrer().GetName(),
+			Role:             ev.GetReferrer().GetRole(),
+			Organisation:     ev.GetReferrer().GetOrganisation(),
+			Practitioner:     ev.GetReferrer().GetPractitioner(),
+			OrganisationName: ev.GetReferrer().GetOrganisationName(),
 		},
 		Person: Person{
 			NHSNumber:          p.GetNhsNumber(),
@@ -499,6 +589,7 @@ func FromEvent(ev *pathwayv1.ReferralReceived) Submission {
 			Language:           p.GetLanguage(),
 			InterpreterNeeded:  p.GetInterpreterNeeded(),
 			AccessibilityNeeds: p.GetAccessibilityNeeds(),
+			LanguageSystem:     p.GetLanguageSystem(),
 		},
 		GPPractice:   ev.GetGpPractice(),
 		Needs:        ns,
@@ -511,6 +602,10 @@ func FromEvent(ev *pathwayv1.ReferralReceived) Submission {
 			RecordedAt: recordedAt,
 		},
 		ExternalReference: ev.GetExternalReference(),
+		AuthoredOn:        ev.GetAuthoredOn(),
+		Category:          category,
+		Profiles:          slices.Clone(ev.GetProfiles()),
+		SenderReference:   ev.GetSenderReference(),
 	}
 }
 

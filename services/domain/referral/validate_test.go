@@ -316,7 +316,16 @@ func TestValidateRules(t *testing.T) {
 		{"consent not given", func(s *referral.Submission) { s.Consent.Given = false }, "consent.given", "consent to the referral must be given"},
 		{"consent recorder missing", func(s *referral.Submission) { s.Consent.RecordedBy = "" }, "consent.recorded_by", "is required"},
 		{"consent time missing", func(s *referral.Submission) { s.Consent.RecordedAt = "" }, "consent.recorded_at", "is required"},
-		{"consent time a date", func(s *referral.Submission) { s.Consent.RecordedAt = "2026-11-20" }, "consent.recorded_at", "RFC 3339"},
+		// Every FHIR date and dateTime precision is a consent time.
+		{"consent time a date", func(s *referral.Submission) { s.Consent.RecordedAt = "2026-11-20" }, "", ""},
+		{"consent time a month", func(s *referral.Submission) { s.Consent.RecordedAt = "2026-11" }, "", ""},
+		{"consent time a year", func(s *referral.Submission) { s.Consent.RecordedAt = "2026" }, "", ""},
+		{"consent time not a date", func(s *referral.Submission) { s.Consent.RecordedAt = "20 Nov 2026" }, "consent.recorded_at", "RFC 3339"},
+		{"consent time no such month", func(s *referral.Submission) { s.Consent.RecordedAt = "2026-13" }, "consent.recorded_at", "RFC 3339"},
+		{"consent time without zone", func(s *referral.Submission) { s.Consent.RecordedAt = "2026-11-20T10:00:00" }, "consent.recorded_at", "RFC 3339"},
+		{"consent year in the future", func(s *referral.Submission) { s.Consent.RecordedAt = "2027" }, "consent.recorded_at", "future"},
+		{"authored on a date", func(s *referral.Submission) { s.AuthoredOn = "2026-11-20" }, "", ""},
+		{"authored on not a date", func(s *referral.Submission) { s.AuthoredOn = "yesterday" }, "authored_on", "RFC 3339"},
 		{"consent time with offset", func(s *referral.Submission) { s.Consent.RecordedAt = "2026-11-20T10:00:00+01:00" }, "", ""},
 		{"consent time with fraction", func(s *referral.Submission) { s.Consent.RecordedAt = "2026-11-20T10:00:00.123Z" }, "", ""},
 		{"consent within clock skew", func(s *referral.Submission) { s.Consent.RecordedAt = "2026-11-24T12:05:00Z" }, "", ""},
@@ -544,8 +553,9 @@ func TestEvent(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(*referral.Submission)
+		sent   string // consent.recorded_at as sent
 	}{
-		{"example", func(*referral.Submission) {}},
+		{"example", func(*referral.Submission) {}, "2026-11-20T10:00:00Z"},
 		{"values to normalise", func(s *referral.Submission) {
 			s.Person.NHSNumber = " 943 476-5919"
 			s.Person.Postcode = "ts13ba"
@@ -554,7 +564,7 @@ func TestEvent(t *testing.T) {
 			s.Person.GivenName = " Sam "
 			s.Referrer.Name = "Dr A Example "
 			s.Consent.RecordedAt = "2026-11-20T11:00:00+01:00"
-		}},
+		}, "2026-11-20T11:00:00+01:00"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := example(t)
@@ -563,6 +573,8 @@ func TestEvent(t *testing.T) {
 			if errs != nil {
 				t.Fatalf("got errors %v, want none", errs)
 			}
+			want := proto.Clone(want).(*pathwayv1.ReferralReceived)
+			want.Consent.RecordedAtAsSent = tc.sent
 			if !proto.Equal(got, want) {
 				t.Errorf("got  %v\nwant %v", got, want)
 			}
@@ -632,8 +644,19 @@ func TestFromEventRoundTrip(t *testing.T) {
 			s.Person.Language = "EN"
 			s.Consent.RecordedAt = "2026-11-20T11:00:00.5+01:00"
 		}, func(s *referral.Submission) {
-			s.Consent.RecordedAt = "2026-11-20T10:00:00.5Z"
+			// The consent time comes back as sent, with its zone.
+			s.Consent.RecordedAt = "2026-11-20T11:00:00.5+01:00"
 		}},
+		{"what a FHIR sender gave, kept as sent", func(s *referral.Submission) {
+			s.Consent.RecordedAt = "2026-11"
+			s.AuthoredOn = "2026-11-20"
+			s.Category = []referral.Coding{{System: "https://fhir.nhs.uk/CodeSystem/usecases-categories-bars", Code: "a1t1", Display: "111 to ED"}}
+			s.Profiles = []string{"https://fhir.nhs.uk/StructureDefinition/BARSServiceRequest-request-referral"}
+			s.SenderReference = "urn:uuid:236bb75d-90ef-461f-b71e-fde7f899802c"
+			s.Referrer.Practitioner = "https://fhir.nhs.uk/Id/sds-role-profile-id|PT2489"
+			s.Referrer.OrganisationName = "Sender Organization"
+			s.Person.LanguageSystem = "https://fhir.hl7.org.uk/CodeSystem/UKCore-HumanLanguage"
+		}, nil},
 		{"self-referral without NHS number", func(s *referral.Submission) {
 			s.Source = "self"
 			s.Person.NHSNumber = ""
