@@ -101,7 +101,7 @@ func (a *api) createByMessage(w http.ResponseWriter, r *http.Request, m fhir.Mes
 			Diagnostics: "this message was processed already: its referral is ServiceRequest/" + res.ID, Expression: []string{"Bundle.entry.fullUrl"}}})
 		return
 	}
-	a.writeResponse(w, r, m, res.ID)
+	a.writeResponse(w, r, m, res.ID, http.StatusCreated)
 }
 
 // updateByMessage answers an update: pathway does not change a
@@ -142,7 +142,7 @@ func (a *api) cancelByMessage(w http.ResponseWriter, r *http.Request, m fhir.Mes
 		a.fhirError(w, r, err)
 		return
 	}
-	a.writeResponse(w, r, m, ref.ID())
+	a.writeResponse(w, r, m, ref.ID(), http.StatusOK)
 }
 
 // referralOfMessage finds the referral an update or cancellation names:
@@ -179,8 +179,10 @@ func (a *api) referralOfMessage(r *http.Request, m fhir.Message) (*referral.Refe
 }
 
 // writeResponse answers a processed message with the BaRS response
-// message and the referral as it now stands; Location names it.
-func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, m fhir.Message, id string) {
+// message and the referral as it now stands; Location names it. A new
+// referral is 201 Created (BaRS's test kit lists 200; both are a success
+// to a sender, and 201 says a resource was made), a cancellation 200.
+func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, m fhir.Message, id string, status int) {
 	ref, _, err := events.Get(r.Context(), a.store, aggregate.Referral, id)
 	if err != nil {
 		a.fhirError(w, r, err)
@@ -204,6 +206,6 @@ func (a *api) writeResponse(w http.ResponseWriter, r *http.Request, m fhir.Messa
 	}
 	w.Header().Set("Content-Type", fhir.ContentType)
 	w.Header().Set("Location", "/fhir/r4/ServiceRequest/"+ref.ID())
-	w.WriteHeader(http.StatusOK)
+	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -170,7 +170,7 @@ func (s *server) referrals(t *testing.T) int {
 }
 
 // TestBaRSReferralExamples: every BaRS referral example, made a referral
-// to social prescribing, is taken through $process-message (200 and the
+// to social prescribing, is taken through $process-message (201 and the
 // BaRS response message) and reads back with what was sent; unchanged, it
 // is a clean 422. The updates of a series (8B to 8D, 9A-2 and 9A-3) make
 // no second referral and are answered 422: pathway takes no updates of a
@@ -217,7 +217,7 @@ func TestBaRSReferralExamples(t *testing.T) {
 			t.Logf("filled in: %v", socialPrescribing(msg))
 			sent := resourceOf(msg, "ServiceRequest")
 			code, hdr, resp := p.postMessage(t, ref, msg)
-			if code != http.StatusOK || resp["resourceType"] != "Bundle" || resp["type"] != "message" {
+			if code != http.StatusCreated || resp["resourceType"] != "Bundle" || resp["type"] != "message" {
 				t.Fatalf("POST $process-message: %d %v", code, resp)
 			}
 			header := resourceOf(resp, "MessageHeader")
@@ -323,7 +323,7 @@ func TestBaRSCancellation(t *testing.T) {
 				}
 			}
 			code, hdr, _ := p.postMessage(t, ref, msg)
-			if code != http.StatusOK {
+			if code != http.StatusCreated {
 				t.Fatalf("REFREQ01: %d", code)
 			}
 			loc := hdr.Get("Location")
