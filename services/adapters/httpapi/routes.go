@@ -42,6 +42,7 @@ func (a *api) table() []struct {
 		h http.HandlerFunc
 	}{
 		{Route{"POST", "/v1/referrals", referrers}, a.submit()},
+		{Route{"GET", "/v1/referrals", referrers}, a.listReferrals},
 		{Route{"GET", "/v1/referrals/{id}", readers}, a.get},
 		{Route{"POST", "/v1/referrals/{id}/cancel", cancellers}, a.cancel()},
 		{Route{"POST", "/v1/referrals/{id}/merge", triageStaff}, a.merge()},
