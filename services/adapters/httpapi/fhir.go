@@ -26,6 +26,21 @@ func writeOutcome(w http.ResponseWriter, status int, issues []fhir.Issue) {
 // writeServiceRequest answers with the referral as a ServiceRequest,
 // pseudonymised for a key that sees pseudonyms.
 func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *referral.Referral, status int) {
+	body, err := fhir.EncodeServiceRequest(fhirViewOf(r, ref))
+	if err != nil {
+		a.fhirError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", fhir.ContentType)
+	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, ref.Version()))
+	w.Header().Set("Location", "/fhir/r4/ServiceRequest/"+ref.ID())
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// fhirViewOf is ref as the caller sees it in FHIR (a read, a search):
+// pseudonymised for a key that sees pseudonyms.
+func fhirViewOf(r *http.Request, ref *referral.Referral) fhir.View {
 	v := fhir.View{
 		ID:          ref.ID(),
 		Status:      ref.FHIRStatus(),
@@ -39,16 +54,7 @@ func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *r
 		ps := v.Submission.Pseudonymised()
 		v.Submission, v.Pseudonym = referral.Submission{}, &ps
 	}
-	body, err := fhir.EncodeServiceRequest(v)
-	if err != nil {
-		a.fhirError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", fhir.ContentType)
-	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, ref.Version()))
-	w.Header().Set("Location", "/fhir/r4/ServiceRequest/"+ref.ID())
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	return v
 }
 
 // fhirError answers a service error as an OperationOutcome, with the

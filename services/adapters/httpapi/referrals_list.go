@@ -43,33 +43,51 @@ type feedQuery struct {
 	limit        int
 }
 
-// parseFeedQuery reads the parameters the JSON feed and the FHIR search
-// share: limit (or FHIR's _count), cursor, and for staff organisation. A
-// referrer always sees its own organisation's referrals only; staff
-// (admin) see every organisation's, or one's with organisation=ODS.
-func parseFeedQuery(r *http.Request, limitName string) (feedQuery, []kernel.FieldError) {
+// feedParams names a front door's paging parameters and bounds its pages.
+type feedParams struct {
+	// limit, cursor and organisation are the parameters' names;
+	// organisation "" when the front door takes none.
+	limit, cursor, organisation string
+	// def and most are the default and the largest page.
+	def, most int
+}
+
+var (
+	jsonFeed = feedParams{limit: "limit", cursor: "cursor", organisation: "organisation", def: 50, most: 500}
+	// fhirFeed pages the FHIR search, whose every entry is a read of
+	// personal data (loaded, audited): smaller pages.
+	fhirFeed = feedParams{limit: "_count", cursor: "_cursor", def: 20, most: 100}
+)
+
+// parseFeedQuery reads the paging parameters the JSON feed and the FHIR
+// search share, named as fp says, and the organisation. A referrer always
+// sees its own organisation's referrals only; staff (admin) see every
+// organisation's, or (JSON) one's with organisation=ODS.
+func parseFeedQuery(r *http.Request, fp feedParams) (feedQuery, []kernel.FieldError) {
 	q := r.URL.Query()
 	key := principalFrom(r.Context()).key
-	fq := feedQuery{limit: 50}
+	fq := feedQuery{limit: fp.def}
 	var errs []kernel.FieldError
-	if v := q.Get(limitName); v != "" {
+	if v := q.Get(fp.limit); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			errs = append(errs, kernel.FieldError{Field: limitName, Reason: "must be 1 to 500"})
+		if err != nil || n < 1 || n > fp.most {
+			errs = append(errs, kernel.FieldError{Field: fp.limit, Reason: "must be 1 to " + strconv.Itoa(fp.most)})
 		}
 		fq.limit = n
 	}
-	if v := q.Get("cursor"); v != "" {
+	if v := q.Get(fp.cursor); v != "" {
 		n, ok := parseCursor(v)
 		if !ok {
-			errs = append(errs, kernel.FieldError{Field: "cursor", Reason: "must be a cursor from a next link, as given"})
+			errs = append(errs, kernel.FieldError{Field: fp.cursor, Reason: "must be a cursor from a next link, as given"})
 		}
 		fq.after = n
 	}
-	fq.organisation = q.Get("organisation")
+	if fp.organisation != "" {
+		fq.organisation = q.Get(fp.organisation)
+	}
 	if key.Role == keys.RoleReferrer {
 		if fq.organisation != "" && fq.organisation != key.Organisation {
-			errs = append(errs, kernel.FieldError{Field: "organisation", Reason: "a referrer sees only its own organisation's referrals; leave it out"})
+			errs = append(errs, kernel.FieldError{Field: fp.organisation, Reason: "a referrer sees only its own organisation's referrals; leave it out"})
 		}
 		fq.organisation = key.Organisation
 	}
@@ -100,7 +118,7 @@ func parseCursor(s string) (uint64, bool) {
 // nextLink is the request's URL with the cursor after seq.
 func nextLink(r *http.Request, seq uint64) string {
 	q := r.URL.Query()
-	q.Set("cursor", cursorOf(seq))
+	q.Set(jsonFeed.cursor, cursorOf(seq))
 	return (&url.URL{Path: r.URL.Path, RawQuery: q.Encode()}).String()
 }
 
@@ -125,7 +143,7 @@ func (a *api) listReferrals(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, kernel.Errorf(kernel.Unavailable, "the referral feed is not served by this process"))
 		return
 	}
-	fq, errs := parseFeedQuery(r, "limit")
+	fq, errs := parseFeedQuery(r, jsonFeed)
 	var since time.Time
 	if v := r.URL.Query().Get("updated_since"); v != "" {
 		t, ok := parseInstant(v)

@@ -91,6 +91,7 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/partner/webhooks/deliveries/{id}/redeliver", partnerOnly}, a.redeliver},
 		{Route{"GET", "/v1/stats/partners", rosterRead}, a.partnerStats},
 		{Route{"POST", "/fhir/r4/ServiceRequest", referrers}, a.fhirCreate},
+		{Route{"GET", "/fhir/r4/ServiceRequest", referrers}, a.fhirSearch},
 		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},
 	}
 }
