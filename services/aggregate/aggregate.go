@@ -61,9 +61,25 @@ var (
 	Service  = kind(partner.ServiceType, func(id string) *partner.Service { return partner.ReplayService(id, nil) })
 	Handoff  = kind(handoff.AggregateType, func(id string) *handoff.Handoff { return handoff.Replay(id, nil) })
 	// Webhook is a partner's webhook endpoints, by the partner's id.
-	Webhook         = kind(webhook.AggregateType, webhook.NewEndpoints)
+	Webhook = kind(webhook.AggregateType, webhook.NewEndpoints)
+	// ReferrerWebhook is a referring organisation's webhook endpoints, by
+	// its ODS code.
+	ReferrerWebhook = kind(webhook.ReferrerAggregateType, webhook.NewEndpoints)
 	WebhookDelivery = kind(webhook.DeliveryType, webhook.NewDelivery)
 )
+
+// WebhookOf is the kind of owner's webhook endpoints (Webhook or
+// ReferrerWebhook), whose id is owner.ID; false for an owner that
+// registers none.
+func WebhookOf(owner webhook.Owner) (events.Kind[*webhook.Endpoints], bool) {
+	switch owner.AggregateType() {
+	case webhook.AggregateType:
+		return Webhook, true
+	case webhook.ReferrerAggregateType:
+		return ReferrerWebhook, true
+	}
+	return events.Kind[*webhook.Endpoints]{}, false
+}
 
 // exister is an aggregate that knows whether it has been created.
 type exister interface{ Exists() bool }

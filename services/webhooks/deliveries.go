@@ -1,6 +1,6 @@
 package webhooks
 
-// Deliveries: listing a partner's deliveries (the view, with the
+// Deliveries: listing an owner's deliveries (the view, with the
 // bookkeeping of the round under way) and redelivering one.
 
 import (
@@ -17,12 +17,13 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Deliveries lists partner's deliveries changed within KeepDeliveries,
+// Deliveries lists owner's deliveries changed within KeepDeliveries,
 // newest event first, optionally only those in status.
-func (s *Service) Deliveries(partner, status string) []Delivery {
+func (s *Service) Deliveries(owner webhook.Owner, status string) []Delivery {
 	now := s.opts.Now()
 	var out []Delivery
-	for id, d := range s.view.deliveries(func(d *viewDelivery) bool { return d.Partner == partner }) {
+	key := owner.Key()
+	for id, d := range s.view.deliveries(func(d *viewDelivery) bool { return d.Partner == key }) {
 		if dl, ok := s.merge(id, d, now); ok && (status == "" || dl.Status == status) {
 			out = append(out, dl)
 		}
@@ -33,10 +34,10 @@ func (s *Service) Deliveries(partner, status string) []Delivery {
 	return out
 }
 
-// Delivery returns one of partner's deliveries. Errors: ErrNotFound.
-func (s *Service) Delivery(partner, id string) (Delivery, error) {
+// Delivery returns one of owner's deliveries. Errors: ErrNotFound.
+func (s *Service) Delivery(owner webhook.Owner, id string) (Delivery, error) {
 	d, ok := s.view.delivery(id)
-	if !ok || d.Partner != partner {
+	if !ok || d.Partner != owner.Key() {
 		return Delivery{}, ErrNotFound.Errorf("no such delivery")
 	}
 	dl, ok := s.merge(id, d, s.opts.Now())
@@ -52,7 +53,7 @@ func (s *Service) Delivery(partner, id string) (Delivery, error) {
 // reports whether the delivery changed within KeepDeliveries of now.
 func (s *Service) merge(id string, d viewDelivery, now time.Time) (Delivery, bool) {
 	r := d.Round
-	out := Delivery{ID: id, Endpoint: d.Endpoint, Partner: d.Partner, Sequence: d.Sequence, EventType: d.Event, HandoffID: d.Handoff,
+	out := Delivery{ID: id, Endpoint: d.Endpoint, Partner: d.Partner, Sequence: d.Sequence, EventType: d.Event, HandoffID: d.Handoff, ReferralID: d.Referral,
 		Payload: d.Payload, CreatedAt: d.CreatedAt, Status: string(r.Status), Attempts: r.Attempts, LastCode: r.Code, LastError: r.Reason,
 		UpdatedAt: r.At}
 	switch r.Status {
@@ -86,11 +87,11 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// Redeliver begins a new round of attempts of one of partner's
+// Redeliver begins a new round of attempts of one of owner's
 // deliveries, as cmd: it is sent again now, with a fresh 24-hour retry
 // window. Errors: ErrNotFound, or a storage error.
-func (s *Service) Redeliver(ctx context.Context, partner, id string, cmd events.Command) (Delivery, error) {
-	if _, err := s.Delivery(partner, id); err != nil {
+func (s *Service) Redeliver(ctx context.Context, owner webhook.Owner, id string, cmd events.Command) (Delivery, error) {
+	if _, err := s.Delivery(owner, id); err != nil {
 		return Delivery{}, err
 	}
 	seq, err := events.Do(ctx, s.store, aggregate.WebhookDelivery, id, cmd, func(d *webhook.Delivery) ([]proto.Message, error) {
@@ -102,7 +103,7 @@ func (s *Service) Redeliver(ctx context.Context, partner, id string, cmd events.
 	if err := s.engine.WaitFor(ctx, seq); err != nil {
 		return Delivery{}, fmt.Errorf("redeliver: %w", err)
 	}
-	return s.Delivery(partner, id)
+	return s.Delivery(owner, id)
 }
 
 // Payload is the JSON body of a delivery. It names the handoff and what
@@ -118,6 +119,36 @@ type Payload struct {
 	OccurredAt time.Time `json:"occurred_at"`
 	RespondBy  time.Time `json:"respond_by"`
 	Reminder   int       `json:"reminder,omitempty"`
+	Link       string    `json:"link"`
+}
+
+// ReferralPayload is the JSON body of a delivery to a referring
+// organisation: a change of one of its referrals' status. It names the
+// referral and carries only ids, codes and times, never personal data; the
+// referrer reads the referral itself through the API.
+type ReferralPayload struct {
+	DeliveryID string `json:"delivery_id"`
+	// Type is the event: referral.received, referral.triaged,
+	// referral.waitlisted, referral.assigned, referral.discharged,
+	// referral.cancelled, referral.reopened or referral.merged.
+	Type              string `json:"type"`
+	ReferralID        string `json:"referral_id"`
+	ExternalReference string `json:"external_reference,omitempty"`
+	// Status is the FHIR ServiceRequest status after the change; Stage
+	// pathway's (received, awaiting_triage, accepted, waitlisted,
+	// assigned, signposted, declined, redirected, discharged, cancelled,
+	// merged).
+	Status string `json:"status"`
+	Stage  string `json:"stage"`
+	// Reason is the coded reason of a decline, a discharge or a
+	// cancellation (referral.ReasonCode).
+	Reason string `json:"reason,omitempty"`
+	// Sequence orders deliveries (the event's log sequence); Version is
+	// the referral's version after the change (its FHIR versionId): the
+	// same number.
+	Sequence   uint64    `json:"sequence"`
+	Version    uint64    `json:"version"`
+	OccurredAt time.Time `json:"occurred_at"`
 	Link       string    `json:"link"`
 }
 

@@ -1,8 +1,8 @@
 package webhooks
 
-// Endpoints: registering, listing and deleting a partner's receivers (in
-// the log, their secrets beside it), and the rule that they be public
-// addresses.
+// Endpoints: registering, listing and deleting an owner's receivers (a
+// partner's or a referrer's: in the log, their secrets beside it), and the
+// rule that they be public addresses.
 
 import (
 	"context"
@@ -70,12 +70,17 @@ func ValidateURL(raw string, allowPrivate bool) error {
 	return ErrInvalid.WithFields(kernel.FieldError{Field: "url", Reason: "must be an https URL"})
 }
 
-// Register adds an endpoint for partner, as cmd. The secret signs every
+// Register adds an endpoint for owner (a partner or a referring
+// organisation), as cmd. The secret signs every
 // delivery: 16 to 256 printable characters. It is kept in EndpointBucket
 // (never in the log) before the registration is appended. Errors:
-// ErrInvalid, ErrConflict (the partner has MaxEndpoints), or a storage
-// error.
-func (s *Service) Register(ctx context.Context, partner, rawURL, secret string, cmd events.Command) (Endpoint, error) {
+// ErrInvalid, ErrConflict (the owner has MaxEndpoints), ErrNotFound (an
+// owner that registers none), or a storage error.
+func (s *Service) Register(ctx context.Context, owner webhook.Owner, rawURL, secret string, cmd events.Command) (Endpoint, error) {
+	kind, ok := aggregate.WebhookOf(owner)
+	if !ok {
+		return Endpoint{}, ErrNotFound.Errorf("no webhooks for this owner")
+	}
 	var errs []kernel.FieldError
 	if ke, ok := errors.AsType[*kernel.Error](ValidateURL(rawURL, s.opts.AllowPrivate)); ok {
 		errs = append(errs, ke.Fields...)
@@ -99,7 +104,7 @@ func (s *Service) Register(ctx context.Context, partner, rawURL, secret string, 
 	if _, err := s.secrets.Create(ctx, id, wrapped); err != nil {
 		return Endpoint{}, fmt.Errorf("register endpoint: %w", err)
 	}
-	seq, err := events.Do(ctx, s.store, aggregate.Webhook, partner, cmd, func(e *webhook.Endpoints) ([]proto.Message, error) {
+	seq, err := events.Do(ctx, s.store, kind, owner.ID, cmd, func(e *webhook.Endpoints) ([]proto.Message, error) {
 		return e.Register(id, rawURL)
 	})
 	if err != nil {
@@ -168,10 +173,10 @@ func (s *Service) secret(ctx context.Context, id string) (string, error) {
 	return se.Secret, nil
 }
 
-// Endpoints lists partner's endpoints, oldest first, without secrets; for
-// OpsPartner, the operations endpoint when there is one.
-func (s *Service) Endpoints(partner string) []Endpoint {
-	if partner == OpsPartner {
+// Endpoints lists owner's endpoints, oldest first, without secrets; for
+// OpsOwner, the operations endpoint when there is one.
+func (s *Service) Endpoints(owner webhook.Owner) []Endpoint {
+	if owner == OpsOwner {
 		ep, ok := s.opsEndpoint()
 		if !ok {
 			return nil
@@ -179,13 +184,17 @@ func (s *Service) Endpoints(partner string) []Endpoint {
 		ep.Secret = ""
 		return []Endpoint{ep}
 	}
-	return s.view.Endpoints(partner)
+	return s.view.Endpoints(owner.Key())
 }
 
-// Delete removes one of partner's endpoints, as cmd; its pending
+// Delete removes one of owner's endpoints, as cmd; its pending
 // deliveries fail. Errors: ErrNotFound, or a storage error.
-func (s *Service) Delete(ctx context.Context, partner, id string, cmd events.Command) error {
-	seq, err := events.Do(ctx, s.store, aggregate.Webhook, partner, cmd, func(e *webhook.Endpoints) ([]proto.Message, error) {
+func (s *Service) Delete(ctx context.Context, owner webhook.Owner, id string, cmd events.Command) error {
+	kind, ok := aggregate.WebhookOf(owner)
+	if !ok {
+		return ErrNotFound.Errorf("no such webhook")
+	}
+	seq, err := events.Do(ctx, s.store, kind, owner.ID, cmd, func(e *webhook.Endpoints) ([]proto.Message, error) {
 		return e.Delete(id)
 	})
 	if err != nil {

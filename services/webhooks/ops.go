@@ -31,10 +31,14 @@ import (
 // is never one of theirs.
 const OpsEndpointID = "ops"
 
-// OpsPartner is the partner of the operations endpoint's deliveries. No
-// partner's organisation id (letters, digits, '-' and '_') can be it, so no
-// partner lists, reads or redelivers them.
+// OpsPartner is the owner key (webhook.Owner.Key) of the operations
+// endpoint's deliveries, OpsOwner's. No partner's organisation id
+// (letters, digits, '-' and '_') or other owner's key can be it, so no
+// partner or referrer lists, reads or redelivers them.
 const OpsPartner = "@ops"
+
+// OpsOwner owns the operations endpoint and its deliveries.
+var OpsOwner = webhook.Owner{Kind: "ops"}
 
 // Ops is the operations endpoint: an https URL (or, with AllowPrivate, one
 // on this network) and the secret that signs each delivery (16 to 256
@@ -138,7 +142,7 @@ func (s *Service) NotifyOps(ctx context.Context, key, eventType string, data any
 // OpsDeliveries lists the deliveries to the operations endpoint, newest
 // first, optionally only those in status.
 func (s *Service) OpsDeliveries(status string) []Delivery {
-	out := s.Deliveries(OpsPartner, status)
+	out := s.Deliveries(OpsOwner, status)
 	slices.SortStableFunc(out, func(a, b Delivery) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out
 }

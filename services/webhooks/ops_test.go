@@ -11,6 +11,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
+	"github.com/pathway-sp/pathway/services/domain/webhook"
 	"github.com/pathway-sp/pathway/services/webhooks"
 )
 
@@ -69,10 +70,10 @@ func TestOpsNoticeSentOnceSignedAndRetried(t *testing.T) {
 	if err := json.Unmarshal(ds[0].Payload, &p); err != nil || p.DeliveryID != ds[0].ID || p.Type != "referral.waiting" || string(p.Data) != `{"referral_id":"0198d6a4-0000-7000-8000-000000000001","waited_seconds":14400}` {
 		t.Errorf("payload %s (%v), want the notice with its delivery id", ds[0].Payload, err)
 	}
-	if got := a.Deliveries("org-a", ""); len(got) != 0 {
+	if got := a.Deliveries(webhook.Partner("org-a"), ""); len(got) != 0 {
 		t.Errorf("a partner lists %d operations deliveries, want none", len(got))
 	}
-	if got := a.Endpoints(webhooks.OpsPartner); len(got) != 1 || got[0].Secret != "" {
+	if got := a.Endpoints(webhooks.OpsOwner); len(got) != 1 || got[0].Secret != "" {
 		t.Errorf("operations endpoints %+v, want it, without its secret", got)
 	}
 

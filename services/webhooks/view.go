@@ -1,7 +1,8 @@
 package webhooks
 
-// The view: the endpoints, the handoffs' partners and statuses, and the
-// deliveries they make, built from the log on the projection engine.
+// The view: the endpoints, the handoffs' partners and statuses, the
+// referrals' organisations and stages, and the deliveries they make, built
+// from the log on the projection engine.
 
 import (
 	"cmp"
@@ -18,6 +19,7 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/domain/webhook"
 )
 
@@ -26,10 +28,13 @@ import (
 const ViewName = "webhook-deliveries"
 
 // View is what the webhook service decides from, built from the log: each
-// partner's endpoints, the partner, service and status of each handoff,
-// and the deliveries, one per handoff event and endpoint the handoff's
-// partner had registered before it and one per notice raised to the
-// operations endpoint (OpsEndpointID), each with its current round of
+// owner's endpoints (a partner's or a referring organisation's), the
+// partner, service and status of each handoff, the organisation,
+// reference, stage and cancel reason of each referral, and the
+// deliveries, one per handoff event and endpoint the handoff's partner had
+// registered before it, one per change of a referral's stage and endpoint
+// its referring organisation had registered before it, and one per notice
+// raised to the operations endpoint (OpsEndpointID), each with its current round of
 // attempts (pending, delivered or failed, as the log records it). A
 // delivery is forgotten KeepDeliveries after its round ended, by the
 // log's recorded times. It runs on the projection engine, checkpointed, so
@@ -45,6 +50,7 @@ type View struct {
 type viewState struct {
 	Endpoints  map[string]*viewEndpoint `json:"endpoints"`
 	Handoffs   map[string]*viewHandoff  `json:"handoffs"`
+	Referrals  map[string]*viewReferral `json:"referrals"`
 	Deliveries map[string]*viewDelivery `json:"deliveries"`
 	// Swept is the recorded time of the event at which ended deliveries
 	// were last forgotten.
@@ -52,6 +58,7 @@ type viewState struct {
 }
 
 type viewEndpoint struct {
+	// Partner is the owner's key (webhook.Owner.Key).
 	Partner string `json:"partner"`
 	URL     string `json:"url"`
 	// Sequence and At are those of its registration.
@@ -66,12 +73,23 @@ type viewHandoff struct {
 	RespondBy time.Time      `json:"respond_by"`
 }
 
+// viewReferral is what a referral's deliveries say of it: no personal
+// data (the organisation, the referrer's own reference, codes).
+type viewReferral struct {
+	Organisation string                 `json:"org"`
+	Reference    string                 `json:"ref,omitempty"`
+	Stage        referral.Status        `json:"stage"`
+	Cancel       pathwayv1.CancelReason `json:"cancel,omitempty"`
+}
+
 type viewDelivery struct {
-	Endpoint  string          `json:"endpoint"`
+	Endpoint string `json:"endpoint"`
+	// Partner is the owner's key (webhook.Owner.Key).
 	Partner   string          `json:"partner"`
 	Sequence  uint64          `json:"seq"`
 	Event     string          `json:"event"`
-	Handoff   string          `json:"handoff"`
+	Handoff   string          `json:"handoff,omitempty"`
+	Referral  string          `json:"referral,omitempty"`
 	Payload   json.RawMessage `json:"payload"`
 	CreatedAt time.Time       `json:"created_at"`
 	Round     webhook.Round   `json:"round"`
@@ -102,7 +120,10 @@ var (
 		&pathwayv1.HandoffCancelled{}, &pathwayv1.HandoffEnteredInError{}, &pathwayv1.HandoffExpired{}, &pathwayv1.HandoffReminderSent{},
 		&pathwayv1.WebhookEndpointRegistered{}, &pathwayv1.WebhookEndpointDeleted{},
 		&pathwayv1.WebhookRedeliveryRequested{}, &pathwayv1.WebhookDelivered{}, &pathwayv1.WebhookDeliveryFailed{},
-		&pathwayv1.WebhookNoticeRaised{})
+		&pathwayv1.WebhookNoticeRaised{},
+		// A referral's status changes (the referrers' webhooks).
+		&pathwayv1.ReferralReceived{}, &pathwayv1.ReferralTriaged{}, &pathwayv1.ReferralWaitlisted{}, &pathwayv1.ReferralAssigned{},
+		&pathwayv1.ReferralDischarged{}, &pathwayv1.ReferralCancelled{}, &pathwayv1.ReferralReopened{}, &pathwayv1.ReferralMerged{})
 	uses = func() map[string]bool {
 		m := map[string]bool{}
 		for _, t := range viewTypes {
@@ -116,7 +137,7 @@ var (
 func (v *View) Reset() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.st = viewState{Endpoints: map[string]*viewEndpoint{}, Handoffs: map[string]*viewHandoff{}, Deliveries: map[string]*viewDelivery{}}
+	v.st = viewState{Endpoints: map[string]*viewEndpoint{}, Handoffs: map[string]*viewHandoff{}, Referrals: map[string]*viewReferral{}, Deliveries: map[string]*viewDelivery{}}
 }
 
 // Snapshot writes the view for a checkpoint.
@@ -132,7 +153,9 @@ func (v *View) Restore(r io.Reader) error {
 	if err := json.NewDecoder(r).Decode(&st); err != nil {
 		return err
 	}
-	if st.Endpoints == nil || st.Handoffs == nil || st.Deliveries == nil {
+	if st.Endpoints == nil || st.Handoffs == nil || st.Deliveries == nil || st.Referrals == nil {
+		// Also a checkpoint from before the view followed referrals: the
+		// engine replays the log instead, which gives the same state.
 		return io.ErrUnexpectedEOF
 	}
 	v.mu.Lock()
@@ -165,9 +188,12 @@ func (v *View) Apply(rec events.Record) error {
 	id := rec.Aggregate.ID
 	switch e := rec.Payload.(type) {
 	case *pathwayv1.WebhookEndpointRegistered:
-		v.st.Endpoints[e.GetEndpointId()] = &viewEndpoint{Partner: id, URL: e.GetUrl(), Sequence: rec.Sequence, At: at}
+		if owner, ok := webhook.OwnerOf(rec.Aggregate.Type, id); ok {
+			v.st.Endpoints[e.GetEndpointId()] = &viewEndpoint{Partner: owner.Key(), URL: e.GetUrl(), Sequence: rec.Sequence, At: at}
+		}
 	case *pathwayv1.WebhookEndpointDeleted:
-		if ep := v.st.Endpoints[e.GetEndpointId()]; ep != nil && ep.Partner == id {
+		owner, ok := webhook.OwnerOf(rec.Aggregate.Type, id)
+		if ep := v.st.Endpoints[e.GetEndpointId()]; ok && ep != nil && ep.Partner == owner.Key() {
 			delete(v.st.Endpoints, e.GetEndpointId())
 			for _, d := range v.st.Deliveries {
 				if d.Endpoint == e.GetEndpointId() && d.Round.Status == webhook.StatusPending {
@@ -189,10 +215,49 @@ func (v *View) Apply(rec events.Record) error {
 			d.Round = webhook.Round{Round: d.Round.Round, Status: webhook.StatusFailed, Reason: endpointDeleted, At: at}
 		}
 	default:
-		v.applyHandoff(rec, at)
+		if rec.Aggregate.Type == referral.AggregateType {
+			v.applyReferral(rec, at)
+		} else {
+			v.applyHandoff(rec, at)
+		}
 	}
 	v.sweep(at)
 	return nil
+}
+
+// applyReferral follows a referral's organisation and stage, and makes a
+// delivery of each change of its stage to each endpoint its referring
+// organisation registered before it.
+func (v *View) applyReferral(rec events.Record, at time.Time) {
+	id := rec.Aggregate.ID
+	r := v.st.Referrals[id]
+	if e, ok := rec.Payload.(*pathwayv1.ReferralReceived); ok && r == nil {
+		r = &viewReferral{Organisation: e.GetReferrer().GetOrganisation(), Reference: e.GetExternalReference()}
+		v.st.Referrals[id] = r
+	}
+	if r == nil {
+		return // an event of a referral never received
+	}
+	stage := referral.StatusAfter(r.Stage, rec.Payload)
+	switch e := rec.Payload.(type) {
+	case *pathwayv1.ReferralCancelled:
+		r.Cancel = e.GetReason()
+	case *pathwayv1.ReferralReopened:
+		r.Cancel = pathwayv1.CancelReason_CANCEL_REASON_UNSPECIFIED
+	}
+	if stage == r.Stage {
+		return // not a status change (a move between queues, a merge's survivor)
+	}
+	r.Stage = stage
+	typ := "referral." + referral.WireName(string(rec.Payload.ProtoReflect().Descriptor().Name()), "Referral")
+	for _, epID := range v.endpointsOf(webhook.Referrer(r.Organisation).Key()) {
+		did := deliveryID(epID, rec.Sequence)
+		body, _ := json.Marshal(ReferralPayload{DeliveryID: did, Type: typ, ReferralID: id, ExternalReference: r.Reference,
+			Status: referral.ServiceRequestStatus(r.Stage, r.Cancel), Stage: string(r.Stage), Reason: referral.ReasonCode(rec.Payload),
+			Sequence: rec.Sequence, Version: rec.Sequence, OccurredAt: at, Link: "/v1/referrals/" + id})
+		v.st.Deliveries[did] = &viewDelivery{Endpoint: epID, Partner: webhook.Referrer(r.Organisation).Key(), Sequence: rec.Sequence, Event: typ,
+			Referral: id, Payload: body, CreatedAt: at, Round: webhook.Pending(at)}
+	}
 }
 
 // applyHandoff follows a handoff's partner and status, and makes the
@@ -246,8 +311,8 @@ func (v *View) sweep(at time.Time) {
 	}
 }
 
-// endpointsOf returns partner's endpoint ids, oldest first. v.mu must be
-// held.
+// endpointsOf returns the endpoint ids of the owner whose key is partner,
+// oldest first. v.mu must be held.
 func (v *View) endpointsOf(partner string) []string {
 	var ids []string
 	for id, ep := range v.st.Endpoints {
@@ -259,7 +324,8 @@ func (v *View) endpointsOf(partner string) []string {
 	return ids
 }
 
-// Endpoints returns partner's endpoints, oldest first, without secrets.
+// Endpoints returns the endpoints of the owner whose key is partner,
+// oldest first, without secrets.
 func (v *View) Endpoints(partner string) []Endpoint {
 	v.mu.RLock()
 	defer v.mu.RUnlock()

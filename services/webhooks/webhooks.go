@@ -95,9 +95,11 @@ var (
 	ErrConflict = webhook.ErrConflict
 )
 
-// Endpoint is a partner's registered receiver.
+// Endpoint is an owner's registered receiver.
 type Endpoint struct {
-	ID        string    `json:"id"`
+	ID string `json:"id"`
+	// Partner is the owner's key (webhook.Owner.Key): a partner's id, or
+	// "@referrer:" and a referring organisation's ODS code.
 	Partner   string    `json:"partner"`
 	URL       string    `json:"url"`
 	Secret    string    `json:"secret,omitempty"`
@@ -118,7 +120,8 @@ type Delivery struct {
 	Partner     string          `json:"partner"`
 	Sequence    uint64          `json:"sequence"`
 	EventType   string          `json:"event_type"`
-	HandoffID   string          `json:"handoff_id"`
+	HandoffID   string          `json:"handoff_id,omitempty"`
+	ReferralID  string          `json:"referral_id,omitempty"`
 	Payload     json.RawMessage `json:"payload"`
 	Status      string          `json:"status"`
 	Attempts    int             `json:"attempts"`

@@ -26,6 +26,7 @@ import (
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/domain/webhook"
 	"github.com/pathway-sp/pathway/services/webhooks"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -194,25 +195,25 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 	n := startNode(t, dir, clk, hs.Client(), "")
 	ctx := context.Background()
 
-	if _, err := n.svc.Register(ctx, "org-a", hs.URL, rcv.secret, partnerCmd); err != nil {
+	if _, err := n.svc.Register(ctx, webhook.Partner("org-a"), hs.URL, rcv.secret, partnerCmd); err != nil {
 		t.Fatal(err)
 	}
 	// Another partner's endpoint must get nothing.
 	other := &flaky{secret: "s3cret-shared-with-org-b", accepted: map[string]int{}}
 	hsOther := httptest.NewServer(other)
 	defer hsOther.Close()
-	if _, err := n.svc.Register(ctx, "org-b", hsOther.URL, other.secret, partnerCmd); err != nil {
+	if _, err := n.svc.Register(ctx, webhook.Partner("org-b"), hsOther.URL, other.secret, partnerCmd); err != nil {
 		t.Fatal(err)
 	}
 	handoffID := "01a2a6b0-0000-7000-8000-0000000000aa"
 	requestHandoff(t, n.store, handoffID, "org-a", clk.Now().Add(14*24*time.Hour))
-	waitFor(t, "the delivery to be recorded", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+	waitFor(t, "the delivery to be recorded", func() bool { return len(n.svc.Deliveries(webhook.Partner("org-a"), "")) == 1 })
 
 	// Attempt 1 fails; nothing more is due until the back-off passes.
 	if sent, err := n.svc.SendDue(ctx); sent != 0 || err != nil {
 		t.Fatalf("first attempt: sent %d, err %v; want 0 (the receiver fails it)", sent, err)
 	}
-	d := n.svc.Deliveries("org-a", "")[0]
+	d := n.svc.Deliveries(webhook.Partner("org-a"), "")[0]
 	if d.Status != webhooks.StatusPending || d.Attempts != 1 || d.LastCode != http.StatusServiceUnavailable || !d.NextAttempt.Equal(clk.Now().Add(webhooks.Backoff(1))) {
 		t.Fatalf("after attempt 1: %+v, want pending, 1 attempt, code 503, next in %v", d, webhooks.Backoff(1))
 	}
@@ -226,7 +227,7 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 	// Restart pathway: the pending delivery and its back-off survive.
 	n.stop(t)
 	n = startNode(t, dir, clk, hs.Client(), "")
-	d = n.svc.Deliveries("org-a", "")[0]
+	d = n.svc.Deliveries(webhook.Partner("org-a"), "")[0]
 	if d.Status != webhooks.StatusPending || d.Attempts != 2 {
 		t.Fatalf("after restart: %+v, want pending with 2 attempts", d)
 	}
@@ -241,7 +242,7 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 	if accepted[d.ID] != 1 || bad != 0 {
 		t.Errorf("accepted %v with %d bad signatures, want one acceptance and none bad", accepted, bad)
 	}
-	d, _ = n.svc.Delivery("org-a", d.ID)
+	d, _ = n.svc.Delivery(webhook.Partner("org-a"), d.ID)
 	if d.Status != webhooks.StatusDelivered || d.Attempts != 3 {
 		t.Errorf("delivery: %+v, want delivered after 3 attempts", d)
 	}
@@ -257,7 +258,7 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 
 	// Dedup: another consumer reading the same events records nothing new.
 	seq := appendAccepted(t, n.store, handoffID)
-	waitFor(t, "the acceptance's delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 2 })
+	waitFor(t, "the acceptance's delivery", func() bool { return len(n.svc.Deliveries(webhook.Partner("org-a"), "")) == 2 })
 	second, err := webhooks.Open(ctx, jsOf(t, n), n.store, webhooks.Options{Master: eventstest.Master(), Now: clk.Now, Client: hs.Client(), Deliver: true, View: "webhooks-replay", SendEvery: time.Hour, AllowPrivate: true})
 	if err != nil {
 		t.Fatal(err)
@@ -266,16 +267,16 @@ func TestDeliveryRetriedSignedDedupedAndDurable(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- second.Run(rctx) }()
 	waitFor(t, "the second consumer to catch up", func() bool {
-		ds := second.Deliveries("org-a", "")
+		ds := second.Deliveries(webhook.Partner("org-a"), "")
 		return len(ds) == 2 && ds[0].Sequence == seq
 	})
 	time.Sleep(100 * time.Millisecond)
 	cancel()
 	<-done
-	if got := len(n.svc.Deliveries("org-a", "")); got != 2 {
+	if got := len(n.svc.Deliveries(webhook.Partner("org-a"), "")); got != 2 {
 		t.Errorf("%d deliveries after a second consumer replayed the events, want 2", got)
 	}
-	if got := len(n.svc.Deliveries("org-b", "")); got != 0 {
+	if got := len(n.svc.Deliveries(webhook.Partner("org-b"), "")); got != 0 {
 		t.Errorf("org-b has %d deliveries of org-a's handoff, want 0", got)
 	}
 	if att, _, _ := other.snapshot(); len(att) != 0 {
@@ -313,16 +314,16 @@ func TestDeliveryGivesUpAfter24HoursAndCanBeRedelivered(t *testing.T) {
 	defer hs.Close()
 	n := startNode(t, t.TempDir(), clk, hs.Client(), "")
 	ctx := context.Background()
-	n.svc.Register(ctx, "org-a", hs.URL, rcv.secret, partnerCmd)
+	n.svc.Register(ctx, webhook.Partner("org-a"), hs.URL, rcv.secret, partnerCmd)
 	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000000bb", "org-a", clk.Now().Add(14*24*time.Hour))
-	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries(webhook.Partner("org-a"), "")) == 1 })
 	attempts := 0
-	for i := 0; i < 200 && len(n.svc.Deliveries("org-a", webhooks.StatusPending)) == 1; i++ {
+	for i := 0; i < 200 && len(n.svc.Deliveries(webhook.Partner("org-a"), webhooks.StatusPending)) == 1; i++ {
 		n.svc.SendDue(ctx)
 		attempts++
 		clk.Add(time.Hour)
 	}
-	d := n.svc.Deliveries("org-a", "")[0]
+	d := n.svc.Deliveries(webhook.Partner("org-a"), "")[0]
 	if d.Status != webhooks.StatusFailed {
 		t.Fatalf("after a day of failures: %+v, want failed", d)
 	}
@@ -332,11 +333,11 @@ func TestDeliveryGivesUpAfter24HoursAndCanBeRedelivered(t *testing.T) {
 	if last := d.CreatedAt.Add(webhooks.RetryFor); clk.Now().Before(last) {
 		t.Errorf("gave up at %v, before the 24 hours ran out at %v", clk.Now(), last)
 	}
-	if _, err := n.svc.Redeliver(ctx, "org-b", d.ID, partnerCmd); err == nil {
+	if _, err := n.svc.Redeliver(ctx, webhook.Partner("org-b"), d.ID, partnerCmd); err == nil {
 		t.Errorf("another partner redelivered org-a's delivery")
 	}
 	rcv.setFail(0)
-	if _, err := n.svc.Redeliver(ctx, "org-a", d.ID, partnerCmd); err != nil {
+	if _, err := n.svc.Redeliver(ctx, webhook.Partner("org-a"), d.ID, partnerCmd); err != nil {
 		t.Fatal(err)
 	}
 	if sent, _ := n.svc.SendDue(ctx); sent != 1 {
@@ -389,19 +390,19 @@ func TestRegisterValidates(t *testing.T) {
 		{"https://partner.example/hook", "short"},
 		{"not a url", "long-enough-secret-1"},
 	} {
-		if _, err := n.svc.Register(ctx, "org-a", c.url, c.secret, partnerCmd); err == nil {
+		if _, err := n.svc.Register(ctx, webhook.Partner("org-a"), c.url, c.secret, partnerCmd); err == nil {
 			t.Errorf("Register(%q, %q) accepted, want an error", c.url, c.secret)
 		}
 	}
 	for _, u := range []string{"https://partner.example/hook", "http://127.0.0.1:9999/hook", "http://localhost/hook"} {
-		if _, err := n.svc.Register(ctx, "org-a", u, "long-enough-secret-1", partnerCmd); err != nil {
+		if _, err := n.svc.Register(ctx, webhook.Partner("org-a"), u, "long-enough-secret-1", partnerCmd); err != nil {
 			t.Errorf("Register(%q): %v", u, err)
 		}
 	}
-	if eps := n.svc.Endpoints("org-a"); len(eps) != 3 || eps[0].Secret != "" {
+	if eps := n.svc.Endpoints(webhook.Partner("org-a")); len(eps) != 3 || eps[0].Secret != "" {
 		t.Errorf("endpoints %+v, want 3 without secrets", eps)
 	}
-	if err := n.svc.Delete(ctx, "org-b", n.svc.Endpoints("org-a")[0].ID, partnerCmd); err == nil {
+	if err := n.svc.Delete(ctx, webhook.Partner("org-b"), n.svc.Endpoints(webhook.Partner("org-a"))[0].ID, partnerCmd); err == nil {
 		t.Errorf("org-b deleted org-a's endpoint")
 	}
 }
@@ -442,7 +443,7 @@ func TestPrivateAddressRefusedAtConnection(t *testing.T) {
 	// Registered while private addresses were allowed, delivered after
 	// they are not (as after a configuration change).
 	n := startNode(t, dir, clk, nil, "")
-	if _, err := n.svc.Register(context.Background(), "org-a", hs.URL, rcv.secret, partnerCmd); err != nil {
+	if _, err := n.svc.Register(context.Background(), webhook.Partner("org-a"), hs.URL, rcv.secret, partnerCmd); err != nil {
 		t.Fatal(err)
 	}
 	n.stop(t)
@@ -469,9 +470,9 @@ func TestPrivateAddressRefusedAtConnection(t *testing.T) {
 		t.Fatal("the webhook service did not load its buckets within 5 s")
 	}
 	requestHandoff(t, store, "01a2a6b0-0000-7000-8000-0000000000cc", "org-a", clk.Now().Add(14*24*time.Hour))
-	waitFor(t, "the delivery", func() bool { return len(svc.Deliveries("org-a", "")) == 1 })
+	waitFor(t, "the delivery", func() bool { return len(svc.Deliveries(webhook.Partner("org-a"), "")) == 1 })
 	svc.SendDue(context.Background())
-	d := svc.Deliveries("org-a", "")[0]
+	d := svc.Deliveries(webhook.Partner("org-a"), "")[0]
 	if att, _, _ := rcv.snapshot(); len(att) != 0 {
 		t.Errorf("the loopback receiver got %d requests, want none", len(att))
 	}
@@ -496,14 +497,14 @@ func TestSlowEndpointHoldsUpOnlyItself(t *testing.T) {
 	defer hsFast.Close()
 	n := startNode(t, t.TempDir(), clk, &http.Client{Timeout: time.Minute}, "")
 	ctx := context.Background()
-	n.svc.Register(ctx, "org-slow", slow.URL, "slow-partner-secret-01", partnerCmd)
-	n.svc.Register(ctx, "org-fast", hsFast.URL, fast.secret, partnerCmd)
+	n.svc.Register(ctx, webhook.Partner("org-slow"), slow.URL, "slow-partner-secret-01", partnerCmd)
+	n.svc.Register(ctx, webhook.Partner("org-fast"), hsFast.URL, fast.secret, partnerCmd)
 	for i := range 3 {
 		requestHandoff(t, n.store, fmt.Sprintf("01a2a6b0-0000-7000-8000-00000000010%d", i), "org-slow", clk.Now().Add(14*24*time.Hour))
 	}
 	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000002ff", "org-fast", clk.Now().Add(14*24*time.Hour))
 	waitFor(t, "all deliveries", func() bool {
-		return len(n.svc.Deliveries("org-slow", "")) == 3 && len(n.svc.Deliveries("org-fast", "")) == 1
+		return len(n.svc.Deliveries(webhook.Partner("org-slow"), "")) == 3 && len(n.svc.Deliveries(webhook.Partner("org-fast"), "")) == 1
 	})
 	go n.svc.SendDue(ctx)
 	waitFor(t, "the fast partner's delivery while the slow endpoint hangs", func() bool {
@@ -521,18 +522,18 @@ func TestDeliveriesAreKeptThirtyDays(t *testing.T) {
 	defer hs.Close()
 	n := startNode(t, t.TempDir(), clk, hs.Client(), "")
 	ctx := context.Background()
-	n.svc.Register(ctx, "org-a", hs.URL, rcv.secret, partnerCmd)
+	n.svc.Register(ctx, webhook.Partner("org-a"), hs.URL, rcv.secret, partnerCmd)
 	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000000dd", "org-a", clk.Now().Add(14*24*time.Hour))
-	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries(webhook.Partner("org-a"), "")) == 1 })
 	n.svc.SendDue(ctx)
 	clk.Add(webhooks.KeepDeliveries - time.Hour)
 	n.svc.SendDue(ctx)
-	if got := len(n.svc.Deliveries("org-a", webhooks.StatusDelivered)); got != 1 {
+	if got := len(n.svc.Deliveries(webhook.Partner("org-a"), webhooks.StatusDelivered)); got != 1 {
 		t.Fatalf("%d delivered deliveries listed just before 30 days, want 1", got)
 	}
 	clk.Add(2 * time.Hour)
 	n.svc.SendDue(ctx)
-	if got := len(n.svc.Deliveries("org-a", "")); got != 0 {
+	if got := len(n.svc.Deliveries(webhook.Partner("org-a"), "")); got != 0 {
 		t.Errorf("%d deliveries listed after 30 days, want 0", got)
 	}
 }
@@ -550,12 +551,12 @@ func TestViewResumesFromItsCheckpoint(t *testing.T) {
 	defer hs.Close()
 	ctx := context.Background()
 	n := startNode(t, dir, clk, hs.Client(), "")
-	if _, err := n.svc.Register(ctx, "org-a", hs.URL, rcv.secret, partnerCmd); err != nil {
+	if _, err := n.svc.Register(ctx, webhook.Partner("org-a"), hs.URL, rcv.secret, partnerCmd); err != nil {
 		t.Fatal(err)
 	}
 	handoffID := "01a2a6b0-0000-7000-8000-0000000000ee"
 	requestHandoff(t, n.store, handoffID, "org-a", clk.Now().Add(14*24*time.Hour))
-	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries(webhook.Partner("org-a"), "")) == 1 })
 	if sent, err := n.svc.SendDue(ctx); sent != 1 || err != nil {
 		t.Fatalf("sent %d (%v), want 1", sent, err)
 	}
@@ -603,11 +604,11 @@ func TestViewResumesFromItsCheckpoint(t *testing.T) {
 	}
 
 	n = startNode(t, dir, clk, hs.Client(), "")
-	if eps := n.svc.Endpoints("org-marker"); len(eps) != 1 || eps[0].ID != "feedfeedfeed" {
+	if eps := n.svc.Endpoints(webhook.Partner("org-marker")); len(eps) != 1 || eps[0].ID != "feedfeedfeed" {
 		t.Errorf("after the restart org-marker has endpoints %+v, want the one only the checkpoint holds: the view was not resumed from it", eps)
 	}
-	waitFor(t, "the acceptance's delivery, read on from the checkpoint", func() bool { return len(n.svc.Deliveries("org-a", "")) == 2 })
-	ds := n.svc.Deliveries("org-a", "")
+	waitFor(t, "the acceptance's delivery, read on from the checkpoint", func() bool { return len(n.svc.Deliveries(webhook.Partner("org-a"), "")) == 2 })
+	ds := n.svc.Deliveries(webhook.Partner("org-a"), "")
 	if ds[0].Sequence != accepted || ds[0].Status != webhooks.StatusPending || ds[1].Status != webhooks.StatusDelivered {
 		t.Errorf("deliveries after the restart %+v, want the acceptance's pending and the request's delivered", ds)
 	}
@@ -656,8 +657,8 @@ func TestBackfillRegistersEndpointsKeptInTheBucket(t *testing.T) {
 
 	for range 2 { // the second start finds the backfill done
 		n := startNode(t, dir, clk, hs.Client(), "")
-		waitFor(t, "the endpoint in the view", func() bool { return len(n.svc.Endpoints("org-a")) == 1 })
-		if ep := n.svc.Endpoints("org-a")[0]; ep.ID != "0123456789ab" || ep.URL != hs.URL {
+		waitFor(t, "the endpoint in the view", func() bool { return len(n.svc.Endpoints(webhook.Partner("org-a"))) == 1 })
+		if ep := n.svc.Endpoints(webhook.Partner("org-a"))[0]; ep.ID != "0123456789ab" || ep.URL != hs.URL {
 			t.Fatalf("endpoint %+v, want 0123456789ab at %s", ep, hs.URL)
 		}
 		recs, _, err := n.store.Load(ctx, events.Aggregate{Type: "webhook", ID: "org-a"})
@@ -671,7 +672,7 @@ func TestBackfillRegistersEndpointsKeptInTheBucket(t *testing.T) {
 	}
 	n := startNode(t, dir, clk, hs.Client(), "")
 	requestHandoff(t, n.store, "01a2a6b0-0000-7000-8000-0000000000ff", "org-a", clk.Now().Add(14*24*time.Hour))
-	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries("org-a", "")) == 1 })
+	waitFor(t, "the delivery", func() bool { return len(n.svc.Deliveries(webhook.Partner("org-a"), "")) == 1 })
 	if sent, err := n.svc.SendDue(ctx); sent != 1 || err != nil {
 		t.Fatalf("sent %d (%v), want 1", sent, err)
 	}
@@ -690,7 +691,7 @@ func TestEndpointSecretsAreWrappedAtRest(t *testing.T) {
 	n := startNode(t, dir, clk, http.DefaultClient, "")
 	ctx := context.Background()
 	const secret = "a-long-shared-secret-at-rest-0001"
-	ep, err := n.svc.Register(ctx, "org-a", "http://127.0.0.1:9/hooks", secret, partnerCmd)
+	ep, err := n.svc.Register(ctx, webhook.Partner("org-a"), "http://127.0.0.1:9/hooks", secret, partnerCmd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -720,7 +721,7 @@ func TestInjectedIDs(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	ep, err := svc.Register(context.Background(), "org-a", "https://partner.example/hook", "a-long-enough-secret", partnerCmd)
+	ep, err := svc.Register(context.Background(), webhook.Partner("org-a"), "https://partner.example/hook", "a-long-enough-secret", partnerCmd)
 	if err != nil || ep.ID != "0a0b0c0d0e0f" {
 		t.Errorf("Register: %+v, %v; want the id 0a0b0c0d0e0f", ep, err)
 	}

@@ -75,6 +75,7 @@ type api struct {
 	eraser     eraser
 	auditLog   auditLog
 	exporter   exporter
+	nhsIndex   nhsIndex
 
 	store    *events.Store
 	queue    *projections.Engine // the triage queue (intake.Index)
@@ -87,7 +88,7 @@ func newAPI(cfg Config) *api {
 	a := &api{auth: cfg.Auth, throttle: cfg.Throttle, proxies: cfg.Proxies, log: cfg.Logger, now: cfg.Referrals.Now,
 		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads}
 	if in := cfg.Referrals.Intake; in != nil {
-		a.referrals, a.triager, a.cases, a.closer = in, in, in, in
+		a.referrals, a.triager, a.cases, a.closer, a.nhsIndex = in, in, in, in, in
 	}
 	if x := cfg.Referrals.SAR; x != nil {
 		a.exporter = x

@@ -22,8 +22,10 @@ var (
 	reopeners   = []keys.Role{keys.RoleLinkWorker, keys.RoleTriage, keys.RoleAdmin}
 	rosterRead  = []keys.Role{keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RoleAdmin}
 	partnerOnly = []keys.Role{keys.RolePartner}
-	admins      = []keys.Role{keys.RoleAdmin}
-	everyone    = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RolePartner, keys.RoleAdmin}
+	// referrerOnly: a referring organisation's own webhooks.
+	referrerOnly = []keys.Role{keys.RoleReferrer}
+	admins       = []keys.Role{keys.RoleAdmin}
+	everyone     = []keys.Role{keys.RoleReferrer, keys.RoleTriage, keys.RoleLinkWorker, keys.RoleOps, keys.RolePartner, keys.RoleAdmin}
 )
 
 // Route is one authenticated endpoint and the roles it admits.
@@ -43,6 +45,7 @@ func (a *api) table() []struct {
 		h http.HandlerFunc
 	}{
 		{Route{"POST", "/v1/referrals", referrers}, a.submit()},
+		{Route{"GET", "/v1/referrals", referrers}, a.listReferrals},
 		{Route{"GET", "/v1/referrals/{id}", readers}, a.get},
 		{Route{"POST", "/v1/referrals/{id}/cancel", cancellers}, a.cancel()},
 		{Route{"POST", "/v1/referrals/{id}/merge", triageStaff}, a.merge()},
@@ -89,8 +92,14 @@ func (a *api) table() []struct {
 		{Route{"DELETE", "/v1/partner/webhooks/{id}", partnerOnly}, a.deleteWebhook},
 		{Route{"GET", "/v1/partner/webhooks/deliveries", partnerOnly}, a.listDeliveries},
 		{Route{"POST", "/v1/partner/webhooks/deliveries/{id}/redeliver", partnerOnly}, a.redeliver},
+		{Route{"POST", "/v1/referrer/webhooks", referrerOnly}, a.registerWebhook()},
+		{Route{"GET", "/v1/referrer/webhooks", referrerOnly}, a.listWebhooks},
+		{Route{"DELETE", "/v1/referrer/webhooks/{id}", referrerOnly}, a.deleteWebhook},
+		{Route{"GET", "/v1/referrer/webhooks/deliveries", referrerOnly}, a.listDeliveries},
+		{Route{"POST", "/v1/referrer/webhooks/deliveries/{id}/redeliver", referrerOnly}, a.redeliver},
 		{Route{"GET", "/v1/stats/partners", rosterRead}, a.partnerStats},
 		{Route{"POST", "/fhir/r4/ServiceRequest", referrers}, a.fhirCreate},
+		{Route{"GET", "/fhir/r4/ServiceRequest", referrers}, a.fhirSearch},
 		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},
 		{Route{"POST", "/fhir/r4/$process-message", referrers}, a.fhirProcessMessage},
 	}

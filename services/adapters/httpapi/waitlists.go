@@ -26,6 +26,10 @@ type ReadModels struct {
 	// 503.
 	Alerts     *projections.Engine
 	AlertAfter time.Duration
+	// Referrers is the engine of the referrers.View behind a referrer's
+	// status feed (GET /v1/referrals) and the FHIR ServiceRequest search;
+	// nil answers 503.
+	Referrers *projections.Engine
 	// ReadTimeout bounds a ?min_seq wait; default 5s.
 	ReadTimeout time.Duration
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/feed"
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/timeseries"
 	"github.com/pathway-sp/pathway/projections/waitlists"
@@ -106,7 +107,12 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		hc.Referrals.SAR = sar.New(store, people, auditLog, sarViews(map[string]func(fn func(p projections.Projection)){
 			intake.IndexName: engineRead(queue), waitlists.Name: engineRead(wl), caseloads.Name: engineRead(cl), funnel.Name: engineRead(fn),
 		}), nil)
-		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, WaitTarget: cfg.WaitTarget}
+		// The referrers' status feed: in /readyz too, so that a referrer
+		// polling it after a restart is never answered from a view still
+		// catching up.
+		rf := engine(feed.New())
+		writePath = append(writePath, rf)
+		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, Referrers: rf, WaitTarget: cfg.WaitTarget}
 		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, err

@@ -1,13 +1,15 @@
-// Package webhook holds the rules of a VCSE partner's webhooks: the
-// endpoints it registers (the Endpoints aggregate, one per partner, with
-// at most MaxEndpoints) and the rounds of attempts of one delivery (the
-// Delivery aggregate: pending until the endpoint accepts it or its round
-// gives up; a redelivery begins a new round).
+// Package webhook holds the rules of webhooks: the endpoints an owner
+// registers (the Endpoints aggregate, one per owner, with at most
+// MaxEndpoints) and the rounds of attempts of one delivery (the Delivery
+// aggregate: pending until the endpoint accepts it or its round gives up;
+// a redelivery begins a new round). An owner (Owner) is a VCSE partner,
+// whose endpoints get its handoffs' events, or a referring organisation,
+// whose endpoints get its referrals' status changes.
 //
-// A delivery is one handoff event on its way to one endpoint. It is not
-// itself an event: it follows from the handoff event and the endpoints the
-// partner had registered before it, so every view of the log derives the
-// same deliveries. Only what became of a delivery is recorded. The one
+// A delivery is one event on its way to one endpoint. It is not itself an
+// event: it follows from the event and the endpoints the owner had
+// registered before it, so every view of the log derives the same
+// deliveries. Only what became of a delivery is recorded. The one
 // exception is a notice to the operations endpoint (Delivery.Notify),
 // which nothing else in the log implies: it is its delivery's first event.
 package webhook
@@ -25,11 +27,74 @@ import (
 const (
 	// AggregateType is a partner's webhook endpoints, pathway.webhook.<partner id>.
 	AggregateType = "webhook"
+	// ReferrerAggregateType is a referring organisation's webhook
+	// endpoints, pathway.referrer_webhook.<ODS code>: a type of its own,
+	// since an ODS code could also be a partner's organisation id.
+	ReferrerAggregateType = "referrer_webhook"
 	// DeliveryType is one delivery, pathway.webhook_delivery.<delivery id>.
 	DeliveryType = "webhook_delivery"
 )
 
-// MaxEndpoints is how many endpoints one partner may have.
+// Owner kinds.
+const (
+	OwnerPartner  = "partner"
+	OwnerReferrer = "referrer"
+)
+
+// Owner is who registers endpoints and receives deliveries: a VCSE
+// partner (by its organisation id) or a referring organisation (by its
+// ODS code). Other kinds (pathway's own operations endpoint) are the
+// webhook service's.
+type Owner struct {
+	Kind string
+	ID   string
+}
+
+// Partner is the VCSE partner with organisation id.
+func Partner(id string) Owner { return Owner{Kind: OwnerPartner, ID: id} }
+
+// Referrer is the referring organisation with ODS code ods.
+func Referrer(ods string) Owner { return Owner{Kind: OwnerReferrer, ID: ods} }
+
+// Key names the owner in views and deliveries: a partner's id as it is
+// (as views named partners before there were other owners), otherwise
+// "@", the kind, and ":" and the id when there is one. No partner id
+// (letters, digits, '-' and '_') holds '@', so keys never collide.
+func (o Owner) Key() string {
+	switch {
+	case o.Kind == OwnerPartner:
+		return o.ID
+	case o.ID == "":
+		return "@" + o.Kind
+	}
+	return "@" + o.Kind + ":" + o.ID
+}
+
+// AggregateType is the type of the owner's Endpoints aggregate, whose id
+// is the owner's ID; "" for a kind that registers none.
+func (o Owner) AggregateType() string {
+	switch o.Kind {
+	case OwnerPartner:
+		return AggregateType
+	case OwnerReferrer:
+		return ReferrerAggregateType
+	}
+	return ""
+}
+
+// OwnerOf is the owner of the Endpoints aggregate of type typ and id;
+// false for an aggregate of another type.
+func OwnerOf(typ, id string) (Owner, bool) {
+	switch typ {
+	case AggregateType:
+		return Partner(id), true
+	case ReferrerAggregateType:
+		return Referrer(id), true
+	}
+	return Owner{}, false
+}
+
+// MaxEndpoints is how many endpoints one owner may have.
 const MaxEndpoints = 5
 
 var (
@@ -42,7 +107,7 @@ var (
 	ErrNotFound = kernel.Errorf(kernel.NotFound, "webhooks: not found")
 )
 
-// Endpoints is the state of a partner's webhook aggregate: the endpoints
+// Endpoints is the state of an owner's webhook aggregate: the endpoints
 // it has, oldest first. The zero value has none.
 type Endpoints struct {
 	partner string
@@ -50,7 +115,8 @@ type Endpoints struct {
 	ids     []string
 }
 
-// NewEndpoints returns the endpoints of a partner with no events.
+// NewEndpoints returns the endpoints, with no events, of the owner whose
+// ID is partner (the aggregate's id).
 func NewEndpoints(partner string) *Endpoints { return &Endpoints{partner: partner} }
 
 // Apply applies one event.
@@ -83,7 +149,7 @@ func (e *Endpoints) Register(id, url string) ([]proto.Message, error) {
 		return nil, nil
 	}
 	if len(e.ids) >= MaxEndpoints {
-		return nil, ErrConflict.Errorf("at most %d endpoints per partner; delete one first", MaxEndpoints)
+		return nil, ErrConflict.Errorf("at most %d endpoints per organisation; delete one first", MaxEndpoints)
 	}
 	return []proto.Message{&pathwayv1.WebhookEndpointRegistered{EndpointId: id, Url: url}}, nil
 }
