@@ -98,6 +98,7 @@ type serviceRequest struct {
 	ID             string            `json:"id,omitempty"`
 	Meta           *meta             `json:"meta,omitempty"`
 	Contained      []json.RawMessage `json:"contained,omitempty"`
+	Extension      []extension       `json:"extension,omitempty"`
 	Identifier     []identifier      `json:"identifier,omitempty"`
 	Status         string            `json:"status"`
 	Intent         string            `json:"intent"`

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/keys"
@@ -91,6 +92,8 @@ func (a *api) table() []struct {
 		{Route{"GET", "/v1/stats/partners", rosterRead}, a.partnerStats},
 		{Route{"POST", "/fhir/r4/ServiceRequest", referrers}, a.fhirCreate},
 		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},
+		{Route{"PUT", "/fhir/r4/ServiceRequest/{id}", cancellers}, a.fhirUpdate},
+		{Route{"GET", "/fhir/r4/Task/{id}", readers}, a.fhirTask},
 	}
 }
 
@@ -105,8 +108,16 @@ func Routes() []Route {
 	return out
 }
 
+// routes serves the table, each route behind its key check, and under
+// /fhir/ only to callers that accept FHIR JSON; and the FHIR
+// CapabilityStatement, which needs no key (fhirMetadata).
 func (a *api) routes(mux *http.ServeMux) {
 	for _, r := range a.table() {
-		mux.HandleFunc(r.Method+" "+r.Path, a.authorise(r.h, r.Roles...))
+		h := r.h
+		if strings.HasPrefix(r.Path, fhirPrefix) {
+			h = fhirAccept(h)
+		}
+		mux.HandleFunc(r.Method+" "+r.Path, a.authorise(h, r.Roles...))
 	}
+	mux.HandleFunc("GET /fhir/r4/metadata", fhirAccept(a.fhirMetadata))
 }
