@@ -138,7 +138,7 @@ func TestLinkWorkerNeedToKnow(t *testing.T) {
 		reads(t, annKey, mine)
 		reads(t, annKey, waiting)
 		var res submitted
-		if code, _ := p.do("POST", "/v1/referrals/"+mine+"/contacts", annKey, routes[3].body, &res); code != http.StatusOK || res.Status != "assigned" {
+		if code, _ := p.do("POST", "/v1/referrals/"+mine+"/contacts", annKey, routes[4].body, &res); code != http.StatusOK || res.Status != "assigned" {
 			t.Errorf("contact on her own case: %d %+v, want 200", code, res)
 		}
 	})
