@@ -26,6 +26,30 @@
 //	supportingInfo "#id"        a contained Consent: status active = consent given;
 //	                            dateTime -> recorded_at; performer[0].display -> recorded_by
 //	identifier                  system https://pathway.example/fhir/Id/external-reference -> external_reference
+//
+// The status back (task.go): a referral's status reads as the
+// ServiceRequest's (referral.FHIRStatus) and as a Task whose id is the
+// referral's (StageOf, EncodeTask), in the closed-loop referral style:
+//
+//	pathway status    ServiceRequest   Task              why (statusReason, and the ServiceRequest's request-statusReason extension)
+//	received          active           requested
+//	awaiting_triage   active           received
+//	accepted          active           accepted
+//	waitlisted        active           accepted
+//	assigned          active           in-progress
+//	signposted        completed        completed
+//	declined          revoked          rejected          declined: the decline reason
+//	redirected        revoked          rejected          redirected: the destination
+//	discharged        completed        completed         (output discharge-reason: the reason and the SNOMED CT code)
+//	cancelled         revoked          cancelled         revoked
+//	  entered in error entered-in-error entered-in-error  entered-in-error
+//	merged            revoked          cancelled         merged
+//
+// Task.businessStatus is the pathway status (SystemStage). A declined
+// referral is revoked, never completed: it ended before anything was
+// done. An update (update.go) only cancels: status revoked or
+// entered-in-error, identifying elements unchanged. CapabilityStatement
+// (capability.go) lists what the front door supports.
 package fhir
 
 import (
