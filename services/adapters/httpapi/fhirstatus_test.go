@@ -249,6 +249,8 @@ func TestFHIRCancelByUpdate(t *testing.T) {
 	otherPerson := strings.ReplaceAll(string(revoke(sr, "revoked")), "9434765919", "9434765064")
 	code, hdr, got = p.fhirDo(t, "PUT", path, ref, otherPerson, "If-Match", etag)
 	isOutcome(t, "another person", code, hdr, got, http.StatusUnprocessableEntity, "business-rule")
+	code, hdr, got = p.fhirDo(t, "PUT", "/fhir/r4/ServiceRequest/01a2a6b0-0000-7000-8000-00000000dead", ref, revoke(sr, "revoked"), "If-Match", etag)
+	isOutcome(t, "another id in the body than in the URL", code, hdr, got, http.StatusBadRequest, "invalid")
 	code, hdr, got = p.fhirDo(t, "PUT", path, ref, revoke(sr, "revoked"), "If-Match", etag, "Content-Type", "text/plain")
 	isOutcome(t, "text/plain", code, hdr, got, http.StatusUnsupportedMediaType, "not-supported")
 	if after := p.logLength(); after != before {
