@@ -90,7 +90,8 @@ type capabilityOp struct {
 // _lastUpdated and status; Task: read (Task/{id} follows
 // ServiceRequest/{id}); the $process-message operation for BaRS message
 // Bundles; JSON only; a bearer API key on every request but this one.
-// Keep it true to the routes (httpapi's TestCapabilityStatementListsTheRoutes).
+// Keep it true to the routes: httpapi's TestFHIRMetadata checks every
+// FHIR route served is listed.
 func CapabilityStatement(version string) []byte {
 	cs := capabilityStatement{
 		ResourceType: "CapabilityStatement",

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/pathway-sp/pathway/services/adapters/fhir"
@@ -94,7 +95,7 @@ func acceptsFHIRJSON(r *http.Request) bool {
 	for _, h := range accept {
 		for _, part := range strings.Split(h, ",") {
 			mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-			if err != nil || strings.Trim(params["q"], "0.") == "" && params["q"] != "" {
+			if err != nil || refuses(params["q"]) {
 				continue
 			}
 			if fhirJSONTypes[mt] {
@@ -103,6 +104,13 @@ func acceptsFHIRJSON(r *http.Request) bool {
 		}
 	}
 	return false
+}
+
+// refuses reports whether an Accept entry's q parameter refuses its type
+// (q=0).
+func refuses(q string) bool {
+	f, err := strconv.ParseFloat(q, 64)
+	return err == nil && f == 0
 }
 
 // fhirMetadata handles GET /fhir/r4/metadata: the CapabilityStatement.

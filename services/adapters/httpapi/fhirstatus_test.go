@@ -107,6 +107,8 @@ func TestFHIREdgeAnswersAreOutcomes(t *testing.T) {
 	}
 	code, hdr, body = p.fhirDo(t, "GET", sr, ref, nil, "Accept", "application/fhir+xml")
 	isOutcome(t, "Accept: application/fhir+xml", code, hdr, body, http.StatusNotAcceptable, "not-supported")
+	code, hdr, body = p.fhirDo(t, "GET", "/fhir/r4/metadata", "", nil, "Accept", "application/fhir+json;q=0, text/html")
+	isOutcome(t, "Accept refusing FHIR JSON", code, hdr, body, http.StatusNotAcceptable, "not-supported")
 	code, hdr, body = p.fhirDo(t, "GET", "/fhir/r4/metadata?_format=xml", "", nil)
 	isOutcome(t, "_format=xml", code, hdr, body, http.StatusNotAcceptable, "not-supported")
 	if code, _, _ = p.fhirDo(t, "GET", "/fhir/r4/metadata", "", nil, "Accept", "application/fhir+json;q=0.9, application/fhir+xml"); code != http.StatusOK {
