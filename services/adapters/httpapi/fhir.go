@@ -24,9 +24,9 @@ func writeOutcome(w http.ResponseWriter, status int, issues []fhir.Issue) {
 	_, _ = w.Write(fhir.OperationOutcome(issues))
 }
 
-// fhirView is the referral as the FHIR front door shows it to the caller
+// fhirViewOf is the referral as the FHIR front door shows it to the caller
 // of r, pseudonymised for a key that sees pseudonyms.
-func fhirView(r *http.Request, ref *referral.Referral) fhir.View {
+func fhirViewOf(r *http.Request, ref *referral.Referral) fhir.View {
 	pseudo := pseudonymised(principalFrom(r.Context()).key)
 	v := fhir.View{
 		ID:          ref.ID(),
@@ -47,7 +47,7 @@ func fhirView(r *http.Request, ref *referral.Referral) fhir.View {
 
 // writeServiceRequest answers with the referral as a ServiceRequest.
 func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *referral.Referral, status int) {
-	body, err := fhir.EncodeServiceRequest(fhirView(r, ref))
+	body, err := fhir.EncodeServiceRequest(fhirViewOf(r, ref))
 	if err != nil {
 		a.fhirError(w, r, err)
 		return

@@ -37,7 +37,7 @@ func (a *api) fhirTask(w http.ResponseWriter, r *http.Request) {
 		a.fhirError(w, r, err)
 		return
 	}
-	body, err := fhir.EncodeTask(fhirView(r, ref))
+	body, err := fhir.EncodeTask(fhirViewOf(r, ref))
 	if err != nil {
 		a.fhirError(w, r, err)
 		return
