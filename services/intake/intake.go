@@ -323,6 +323,19 @@ func (s *Service) Cancel(ctx context.Context, id string, cmd events.Command, rea
 	})
 }
 
+// CancelAt cancels the referral as Cancel does, if it is still at version
+// (a version-aware update: FHIR's If-Match): otherwise its error wraps
+// referral.ErrStale. The version is checked within the command, at the
+// version the cancellation is appended at, so no change comes in between.
+func (s *Service) CancelAt(ctx context.Context, id string, version uint64, cmd events.Command, reason pathwayv1.CancelReason, note string) (uint64, error) {
+	return s.change(ctx, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {
+		if err := r.At(version); err != nil {
+			return nil, err
+		}
+		return r.Cancel(reason, note)
+	})
+}
+
 // Triage records a staff triage decision, or overrides an automatic one.
 func (s *Service) Triage(ctx context.Context, id string, cmd events.Command, d *pathwayv1.ReferralTriaged) (uint64, error) {
 	return s.change(ctx, id, cmd, func(r *referral.Referral) ([]proto.Message, error) {

@@ -13,8 +13,12 @@ import (
 // View is a stored referral as the FHIR front door shows it.
 type View struct {
 	ID string
-	// Status is active, revoked, entered-in-error or completed.
-	Status     string
+	// Status is active, revoked, entered-in-error or completed: the
+	// ServiceRequest's status, Stage.Request.
+	Status string
+	// Stage is the finer stage, which the Task shows (EncodeTask); its
+	// Reason is the ServiceRequest's request-statusReason extension too.
+	Stage      Stage
 	Submission referral.Submission
 	// Pseudonym, when not nil, is shown instead of Submission: the
 	// Patient's name is the initials alone (name.text), and the Patient
@@ -111,6 +115,9 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 		Subject:        &reference{Reference: "#patient"},
 		Requester:      &reference{Identifier: &identifier{System: SystemODS, Value: s.Referrer.Organisation}, Display: s.Referrer.Name},
 		SupportingInfo: []reference{{Reference: "#consent"}},
+	}
+	if r := v.Stage.Reason; r != nil {
+		sr.Extension = []extension{{URL: ExtensionStatusReason, ValueCodeableConcept: r.concept()}}
 	}
 	if s.Person.NHSNumber != "" {
 		sr.Subject.Identifier = &identifier{System: SystemNHSNumber, Value: s.Person.NHSNumber}

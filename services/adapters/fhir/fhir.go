@@ -54,6 +54,30 @@
 // policyRule v3-ActCode OPTIN) and, when a FHIR sender named the
 // practitioner, a contained PractitionerRole "requester" with its
 // Practitioner and Organization.
+//
+// The status back (task.go): a referral's status reads as the
+// ServiceRequest's (referral.FHIRStatus) and as a Task whose id is the
+// referral's (StageOf, EncodeTask), in the closed-loop referral style:
+//
+//	pathway status    ServiceRequest   Task              why (statusReason, and the ServiceRequest's request-statusReason extension)
+//	received          active           requested
+//	awaiting_triage   active           received
+//	accepted          active           accepted
+//	waitlisted        active           accepted
+//	assigned          active           in-progress
+//	signposted        completed        completed
+//	declined          revoked          rejected          declined: the decline reason
+//	redirected        revoked          rejected          redirected: the destination
+//	discharged        completed        completed         (output discharge-reason: the reason and the SNOMED CT code)
+//	cancelled         revoked          cancelled         revoked
+//	  entered in error entered-in-error entered-in-error  entered-in-error
+//	merged            revoked          cancelled         merged
+//
+// Task.businessStatus is the pathway status (SystemStage). A declined
+// referral is revoked, never completed: it ended before anything was
+// done. An update (update.go) only cancels: status revoked or
+// entered-in-error, identifying elements unchanged. CapabilityStatement
+// (capability.go) lists what the front door supports.
 package fhir
 
 import (
@@ -138,6 +162,7 @@ type serviceRequest struct {
 	ID             string            `json:"id,omitempty"`
 	Meta           *meta             `json:"meta,omitempty"`
 	Contained      []json.RawMessage `json:"contained,omitempty"`
+	Extension      []extension       `json:"extension,omitempty"`
 	Identifier     []identifier      `json:"identifier,omitempty"`
 	Status         string            `json:"status"`
 	Intent         string            `json:"intent"`

@@ -28,6 +28,24 @@ func IssueCode(k kernel.Kind) string {
 	return "exception"
 }
 
+// statusCodes are the issue codes of the answers the HTTP edge makes
+// itself, before any service runs: a missing or wrong key, a path or
+// method it does not serve, a body it cannot read, a precondition.
+var statusCodes = map[int]string{
+	400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported", 406: "not-supported",
+	409: "conflict", 412: "conflict", 413: "too-long", 415: "not-supported", 422: "business-rule",
+	429: "throttled", 500: "exception", 503: "transient",
+}
+
+// IssueCodeOfStatus returns the OperationOutcome issue code of an HTTP
+// status the edge answers with: "processing" for one it does not list.
+func IssueCodeOfStatus(status int) string {
+	if c, ok := statusCodes[status]; ok {
+		return c
+	}
+	return "processing"
+}
+
 // Issues returns the OperationOutcome issues that answer e: one per
 // invalid field (IssuesFromFieldErrors), else one whose code is e's
 // kind's and whose diagnostics are e's message. The caller makes sure the

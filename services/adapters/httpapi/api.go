@@ -62,8 +62,10 @@ type api struct {
 	proxies  edge.Proxies
 	log      *slog.Logger
 	now      func() time.Time
+	version  string // the software's, for the CapabilityStatement
 
 	referrals  referralDesk
+	canceller  versionedCanceller
 	triager    triager
 	cases      caseRecorder
 	closer     caseCloser
@@ -85,10 +87,11 @@ type api struct {
 
 // newAPI holds cfg's services as the interfaces the endpoints use.
 func newAPI(cfg Config) *api {
-	a := &api{auth: cfg.Auth, throttle: cfg.Throttle, proxies: cfg.Proxies, log: cfg.Logger, now: cfg.Referrals.Now,
+	a := &api{auth: cfg.Auth, throttle: cfg.Throttle, proxies: cfg.Proxies, log: cfg.Logger, now: cfg.Referrals.Now, version: cfg.Version,
 		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads}
 	if in := cfg.Referrals.Intake; in != nil {
 		a.referrals, a.triager, a.cases, a.closer, a.nhsIndex = in, in, in, in, in
+		a.canceller = in
 	}
 	if x := cfg.Referrals.SAR; x != nil {
 		a.exporter = x
@@ -141,19 +144,19 @@ func (a *api) authorise(h http.HandlerFunc, roles ...keys.Role) http.HandlerFunc
 	return func(w http.ResponseWriter, r *http.Request) {
 		token, ok := keys.ParseAuthorization(r.Header.Get("Authorization"))
 		if !ok {
-			unauthorised(w, "a bearer API key is required")
+			unauthorised(w, r, "a bearer API key is required")
 			return
 		}
 		client, keyID := a.proxies.Client(r), keys.IDOf(token)
 		if wait, ok := a.throttle.Check(client, keyID); !ok {
-			tooManyFailures(w, wait)
+			tooManyFailures(w, r, wait)
 			return
 		}
 		key, err := a.auth.Authenticate(token)
 		if err != nil {
 			a.throttle.Fail(client, keyID)
 			a.log.Warn("API key rejected", "client", client.String(), "key_id", keyID, "method", r.Method, "route", r.Pattern)
-			unauthorised(w, "the API key is not valid")
+			unauthorised(w, r, "the API key is not valid")
 			return
 		}
 		if !slices.Contains(roles, key.Role) {
@@ -169,16 +172,16 @@ const problemBase = "https://pathway.example/problems/"
 
 // tooManyFailures answers 429: too many failed key checks, retry after
 // wait.
-func tooManyFailures(w http.ResponseWriter, wait time.Duration) {
+func tooManyFailures(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 	secs := int(wait.Round(time.Second) / time.Second)
 	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	WriteProblem(w, Problem{Type: problemBase + "too-many-failures", Title: "Too many failed key checks", Status: http.StatusTooManyRequests,
+	writeEdge(w, r, Problem{Type: problemBase + "too-many-failures", Title: "Too many failed key checks", Status: http.StatusTooManyRequests,
 		Detail: fmt.Sprintf("too many failed API key checks from this address or for this key; retry after %d seconds", secs)})
 }
 
-func unauthorised(w http.ResponseWriter, detail string) {
+func unauthorised(w http.ResponseWriter, r *http.Request, detail string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="pathway"`)
-	WriteProblem(w, Problem{Type: problemBase + "unauthorised", Title: "Unauthorised", Status: http.StatusUnauthorized, Detail: detail})
+	writeEdge(w, r, Problem{Type: problemBase + "unauthorised", Title: "Unauthorised", Status: http.StatusUnauthorized, Detail: detail})
 }
 
 // decodeJSON decodes a JSON body strictly: sent as application/json,

@@ -105,9 +105,14 @@ func fieldsSaid(fields []kernel.FieldError) string {
 	return s
 }
 
-// writeError answers err with its problem. Internal errors are logged and
-// answered 500 without their detail.
+// writeError answers err with its problem (under /fhir/, its
+// OperationOutcome: fhirError). Internal errors are logged and answered
+// 500 without their detail.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if isFHIR(r) {
+		a.fhirError(w, r, err)
+		return
+	}
 	e := edgeError(err, resourceOf(r.Pattern))
 	if e.Kind == kernel.Internal {
 		a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/services/adapters/fhir"
@@ -23,47 +24,67 @@ func writeOutcome(w http.ResponseWriter, status int, issues []fhir.Issue) {
 	_, _ = w.Write(fhir.OperationOutcome(issues))
 }
 
-// writeServiceRequest answers with the referral as a ServiceRequest,
-// pseudonymised for a key that sees pseudonyms.
-func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *referral.Referral, status int) {
-	body, err := fhir.EncodeServiceRequest(a.serviceRequestView(r, ref))
-	if err != nil {
-		a.fhirError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", fhir.ContentType)
-	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, ref.Version()))
-	w.Header().Set("Location", "/fhir/r4/ServiceRequest/"+ref.ID())
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
 // serviceRequestView is the referral as the FHIR front door shows it to
-// the caller: pseudonymised for a key that sees pseudonyms.
+// the caller of r (a read, a search, a message's answer), pseudonymised
+// for a key that sees pseudonyms.
 func (a *api) serviceRequestView(r *http.Request, ref *referral.Referral) fhir.View {
+	pseudo := pseudonymised(principalFrom(r.Context()).key)
 	v := fhir.View{
 		ID:          ref.ID(),
 		Status:      ref.FHIRStatus(),
+		Stage:       fhir.StageOf(ref, pseudo),
 		Submission:  referral.FromEvent(ref.Received()),
 		AuthoredOn:  ref.ReceivedAt(),
 		LastUpdated: ref.UpdatedAt(),
 		VersionID:   fmt.Sprint(ref.Version()),
 		Erased:      erased(ref),
 	}
-	if pseudonymised(principalFrom(r.Context()).key) {
+	if pseudo {
 		ps := v.Submission.Pseudonymised()
 		v.Submission, v.Pseudonym = referral.Submission{}, &ps
 	}
 	return v
 }
 
+// writeServiceRequest answers with the referral as a ServiceRequest.
+func (a *api) writeServiceRequest(w http.ResponseWriter, r *http.Request, ref *referral.Referral, status int) {
+	body, err := fhir.EncodeServiceRequest(a.serviceRequestView(r, ref))
+	if err != nil {
+		a.fhirError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/fhir/r4/ServiceRequest/"+ref.ID())
+	writeResource(w, ref, status, body)
+}
+
+// writeResource answers with a FHIR resource of ref: its version as the
+// ETag (W/"<versionId>", as meta.versionId) and its last change as
+// Last-Modified; nil body for none.
+func writeResource(w http.ResponseWriter, ref *referral.Referral, status int, body []byte) {
+	if body != nil {
+		w.Header().Set("Content-Type", fhir.ContentType)
+	}
+	w.Header().Set("ETag", fmt.Sprintf(`W/"%d"`, ref.Version()))
+	if at := ref.UpdatedAt(); !at.IsZero() {
+		w.Header().Set("Last-Modified", at.UTC().Format(http.TimeFormat))
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
 // fhirError answers a service error as an OperationOutcome, with the
 // status and Retry-After of the JSON API for the same kind (problemKinds)
-// and the issue codes of fhir.Issues. Internal errors are logged.
+// and the issue codes of fhir.Issues; a version-aware update made against
+// a version that is no longer the latest (referral.ErrStale) is 412.
+// Internal errors are logged.
 func (a *api) fhirError(w http.ResponseWriter, r *http.Request, err error) {
-	e := edgeError(err, "ServiceRequest")
+	e := edgeError(err, fhirResource(r))
 	if e.Kind == kernel.Internal {
 		a.log.Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
+	}
+	if errors.Is(err, referral.ErrStale) {
+		writeOutcome(w, http.StatusPreconditionFailed, []fhir.Issue{{Severity: "error", Code: "conflict", Diagnostics: e.Message}})
+		return
 	}
 	pk := problemKinds[e.Kind]
 	if pk.RetryAfter > 0 {
@@ -129,6 +150,17 @@ func (a *api) fhirRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.writeServiceRequest(w, r, ref, http.StatusOK)
+}
+
+// fhirResource is the resource type r's path names (/fhir/r4/<type>/...),
+// for messages.
+func fhirResource(r *http.Request) string {
+	rest, _ := strings.CutPrefix(r.URL.Path, fhirPrefix+"r4/")
+	t, _, _ := strings.Cut(rest, "/")
+	if t == "" || strings.HasPrefix(t, "$") || t == "metadata" {
+		return "resource"
+	}
+	return t
 }
 
 func erased(ref *referral.Referral) bool {

@@ -105,10 +105,10 @@ func New(cfg Config) http.Handler {
 		}
 		if cfg.Starting {
 			w.Header().Set("Retry-After", "1")
-			WriteProblem(w, Problem{Type: problemBase + "starting", Title: "Starting", Status: http.StatusServiceUnavailable, Detail: "pathway is starting; retry shortly"})
+			writeEdge(w, r, Problem{Type: problemBase + "starting", Title: "Starting", Status: http.StatusServiceUnavailable, Detail: "pathway is starting; retry shortly"})
 			return
 		}
-		WriteProblem(w, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "no such endpoint: " + r.Method + " " + r.URL.Path})
+		notServed(mux, w, r)
 	})
 	return mux
 }

@@ -86,6 +86,7 @@ func TestLinkWorkerNeedToKnow(t *testing.T) {
 		{"GET", "/v1/referrals/{id}", nil},
 		{"GET", "/v1/referrals/{id}/timeline", nil},
 		{"GET", "/fhir/r4/ServiceRequest/{id}", nil},
+		{"GET", "/fhir/r4/Task/{id}", nil},
 		{"POST", "/v1/referrals/{id}/contacts", map[string]any{"kind": "phone", "when": past, "duration_minutes": 10}},
 		{"POST", "/v1/referrals/{id}/plan", map[string]any{"what_matters": "Meeting people", "goals": []map[string]string{{"description": "Join the walking group"}}}},
 		{"POST", "/v1/referrals/{id}/outcomes", map[string]any{"instrument": "swemwbs", "point": "baseline", "items": []int{2, 3, 2, 3, 3, 2, 2}}},
@@ -126,7 +127,7 @@ func TestLinkWorkerNeedToKnow(t *testing.T) {
 	}
 	reads := func(t *testing.T, key, id string) {
 		t.Helper()
-		for _, rt := range routes[:3] {
+		for _, rt := range routes[:4] { // the reads
 			if code, _ := p.do(rt.method, replaceID(rt.path, id), key, nil, nil); code != http.StatusOK {
 				t.Errorf("%s %s: got %d, want 200", rt.method, rt.path, code)
 			}
@@ -137,7 +138,7 @@ func TestLinkWorkerNeedToKnow(t *testing.T) {
 		reads(t, annKey, mine)
 		reads(t, annKey, waiting)
 		var res submitted
-		if code, _ := p.do("POST", "/v1/referrals/"+mine+"/contacts", annKey, routes[3].body, &res); code != http.StatusOK || res.Status != "assigned" {
+		if code, _ := p.do("POST", "/v1/referrals/"+mine+"/contacts", annKey, routes[4].body, &res); code != http.StatusOK || res.Status != "assigned" {
 			t.Errorf("contact on her own case: %d %+v, want 200", code, res)
 		}
 	})
@@ -254,7 +255,7 @@ func TestOpsSeePseudonyms(t *testing.T) {
 	last := p.logLength()
 
 	// Every GET endpoint an ops key may call, with its path filled in.
-	ids := map[string]string{"/v1/referrals/": created.ID, "/fhir/r4/ServiceRequest/": created.ID, "/v1/handoffs/": h.ID,
+	ids := map[string]string{"/v1/referrals/": created.ID, "/fhir/r4/ServiceRequest/": created.ID, "/fhir/r4/Task/": created.ID, "/v1/handoffs/": h.ID,
 		"/v1/workers/": worker, "/v1/directory/services/": walkID, "/v1/caseloads/": worker, "/v1/waitlists/": "U12345"}
 	fill := func(t *testing.T, pattern string) string {
 		t.Helper()

@@ -102,6 +102,8 @@ func (a *api) table() []struct {
 		{Route{"GET", "/fhir/r4/ServiceRequest", referrers}, a.fhirSearch},
 		{Route{"GET", "/fhir/r4/ServiceRequest/{id}", readers}, a.fhirRead},
 		{Route{"POST", "/fhir/r4/$process-message", referrers}, a.fhirProcessMessage},
+		{Route{"PUT", "/fhir/r4/ServiceRequest/{id}", cancellers}, a.fhirUpdate},
+		{Route{"GET", "/fhir/r4/Task/{id}", readers}, a.fhirTask},
 	}
 }
 
@@ -116,12 +118,19 @@ func Routes() []Route {
 	return out
 }
 
+// routes serves the table, each route behind its key check, and under
+// /fhir/ only to callers that accept FHIR JSON; and the FHIR
+// CapabilityStatement, which needs no key (fhirMetadata).
 func (a *api) routes(mux *http.ServeMux) {
 	for _, r := range a.table() {
 		h := r.h
-		if r.Method == http.MethodGet && !strings.HasPrefix(r.Path, "/fhir/") {
+		switch {
+		case strings.HasPrefix(r.Path, fhirPrefix):
+			h = fhirAccept(h)
+		case r.Method == http.MethodGet:
 			h = csvCapable(h) // every JSON read can be had as CSV (csv.go)
 		}
 		mux.HandleFunc(r.Method+" "+r.Path, a.authorise(h, r.Roles...))
 	}
+	mux.HandleFunc("GET /fhir/r4/metadata", fhirAccept(a.fhirMetadata))
 }

@@ -76,8 +76,17 @@ func TestAuthorisationMatrix(t *testing.T) {
 		for name, key := range map[string]string{"no key": "", "wrong key": "pw_000000000000_" + strings.Repeat("A", 43), "revoked key": revoked, "garbage": "hello"} {
 			t.Run(route.Method+" "+route.Path+" with "+name, func(t *testing.T) {
 				var prob problem
+				var oo outcome
 				clients++
 				client := fmt.Sprintf("10.%d.%d.%d", clients>>16&255, clients>>8&255, clients&255)
+				if strings.HasPrefix(route.Path, "/fhir/") {
+					// Under /fhir/ every answer is FHIR.
+					code, hdr := p.do(route.Method, path, key, bodyFor(route.Method), &oo, "X-Forwarded-For", client)
+					if code != http.StatusUnauthorized || hdr.Get("Content-Type") != "application/fhir+json" || oo.ResourceType != "OperationOutcome" {
+						t.Fatalf("got %d %s, want 401 OperationOutcome", code, hdr.Get("Content-Type"))
+					}
+					return
+				}
 				code, hdr := p.do(route.Method, path, key, bodyFor(route.Method), &prob, "X-Forwarded-For", client)
 				if code != http.StatusUnauthorized || hdr.Get("Content-Type") != "application/problem+json" || prob.Status != 401 {
 					t.Fatalf("got %d %s, want 401 problem+json", code, hdr.Get("Content-Type"))

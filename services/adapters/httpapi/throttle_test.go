@@ -53,6 +53,13 @@ func TestFailedKeysAreThrottled(t *testing.T) {
 	if code, _ := s.do("GET", "/v1/waitlists", ops, nil, nil, "X-Forwarded-For", "203.0.113.7"); code != http.StatusTooManyRequests {
 		t.Errorf("the right key from the guessing client: got %d, want 429", code)
 	}
+	// Under /fhir/ the same answer is an OperationOutcome.
+	var oo outcome
+	code, hdr := s.do("GET", "/fhir/r4/Task/01a2a6b0-0000-7000-8000-00000000dead", ops, nil, &oo, "X-Forwarded-For", "203.0.113.7")
+	if code != http.StatusTooManyRequests || hdr.Get("Content-Type") != "application/fhir+json" || hdr.Get("Retry-After") == "" ||
+		oo.ResourceType != "OperationOutcome" || oo.Issue[0].Code != "throttled" {
+		t.Errorf("a FHIR read from the guessing client: got %d %s %+v, want 429 throttled OperationOutcome with Retry-After", code, hdr.Get("Content-Type"), oo)
+	}
 	// Successes spend nothing: the key's holder elsewhere makes many calls.
 	for i := range 30 {
 		if code, _ := s.do("GET", "/v1/waitlists", ops, nil, nil, "X-Forwarded-For", "198.51.100.9"); code != http.StatusOK {

@@ -21,6 +21,11 @@ var (
 	// ErrInvalid reports a command with invalid arguments. It is a
 	// kernel.Invalid error; the errors that wrap it say which.
 	ErrInvalid = kernel.Errorf(kernel.Invalid, "referral: invalid command")
+	// ErrStale reports a command made against a version of the referral
+	// that is no longer its latest (a version-aware update: FHIR's
+	// If-Match). It is a kernel.Conflict error; the FHIR front door
+	// answers it 412 Precondition Failed.
+	ErrStale = kernel.Errorf(kernel.Conflict, "referral: not the latest version")
 )
 
 // Status is where a referral is in the pathway.
@@ -41,6 +46,10 @@ const (
 	StatusCancelled    Status = "cancelled"
 	StatusMerged       Status = "merged"
 )
+
+// Statuses lists every status, open ones first.
+var Statuses = []Status{StatusReceived, StatusManualTriage, StatusAccepted, StatusWaitlisted, StatusAssigned,
+	StatusSignposted, StatusDeclined, StatusRedirected, StatusDischarged, StatusCancelled, StatusMerged}
 
 // Active reports whether a referral in status s is still open: only one
 // active referral per person is allowed, and only an active referral can be
@@ -67,6 +76,7 @@ type Referral struct {
 	escalated            bool
 	priority             pathwayv1.Priority
 	cancelReason         pathwayv1.CancelReason
+	discharge            *pathwayv1.ReferralDischarged
 	mergedInto           string
 	mergedFrom           []string
 	worker               string
@@ -130,8 +140,11 @@ func (r *Referral) Apply(c kernel.Change) {
 		r.worker = e.GetToWorkerId()
 	case *pathwayv1.ReferralCancelled:
 		r.cancelReason = e.GetReason()
+	case *pathwayv1.ReferralDischarged:
+		r.discharge = e
 	case *pathwayv1.ReferralReopened:
 		r.cancelReason = pathwayv1.CancelReason_CANCEL_REASON_UNSPECIFIED
+		r.discharge = nil
 	case *pathwayv1.ReferralMerged:
 		if e.GetIntoReferralId() != "" {
 			r.mergedInto = e.GetIntoReferralId()
@@ -220,6 +233,11 @@ func (r *Referral) Priority() pathwayv1.Priority { return r.priority }
 
 // CancelReason is why the referral was cancelled, when it was.
 func (r *Referral) CancelReason() pathwayv1.CancelReason { return r.cancelReason }
+
+// Discharged is the event that discharged the referral, while it stays
+// discharged (a reopen clears it): its reason and the code for the GP
+// record. Nil otherwise.
+func (r *Referral) Discharged() *pathwayv1.ReferralDischarged { return r.discharge }
 
 // Worker is the link worker the referral is assigned to, if any.
 func (r *Referral) Worker() string { return r.worker }
@@ -421,19 +439,44 @@ func (r *Referral) statusName() string {
 	return string(r.status)
 }
 
-// FHIRStatus maps the referral's state to a FHIR ServiceRequest status:
-// active while open, revoked or entered-in-error when cancelled, completed
-// otherwise.
+// FHIRStatus maps the referral's state to a FHIR R4 ServiceRequest status
+// (http://hl7.org/fhir/request-status):
+//
+//   - active while open (received, awaiting triage, accepted, waitlisted,
+//     assigned): the request is in force;
+//   - completed once the service did what was asked: signposted (active
+//     signposting is the service's answer) or discharged;
+//   - revoked when it ended before that, "terminated prior to the known
+//     full completion": declined or redirected by triage, cancelled as
+//     revoked by the referrer, merged into another referral;
+//   - entered-in-error when cancelled as entered in error.
+//
+// A declined referral is never completed: nothing was done for the
+// person. Who ended it and why is the Task's (the FHIR adapter's
+// Task.status rejected and statusReason).
 func (r *Referral) FHIRStatus() string {
-	switch {
-	case r.status.Active():
-		return "active"
-	case r.status == StatusCancelled && r.cancelReason == pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR:
-		return "entered-in-error"
-	case r.status == StatusCancelled, r.status == StatusMerged:
+	switch r.status {
+	case StatusSignposted, StatusDischarged:
+		return "completed"
+	case StatusDeclined, StatusRedirected, StatusMerged:
+		return "revoked"
+	case StatusCancelled:
+		if r.cancelReason == pathwayv1.CancelReason_CANCEL_REASON_ENTERED_IN_ERROR {
+			return "entered-in-error"
+		}
 		return "revoked"
 	}
-	return "completed"
+	return "active"
+}
+
+// At checks that the referral is still at version (its last event's
+// sequence), for a command made against that version: ErrStale
+// otherwise. Decided within the command, no change can come in between.
+func (r *Referral) At(version uint64) error {
+	if r.version != version {
+		return ErrStale.Errorf("the referral is at version %d, not %d: read it again", r.version, version)
+	}
+	return nil
 }
 
 // Contact kinds by wire name.

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pathway-sp/pathway/services/adapters/fhir/fhirtest"
 	"github.com/pathway-sp/pathway/services/webhooks"
 )
 
@@ -62,6 +63,10 @@ func (c Client) Do(method, path, key string, body any, out any, headers ...strin
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/fhir+json") {
+		// Every FHIR answer a test sees is checked against R4.
+		fhirtest.Validate(c.TB, data)
+	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
 			c.TB.Fatalf("%s %s: %d, body %q is not JSON: %v", method, path, resp.StatusCode, data, err)
