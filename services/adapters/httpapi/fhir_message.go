@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -106,10 +107,26 @@ func (a *api) createByMessage(w http.ResponseWriter, r *http.Request, m fhir.Mes
 
 // updateByMessage answers an update: pathway does not change a
 // referral's details after it is made, so the referral the message names
-// stays as it was (422); an update naming no referral the caller made is
-// 404.
+// stays as it was (422). An update of a referral the sender never made
+// here is taken as new; one naming pathway's id of a referral the caller
+// may not reach is 404.
 func (a *api) updateByMessage(w http.ResponseWriter, r *http.Request, m fhir.Message) {
 	ref, err := a.referralOfMessage(r, m)
+	if errors.Is(err, events.ErrNotFound) {
+		// An update carries the whole referral ("Update Full"): of a
+		// referral pathway does not hold (the first message lost, say),
+		// it makes the referral as a new message does. One naming a
+		// referral the caller may not reach stays 404.
+		held, herr := a.holds(r, m.ServiceRequestID)
+		if herr != nil {
+			a.fhirError(w, r, herr)
+			return
+		}
+		if !held {
+			a.createByMessage(w, r, m)
+			return
+		}
+	}
 	if err != nil {
 		a.fhirError(w, r, err)
 		return
@@ -176,6 +193,19 @@ func (a *api) referralOfMessage(r *http.Request, m fhir.Message) (*referral.Refe
 		}
 	}
 	return nil, events.ErrNotFound
+}
+
+// holds reports whether id is the id of a referral pathway holds, of any
+// organisation.
+func (a *api) holds(r *http.Request, id string) (bool, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return false, nil
+	}
+	ref, _, err := events.Get(r.Context(), a.store, aggregate.Referral, id)
+	if errors.Is(err, events.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil && ref.Exists(), err
 }
 
 // writeResponse answers a processed message with the BaRS response
