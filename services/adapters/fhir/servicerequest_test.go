@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pathway-sp/pathway/services/adapters/fhir"
+	"github.com/pathway-sp/pathway/services/adapters/fhir/fhirtest"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 )
@@ -74,6 +75,7 @@ func TestRealisticServiceRequests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			fhirtest.Validate(t, out)
 			back, issues := fhir.DecodeServiceRequest(out)
 			if s.AuthoredOn == "" {
 				s.AuthoredOn = now.Format(time.RFC3339) // not sent: the receipt time
