@@ -48,17 +48,15 @@ func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
 	return allow
 }
 
-// notServed answers a request the mux has no route for: under /fhir/,
-// 405 with Allow when the path is served with other methods, else 404;
-// elsewhere 404.
+// notServed answers a request the mux has no route for: 405 with Allow
+// when the path is served with other methods, else 404 (as a problem, or
+// under /fhir/ an OperationOutcome).
 func notServed(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) {
-	if isFHIR(r) {
-		if allow := allowedMethods(mux, r); len(allow) > 0 {
-			w.Header().Set("Allow", strings.Join(allow, ", "))
-			writeEdge(w, r, Problem{Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
-				Detail: r.Method + " is not supported on " + r.URL.Path + "; it supports " + strings.Join(allow, ", ")})
-			return
-		}
+	if allow := allowedMethods(mux, r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeEdge(w, r, Problem{Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+			Detail: r.Method + " is not supported on " + r.URL.Path + "; it supports " + strings.Join(allow, ", ")})
+		return
 	}
 	writeEdge(w, r, Problem{Title: "Not found", Status: http.StatusNotFound, Detail: "no such endpoint: " + r.Method + " " + r.URL.Path})
 }

@@ -3,6 +3,8 @@ package httpapi
 import (
 	_ "embed"
 	"net/http"
+
+	"github.com/pathway-sp/pathway/services/keys"
 )
 
 // openAPIDocument is the OpenAPI 3.1 description of the whole HTTP API.
@@ -15,4 +17,13 @@ func (a *api) openAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	_, _ = w.Write(openAPIDocument)
+}
+
+// me handles GET /v1/me: what the caller's key is (its id, role,
+// organisation, worker and scopes; never the secret), for an integrator
+// checking a key.
+func (a *api) me(w http.ResponseWriter, r *http.Request) {
+	k := principalFrom(r.Context()).key
+	writeJSON(w, http.StatusOK, map[string]any{"key_id": k.ID, "role": k.Role, "organisation": k.Organisation,
+		"worker": k.Worker, "scopes": append([]keys.Scope{}, k.Scopes...), "label": k.Label})
 }

@@ -62,7 +62,7 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/people/erase", admins}, a.erasePerson()},
 		{Route{"GET", "/v1/audit", admins}, a.auditQuery},
 		{Route{"POST", "/v1/people/access-request", admins}, a.subjectAccess},
-		{Route{"GET", "/v1/openapi.json", everyone}, a.openAPI},
+		{Route{"GET", "/v1/me", everyone}, a.me},
 		{Route{"POST", "/v1/workers", rosterStaff}, a.registerWorker()},
 		{Route{"GET", "/v1/workers/{id}", rosterRead}, a.getWorker},
 		{Route{"PATCH", "/v1/workers/{id}", rosterStaff}, a.patchWorker()},
@@ -132,5 +132,8 @@ func (a *api) routes(mux *http.ServeMux) {
 		}
 		mux.HandleFunc(r.Method+" "+r.Path, a.authorise(h, r.Roles...))
 	}
+	// Public, as an API's description and a FHIR server's capabilities
+	// are: they hold no data, and a client reads them before it has a key.
 	mux.HandleFunc("GET /fhir/r4/metadata", fhirAccept(a.fhirMetadata))
+	mux.HandleFunc("GET /v1/openapi.json", a.openAPI)
 }

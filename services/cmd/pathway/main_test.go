@@ -404,7 +404,7 @@ func TestKeysCommand(t *testing.T) {
 		t.Fatalf("create while serving: %d", code)
 	}
 	ops := strings.TrimSpace(out)
-	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/openapi.json", nil)
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/me", nil)
 	req.Header.Set("Authorization", "Bearer "+ops)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -539,7 +539,7 @@ func TestServeBeyondLoopbackWithTLS(t *testing.T) {
 	if code := run(context.Background(), []string{"keys", "create", "--role", "ops", "--data", data}, func(string) string { return "" }, &out, &errb); code != 0 {
 		t.Fatalf("keys create against the serve on TLS: %d %s", code, errb.String())
 	}
-	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/openapi.json", nil)
+	req, _ := http.NewRequest("GET", "http://"+addr+"/v1/me", nil)
 	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(out.String()))
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		resp, err := http.DefaultClient.Do(req)
