@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -104,18 +103,8 @@ func (a *api) fhirError(w http.ResponseWriter, r *http.Request, err error) {
 
 // fhirCreate handles POST /fhir/r4/ServiceRequest.
 func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
-	if !hasMediaType(r, fhirType, jsonType) {
-		writeOutcome(w, http.StatusUnsupportedMediaType, []fhir.Issue{{Severity: "error", Code: "not-supported",
-			Diagnostics: "send the ServiceRequest as " + fhirType + " or " + jsonType + " (with charset=utf-8, or no charset)"}})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		writeOutcome(w, http.StatusRequestEntityTooLarge, []fhir.Issue{{Severity: "error", Code: "too-long", Diagnostics: fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes)}})
-		return
-	}
-	if err := checkJSONText(body); err != nil {
-		writeOutcome(w, http.StatusBadRequest, []fhir.Issue{{Severity: "error", Code: "structure", Diagnostics: err.Error()}})
+	body, ok := readFHIRBody(w, r, "the ServiceRequest")
+	if !ok {
 		return
 	}
 	sub, issues := fhir.DecodeServiceRequest(body)

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,18 +55,8 @@ func (a *api) fhirTask(w http.ResponseWriter, r *http.Request) {
 // longer active. It answers 200 with the ServiceRequest as it now is
 // (audited as a read), or nothing with Prefer: return=minimal.
 func (a *api) fhirUpdate(w http.ResponseWriter, r *http.Request) {
-	if !hasMediaType(r, fhirType, jsonType) {
-		writeOutcome(w, http.StatusUnsupportedMediaType, []fhir.Issue{{Severity: "error", Code: "not-supported",
-			Diagnostics: "send the ServiceRequest as " + fhirType + " or " + jsonType + " (with charset=utf-8, or no charset)"}})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		writeOutcome(w, http.StatusRequestEntityTooLarge, []fhir.Issue{{Severity: "error", Code: "too-long", Diagnostics: fmt.Sprintf("the body must be at most %d bytes", MaxBodyBytes)}})
-		return
-	}
-	if err := checkJSONText(body); err != nil {
-		writeOutcome(w, http.StatusBadRequest, []fhir.Issue{{Severity: "error", Code: "structure", Diagnostics: err.Error()}})
+	body, ok := readFHIRBody(w, r, "the ServiceRequest")
+	if !ok {
 		return
 	}
 	u, issues := fhir.DecodeUpdate(body, r.PathValue("id"))
