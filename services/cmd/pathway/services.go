@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/activity"
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/feed"
 	"github.com/pathway-sp/pathway/projections/funnel"
@@ -112,7 +113,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		// catching up.
 		rf := engine(feed.New())
 		writePath = append(writePath, rf)
-		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, Referrers: rf, WaitTarget: cfg.WaitTarget}
+		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, Referrers: rf, Activity: engine(activity.New()), WaitTarget: cfg.WaitTarget}
 		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, err
