@@ -222,31 +222,44 @@ func (r *Report) Restore(rd io.Reader) error {
 	return json.NewDecoder(rd).Decode(r)
 }
 
-// The SNOMED CT codes of the report's measures.
+// The SNOMED CT codes of the report's measures; declined at triage has
+// none.
 const (
-	SNOMED                 = "http://snomed.info/sct"
-	CodeReferral           = "871731000000106"
-	DisplayReferral        = "Referral to social prescribing service"
-	CodeDeclined           = "871711000000103"
-	DisplayDeclined        = "Social prescribing declined"
-	NoteDeclinedAtTriage   = "no SNOMED CT code: pathway's own triage decision (a referral the service declined, not the person)"
-	NotRecorded            = "not_recorded"
-	MeasureReceived        = "referrals_received"
-	MeasureDeclinedPerson  = "declined_by_person"
-	MeasureDeclinedTriage  = "declined_at_triage"
-	MeasureOutcomeChange   = "outcome_change"
-	BreakdownTotal         = "total"
-	BreakdownInstrument    = "instrument"
-	noteLowerIsBetter      = "lower is better"
-	noteNeedsOverlap       = "a referral with several needs counts once under each"
-	categoryAll            = "all"
-	sexBreakdown           = "sex"
-	ethnicityBreakdown     = "ethnicity"
-	ageBandBreakdown       = "age_band"
-	sourceBreakdown        = "source"
-	needBreakdown          = "need"
-	timeZone               = "Europe/London"
-	defaultNoteForOutcomes = "people with a baseline and a follow-up in the month: the month's last follow-up against the baseline before it"
+	SNOMED          = "http://snomed.info/sct"
+	CodeReferral    = "871731000000106"
+	DisplayReferral = "Referral to social prescribing service"
+	CodeDeclined    = "871711000000103"
+	DisplayDeclined = "Social prescribing declined"
+)
+
+// The measures, the breakdowns other than the referral's facts, and the
+// category of a fact a referral did not record.
+const (
+	MeasureReceived       = "referrals_received"
+	MeasureDeclinedPerson = "declined_by_person"
+	MeasureDeclinedTriage = "declined_at_triage"
+	MeasureOutcomeChange  = "outcome_change"
+	BreakdownTotal        = "total"
+	BreakdownInstrument   = "instrument"
+	NotRecorded           = "not_recorded"
+)
+
+// The notes rows carry.
+const (
+	NoteDeclinedAtTriage = "no SNOMED CT code: pathway's own triage decision (a referral the service declined, not the person)"
+	noteNeedsOverlap     = "a referral with several needs counts once under each"
+	noteOutcomes         = "people with a baseline and a follow-up in the month: the month's last follow-up against the baseline before it"
+	noteLowerIsBetter    = "lower is better"
+)
+
+const (
+	categoryAll        = "all"
+	sourceBreakdown    = "source"
+	needBreakdown      = "need"
+	ageBandBreakdown   = "age_band"
+	sexBreakdown       = "sex"
+	ethnicityBreakdown = "ethnicity"
+	timeZone           = "Europe/London"
 )
 
 // Row is one line of the report, a long table: a count (Value) of one
@@ -428,7 +441,7 @@ func (r *Report) outcomes(m *Month) []Row {
 		}
 		mb, mf := round(b/float64(n)), round(f/float64(n))
 		change := round(f/float64(n) - b/float64(n))
-		note := defaultNoteForOutcomes
+		note := noteOutcomes
 		if is.lowerIsBetter {
 			note = noteLowerIsBetter + "; " + note
 		}
