@@ -338,6 +338,15 @@ func (s *sim) receive() bool {
 		Consent:     &pathwayv1.Consent{Given: true, RecordedBy: "reception", RecordedAt: s.ts(s.at.Add(-time.Hour))},
 		Channel:     "api",
 	}
+	// Sex, ethnic category and age band (coded) for most people, drawn
+	// from the referral's place in the history rather than the generator,
+	// so histories made before they were recorded stay the same.
+	k := len(s.refs)
+	if k%7 != 6 {
+		e.Person.Sex = pathwayv1.Sex(1 + k%4)
+		e.Person.EthnicCategory = []string{"A", "A", "C", "H", "J", "M", "N", "R", "Z", "99"}[k%10]
+		e.Person.AgeBand = []string{"18-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+"}[k%8]
+	}
 	if len(s.refs) > 0 && s.chance(0.05) {
 		e.PossibleDuplicateOf = s.refs[s.rng.IntN(len(s.refs))].id
 	}

@@ -90,6 +90,67 @@ func (ReferralSource) EnumDescriptor() ([]byte, []int) {
 	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{0}
 }
 
+// Sex is the NHS Data Dictionary's PERSON STATED GENDER CODE.
+type Sex int32
+
+const (
+	// Not recorded.
+	Sex_SEX_UNSPECIFIED Sex = 0
+	// Code 1.
+	Sex_SEX_MALE Sex = 1
+	// Code 2.
+	Sex_SEX_FEMALE Sex = 2
+	// Code 9: unable to be classified as either male or female.
+	Sex_SEX_INDETERMINATE Sex = 3
+	// Code X: not known (not recorded).
+	Sex_SEX_NOT_KNOWN Sex = 4
+)
+
+// Enum value maps for Sex.
+var (
+	Sex_name = map[int32]string{
+		0: "SEX_UNSPECIFIED",
+		1: "SEX_MALE",
+		2: "SEX_FEMALE",
+		3: "SEX_INDETERMINATE",
+		4: "SEX_NOT_KNOWN",
+	}
+	Sex_value = map[string]int32{
+		"SEX_UNSPECIFIED":   0,
+		"SEX_MALE":          1,
+		"SEX_FEMALE":        2,
+		"SEX_INDETERMINATE": 3,
+		"SEX_NOT_KNOWN":     4,
+	}
+)
+
+func (x Sex) Enum() *Sex {
+	p := new(Sex)
+	*p = x
+	return p
+}
+
+func (x Sex) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Sex) Descriptor() protoreflect.EnumDescriptor {
+	return file_pathway_v1_referral_proto_enumTypes[1].Descriptor()
+}
+
+func (Sex) Type() protoreflect.EnumType {
+	return &file_pathway_v1_referral_proto_enumTypes[1]
+}
+
+func (x Sex) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Sex.Descriptor instead.
+func (Sex) EnumDescriptor() ([]byte, []int) {
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{1}
+}
+
 // TriageDecision is the outcome of triage.
 type TriageDecision int32
 
@@ -137,11 +198,11 @@ func (x TriageDecision) String() string {
 }
 
 func (TriageDecision) Descriptor() protoreflect.EnumDescriptor {
-	return file_pathway_v1_referral_proto_enumTypes[1].Descriptor()
+	return file_pathway_v1_referral_proto_enumTypes[2].Descriptor()
 }
 
 func (TriageDecision) Type() protoreflect.EnumType {
-	return &file_pathway_v1_referral_proto_enumTypes[1]
+	return &file_pathway_v1_referral_proto_enumTypes[2]
 }
 
 func (x TriageDecision) Number() protoreflect.EnumNumber {
@@ -150,7 +211,7 @@ func (x TriageDecision) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TriageDecision.Descriptor instead.
 func (TriageDecision) EnumDescriptor() ([]byte, []int) {
-	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{1}
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{2}
 }
 
 // ContactKind is how a contact took place.
@@ -193,11 +254,11 @@ func (x ContactKind) String() string {
 }
 
 func (ContactKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_pathway_v1_referral_proto_enumTypes[2].Descriptor()
+	return file_pathway_v1_referral_proto_enumTypes[3].Descriptor()
 }
 
 func (ContactKind) Type() protoreflect.EnumType {
-	return &file_pathway_v1_referral_proto_enumTypes[2]
+	return &file_pathway_v1_referral_proto_enumTypes[3]
 }
 
 func (x ContactKind) Number() protoreflect.EnumNumber {
@@ -206,7 +267,7 @@ func (x ContactKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ContactKind.Descriptor instead.
 func (ContactKind) EnumDescriptor() ([]byte, []int) {
-	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{2}
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{3}
 }
 
 // OutcomeInstrument is a wellbeing measure.
@@ -254,11 +315,11 @@ func (x OutcomeInstrument) String() string {
 }
 
 func (OutcomeInstrument) Descriptor() protoreflect.EnumDescriptor {
-	return file_pathway_v1_referral_proto_enumTypes[3].Descriptor()
+	return file_pathway_v1_referral_proto_enumTypes[4].Descriptor()
 }
 
 func (OutcomeInstrument) Type() protoreflect.EnumType {
-	return &file_pathway_v1_referral_proto_enumTypes[3]
+	return &file_pathway_v1_referral_proto_enumTypes[4]
 }
 
 func (x OutcomeInstrument) Number() protoreflect.EnumNumber {
@@ -267,7 +328,7 @@ func (x OutcomeInstrument) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OutcomeInstrument.Descriptor instead.
 func (OutcomeInstrument) EnumDescriptor() ([]byte, []int) {
-	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{3}
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{4}
 }
 
 // MeasurementPoint says when in the episode a measure was taken.
@@ -304,11 +365,11 @@ func (x MeasurementPoint) String() string {
 }
 
 func (MeasurementPoint) Descriptor() protoreflect.EnumDescriptor {
-	return file_pathway_v1_referral_proto_enumTypes[4].Descriptor()
+	return file_pathway_v1_referral_proto_enumTypes[5].Descriptor()
 }
 
 func (MeasurementPoint) Type() protoreflect.EnumType {
-	return &file_pathway_v1_referral_proto_enumTypes[4]
+	return &file_pathway_v1_referral_proto_enumTypes[5]
 }
 
 func (x MeasurementPoint) Number() protoreflect.EnumNumber {
@@ -317,7 +378,7 @@ func (x MeasurementPoint) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MeasurementPoint.Descriptor instead.
 func (MeasurementPoint) EnumDescriptor() ([]byte, []int) {
-	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{4}
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{5}
 }
 
 // DischargeReason is why an episode closed.
@@ -370,11 +431,11 @@ func (x DischargeReason) String() string {
 }
 
 func (DischargeReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_pathway_v1_referral_proto_enumTypes[5].Descriptor()
+	return file_pathway_v1_referral_proto_enumTypes[6].Descriptor()
 }
 
 func (DischargeReason) Type() protoreflect.EnumType {
-	return &file_pathway_v1_referral_proto_enumTypes[5]
+	return &file_pathway_v1_referral_proto_enumTypes[6]
 }
 
 func (x DischargeReason) Number() protoreflect.EnumNumber {
@@ -383,7 +444,7 @@ func (x DischargeReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DischargeReason.Descriptor instead.
 func (DischargeReason) EnumDescriptor() ([]byte, []int) {
-	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{5}
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{6}
 }
 
 // CancelReason is the BaRS reason for cancelling a referral.
@@ -422,11 +483,11 @@ func (x CancelReason) String() string {
 }
 
 func (CancelReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_pathway_v1_referral_proto_enumTypes[6].Descriptor()
+	return file_pathway_v1_referral_proto_enumTypes[7].Descriptor()
 }
 
 func (CancelReason) Type() protoreflect.EnumType {
-	return &file_pathway_v1_referral_proto_enumTypes[6]
+	return &file_pathway_v1_referral_proto_enumTypes[7]
 }
 
 func (x CancelReason) Number() protoreflect.EnumNumber {
@@ -435,7 +496,7 @@ func (x CancelReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CancelReason.Descriptor instead.
 func (CancelReason) EnumDescriptor() ([]byte, []int) {
-	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{6}
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{7}
 }
 
 // ErasureGround is why a person's personal data was erased.
@@ -481,11 +542,11 @@ func (x ErasureGround) String() string {
 }
 
 func (ErasureGround) Descriptor() protoreflect.EnumDescriptor {
-	return file_pathway_v1_referral_proto_enumTypes[7].Descriptor()
+	return file_pathway_v1_referral_proto_enumTypes[8].Descriptor()
 }
 
 func (ErasureGround) Type() protoreflect.EnumType {
-	return &file_pathway_v1_referral_proto_enumTypes[7]
+	return &file_pathway_v1_referral_proto_enumTypes[8]
 }
 
 func (x ErasureGround) Number() protoreflect.EnumNumber {
@@ -494,7 +555,7 @@ func (x ErasureGround) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErasureGround.Descriptor instead.
 func (ErasureGround) EnumDescriptor() ([]byte, []int) {
-	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{7}
+	return file_pathway_v1_referral_proto_rawDescGZIP(), []int{8}
 }
 
 // Referrer is the person and organisation that made a referral.
@@ -602,8 +663,25 @@ type Person struct {
 	// https://fhir.hl7.org.uk/CodeSystem/UKCore-HumanLanguage); empty for
 	// urn:ietf:bcp:47 or the JSON API.
 	LanguageSystem string `protobuf:"bytes,12,opt,name=language_system,json=languageSystem,proto3" json:"language_system,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The person's stated gender, as the NHS Data Dictionary's PERSON STATED
+	// GENDER CODE (1 male, 2 female, 9 indeterminate, X not known); optional
+	// (PRSB Social Prescribing Standard, demographics). A code from a closed
+	// set, kept in clear as needs are so that counts survive erasure
+	// (docs/PRIVACY.md).
+	Sex Sex `protobuf:"varint,13,opt,name=sex,proto3,enum=pathway.v1.Sex" json:"sex,omitempty"`
+	// The person's ethnic category, as the NHS Data Dictionary's ETHNIC
+	// CATEGORY code: "A" to "H", "J" to "N", "P", "R", "S", "Z" (not
+	// stated) or "99" (not known); empty when not recorded. Coded, as sex.
+	EthnicCategory string `protobuf:"bytes,14,opt,name=ethnic_category,json=ethnicCategory,proto3" json:"ethnic_category,omitempty"`
+	// The person's age band at receipt, computed by intake from the date of
+	// birth on the day the referral was received (UK time): "0-17",
+	// "18-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84" or
+	// "85+"; empty on referrals received before it was recorded. Coded, so
+	// the activity report counts by age without opening the sealed date of
+	// birth.
+	AgeBand       string `protobuf:"bytes,15,opt,name=age_band,json=ageBand,proto3" json:"age_band,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Person) Reset() {
@@ -716,6 +794,27 @@ func (x *Person) GetAccessibilityNeeds() string {
 func (x *Person) GetLanguageSystem() string {
 	if x != nil {
 		return x.LanguageSystem
+	}
+	return ""
+}
+
+func (x *Person) GetSex() Sex {
+	if x != nil {
+		return x.Sex
+	}
+	return Sex_SEX_UNSPECIFIED
+}
+
+func (x *Person) GetEthnicCategory() string {
+	if x != nil {
+		return x.EthnicCategory
+	}
+	return ""
+}
+
+func (x *Person) GetAgeBand() string {
+	if x != nil {
+		return x.AgeBand
 	}
 	return ""
 }
@@ -2298,7 +2397,7 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\x04role\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x04role\x12(\n" +
 	"\forganisation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\forganisation\x12(\n" +
 	"\fpractitioner\x18\x04 \x01(\tB\x04\x88\xb5\x18\x06R\fpractitioner\x121\n" +
-	"\x11organisation_name\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\x10organisationName\"\x9a\x04\n" +
+	"\x11organisation_name\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\x10organisationName\"\x93\x05\n" +
 	"\x06Person\x12#\n" +
 	"\n" +
 	"nhs_number\x18\x01 \x01(\tB\x04\x88\xb5\x18\x03R\tnhsNumber\x12#\n" +
@@ -2315,7 +2414,10 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\x12interpreter_needed\x18\n" +
 	" \x01(\bB\x04\x88\xb5\x18\x05R\x11interpreterNeeded\x125\n" +
 	"\x13accessibility_needs\x18\v \x01(\tB\x04\x88\xb5\x18\x04R\x12accessibilityNeeds\x12-\n" +
-	"\x0flanguage_system\x18\f \x01(\tB\x04\x88\xb5\x18\x01R\x0elanguageSystem\"\xc4\x01\n" +
+	"\x0flanguage_system\x18\f \x01(\tB\x04\x88\xb5\x18\x01R\x0elanguageSystem\x12'\n" +
+	"\x03sex\x18\r \x01(\x0e2\x0f.pathway.v1.SexB\x04\x88\xb5\x18\x05R\x03sex\x12-\n" +
+	"\x0fethnic_category\x18\x0e \x01(\tB\x04\x88\xb5\x18\x05R\x0eethnicCategory\x12\x1f\n" +
+	"\bage_band\x18\x0f \x01(\tB\x04\x88\xb5\x18\x05R\aageBand\"\xc4\x01\n" +
 	"\aConsent\x12\x1a\n" +
 	"\x05given\x18\x01 \x01(\bB\x04\x88\xb5\x18\x01R\x05given\x12%\n" +
 	"\vrecorded_by\x18\x02 \x01(\tB\x04\x88\xb5\x18\x06R\n" +
@@ -2451,7 +2553,14 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\x18REFERRAL_SOURCE_HOSPITAL\x10\x05\x12\x1f\n" +
 	"\x1bREFERRAL_SOURCE_SOCIAL_CARE\x10\x06\x12\x18\n" +
 	"\x14REFERRAL_SOURCE_VCSE\x10\a\x12\x19\n" +
-	"\x15REFERRAL_SOURCE_OTHER\x10\b*\xc2\x01\n" +
+	"\x15REFERRAL_SOURCE_OTHER\x10\b*b\n" +
+	"\x03Sex\x12\x13\n" +
+	"\x0fSEX_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bSEX_MALE\x10\x01\x12\x0e\n" +
+	"\n" +
+	"SEX_FEMALE\x10\x02\x12\x15\n" +
+	"\x11SEX_INDETERMINATE\x10\x03\x12\x11\n" +
+	"\rSEX_NOT_KNOWN\x10\x04*\xc2\x01\n" +
 	"\x0eTriageDecision\x12\x1f\n" +
 	"\x1bTRIAGE_DECISION_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16TRIAGE_DECISION_ACCEPT\x10\x01\x12\x1c\n" +
@@ -2507,84 +2616,86 @@ func file_pathway_v1_referral_proto_rawDescGZIP() []byte {
 	return file_pathway_v1_referral_proto_rawDescData
 }
 
-var file_pathway_v1_referral_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
+var file_pathway_v1_referral_proto_enumTypes = make([]protoimpl.EnumInfo, 9)
 var file_pathway_v1_referral_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_pathway_v1_referral_proto_goTypes = []any{
 	(ReferralSource)(0),            // 0: pathway.v1.ReferralSource
-	(TriageDecision)(0),            // 1: pathway.v1.TriageDecision
-	(ContactKind)(0),               // 2: pathway.v1.ContactKind
-	(OutcomeInstrument)(0),         // 3: pathway.v1.OutcomeInstrument
-	(MeasurementPoint)(0),          // 4: pathway.v1.MeasurementPoint
-	(DischargeReason)(0),           // 5: pathway.v1.DischargeReason
-	(CancelReason)(0),              // 6: pathway.v1.CancelReason
-	(ErasureGround)(0),             // 7: pathway.v1.ErasureGround
-	(*Referrer)(nil),               // 8: pathway.v1.Referrer
-	(*Person)(nil),                 // 9: pathway.v1.Person
-	(*Consent)(nil),                // 10: pathway.v1.Consent
-	(*Safeguarding)(nil),           // 11: pathway.v1.Safeguarding
-	(*ReferralReceived)(nil),       // 12: pathway.v1.ReferralReceived
-	(*ReferralTriaged)(nil),        // 13: pathway.v1.ReferralTriaged
-	(*SafeguardingEscalated)(nil),  // 14: pathway.v1.SafeguardingEscalated
-	(*ReferralWaitlisted)(nil),     // 15: pathway.v1.ReferralWaitlisted
-	(*ReferralAssigned)(nil),       // 16: pathway.v1.ReferralAssigned
-	(*ReferralReassigned)(nil),     // 17: pathway.v1.ReferralReassigned
-	(*ContactRecorded)(nil),        // 18: pathway.v1.ContactRecorded
-	(*Goal)(nil),                   // 19: pathway.v1.Goal
-	(*SupportPlanAgreed)(nil),      // 20: pathway.v1.SupportPlanAgreed
-	(*Ons4Scores)(nil),             // 21: pathway.v1.Ons4Scores
-	(*WarwickEdinburghScores)(nil), // 22: pathway.v1.WarwickEdinburghScores
-	(*MycawConcern)(nil),           // 23: pathway.v1.MycawConcern
-	(*MycawScores)(nil),            // 24: pathway.v1.MycawScores
-	(*OutcomeMeasured)(nil),        // 25: pathway.v1.OutcomeMeasured
-	(*ReferralDischarged)(nil),     // 26: pathway.v1.ReferralDischarged
-	(*ReferralCancelled)(nil),      // 27: pathway.v1.ReferralCancelled
-	(*ReferralReopened)(nil),       // 28: pathway.v1.ReferralReopened
-	(*ReferralMerged)(nil),         // 29: pathway.v1.ReferralMerged
-	(*ReferralErased)(nil),         // 30: pathway.v1.ReferralErased
-	(*Date)(nil),                   // 31: pathway.v1.Date
-	(ContactMethod)(0),             // 32: pathway.v1.ContactMethod
-	(*timestamppb.Timestamp)(nil),  // 33: google.protobuf.Timestamp
-	(Need)(0),                      // 34: pathway.v1.Need
-	(Priority)(0),                  // 35: pathway.v1.Priority
-	(*Coded)(nil),                  // 36: pathway.v1.Coded
+	(Sex)(0),                       // 1: pathway.v1.Sex
+	(TriageDecision)(0),            // 2: pathway.v1.TriageDecision
+	(ContactKind)(0),               // 3: pathway.v1.ContactKind
+	(OutcomeInstrument)(0),         // 4: pathway.v1.OutcomeInstrument
+	(MeasurementPoint)(0),          // 5: pathway.v1.MeasurementPoint
+	(DischargeReason)(0),           // 6: pathway.v1.DischargeReason
+	(CancelReason)(0),              // 7: pathway.v1.CancelReason
+	(ErasureGround)(0),             // 8: pathway.v1.ErasureGround
+	(*Referrer)(nil),               // 9: pathway.v1.Referrer
+	(*Person)(nil),                 // 10: pathway.v1.Person
+	(*Consent)(nil),                // 11: pathway.v1.Consent
+	(*Safeguarding)(nil),           // 12: pathway.v1.Safeguarding
+	(*ReferralReceived)(nil),       // 13: pathway.v1.ReferralReceived
+	(*ReferralTriaged)(nil),        // 14: pathway.v1.ReferralTriaged
+	(*SafeguardingEscalated)(nil),  // 15: pathway.v1.SafeguardingEscalated
+	(*ReferralWaitlisted)(nil),     // 16: pathway.v1.ReferralWaitlisted
+	(*ReferralAssigned)(nil),       // 17: pathway.v1.ReferralAssigned
+	(*ReferralReassigned)(nil),     // 18: pathway.v1.ReferralReassigned
+	(*ContactRecorded)(nil),        // 19: pathway.v1.ContactRecorded
+	(*Goal)(nil),                   // 20: pathway.v1.Goal
+	(*SupportPlanAgreed)(nil),      // 21: pathway.v1.SupportPlanAgreed
+	(*Ons4Scores)(nil),             // 22: pathway.v1.Ons4Scores
+	(*WarwickEdinburghScores)(nil), // 23: pathway.v1.WarwickEdinburghScores
+	(*MycawConcern)(nil),           // 24: pathway.v1.MycawConcern
+	(*MycawScores)(nil),            // 25: pathway.v1.MycawScores
+	(*OutcomeMeasured)(nil),        // 26: pathway.v1.OutcomeMeasured
+	(*ReferralDischarged)(nil),     // 27: pathway.v1.ReferralDischarged
+	(*ReferralCancelled)(nil),      // 28: pathway.v1.ReferralCancelled
+	(*ReferralReopened)(nil),       // 29: pathway.v1.ReferralReopened
+	(*ReferralMerged)(nil),         // 30: pathway.v1.ReferralMerged
+	(*ReferralErased)(nil),         // 31: pathway.v1.ReferralErased
+	(*Date)(nil),                   // 32: pathway.v1.Date
+	(ContactMethod)(0),             // 33: pathway.v1.ContactMethod
+	(*timestamppb.Timestamp)(nil),  // 34: google.protobuf.Timestamp
+	(Need)(0),                      // 35: pathway.v1.Need
+	(Priority)(0),                  // 36: pathway.v1.Priority
+	(*Coded)(nil),                  // 37: pathway.v1.Coded
 }
 var file_pathway_v1_referral_proto_depIdxs = []int32{
-	31, // 0: pathway.v1.Person.date_of_birth:type_name -> pathway.v1.Date
-	32, // 1: pathway.v1.Person.preferred_contact:type_name -> pathway.v1.ContactMethod
-	33, // 2: pathway.v1.Consent.recorded_at:type_name -> google.protobuf.Timestamp
-	0,  // 3: pathway.v1.ReferralReceived.source:type_name -> pathway.v1.ReferralSource
-	8,  // 4: pathway.v1.ReferralReceived.referrer:type_name -> pathway.v1.Referrer
-	9,  // 5: pathway.v1.ReferralReceived.person:type_name -> pathway.v1.Person
-	34, // 6: pathway.v1.ReferralReceived.needs:type_name -> pathway.v1.Need
-	35, // 7: pathway.v1.ReferralReceived.urgency:type_name -> pathway.v1.Priority
-	11, // 8: pathway.v1.ReferralReceived.safeguarding:type_name -> pathway.v1.Safeguarding
-	10, // 9: pathway.v1.ReferralReceived.consent:type_name -> pathway.v1.Consent
-	36, // 10: pathway.v1.ReferralReceived.code:type_name -> pathway.v1.Coded
-	36, // 11: pathway.v1.ReferralReceived.category:type_name -> pathway.v1.Coded
-	1,  // 12: pathway.v1.ReferralTriaged.decision:type_name -> pathway.v1.TriageDecision
-	35, // 13: pathway.v1.ReferralTriaged.priority:type_name -> pathway.v1.Priority
-	35, // 14: pathway.v1.SafeguardingEscalated.priority:type_name -> pathway.v1.Priority
-	35, // 15: pathway.v1.ReferralWaitlisted.priority:type_name -> pathway.v1.Priority
-	2,  // 16: pathway.v1.ContactRecorded.kind:type_name -> pathway.v1.ContactKind
-	33, // 17: pathway.v1.ContactRecorded.at:type_name -> google.protobuf.Timestamp
-	31, // 18: pathway.v1.Goal.target_date:type_name -> pathway.v1.Date
-	19, // 19: pathway.v1.SupportPlanAgreed.goals:type_name -> pathway.v1.Goal
-	23, // 20: pathway.v1.MycawScores.concerns:type_name -> pathway.v1.MycawConcern
-	3,  // 21: pathway.v1.OutcomeMeasured.instrument:type_name -> pathway.v1.OutcomeInstrument
-	4,  // 22: pathway.v1.OutcomeMeasured.point:type_name -> pathway.v1.MeasurementPoint
-	33, // 23: pathway.v1.OutcomeMeasured.measured_at:type_name -> google.protobuf.Timestamp
-	21, // 24: pathway.v1.OutcomeMeasured.ons4:type_name -> pathway.v1.Ons4Scores
-	22, // 25: pathway.v1.OutcomeMeasured.warwick_edinburgh:type_name -> pathway.v1.WarwickEdinburghScores
-	24, // 26: pathway.v1.OutcomeMeasured.mycaw:type_name -> pathway.v1.MycawScores
-	5,  // 27: pathway.v1.ReferralDischarged.reason:type_name -> pathway.v1.DischargeReason
-	36, // 28: pathway.v1.ReferralDischarged.code:type_name -> pathway.v1.Coded
-	6,  // 29: pathway.v1.ReferralCancelled.reason:type_name -> pathway.v1.CancelReason
-	7,  // 30: pathway.v1.ReferralErased.ground:type_name -> pathway.v1.ErasureGround
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	32, // 0: pathway.v1.Person.date_of_birth:type_name -> pathway.v1.Date
+	33, // 1: pathway.v1.Person.preferred_contact:type_name -> pathway.v1.ContactMethod
+	1,  // 2: pathway.v1.Person.sex:type_name -> pathway.v1.Sex
+	34, // 3: pathway.v1.Consent.recorded_at:type_name -> google.protobuf.Timestamp
+	0,  // 4: pathway.v1.ReferralReceived.source:type_name -> pathway.v1.ReferralSource
+	9,  // 5: pathway.v1.ReferralReceived.referrer:type_name -> pathway.v1.Referrer
+	10, // 6: pathway.v1.ReferralReceived.person:type_name -> pathway.v1.Person
+	35, // 7: pathway.v1.ReferralReceived.needs:type_name -> pathway.v1.Need
+	36, // 8: pathway.v1.ReferralReceived.urgency:type_name -> pathway.v1.Priority
+	12, // 9: pathway.v1.ReferralReceived.safeguarding:type_name -> pathway.v1.Safeguarding
+	11, // 10: pathway.v1.ReferralReceived.consent:type_name -> pathway.v1.Consent
+	37, // 11: pathway.v1.ReferralReceived.code:type_name -> pathway.v1.Coded
+	37, // 12: pathway.v1.ReferralReceived.category:type_name -> pathway.v1.Coded
+	2,  // 13: pathway.v1.ReferralTriaged.decision:type_name -> pathway.v1.TriageDecision
+	36, // 14: pathway.v1.ReferralTriaged.priority:type_name -> pathway.v1.Priority
+	36, // 15: pathway.v1.SafeguardingEscalated.priority:type_name -> pathway.v1.Priority
+	36, // 16: pathway.v1.ReferralWaitlisted.priority:type_name -> pathway.v1.Priority
+	3,  // 17: pathway.v1.ContactRecorded.kind:type_name -> pathway.v1.ContactKind
+	34, // 18: pathway.v1.ContactRecorded.at:type_name -> google.protobuf.Timestamp
+	32, // 19: pathway.v1.Goal.target_date:type_name -> pathway.v1.Date
+	20, // 20: pathway.v1.SupportPlanAgreed.goals:type_name -> pathway.v1.Goal
+	24, // 21: pathway.v1.MycawScores.concerns:type_name -> pathway.v1.MycawConcern
+	4,  // 22: pathway.v1.OutcomeMeasured.instrument:type_name -> pathway.v1.OutcomeInstrument
+	5,  // 23: pathway.v1.OutcomeMeasured.point:type_name -> pathway.v1.MeasurementPoint
+	34, // 24: pathway.v1.OutcomeMeasured.measured_at:type_name -> google.protobuf.Timestamp
+	22, // 25: pathway.v1.OutcomeMeasured.ons4:type_name -> pathway.v1.Ons4Scores
+	23, // 26: pathway.v1.OutcomeMeasured.warwick_edinburgh:type_name -> pathway.v1.WarwickEdinburghScores
+	25, // 27: pathway.v1.OutcomeMeasured.mycaw:type_name -> pathway.v1.MycawScores
+	6,  // 28: pathway.v1.ReferralDischarged.reason:type_name -> pathway.v1.DischargeReason
+	37, // 29: pathway.v1.ReferralDischarged.code:type_name -> pathway.v1.Coded
+	7,  // 30: pathway.v1.ReferralCancelled.reason:type_name -> pathway.v1.CancelReason
+	8,  // 31: pathway.v1.ReferralErased.ground:type_name -> pathway.v1.ErasureGround
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_pathway_v1_referral_proto_init() }
@@ -2604,7 +2715,7 @@ func file_pathway_v1_referral_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pathway_v1_referral_proto_rawDesc), len(file_pathway_v1_referral_proto_rawDesc)),
-			NumEnums:      8,
+			NumEnums:      9,
 			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,

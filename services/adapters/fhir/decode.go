@@ -381,6 +381,17 @@ func fillPerson(sub *referral.Submission, p patient, rs *resolver) []Issue {
 			sub.Person.LanguageSystem = cd.System
 		}
 	}
+	sub.Person.Sex = sexOf(p.Gender)
+	for _, ext := range p.Extension {
+		if ext.URL != ExtensionEthnicCategory || ext.ValueCodeableConcept == nil {
+			continue
+		}
+		for _, c := range ext.ValueCodeableConcept.Coding {
+			if c.System == SystemEthnicCategory {
+				sub.Person.Ethnicity = c.Code
+			}
+		}
+	}
 	for _, gp := range p.GeneralPractitioner {
 		if gp.Identifier != nil && sameSystem(gp.Identifier.System, SystemODS) {
 			sub.GPPractice = gp.Identifier.Value
@@ -441,6 +452,8 @@ var fieldPaths = map[string]string{
 	"external_reference":         "ServiceRequest.identifier",
 	"person.preferred_contact":   "Patient.telecom",
 	"person.language_system":     "Patient.communication.language",
+	"person.sex":                 "Patient.gender",
+	"person.ethnicity":           "Patient.extension",
 	"authored_on":                "ServiceRequest.authoredOn",
 	"category":                   "ServiceRequest.category",
 	"profiles":                   "ServiceRequest.meta.profile",

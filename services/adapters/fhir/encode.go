@@ -70,6 +70,11 @@ func EncodeServiceRequest(v View) ([]byte, error) {
 	if s.Person.Language != "" {
 		p.Communication = []communication{{Language: codeableConcept{Coding: []coding{{System: cmp.Or(s.Person.LanguageSystem, SystemBCP47), Code: s.Person.Language}}}}}
 	}
+	p.Gender = genderOf(s.Person.Sex)
+	if display, ok := referral.EthnicCategoryDisplay(s.Person.Ethnicity); ok {
+		p.Extension = []extension{{URL: ExtensionEthnicCategory, ValueCodeableConcept: &codeableConcept{
+			Coding: []coding{{System: SystemEthnicCategory, Code: s.Person.Ethnicity, Display: display}}}}}
+	}
 	if s.GPPractice != "" {
 		p.GeneralPractitioner = []reference{{Identifier: &identifier{System: SystemODS, Value: s.GPPractice}}}
 	}

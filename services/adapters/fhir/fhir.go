@@ -27,6 +27,11 @@
 //	  telecom phone/email, else contact with relationship v3-RoleCode ONESELF (best rank first)
 //	                            -> person.phone, email
 //	  communication[0].language.coding[0] code, system -> person.language, language_system
+//	  gender                    male, female, other, unknown -> person.sex male, female,
+//	                            indeterminate, not_known (the Data Dictionary's 1, 2, 9, X)
+//	  extension Extension-UKCore-EthnicCategory, valueCodeableConcept coding of system
+//	                            UKCore-EthnicCategoryEngland -> person.ethnicity (a coding of
+//	                            another system is not read)
 //	  generalPractitioner: identifier (ODS), or the Organization / PractitionerRole it names
 //	                            -> gp_practice (the requester's only when none is given)
 //	requester.identifier (ODS)  -> referrer.organisation; requester.display -> referrer.name
@@ -106,6 +111,11 @@ const (
 	SystemNeed        = "https://pathway.example/fhir/CodeSystem/need"
 	SystemSource      = "https://pathway.example/fhir/CodeSystem/referral-source"
 	SystemExternalRef = "https://pathway.example/fhir/Id/external-reference"
+	// ExtensionEthnicCategory is UK Core's extension of a Patient's ethnic
+	// category, SystemEthnicCategory the code system of England's
+	// categories (the NHS Data Dictionary's ETHNIC CATEGORY).
+	ExtensionEthnicCategory = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
+	SystemEthnicCategory    = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland"
 	// CodeSocialPrescribing is SNOMED CT |Referral to social prescribing service|.
 	CodeSocialPrescribing = "871731000000106"
 )
@@ -207,9 +217,11 @@ type communication struct {
 type patient struct {
 	ResourceType        string           `json:"resourceType"`
 	ID                  string           `json:"id,omitempty"`
+	Extension           []extension      `json:"extension,omitempty"`
 	Identifier          []identifier     `json:"identifier,omitempty"`
 	Name                []humanName      `json:"name,omitempty"`
 	Telecom             []contactPoint   `json:"telecom,omitempty"`
+	Gender              string           `json:"gender,omitempty"`
 	Contact             []patientContact `json:"contact,omitempty"`
 	BirthDate           string           `json:"birthDate,omitempty"`
 	Address             []address        `json:"address,omitempty"`
@@ -257,4 +269,29 @@ type healthcareService struct {
 	Category     []codeableConcept `json:"category,omitempty"`
 	Type         []codeableConcept `json:"type,omitempty"`
 	Specialty    []codeableConcept `json:"specialty,omitempty"`
+}
+
+// genders maps pathway's sex (the NHS Data Dictionary's PERSON STATED
+// GENDER CODE) to FHIR's administrative gender and back: indeterminate (9)
+// is other, not known (X) is unknown.
+var genders = [][2]string{{"male", "male"}, {"female", "female"}, {"indeterminate", "other"}, {"not_known", "unknown"}}
+
+func genderOf(sex string) string {
+	for _, g := range genders {
+		if g[0] == sex {
+			return g[1]
+		}
+	}
+	return ""
+}
+
+// sexOf returns the sex of a FHIR gender; one FHIR does not define comes
+// back as it is, for validation to refuse.
+func sexOf(gender string) string {
+	for _, g := range genders {
+		if g[1] == gender {
+			return g[0]
+		}
+	}
+	return gender
 }

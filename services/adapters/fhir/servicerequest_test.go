@@ -50,13 +50,15 @@ func TestRealisticServiceRequests(t *testing.T) {
 		}},
 		{"spoc-asap.json", func(t *testing.T, s referral.Submission) {
 			if s.Source != "spoc" || s.Urgency != "urgent" || s.ExternalReference != "SPOC-2026-0042" || s.GPPractice != "A81002" ||
-				strings.Join(s.Needs, ",") != "debt,housing,employment" || s.Person.Email != "alex.tester@example.org" || s.Person.GivenName != "Alex J" {
+				strings.Join(s.Needs, ",") != "debt,housing,employment" || s.Person.Email != "alex.tester@example.org" || s.Person.GivenName != "Alex J" ||
+				s.Person.Sex != "female" || s.Person.Ethnicity != "N" {
 				t.Fatalf("got %+v", s)
 			}
 		}},
 		{"safeguarding.json", func(t *testing.T, s referral.Submission) {
 			if !s.Safeguarding.Concern || !strings.Contains(s.Safeguarding.Details, "self-neglect") || s.WhatMatters != "Lives alone after bereavement; would like company" ||
-				s.Source != "hospital" || s.Urgency != "high" || s.GPPractice != "A81003" {
+				s.Source != "hospital" || s.Urgency != "high" || s.GPPractice != "A81003" ||
+				s.Person.Sex != "indeterminate" || s.Person.Ethnicity != "" {
 				t.Fatalf("got %+v", s)
 			}
 		}},
@@ -101,11 +103,15 @@ func TestInvalidServiceRequests(t *testing.T) {
 			[]string{"ServiceRequest.status", "ServiceRequest.code", "ServiceRequest.supportingInfo"}},
 		{"subject as a string", `{"resourceType": "ServiceRequest", "subject": "Sam"}`, []string{"ServiceRequest.subject"}},
 		{"malformed JSON", `{"resourceType": "ServiceRequest",`, []string{"ServiceRequest"}},
+		{"a gender FHIR does not define, an ethnic category England does not", strings.Replace(good, `"resourceType": "Patient",`,
+			`"resourceType": "Patient", "gender": "woman", "extension": [{"url": "`+fhir.ExtensionEthnicCategory+`", "valueCodeableConcept": {"coding": [{"system": "`+fhir.SystemEthnicCategory+`", "code": "I"}]}}],`, 1),
+			[]string{"Patient.gender", "Patient.extension"}},
 		{"requester without ODS", strings.Replace(good, "https://fhir.nhs.uk/Id/ods-organization-code\", \"value\": \"A81001\"}, \"display\"", "urn:other\", \"value\": \"A81001\"}, \"display\"", 1),
 			[]string{"ServiceRequest.requester.identifier"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, issues := fhir.DecodeServiceRequest([]byte(tc.body))
+			sub, structure := fhir.DecodeServiceRequest([]byte(tc.body))
+			issues := fhir.AllIssues(sub, structure, now)
 			got := map[string]bool{}
 			for _, is := range issues {
 				if is.Severity != "error" || is.Code == "" || is.Diagnostics == "" {

@@ -89,4 +89,3 @@ func TestReadsExportAsCSV(t *testing.T) {
 		t.Errorf("a bad limit as CSV: %d %s, want the 400 problem", code, hdr.Get("Content-Type"))
 	}
 }
-

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -271,7 +272,9 @@ func TestOpsSeePseudonyms(t *testing.T) {
 			}
 			path = before + id + after
 		}
-		return path + "?min_seq=" + strconv.FormatUint(last, 10)
+		// The query a route needs, besides min_seq.
+		query := map[string]string{"/v1/reports/activity": "month=" + kernel.Month(time.Now()) + "&"}
+		return path + "?" + query[pattern] + "min_seq=" + strconv.FormatUint(last, 10)
 	}
 	read := func(t *testing.T, key, path string) string {
 		t.Helper()

@@ -72,6 +72,7 @@ func (a *api) table() []struct {
 		{Route{"GET", "/v1/stats/funnel", rosterRead}, a.funnelStats},
 		{Route{"GET", "/v1/caseloads/{worker}", rosterRead}, a.getCaseload},
 		{Route{"GET", "/v1/alerts", rosterStaff}, a.listAlerts},
+		{Route{"GET", "/v1/reports/activity", rosterStaff}, a.activityReport},
 		{Route{"POST", "/v1/directory/partners", admins}, a.savePartner()},
 		{Route{"POST", "/v1/directory/services", admins}, a.createService()},
 		{Route{"PUT", "/v1/directory/services/{id}", admins}, a.updateService()},

@@ -30,6 +30,9 @@ type ReadModels struct {
 	// status feed (GET /v1/referrals) and the FHIR ServiceRequest search;
 	// nil answers 503.
 	Referrers *projections.Engine
+	// Activity is the engine of the activity.Report behind the monthly
+	// activity report (GET /v1/reports/activity); nil answers 503.
+	Activity *projections.Engine
 	// ReadTimeout bounds a ?min_seq wait; default 5s.
 	ReadTimeout time.Duration
 }

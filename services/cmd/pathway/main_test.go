@@ -31,6 +31,7 @@ import (
 	"github.com/pathway-sp/pathway/events/eventstest"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -587,12 +588,17 @@ func TestRebuildCommand(t *testing.T) {
 	}
 	p.do("POST", "/v1/referrals/"+ids[0]+"/contacts", lw, map[string]any{"kind": "phone", "when": time.Now().Add(-time.Hour).Format(time.RFC3339), "duration_minutes": 30}, nil)
 	last := p.logLength()
-	endpoints := []string{"/v1/waitlists", "/v1/waitlists/U12345", "/v1/caseloads", "/v1/caseloads/" + wk.ID, "/v1/stats/funnel"}
+	endpoints := []string{"/v1/waitlists", "/v1/waitlists/U12345", "/v1/caseloads", "/v1/caseloads/" + wk.ID, "/v1/stats/funnel",
+		"/v1/reports/activity?month=" + kernel.Month(time.Now())}
 	answers := func(p *pathway) map[string]string {
 		out := map[string]string{}
 		for _, e := range endpoints {
 			var body map[string]any
-			if code, _ := p.do("GET", fmt.Sprintf("%s?min_seq=%d", e, last), ops, nil, &body); code != http.StatusOK {
+			sep := "?"
+			if strings.Contains(e, "?") {
+				sep = "&"
+			}
+			if code, _ := p.do("GET", fmt.Sprintf("%s%smin_seq=%d", e, sep, last), ops, nil, &body); code != http.StatusOK {
 				t.Fatalf("GET %s: %d", e, code)
 			}
 			delete(body, "as_of") // the moment of the read
@@ -606,7 +612,7 @@ func TestRebuildCommand(t *testing.T) {
 
 	var out, errb bytes.Buffer
 	code := run(context.Background(), []string{"rebuild", "--data", data}, func(string) string { return "" }, &out, &errb)
-	for _, name := range []string{"waitlists", "caseloads", "funnel", "triage-queue", "assignment-view", "handoff-deadlines", "webhook-deliveries"} {
+	for _, name := range []string{"waitlists", "caseloads", "funnel", "activity-report", "triage-queue", "assignment-view", "handoff-deadlines", "webhook-deliveries"} {
 		if code != 0 || !strings.Contains(out.String(), name+": rebuilt to sequence") {
 			t.Fatalf("rebuild: exit %d\nstdout %s\nstderr %s", code, out.String(), errb.String())
 		}

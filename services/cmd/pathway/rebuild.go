@@ -12,6 +12,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/keyring"
 	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/activity"
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/feed"
 	"github.com/pathway-sp/pathway/projections/funnel"
@@ -32,6 +33,7 @@ var readModels = map[string]func() projections.Projection{
 	waitlists.Name:         func() projections.Projection { return waitlists.New() },
 	caseloads.Name:         func() projections.Projection { return caseloads.New() },
 	funnel.Name:            func() projections.Projection { return funnel.New() },
+	activity.Name:          func() projections.Projection { return activity.New() },
 	feed.Name:              func() projections.Projection { return feed.New() },
 	partners.Name:          func() projections.Projection { return partners.New() },
 	timeseries.Name:        func() projections.Projection { return timeseries.New() },

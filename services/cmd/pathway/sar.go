@@ -13,6 +13,7 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/activity"
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/waitlists"
@@ -66,6 +67,10 @@ func sarViews(read map[string]func(fn func(p projections.Projection))) []sar.Vie
 			r, ok := p.(*funnel.Funnel).Referrals[id]
 			return r, ok
 		},
+		activity.Name: func(p projections.Projection, id string) (any, bool) {
+			r, ok := p.(*activity.Report).Referrals[id]
+			return r, ok
+		},
 		intake.IndexName: func(p projections.Projection, id string) (any, bool) {
 			for _, e := range p.(*intake.Index).ManualTriageQueue() {
 				if e.ID == id {
@@ -76,7 +81,7 @@ func sarViews(read map[string]func(fn func(p projections.Projection))) []sar.Vie
 		},
 	}
 	var out []sar.View
-	for _, name := range []string{intake.IndexName, waitlists.Name, caseloads.Name, funnel.Name} {
+	for _, name := range []string{intake.IndexName, waitlists.Name, caseloads.Name, funnel.Name, activity.Name} {
 		if r, ok := read[name]; ok {
 			out = append(out, readModelView{name: name, read: r, of: ofs[name]})
 		}
@@ -145,7 +150,7 @@ func sarCommand(ctx context.Context, args []string, getenv func(string) string, 
 	store := events.New(js, events.Options{Keys: ring})
 	// The read models, replayed from the log for the export.
 	read := map[string]func(fn func(p projections.Projection)){}
-	for _, name := range []string{intake.IndexName, waitlists.Name, caseloads.Name, funnel.Name} {
+	for _, name := range []string{intake.IndexName, waitlists.Name, caseloads.Name, funnel.Name, activity.Name} {
 		p := readModels[name]()
 		fmt.Fprintf(stderr, "reading %s\n", name)
 		if _, err := projections.Replay(ctx, store, p, 0, nil); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/activity"
 	"github.com/pathway-sp/pathway/projections/caseloads"
 	"github.com/pathway-sp/pathway/projections/feed"
 	"github.com/pathway-sp/pathway/projections/funnel"
@@ -103,16 +104,17 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		ret := retention.New(store, eraser, retention.Options{Policy: cfg.Retention, Logger: log, Checkpoints: obj})
 		parts = append(parts, part{"retention", supervisor.Signalled(ret, ret.Engine().Running())})
 		log.Info("retention policy", "policy", cfg.Retention.String())
-		wl, cl, fn := engine(waitlists.New()), engine(caseloads.New()), engine(funnel.New())
+		wl, cl, fn, ac := engine(waitlists.New()), engine(caseloads.New()), engine(funnel.New()), engine(activity.New())
 		hc.Referrals.SAR = sar.New(store, people, auditLog, sarViews(map[string]func(fn func(p projections.Projection)){
 			intake.IndexName: engineRead(queue), waitlists.Name: engineRead(wl), caseloads.Name: engineRead(cl), funnel.Name: engineRead(fn),
+			activity.Name: engineRead(ac),
 		}), nil)
 		// The referrers' status feed: in /readyz too, so that a referrer
 		// polling it after a restart is never answered from a view still
 		// catching up.
 		rf := engine(feed.New())
 		writePath = append(writePath, rf)
-		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, Referrers: rf, WaitTarget: cfg.WaitTarget}
+		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, Referrers: rf, Activity: ac, WaitTarget: cfg.WaitTarget}
 		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, err

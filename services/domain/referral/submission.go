@@ -76,6 +76,13 @@ type Person struct {
 	// LanguageSystem is the code system of Language as a FHIR sender gave
 	// it; empty for BCP 47 (urn:ietf:bcp:47).
 	LanguageSystem string `json:"language_system,omitempty"`
+	// Sex is the person's stated gender as the NHS Data Dictionary's
+	// PERSON STATED GENDER CODE, by wire name (male, female,
+	// indeterminate, not_known); optional.
+	Sex string `json:"sex,omitempty"`
+	// Ethnicity is the person's NHS ETHNIC CATEGORY code ("A" to "H", "J"
+	// to "N", "P", "R", "S", "Z" not stated, "99" not known); optional.
+	Ethnicity string `json:"ethnicity,omitempty"`
 }
 
 // Safeguarding is the referrer's safeguarding concern, if any.

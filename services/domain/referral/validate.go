@@ -402,6 +402,10 @@ func (s Submission) validatePerson(errs *fieldErrors, now time.Time) {
 		errs.add("person.language", "must be a language tag such as en, pl or pt-BR")
 	}
 	errs.prose("person.accessibility_needs", p.AccessibilityNeeds, false, maxTextLen)
+	errs.oneOf("person.sex", p.Sex, sexes, false)
+	if _, ok := EthnicCategoryDisplay(p.Ethnicity); p.Ethnicity != "" && !ok {
+		errs.add("person.ethnicity", "must be an NHS ethnic category code, one of %s (Z: not stated, 99: not known)", strings.Join(EthnicCategoryCodes(), ", "))
+	}
 }
 
 // validateContact checks that the person can be reached: a phone number or
@@ -473,6 +477,8 @@ func (s Submission) validateConsent(errs *fieldErrors, now time.Time) {
 // records it, or nil and every invalid field (see Validate). Values are
 // normalised: the NHS number to its digits, the postcode and phone number
 // to their usual forms, names trimmed and the language tag in BCP 47 case.
+// The person's age band (AgeBand) is computed from the date of birth on
+// the UK date of now.
 // The event carries SNOMED CT 871731000000106 |Referral to social
 // prescribing service|; Channel is left for the caller to set. It is safe
 // for concurrent use.
@@ -500,6 +506,7 @@ func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []kernel.
 	if p.Language != "" {
 		language = canonicalLanguage(p.Language)
 	}
+	sex, _ := ParseSex(p.Sex)
 	return &pathwayv1.ReferralReceived{
 		Source: pathwayv1.ReferralSource(sources.number[s.Source]),
 		Referrer: &pathwayv1.Referrer{
@@ -522,6 +529,9 @@ func (s Submission) Event(now time.Time) (*pathwayv1.ReferralReceived, []kernel.
 			InterpreterNeeded:  p.InterpreterNeeded,
 			AccessibilityNeeds: p.AccessibilityNeeds,
 			LanguageSystem:     p.LanguageSystem,
+			Sex:                sex,
+			EthnicCategory:     p.Ethnicity,
+			AgeBand:            AgeBand(yearsBetween(dob.Year(), dob.Month(), dob.Day(), now.In(kernel.UKTime()))),
 		},
 		GpPractice:   s.GPPractice,
 		Needs:        ns,
@@ -590,6 +600,8 @@ func FromEvent(ev *pathwayv1.ReferralReceived) Submission {
 			InterpreterNeeded:  p.GetInterpreterNeeded(),
 			AccessibilityNeeds: p.GetAccessibilityNeeds(),
 			LanguageSystem:     p.GetLanguageSystem(),
+			Sex:                SexName(p.GetSex()),
+			Ethnicity:          p.GetEthnicCategory(),
 		},
 		GPPractice:   ev.GetGpPractice(),
 		Needs:        ns,

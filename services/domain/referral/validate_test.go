@@ -537,6 +537,7 @@ func TestEvent(t *testing.T) {
 			Phone:            "07700900123",
 			PreferredContact: pathwayv1.ContactMethod_CONTACT_METHOD_PHONE,
 			Language:         "en",
+			AgeBand:          "65-74", // 70 on the day of receipt
 		},
 		GpPractice:   "A81001",
 		Needs:        []pathwayv1.Need{pathwayv1.Need_NEED_LONELINESS, pathwayv1.Need_NEED_MENTAL_HEALTH},

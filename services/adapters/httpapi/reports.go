@@ -1,0 +1,41 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/pathway-sp/pathway/projections"
+	"github.com/pathway-sp/pathway/projections/activity"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
+)
+
+// activityReport handles GET /v1/reports/activity?month=YYYY-MM (ops,
+// admin): the monthly activity report of a UK calendar month
+// (activity.Report.Compute), a long table of rows with their SNOMED CT
+// codes, which exports as CSV like every read (csv.go). A missing or
+// malformed month is 400 naming month; a month in the future or without
+// activity is a report without rows. Like the other views it takes
+// ?min_seq and ?as_of_seq.
+func (a *api) activityReport(w http.ResponseWriter, r *http.Request) {
+	month := r.URL.Query().Get("month")
+	if month == "" {
+		writeInvalid(w, kernel.FieldError{Field: "month", Reason: "is required: a month as YYYY-MM, e.g. 2026-11", Missing: true})
+		return
+	}
+	if _, _, err := kernel.ParseMonth(month); err != nil {
+		writeInvalid(w, kernel.FieldError{Field: "month", Reason: err.Error()})
+		return
+	}
+	if a.reads.Activity == nil {
+		a.writeError(w, r, kernel.Errorf(kernel.Unavailable, "the activity report is not served by this process"))
+		return
+	}
+	a.readView(w, r, a.reads.Activity, func() projections.Projection { return activity.New() }, func(p projections.Projection, seq uint64, now time.Time) any {
+		ans, _ := p.(*activity.Report).Compute(month) // the month was checked above
+		return struct {
+			Sequence uint64    `json:"sequence"`
+			AsOf     time.Time `json:"as_of"`
+			activity.Answer
+		}{seq, now, ans}
+	})
+}
