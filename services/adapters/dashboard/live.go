@@ -124,7 +124,9 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 			seq := h.position()
 			v, err := h.resolve(ctx, s.key, target.Path, target.Query(), h.cfg.Now())
 			if err != nil && !errors.Is(err, errNotFound) && !errors.Is(err, errForbidden) {
-				h.log.Error("live update: cannot read the page", "err", err)
+				if ctx.Err() == nil {
+					h.log.Error("live update: cannot read the page", "err", err)
+				}
 				return // the browser reconnects
 			}
 			if err != nil { // the worker or queue went away, or the referral out of reach
