@@ -370,6 +370,10 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/cases", http.StatusSeeOther)
 		return
 	}
+	if to, ok := postcodeFree(r.URL); ok {
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
 	h.settle(r.Context())
 	seq := h.position()
 	v, err := h.resolve(r.Context(), s.key, r.URL.Path, r.URL.Query(), h.cfg.Now())

@@ -122,6 +122,23 @@ func (h *handler) resolveWorkspace(ctx context.Context, key keys.Key, path strin
 	return view{}, errNotFound
 }
 
+// postcodeFree returns the address of a directory search without the
+// full postcode typed in its district field (its district instead), and
+// whether it changed: a postcode is personal data, which stays out of
+// addresses, the browser's history and the logs of what serves them.
+func postcodeFree(u *url.URL) (string, bool) {
+	if !strings.HasPrefix(u.Path, "/cases/") || !strings.HasSuffix(u.Path, "/directory") {
+		return "", false
+	}
+	q := u.Query()
+	pc := referral.NormalisePostcode(q.Get("district"))
+	if !referral.ValidPostcode(pc) {
+		return "", false
+	}
+	q.Set("district", referral.PostcodeDistrict(pc))
+	return u.Path + "?" + q.Encode(), true
+}
+
 // reach reads the referral id as key may see it: errNotFound when it does
 // not exist or the key may not reach it (another worker's), exactly as
 // the API answers 404; else a read error.

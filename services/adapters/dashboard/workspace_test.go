@@ -319,6 +319,11 @@ func TestWorkspaceHandoffLive(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(page, `value="`+svc+`"`) || !strings.Contains(page, `value="TS1"`) || strings.Contains(page, "TS1 3BA") {
 		t.Fatalf("the directory: %d, want the walking group found by the person's need and district, and never the full postcode", code)
 	}
+	// A full postcode typed goes out of the address at once.
+	if code, _, hdr := b.get("/cases/" + id + "/directory?search=1&district=" + url.QueryEscape("TS1 3BA")); code != http.StatusSeeOther ||
+		strings.Contains(hdr.Get("Location"), "3BA") || !strings.Contains(hdr.Get("Location"), "district=TS1") {
+		t.Errorf("a search by full postcode: %d to %q, want 303 to the district alone", code, hdr.Get("Location"))
+	}
 	token := formToken(t, page, "/cases/"+id+"/handoffs")
 	// Without consent: refused beside the box, nothing sent.
 	code, page, _ = b.post("/cases/"+id+"/handoffs", url.Values{"csrf": {token}, "service_id": {svc}, "shared_fields": {"given_name", "phone"}})
