@@ -3,6 +3,7 @@ package dashboard
 import (
 	"cmp"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -72,7 +73,7 @@ func (h *handler) myCaseload(ctx context.Context, key keys.Key, now time.Time) (
 	names := h.serviceNames()
 	for _, c := range cases {
 		ref, err := h.reach(ctx, key, c.ID)
-		if err == errNotFound {
+		if errors.Is(err, errNotFound) {
 			continue // moved on since the read model saw it
 		}
 		if err != nil {

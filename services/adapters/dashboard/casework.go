@@ -89,11 +89,16 @@ func fieldLabel(field string) string {
 		n, _ := strconv.Atoi(m[1])
 		return fmt.Sprintf("Goal %d %s", n+1, strings.ReplaceAll(m[2], "_", " "))
 	}
+	if m := concernField.FindStringSubmatch(field); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return strings.TrimSpace(fmt.Sprintf("Concern %d %s", n+1, strings.TrimPrefix(m[2], "concern")))
+	}
 	if m := itemField.FindStringSubmatch(field); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return fmt.Sprintf("Item %d", n+1)
 	}
-	field = strings.ReplaceAll(strings.ReplaceAll(strings.TrimPrefix(field, "ons4."), "_", " "), ".", " ")
+	field = strings.TrimPrefix(strings.TrimPrefix(field, "ons4."), "mycaw.")
+	field = strings.ReplaceAll(strings.ReplaceAll(field, "_", " "), ".", " ")
 	if field == "" {
 		return ""
 	}
@@ -101,8 +106,9 @@ func fieldLabel(field string) string {
 }
 
 var (
-	goalField = regexp.MustCompile(`^goals\[(\d+)\]\.(\w+)$`)
-	itemField = regexp.MustCompile(`^items\[(\d+)\]$`)
+	goalField    = regexp.MustCompile(`^goals\[(\d+)\]\.(\w+)$`)
+	itemField    = regexp.MustCompile(`^items\[(\d+)\]$`)
+	concernField = regexp.MustCompile(`^mycaw\.concerns\[(\d+)\]\.(\w+)$`)
 )
 
 // option is one choice of a radio group or a select.
@@ -128,6 +134,7 @@ type referralForms struct {
 	Open, Closable, Erased                   bool
 	Done                                     string
 	Contact, Plan, Ons4, Swemwbs, Wemwbs, Dc formState
+	Mycaw                                    formState
 	// Failed names the form sent back with errors ("" for none).
 	Failed                                string
 	Now                                   string
@@ -139,7 +146,7 @@ type referralForms struct {
 
 // Summary is the error summary of the form sent back, if any.
 func (f referralForms) Summary() []fieldMsg {
-	for _, s := range []formState{f.Contact, f.Plan, f.Ons4, f.Swemwbs, f.Wemwbs, f.Dc} {
+	for _, s := range []formState{f.Contact, f.Plan, f.Ons4, f.Swemwbs, f.Wemwbs, f.Mycaw, f.Dc} {
 		if s.Failed() {
 			return s.Summary
 		}
@@ -159,7 +166,7 @@ func (h *handler) referralForms(s session, ref *referral.Referral, done string) 
 	}
 	f := &referralForms{ID: ref.ID(), Open: ref.Status() == referral.StatusAssigned, Done: doneText[done],
 		Closable: ref.Status() == referral.StatusAssigned || ref.Status() == referral.StatusAccepted || ref.Status() == referral.StatusWaitlisted,
-		Contact:  tok("contact"), Plan: tok("plan"), Ons4: tok("ons4"), Swemwbs: tok("swemwbs"), Wemwbs: tok("wemwbs"), Dc: tok("discharge"),
+		Contact:  tok("contact"), Plan: tok("plan"), Ons4: tok("ons4"), Swemwbs: tok("swemwbs"), Wemwbs: tok("wemwbs"), Mycaw: tok("mycaw"), Dc: tok("discharge"),
 		Now: h.cfg.Now().In(h.cfg.Location).Format("2006-01-02T15:04"), Kinds: contactKinds, Reasons: dischargeOptions, Points: measurePoints,
 		Ons4Questions: ons4Questions, Goals: seq(goalRows), Swemwbs7: seq(7), Wemwbs14: seq(14), Scale10: seq(11), Scale5: []int{1, 2, 3, 4, 5},
 		DirectoryAvailable: h.cfg.Partners != nil}
@@ -323,6 +330,8 @@ var caseCommands = map[string]caseCommand{
 		state: func(f *referralForms) *formState { return &f.Swemwbs }, run: measure("swemwbs")},
 	"wemwbs": {done: "outcome", anchor: "outcomes-h", first: "point",
 		state: func(f *referralForms) *formState { return &f.Wemwbs }, run: measure("wemwbs")},
+	"mycaw": {done: "outcome", anchor: "outcomes-h", first: "point",
+		state: func(f *referralForms) *formState { return &f.Mycaw }, run: measure("mycaw")},
 	"discharge": {done: "discharge", anchor: "summary-h", first: "reason",
 		state: func(f *referralForms) *formState { return &f.Dc }, run: (*handler).discharge},
 }
@@ -488,6 +497,24 @@ func measure(instrument string) func(h *handler, ctx context.Context, ref *refer
 				we.Items = append(we.Items, score(fmt.Sprintf("items[%d]", i), 1, 5))
 			}
 			m.Scores = &pathwayv1.OutcomeMeasured_WarwickEdinburgh{WarwickEdinburgh: we}
+		case "mycaw":
+			m.Instrument = pathwayv1.OutcomeInstrument_OUTCOME_INSTRUMENT_MYCAW
+			my := &pathwayv1.MycawScores{}
+			for i := range 2 {
+				name := fmt.Sprintf("mycaw.concerns[%d].concern", i)
+				concern := strings.TrimSpace(v.Get(name))
+				switch {
+				case concern == "" && i == 0:
+					errs = append(errs, kernel.FieldError{Field: name, Reason: "is required: the person's first concern, in their words", Missing: true})
+				case concern == "":
+					continue
+				case len(concern) > 500:
+					errs = append(errs, kernel.FieldError{Field: name, Reason: "must be at most 500 characters"})
+				}
+				my.Concerns = append(my.Concerns, &pathwayv1.MycawConcern{Concern: concern, Score: score(fmt.Sprintf("mycaw.concerns[%d].score", i), 0, 6)})
+			}
+			my.Wellbeing = score("mycaw.wellbeing", 0, 6)
+			m.Scores = &pathwayv1.OutcomeMeasured_Mycaw{Mycaw: my}
 		}
 		if len(errs) > 0 {
 			return errs, nil

@@ -34,6 +34,7 @@ func (h *handler) funcs() template.FuncMap {
 		"goal":  func(i int, part string) string { return fmt.Sprintf("goals[%d].%s", i, part) },
 		"item":  func(i int) string { return fmt.Sprintf("items[%d]", i) },
 		"plus1": func(i int) int { return i + 1 },
+		"seq2":  func() []int { return []int{0, 1} },
 		"pair":  func(a, b any) struct{ A, B any } { return struct{ A, B any }{a, b} },
 		"triple": func(a, b, c any) struct{ A, B, C any } {
 			return struct{ A, B, C any }{a, b, c}

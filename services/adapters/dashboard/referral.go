@@ -52,6 +52,7 @@ type handoffRow struct {
 	ID, Service, Status, Requested, RespondBy, Reason, Outcome, Updated string
 	Open, Waiting                                                       bool
 	Shared                                                              []string
+	requested                                                           time.Time
 }
 
 // timelineItem is one event of the referral.
@@ -187,13 +188,14 @@ func (h *handler) referralPage(ctx context.Context, ref *referral.Referral, now 
 		req := hd.Requested()
 		row := handoffRow{ID: hd.ID(), Service: cmp.Or(names[req.GetServiceId()], "service "+req.GetServiceId()), Status: strings.ReplaceAll(string(hd.Status()), "-", " "),
 			Requested: h.stamp(hd.RequestedAt()), RespondBy: h.stamp(hd.RespondBy()), Updated: h.stamp(hd.UpdatedAt()), Reason: hd.Reason(),
-			Outcome: strings.ReplaceAll(hd.Outcome(), "_", " "), Open: hd.Status().Open(), Waiting: hd.Status() == handoff.StatusRequested}
+			Outcome: strings.ReplaceAll(hd.Outcome(), "_", " "), Open: hd.Status().Open(), Waiting: hd.Status() == handoff.StatusRequested,
+			requested: hd.RequestedAt()}
 		for _, f := range req.GetSharedFields() {
 			row.Shared = append(row.Shared, strings.ReplaceAll(handoff.SharedFieldName(f), "_", " "))
 		}
 		d.Handoffs = append(d.Handoffs, row)
 	}
-	slices.SortStableFunc(d.Handoffs, func(a, b handoffRow) int { return strings.Compare(b.Requested, a.Requested) })
+	slices.SortStableFunc(d.Handoffs, func(a, b handoffRow) int { return b.requested.Compare(a.requested) }) // the latest first
 	return d, nil
 }
 

@@ -250,8 +250,18 @@ func TestWorkspaceForms(t *testing.T) {
 	if code, _, _ := b.post(path+"/swemwbs", sw); code != http.StatusSeeOther {
 		t.Fatalf("SWEMWBS: %d, want 303", code)
 	}
+	// MYCaW: a concern is required; with one, it is recorded.
+	_, page, _ = b.get(path)
+	code, page, _ = b.post(path+"/mycaw", url.Values{"csrf": {formToken(t, page, path+"/mycaw")}, "point": {"baseline"}, "mycaw.wellbeing": {"4"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, `<a href="#mycaw-mycaw-concerns-0-concern">Concern 1 is required`) {
+		t.Errorf("MYCaW without a concern: %d, want 422 naming the first concern", code)
+	}
+	if code, _, _ := b.post(path+"/mycaw", url.Values{"csrf": {formToken(t, page, path+"/mycaw")}, "point": {"baseline"},
+		"mycaw.concerns[0].concern": {"Getting out"}, "mycaw.concerns[0].score": {"5"}, "mycaw.wellbeing": {"4"}}); code != http.StatusSeeOther {
+		t.Fatalf("MYCaW: %d, want 303", code)
+	}
 	_, page, _ = b.get(path + "?done=outcome")
-	for _, want := range []string{"Join the walking group", "(by 31 January 2027)", "Outcome measure recorded.", `data-instrument="SWEMWBS"`, "<td class=\"num\">20</td>"} {
+	for _, want := range []string{"Join the walking group", "(by 31 January 2027)", "Outcome measure recorded.", `data-instrument="SWEMWBS"`, "<td class=\"num\">20</td>", `data-instrument="MYCaW"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the referral page lacks %q", want)
 		}
