@@ -107,8 +107,14 @@ func split(m protoreflect.Message) protoreflect.Message {
 		var part protoreflect.Value
 		switch {
 		case whole:
-			part = m.Get(fd)
+			// Kept before the field is cleared: a list or map that Get
+			// returns is a view of m's own field, which Clear empties.
+			if out == nil {
+				out = m.Type().New()
+			}
+			out.Set(fd, m.Get(fd))
 			m.Clear(fd)
+			continue
 		case msg != nil && hasSealed(msg):
 			sub := split(m.Mutable(fd).Message())
 			if sub == nil {

@@ -867,6 +867,17 @@ func testSealed(t *testing.T, h Harness) {
 		}
 		break
 	}
+	// A sealed repeated field (a plan's goals) is sealed whole and comes
+	// back whole.
+	plan := events.Event{Payload: &pathwayv1.SupportPlanAgreed{WhatMatters: "Quiet walks",
+		Goals: []*pathwayv1.Goal{{Id: "g1", Description: "Sing with the Zabrowski choir"}, {Id: "g2", Description: "Tend an allotment"}}}}
+	seq = mustAppend(t, s, agg, seq, plan)
+	if raw, err := st.GetMsg(ctx(t), seq); err != nil || strings.Contains(string(raw.Data), "Zabrowski") {
+		t.Errorf("the stored plan holds a goal in clear (%v)", err)
+	}
+	if recs, _ := mustLoad(t, s, agg); len(recs) != 2 || !proto.Equal(recs[1].Payload, plan.Payload) {
+		t.Errorf("load of a plan: got %v, want its goals as appended", recs)
+	}
 }
 
 func testErased(t *testing.T, h Harness) {

@@ -112,6 +112,9 @@ type Config struct {
 	// address the throttle counts) and X-Forwarded-Proto (https makes the
 	// cookies Secure) are believed; the zero value trusts none.
 	Proxies edge.Proxies
+	// Workspace, when set, serves the link worker workspace under /cases
+	// (workspace.go) and lets link worker keys sign in; nil leaves it out.
+	Workspace *Workspace
 }
 
 func (c *Config) defaults() {
@@ -136,6 +139,11 @@ func (c *Config) defaults() {
 	if c.Throttle == nil {
 		c.Throttle = edge.NewThrottle(edge.ThrottleOptions{})
 	}
+	if c.Workspace != nil && c.Workspace.FollowUpAfter == 0 {
+		ws := *c.Workspace
+		ws.FollowUpAfter = DefaultFollowUpAfter
+		c.Workspace = &ws
+	}
 }
 
 // Validate reports what is missing or wrong in c, after defaults.
@@ -155,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Secret) < 32 {
 		errs = append(errs, errors.New("dashboard: Secret must be at least 32 bytes"))
+	}
+	if c.Workspace != nil {
+		errs = append(errs, c.Workspace.validate())
 	}
 	if c.WaitTarget < 0 || c.SessionTTL < 0 || c.LiveInterval < 0 {
 		errs = append(errs, errors.New("dashboard: durations must be positive"))
@@ -188,7 +199,7 @@ func New(cfg Config) http.Handler {
 	h := &handler{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	funcs := h.funcs()
 	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html", "templates/alerts.html"))
-	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound"} {
+	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound", "forbidden", "mycaseload", "referral", "directory"} {
 		h.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	h.signin = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/signin.html"))
@@ -204,6 +215,9 @@ func New(cfg Config) http.Handler {
 	h.mux.Handle("POST /signin", protect.Handler(http.HandlerFunc(h.signinSubmit)))
 	h.mux.Handle("POST /signout", protect.Handler(http.HandlerFunc(h.signout)))
 	h.mux.HandleFunc("GET /live", h.live)
+	if cfg.Workspace != nil {
+		h.mux.Handle("POST /cases/{id}/{form}", protect.Handler(http.HandlerFunc(h.caseForm)))
+	}
 	h.mux.HandleFunc("GET /", h.page)
 	return h
 }
@@ -227,13 +241,24 @@ type page struct {
 	Seq  uint64
 	CSRF string
 	Key  keys.Key
+	// Worker: the page is the link worker workspace's (its navigation).
+	Worker bool
 	// Controls are the page's filters, outside the live region.
 	Controls any
 	Data     any
+	// Forms are the page's forms, after the live region (which a live
+	// update replaces: a form there would lose what was typed).
+	Forms any
+	// Failed: a form on the page was sent back with errors.
+	Failed bool
 }
 
-// errNotFound reports a page that does not exist.
+// errNotFound reports a page that does not exist, or that the key may
+// not know exists (another worker's referral).
 var errNotFound = errors.New("dashboard: no such page")
+
+// errForbidden reports a page that the key's role may not see.
+var errForbidden = errors.New("dashboard: not a page for this role")
 
 // view is a resolved page: its template, title and data.
 type view struct {
@@ -243,11 +268,30 @@ type view struct {
 	// the referrals it shows, for the audit of reads.
 	route     string
 	referrals []string
+	// worker: a workspace page; static: a page without live updates
+	// (its forms fill it); forms: the forms after the live region.
+	worker, static bool
+	// formsFor makes the page's forms, whose tokens bind to the session.
+	formsFor func(session) any
 }
 
-// resolve finds the page at path with query q and builds its data from
-// the read models at now.
-func (h *handler) resolve(path string, q url.Values, now time.Time) (view, error) {
+// resolve finds the page at path with query q for key and builds its
+// data from the read models (and, for the workspace, the log) at now.
+// Errors: errNotFound, errForbidden (a page of another role), or a read
+// error.
+func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.Values, now time.Time) (view, error) {
+	if path == "/cases" || strings.HasPrefix(path, "/cases/") {
+		if h.cfg.Workspace == nil {
+			return view{}, errNotFound
+		}
+		if key.Role != keys.RoleLinkWorker {
+			return view{}, errForbidden
+		}
+		return h.resolveWorkspace(ctx, key, path, q, now)
+	}
+	if key.Role == keys.RoleLinkWorker {
+		return view{}, errForbidden
+	}
 	switch {
 	case path == "/":
 		// Counts, and the alerts by initials: those are recorded.
@@ -304,6 +348,8 @@ func known(path string) bool {
 		return true
 	case strings.HasPrefix(path, "/waitlists/"), strings.HasPrefix(path, "/caseloads/"):
 		return true
+	case path == "/cases", strings.HasPrefix(path, "/cases/"):
+		return true
 	}
 	return false
 }
@@ -319,26 +365,67 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		h.toSignin(w, r, err)
 		return
 	}
-	h.settle(r.Context())
-	seq := h.position()
-	v, err := h.resolve(r.URL.Path, r.URL.Query(), h.cfg.Now())
-	if err != nil {
-		h.notFound(w, r)
+	if r.URL.Path == "/" && s.key.Role == keys.RoleLinkWorker && h.cfg.Workspace != nil {
+		// A link worker's home is their caseload.
+		http.Redirect(w, r, "/cases", http.StatusSeeOther)
 		return
 	}
-	if h.cfg.Audit != nil && len(v.referrals) > 0 {
-		recs := make([]audit.Record, len(v.referrals))
-		for i, id := range v.referrals {
-			recs[i] = audit.Record{KeyID: s.key.ID, Role: string(s.key.Role), Organisation: s.key.Organisation, Referral: id, Route: v.route, Status: http.StatusOK}
-		}
-		if err := h.cfg.Audit.RecordAll(r.Context(), recs); err != nil {
-			h.log.Error("dashboard: audit record failed: the page is refused", "err", err)
-			http.Error(w, "the page could not be recorded in the audit log; retry shortly", http.StatusServiceUnavailable)
-			return
-		}
+	if to, ok := postcodeFree(r.URL); ok {
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
 	}
-	h.render(w, http.StatusOK, v.name, page{Title: v.title, Nav: v.nav, Live: r.URL.RequestURI(), Seq: seq,
-		CSRF: h.csrfToken("session", s.value), Key: s.key, Controls: v.controls, Data: v.data})
+	h.settle(r.Context())
+	seq := h.position()
+	v, err := h.resolve(r.Context(), s.key, r.URL.Path, r.URL.Query(), h.cfg.Now())
+	if err != nil {
+		h.refuse(w, r, s, err)
+		return
+	}
+	if !h.audited(w, r, s, v) {
+		return
+	}
+	p := page{Title: v.title, Nav: v.nav, Live: r.URL.RequestURI(), Seq: seq, CSRF: h.csrfToken("session", s.value), Key: s.key,
+		Worker: v.worker, Controls: v.controls, Data: v.data}
+	if v.formsFor != nil {
+		p.Forms = v.formsFor(s)
+	}
+	if v.static {
+		p.Live = ""
+	}
+	h.render(w, http.StatusOK, v.name, p)
+}
+
+// audited records in the audit log that s's key read the referrals v
+// shows; when it cannot, it answers 503 and returns false.
+func (h *handler) audited(w http.ResponseWriter, r *http.Request, s session, v view) bool {
+	if h.cfg.Audit == nil || len(v.referrals) == 0 {
+		return true
+	}
+	recs := make([]audit.Record, len(v.referrals))
+	for i, id := range v.referrals {
+		recs[i] = audit.Record{KeyID: s.key.ID, Role: string(s.key.Role), Organisation: s.key.Organisation, Referral: id, Route: v.route, Status: http.StatusOK}
+	}
+	if err := h.cfg.Audit.RecordAll(r.Context(), recs); err != nil {
+		h.log.Error("dashboard: audit record failed: the page is refused", "err", err)
+		http.Error(w, "the page could not be recorded in the audit log; retry shortly", http.StatusServiceUnavailable)
+		return false
+	}
+	return true
+}
+
+// refuse answers a page resolve refused: 404, 403 naming the pages the
+// key may see, or 503 for a read error (logged).
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, s session, err error) {
+	switch {
+	case errors.Is(err, errNotFound):
+		h.notFound(w, r)
+	case errors.Is(err, errForbidden):
+		h.render(w, http.StatusForbidden, "forbidden", page{Title: "Not a page for this key", CSRF: h.csrfToken("session", s.value), Key: s.key,
+			Worker: s.key.Role == keys.RoleLinkWorker, Data: s.key.Role == keys.RoleLinkWorker})
+	default:
+		h.log.Error("dashboard: cannot read the page", "path", r.URL.Path, "err", err)
+		http.Error(w, "cannot read this page right now; retry shortly", http.StatusServiceUnavailable)
+	}
 }
 
 // toSignin sends a request without a session to the sign-in page.
@@ -355,7 +442,7 @@ func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
 	s, err := h.session(r)
 	p := page{Title: "Not found", Data: r.URL.Path}
 	if err == nil {
-		p.CSRF, p.Key = h.csrfToken("session", s.value), s.key
+		p.CSRF, p.Key, p.Worker = h.csrfToken("session", s.value), s.key, s.key.Role == keys.RoleLinkWorker
 	}
 	h.render(w, http.StatusNotFound, "notfound", p)
 }

@@ -31,6 +31,8 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/alerts"
 	"github.com/pathway-sp/pathway/services/audit"
+	"github.com/pathway-sp/pathway/services/handoffs"
+	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -70,6 +72,9 @@ type envOptions struct {
 	proxies edge.Proxies
 	tls     bool               // serve over TLS
 	server  func(*http.Server) // set the server's limits
+	// workspace serves the link worker workspace with the real intake
+	// and handoffs services.
+	workspace bool
 }
 
 func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
@@ -108,8 +113,17 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 	if e.audit, err = audit.Open(ctx, lg.JS, audit.Options{}); err != nil {
 		t.Fatal(err)
 	}
+	var ws *dashboard.Workspace
+	if o.workspace {
+		people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1, eventstest.Master())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws = &dashboard.Workspace{Store: lg.Store, Cases: intake.New(lg.Store, people, intake.Options{}),
+			Handoffs: handoffs.New(lg.Store, handoffs.Options{Now: e.clock.Now})}
+	}
 	done := make(chan struct{})
-	h := dashboard.New(dashboard.Config{
+	h := dashboard.New(dashboard.Config{Workspace: ws,
 		Alerts: engine(alerts.NewView()), AlertAfter: 4 * time.Hour,
 		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
 		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),

@@ -30,6 +30,15 @@ func (h *handler) funcs() template.FuncMap {
 	return template.FuncMap{
 		"add": func(a, b float64) float64 { return a + b },
 		"sub": func(a, b float64) float64 { return a - b },
+		// The workspace's form field names.
+		"goal":  func(i int, part string) string { return fmt.Sprintf("goals[%d].%s", i, part) },
+		"item":  func(i int) string { return fmt.Sprintf("items[%d]", i) },
+		"plus1": func(i int) int { return i + 1 },
+		"seq2":  func() []int { return []int{0, 1} },
+		"pair":  func(a, b any) struct{ A, B any } { return struct{ A, B any }{a, b} },
+		"triple": func(a, b, c any) struct{ A, B, C any } {
+			return struct{ A, B, C any }{a, b, c}
+		},
 	}
 }
 
@@ -55,8 +64,15 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "view must be a dashboard path", http.StatusBadRequest)
 		return
 	}
-	if _, err := h.resolve(target.Path, target.Query(), h.cfg.Now()); err != nil {
-		http.Error(w, "no such page", http.StatusNotFound)
+	if v, err := h.resolve(r.Context(), s.key, target.Path, target.Query(), h.cfg.Now()); err != nil || v.static {
+		switch {
+		case errors.Is(err, errForbidden):
+			http.Error(w, "not a page for this key", http.StatusForbidden)
+		case err == nil, errors.Is(err, errNotFound):
+			http.Error(w, "no such live page", http.StatusNotFound)
+		default:
+			http.Error(w, "cannot read this page right now", http.StatusServiceUnavailable)
+		}
 		return
 	}
 	since := r.URL.Query().Get("since")
@@ -107,8 +123,14 @@ func (h *handler) live(w http.ResponseWriter, r *http.Request) {
 			h.settle(ctx)
 			seen = h.positions()
 			seq := h.position()
-			v, err := h.resolve(target.Path, target.Query(), h.cfg.Now())
-			if err != nil { // the worker or queue went away
+			v, err := h.resolve(ctx, s.key, target.Path, target.Query(), h.cfg.Now())
+			if err != nil && !errors.Is(err, errNotFound) && !errors.Is(err, errForbidden) {
+				if ctx.Err() == nil {
+					h.log.Error("live update: cannot read the page", "err", err)
+				}
+				return // the browser reconnects
+			}
+			if err != nil { // the worker or queue went away, or the referral out of reach
 				fmt.Fprint(stream, "event: gone\ndata: \n\n")
 				stream.Flush()
 				return

@@ -89,8 +89,8 @@ func (h *handler) sessionValue(keyID string, expires time.Time) string {
 var errNoSession = errors.New("dashboard: not signed in")
 
 // session returns the request's session: a well-signed cookie, not
-// expired by the injected clock, whose key is still an unrevoked ops or
-// admin key. Every failure is errNoSession, except a failure to read the
+// expired by the injected clock, whose key is still an unrevoked key of a
+// role that may sign in (allowed). Every failure is errNoSession, except a failure to read the
 // key, which is returned as is.
 func (h *handler) session(r *http.Request) (session, error) {
 	c, err := r.Cookie(sessionCookie)
@@ -123,14 +123,17 @@ func (h *handler) check(ctx context.Context, value string) (session, error) {
 	if err != nil {
 		return session{}, err
 	}
-	if k.Revoked() || !allowed(k.Role) {
+	if k.Revoked() || !h.allowed(k.Role) {
 		return session{}, errNoSession
 	}
 	return session{key: k, expires: expires, value: value}, nil
 }
 
-// allowed reports whether a role may sign in to the dashboard.
-func allowed(r keys.Role) bool { return r == keys.RoleOps || r == keys.RoleAdmin }
+// allowed reports whether a role may sign in to the dashboard: ops and
+// admin, and link workers when the workspace is served.
+func (h *handler) allowed(r keys.Role) bool {
+	return r == keys.RoleOps || r == keys.RoleAdmin || r == keys.RoleLinkWorker && h.cfg.Workspace != nil
+}
 
 // csrfToken is the token a form must carry: a signature bound to a
 // cookie (the sign-in nonce, or the session), so that another site can

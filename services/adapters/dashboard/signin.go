@@ -67,7 +67,8 @@ func (h *handler) renderSignin(w http.ResponseWriter, r *http.Request, status in
 	_, _ = w.Write(buf.Bytes())
 }
 
-// signinSubmit serves POST /signin: an ops or admin key becomes a session.
+// signinSubmit serves POST /signin: an ops, admin or (with the
+// workspace) link worker key becomes a session.
 func (h *handler) signinSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if err := r.ParseForm(); err != nil {
@@ -109,10 +110,14 @@ func (h *handler) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderSignin(w, r, http.StatusUnauthorized, signinData{Next: next, Error: "That is not a valid API key, or it has been revoked."})
 		return
 	}
-	if !allowed(k.Role) {
+	if !h.allowed(k.Role) {
 		h.log.Info("dashboard sign-in refused", "client", client.String(), "key_id", k.ID, "role", string(k.Role))
+		who := "Only ops and admin keys"
+		if h.cfg.Workspace != nil {
+			who = "Only ops, admin and link worker keys"
+		}
 		h.renderSignin(w, r, http.StatusForbidden, signinData{Next: next,
-			Error: "Only ops and admin keys can sign in to the dashboard; this is a " + string(k.Role) + " key."})
+			Error: who + " can sign in to the dashboard; this is a " + string(k.Role) + " key."})
 		return
 	}
 	expires := h.cfg.Now().Add(h.cfg.SessionTTL)

@@ -2,11 +2,9 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"strings"
 
-	"github.com/pathway-sp/pathway/events"
-	"github.com/pathway-sp/pathway/services/aggregate"
+	"github.com/pathway-sp/pathway/services/access"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/keys"
 	"google.golang.org/protobuf/proto"
@@ -45,26 +43,10 @@ func (a *api) visible(ctx context.Context, key keys.Key, ref *referral.Referral)
 	return true, nil
 }
 
-// linkWorkerReaches reports whether a link worker's key may reach ref.
+// linkWorkerReaches reports whether a link worker's key may reach ref
+// (access.LinkWorkerReaches, which the dashboard's workspace asks too).
 func (a *api) linkWorkerReaches(ctx context.Context, key keys.Key, ref *referral.Referral) (bool, error) {
-	if key.Worker == "" {
-		return false, nil
-	}
-	if ref.Worker() == key.Worker {
-		return true, nil
-	}
-	pcn, err := a.pcnOf(ctx, key.Worker)
-	if err != nil || pcn == "" {
-		return false, err
-	}
-	if ref.Queue() == pcn {
-		return true, nil
-	}
-	if !key.Has(keys.ScopeTeam) || ref.Worker() == "" {
-		return false, nil
-	}
-	theirs, err := a.pcnOf(ctx, ref.Worker())
-	return theirs == pcn, err
+	return access.LinkWorkerReaches(ctx, a.store, key, ref)
 }
 
 // pseudonymised reports whether key sees pseudonymised views of people:
@@ -107,16 +89,4 @@ func clearFreeText(m protoreflect.Message) {
 		}
 		return true
 	})
-}
-
-// pcnOf is the PCN of the link worker with id; "" when there is none.
-func (a *api) pcnOf(ctx context.Context, id string) (string, error) {
-	wk, _, err := events.Get(ctx, a.store, aggregate.Worker, id)
-	if errors.Is(err, events.ErrNotFound) {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return wk.PCN(), nil
 }

@@ -69,6 +69,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		return e
 	}
 	var auth *keys.Authenticator
+	var cases *intake.Service // intake's case work, for the link worker workspace
 	// One throttle of failed key checks for the API and the dashboard's
 	// sign-in, counting clients behind the trusted proxies.
 	proxies, err := edge.ParseProxies(cfg.TrustedProxies)
@@ -91,6 +92,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 			return nil, err
 		}
 		in := intake.New(store, people, intake.Options{})
+		cases = in
 		if err := in.Backfill(ctx, js, log); err != nil {
 			return nil, err
 		}
@@ -144,6 +146,8 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 	}
 	if dash.Keys != nil {
 		dash.Partners = v.Partners
+		// The link worker workspace runs the API's commands.
+		dash.Workspace = &dashboard.Workspace{Store: store, Cases: cases, Handoffs: v.Handoffs}
 		hc.UI = dashboard.New(dash)
 	}
 
