@@ -93,8 +93,12 @@ type serveConfig struct {
 	// TrustedProxies are CIDR prefixes or addresses of reverse proxies
 	// whose X-Forwarded-For and X-Forwarded-Proto are believed.
 	TrustedProxies []string
-	// demoOut receives the demo's ops key; default discard.
+	// demoOut receives the demo's progress and keys; default discard.
 	demoOut io.Writer
+	// demo sizes the demo region; zero values take demo.Load's defaults.
+	demo demoConfig
+	// demoStaged is set once stageDemo has put the demo region in place.
+	demoStaged bool
 	// rules are the compiled triage rules, loaded before start.
 	rules *triage.Rules
 	// bulkLoad lets a command that opens the data directory itself skip
@@ -411,6 +415,22 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	cfg.master = master
 	natsURL := cfg.NATSURL
+	if cfg.Demo && natsURL == "" {
+		// A new data directory gets the region loaded before its server
+		// starts, without an fsync per write, then flushed once.
+		out := cfg.demoOut
+		if out == nil {
+			out = io.Discard
+		}
+		ks, staged, err := stageDemo(ctx, cfg.DataDir, master, cfg.demo, cfg.rules, out, log)
+		if err != nil {
+			return err
+		}
+		if staged {
+			cfg.demoStaged = true
+			ks.print(out, displayAddr(cfg.HTTPAddr))
+		}
+	}
 	var srv *embedded.Server
 	if natsURL == "" {
 		var err error

@@ -58,7 +58,7 @@ type Options struct {
 	// Days is how many days of history to make, ending now; default 150.
 	Days int
 	// PerDay is the mean number of referrals a weekday (a quarter of it at
-	// weekends); default 20.
+	// weekends); default 16.
 	PerDay float64
 	// Seed seeds the choices; default 1. The same seed gives the same
 	// region in outline; details vary with the services' timing.
@@ -79,6 +79,17 @@ type Summary struct {
 	Referrals, Handoffs                          int
 	// Events is the length of the log afterwards.
 	Events uint64
+	// Staff are the link workers, in the order they were registered,
+	// PCN by PCN.
+	Staff []Worker
+}
+
+// Worker is a link worker of the demo region.
+type Worker struct {
+	ID, Name string
+	// PCN is the ODS code of the worker's primary care network, PCNName
+	// its name.
+	PCN, PCNName string
 }
 
 // clock is the simulated clock every service reads.
@@ -108,13 +119,22 @@ type pcn struct {
 	share      float64 // share of the referrals
 }
 
-// region: Riverside has room, Hillside and Coastal run short, so their
-// waitlists grow; A81010 is outside the service area, so its referrals
-// are declined at triage.
+// region: Riverside has room; Coastal is nearly full and runs a short
+// waitlist, well within the wait target; Hillside, with fewer link
+// workers for as many patients, is under pressure and its waitlist
+// breaches the target. A81010 is outside the service area, so its
+// referrals are declined at triage.
+//
+// The sizes follow the guideline caseload (DOMAIN.md: 200 to 250 new
+// people a year per link worker): an episode lasts about ten weeks from
+// assignment, so a worker holding 32 to 40 people at once takes on
+// about 170 to 210 a year; the default 16 referrals a weekday are about
+// 4,600 a year for the 20 workers, of which some are declined or
+// signposted at triage.
 var region = []pcn{
-	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 7, 44, 0.36},
-	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 6, 18, 0.30},
-	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 30, 0.30},
+	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 8, 40, 0.36},
+	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 5, 32, 0.30},
+	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 32, 0.30},
 }
 
 const outsidePractice = "A81010"
@@ -137,6 +157,17 @@ var (
 		"Caring for a parent and needs a break", "Wants to be active again after an operation", "Lost their partner last year and feels alone",
 		"Would like to learn to use a tablet to talk to family", "Wants to grow vegetables and be outdoors"}
 )
+
+// serviceNeeds are the needs each of services meets, by index.
+var serviceNeeds = func() [][]string {
+	out := make([][]string, len(services))
+	for i, s := range services {
+		for _, n := range partner.NeedsFor(append(strings.Split(s.terms, ";"), s.name)) {
+			out[i] = append(out[i], partnerNeedName(n))
+		}
+	}
+	return out
+}()
 
 // services are the VCSE partners and their services, as HSDS records.
 var services = []struct {
@@ -184,7 +215,7 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 		opts.Days = 150
 	}
 	if opts.PerDay <= 0 {
-		opts.PerDay = 20
+		opts.PerDay = 16
 	}
 	if opts.Seed == 0 {
 		opts.Seed = 1
@@ -331,9 +362,11 @@ func (d *loader) setUp() error {
 			for i, e := range evs {
 				es[i] = events.Event{Payload: e, Actor: admin}
 			}
-			if _, err := d.store.Append(d.ctx, events.Aggregate{Type: worker.AggregateType, ID: uuid.Must(uuid.NewV7()).String()}, 0, es...); err != nil {
+			id := uuid.Must(uuid.NewV7()).String()
+			if _, err := d.store.Append(d.ctx, events.Aggregate{Type: worker.AggregateType, ID: id}, 0, es...); err != nil {
 				return err
 			}
+			d.sum.Staff = append(d.sum.Staff, Worker{ID: id, Name: name, PCN: p.code, PCNName: p.name})
 		}
 	}
 	d.sum.Workers = n
@@ -741,10 +774,9 @@ func (d *loader) measure(point pathwayv1.MeasurementPoint) *pathwayv1.OutcomeMea
 // requestHandoff sends the person to a service meeting one of their needs.
 func (d *loader) requestHandoff(cs *caseState) error {
 	var fits []int
-	for i, s := range services {
-		needs := partner.NeedsFor(append(strings.Split(s.terms, ";"), s.name))
+	for i, needs := range serviceNeeds {
 		for _, n := range needs {
-			if slices.Contains(cs.needs, partnerNeedName(n)) {
+			if slices.Contains(cs.needs, n) {
 				fits = append(fits, i)
 				break
 			}
@@ -760,11 +792,18 @@ func (d *loader) requestHandoff(cs *caseState) error {
 		return err
 	}
 	d.sum.Handoffs++
-	cs.handoff, cs.hStatus, cs.hAt = id, handoff.StatusRequested, d.clk.Now().Add(time.Duration(1+d.rng.IntN(9))*24*time.Hour)
+	// Partners mostly answer within days (one to four, now and then a
+	// week or more); most accept, some have no room, and a few never
+	// answer, so their handoffs expire at the deadline.
+	wait := 1 + d.rng.IntN(4)
+	if d.rng.IntN(8) == 0 {
+		wait = 5 + d.rng.IntN(6)
+	}
+	cs.handoff, cs.hStatus, cs.hAt = id, handoff.StatusRequested, d.clk.Now().Add(time.Duration(wait)*24*time.Hour)
 	switch x := d.rng.IntN(100); {
-	case x < 72:
+	case x < 80:
 		cs.hAnswer = "accept"
-	case x < 86:
+	case x < 96:
 		cs.hAnswer = "reject"
 	default:
 		cs.hAnswer = "none" // left to expire
