@@ -44,7 +44,7 @@ type demoConfig struct {
 
 func demoFlags(fs *flag.FlagSet) *demoConfig {
 	c := &demoConfig{}
-	fs.IntVar(&c.Days, "days", 150, "days of history, ending now")
+	fs.IntVar(&c.Days, "days", 90, "days of history, ending now")
 	fs.Float64Var(&c.PerDay, "per-day", 16, "mean referrals a weekday (a quarter of it at weekends)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed: the same seed gives the same region in outline")
 	return c

@@ -55,7 +55,9 @@ type Options struct {
 	Keys events.Keys
 	// Master wraps the secrets the demo makes (the master key); required.
 	Master keys.Wrapper
-	// Days is how many days of history to make, ending now; default 150.
+	// Days is how many days of history to make, ending now; default 90
+	// (long enough for the first episodes to close, and for caseloads and
+	// waitlists to reach the sizes they keep).
 	Days int
 	// PerDay is the mean number of referrals a weekday (a quarter of it at
 	// weekends); default 16.
@@ -128,13 +130,13 @@ type pcn struct {
 // The sizes follow the guideline caseload (DOMAIN.md: 200 to 250 new
 // people a year per link worker): an episode lasts about ten weeks from
 // assignment, so a worker holding 32 to 40 people at once takes on
-// about 170 to 210 a year; the default 16 referrals a weekday are about
-// 4,600 a year for the 20 workers, of which some are declined or
-// signposted at triage.
+// about 170 to 230 a year; the default 16 referrals a weekday are about
+// 4,600 a year for the 20 workers, of which about a tenth are declined,
+// signposted or redirected at triage.
 var region = []pcn{
-	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 8, 40, 0.36},
-	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 5, 32, 0.30},
-	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 32, 0.30},
+	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 8, 44, 0.32},
+	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 5, 32, 0.34},
+	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 34, 0.30},
 }
 
 const outsidePractice = "A81010"
@@ -212,7 +214,7 @@ var services = []struct {
 // done. Errors: ErrNotEmpty, or the first command or storage error.
 func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, error) {
 	if opts.Days <= 0 {
-		opts.Days = 150
+		opts.Days = 90
 	}
 	if opts.PerDay <= 0 {
 		opts.PerDay = 16
@@ -280,6 +282,7 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 // caseState is what the loader plans for one referral.
 type caseState struct {
 	id          string
+	redirect    string // where triage staff send it: outside the service's area or age
 	seen        uint64 // the referral's version when last loaded
 	needs       []string
 	assigned    time.Time
@@ -459,13 +462,21 @@ func (d *loader) day(dayStart, end time.Time, perDay float64) error {
 	if weekend {
 		return nil
 	}
-	// Staff work the manual triage queue two days behind.
+	// Staff work the manual triage queue two days behind: they accept
+	// what the service is for, and redirect the rest (a safeguarding
+	// concern is never declined automatically, so those outside the
+	// service's area or age come here too).
 	if len(d.manual) > 0 && d.rng.IntN(2) == 0 {
 		for _, id := range d.manual {
 			minute += 5
 			d.at(dayStart, minute)
-			if _, err := d.intake.Triage(d.ctx, id, cmd(triager), &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
-				Reason: "discussed at the multidisciplinary team meeting"}); err != nil && !errors.Is(err, referral.ErrConflict) {
+			decision := &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
+				Reason: "discussed at the multidisciplinary team meeting"}
+			if cs := d.cases[id]; cs != nil && cs.redirect != "" {
+				decision = &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_REDIRECT,
+					Reason: "outside the service's area or age: passed on with the safeguarding concern", RedirectDestination: cs.redirect}
+			}
+			if _, err := d.intake.Triage(d.ctx, id, cmd(triager), decision); err != nil && !errors.Is(err, referral.ErrConflict) {
 				return err
 			}
 		}
@@ -581,7 +592,14 @@ func (d *loader) refer() (string, error) {
 		return "", err
 	}
 	d.sum.Referrals++
-	d.cases[res.ID] = &caseState{id: res.ID, needs: needs}
+	cs := &caseState{id: res.ID, needs: needs}
+	switch {
+	case practice == outsidePractice:
+		cs.redirect = "social prescribing service of the person's own area"
+	case age < 18:
+		cs.redirect = "children's social care"
+	}
+	d.cases[res.ID] = cs
 	return res.ID, nil
 }
 

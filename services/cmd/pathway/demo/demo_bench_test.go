@@ -24,4 +24,4 @@ func BenchmarkLoad(b *testing.B) {
 	}
 }
 
-var benchDays = 150
+var benchDays = 90
