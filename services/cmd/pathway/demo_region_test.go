@@ -3,8 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -13,6 +17,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/domain/referral"
+	"github.com/pathway-sp/pathway/services/triage"
 )
 
 // demoKeyLines are the key lines pathway demo and serve --demo print:
@@ -251,5 +256,86 @@ func TestDemoRegionPlausible(t *testing.T) {
 	}
 	if !read {
 		t.Errorf("the printed referrer key of %s read none of the %d referrals on %s's caseload", k.referrerOrg, len(cases[k.workers[0].id]), k.workers[0].name)
+	}
+}
+
+// cancelOn cancels a context once mark is written to it: a kill at a
+// chosen moment of a demo load, seen through its progress bar.
+type cancelOn struct {
+	syncBuffer
+	mark   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	n, err := c.syncBuffer.Write(p)
+	if strings.Contains(c.String(), c.mark) {
+		c.cancel()
+	}
+	return n, err
+}
+
+// TestServeDemoInterrupted: serve --demo on a new data directory loads
+// the region beside the log and moves it into place only when whole, so
+// a load stopped midway leaves no log; the next start loads it again,
+// whole, and prints its keys; a start after that serves the log as it
+// is and makes no keys.
+func TestServeDemoInterrupted(t *testing.T) {
+	data := t.TempDir()
+	cfg := defaultServeConfig()
+	cfg.DataDir, cfg.HTTPAddr, cfg.NATSListen = data, "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Demo = true
+	cfg.demo = demoConfig{Days: 6, PerDay: 8}
+	cfg.rules = triage.DefaultRules()
+	exists := func(name string) bool {
+		_, err := os.Stat(filepath.Join(data, name))
+		return err == nil
+	}
+
+	// Stopped on its second simulated day.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := cfg
+	first.demoOut = &cancelOn{mark: "day 2 of", cancel: cancel}
+	if err := serve(ctx, first, slog.New(slog.DiscardHandler)); !errors.Is(err, context.Canceled) {
+		t.Fatalf("serve --demo stopped during the load: %v, want context.Canceled", err)
+	}
+	if exists("jetstream") || !exists(demoStaging) {
+		t.Fatalf("after a load stopped midway: log directory %t, staging directory %t; want only the staging directory", exists("jetstream"), exists(demoStaging))
+	}
+	// A kill leaves the staging directory in any state.
+	if err := os.WriteFile(filepath.Join(data, demoStaging, "torn"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	second := cfg
+	out := &syncBuffer{}
+	second.demoOut = out
+	p := startPathwayWith(t, second)
+	if !strings.Contains(p.logs.String(), "interrupted demo load") {
+		t.Errorf("the start after an interrupted load does not say it loads again:\n%s", p.logs.String())
+	}
+	k := parseDemoKeys(t, out.String())
+	if exists(demoStaging) {
+		t.Error("the staging directory is still there after a whole load")
+	}
+	n := p.logLength()
+	var cl struct {
+		Workers []any `json:"workers"`
+	}
+	if code, _ := p.do("GET", fmt.Sprintf("/v1/caseloads?min_seq=%d", n), k.ops, nil, &cl); code != http.StatusOK || len(cl.Workers) != 20 {
+		t.Errorf("GET /v1/caseloads with the printed ops key: %d with %d workers, want 200 with 20", code, len(cl.Workers))
+	}
+	p.stop()
+
+	third := cfg
+	out3 := &syncBuffer{}
+	third.demoOut = out3
+	p3 := startPathwayWith(t, third)
+	if got := p3.logLength(); got != n {
+		t.Errorf("log length after a restart with --demo: %d, want %d", got, n)
+	}
+	if strings.Contains(out3.String(), "pw_") {
+		t.Errorf("a restart with --demo on a loaded log printed keys:\n%s", out3.String())
 	}
 }
