@@ -121,13 +121,19 @@ func TestDemoRegionPlausible(t *testing.T) {
 		}
 		if q.Size > 0 && (q.Estimate == nil || q.Estimate.Days > q.Target.Days) {
 			over[q.Queue] = est
+			// Under pressure, not in collapse: most of those waiting
+			// are still within the target.
+			if q.Breaches > q.Size/2 {
+				t.Errorf("queue %s: %d of %d waiting are over the target; want at most half", q.Queue, q.Breaches, q.Size)
+			}
 		}
 	}
 	if len(over) != 1 {
 		t.Errorf("PCNs whose estimated wait is beyond the target: %v; want exactly one of 3 under pressure", over)
 	}
 
-	// Caseloads: the PCNs with room have link workers with room.
+	// Caseloads: the PCNs within the target have link workers with room
+	// (in the demo that issue 13 found, all 20 were full).
 	var cl struct {
 		Workers []struct {
 			ID       string `json:"id"`
@@ -146,8 +152,8 @@ func TestDemoRegionPlausible(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d link workers have room", withRoom, len(cl.Workers))
-	if len(cl.Workers) != 20 || withRoom < len(cl.Workers)/4 {
-		t.Errorf("%d of %d link workers have room; want 20 workers, at least a quarter with room", withRoom, len(cl.Workers))
+	if len(cl.Workers) != 20 || withRoom < len(cl.Workers)/2 {
+		t.Errorf("%d of %d link workers have room; want 20 workers, at least half with room", withRoom, len(cl.Workers))
 	}
 
 	// Partners answer most handoffs, within days; a few expire unanswered

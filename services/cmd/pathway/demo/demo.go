@@ -136,7 +136,7 @@ type pcn struct {
 var region = []pcn{
 	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 8, 44, 0.32},
 	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 5, 32, 0.34},
-	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 34, 0.30},
+	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 36, 0.30},
 }
 
 const outsidePractice = "A81010"
