@@ -23,11 +23,20 @@ const demoUsage = `Usage: pathway demo [--data DIR] [--days N] [--per-day N] [--
 
 Loads a synthetic region into an empty data directory: three primary care
 networks with their practices, twenty link workers, thirty VCSE services
-of twelve partners, and about 2,300 referrals at every stage over the past
-five months (with waitlists and breaches where capacity is short), all through
-the same commands the API uses; it takes a minute or two. Every person is
-synthetic (NHS numbers from the 999 test range). It prints an ops API key
-for the dashboard. A data directory whose log has events is refused.
+of twelve partners, and about 1,100 referrals at every stage over the past
+three months, all through the same commands the API uses. Two networks
+have room and the third is under pressure, with a waitlist beyond the
+wait target; partners mostly answer within days. Every person is
+synthetic (NHS numbers from the 999 test range).
+
+A new data directory is loaded beside its log (in DIR/demo-loading)
+without an fsync per write, flushed to disk once and moved into place:
+about 15 to 30 seconds on two cores. If the load is stopped, no log is
+left, and the next pathway demo or serve --demo loads it again. A data
+directory whose log has events is refused.
+
+It prints API keys, each once: ops (the dashboard), triage, a referrer of
+practice A81001, and one link worker of each network.
 
 Then run pathway serve on the same data directory; or run
 pathway serve --demo, which does both.

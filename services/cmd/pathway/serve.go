@@ -315,7 +315,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 		cfg.HandoffDeadline = d
 	}
 	fs.DurationVar(&cfg.HandoffDeadline, "handoff-deadline", cfg.HandoffDeadline, desc("handoff-deadline", "how long a VCSE partner has to answer a handoff before it expires (reminders go 7 and 2 days before)"))
-	fs.BoolVar(&cfg.Demo, "demo", fromEnv("demo", "false") == "true", desc("demo", "on an empty log, first load a synthetic demo region (see pathway help demo) and print an ops key for the dashboard"))
+	fs.BoolVar(&cfg.Demo, "demo", fromEnv("demo", "false") == "true", desc("demo", "on an empty log, first load a synthetic demo region (see pathway help demo) and print its API keys: ops for the dashboard, triage, a referrer and link workers"))
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", fromEnv("webhook-allow-private", "false") == "true", desc("webhook-allow-private", "let partners register webhook endpoints on loopback, private and link-local addresses (plain http only to loopback); off, such endpoints are refused so a partner cannot reach this network"))
 	fs.Func("retention", desc("retention", "retention periods of closed episodes, per outcome: outcome=period,... with outcomes "+
 		"discharged, declined, signposted, redirected, revoked, entered_in_error, merged and periods like 8y, 90d, 6w; "+

@@ -283,7 +283,6 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 type caseState struct {
 	id          string
 	redirect    string // where triage staff send it: outside the service's area or age
-	seen        uint64 // the referral's version when last loaded
 	needs       []string
 	assigned    time.Time
 	contacts    int
@@ -309,6 +308,8 @@ type loader struct {
 	log       *slog.Logger
 	errs      chan error
 
+	// read is the last referral event changedReferrals saw.
+	read uint64
 	// squeeze, when set, is how much of the day has passed: today's.
 	squeeze  time.Duration
 	cases    map[string]*caseState
@@ -658,6 +659,22 @@ func (d *loader) settle() error {
 	return d.handoffs.WaitFor(d.ctx, last)
 }
 
+// changedReferrals returns the ids of the referrals with events in the
+// log since the last call: one read of the day's events, not a question
+// to the log per referral waiting for a place.
+func (d *loader) changedReferrals() (map[string]bool, error) {
+	changed := map[string]bool{}
+	// No event type is asked for, so none is decoded: only the ids count.
+	for rec, err := range d.store.ReadWith(d.ctx, events.ReadOptions{From: d.read + 1, Subject: events.TypeSubject(referral.AggregateType), Types: []string{"-"}}) {
+		if err != nil {
+			return nil, err
+		}
+		changed[rec.Aggregate.ID] = true
+		d.read = rec.Sequence
+	}
+	return changed, nil
+}
+
 // caseWork moves every open case along its plan for the day.
 func (d *loader) caseWork(dayStart time.Time, minute *int, end time.Time) error {
 	ids := make([]string, 0, len(d.cases))
@@ -667,19 +684,18 @@ func (d *loader) caseWork(dayStart time.Time, minute *int, end time.Time) error 
 	slices.Sort(ids)
 	d.rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	today := dayStart.Add(17 * time.Hour)
+	changed, err := d.changedReferrals()
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
 		cs := d.cases[id]
 		if cs.assigned.IsZero() {
-			// Waiting for a place (or closed at triage): ask the log, when
-			// the referral changed since last asked.
-			v, err := d.store.Version(d.ctx, events.Aggregate{Type: referral.AggregateType, ID: id})
-			if err != nil {
-				return err
-			}
-			if v == cs.seen {
+			// Waiting for a place (or closed at triage): load it when it
+			// changed since the last day's case work.
+			if !changed[id] {
 				continue
 			}
-			cs.seen = v
 			r, _, err := events.Get(d.ctx, d.store, aggregate.Referral, id)
 			if err != nil {
 				return err
