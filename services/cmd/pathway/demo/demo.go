@@ -1,8 +1,9 @@
 // Package demo loads a synthetic region into an empty event log, so a
 // newcomer sees a living pathway: several primary care networks with
 // their practices, about twenty link workers, about thirty VCSE services,
-// and a few thousand referrals at every stage of their lifecycle over the
-// past months, with waitlists (and breaches) where capacity is short.
+// and about a thousand referrals at every stage of their lifecycle over
+// the past three months; most networks have room and one is under
+// pressure, with a waitlist beyond the wait target.
 //
 // Everything goes through the commands the API uses: intake's Submit,
 // staff triage, the worker roster, case work, the VCSE directory import
