@@ -139,14 +139,12 @@ func loadDemo(ctx context.Context, js jetstream.JetStream, dataKeys events.Keys,
 	return makeDemoKeys(ctx, js, sum.Staff)
 }
 
-// demoCommand's and serveDemo's fallback: a log directory that exists
-// already is loaded in place, through whatever durability it was opened
-// with; see demostage.go for the fast way into a new data directory.
-
 // serveDemo loads the demo region for pathway serve --demo into the
 // running log when it is empty, before the services start, and prints
-// the demo's API keys. A region already loaded by stageDemo (cfg.demoStaged)
-// is left as it is.
+// the demo's API keys. It is the way for a log directory that existed
+// before the start (or an external NATS): loaded in place, through the
+// durability the log was opened with. A new data directory's region was
+// loaded by stageDemo (cfg.demoStaged) and is left as it is.
 func serveDemo(ctx context.Context, js jetstream.JetStream, cfg serveConfig, log *slog.Logger) error {
 	if cfg.demoStaged {
 		return nil
