@@ -122,15 +122,16 @@ type pcn struct {
 	share      float64 // share of the referrals
 }
 
-// region: Riverside has room; Coastal is nearly full and runs a short
-// waitlist, well within the wait target; Hillside, with fewer link
-// workers for as many patients, is under pressure and its waitlist
-// breaches the target. A81010 is outside the service area, so its
-// referrals are declined at triage.
+// region: Riverside and Coastal have link workers with room (Coastal
+// runs close to full, and with more referrals than the default keeps a
+// short waitlist); Hillside, with five workers for a third of the
+// referrals, is under pressure: its waitlist's estimated wait is beyond
+// the target. A81010 is outside the service area, so its referrals are
+// declined at triage.
 //
 // The sizes follow the guideline caseload (DOMAIN.md: 200 to 250 new
 // people a year per link worker): an episode lasts about ten weeks from
-// assignment, so a worker holding 32 to 40 people at once takes on
+// assignment, so a worker holding 32 to 44 people at once takes on
 // about 170 to 230 a year; the default 16 referrals a weekday are about
 // 4,600 a year for the 20 workers, of which about a tenth are declined,
 // signposted or redirected at triage.
