@@ -31,9 +31,9 @@ synthetic (NHS numbers from the 999 test range).
 
 A new data directory is loaded beside its log (in DIR/demo-loading)
 without an fsync per write, flushed to disk once and moved into place:
-about 15 to 30 seconds on two cores. If the load is stopped, no log is
-left, and the next pathway demo or serve --demo loads it again. A data
-directory whose log has events is refused.
+about 10 to 25 seconds on two shared cores. If the load is stopped, no
+log is left, and the next pathway demo or serve --demo loads it again. A
+data directory whose log has events is refused.
 
 It prints API keys, each once: ops (the dashboard), triage, a referrer of
 practice A81001, and one link worker of each network.
