@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,11 +23,20 @@ const demoUsage = `Usage: pathway demo [--data DIR] [--days N] [--per-day N] [--
 
 Loads a synthetic region into an empty data directory: three primary care
 networks with their practices, twenty link workers, thirty VCSE services
-of twelve partners, and about 2,300 referrals at every stage over the past
-five months (with waitlists and breaches where capacity is short), all through
-the same commands the API uses; it takes a minute or two. Every person is
-synthetic (NHS numbers from the 999 test range). It prints an ops API key
-for the dashboard. A data directory whose log has events is refused.
+of twelve partners, and about 1,100 referrals at every stage over the past
+three months, all through the same commands the API uses. Two networks
+have room and the third is under pressure, with a waitlist beyond the
+wait target; partners mostly answer within days. Every person is
+synthetic (NHS numbers from the 999 test range).
+
+A new data directory is loaded beside its log (in DIR/demo-loading)
+without an fsync per write, flushed to disk once and moved into place:
+about 10 to 25 seconds on two shared cores. If the load is stopped, no
+log is left, and the next pathway demo or serve --demo loads it again. A
+data directory whose log has events is refused.
+
+It prints API keys, each once: ops (the dashboard), triage, a referrer of
+practice A81001, and one link worker of each network.
 
 Then run pathway serve on the same data directory; or run
 pathway serve --demo, which does both.
@@ -42,8 +53,8 @@ type demoConfig struct {
 
 func demoFlags(fs *flag.FlagSet) *demoConfig {
 	c := &demoConfig{}
-	fs.IntVar(&c.Days, "days", 150, "days of history, ending now")
-	fs.Float64Var(&c.PerDay, "per-day", 20, "mean referrals a weekday (a quarter of it at weekends)")
+	fs.IntVar(&c.Days, "days", 90, "days of history, ending now")
+	fs.Float64Var(&c.PerDay, "per-day", 16, "mean referrals a weekday (a quarter of it at weekends)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "random seed: the same seed gives the same region in outline")
 	return c
 }
@@ -65,6 +76,22 @@ func demoCommand(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stderr, "pathway demo: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
+	if _, err := os.Stat(filepath.Join(*data, urlFileName)); err != nil {
+		// No serve runs on it: a new data directory is loaded the fast
+		// way (demostage.go).
+		master, err := loadMaster(masterKeyPath("", *data, ""), getenv, true, nil)
+		if err != nil {
+			return err
+		}
+		ks, staged, err := stageDemo(ctx, *data, master, *dc, triage.DefaultRules(), stderr, slog.New(slog.NewTextHandler(stderr, nil)))
+		if err != nil {
+			return err
+		}
+		if staged {
+			ks.print(stdout, "")
+			return nil
+		}
+	}
 	js, closeFn, err := keysConnect(*data, "", serveConfig{bulkLoad: true, createData: true})
 	if err != nil {
 		return err
@@ -81,17 +108,17 @@ func demoCommand(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	key, err := loadDemo(ctx, js, ring, master, *dc, triage.DefaultRules(), stderr, nil)
+	ks, err := loadDemo(ctx, js, ring, master, *dc, triage.DefaultRules(), stderr, nil)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "ops key for the dashboard (shown once): %s\n", key)
+	ks.print(stdout, "")
 	return nil
 }
 
 // loadDemo loads the demo region into js with a progress bar on w, and
-// returns a new ops key for the dashboard.
-func loadDemo(ctx context.Context, js jetstream.JetStream, dataKeys events.Keys, master keys.Wrapper, dc demoConfig, rules *triage.Rules, w io.Writer, log *slog.Logger) (string, error) {
+// makes the API keys a newcomer needs to try every workspace.
+func loadDemo(ctx context.Context, js jetstream.JetStream, dataKeys events.Keys, master keys.Wrapper, dc demoConfig, rules *triage.Rules, w io.Writer, log *slog.Logger) (demoKeys, error) {
 	start := time.Now()
 	last := -1
 	sum, err := demo.Load(ctx, js, demo.Options{Keys: dataKeys, Master: master, Days: dc.Days, PerDay: dc.PerDay, Seed: dc.Seed, Rules: rules, Logger: log,
@@ -105,21 +132,23 @@ func loadDemo(ctx context.Context, js jetstream.JetStream, dataKeys events.Keys,
 		}})
 	fmt.Fprintln(w)
 	if err != nil {
-		return "", err
+		return demoKeys{}, err
 	}
 	fmt.Fprintf(w, "demo region loaded in %v: %d PCNs, %d practices, %d link workers, %d partners with %d services, %d referrals, %d handoffs, %d events\n",
 		time.Since(start).Round(time.Second), sum.PCNs, sum.Practices, sum.Workers, sum.Partners, sum.Services, sum.Referrals, sum.Handoffs, sum.Events)
-	ks, err := keys.Open(ctx, js, keys.Options{})
-	if err != nil {
-		return "", err
-	}
-	plain, _, err := ks.Create(ctx, keys.Spec{Role: keys.RoleOps, Label: "demo dashboard"})
-	return plain, err
+	return makeDemoKeys(ctx, js, sum.Staff)
 }
 
-// serveDemo loads the demo region for pathway serve --demo when the log is
-// empty, before the services start, and prints the ops key.
+// serveDemo loads the demo region for pathway serve --demo into the
+// running log when it is empty, before the services start, and prints
+// the demo's API keys. It is the way for a log directory that existed
+// before the start (or an external NATS): loaded in place, through the
+// durability the log was opened with. A new data directory's region was
+// loaded by stageDemo (cfg.demoStaged) and is left as it is.
 func serveDemo(ctx context.Context, js jetstream.JetStream, cfg serveConfig, log *slog.Logger) error {
+	if cfg.demoStaged {
+		return nil
+	}
 	n, err := events.New(js, events.Options{}).LastSequence(ctx)
 	if err != nil {
 		return err
@@ -128,17 +157,17 @@ func serveDemo(ctx context.Context, js jetstream.JetStream, cfg serveConfig, log
 		log.Info("demo: the log already has events; serving them as they are", "events", n)
 		return nil
 	}
-	log.Info("demo: loading a synthetic region; this takes a minute or two")
+	log.Info("demo: loading a synthetic region into the existing, empty log, each event fsynced as it is written; a new data directory loads faster")
 	out := cfg.demoOut
 	if out == nil {
 		out = io.Discard
 	}
-	key, err := loadDemo(ctx, js, cfg.keys, cfg.master, demoConfig{Days: 150, PerDay: 20, Seed: 1}, cfg.rules, out, log)
+	ks, err := loadDemo(ctx, js, cfg.keys, cfg.master, cfg.demo, cfg.rules, out, log)
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
 	log.Info("demo: region loaded")
-	fmt.Fprintf(out, "Dashboard: http://%s/  ops key (shown once): %s\n", displayAddr(cfg.HTTPAddr), key)
+	ks.print(out, displayAddr(cfg.HTTPAddr))
 	return nil
 }
 

@@ -16,7 +16,7 @@ import (
 
 // TestDemoDashboard is issue 6's first must-show: `pathway demo` followed
 // by `pathway serve` serves a dashboard on which every panel shows
-// figures. The region is shorter than the default (70 days, not 150) to keep the
+// figures. The region is shorter than the default (70 days, not 90) to keep the
 // test quicker; the code path is the same.
 func TestDemoDashboard(t *testing.T) {
 	chrome := chromium(t)

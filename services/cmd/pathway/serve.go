@@ -93,8 +93,12 @@ type serveConfig struct {
 	// TrustedProxies are CIDR prefixes or addresses of reverse proxies
 	// whose X-Forwarded-For and X-Forwarded-Proto are believed.
 	TrustedProxies []string
-	// demoOut receives the demo's ops key; default discard.
+	// demoOut receives the demo's progress and keys; default discard.
 	demoOut io.Writer
+	// demo sizes the demo region; zero values take demo.Load's defaults.
+	demo demoConfig
+	// demoStaged is set once stageDemo has put the demo region in place.
+	demoStaged bool
 	// rules are the compiled triage rules, loaded before start.
 	rules *triage.Rules
 	// bulkLoad lets a command that opens the data directory itself skip
@@ -311,7 +315,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 		cfg.HandoffDeadline = d
 	}
 	fs.DurationVar(&cfg.HandoffDeadline, "handoff-deadline", cfg.HandoffDeadline, desc("handoff-deadline", "how long a VCSE partner has to answer a handoff before it expires (reminders go 7 and 2 days before)"))
-	fs.BoolVar(&cfg.Demo, "demo", fromEnv("demo", "false") == "true", desc("demo", "on an empty log, first load a synthetic demo region (see pathway help demo) and print an ops key for the dashboard"))
+	fs.BoolVar(&cfg.Demo, "demo", fromEnv("demo", "false") == "true", desc("demo", "on an empty log, first load a synthetic demo region (see pathway help demo) and print its API keys: ops for the dashboard, triage, a referrer and link workers"))
 	fs.BoolVar(&cfg.WebhookAllowPrivate, "webhook-allow-private", fromEnv("webhook-allow-private", "false") == "true", desc("webhook-allow-private", "let partners register webhook endpoints on loopback, private and link-local addresses (plain http only to loopback); off, such endpoints are refused so a partner cannot reach this network"))
 	fs.Func("retention", desc("retention", "retention periods of closed episodes, per outcome: outcome=period,... with outcomes "+
 		"discharged, declined, signposted, redirected, revoked, entered_in_error, merged and periods like 8y, 90d, 6w; "+
@@ -411,6 +415,22 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	}
 	cfg.master = master
 	natsURL := cfg.NATSURL
+	if cfg.Demo && natsURL == "" {
+		// A new data directory gets the region loaded before its server
+		// starts, without an fsync per write, then flushed once.
+		out := cfg.demoOut
+		if out == nil {
+			out = io.Discard
+		}
+		ks, staged, err := stageDemo(ctx, cfg.DataDir, master, cfg.demo, cfg.rules, out, log)
+		if err != nil {
+			return err
+		}
+		if staged {
+			cfg.demoStaged = true
+			ks.print(out, displayAddr(cfg.HTTPAddr))
+		}
+	}
 	var srv *embedded.Server
 	if natsURL == "" {
 		var err error

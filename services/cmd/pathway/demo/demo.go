@@ -1,8 +1,9 @@
 // Package demo loads a synthetic region into an empty event log, so a
 // newcomer sees a living pathway: several primary care networks with
 // their practices, about twenty link workers, about thirty VCSE services,
-// and a few thousand referrals at every stage of their lifecycle over the
-// past months, with waitlists (and breaches) where capacity is short.
+// and about a thousand referrals at every stage of their lifecycle over
+// the past three months; most networks have room and one is under
+// pressure, with a waitlist beyond the wait target.
 //
 // Everything goes through the commands the API uses: intake's Submit,
 // staff triage, the worker roster, case work, the VCSE directory import
@@ -55,10 +56,12 @@ type Options struct {
 	Keys events.Keys
 	// Master wraps the secrets the demo makes (the master key); required.
 	Master keys.Wrapper
-	// Days is how many days of history to make, ending now; default 150.
+	// Days is how many days of history to make, ending now; default 90
+	// (long enough for the first episodes to close, and for caseloads and
+	// waitlists to reach the sizes they keep).
 	Days int
 	// PerDay is the mean number of referrals a weekday (a quarter of it at
-	// weekends); default 20.
+	// weekends); default 16.
 	PerDay float64
 	// Seed seeds the choices; default 1. The same seed gives the same
 	// region in outline; details vary with the services' timing.
@@ -79,6 +82,17 @@ type Summary struct {
 	Referrals, Handoffs                          int
 	// Events is the length of the log afterwards.
 	Events uint64
+	// Staff are the link workers, in the order they were registered,
+	// PCN by PCN.
+	Staff []Worker
+}
+
+// Worker is a link worker of the demo region.
+type Worker struct {
+	ID, Name string
+	// PCN is the ODS code of the worker's primary care network, PCNName
+	// its name.
+	PCN, PCNName string
 }
 
 // clock is the simulated clock every service reads.
@@ -108,13 +122,23 @@ type pcn struct {
 	share      float64 // share of the referrals
 }
 
-// region: Riverside has room, Hillside and Coastal run short, so their
-// waitlists grow; A81010 is outside the service area, so its referrals
-// are declined at triage.
+// region: Riverside and Coastal have link workers with room (Coastal
+// runs close to full, and with more referrals than the default keeps a
+// short waitlist); Hillside, with five workers for a third of the
+// referrals, is under pressure: its waitlist's estimated wait is beyond
+// the target. A81010 is outside the service area, so its referrals are
+// declined at triage.
+//
+// The sizes follow the guideline caseload (DOMAIN.md: 200 to 250 new
+// people a year per link worker): an episode lasts about ten weeks from
+// assignment, so a worker holding 32 to 44 people at once takes on
+// about 170 to 230 a year; the default 16 referrals a weekday are about
+// 4,600 a year for the 20 workers, of which about a tenth are declined,
+// signposted or redirected at triage.
 var region = []pcn{
-	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 7, 44, 0.36},
-	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 6, 18, 0.30},
-	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 30, 0.30},
+	{"U10001", "Riverside PCN", []string{"A81001", "A81002"}, []string{"TS1", "TS3"}, 8, 44, 0.32},
+	{"U10002", "Hillside PCN", []string{"A81003"}, []string{"TS5", "TS7"}, 5, 32, 0.34},
+	{"U10003", "Coastal PCN", []string{"A81004", "A81005"}, []string{"TS10", "TS11"}, 7, 36, 0.30},
 }
 
 const outsidePractice = "A81010"
@@ -137,6 +161,17 @@ var (
 		"Caring for a parent and needs a break", "Wants to be active again after an operation", "Lost their partner last year and feels alone",
 		"Would like to learn to use a tablet to talk to family", "Wants to grow vegetables and be outdoors"}
 )
+
+// serviceNeeds are the needs each of services meets, by index.
+var serviceNeeds = func() [][]string {
+	out := make([][]string, len(services))
+	for i, s := range services {
+		for _, n := range partner.NeedsFor(append(strings.Split(s.terms, ";"), s.name)) {
+			out[i] = append(out[i], partnerNeedName(n))
+		}
+	}
+	return out
+}()
 
 // services are the VCSE partners and their services, as HSDS records.
 var services = []struct {
@@ -181,10 +216,10 @@ var services = []struct {
 // done. Errors: ErrNotEmpty, or the first command or storage error.
 func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, error) {
 	if opts.Days <= 0 {
-		opts.Days = 150
+		opts.Days = 90
 	}
 	if opts.PerDay <= 0 {
-		opts.PerDay = 20
+		opts.PerDay = 16
 	}
 	if opts.Seed == 0 {
 		opts.Seed = 1
@@ -249,7 +284,7 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 // caseState is what the loader plans for one referral.
 type caseState struct {
 	id          string
-	seen        uint64 // the referral's version when last loaded
+	redirect    string // where triage staff send it: outside the service's area or age
 	needs       []string
 	assigned    time.Time
 	contacts    int
@@ -275,6 +310,8 @@ type loader struct {
 	log       *slog.Logger
 	errs      chan error
 
+	// read is the last referral event changedReferrals saw.
+	read uint64
 	// squeeze, when set, is how much of the day has passed: today's.
 	squeeze  time.Duration
 	cases    map[string]*caseState
@@ -331,9 +368,11 @@ func (d *loader) setUp() error {
 			for i, e := range evs {
 				es[i] = events.Event{Payload: e, Actor: admin}
 			}
-			if _, err := d.store.Append(d.ctx, events.Aggregate{Type: worker.AggregateType, ID: uuid.Must(uuid.NewV7()).String()}, 0, es...); err != nil {
+			id := uuid.Must(uuid.NewV7()).String()
+			if _, err := d.store.Append(d.ctx, events.Aggregate{Type: worker.AggregateType, ID: id}, 0, es...); err != nil {
 				return err
 			}
+			d.sum.Staff = append(d.sum.Staff, Worker{ID: id, Name: name, PCN: p.code, PCNName: p.name})
 		}
 	}
 	d.sum.Workers = n
@@ -426,13 +465,21 @@ func (d *loader) day(dayStart, end time.Time, perDay float64) error {
 	if weekend {
 		return nil
 	}
-	// Staff work the manual triage queue two days behind.
+	// Staff work the manual triage queue two days behind: they accept
+	// what the service is for, and redirect the rest (a safeguarding
+	// concern is never declined automatically, so those outside the
+	// service's area or age come here too).
 	if len(d.manual) > 0 && d.rng.IntN(2) == 0 {
 		for _, id := range d.manual {
 			minute += 5
 			d.at(dayStart, minute)
-			if _, err := d.intake.Triage(d.ctx, id, cmd(triager), &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
-				Reason: "discussed at the multidisciplinary team meeting"}); err != nil && !errors.Is(err, referral.ErrConflict) {
+			decision := &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT,
+				Reason: "discussed at the multidisciplinary team meeting"}
+			if cs := d.cases[id]; cs != nil && cs.redirect != "" {
+				decision = &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_REDIRECT,
+					Reason: "outside the service's area or age: passed on with the safeguarding concern", RedirectDestination: cs.redirect}
+			}
+			if _, err := d.intake.Triage(d.ctx, id, cmd(triager), decision); err != nil && !errors.Is(err, referral.ErrConflict) {
 				return err
 			}
 		}
@@ -548,7 +595,14 @@ func (d *loader) refer() (string, error) {
 		return "", err
 	}
 	d.sum.Referrals++
-	d.cases[res.ID] = &caseState{id: res.ID, needs: needs}
+	cs := &caseState{id: res.ID, needs: needs}
+	switch {
+	case practice == outsidePractice:
+		cs.redirect = "social prescribing service of the person's own area"
+	case age < 18:
+		cs.redirect = "children's social care"
+	}
+	d.cases[res.ID] = cs
 	return res.ID, nil
 }
 
@@ -607,6 +661,22 @@ func (d *loader) settle() error {
 	return d.handoffs.WaitFor(d.ctx, last)
 }
 
+// changedReferrals returns the ids of the referrals with events in the
+// log since the last call: one read of the day's events, not a question
+// to the log per referral waiting for a place.
+func (d *loader) changedReferrals() (map[string]bool, error) {
+	changed := map[string]bool{}
+	// No event type is asked for, so none is decoded: only the ids count.
+	for rec, err := range d.store.ReadWith(d.ctx, events.ReadOptions{From: d.read + 1, Subject: events.TypeSubject(referral.AggregateType), Types: []string{"-"}}) {
+		if err != nil {
+			return nil, err
+		}
+		changed[rec.Aggregate.ID] = true
+		d.read = rec.Sequence
+	}
+	return changed, nil
+}
+
 // caseWork moves every open case along its plan for the day.
 func (d *loader) caseWork(dayStart time.Time, minute *int, end time.Time) error {
 	ids := make([]string, 0, len(d.cases))
@@ -616,19 +686,18 @@ func (d *loader) caseWork(dayStart time.Time, minute *int, end time.Time) error 
 	slices.Sort(ids)
 	d.rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	today := dayStart.Add(17 * time.Hour)
+	changed, err := d.changedReferrals()
+	if err != nil {
+		return err
+	}
 	for _, id := range ids {
 		cs := d.cases[id]
 		if cs.assigned.IsZero() {
-			// Waiting for a place (or closed at triage): ask the log, when
-			// the referral changed since last asked.
-			v, err := d.store.Version(d.ctx, events.Aggregate{Type: referral.AggregateType, ID: id})
-			if err != nil {
-				return err
-			}
-			if v == cs.seen {
+			// Waiting for a place (or closed at triage): load it when it
+			// changed since the last day's case work.
+			if !changed[id] {
 				continue
 			}
-			cs.seen = v
 			r, _, err := events.Get(d.ctx, d.store, aggregate.Referral, id)
 			if err != nil {
 				return err
@@ -741,10 +810,9 @@ func (d *loader) measure(point pathwayv1.MeasurementPoint) *pathwayv1.OutcomeMea
 // requestHandoff sends the person to a service meeting one of their needs.
 func (d *loader) requestHandoff(cs *caseState) error {
 	var fits []int
-	for i, s := range services {
-		needs := partner.NeedsFor(append(strings.Split(s.terms, ";"), s.name))
+	for i, needs := range serviceNeeds {
 		for _, n := range needs {
-			if slices.Contains(cs.needs, partnerNeedName(n)) {
+			if slices.Contains(cs.needs, n) {
 				fits = append(fits, i)
 				break
 			}
@@ -760,11 +828,18 @@ func (d *loader) requestHandoff(cs *caseState) error {
 		return err
 	}
 	d.sum.Handoffs++
-	cs.handoff, cs.hStatus, cs.hAt = id, handoff.StatusRequested, d.clk.Now().Add(time.Duration(1+d.rng.IntN(9))*24*time.Hour)
+	// Partners mostly answer within days (one to four, now and then a
+	// week or more); most accept, some have no room, and a few never
+	// answer, so their handoffs expire at the deadline.
+	wait := 1 + d.rng.IntN(4)
+	if d.rng.IntN(8) == 0 {
+		wait = 5 + d.rng.IntN(6)
+	}
+	cs.handoff, cs.hStatus, cs.hAt = id, handoff.StatusRequested, d.clk.Now().Add(time.Duration(wait)*24*time.Hour)
 	switch x := d.rng.IntN(100); {
-	case x < 72:
+	case x < 80:
 		cs.hAnswer = "accept"
-	case x < 86:
+	case x < 96:
 		cs.hAnswer = "reject"
 	default:
 		cs.hAnswer = "none" // left to expire
