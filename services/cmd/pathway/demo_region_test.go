@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -15,7 +17,9 @@ import (
 	"time"
 
 	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/projections/activity"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/domain/referral"
 	"github.com/pathway-sp/pathway/services/triage"
 )
@@ -269,6 +273,49 @@ func TestDemoRegionPlausible(t *testing.T) {
 	}
 	if !read {
 		t.Errorf("the printed referrer key of %s read none of the %d referrals on %s's caseload", k.referrerOrg, len(cases[k.workers[0].id]), k.workers[0].name)
+	}
+
+	// The monthly activity report of last month, whole in the demo's 90
+	// days, as CSV: referrals coded SNOMED CT 871731000000106, with their
+	// breakdowns by sex and ethnic category filled.
+	now := time.Now().In(kernel.UKTime())
+	month := kernel.Month(time.Date(now.Year(), now.Month(), 1, 12, 0, 0, 0, kernel.UKTime()).AddDate(0, 0, -1))
+	if code := get("/v1/reports/activity?month="+month, k.ops, nil); code != http.StatusOK {
+		t.Fatalf("GET /v1/reports/activity?month=%s: %d", month, code)
+	}
+	req, _ := http.NewRequest("GET", p.base+"/v1/reports/activity?month="+month, nil)
+	req.Header.Set("Authorization", "Bearer "+k.ops)
+	req.Header.Set("Accept", "text/csv")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	rows, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil || resp.StatusCode != http.StatusOK || len(rows) < 2 {
+		t.Fatalf("the activity report as CSV: %d %v\n%s", resp.StatusCode, err, body)
+	}
+	if dir := os.Getenv("PATHWAY_REPORT_OUT"); dir != "" {
+		_ = os.WriteFile(filepath.Join(dir, "activity-report-demo.csv"), body, 0o644)
+	}
+	col := map[string]int{}
+	for i, c := range rows[0] {
+		col[c] = i
+	}
+	seen := map[string]bool{}
+	for _, r := range rows[1:] {
+		if r[col["measure"]] == activity.MeasureReceived && r[col["code"]] == activity.CodeReferral && r[col["value"]] != "0" {
+			seen["coded"] = true
+			if r[col["category"]] != activity.NotRecorded {
+				seen[r[col["breakdown"]]] = true
+			}
+		}
+	}
+	for _, want := range []string{"coded", "source", "need", "age_band", "sex", "ethnicity"} {
+		if !seen[want] {
+			t.Errorf("the demo's activity report for %s has no referrals row for %q (columns %v)", month, want, rows[0])
+		}
 	}
 }
 

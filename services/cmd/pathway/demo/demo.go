@@ -271,7 +271,7 @@ func Load(ctx context.Context, js jetstream.JetStream, opts Options) (Summary, e
 	}()
 	defer func() { sup.Stop(); <-stopped }()
 
-	d := &loader{ctx: ctx, js: js, store: store, clk: clk, rng: rand.New(rand.NewPCG(opts.Seed, 7)), intake: in,
+	d := &loader{ctx: ctx, js: js, store: store, clk: clk, rng: rand.New(rand.NewPCG(opts.Seed, 7)), people: rand.New(rand.NewPCG(opts.Seed, 11)), intake: in,
 		handoffs: hs, directory: directory.New(store), log: log, cases: map[string]*caseState{}, errs: runErr}
 	sum, err := d.load(start, end, opts)
 	if err != nil {
@@ -299,11 +299,14 @@ type caseState struct {
 }
 
 type loader struct {
-	ctx       context.Context
-	js        jetstream.JetStream
-	store     *events.Store
-	clk       *clock
-	rng       *rand.Rand
+	ctx   context.Context
+	js    jetstream.JetStream
+	store *events.Store
+	clk   *clock
+	rng   *rand.Rand
+	// people draws the demographics the report breaks down by, apart
+	// from rng, so that adding them left the region's shape as it was.
+	people    *rand.Rand
 	intake    *intake.Service
 	handoffs  *handoffs.Service
 	directory *directory.Service
@@ -574,6 +577,10 @@ func (d *loader) refer() (string, error) {
 	if !sub.Safeguarding.Concern {
 		sub.Safeguarding.Details = ""
 	}
+	// Sex and ethnic category, recorded for most people (for the monthly
+	// activity report's breakdowns); "" is not recorded.
+	sub.Person.Sex = []string{"female", "female", "female", "male", "male", "not_known", ""}[d.people.IntN(7)]
+	sub.Person.Ethnicity = []string{"A", "A", "A", "A", "A", "A", "A", "A", "C", "H", "J", "J", "K", "M", "N", "R", "S", "Z", "99", ""}[d.people.IntN(20)]
 	if src == "self" {
 		sub.Referrer = referral.Referrer{Name: given + " " + family, Role: "self", Organisation: practice}
 	}
