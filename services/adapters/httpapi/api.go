@@ -250,20 +250,14 @@ func writeProblemWith(w http.ResponseWriter, p Problem, ext map[string]any) {
 	_ = json.NewEncoder(w).Encode(m)
 }
 
+// correlationID is the request's id (edge.Requests sets it on the request
+// and echoes it), recorded as its events' correlation id and in the read
+// audit; a request that did not pass through edge.Requests gets a new one.
 func correlationID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 64 && isToken(id) {
+	if id := edge.RequestID(r); id != "" {
 		return id
 	}
 	return uuid.NewString()
-}
-
-func isToken(s string) bool {
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // idempotencyKey reads the Idempotency-Key header: 1 to 255 printable

@@ -110,7 +110,7 @@ func New(cfg Config) http.Handler {
 		}
 		notServed(mux, w, r)
 	})
-	return mux
+	return edge.Requests(mux, nil) // every answer carries the request id
 }
 
 // Problem is an RFC 9457 problem details object.

@@ -93,6 +93,11 @@ type serveConfig struct {
 	// TrustedProxies are CIDR prefixes or addresses of reverse proxies
 	// whose X-Forwarded-For and X-Forwarded-Proto are believed.
 	TrustedProxies []string
+	// LogFormat is how log lines are written: text (slog's key=value) or
+	// json (one JSON object a line, for a log collector).
+	LogFormat string
+	// AccessLog writes one line per HTTP request (no query, no headers).
+	AccessLog bool
 	// demoOut receives the demo's progress and keys; default discard.
 	demoOut io.Writer
 	// demo sizes the demo region; zero values take demo.Load's defaults.
@@ -122,6 +127,8 @@ func defaultServeConfig() serveConfig {
 		WaitTarget:      28 * 24 * time.Hour,
 		HandoffDeadline: 14 * 24 * time.Hour,
 		Retention:       retention.DefaultPolicy(),
+		LogFormat:       "text",
+		AccessLog:       true,
 
 		HTTPReadHeaderTimeout: 10 * time.Second,
 		HTTPReadTimeout:       30 * time.Second,
@@ -134,6 +141,9 @@ func defaultServeConfig() serveConfig {
 // Validate reports every problem with c at once.
 func (c serveConfig) Validate() error {
 	errs := append([]error(nil), c.envErrs...)
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("--log-format %q: must be text or json", c.LogFormat))
+	}
 	if c.NATSURL == "" {
 		if c.DataDir == "" {
 			errs = append(errs, errors.New("--data: a data directory is required for the embedded NATS server"))
@@ -238,6 +248,8 @@ var envNames = map[string]string{
 	"http-idle-timeout":        "PATHWAY_HTTP_IDLE_TIMEOUT",
 	"http-max-conns":           "PATHWAY_HTTP_MAX_CONNS",
 	"trusted-proxies":          "PATHWAY_TRUSTED_PROXIES",
+	"log-format":               "PATHWAY_LOG_FORMAT",
+	"access-log":               "PATHWAY_ACCESS_LOG",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -360,6 +372,8 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 		cfg.TrustedProxies = splitList(v)
 		return nil
 	})
+	fs.StringVar(&cfg.LogFormat, "log-format", fromEnv("log-format", "text"), desc("log-format", "log lines as text (key=value) or json (one object a line, for a log collector); neither holds personal data"))
+	fs.BoolVar(&cfg.AccessLog, "access-log", fromEnv("access-log", "true") != "false", desc("access-log", "log one line per HTTP request: method, route, status, bytes, duration and X-Request-ID (never the query string or a key)"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
 		fs.PrintDefaults()
@@ -398,7 +412,7 @@ func serveCommand(ctx context.Context, args []string, getenv func(string) string
 	} else {
 		cfg.rules = triage.DefaultRules()
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(cfg.LogFormat, stderr)
 	cfg.getenv = getenv
 	cfg.demoOut = stdout
 	return serve(ctx, *cfg, log)
@@ -498,14 +512,18 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return events.Ready(ctx, js, events.DefaultStream)
 	}
 	starting := httpapi.New(httpapi.Config{Version: buildVersion(), Logger: log, Ready: ready, Starting: true})
+	var accessLog *slog.Logger
+	if cfg.AccessLog {
+		accessLog = log.With("service", "http")
+	}
 	httpSrv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: edge.Requests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h := handler.Load(); h != nil {
 				(*h).ServeHTTP(w, r)
 				return
 			}
 			starting.ServeHTTP(w, r)
-		}),
+		}), accessLog),
 		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTPReadTimeout,
 		WriteTimeout:      cfg.HTTPWriteTimeout,
@@ -679,4 +697,13 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// newLogger returns the process's logger, writing format ("text" or
+// "json") to w.
+func newLogger(format string, w io.Writer) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }

@@ -1,0 +1,61 @@
+package edge_test
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/pathway-sp/pathway/services/adapters/edge"
+)
+
+// TestRequests: a caller's usable X-Request-ID is kept, set on the
+// request for the handler and echoed; an unusable one or none is replaced
+// by a new UUID; the access line names the route, not the query.
+func TestRequests(t *testing.T) {
+	var logs bytes.Buffer
+	mux := http.NewServeMux()
+	var seen string
+	mux.HandleFunc("GET /v1/referrals/{id}", func(w http.ResponseWriter, r *http.Request) {
+		seen = r.Header.Get(edge.RequestIDHeader)
+		w.WriteHeader(http.StatusTeapot)
+		_, _ = w.Write([]byte("tea"))
+	})
+	h := edge.Requests(mux, slog.New(slog.NewTextHandler(&logs, nil)))
+	for _, tc := range []struct{ sent, want string }{
+		{"abc-123_x.y", "abc-123_x.y"},
+		{"", ""},
+		{"bad id\r\nX-Evil: 1", ""},
+		{strings.Repeat("a", 65), ""},
+	} {
+		logs.Reset()
+		req := httptest.NewRequest("GET", "/v1/referrals/r1?nhs=9434765919", nil)
+		if tc.sent != "" {
+			req.Header.Set(edge.RequestIDHeader, tc.sent)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		got := rec.Header().Get(edge.RequestIDHeader)
+		if tc.want != "" && got != tc.want {
+			t.Errorf("sent %q: echoed %q, want it kept", tc.sent, got)
+		}
+		if tc.want == "" {
+			if _, err := uuid.Parse(got); err != nil {
+				t.Errorf("sent %q: echoed %q, want a new UUID", tc.sent, got)
+			}
+		}
+		if seen != got {
+			t.Errorf("the handler saw request id %q, the answer carries %q", seen, got)
+		}
+		line := logs.String()
+		if !strings.Contains(line, `route="GET /v1/referrals/{id}"`) || !strings.Contains(line, "status=418") || !strings.Contains(line, "bytes=3") || !strings.Contains(line, "request_id="+got) {
+			t.Errorf("access line %q, want the route, status 418, 3 bytes and the request id", line)
+		}
+		if strings.Contains(line, "9434765919") || strings.Contains(line, "r1") {
+			t.Errorf("access line %q holds the path's id or the query", line)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TestJSONLogsAndAccessLog: with --log-format json every line serve
+// writes is a JSON object; each request gets an access line with its
+// route, status and request id, and no query string; a caller's
+// X-Request-ID is echoed, and a request without one gets a new id.
+func TestJSONLogsAndAccessLog(t *testing.T) {
+	p := startServe(t, "--data", filepath.Join(t.TempDir(), "data"), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-format", "json")
+	addr := p.await(t, regexp.MustCompile(`"msg":"HTTP listening","addr":"([^"]+)"`), 15*time.Second)
+	awaitReady(t, addr)
+
+	req, _ := http.NewRequest("GET", "http://"+addr+"/healthz?nhs=9434765919", nil)
+	req.Header.Set("X-Request-ID", "req-abc-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got := resp.Header.Get("X-Request-ID"); got != "req-abc-1" {
+		t.Errorf("X-Request-ID echoed %q, want the caller's req-abc-1", got)
+	}
+	resp, err = http.Get("http://" + addr + "/v1/nothing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := uuid.Parse(resp.Header.Get("X-Request-ID")); err != nil {
+		t.Errorf("a request without an id got X-Request-ID %q, want a new UUID", resp.Header.Get("X-Request-ID"))
+	}
+	p.stop(t, syscall.SIGTERM)
+
+	out := p.output()
+	if strings.Contains(out, "9434765919") {
+		t.Errorf("the log holds the query string's NHS number:\n%s", out)
+	}
+	var access []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Errorf("a log line that is not JSON: %q", line)
+			continue
+		}
+		if m["msg"] == "http" {
+			access = append(access, m)
+		}
+	}
+	found := false
+	for _, m := range access {
+		if m["request_id"] == "req-abc-1" {
+			found = true
+			if m["route"] != "GET /healthz" || m["status"] != float64(200) || m["method"] != "GET" {
+				t.Errorf("the access line %v, want route GET /healthz, status 200", m)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no access line with request_id req-abc-1 among %v", access)
+	}
+}
