@@ -36,7 +36,9 @@ func RequestID(r *http.Request) string {
 // no query string (a search's parameters can be personal data) and no
 // header (no key): the route is the pattern that served it, else the
 // path alone.
-func Requests(next http.Handler, log *slog.Logger) http.Handler {
+//
+// observe, when not nil, is told of every answer too (the metrics).
+func Requests(next http.Handler, log *slog.Logger, observe func(method, route string, status int, d time.Duration)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := RequestID(r)
 		if id == "" {
@@ -44,7 +46,7 @@ func Requests(next http.Handler, log *slog.Logger) http.Handler {
 		}
 		r.Header.Set(RequestIDHeader, id)
 		w.Header().Set(RequestIDHeader, id)
-		if log == nil {
+		if log == nil && observe == nil {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -55,8 +57,14 @@ func Requests(next http.Handler, log *slog.Logger) http.Handler {
 		if route == "" || route == "/" {
 			route = r.Method + " " + r.URL.Path
 		}
-		log.Info("http", "method", r.Method, "route", route, "status", rec.status, "bytes", rec.bytes,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000, "request_id", id)
+		took := time.Since(start)
+		if observe != nil {
+			observe(r.Method, route, rec.status, took)
+		}
+		if log != nil {
+			log.Info("http", "method", r.Method, "route", route, "status", rec.status, "bytes", rec.bytes,
+				"duration_ms", float64(took.Microseconds())/1000, "request_id", id)
+		}
 	})
 }
 

@@ -24,7 +24,7 @@ func TestRequests(t *testing.T) {
 		w.WriteHeader(http.StatusTeapot)
 		_, _ = w.Write([]byte("tea"))
 	})
-	h := edge.Requests(mux, slog.New(slog.NewTextHandler(&logs, nil)))
+	h := edge.Requests(mux, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	for _, tc := range []struct{ sent, want string }{
 		{"abc-123_x.y", "abc-123_x.y"},
 		{"", ""},

@@ -64,6 +64,8 @@ type api struct {
 	now      func() time.Time
 	version  string // the software's, for the CapabilityStatement
 
+	metricsHandler http.Handler // Config.Metrics
+
 	referrals  referralDesk
 	canceller  versionedCanceller
 	triager    triager
@@ -88,7 +90,7 @@ type api struct {
 // newAPI holds cfg's services as the interfaces the endpoints use.
 func newAPI(cfg Config) *api {
 	a := &api{auth: cfg.Auth, throttle: cfg.Throttle, proxies: cfg.Proxies, log: cfg.Logger, now: cfg.Referrals.Now, version: cfg.Version,
-		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads}
+		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads, metricsHandler: cfg.Metrics}
 	if in := cfg.Referrals.Intake; in != nil {
 		a.referrals, a.triager, a.cases, a.closer, a.nhsIndex = in, in, in, in, in
 		a.canceller = in

@@ -42,6 +42,9 @@ type Config struct {
 	// UI, when set, serves every path outside /v1/, /fhir/ and the probes
 	// (the operations dashboard).
 	UI http.Handler
+	// Metrics, when set, is served at GET /metrics to ops and admin keys
+	// (the Prometheus text format; services/metrics).
+	Metrics http.Handler
 	// Throttle limits failed key checks per client address and per key
 	// id; share one with the dashboard's sign-in. Nil makes one with the
 	// default limits.
@@ -110,7 +113,7 @@ func New(cfg Config) http.Handler {
 		}
 		notServed(mux, w, r)
 	})
-	return edge.Requests(mux, nil) // every answer carries the request id
+	return edge.Requests(mux, nil, nil) // every answer carries the request id
 }
 
 // Problem is an RFC 9457 problem details object.

@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"net/http"
 
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -26,4 +27,15 @@ func (a *api) me(w http.ResponseWriter, r *http.Request) {
 	k := principalFrom(r.Context()).key
 	writeJSON(w, http.StatusOK, map[string]any{"key_id": k.ID, "role": k.Role, "organisation": k.Organisation,
 		"worker": k.Worker, "scopes": append([]keys.Scope{}, k.Scopes...), "label": k.Label})
+}
+
+// metrics handles GET /metrics: the process's Prometheus metrics, for an
+// ops or admin key (--metrics-listen serves them without a key on an
+// address of their own).
+func (a *api) metrics(w http.ResponseWriter, r *http.Request) {
+	if a.metricsHandler == nil {
+		a.writeError(w, r, kernel.Errorf(kernel.NotFound, "metrics are not served by this process"))
+		return
+	}
+	a.metricsHandler.ServeHTTP(w, r)
 }

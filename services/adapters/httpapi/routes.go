@@ -63,6 +63,7 @@ func (a *api) table() []struct {
 		{Route{"GET", "/v1/audit", admins}, a.auditQuery},
 		{Route{"POST", "/v1/people/access-request", admins}, a.subjectAccess},
 		{Route{"GET", "/v1/me", everyone}, a.me},
+		{Route{"GET", "/metrics", rosterStaff}, a.metrics},
 		{Route{"POST", "/v1/workers", rosterStaff}, a.registerWorker()},
 		{Route{"GET", "/v1/workers/{id}", rosterRead}, a.getWorker},
 		{Route{"PATCH", "/v1/workers/{id}", rosterStaff}, a.patchWorker()},

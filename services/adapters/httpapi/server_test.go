@@ -34,6 +34,7 @@ import (
 	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/metrics"
 	"github.com/pathway-sp/pathway/services/triage"
 	"github.com/pathway-sp/pathway/services/webhooks"
 	"golang.org/x/sync/errgroup"
@@ -108,7 +109,7 @@ func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 	g.Go(func() error { return tri.Run(ctx) })
 	asg := assignment.New(lg.Store, assignment.Options{Logger: log, Checkpoints: obj})
 	g.Go(func() error { return asg.Run(ctx) })
-	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth, Proxies: trusted,
+	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth, Proxies: trusted, Metrics: metrics.New(metrics.Config{Store: lg.Store}).Handler(),
 		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, intake.Options{}), TriageQueue: engine(intake.NewIndex())},
 		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
 			Alerts: engine(alerts.NewView()), Referrers: engine(feed.New()), Activity: engine(activity.New()), ReadTimeout: 2 * time.Second},

@@ -25,6 +25,7 @@ import (
 	"github.com/pathway-sp/pathway/events/keyring"
 	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
+	"github.com/pathway-sp/pathway/services/metrics"
 	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/supervisor"
 	"github.com/pathway-sp/pathway/services/triage"
@@ -98,6 +99,10 @@ type serveConfig struct {
 	LogFormat string
 	// AccessLog writes one line per HTTP request (no query, no headers).
 	AccessLog bool
+	// MetricsListen, when set, serves GET /metrics there without a key
+	// (for a Prometheus on the same network); the HTTP port serves them
+	// to ops and admin keys either way.
+	MetricsListen string
 	// demoOut receives the demo's progress and keys; default discard.
 	demoOut io.Writer
 	// demo sizes the demo region; zero values take demo.Load's defaults.
@@ -250,6 +255,7 @@ var envNames = map[string]string{
 	"trusted-proxies":          "PATHWAY_TRUSTED_PROXIES",
 	"log-format":               "PATHWAY_LOG_FORMAT",
 	"access-log":               "PATHWAY_ACCESS_LOG",
+	"metrics-listen":           "PATHWAY_METRICS_LISTEN",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -373,6 +379,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 		return nil
 	})
 	fs.StringVar(&cfg.LogFormat, "log-format", fromEnv("log-format", "text"), desc("log-format", "log lines as text (key=value) or json (one object a line, for a log collector); neither holds personal data"))
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", fromEnv("metrics-listen", ""), desc("metrics-listen", "also serve GET /metrics (Prometheus) on this address, without a key: bind it where only the metrics collector reaches (the HTTP port serves them to ops and admin keys)"))
 	fs.BoolVar(&cfg.AccessLog, "access-log", fromEnv("access-log", "true") != "false", desc("access-log", "log one line per HTTP request: method, route, status, bytes, duration and X-Request-ID (never the query string or a key)"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
@@ -516,6 +523,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	if cfg.AccessLog {
 		accessLog = log.With("service", "http")
 	}
+	var met atomic.Pointer[metrics.Metrics] // once the services started
+	observe := func(method, route string, status int, d time.Duration) {
+		if m := met.Load(); m != nil {
+			m.ObserveRequest(method, route, status, d)
+		}
+	}
 	httpSrv := &http.Server{
 		Handler: edge.Requests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h := handler.Load(); h != nil {
@@ -523,7 +536,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 				return
 			}
 			starting.ServeHTTP(w, r)
-		}), accessLog),
+		}), accessLog, observe),
 		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTPReadTimeout,
 		WriteTimeout:      cfg.HTTPWriteTimeout,
@@ -565,9 +578,15 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 				return err
 			}
 		}
-		h, err := startServices(ctx, sup, cfg, js, log, ready)
+		h, m, err := startServices(ctx, sup, cfg, js, log, ready)
 		if err != nil {
 			return err
+		}
+		met.Store(m)
+		if cfg.MetricsListen != "" {
+			if err := serveMetrics(ctx, sup, cfg.MetricsListen, m, log); err != nil {
+				return err
+			}
 		}
 		handler.Store(&h)
 		log.Info("services started", "services", strings.Join(cfg.Services, ","))
@@ -706,4 +725,31 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, nil))
 	}
 	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// serveMetrics serves m at GET /metrics on addr, without a key, under sup
+// until ctx ends.
+func serveMetrics(ctx context.Context, sup *supervisor.Supervisor, addr string, m *metrics.Metrics, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+	log.Info("metrics listening", "addr", ln.Addr().String())
+	sup.Go("metrics-http", supervisor.Func(func(ctx context.Context) error {
+		go func() {
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}))
+	return nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/pathway-sp/pathway/services/erasure"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
+	"github.com/pathway-sp/pathway/services/metrics"
 	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/sar"
 	"github.com/pathway-sp/pathway/services/supervisor"
@@ -40,7 +41,7 @@ var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhoo
 // are loaded. It runs after the event stream is set up. It opens
 // everything before it starts anything, so after an error (a transient
 // one: sup runs it again) nothing of it runs.
-func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (_ http.Handler, err error) {
+func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (_ http.Handler, _ *metrics.Metrics, err error) {
 	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal})
 	forget := cfg.keys.OnDestroy(store.Forget)
 	defer func() {
@@ -50,7 +51,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 	}()
 	obj, err := projections.OpenCheckpoints(ctx, js, cfg.Replicas)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The views commands are decided from: /readyz answers 503 until each
 	// has caught up with the log, naming the one behind.
@@ -61,11 +62,13 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		}
 		return projections.Ready(ctx, writePath...)
 	}}
-	var dash dashboard.Config // the operations dashboard, with intake
-	var parts []part          // started once everything is open
+	var dash dashboard.Config         // the operations dashboard, with intake
+	var parts []part                  // started once everything is open
+	var engines []*projections.Engine // for the metrics' lag
 	engine := func(p projections.Projection) *projections.Engine {
 		e := projections.NewEngine(store, obj, p, projections.Options{Logger: log})
 		parts = append(parts, part{p.Name(), e})
+		engines = append(engines, e)
 		return e
 	}
 	var auth *keys.Authenticator
@@ -74,7 +77,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 	// sign-in, counting clients behind the trusted proxies.
 	proxies, err := edge.ParseProxies(cfg.TrustedProxies)
 	if err != nil {
-		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+		return nil, nil, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	throttle := edge.NewThrottle(edge.ThrottleOptions{})
 	hc.Throttle, hc.Proxies = throttle, proxies
@@ -82,24 +85,24 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 	if slices.Contains(cfg.Services, "intake") {
 		ks, err := keys.Open(ctx, js, keys.Options{Replicas: cfg.Replicas})
 		if err != nil {
-			return nil, fmt.Errorf("open API keys: %w", err)
+			return nil, nil, fmt.Errorf("open API keys: %w", err)
 		}
 		auth = ks.Authenticator()
 		parts = append(parts, part{"api-keys", auth})
 		hc.Auth = auth
 		people, err := intake.OpenPersonKeyer(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		in := intake.New(store, people, intake.Options{})
 		cases = in
 		if err := in.Backfill(ctx, js, log); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		eraser := erasure.New(store, cfg.keys, people)
 		auditLog, err := audit.Open(ctx, js, audit.Options{Replicas: cfg.Replicas})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		queue := engine(intake.NewIndex())
 		hc.Referrals = httpapi.Referrals{Store: store, Intake: in, TriageQueue: queue, Erasure: eraser, Audit: auditLog}
@@ -119,7 +122,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, Referrers: rf, Activity: ac, WaitTarget: cfg.WaitTarget}
 		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Series: engine(timeseries.New()), Initials: engine(dashboard.NewInitials()),
 			Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret, WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log,
@@ -137,7 +140,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 	}
 	v, vstarts, err := openVCSE(ctx, cfg, js, store, obj, log, &writePath, engine)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	starts = append(starts, vstarts...)
 	hc.VCSE = v
@@ -165,10 +168,12 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		select {
 		case <-auth.Running():
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 	}
-	return httpapi.New(hc), nil
+	m := metrics.New(metrics.Config{Store: store, Engines: engines, Waitlists: hc.Reads.Waitlists, WaitTarget: cfg.WaitTarget})
+	hc.Metrics = m.Handler()
+	return httpapi.New(hc), m, nil
 }
 
 // part is a part to start, with its name.
