@@ -29,9 +29,12 @@ const (
 
 // Worker is one worker's caseload.
 type Worker struct {
-	ID       string          `json:"id"`
-	Name     string          `json:"name"`
-	PCN      string          `json:"pcn"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	PCN  string `json:"pcn"`
+	// PCNName is the PCN's name as the worker's registration gave it
+	// ("" when it gave none).
+	PCNName  string          `json:"pcn_name,omitempty"`
 	Capacity int             `json:"capacity"`
 	Active   bool            `json:"active"`
 	Cases    map[string]bool `json:"cases"`
@@ -131,7 +134,7 @@ func (c *Caseloads) Apply(rec events.Record) error {
 	at := rec.Envelope.GetRecordedAt().AsTime()
 	switch e := rec.Payload.(type) {
 	case *pathwayv1.WorkerRegistered:
-		c.Workers[id] = &Worker{ID: id, Name: e.GetName(), PCN: e.GetPcn(), Capacity: int(e.GetCapacity()), Active: true, Cases: map[string]bool{}}
+		c.Workers[id] = &Worker{ID: id, Name: e.GetName(), PCN: e.GetPcn(), PCNName: e.GetPcnName(), Capacity: int(e.GetCapacity()), Active: true, Cases: map[string]bool{}}
 	case *pathwayv1.WorkerCapacityChanged:
 		if w := c.Workers[id]; w != nil {
 			w.Capacity = int(e.GetCapacity())

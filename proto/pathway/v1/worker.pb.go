@@ -33,8 +33,11 @@ type WorkerRegistered struct {
 	// Maximum active caseload.
 	Capacity uint32 `protobuf:"varint,4,opt,name=capacity,proto3" json:"capacity,omitempty"`
 	// BCP 47 language tags the worker speaks.
-	Languages     []string `protobuf:"bytes,5,rep,name=languages,proto3" json:"languages,omitempty"`
-	Skills        []string `protobuf:"bytes,6,rep,name=skills,proto3" json:"skills,omitempty"`
+	Languages []string `protobuf:"bytes,5,rep,name=languages,proto3" json:"languages,omitempty"`
+	Skills    []string `protobuf:"bytes,6,rep,name=skills,proto3" json:"skills,omitempty"`
+	// The PCN's name ("Riverside PCN"), as people know it; optional. The
+	// latest registration that gives one names the PCN on the pages.
+	PcnName       string `protobuf:"bytes,7,opt,name=pcn_name,json=pcnName,proto3" json:"pcn_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -109,6 +112,13 @@ func (x *WorkerRegistered) GetSkills() []string {
 		return x.Skills
 	}
 	return nil
+}
+
+func (x *WorkerRegistered) GetPcnName() string {
+	if x != nil {
+		return x.PcnName
+	}
+	return ""
 }
 
 // WorkerCapacityChanged changes the maximum active caseload.
@@ -395,14 +405,15 @@ var File_pathway_v1_worker_proto protoreflect.FileDescriptor
 const file_pathway_v1_worker_proto_rawDesc = "" +
 	"\n" +
 	"\x17pathway/v1/worker.proto\x12\n" +
-	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcc\x01\n" +
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x01\n" +
 	"\x10WorkerRegistered\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x06R\x04name\x12\x16\n" +
 	"\x03pcn\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x03pcn\x12\"\n" +
 	"\tpractices\x18\x03 \x03(\tB\x04\x88\xb5\x18\x01R\tpractices\x12 \n" +
 	"\bcapacity\x18\x04 \x01(\rB\x04\x88\xb5\x18\x01R\bcapacity\x12\"\n" +
 	"\tlanguages\x18\x05 \x03(\tB\x04\x88\xb5\x18\x01R\tlanguages\x12\x1c\n" +
-	"\x06skills\x18\x06 \x03(\tB\x04\x88\xb5\x18\x01R\x06skills\"\x8a\x01\n" +
+	"\x06skills\x18\x06 \x03(\tB\x04\x88\xb5\x18\x01R\x06skills\x12\x1f\n" +
+	"\bpcn_name\x18\a \x01(\tB\x04\x88\xb5\x18\x01R\apcnName\"\x8a\x01\n" +
 	"\x15WorkerCapacityChanged\x12 \n" +
 	"\bcapacity\x18\x01 \x01(\rB\x04\x88\xb5\x18\x01R\bcapacity\x121\n" +
 	"\x11previous_capacity\x18\x02 \x01(\rB\x04\x88\xb5\x18\x01R\x10previousCapacity\x12\x1c\n" +

@@ -31,6 +31,8 @@ type alertPanel struct {
 	Watched int
 	Rows    []alertRow
 	Total   int
+	// Links: referrals link to their pages.
+	Links bool
 }
 
 // alertAfter is the alert threshold.
@@ -42,7 +44,7 @@ func (h *handler) alertPanel(now time.Time) *alertPanel {
 	if h.cfg.Alerts == nil {
 		return nil
 	}
-	p := &alertPanel{Threshold: span(h.alertAfter())}
+	p := &alertPanel{Threshold: span(h.alertAfter()), Links: h.actionable()}
 	var list []alerts.Alert
 	h.read(h.cfg.Alerts, func(pr projections.Projection) {
 		v := pr.(*alerts.View)

@@ -199,7 +199,7 @@ func New(cfg Config) http.Handler {
 	h := &handler{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	funcs := h.funcs()
 	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html", "templates/alerts.html"))
-	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound", "forbidden", "mycaseload", "referral", "directory"} {
+	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound", "forbidden", "mycaseload", "referral", "directory", "opsreferral", "expired"} {
 		h.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	h.signin = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/signin.html"))
@@ -217,6 +217,7 @@ func New(cfg Config) http.Handler {
 	h.mux.HandleFunc("GET /live", h.live)
 	if cfg.Workspace != nil {
 		h.mux.Handle("POST /cases/{id}/{form}", protect.Handler(http.HandlerFunc(h.caseForm)))
+		h.mux.Handle("POST /referrals/{id}/assign", protect.Handler(http.HandlerFunc(h.assignSubmit)))
 	}
 	h.mux.HandleFunc("GET /", h.page)
 	return h
@@ -273,6 +274,8 @@ type view struct {
 	worker, static bool
 	// formsFor makes the page's forms, whose tokens bind to the session.
 	formsFor func(session) any
+	// csv, when set, is the page's table, served at ?format=csv (csv.go).
+	csv func() [][]string
 }
 
 // resolve finds the page at path with query q for key and builds its
@@ -293,6 +296,8 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		return view{}, errForbidden
 	}
 	switch {
+	case path == "/handoffs/expired", strings.HasPrefix(path, "/referrals/"):
+		return h.resolveOps(ctx, key, path, q, now)
 	case path == "/":
 		// Counts, and the alerts by initials: those are recorded.
 		d := h.overview(now)
@@ -316,7 +321,8 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		if _, ok := priorities[prio]; !ok {
 			prio = ""
 		}
-		d, ok := h.waitlistPage(queue, prio, now)
+		over := q.Get("over") == "target"
+		d, ok := h.waitlistPage(queue, prio, over, now)
 		if !ok {
 			return view{}, errNotFound
 		}
@@ -324,8 +330,8 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		for i, e := range d.Entries {
 			ids[i] = e.ID
 		}
-		return view{name: "waitlist", title: "Waitlist " + queue, nav: "overview", controls: filter{Queue: queue, Priority: prio}, data: d,
-			route: "GET /waitlists/{queue}", referrals: ids}, nil
+		return view{name: "waitlist", title: "Waitlist " + d.Name, nav: "overview", controls: waitlistFilter(queue, prio, over), data: d,
+			route: "GET /waitlists/{queue}", referrals: ids, csv: d.csv}, nil
 	case strings.HasPrefix(path, "/caseloads/"):
 		id := strings.TrimPrefix(path, "/caseloads/")
 		d, ok := h.caseloadPage(id, now)
@@ -336,7 +342,7 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		for i, c := range d.Cases {
 			ids[i] = c.ID
 		}
-		return view{name: "caseload", title: "Caseload of " + d.Worker.Name, nav: "overview", data: d, route: "GET /caseloads/{worker}", referrals: ids}, nil
+		return view{name: "caseload", title: "Caseload of " + d.Worker.Name, nav: "overview", data: d, route: "GET /caseloads/{worker}", referrals: ids, csv: d.csv}, nil
 	}
 	return view{}, errNotFound
 }
@@ -344,7 +350,7 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 // known reports whether path can be a page (resolve says whether it is).
 func known(path string) bool {
 	switch {
-	case path == "/", path == "/funnel", path == "/partners":
+	case path == "/", path == "/funnel", path == "/partners", path == "/handoffs/expired", strings.HasPrefix(path, "/referrals/"):
 		return true
 	case strings.HasPrefix(path, "/waitlists/"), strings.HasPrefix(path, "/caseloads/"):
 		return true
@@ -382,6 +388,10 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !h.audited(w, r, s, v) {
+		return
+	}
+	if v.csv != nil && r.URL.Query().Get("format") == "csv" {
+		writeCSV(w, h.log, v.name, v.csv())
 		return
 	}
 	p := page{Title: v.title, Nav: v.nav, Live: r.URL.RequestURI(), Seq: seq, CSRF: h.csrfToken("session", s.value), Key: s.key,

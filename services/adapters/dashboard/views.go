@@ -23,10 +23,13 @@ var priorities = map[string]pathwayv1.Priority{
 	"routine": pathwayv1.Priority_PRIORITY_ROUTINE,
 }
 
-// filter is the waitlist page's priority filter.
+// filter is the waitlist page's filters: priority, and only those over
+// the wait target.
 type filter struct {
 	Queue    string
 	Priority string
+	Over     bool
+	CSV      string
 }
 
 // chartDays is how far back the waitlist chart goes.
@@ -34,7 +37,7 @@ const chartDays = 14
 
 // queueRow is one waitlist on the overview.
 type queueRow struct {
-	Queue                  string
+	Queue, Name            string
 	Size                   int
 	Urgent, High, Routine  int
 	Oldest, Median, Target string
@@ -102,16 +105,40 @@ func estimate(e *waitlists.Duration) string {
 	if e == nil {
 		return "not known yet"
 	}
-	return span(time.Duration(*e))
+	return about(time.Duration(*e))
+}
+
+// about rounds an estimate the way people say it: "about 3 days", "about
+// 8 weeks", "about 5 months"; an estimate is never as precise as hours.
+func about(d time.Duration) string {
+	const day = 24 * time.Hour
+	unit := func(n int, one string) string {
+		if n == 1 {
+			return "about a " + one
+		}
+		return fmt.Sprintf("about %d %ss", n, one)
+	}
+	switch {
+	case d < 12*time.Hour:
+		return "less than a day"
+	case d < 14*day:
+		return unit(max(int(math.Round(float64(d)/float64(day))), 1), "day")
+	case d < 9*7*day:
+		return unit(int(math.Round(float64(d)/float64(7*day))), "week")
+	case d < 2*365*day:
+		return unit(int(math.Round(float64(d)/float64(30.44*float64(day)))), "month")
+	}
+	return unit(int(math.Round(float64(d)/float64(365.25*float64(day)))), "year")
 }
 
 func (h *handler) queueRows(now time.Time) []queueRow {
 	var rows []queueRow
+	names := h.pcnNames()
 	h.read(h.cfg.Waitlists, func(p projections.Projection) {
 		wl := p.(*waitlists.Waitlists)
 		for _, q := range wl.Queues() {
 			s := wl.Summarise(q, now, h.cfg.WaitTarget)
-			rows = append(rows, queueRow{Queue: q, Size: s.Size, Urgent: s.ByPriority["urgent"], High: s.ByPriority["high"],
+			rows = append(rows, queueRow{Queue: q, Name: queueLabel(q, names), Size: s.Size, Urgent: s.ByPriority["urgent"], High: s.ByPriority["high"],
 				Routine: s.ByPriority["routine"], Oldest: span(time.Duration(s.OldestWait)), Median: span(time.Duration(s.MedianWait)),
 				Target: span(h.cfg.WaitTarget), Breaches: s.Breaches, Estimate: estimate(s.EstimateNew)})
 			if s.Size == 0 {
@@ -181,8 +208,13 @@ type entryRow struct {
 
 // waitlistData is a waitlist page's live part.
 type waitlistData struct {
-	AsOf     string
-	Queue    string
+	AsOf  string
+	Queue string
+	Name  string
+	Over  bool
+	// Links: referral ids link to their pages (the dashboard holds the
+	// log).
+	Links    bool
 	Summary  queueRow
 	Priority string
 	Entries  []entryRow
@@ -194,8 +226,8 @@ type waitlistData struct {
 // maxRows bounds the rows of one table.
 const maxRows = 500
 
-func (h *handler) waitlistPage(queue, prio string, now time.Time) (waitlistData, bool) {
-	d := waitlistData{AsOf: h.clock(now), Queue: queue, Priority: prio}
+func (h *handler) waitlistPage(queue, prio string, over bool, now time.Time) (waitlistData, bool) {
+	d := waitlistData{AsOf: h.clock(now), Queue: queue, Priority: prio, Over: over, Links: h.actionable()}
 	var entries []waitlists.Entry
 	var perWeek float64
 	found := false
@@ -210,7 +242,7 @@ func (h *handler) waitlistPage(queue, prio string, now time.Time) (waitlistData,
 	}
 	for _, r := range h.queueRows(now) {
 		if r.Queue == queue {
-			d.Summary = r
+			d.Summary, d.Name = r, r.Name
 		}
 	}
 	var names map[string]string
@@ -224,6 +256,9 @@ func (h *handler) waitlistPage(queue, prio string, now time.Time) (waitlistData,
 	want := priorities[prio]
 	for i, e := range entries {
 		if want != pathwayv1.Priority_PRIORITY_UNSPECIFIED && e.Priority != want {
+			continue
+		}
+		if over && now.Sub(e.Since) <= h.cfg.WaitTarget {
 			continue
 		}
 		d.Total++
@@ -258,21 +293,33 @@ type caseRow struct {
 
 // caseloadData is a caseload page's live part.
 type caseloadData struct {
-	AsOf   string
-	Worker workerRow
-	Cases  []caseRow
+	AsOf    string
+	Worker  workerRow
+	PCNName string
+	Cases   []caseRow
+	Links   bool
+}
+
+// csv is the caseload as a table.
+func (d caseloadData) csv() [][]string {
+	out := [][]string{{"referral_id", "initials", "stage", "assigned", "last_contact", "contacts", "did_not_attend", "next_action_due", "overdue", "open_handoffs", "worker_id", "pcn"}}
+	for _, c := range d.Cases {
+		out = append(out, []string{c.ID, c.Initials, c.Stage, c.Assigned, c.Last, fmt.Sprint(c.Contacts), fmt.Sprint(c.DNA), c.Due, fmt.Sprint(c.Overdue), fmt.Sprint(c.Handoffs), d.Worker.ID, d.Worker.PCN})
+	}
+	return out
 }
 
 var stageText = map[string]string{"awaiting_first_contact": "awaiting first contact", "in_contact": "in contact", "plan_agreed": "plan agreed"}
 
 func (h *handler) caseloadPage(id string, now time.Time) (caseloadData, bool) {
-	d := caseloadData{AsOf: h.clock(now)}
+	d := caseloadData{AsOf: h.clock(now), Links: h.actionable()}
 	found := false
 	for _, w := range h.workerRows() {
 		if w.ID == id {
 			d.Worker, found = w, true
 		}
 	}
+	d.PCNName = h.queueName(d.Worker.PCN)
 	if !found {
 		return d, false
 	}
@@ -362,4 +409,13 @@ func (h *handler) funnelPage(now time.Time) funnelData {
 		}
 	})
 	return d
+}
+
+// csv is the waitlist's entries shown, as a table.
+func (d waitlistData) csv() [][]string {
+	out := [][]string{{"position", "referral_id", "initials", "priority", "waiting_since", "waited", "over_target", "estimated_wait", "queue"}}
+	for _, e := range d.Entries {
+		out = append(out, []string{fmt.Sprint(e.Position), e.ID, e.Initials, e.Priority, e.Since, e.Waited, fmt.Sprint(e.Breach), e.Estimate, d.Queue})
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 type workerBody struct {
 	Name      string   `json:"name"`
 	PCN       string   `json:"pcn"`
+	PCNName   string   `json:"pcn_name"`
 	Practices []string `json:"practices"`
 	Capacity  *int     `json:"capacity"`
 	Languages []string `json:"languages"`
@@ -57,7 +58,7 @@ func (a *api) workerReply(r *http.Request, id string, status int) (reply, error)
 }
 
 func (b *workerBody) check() []kernel.FieldError {
-	b.registered = &pathwayv1.WorkerRegistered{Name: b.Name, Pcn: b.PCN, Practices: b.Practices, Languages: b.Languages, Skills: b.Skills}
+	b.registered = &pathwayv1.WorkerRegistered{Name: b.Name, Pcn: b.PCN, PcnName: b.PCNName, Practices: b.Practices, Languages: b.Languages, Skills: b.Skills}
 	var errs []kernel.FieldError
 	if b.Capacity == nil || *b.Capacity < 0 {
 		errs = append(errs, kernel.FieldError{Field: "capacity", Reason: "is required: the most active cases the worker carries"})

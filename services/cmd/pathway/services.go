@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
@@ -22,6 +21,7 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/audit"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/erasure"
 	"github.com/pathway-sp/pathway/services/intake"
 	"github.com/pathway-sp/pathway/services/keys"
@@ -125,7 +125,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 			return nil, nil, err
 		}
 		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Series: engine(timeseries.New()), Initials: engine(dashboard.NewInitials()),
-			Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret, WaitTarget: cfg.WaitTarget, Location: time.Local, Done: ctx.Done(), Logger: log,
+			Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret, WaitTarget: cfg.WaitTarget, Location: kernel.UKTime(), Done: ctx.Done(), Logger: log,
 			Forms: dashboard.NewUsedForms(js, cfg.Replicas), Throttle: throttle, Proxies: proxies}
 	}
 	var starts []func(*supervisor.Supervisor)

@@ -157,6 +157,11 @@ func Register(e *pathwayv1.WorkerRegistered) ([]proto.Message, error) {
 	} else {
 		errs = append(errs, kernel.Line("name", e.GetName())...)
 	}
+	if len(e.GetPcnName()) > 200 {
+		errs = append(errs, kernel.FieldError{Field: "pcn_name", Reason: "at most 200 characters"})
+	} else if e.GetPcnName() != "" {
+		errs = append(errs, kernel.Line("pcn_name", e.GetPcnName())...)
+	}
 	for i, l := range e.GetLanguages() {
 		errs = append(errs, kernel.Line(fmt.Sprintf("languages[%d]", i), l)...)
 	}

@@ -363,7 +363,7 @@ func (d *loader) setUp() error {
 			if n%5 == 0 {
 				langs = append(langs, "pl")
 			}
-			evs, err := worker.Register(&pathwayv1.WorkerRegistered{Name: name, Pcn: p.code, Practices: p.practices, Capacity: p.capacity, Languages: langs})
+			evs, err := worker.Register(&pathwayv1.WorkerRegistered{Name: name, Pcn: p.code, PcnName: p.name, Practices: p.practices, Capacity: p.capacity, Languages: langs})
 			if err != nil {
 				return err
 			}
