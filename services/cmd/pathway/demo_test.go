@@ -57,7 +57,12 @@ func TestDemoDashboard(t *testing.T) {
 	}
 	count := func(sel string) int {
 		t.Helper()
-		n, _ := strconv.Atoi(strings.Trim(strings.SplitN(strings.TrimLeft(text(sel), "⚠ "), " ", 2)[0], " "))
+		// The first word is the figure ("⚠ 16 expired handoffs: see the list").
+		words := strings.Fields(strings.TrimLeft(text(sel), "⚠ "))
+		if len(words) == 0 {
+			return 0
+		}
+		n, _ := strconv.Atoi(words[0])
 		return n
 	}
 	positive := func(name, sel string) {
