@@ -111,12 +111,35 @@ func (a *a11y) check(name string) {
 				a.t.Logf("%s at %d px: axe-core (%s, allowed): %s", name, w, v.Impact, v.ID)
 			}
 		}
+		if w == 390 {
+			if over := a.overflow(); over != "" {
+				a.t.Errorf("%s at 390 px: %s is wider than the page, want no sideways scrolling", name, over)
+			}
+		}
 		a.shot(name, w, h)
 	}
 	if _, err := chromedp.Run(a.ctx, chromedp.EmulateViewport(1400, 1000)); err != nil {
 		a.t.Fatal(err)
 	}
 	a.checked = append(a.checked, name)
+}
+
+// overflow returns the widest element past the page's right edge, if
+// any, outside the tables that scroll in their own box (.scroll).
+func (a *a11y) overflow() string {
+	a.t.Helper()
+	over, err := chromedp.Run(a.ctx, chromedp.Evaluate[string](`(() => {
+		const w = document.documentElement.clientWidth; let worst = '', right = w + 1;
+		for (const el of document.querySelectorAll('body *')) {
+			const r = el.getBoundingClientRect();
+			if (r.right > right && !el.closest('.scroll') && !el.closest('.visually-hidden')) { right = r.right; worst = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ')[0] : '') + ' (' + Math.round(r.right) + ' px)'; }
+		}
+		return worst;
+	})()`))
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return over
 }
 
 // shot writes the whole page at width w: the viewport is made as tall as
