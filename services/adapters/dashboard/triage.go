@@ -71,7 +71,7 @@ func triagePath(path string) bool { return path == "/triage" || strings.HasPrefi
 // routeTriage adds the triage workspace's own routes (its pages are
 // served by page, through resolve).
 func (h *handler) routeTriage(protect *http.CrossOriginProtection) {
-	h.mux.HandleFunc("GET /triage/open", h.triageOpen)
+	h.mux.Handle("POST /triage/open", protect.Handler(http.HandlerFunc(h.triageOpen)))
 	h.mux.Handle("POST /triage/{id}", protect.Handler(http.HandlerFunc(h.triageForm)))
 }
 
@@ -147,10 +147,18 @@ func (h *handler) triageQueue(now time.Time) triageQueueData {
 	return d
 }
 
-// triageOpen serves GET /triage/open?id=…: the queue page's "open a
-// referral" form, answered 303 to the referral's triage page, or the
-// queue page with the error beside the field.
+// triageOpen serves POST /triage/open: the queue page's "open a
+// referral by id" form, answered 303 to the referral's triage page, or
+// the queue page with the error beside the field. It is a POST, so that
+// whatever is typed (a name, an NHS number, by mistake) stays out of
+// addresses, the browser's history and the logs; its token is the
+// session's.
 func (h *handler) triageOpen(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form could not be read", http.StatusBadRequest)
+		return
+	}
 	s, err := h.session(r)
 	if err != nil {
 		h.toSignin(w, r, err)
@@ -160,7 +168,11 @@ func (h *handler) triageOpen(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, s, errForbidden)
 		return
 	}
-	id := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("id")))
+	if !h.validCSRF(r, "session", s.value) {
+		http.Error(w, "this form did not come from the dashboard (missing or wrong CSRF token); go back, reload and try again", http.StatusForbidden)
+		return
+	}
+	id := strings.ToLower(strings.TrimSpace(r.PostFormValue("id")))
 	msg := ""
 	if _, err := uuid.Parse(id); err != nil {
 		msg = "Referral id must be a referral's id, such as 0b9c4f6e-2d1a-4c3b-9e8f-7a6b5c4d3e2f"
@@ -182,8 +194,7 @@ func (h *handler) triageOpen(w http.ResponseWriter, r *http.Request) {
 	if !h.audited(w, r, s, v) {
 		return
 	}
-	// What was typed is not shown back when it is not an id: it may be
-	// anything, and this answer's address carries it already.
+	// What was typed is not shown back: it may be anything.
 	h.render(w, http.StatusUnprocessableEntity, v.name, page{Title: "Error: " + v.title, Nav: v.nav, Live: "/triage", Seq: h.position(),
 		CSRF: h.csrfToken("session", s.value), Key: s.key, Triage: v.triage, Controls: triageFind{Error: msg}, Data: v.data, Failed: true})
 }

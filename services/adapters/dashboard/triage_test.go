@@ -103,6 +103,21 @@ func TestTriageNeedToKnow(t *testing.T) {
 	}
 	token := formToken(t, page, "/triage/"+esc)
 
+	// Open by id: an id goes to its page; anything else comes back beside
+	// the field, not echoed, and never in an address.
+	if code, _, hdr := tr.post("/triage/open", url.Values{"csrf": {csrfOf(t, page)}, "id": {" " + strings.ToUpper(plain) + " "}}); code != http.StatusSeeOther || hdr.Get("Location") != "/triage/"+plain {
+		t.Errorf("open by id: %d to %q, want 303 to its page", code, hdr.Get("Location"))
+	}
+	for _, typed := range []string{"Kit Young", uuid.NewString()} {
+		code, back, _ := tr.post("/triage/open", url.Values{"csrf": {csrfOf(t, page)}, "id": {typed}})
+		if code != http.StatusUnprocessableEntity || !strings.Contains(back, `id="open-id-error"`) || strings.Contains(back, typed) {
+			t.Errorf("open %q: %d, want 422 with the error beside the field and nothing typed echoed", typed, code)
+		}
+	}
+	if code, _, _ := tr.post("/triage/open", url.Values{"id": {plain}}); code != http.StatusForbidden {
+		t.Errorf("open by id without the token: %d, want 403", code)
+	}
+
 	admin := e.browser()
 	admin.signIn(e.key(keys.RoleAdmin))
 	if code, _, _ := admin.get("/triage/" + plain); code != http.StatusOK {
@@ -111,10 +126,14 @@ func TestTriageNeedToKnow(t *testing.T) {
 	for _, role := range []keys.Role{keys.RoleOps, keys.RoleLinkWorker} {
 		b := e.browser()
 		b.signIn(e.key(role))
-		for _, path := range []string{"/triage", "/triage/" + esc, "/triage/open?id=" + esc} {
+		for _, path := range []string{"/triage", "/triage/" + esc} {
 			if code, page, _ := b.get(path); code != http.StatusForbidden || strings.Contains(page, "Young") {
 				t.Errorf("%s key at %s: %d, want 403 telling nothing", role, path, code)
 			}
+		}
+		_, home, _ := b.get("/triage") // the 403 page carries the sign-out form's token
+		if code, page, _ := b.post("/triage/open", url.Values{"csrf": {csrfOf(t, home)}, "id": {esc}}); code != http.StatusForbidden || strings.Contains(page, "Young") {
+			t.Errorf("%s key opening a referral by id: %d, want 403", role, code)
 		}
 		// Refused for the role, before the form's token is looked at.
 		if code, page, _ := b.post("/triage/"+esc, url.Values{"csrf": {token}, "decision": {"accept"}, "reason": {"ok"}}); code != http.StatusForbidden || strings.Contains(page, "This form has expired") {
