@@ -115,6 +115,9 @@ type Config struct {
 	// Workspace, when set, serves the link worker workspace under /cases
 	// (workspace.go) and lets link worker keys sign in; nil leaves it out.
 	Workspace *Workspace
+	// Triage, when set, serves the triage workspace under /triage
+	// (triage.go) and lets triage keys sign in; nil leaves it out.
+	Triage *TriageDesk
 }
 
 func (c *Config) defaults() {
@@ -167,6 +170,9 @@ func (c Config) Validate() error {
 	if c.Workspace != nil {
 		errs = append(errs, c.Workspace.validate())
 	}
+	if c.Triage != nil {
+		errs = append(errs, c.Triage.validate())
+	}
 	if c.WaitTarget < 0 || c.SessionTTL < 0 || c.LiveInterval < 0 {
 		errs = append(errs, errors.New("dashboard: durations must be positive"))
 	}
@@ -199,7 +205,7 @@ func New(cfg Config) http.Handler {
 	h := &handler{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	funcs := h.funcs()
 	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html", "templates/alerts.html"))
-	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound", "forbidden", "mycaseload", "referral", "directory", "opsreferral", "expired"} {
+	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound", "forbidden", "mycaseload", "referral", "directory", "opsreferral", "expired", "triagequeue", "triagecase"} {
 		h.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	h.signin = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/signin.html"))
@@ -218,6 +224,9 @@ func New(cfg Config) http.Handler {
 	if cfg.Workspace != nil {
 		h.mux.Handle("POST /cases/{id}/{form}", protect.Handler(http.HandlerFunc(h.caseForm)))
 		h.mux.Handle("POST /referrals/{id}/assign", protect.Handler(http.HandlerFunc(h.assignSubmit)))
+	}
+	if cfg.Triage != nil {
+		h.routeTriage(protect)
 	}
 	h.mux.HandleFunc("GET /", h.page)
 	return h
@@ -244,6 +253,9 @@ type page struct {
 	Key  keys.Key
 	// Worker: the page is the link worker workspace's (its navigation).
 	Worker bool
+	// Triage: the page is the triage workspace's, for a triage key (its
+	// navigation; an admin keeps the operations navigation).
+	Triage bool
 	// Controls are the page's filters, outside the live region.
 	Controls any
 	Data     any
@@ -272,6 +284,8 @@ type view struct {
 	// worker: a workspace page; static: a page without live updates
 	// (its forms fill it); forms: the forms after the live region.
 	worker, static bool
+	// triage: a triage workspace page seen with a triage key.
+	triage bool
 	// formsFor makes the page's forms, whose tokens bind to the session.
 	formsFor func(session) any
 	// csv, when set, is the page's table, served at ?format=csv (csv.go).
@@ -292,7 +306,10 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		}
 		return h.resolveWorkspace(ctx, key, path, q, now)
 	}
-	if key.Role == keys.RoleLinkWorker {
+	if triagePath(path) {
+		return h.resolveTriage(ctx, key, path, q, now)
+	}
+	if key.Role == keys.RoleLinkWorker || key.Role == keys.RoleTriage {
 		return view{}, errForbidden
 	}
 	switch {
@@ -354,7 +371,7 @@ func known(path string) bool {
 		return true
 	case strings.HasPrefix(path, "/waitlists/"), strings.HasPrefix(path, "/caseloads/"):
 		return true
-	case path == "/cases", strings.HasPrefix(path, "/cases/"):
+	case path == "/cases", strings.HasPrefix(path, "/cases/"), triagePath(path):
 		return true
 	}
 	return false
@@ -376,6 +393,11 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/cases", http.StatusSeeOther)
 		return
 	}
+	if r.URL.Path == "/" && s.key.Role == keys.RoleTriage && h.cfg.Triage != nil {
+		// Triage staff's home is the manual triage queue.
+		http.Redirect(w, r, "/triage", http.StatusSeeOther)
+		return
+	}
 	if to, ok := postcodeFree(r.URL); ok {
 		http.Redirect(w, r, to, http.StatusSeeOther)
 		return
@@ -395,7 +417,7 @@ func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := page{Title: v.title, Nav: v.nav, Live: r.URL.RequestURI(), Seq: seq, CSRF: h.csrfToken("session", s.value), Key: s.key,
-		Worker: v.worker, Controls: v.controls, Data: v.data}
+		Worker: v.worker, Triage: v.triage, Controls: v.controls, Data: v.data}
 	if v.formsFor != nil {
 		p.Forms = v.formsFor(s)
 	}
@@ -431,7 +453,7 @@ func (h *handler) refuse(w http.ResponseWriter, r *http.Request, s session, err 
 		h.notFound(w, r)
 	case errors.Is(err, errForbidden):
 		h.render(w, http.StatusForbidden, "forbidden", page{Title: "Not a page for this key", CSRF: h.csrfToken("session", s.value), Key: s.key,
-			Worker: s.key.Role == keys.RoleLinkWorker, Data: s.key.Role == keys.RoleLinkWorker})
+			Worker: s.key.Role == keys.RoleLinkWorker, Triage: s.key.Role == keys.RoleTriage, Data: string(s.key.Role)})
 	default:
 		h.log.Error("dashboard: cannot read the page", "path", r.URL.Path, "err", err)
 		http.Error(w, "cannot read this page right now; retry shortly", http.StatusServiceUnavailable)
@@ -452,7 +474,7 @@ func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
 	s, err := h.session(r)
 	p := page{Title: "Not found", Data: r.URL.Path}
 	if err == nil {
-		p.CSRF, p.Key, p.Worker = h.csrfToken("session", s.value), s.key, s.key.Role == keys.RoleLinkWorker
+		p.CSRF, p.Key, p.Worker, p.Triage = h.csrfToken("session", s.value), s.key, s.key.Role == keys.RoleLinkWorker, s.key.Role == keys.RoleTriage
 	}
 	h.render(w, http.StatusNotFound, "notfound", p)
 }
@@ -479,6 +501,9 @@ func (h *handler) engines() []*projections.Engine {
 	}
 	if h.cfg.Alerts != nil {
 		out = append(out, h.cfg.Alerts)
+	}
+	if h.cfg.Triage != nil {
+		out = append(out, h.cfg.Triage.Queue)
 	}
 	return out
 }

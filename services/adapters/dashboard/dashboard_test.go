@@ -75,6 +75,8 @@ type envOptions struct {
 	// workspace serves the link worker workspace with the real intake
 	// and handoffs services.
 	workspace bool
+	// triage serves the triage workspace with the real intake service.
+	triage bool
 }
 
 func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
@@ -122,8 +124,16 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 		ws = &dashboard.Workspace{Store: lg.Store, Cases: intake.New(lg.Store, people, intake.Options{}),
 			Handoffs: handoffs.New(lg.Store, handoffs.Options{Now: e.clock.Now})}
 	}
+	var td *dashboard.TriageDesk
+	if o.triage {
+		people, err := intake.OpenPersonKeyer(ctx, lg.JS, 1, eventstest.Master())
+		if err != nil {
+			t.Fatal(err)
+		}
+		td = &dashboard.TriageDesk{Store: lg.Store, Queue: engine(intake.NewIndex()), Decider: intake.New(lg.Store, people, intake.Options{})}
+	}
 	done := make(chan struct{})
-	h := dashboard.New(dashboard.Config{Workspace: ws,
+	h := dashboard.New(dashboard.Config{Workspace: ws, Triage: td,
 		Alerts: engine(alerts.NewView()), AlertAfter: 4 * time.Hour,
 		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
 		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),

@@ -132,7 +132,8 @@ func (h *handler) check(ctx context.Context, value string) (session, error) {
 // allowed reports whether a role may sign in to the dashboard: ops and
 // admin, and link workers when the workspace is served.
 func (h *handler) allowed(r keys.Role) bool {
-	return r == keys.RoleOps || r == keys.RoleAdmin || r == keys.RoleLinkWorker && h.cfg.Workspace != nil
+	return r == keys.RoleOps || r == keys.RoleAdmin || r == keys.RoleLinkWorker && h.cfg.Workspace != nil ||
+		r == keys.RoleTriage && h.cfg.Triage != nil
 }
 
 // csrfToken is the token a form must carry: a signature bound to a

@@ -116,6 +116,9 @@ func (h *handler) signinSubmit(w http.ResponseWriter, r *http.Request) {
 		if h.cfg.Workspace != nil {
 			who = "Only ops, admin and link worker keys"
 		}
+		if h.cfg.Triage != nil {
+			who = strings.Replace(strings.Replace(who, " and ", ", ", 1), " keys", " and triage keys", 1)
+		}
 		h.renderSignin(w, r, http.StatusForbidden, signinData{Next: next,
 			Error: who + " can sign in to the dashboard; this is a " + string(k.Role) + " key."})
 		return

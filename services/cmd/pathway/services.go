@@ -127,6 +127,8 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Series: engine(timeseries.New()), Initials: engine(dashboard.NewInitials()),
 			Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret, WaitTarget: cfg.WaitTarget, Location: kernel.UKTime(), Done: ctx.Done(), Logger: log,
 			Forms: dashboard.NewUsedForms(js, cfg.Replicas), Throttle: throttle, Proxies: proxies}
+		// Triage staff work the manual queue with the API's triage command.
+		dash.Triage = &dashboard.TriageDesk{Store: store, Queue: queue, Decider: in}
 	}
 	var starts []func(*supervisor.Supervisor)
 	if slices.Contains(cfg.Services, "triage") {
