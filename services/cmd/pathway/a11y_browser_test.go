@@ -21,32 +21,6 @@ import (
 // alone.
 const screensEnv = "PATHWAY_SCREENS"
 
-// browser starts a headless chromium for t at 1400 px wide and returns
-// its context, which ends with the test or after d.
-func browser(t *testing.T, d time.Duration) context.Context {
-	t.Helper()
-	chrome := chromium(t)
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	ctx, cancel := context.WithTimeout(bctx, d)
-	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
-	return ctx
-}
-
 // a11y checks pages with axe-core and takes their screenshots.
 type a11y struct {
 	t      *testing.T

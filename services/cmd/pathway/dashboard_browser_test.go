@@ -39,6 +39,72 @@ func chromium(t *testing.T) string {
 	return chromiumPath
 }
 
+// browser starts a headless chromium for t at 1400 px wide and returns
+// its context, which ends with the test or after d.
+func browser(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	chrome := chromium(t)
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chrome),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	ctx, cancel := context.WithTimeout(bctx, d)
+	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
+	return ctx
+}
+
+// page drives a browser tab in a test: do runs actions or fails the
+// test, text reads a node's text (again when a live update replaced it).
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+func (pg page) do(what string, actions ...chromedp.Action[chromedp.Void]) {
+	pg.t.Helper()
+	if err := chromedp.Do(pg.ctx, actions...); err != nil {
+		pg.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func (pg page) text(sel string) string {
+	pg.t.Helper()
+	var err error
+	for range 20 { // a live update may replace the node: read again
+		var v string
+		if v, err = chromedp.Run(pg.ctx, chromedp.Text(chromedp.CSS(sel))); err == nil {
+			return v
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	pg.t.Fatalf("read %s: %v", sel, err)
+	return ""
+}
+
+// press focuses sel and presses key: by keyboard, as a person without a
+// mouse would, and immune to the layout moving under a click (a live
+// update, a resized window).
+func press(sel, key string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.Focus(chromedp.CSS(sel))(ctx, tg); err != nil {
+			return chromedp.Void{}, err
+		}
+		return chromedp.KeyEvent(key)(ctx, tg)
+	}
+}
+
 // nhsNumbers returns n valid NHS numbers.
 func nhsNumbers(n int) []string {
 	var out []string
@@ -54,30 +120,12 @@ func nhsNumbers(n int) []string {
 // chromium, watches the overview while a referral ends up on a waitlist
 // through the API, and sees the queue's count change without a reload.
 func TestDashboardInBrowser(t *testing.T) {
-	chrome := chromium(t)
+	chromium(t) // skips at once where there is no chromium
 	p := startPathway(t, "")
 	ops := p.key(keys.RoleOps, "")
 	ref := p.key(keys.RoleReferrer, "A81001")
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 1100),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	defer cancel()
+	ctx := browser(t, 2*time.Minute)
 
 	// Signing in: the overview sends an unsigned-in browser to the form.
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }

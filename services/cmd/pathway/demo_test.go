@@ -19,7 +19,7 @@ import (
 // figures. The region is shorter than the default (70 days, not 90) to keep the
 // test quicker; the code path is the same.
 func TestDemoDashboard(t *testing.T) {
-	chrome := chromium(t)
+	chromium(t) // skips at once where there is no chromium
 	data := t.TempDir()
 	var out, errOut bytes.Buffer
 	start := time.Now()
@@ -37,8 +37,7 @@ func TestDemoDashboard(t *testing.T) {
 	}
 
 	p := startPathway(t, data)
-	ctx, cancel := browserContext(t, chrome)
-	defer cancel()
+	ctx := browser(t, 2*time.Minute)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	if err := chromedp.Do(ctx, chromedp.Navigate(p.base+"/"), chromedp.WaitVisible(css("#key")),
 		chromedp.SendKeys(css("#key"), key), chromedp.Click(css("form.signin button[type=submit]")),
@@ -125,21 +124,6 @@ func TestDemoDashboard(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(s, "\r", "\n")), "\n")
 	return lines[len(lines)-1]
-}
-
-// browserContext starts headless chromium for a test.
-func browserContext(t *testing.T, chrome string) (context.Context, context.CancelFunc) {
-	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome), chromedp.Flag("headless", true), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true), chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1440, 1100),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	ctx, cancel := context.WithTimeout(bctx, 2*time.Minute)
-	return ctx, func() { cancel(); cancelBrowser(); cancelAlloc() }
 }
 
 // shoot saves a full-page screenshot under the test's artifact directory.

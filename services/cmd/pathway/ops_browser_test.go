@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/csv"
 	"net/http"
 	"os"
@@ -22,7 +21,7 @@ import (
 // (sent first without one: the error shows beside the field), and the
 // API shows the referral with the new worker.
 func TestOpsInBrowser(t *testing.T) {
-	chrome := chromium(t)
+	chromium(t) // skips at once where there is no chromium
 	p := startPathway(t, "")
 	ops, admin, ref := p.key(keys.RoleOps, ""), p.key(keys.RoleAdmin, ""), p.key(keys.RoleReferrer, "A81001")
 	register := func(name, pcn, pcnName, practice string) string {
@@ -61,53 +60,11 @@ func TestOpsInBrowser(t *testing.T) {
 	waiting := p.refer(ref, nhs[1])[0]
 	await(waiting, "waitlisted")
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
-	defer cancel()
+	ctx := browser(t, 3*time.Minute)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	press := func(sel, key string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			if _, err := chromedp.Focus(css(sel))(ctx, tg); err != nil {
-				return chromedp.Void{}, err
-			}
-			return chromedp.KeyEvent(key)(ctx, tg)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		var err error
-		for range 20 { // a live update may replace the node: read again
-			var v string
-			if v, err = chromedp.Run(ctx, chromedp.Text(css(sel))); err == nil {
-				return v
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatalf("read %s: %v", sel, err)
-		return ""
-	}
+	pg := page{t, ctx}
+	do := pg.do
+	text := pg.text
 	dir := t.ArtifactDir()
 	// fits checks that nothing is wider than the page at 390 px and keeps
 	// screenshots at both widths (go test -artifacts keeps them).

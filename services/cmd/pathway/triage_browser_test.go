@@ -60,12 +60,8 @@ func TestTriageInBrowser(t *testing.T) {
 	triageKey := p.key(keys.RoleTriage, "")
 	id := p.manualReferral(ref, triageKey)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	pg := page{t, ctx}
+	do := pg.do
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Text(css(sel)))

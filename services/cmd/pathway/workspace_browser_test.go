@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,63 +22,18 @@ import (
 // from the baseline, and a discharge closes the episode. The pages fit a
 // 390 px wide phone without sideways scrolling.
 func TestWorkspaceInBrowser(t *testing.T) {
-	chrome := chromium(t)
+	chromium(t) // skips at once where there is no chromium
 	p := startPathway(t, "")
 	k := p.vcseKeys()
 	refID, lw := p.assignedReferral(k.ref, k.ops, "9434765919")
 	rep := p.importSmall(k.admin)
 	walkID := rep.Results[0].ServiceID
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chrome),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 3*time.Minute)
-	defer cancel()
+	ctx := browser(t, 3*time.Minute)
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
-	do := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	// press focuses sel and presses key: by keyboard, as a person without
-	// a mouse would, and immune to the layout moving under a click (a
-	// live update, a resized window).
-	press := func(sel, key string) chromedp.Action[chromedp.Void] {
-		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			if _, err := chromedp.Focus(css(sel))(ctx, tg); err != nil {
-				return chromedp.Void{}, err
-			}
-			return chromedp.KeyEvent(key)(ctx, tg)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		var err error
-		for range 20 { // a live update may replace the node: read again
-			var v string
-			if v, err = chromedp.Run(ctx, chromedp.Text(css(sel))); err == nil {
-				return v
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatalf("read %s: %v", sel, err)
-		return ""
-	}
+	pg := page{t, ctx}
+	do := pg.do
+	text := pg.text
 	// forget removes the notice of the last form sent, so that waiting for
 	// the next one waits for the page the next form answers with.
 	forget := func() {
