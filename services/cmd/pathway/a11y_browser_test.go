@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard/axe"
+	"github.com/pathway-sp/pathway/services/adapters/npmtest"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -39,7 +41,7 @@ func newA11y(t *testing.T, ctx context.Context) *a11y {
 	t.Helper()
 	src, err := axe.Script()
 	if err != nil {
-		if strings.HasPrefix(err.Error(), axe.SkipPrefix) {
+		if errors.Is(err, npmtest.ErrNoNode) {
 			t.Skip(err.Error())
 		}
 		t.Fatal(err)

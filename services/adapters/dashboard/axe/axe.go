@@ -13,15 +13,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
-	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/pathway-sp/pathway/services/adapters/npmtest"
 )
 
 // Tags are the axe-core rule tags checked: WCAG 2.2 level AA, with the
@@ -52,26 +50,20 @@ func (v Violation) String() string {
 	return b.String()
 }
 
-// SkipPrefix begins the error of Script when axe-core cannot be
-// installed on this machine (no node and not root): a test skips then.
-const SkipPrefix = "axe: skip: "
-
 var (
 	once   sync.Once
 	script string
 	err    error
 )
 
-// Script returns axe.min.js, installing it first when missing. Errors
-// beginning with SkipPrefix mean the machine cannot run it. It is safe
-// for concurrent use.
+// Script returns axe.min.js, installing it first when missing. An error
+// wrapping npmtest.ErrNoNode means the machine cannot run it (a test
+// skips). It is safe for concurrent use.
 func Script() (string, error) {
 	once.Do(func() {
 		dir := Dir()
-		if err = ensureNode(); err != nil {
-			return
-		}
-		if err = ensurePackages(dir); err != nil {
+		if err = npmtest.Install(dir, filepath.Join("axe-core", "axe.min.js")); err != nil {
+			err = fmt.Errorf("axe-core: %w", err)
 			return
 		}
 		var b []byte
@@ -104,47 +96,4 @@ func Run(ctx context.Context, src string) ([]Violation, error) {
 func Dir() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Dir(file)
-}
-
-// ensureNode installs Debian's nodejs and npm when npm is missing and the
-// test runs as root.
-func ensureNode() error {
-	if _, err := exec.LookPath("npm"); err == nil {
-		return nil
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("%saxe-core needs npm: install Node.js and npm with `apt-get install -y nodejs npm` (as root) to run this check", SkipPrefix)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("install nodejs and npm: %v\n%s", err, out)
-	}
-	return nil
-}
-
-// ensurePackages runs npm ci in dir unless axe-core is there; a lock file
-// keeps test binaries running at once to one install.
-func ensurePackages(dir string) error {
-	lock, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return err
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")); err == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	return nil
 }

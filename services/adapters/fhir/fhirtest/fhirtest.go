@@ -9,8 +9,8 @@ package fhirtest
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,9 +19,9 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/pathway-sp/pathway/services/adapters/npmtest"
 )
 
 // Message is one finding of the validator.
@@ -42,7 +42,7 @@ func Validate(t testing.TB, body []byte) {
 	t.Helper()
 	msgs, err := Check(body)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), skipPrefix) {
+		if errors.Is(err, npmtest.ErrNoNode) {
 			t.Skip(err.Error())
 		}
 		t.Fatalf("FHIR validator: %v", err)
@@ -69,8 +69,6 @@ func Check(body []byte) ([]Message, error) {
 	}
 	return v.check(line.Bytes())
 }
-
-const skipPrefix = "fhirtest: skip: "
 
 type proc struct {
 	mu  sync.Mutex
@@ -120,11 +118,8 @@ func Dir() string {
 
 func start() (*proc, error) {
 	dir := Dir()
-	if err := ensureNode(); err != nil {
-		return nil, err
-	}
-	if err := ensurePackages(dir); err != nil {
-		return nil, err
+	if err := npmtest.Install(dir, filepath.Join("fhir", "package.json")); err != nil {
+		return nil, fmt.Errorf("the FHIR validator: %w", err)
 	}
 	cmd := exec.Command("node", "validate.js")
 	cmd.Dir = dir
@@ -142,50 +137,4 @@ func start() (*proc, error) {
 	}
 	// The process ends with the test binary: its standard input closes.
 	return &proc{in: in, out: bufio.NewReaderSize(out, 1<<20)}, nil
-}
-
-// ensureNode installs Debian's nodejs and npm when node is missing and
-// the test runs as root.
-func ensureNode() error {
-	if _, err := exec.LookPath("node"); err == nil {
-		if _, err := exec.LookPath("npm"); err == nil {
-			return nil
-		}
-	}
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("%sthe FHIR validator needs Node.js and npm: install them with `apt-get install -y nodejs npm` (as root) to run this test", skipPrefix)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("install nodejs and npm: %v\n%s", err, out)
-	}
-	return nil
-}
-
-// ensurePackages runs npm ci in dir unless the packages are there. Test
-// binaries of several packages run at once, so a lock file keeps them to
-// one install.
-func ensurePackages(dir string) error {
-	lock, err := os.OpenFile(filepath.Join(dir, ".install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return err
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "fhir", "package.json")); err == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	return nil
 }

@@ -1,10 +1,13 @@
 package fhirtest
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pathway-sp/pathway/services/adapters/npmtest"
 )
 
 // TestBaRSExamplesAreValid: the published BaRS examples, as converted,
@@ -37,7 +40,7 @@ func TestInvalidResourcesAreFound(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			msgs, err := Check([]byte(c.body))
 			if err != nil {
-				if strings.HasPrefix(err.Error(), skipPrefix) {
+				if errors.Is(err, npmtest.ErrNoNode) {
 					t.Skip(err)
 				}
 				t.Fatal(err)
