@@ -247,23 +247,10 @@ func (h *handler) assignSubmit(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, s, err)
 		return
 	}
-	formID, err := h.spendFormToken(r, s)
-	status, message := http.StatusUnprocessableEntity, ""
-	switch {
-	case errors.Is(err, errBadForm):
-		status, message = http.StatusForbidden, "This form has expired or did not come from this page. Check the details and send it again."
-	case errors.Is(err, ErrFormUsed):
-		status, message = http.StatusConflict, "This form was already sent. Check the referral on this page before sending it again."
-	case err != nil:
-		h.log.Error("dashboard form check failed", "err", err)
-		http.Error(w, "cannot check the form right now; retry shortly", http.StatusServiceUnavailable)
+	cmd, status, message, ok := h.formCommand(w, r, s, "the referral on this page")
+	if !ok {
 		return
 	}
-	role := pathwayv1.Role_ROLE_OPS
-	if s.key.Role == keys.RoleAdmin {
-		role = pathwayv1.Role_ROLE_ADMIN
-	}
-	cmd := events.Command{Actor: &pathwayv1.Actor{Id: s.key.ID, Role: role, Organisation: s.key.Organisation}, IdempotencyKey: "dashboard form " + formID}
 	workerID, reason := r.PostFormValue("worker_id"), strings.TrimSpace(r.PostFormValue("reason"))
 	var fields []kernel.FieldError
 	fromCommand := false

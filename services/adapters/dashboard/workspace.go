@@ -176,6 +176,31 @@ func (h *handler) formToken(s session) string {
 	return id + "." + issued + "." + h.mac("csrf", "form", s.value, id, issued)
 }
 
+// formCommand spends the form's token (spendFormToken) and returns the
+// command the form runs: the session's key as actor, the form's id as the
+// idempotency key. A token refused gives the status and the message the
+// page shows again with the form (what names what to check first: "the
+// referral on this page"); ok is false when the token could not be
+// checked at all, and the answer is written.
+func (h *handler) formCommand(w http.ResponseWriter, r *http.Request, s session, what string) (cmd events.Command, status int, message string, ok bool) {
+	formID, err := h.spendFormToken(r, s)
+	status = http.StatusUnprocessableEntity
+	switch {
+	case errors.Is(err, errBadForm):
+		status, message = http.StatusForbidden, "This form has expired or did not come from this page. Check the details and send it again."
+	case errors.Is(err, ErrFormUsed):
+		status, message = http.StatusConflict, "This form was already sent. Check "+what+" before sending it again."
+	case err != nil:
+		h.log.Error("dashboard form check failed", "err", err)
+		http.Error(w, "cannot check the form right now; retry shortly", http.StatusServiceUnavailable)
+		return cmd, 0, "", false
+	}
+	role := map[keys.Role]pathwayv1.Role{keys.RoleLinkWorker: pathwayv1.Role_ROLE_LINK_WORKER, keys.RoleOps: pathwayv1.Role_ROLE_OPS,
+		keys.RoleTriage: pathwayv1.Role_ROLE_TRIAGE, keys.RoleAdmin: pathwayv1.Role_ROLE_ADMIN}[s.key.Role]
+	cmd = events.Command{Actor: &pathwayv1.Actor{Id: s.key.ID, Role: role, Organisation: s.key.Organisation}, IdempotencyKey: "dashboard form " + formID}
+	return cmd, status, message, true
+}
+
 // spendFormToken checks the form's token against the session and spends
 // it, returning the form's id: errBadForm for a token that is missing,
 // forged, of another session or expired, ErrFormUsed for one used before,
