@@ -199,18 +199,8 @@ func seq(n int) []int {
 // page: 303 to it on success, or the page with the form sent back, its
 // errors beside its fields and in a summary at the top.
 func (h *handler) caseForm(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
-		return
-	}
-	s, err := h.session(r)
-	if err != nil {
-		h.toSignin(w, r, err)
-		return
-	}
-	if s.key.Role != keys.RoleLinkWorker {
-		h.refuse(w, r, s, errForbidden)
+	s, ok := h.formSession(w, r, 64<<10, func(s session) bool { return s.key.Role == keys.RoleLinkWorker })
+	if !ok {
 		return
 	}
 	name := r.PathValue("form")

@@ -228,18 +228,8 @@ func (h *handler) resolveOps(ctx context.Context, key keys.Key, path string, q u
 // reassign the referral by hand with a reason, through the API's command;
 // 303 back to the page on success, else the page with the form's errors.
 func (h *handler) assignSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
-		return
-	}
-	s, err := h.session(r)
-	if err != nil {
-		h.toSignin(w, r, err)
-		return
-	}
-	if !opsRole(s.key) {
-		h.refuse(w, r, s, errForbidden)
+	s, ok := h.formSession(w, r, 16<<10, func(s session) bool { return opsRole(s.key) })
+	if !ok {
 		return
 	}
 	ref, err := h.loadReferral(r.Context(), r.PathValue("id"))

@@ -154,18 +154,8 @@ func (h *handler) triageQueue(now time.Time) triageQueueData {
 // addresses, the browser's history and the logs; its token is the
 // session's.
 func (h *handler) triageOpen(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
-		return
-	}
-	s, err := h.session(r)
-	if err != nil {
-		h.toSignin(w, r, err)
-		return
-	}
-	if h.cfg.Triage == nil || !triageRole(s.key.Role) {
-		h.refuse(w, r, s, errForbidden)
+	s, ok := h.formSession(w, r, 4<<10, func(s session) bool { return h.cfg.Triage != nil && triageRole(s.key.Role) })
+	if !ok {
 		return
 	}
 	if !h.validCSRF(r, "session", s.value) {
@@ -357,18 +347,8 @@ func checkTriage(v url.Values, escalated bool) (*pathwayv1.ReferralTriaged, []ke
 // referral's triage page, or the page with the form sent back (422, or
 // 409 with the domain's message), errors beside the fields.
 func (h *handler) triageForm(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 32<<10)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
-		return
-	}
-	s, err := h.session(r)
-	if err != nil {
-		h.toSignin(w, r, err)
-		return
-	}
-	if !triageRole(s.key.Role) {
-		h.refuse(w, r, s, errForbidden)
+	s, ok := h.formSession(w, r, 32<<10, func(s session) bool { return triageRole(s.key.Role) })
+	if !ok {
 		return
 	}
 	ref, err := h.triageReferral(r.Context(), r.PathValue("id"))

@@ -176,6 +176,27 @@ func (h *handler) formToken(s session) string {
 	return id + "." + issued + "." + h.mac("csrf", "form", s.value, id, issued)
 }
 
+// formSession reads a posted form of at most limit bytes and its
+// session, for a session admit admits: otherwise it answers (400 for a
+// form it cannot read, the sign-in page, 403) and ok is false.
+func (h *handler) formSession(w http.ResponseWriter, r *http.Request, limit int64, admit func(session) bool) (session, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form could not be read", http.StatusBadRequest)
+		return session{}, false
+	}
+	s, err := h.session(r)
+	if err != nil {
+		h.toSignin(w, r, err)
+		return session{}, false
+	}
+	if !admit(s) {
+		h.refuse(w, r, s, errForbidden)
+		return session{}, false
+	}
+	return s, true
+}
+
 // formCommand spends the form's token (spendFormToken) and returns the
 // command the form runs: the session's key as actor, the form's id as the
 // idempotency key. A token refused gives the status and the message the
