@@ -153,7 +153,7 @@ func signIn(t *testing.T, ctx context.Context, base, key, sel string) {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#key")), chromedp.SendKeys(chromedp.CSS("#key"), key),
-		pressKey("form.signin button[type=submit]", "\r"), chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+		press("form.signin button[type=submit]", "\r"), chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
 		t.Fatalf("sign in: %v", err)
 	}
 }
@@ -161,19 +161,8 @@ func signIn(t *testing.T, ctx context.Context, base, key, sel string) {
 // signOut signs out with the header's button, by keyboard.
 func signOut(t *testing.T, ctx context.Context) {
 	t.Helper()
-	if err := chromedp.Do(ctx, pressKey("form.signout button", "\r"), chromedp.WaitVisible(chromedp.CSS("#key"))); err != nil {
+	if err := chromedp.Do(ctx, press("form.signout button", "\r"), chromedp.WaitVisible(chromedp.CSS("#key"))); err != nil {
 		t.Fatalf("sign out: %v", err)
-	}
-}
-
-// pressKey focuses sel and presses key, as a person without a mouse
-// would.
-func pressKey(sel, key string) chromedp.Action[chromedp.Void] {
-	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		if _, err := chromedp.Focus(chromedp.CSS(sel))(ctx, tg); err != nil {
-			return chromedp.Void{}, err
-		}
-		return chromedp.KeyEvent(key)(ctx, tg)
 	}
 }
 
@@ -246,7 +235,7 @@ func TestPagesAccessible(t *testing.T) {
 	a.check("workspace-caseload")
 	open(t, ctx, p.base+"/cases/"+refID, live)
 	a.check("workspace-referral")
-	if err := chromedp.Do(ctx, pressKey("#agree-plan > summary", "\r"), chromedp.WaitVisible(chromedp.CSS("#plan-what-matters")),
+	if err := chromedp.Do(ctx, press("#agree-plan > summary", "\r"), chromedp.WaitVisible(chromedp.CSS("#plan-what-matters")),
 		chromedp.Submit(chromedp.CSS("#plan-what-matters")), chromedp.WaitVisible(chromedp.CSS(".error-summary"))); err != nil {
 		t.Fatalf("send the plan empty: %v", err)
 	}

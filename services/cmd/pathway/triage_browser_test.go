@@ -73,7 +73,7 @@ func TestTriageInBrowser(t *testing.T) {
 
 	// Signed in, triage staff land on the queue; the escalation is first.
 	do("open the dashboard", chromedp.Navigate(p.base+"/"), chromedp.WaitVisible(css("#key")))
-	do("sign in", chromedp.SendKeys(css("#key"), triageKey), pressKey("form.signin button[type=submit]", "\r"),
+	do("sign in", chromedp.SendKeys(css("#key"), triageKey), press("form.signin button[type=submit]", "\r"),
 		chromedp.WaitVisible(css(`a[data-referral="`+id+`"]`)))
 	if h := text("main h1"); h != "Triage queue" {
 		t.Fatalf("after sign-in: heading %q, want Triage queue", h)
@@ -86,7 +86,7 @@ func TestTriageInBrowser(t *testing.T) {
 	}
 
 	// The referral in full; decline is not offered for an escalation.
-	do("open the referral", pressKey(`a[data-referral="`+id+`"]`, "\r"), chromedp.WaitVisible(css("#decide")))
+	do("open the referral", press(`a[data-referral="`+id+`"]`, "\r"), chromedp.WaitVisible(css("#decide")))
 	if person := text("dl.person"); !strings.Contains(person, "Kit Young") || !strings.Contains(person, "910 000 0000") {
 		t.Errorf("person %q: want the name and NHS number", person)
 	}
@@ -97,9 +97,9 @@ func TestTriageInBrowser(t *testing.T) {
 	// Redirect without a reason: the error beside the field and in the
 	// summary, linked to it; what was typed is kept.
 	do("redirect without a reason",
-		pressKey("#triage-decision-redirect", " "),
+		press("#triage-decision-redirect", " "),
 		chromedp.SendKeys(css("#triage-destination"), "Children's social care"),
-		pressKey("#decide button[type=submit]", "\r"),
+		press("#decide button[type=submit]", "\r"),
 		chromedp.WaitVisible(css(".error-summary")))
 	if s := text(".error-summary"); !strings.Contains(s, "Reason") {
 		t.Errorf("error summary %q: want the reason named", s)
@@ -127,7 +127,7 @@ func TestTriageInBrowser(t *testing.T) {
 	// With the reason, the decision is recorded.
 	do("redirect with a reason",
 		chromedp.SendKeys(css("#triage-reason"), "Under 18: children's services hold the safeguarding lead"),
-		pressKey("#decide button[type=submit]", "\r"),
+		press("#decide button[type=submit]", "\r"),
 		chromedp.WaitVisible(css("#done")))
 	if st := text("#ref-status"); st != "redirected" {
 		t.Errorf("status %q after the decision, want redirected", st)
@@ -144,7 +144,7 @@ func TestTriageInBrowser(t *testing.T) {
 	}
 
 	// Back on the queue, the referral has gone.
-	do("back to the queue", pressKey(`nav a[href="/triage"]`, "\r"), chromedp.WaitVisible(css("#escalation-count")))
+	do("back to the queue", press(`nav a[href="/triage"]`, "\r"), chromedp.WaitVisible(css("#escalation-count")))
 	if n := text("#escalation-count"); strings.TrimSpace(n) != "0" {
 		t.Errorf("escalations %q after the decision, want 0", n)
 	}

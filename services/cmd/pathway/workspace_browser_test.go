@@ -19,13 +19,34 @@ import (
 // fields) and a baseline ONS4, searches the directory and hands off
 // sharing two fields; the partner accepts through the API and the open
 // page shows it without a reload. Then a follow-up ONS4 shows its change
-// from the baseline, and a discharge closes the episode. The pages fit a
-// 390 px wide phone without sideways scrolling.
+// from the baseline, and a discharge closes the episode; the place it
+// frees goes to the head of the waitlist, which the ops caseload page then
+// lists. The pages fit a 390 px wide phone without sideways scrolling.
 func TestWorkspaceInBrowser(t *testing.T) {
 	chromium(t) // skips at once where there is no chromium
 	p := startPathway(t, "")
 	k := p.vcseKeys()
-	refID, lw := p.assignedReferral(k.ref, k.ops, "9434765919")
+	refID, worker := p.api().AssignedReferral(k.ref, k.ops, "9434765919")
+	lw := p.linkWorkerKey(worker)
+	// The worker's caseload is full with Sam, so the next referral of the
+	// PCN waits for a place: the one Sam's discharge frees at the end.
+	if code, _ := p.do("PATCH", "/v1/workers/"+worker, k.ops, map[string]any{"capacity": 1}, nil); code != http.StatusOK {
+		t.Fatalf("the worker's capacity to 1: %d", code)
+	}
+	waiting := p.refer(k.ref, nhsNumbers(1)[0])[0]
+	awaitStatus := func(id, want string) {
+		t.Helper()
+		var got struct {
+			Status string `json:"status"`
+		}
+		for deadline := time.Now().Add(15 * time.Second); got.Status != want; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("referral %s is %q, want %s", id, got.Status, want)
+			}
+			p.do("GET", "/v1/referrals/"+id, k.ops, nil, &got)
+		}
+	}
+	awaitStatus(waiting, "waitlisted")
 	rep := p.importSmall(k.admin)
 	walkID := rep.Results[0].ServiceID
 
@@ -237,4 +258,14 @@ func TestWorkspaceInBrowser(t *testing.T) {
 		t.Errorf("status %q after the discharge, want discharged", st)
 	}
 	shot("workspace-discharged-1400")
+
+	// The place Sam's discharge freed goes to the head of the PCN's
+	// waitlist, and the ops pages show it: the worker's caseload now
+	// lists that referral.
+	awaitStatus(waiting, "assigned")
+	signOut(t, ctx)
+	signIn(t, ctx, p.base, k.ops, `#live-status[data-state="live"]`)
+	do("the ops view of the worker's caseload", chromedp.Navigate(p.base+"/caseloads/"+worker),
+		chromedp.WaitVisible(css(`a[data-referral="`+waiting+`"]`)))
+	shot("ops-caseload-after-discharge-1400")
 }
