@@ -153,7 +153,13 @@ func (a Alert) Untriaged() bool {
 // Overdue returns the referrals that are urgent or raised a safeguarding
 // concern and have waited at least after at now: safeguarding first, then
 // the longest waiting, then by id.
-func (v *View) Overdue(now time.Time, after time.Duration) []Alert {
+func (v *View) Overdue(now time.Time, after time.Duration) []Alert { return v.waiting(now, after, false) }
+
+// Waiting returns every referral that is urgent or raised a safeguarding
+// concern and waits at now, however briefly, in Overdue's order.
+func (v *View) Waiting(now time.Time) []Alert { return v.waiting(now, 0, true) }
+
+func (v *View) waiting(now time.Time, after time.Duration, all bool) []Alert {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var out []Alert
@@ -161,7 +167,7 @@ func (v *View) Overdue(now time.Time, after time.Duration) []Alert {
 		if !e.Status.Waiting() || !e.flagged() {
 			continue
 		}
-		if waited := now.Sub(e.Since); waited >= after {
+		if waited := max(now.Sub(e.Since), 0); all || waited >= after {
 			out = append(out, Alert{ReferralID: id, Priority: e.Priority, Safeguarding: e.Safeguarding, Status: e.Status,
 				Queue: e.Queue, Practice: e.Practice, Since: e.Since, Waited: waited})
 		}

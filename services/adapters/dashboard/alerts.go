@@ -31,6 +31,10 @@ type alertPanel struct {
 	Watched int
 	Rows    []alertRow
 	Total   int
+	// Within are the urgent and safeguarding referrals waiting, not yet
+	// over the threshold, with their age: they stand out at the top too,
+	// before they become alerts.
+	Within []alertRow
 	// Links: referrals link to their pages.
 	Links bool
 }
@@ -45,22 +49,36 @@ func (h *handler) alertPanel(now time.Time) *alertPanel {
 		return nil
 	}
 	p := &alertPanel{Threshold: span(h.alertAfter()), Links: h.actionable()}
-	var list []alerts.Alert
+	var list, waiting []alerts.Alert
 	h.read(h.cfg.Alerts, func(pr projections.Projection) {
 		v := pr.(*alerts.View)
-		list, p.Watched = v.Overdue(now, h.alertAfter()), v.Watched()
+		list, p.Watched, waiting = v.Overdue(now, h.alertAfter()), v.Watched(), v.Waiting(now)
 	})
 	p.Total = len(list)
 	var names map[string]string
 	h.read(h.cfg.Initials, func(pr projections.Projection) {
 		of := pr.(*Initials).Of
-		names = make(map[string]string, len(list))
-		for _, a := range list {
+		names = make(map[string]string, len(waiting))
+		for _, a := range waiting {
 			names[a.ReferralID] = of[a.ReferralID]
 		}
 	})
+	p.Rows = h.alertRows(list, names)
+	var within []alerts.Alert
+	for _, a := range waiting {
+		if a.Waited < h.alertAfter() { // the rest are alerts, above
+			within = append(within, a)
+		}
+	}
+	p.Within = h.alertRows(within, names)
+	return p
+}
+
+// alertRows are the rows of alerts (at most maxRows), by initials.
+func (h *handler) alertRows(list []alerts.Alert, names map[string]string) []alertRow {
+	var rows []alertRow
 	for _, a := range list {
-		if len(p.Rows) >= maxRows {
+		if len(rows) >= maxRows {
 			break
 		}
 		ini := names[a.ReferralID]
@@ -79,9 +97,9 @@ func (h *handler) alertPanel(now time.Time) *alertPanel {
 		default:
 			row.Where = "accepted, no link worker yet"
 		}
-		p.Rows = append(p.Rows, row)
+		rows = append(rows, row)
 	}
-	return p
+	return rows
 }
 
 // alertMark changes when the alerts at now do: a live page re-renders

@@ -45,6 +45,12 @@ func TestOverviewListsAlerts(t *testing.T) {
 	if !strings.Contains(page, `id="no-alerts"`) || !strings.Contains(page, "(2 waiting, within it)") || strings.Contains(page, `class="alerts raised"`) {
 		t.Fatalf("within the threshold: want no alert and 2 watched:\n%s", section(page))
 	}
+	// Within the threshold they stand out at the top all the same, with
+	// their age: safeguarding first.
+	if w := section(page); !strings.Contains(w, `id="within"`) || strings.Index(w, `data-referral="`+safeguarding) > strings.Index(w, `data-referral="`+untriaged) ||
+		strings.Index(w, `data-referral="`+untriaged) < 0 || !strings.Contains(w, "awaiting triage") {
+		t.Errorf("within the threshold: want both listed with their age, safeguarding first:\n%s", w)
+	}
 	live, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ch := b.stream(live, "/", "")
@@ -72,14 +78,15 @@ func TestOverviewListsAlerts(t *testing.T) {
 			t.Errorf("the overview shows %q", personal)
 		}
 	}
-	// Alerts show people by initials: the page that listed them is audited.
+	// Alerts show people by initials: each page that listed them is
+	// audited (within the threshold, and over it).
 	for _, id := range []string{safeguarding, untriaged} {
 		recs, err := e.audit.Query(ctx, audit.Filter{Referral: id})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) != 1 || recs[0].Route != "GET /" || recs[0].Role != "ops" {
-			t.Errorf("audit of %s: %+v, want one read of the overview by the ops key", id, recs)
+		if len(recs) != 2 || recs[0].Route != "GET /" || recs[1].Route != "GET /" || recs[0].Role != "ops" {
+			t.Errorf("audit of %s: %+v, want two reads of the overview by the ops key", id, recs)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)

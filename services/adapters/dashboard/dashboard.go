@@ -320,7 +320,7 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		d := h.overview(now)
 		var ids []string
 		if d.Alerts != nil {
-			for _, a := range d.Alerts.Rows {
+			for _, a := range append(d.Alerts.Rows, d.Alerts.Within...) {
 				ids = append(ids, a.ID)
 			}
 		}
