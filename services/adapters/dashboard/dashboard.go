@@ -328,7 +328,8 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 	case path == "/funnel":
 		return view{name: "funnel", title: "Referral funnel", nav: "funnel", data: h.funnelPage(now)}, nil
 	case path == "/partners":
-		return view{name: "partners", title: "VCSE partners", nav: "partners", data: h.partnersPage(now)}, nil
+		d := h.partnersPage(now)
+		return view{name: "partners", title: "VCSE partners", nav: "partners", data: d, csv: d.csv}, nil
 	case strings.HasPrefix(path, "/waitlists/"):
 		queue := strings.TrimPrefix(path, "/waitlists/")
 		if queue == "" || strings.Contains(queue, "/") {

@@ -688,7 +688,8 @@ func TestPages(t *testing.T) {
 	}{
 		{"/caseloads/" + worker, http.StatusOK, []string{"Caseload of Robin Worker", id, "J.B.", "awaiting first contact", "1 of 2"}},
 		{"/funnel", http.StatusOK, []string{"Referral funnel", "Self-referral", "ONS4 life satisfaction", "3.0 (better)"}},
-		{"/partners", http.StatusOK, []string{"VCSE partners", `id="partners-awaiting">1<`, "Good Neighbours", "Walking group", "100%"}},
+		{"/partners", http.StatusOK, []string{"VCSE partners", `id="partners-awaiting">1<`, "Good Neighbours", "Walking group", "100%", `href="/partners?format=csv"`}},
+		{"/partners?format=csv", http.StatusOK, []string{"level,partner,service,requested,awaiting,accepted", "partner,Good Neighbours,,2,1,1,", "service,Good Neighbours,Walking group,2,1,1,"}},
 		{"/", http.StatusOK, []string{"Robin Worker", "50%", "ONS4 life satisfaction", `id="handoffs-awaiting">1 <span class="flag">(1 past deadline)`}},
 		{"/caseloads/nobody", http.StatusNotFound, []string{"There is no page"}},
 		{"/nowhere", http.StatusNotFound, []string{"There is no page"}},

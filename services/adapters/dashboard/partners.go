@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -98,4 +99,25 @@ func (h *handler) partnersPage(now time.Time) partnersData {
 		}
 	})
 	return d
+}
+
+// csv is the page's two tables as one, for ?format=csv: a row per partner,
+// then a row per service, with every figure the page shows.
+func (d partnersData) csv() [][]string {
+	rows := [][]string{{"level", "partner", "service", "requested", "awaiting", "accepted", "rejected", "expired", "completed",
+		"failed", "cancelled", "acceptance", "first_answer_median", "first_answer_90th", "answers", "outcomes"}}
+	add := func(level string, list []statRow) {
+		for _, r := range list {
+			partner, service := r.Name, ""
+			if level == "service" {
+				partner, service = r.Partner, r.Name
+			}
+			rows = append(rows, []string{level, partner, service, strconv.Itoa(r.Requested), strconv.Itoa(r.Awaiting),
+				strconv.Itoa(r.Accepted), strconv.Itoa(r.Rejected), strconv.Itoa(r.Expired), strconv.Itoa(r.Completed),
+				strconv.Itoa(r.Failed), strconv.Itoa(r.Cancelled), r.Acceptance, r.P50, r.P90, strconv.Itoa(r.Responses), r.Outcomes})
+		}
+	}
+	add("partner", d.PerPartner)
+	add("service", d.PerService)
+	return rows
 }
