@@ -153,7 +153,9 @@ func (a Alert) Untriaged() bool {
 // Overdue returns the referrals that are urgent or raised a safeguarding
 // concern and have waited at least after at now: safeguarding first, then
 // the longest waiting, then by id.
-func (v *View) Overdue(now time.Time, after time.Duration) []Alert { return v.waiting(now, after, false) }
+func (v *View) Overdue(now time.Time, after time.Duration) []Alert {
+	return v.waiting(now, after, false)
+}
 
 // Waiting returns every referral that is urgent or raised a safeguarding
 // concern and waits at now, however briefly, in Overdue's order.
