@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pathway-sp/pathway/services/adapters/fhir/fhirtest"
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
@@ -53,7 +52,7 @@ func (b searchBundle) next() string {
 }
 
 // search GETs a FHIR search (query already encoded) and checks the answer
-// is a valid searchset Bundle; it returns it and the referrals' ids.
+// is a searchset Bundle (apitest validates it as R4); it returns it and the referrals' ids.
 func (s *server) search(t *testing.T, key, query string, headers ...string) searchBundle {
 	t.Helper()
 	var raw json.RawMessage
@@ -61,7 +60,6 @@ func (s *server) search(t *testing.T, key, query string, headers ...string) sear
 	if code != http.StatusOK || hdr.Get("Content-Type") != "application/fhir+json" {
 		t.Fatalf("search %s: %d %s %s", query, code, hdr.Get("Content-Type"), raw)
 	}
-	fhirtest.Validate(t, raw)
 	var b searchBundle
 	if err := json.Unmarshal(raw, &b); err != nil {
 		t.Fatal(err)
@@ -197,6 +195,5 @@ func TestFHIRServiceRequestSearch(t *testing.T) {
 			t.Errorf("search %s %v: %d %s, want a 400 OperationOutcome naming %s", c.query, c.headers, code, raw, c.want)
 			continue
 		}
-		fhirtest.Validate(t, raw)
 	}
 }
