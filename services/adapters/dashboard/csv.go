@@ -5,25 +5,23 @@ import (
 	"encoding/csv"
 	"log/slog"
 	"net/http"
-	"strings"
+
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 )
 
 // writeCSV answers a page's table as CSV (RFC 4180, a header row first),
 // named for the page. The dashboard serves its own CSV rather than
 // linking to the API's (which answers CSV on every read): the API takes
 // bearer keys only, and a browser signed in to the dashboard holds a
-// session cookie, not a key. A cell that a spreadsheet would run as a
-// formula (=, +, -, @) is prefixed with an apostrophe.
+// session cookie, not a key. Cells go through edge.CSVCell, so that a
+// spreadsheet runs none as a formula.
 func writeCSV(w http.ResponseWriter, log *slog.Logger, name string, rows [][]string) {
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)
 	for _, row := range rows {
 		safe := make([]string, len(row))
 		for i, c := range row {
-			if c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
-				c = "'" + c
-			}
-			safe[i] = c
+			safe[i] = edge.CSVCell(c)
 		}
 		if err := cw.Write(safe); err != nil {
 			log.Error("dashboard csv", "page", name, "err", err)

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	"github.com/pathway-sp/pathway/services/adapters/edge"
 )
 
 // CSV exports: every read endpoint (a GET of the route table) answers
@@ -171,7 +173,7 @@ func toCSV(body []byte) ([]byte, error) {
 	for _, cells := range flat {
 		line := make([]string, len(cols))
 		for j, c := range cols {
-			line[j] = safeCell(cells[c])
+			line[j] = edge.CSVCell(cells[c])
 		}
 		_ = cw.Write(line)
 	}
@@ -218,19 +220,6 @@ func cell(v any) string {
 	}
 	b, _ := json.Marshal(plain(v))
 	return string(b)
-}
-
-// safeCell keeps a spreadsheet from reading a cell as a formula (CSV
-// injection): a cell that begins with =, +, -, @, a tab or a carriage
-// return gets a leading apostrophe, unless it is a number.
-func safeCell(s string) string {
-	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return s
-	}
-	if _, err := json.Number(s).Float64(); err == nil {
-		return s
-	}
-	return "'" + s
 }
 
 // object is a JSON object with its fields in the order sent.
