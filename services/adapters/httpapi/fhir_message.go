@@ -111,21 +111,14 @@ func (a *api) createByMessage(w http.ResponseWriter, r *http.Request, m fhir.Mes
 // here is taken as new; one naming pathway's id of a referral the caller
 // may not reach is 404.
 func (a *api) updateByMessage(w http.ResponseWriter, r *http.Request, m fhir.Message) {
-	ref, err := a.referralOfMessage(r, m)
-	if errors.Is(err, events.ErrNotFound) {
+	ref, held, err := a.referralOfMessage(r, m)
+	if errors.Is(err, events.ErrNotFound) && !held {
 		// An update carries the whole referral ("Update Full"): of a
 		// referral pathway does not hold (the first message lost, say),
 		// it makes the referral as a new message does. One naming a
 		// referral the caller may not reach stays 404.
-		held, herr := a.holds(r, m.ServiceRequestID)
-		if herr != nil {
-			a.fhirError(w, r, herr)
-			return
-		}
-		if !held {
-			a.createByMessage(w, r, m)
-			return
-		}
+		a.createByMessage(w, r, m)
+		return
 	}
 	if err != nil {
 		a.fhirError(w, r, err)
@@ -145,7 +138,7 @@ var cancelStatuses = map[string]pathwayv1.CancelReason{
 // the command /v1/referrals/{id}/cancel runs. Only an active referral can
 // be cancelled: another cancellation is 409.
 func (a *api) cancelByMessage(w http.ResponseWriter, r *http.Request, m fhir.Message) {
-	ref, err := a.referralOfMessage(r, m)
+	ref, _, err := a.referralOfMessage(r, m)
 	if err != nil {
 		a.fhirError(w, r, err)
 		return
@@ -167,8 +160,9 @@ func (a *api) cancelByMessage(w http.ResponseWriter, r *http.Request, m fhir.Mes
 // send back the receiver's id), else by the sender's references of its
 // ServiceRequest (fullUrl, identifiers), which the referral's id was made
 // from. Only a referral the caller may reach counts: others are
-// events.ErrNotFound, as a missing one.
-func (a *api) referralOfMessage(r *http.Request, m fhir.Message) (*referral.Referral, error) {
+// events.ErrNotFound, as a missing one, with held set when pathway holds
+// one the message names.
+func (a *api) referralOfMessage(r *http.Request, m fhir.Message) (_ *referral.Referral, held bool, _ error) {
 	key := principalFrom(r.Context()).key
 	org := m.Organisation
 	if key.Role == keys.RoleReferrer {
@@ -183,29 +177,20 @@ func (a *api) referralOfMessage(r *http.Request, m fhir.Message) (*referral.Refe
 	}
 	for _, id := range ids {
 		ref, _, err := events.Get(r.Context(), a.store, aggregate.Referral, id)
-		if err != nil || !ref.Exists() {
+		if errors.Is(err, events.ErrNotFound) || err == nil && !ref.Exists() {
 			continue
 		}
+		if err != nil {
+			return nil, false, err
+		}
+		held = true
 		if ok, err := a.visible(r.Context(), key, ref); err != nil {
-			return nil, err
+			return nil, held, err
 		} else if ok {
-			return ref, nil
+			return ref, held, nil
 		}
 	}
-	return nil, events.ErrNotFound
-}
-
-// holds reports whether id is the id of a referral pathway holds, of any
-// organisation.
-func (a *api) holds(r *http.Request, id string) (bool, error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return false, nil
-	}
-	ref, _, err := events.Get(r.Context(), a.store, aggregate.Referral, id)
-	if errors.Is(err, events.ErrNotFound) {
-		return false, nil
-	}
-	return err == nil && ref.Exists(), err
+	return nil, held, events.ErrNotFound
 }
 
 // writeResponse answers a processed message with the BaRS response
