@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
@@ -251,10 +252,16 @@ func writeProblemWith(w http.ResponseWriter, p Problem, ext map[string]any) {
 	_ = json.NewEncoder(w).Encode(m)
 }
 
-// correlationID is the request's id, which edge.Requests (around the
-// whole API: New) sets on every request: recorded as its events'
-// correlation id and in the read audit.
-func correlationID(r *http.Request) string { return r.Header.Get(edge.RequestIDHeader) }
+// correlationID is the request's id (edge.Requests, around the whole API,
+// sets it on every request), recorded as its events' correlation id and
+// in the read audit; a request that did not pass through it (a handler
+// called on its own) gets a new one.
+func correlationID(r *http.Request) string {
+	if id := edge.RequestID(r); id != "" {
+		return id
+	}
+	return uuid.NewString()
+}
 
 // idempotencyKey reads the Idempotency-Key header: 1 to 255 printable
 // ASCII characters. Its error is kernel.Invalid.
