@@ -3,6 +3,7 @@ package edge
 import (
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,6 +38,10 @@ func RequestID(r *http.Request) string {
 // header (no key): the route is the pattern that served it, else the
 // path alone.
 //
+// Every answer of 503 (busy, starting, unavailable, a timeout) or 429
+// carries Retry-After: a handler's own is kept, and one that sets none
+// gets DefaultRetryAfter, so a client is always told when to try again.
+//
 // observe, when not nil, is told of every answer too (the metrics).
 func Requests(next http.Handler, log *slog.Logger, observe func(method, route string, status int, d time.Duration)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,12 +51,12 @@ func Requests(next http.Handler, log *slog.Logger, observe func(method, route st
 		}
 		r.Header.Set(RequestIDHeader, id)
 		w.Header().Set(RequestIDHeader, id)
-		if log == nil && observe == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		if log == nil && observe == nil {
+			next.ServeHTTP(rec, r)
+			return
+		}
 		next.ServeHTTP(rec, r)
 		route := r.Pattern // set by the mux on this request
 		if route == "" || route == "/" {
@@ -76,9 +81,18 @@ type recorder struct {
 	wrote  bool
 }
 
+// DefaultRetryAfter is the Retry-After, in seconds, that Requests adds
+// to an answer of 503 or 429 whose handler set none.
+const DefaultRetryAfter = 1
+
 func (r *recorder) WriteHeader(status int) {
 	if !r.wrote {
 		r.status, r.wrote = status, true
+		if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+			if h := r.Header(); h.Get("Retry-After") == "" {
+				h.Set("Retry-After", strconv.Itoa(DefaultRetryAfter))
+			}
+		}
 	}
 	r.ResponseWriter.WriteHeader(status)
 }

@@ -59,3 +59,41 @@ func TestRequests(t *testing.T) {
 		}
 	}
 }
+
+// TestRetryAfterOnEvery503And429: an answer of 503 or 429 always tells
+// the client when to retry: a handler's own Retry-After is kept, one
+// without (http.Error, as the dashboard answers) gets one second; other
+// answers get none. It holds with and without an access log.
+func TestRetryAfterOnEvery503And429(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		own    string
+		want   string
+	}{
+		{"503 without its own", http.StatusServiceUnavailable, "", "1"},
+		{"429 without its own", http.StatusTooManyRequests, "", "1"},
+		{"503 with its own", http.StatusServiceUnavailable, "7", "7"},
+		{"429 with its own", http.StatusTooManyRequests, "30", "30"},
+		{"500", http.StatusInternalServerError, "", ""},
+		{"200", http.StatusOK, "", ""},
+	} {
+		for _, logged := range []bool{false, true} {
+			next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.own != "" {
+					w.Header().Set("Retry-After", tc.own)
+				}
+				http.Error(w, "answer", tc.status)
+			})
+			var log *slog.Logger
+			if logged {
+				log = slog.New(slog.DiscardHandler)
+			}
+			rec := httptest.NewRecorder()
+			edge.Requests(next, log, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if got := rec.Header().Get("Retry-After"); rec.Code != tc.status || got != tc.want {
+				t.Errorf("%s (access log %v): %d with Retry-After %q, want %d with %q", tc.name, logged, rec.Code, got, tc.status, tc.want)
+			}
+		}
+	}
+}
