@@ -156,6 +156,11 @@ func (s *Store) seal(ctx context.Context, agg Aggregate, eventID string, payload
 	}
 	aead, err := s.keys.Key(ctx, KeyID(agg), true)
 	if err != nil {
+		if s.noteFull(err) || transient(err) {
+			// The key store could not take a new key now (out of
+			// storage, an election): as unavailable as the log.
+			err = fmt.Errorf("%w (%w)", ErrUnavailable, err)
+		}
 		return nil, nil, fmt.Errorf("data key: %w", err)
 	}
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())

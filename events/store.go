@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +46,9 @@ type Store struct {
 	batches   chan struct{} // a slot per atomic batch in flight
 	keys      Keys
 	clear     bool
+	// full is when the log last refused a write for lack of storage
+	// (UnixNano; 0 when the last write since was stored): Refusing.
+	full atomic.Int64
 
 	streamMu sync.Mutex
 	streamH  jetstream.Stream
@@ -353,6 +357,7 @@ func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs [
 		if err != nil {
 			return 0, s.publishError(agg, expected, err)
 		}
+		s.full.Store(0)
 		if ack.Duplicate {
 			return ack.Sequence, errDuplicate
 		}
@@ -382,6 +387,7 @@ func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs [
 		if err != nil {
 			return 0, s.publishError(agg, expected, err)
 		}
+		s.full.Store(0)
 		return ack.Sequence, nil
 	}
 }
@@ -448,12 +454,57 @@ func (s *Store) publishError(agg Aggregate, expected uint64, err error) error {
 			return fmt.Errorf("append to %s: %w", agg, err)
 		}
 	}
-	if transient(err) {
+	if s.noteFull(err) || transient(err) {
 		// Maybe stored, maybe not: the version check and the message ids
 		// make trying again safe.
 		return fmt.Errorf("append to %s: %w (%w)", agg, ErrUnavailable, err)
 	}
 	return fmt.Errorf("append to %s: %w", agg, err)
+}
+
+// JetStream's errors for a server or account out of the storage it may
+// use: a write refused for insufficient resources, an account over its
+// limits, a stream that cannot reserve its storage.
+const (
+	jsInsufficientResources    = 10023
+	jsAccountResourcesExceeded = 10002
+	jsStorageResourcesExceeded = 10047
+)
+
+// noteFull reports whether err is the log refusing a write for lack of
+// storage, and notes when for Refusing. Such a refusal passes once an
+// operator frees or adds storage: it is as unavailable as an election.
+func (s *Store) noteFull(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case jsInsufficientResources, jsAccountResourcesExceeded, jsStorageResourcesExceeded:
+		s.full.Store(s.now().UnixNano())
+		return true
+	}
+	return false
+}
+
+// refusalShown is how long Refusing reports a refusal for lack of storage
+// when no write has been stored since.
+const refusalShown = 30 * time.Second
+
+// Refusing returns an error saying so when the log refused a write for
+// lack of storage (NATS out of disk, or over its storage limit) in the
+// last 30 seconds and has stored none since; nil otherwise. It is for a
+// readiness check, and safe for concurrent use.
+func (s *Store) Refusing() error {
+	at := s.full.Load()
+	if at == 0 {
+		return nil
+	}
+	ago := s.now().Sub(time.Unix(0, at))
+	if ago > refusalShown {
+		return nil
+	}
+	return fmt.Errorf("the event log refused a write %v ago: NATS is out of storage (insufficient resources); free or add storage, pathway carries on by itself", ago.Round(time.Second))
 }
 
 // jsTemporarilyUnavailable is JetStream's error code while a cluster has

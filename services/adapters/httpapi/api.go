@@ -81,6 +81,8 @@ type api struct {
 	exporter   exporter
 	nhsIndex   nhsIndex
 
+	commandTimeout time.Duration // Config.CommandTimeout
+
 	store    *events.Store
 	queue    *projections.Engine // the triage queue (intake.Index)
 	partners *projections.Engine // the partners read model
@@ -90,7 +92,11 @@ type api struct {
 // newAPI holds cfg's services as the interfaces the endpoints use.
 func newAPI(cfg Config) *api {
 	a := &api{auth: cfg.Auth, throttle: cfg.Throttle, proxies: cfg.Proxies, log: cfg.Logger, now: cfg.Referrals.Now, version: cfg.Version,
-		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads, metricsHandler: cfg.Metrics}
+		store: cfg.Referrals.Store, queue: cfg.Referrals.TriageQueue, partners: cfg.VCSE.Partners, reads: cfg.Reads, metricsHandler: cfg.Metrics,
+		commandTimeout: cfg.CommandTimeout}
+	if a.commandTimeout <= 0 {
+		a.commandTimeout = DefaultCommandTimeout
+	}
 	if in := cfg.Referrals.Intake; in != nil {
 		a.referrals, a.triager, a.cases, a.closer, a.nhsIndex = in, in, in, in, in
 		a.canceller = in

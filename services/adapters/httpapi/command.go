@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/pathway-sp/pathway/events"
@@ -46,6 +47,8 @@ type optionalBody interface{ optional() }
 // validates the whole body; a B that is an optionalBody may be sent empty.
 func command[B any](a *api, scope keyScope, check func(*B) []kernel.FieldError, run func(r *http.Request, b *B, cmd events.Command) (reply, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		r, cancel := a.bounded(r)
+		defer cancel()
 		var b B
 		if _, opt := any(&b).(optionalBody); !(opt && r.ContentLength == 0) && !decodeJSON(w, r, &b) {
 			return
@@ -58,6 +61,16 @@ func command[B any](a *api, scope keyScope, check func(*B) []kernel.FieldError, 
 		}
 		a.execute(w, r, scope, func(cmd events.Command) (reply, error) { return run(r, &b, cmd) })
 	}
+}
+
+// bounded gives r's command a.commandTimeout to be stored: past it the
+// service's calls fail with the context's deadline, which the error table
+// answers 503 with Retry-After. The log's own waits (an election, a
+// reconnection) would otherwise hold a client for as long as the fault
+// lasts; a retry with the same key finds a command stored after all.
+func (a *api) bounded(r *http.Request) (*http.Request, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.commandTimeout)
+	return r.WithContext(ctx), cancel
 }
 
 // execute is the end of a command endpoint whose body is read: it builds

@@ -103,6 +103,8 @@ func (a *api) fhirError(w http.ResponseWriter, r *http.Request, err error) {
 
 // fhirCreate handles POST /fhir/r4/ServiceRequest.
 func (a *api) fhirCreate(w http.ResponseWriter, r *http.Request) {
+	r, cancel := a.bounded(r)
+	defer cancel()
 	body, ok := readFHIRBody(w, r, "the ServiceRequest")
 	if !ok {
 		return

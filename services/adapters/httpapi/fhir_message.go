@@ -28,6 +28,8 @@ const messageKeyPrefix = "bars:"
 // one (not taken: 422). Success is 200 with a response message Bundle, as
 // BaRS has it; every error an OperationOutcome.
 func (a *api) fhirProcessMessage(w http.ResponseWriter, r *http.Request) {
+	r, cancel := a.bounded(r)
+	defer cancel()
 	body, ok := readFHIRBody(w, r, "the message Bundle")
 	if !ok {
 		return

@@ -55,6 +55,8 @@ func (a *api) fhirTask(w http.ResponseWriter, r *http.Request) {
 // longer active. It answers 200 with the ServiceRequest as it now is
 // (audited as a read), or nothing with Prefer: return=minimal.
 func (a *api) fhirUpdate(w http.ResponseWriter, r *http.Request) {
+	r, cancel := a.bounded(r)
+	defer cancel()
 	body, ok := readFHIRBody(w, r, "the ServiceRequest")
 	if !ok {
 		return

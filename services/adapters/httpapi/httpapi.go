@@ -52,7 +52,16 @@ type Config struct {
 	// Proxies are the reverse proxies whose X-Forwarded-For gives the
 	// client address the throttle counts; the zero value trusts none.
 	Proxies edge.Proxies
+	// CommandTimeout bounds how long a command waits for the event log
+	// (a leader election, NATS unreachable, a full store); past it the
+	// answer is 503 with Retry-After, and a retry with the same
+	// Idempotency-Key finds the command if it was stored after all.
+	// Default DefaultCommandTimeout.
+	CommandTimeout time.Duration
 }
+
+// DefaultCommandTimeout is Config.CommandTimeout's default.
+const DefaultCommandTimeout = 5 * time.Second
 
 // New returns the handler for pathway's HTTP API. It is safe for
 // concurrent use.

@@ -42,8 +42,9 @@ var natsServerBinary = sync.OnceValues(func() (string, error) {
 // natsNode is one nats-server process of a test cluster, on fixed ports
 // and a store directory kept across kills.
 type natsNode struct {
-	name, conf, logFile string
-	port                int
+	name, dir, conf, logFile string
+	cluster                  string // the cluster block of its configuration
+	port                     int
 	cmd                 *exec.Cmd
 	done                chan struct{}
 }
@@ -86,18 +87,12 @@ func startNATSCluster(tb testing.TB, n int) *natsCluster {
 		if err := os.MkdirAll(nd, 0o700); err != nil {
 			tb.Fatal(err)
 		}
-		conf := fmt.Sprintf(`server_name: %s
-listen: "127.0.0.1:%d"
-max_payload: 8MB
-authorization { user: %s, password: %q }
-jetstream { store_dir: %q }
-cluster { name: pathway-faults, listen: "127.0.0.1:%d", routes: [%s] }
-`, name, clientPorts[i], c.user, c.password, filepath.Join(nd, "jetstream"), routePorts[i], strings.Join(routes, ", "))
-		node := &natsNode{name: name, conf: filepath.Join(nd, "nats.conf"), logFile: filepath.Join(nd, "nats.log"), port: clientPorts[i]}
-		if err := os.WriteFile(node.conf, []byte(conf), 0o600); err != nil {
-			tb.Fatal(err)
+		node := &natsNode{name: name, dir: nd, conf: filepath.Join(nd, "nats.conf"), logFile: filepath.Join(nd, "nats.log"), port: clientPorts[i]}
+		if n > 1 {
+			node.cluster = fmt.Sprintf("cluster { name: pathway-faults, listen: \"127.0.0.1:%d\", routes: [%s] }\n", routePorts[i], strings.Join(routes, ", "))
 		}
 		c.nodes = append(c.nodes, node)
+		c.configure(i, "")
 	}
 	tb.Cleanup(func() {
 		for i := range c.nodes {
@@ -108,6 +103,33 @@ cluster { name: pathway-faults, listen: "127.0.0.1:%d", routes: [%s] }
 		c.start(i)
 	}
 	return c
+}
+
+// configure writes server i's configuration, with jetstream, a line of
+// the jetstream block (max_file_store: 1MB, say), taking effect at its
+// next start or on SIGHUP (reload).
+func (c *natsCluster) configure(i int, jetstream string) {
+	c.tb.Helper()
+	n := c.nodes[i]
+	conf := fmt.Sprintf(`server_name: %s
+listen: "127.0.0.1:%d"
+max_payload: 8MB
+authorization { user: %s, password: %q }
+jetstream { store_dir: %q
+%s
+}
+%s`, n.name, n.port, c.user, c.password, filepath.Join(n.dir, "jetstream"), jetstream, n.cluster)
+	if err := os.WriteFile(n.conf, []byte(conf), 0o600); err != nil {
+		c.tb.Fatal(err)
+	}
+}
+
+// reload makes server i read its configuration again (SIGHUP).
+func (c *natsCluster) reload(i int) {
+	c.tb.Helper()
+	if err := c.nodes[i].cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		c.tb.Fatal(err)
+	}
 }
 
 // URLs returns every server's client URL, comma-separated.

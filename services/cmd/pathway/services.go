@@ -60,6 +60,9 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		if err := ready(ctx); err != nil {
 			return err
 		}
+		if err := store.Refusing(); err != nil {
+			return err
+		}
 		return projections.Ready(ctx, writePath...)
 	}}
 	var dash dashboard.Config         // the operations dashboard, with intake
