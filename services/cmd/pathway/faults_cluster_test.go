@@ -45,8 +45,8 @@ type natsNode struct {
 	name, dir, conf, logFile string
 	cluster                  string // the cluster block of its configuration
 	port                     int
-	cmd                 *exec.Cmd
-	done                chan struct{}
+	cmd                      *exec.Cmd
+	done                     chan struct{}
 }
 
 // natsCluster is three nats-server processes on loopback, routed to one
@@ -321,7 +321,7 @@ func TestFaultCluster(t *testing.T) {
 		}
 		n := time.Duration(max(len(byWhat[what]), 1))
 		report = append(report, fmt.Sprintf("%s lost: first acknowledgement after mean %v, worst %v; longest gap %v",
-			what, (sum / n).Round(10*time.Millisecond), worstFirst.Round(10*time.Millisecond), worstGap.Round(10*time.Millisecond)))
+			what, (sum/n).Round(10*time.Millisecond), worstFirst.Round(10*time.Millisecond), worstGap.Round(10*time.Millisecond)))
 	}
 	t.Logf("cluster: %d cycles in %v; %s\n%s", cycles, elapsed.Round(time.Second), tally, strings.Join(report, "\n"))
 

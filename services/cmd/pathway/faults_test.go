@@ -395,7 +395,7 @@ func (l *faultLoad) send(c *faultCmd) (int, apitest.Submitted, error) {
 type faultTally struct {
 	Commands, Acknowledged, Refused, Unresolved int
 	ByKind                                      map[string]int // acknowledged, by command
-	RetriedAcks                                 int64 // acknowledged after a failed attempt
+	RetriedAcks                                 int64          // acknowledged after a failed attempt
 	Lost, Duplicated, Unacknowledged            int
 	Unavailable, Throttled, Internal, Transport int64
 	NoRetryAfter                                int64
