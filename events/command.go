@@ -260,8 +260,9 @@ func (s *Store) Execute(ctx context.Context, cmd Command, decide func(tx *Tx) er
 	unavailable, lost := 0, false
 	for attempt := 0; attempt < commandAttempts; attempt++ {
 		if unavailable > 0 {
-			// The log is electing a leader: give it time.
-			d := min(50*time.Millisecond<<min(unavailable, 5), time.Second)
+			// The log is electing a leader: give it time, but not much
+			// more than it takes (the write stall on a leader loss).
+			d := min(50*time.Millisecond<<min(unavailable, 5), 250*time.Millisecond)
 			select {
 			case <-ctx.Done():
 				return 0, ctx.Err()

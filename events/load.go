@@ -66,14 +66,16 @@ func (s *Store) leaderGet(ctx context.Context, get msgGet) (uint64, error) {
 	return untilLeader(ctx, func(ctx context.Context) (uint64, error) { return s.leaderGetOnce(ctx, req) })
 }
 
-// untilLeader calls ask, each time with 2 s to answer, while it fails as
+// untilLeader calls ask, each time with 1 s to answer, while it fails as
 // the log does during a leader election: for up to leaderWait, waiting
-// 20 ms doubling to 500 ms in between, then it fails with ErrUnavailable.
+// 20 ms doubling to 250 ms in between, then it fails with ErrUnavailable.
+// A question sent to a leader that has just died is never answered: the
+// short waits ask the new leader soon after it is elected.
 func untilLeader(ctx context.Context, ask func(ctx context.Context) (uint64, error)) (uint64, error) {
 	deadline := time.Now().Add(leaderWait)
 	wait := 20 * time.Millisecond
 	for {
-		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		actx, cancel := context.WithTimeout(ctx, time.Second)
 		seq, err := ask(actx)
 		cancel()
 		if err == nil || !transient(err) || ctx.Err() != nil {
@@ -87,7 +89,7 @@ func untilLeader(ctx context.Context, ask func(ctx context.Context) (uint64, err
 			return 0, ctx.Err()
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 500*time.Millisecond)
+		wait = min(2*wait, 250*time.Millisecond)
 	}
 }
 

@@ -349,9 +349,20 @@ func (s *Store) publish(ctx context.Context, agg Aggregate, expected uint64, msg
 	return s.send(ctx, agg, expected, msgs)
 }
 
-// send publishes msgs whose expectations are already set.
+// publishWait is how long one publish waits for the log's
+// acknowledgement. A publish sent to a stream leader that has just died is
+// never answered: the command tries again this soon (with the version
+// check and the message ids, trying again is safe), so the write stall on
+// a leader loss is the election's and not much more (docs/RELIABILITY.md;
+// nats.go's default, 5 s, added up to 5 s to it).
+const publishWait = 2 * time.Second
+
+// send publishes msgs whose expectations are already set, waiting at most
+// publishWait for the acknowledgement.
 func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs []*nats.Msg) (uint64, error) {
 	msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.stream)
+	ctx, cancel := context.WithTimeout(ctx, publishWait)
+	defer cancel()
 	if len(msgs) == 1 {
 		ack, err := s.js.PublishMsg(ctx, msgs[0])
 		if err != nil {

@@ -298,6 +298,9 @@ func TestFaultCluster(t *testing.T) {
 		<-p.done
 		p = startServe(t, args...)
 		measure("pathway and leader", t0)
+		if s := stalls[len(stalls)-1]; s.first > 15*time.Second {
+			t.Logf("pathway and leader lost: %v until a write was acknowledged; pathway's log since its start:\n%s", s.first, p.output())
+		}
 		c.start(leader)
 		c.leader(js)
 		if cycles > 5 {

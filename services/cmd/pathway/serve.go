@@ -606,9 +606,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 // setupState sets up the event stream, and remembers the last failure
 // for /readyz while the supervisor tries again.
 type setupState struct {
-	mu      sync.Mutex
-	done    bool
-	lastErr error
+	mu       sync.Mutex
+	done     bool
+	lastErr  error
+	attempts int // failed in a row
 }
 
 func (s *setupState) err() error {
@@ -625,12 +626,29 @@ func (s *setupState) err() error {
 
 // run sets the stream up once; its error is transient (NATS or the
 // cluster not yet available).
+//
+// An attempt gets 2 s, and 10 s after five failures in a row: a request
+// that reached a stream leader as it died is never answered, so a start
+// during an election (which lasts up to about 10 s) tries again soon after
+// the new leader is elected (docs/RELIABILITY.md), and a setup that is
+// only slow still gets its time.
 func (s *setupState) run(ctx context.Context, js jetstream.JetStream, cfg events.StreamConfig, log *slog.Logger) error {
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	s.mu.Lock()
+	wait := 2 * time.Second
+	if s.attempts >= 5 {
+		wait = 10 * time.Second
+	}
+	s.mu.Unlock()
+	sctx, cancel := context.WithTimeout(ctx, wait)
 	err := events.Setup(sctx, js, cfg)
 	cancel()
 	s.mu.Lock()
 	s.done, s.lastErr = err == nil, err
+	if err != nil {
+		s.attempts++
+	} else {
+		s.attempts = 0
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("event stream setup: %w", err)
