@@ -26,7 +26,8 @@ var servicesStartedRe = regexp.MustCompile(`msg="(services) started"`)
 // refused command left an event, every 503 carried Retry-After, and each
 // read model's checkpoint, carried through the crashes, equals a rebuild.
 func TestFaultKill(t *testing.T) {
-	cycles := faultCycles(3)
+	t.Parallel()
+	cycles := faultCycles(3, 1)
 	data := t.TempDir()
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 	args := []string{"--data", data, "--http", addr, "--nats-listen", "127.0.0.1:0", "--trusted-proxies", "127.0.0.1", "--access-log=false"}

@@ -16,9 +16,8 @@ import (
 // NATS, replicas 1) with a load running on it.
 func startOnNATS(t *testing.T, c *natsCluster, people *nhsRange) (*proc, string, []string, *faultLoad) {
 	t.Helper()
-	t.Setenv(envNames["nats-password"], c.password)
 	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	args := []string{"--data", t.TempDir(), "--http", addr, "--nats-url", c.URLs(), "--nats-user", c.user,
+	args := []string{"--data", t.TempDir(), "--http", addr, "--nats-url", c.authURLs(),
 		"--master-key", testMasterKey(t), "--trusted-proxies", "127.0.0.1", "--access-log=false"}
 	p := startServe(t, args...)
 	p.await(t, servicesStartedRe, 60*time.Second)
@@ -63,6 +62,7 @@ func awaitNotReady(t *testing.T, addr, why string) {
 // Retry-After, and nothing is acknowledged; afterwards pathway takes
 // writes again without a restart, and the checker holds.
 func TestFaultNATSUnreachable(t *testing.T) {
+	t.Parallel()
 	outage := faultOutage(8 * time.Second) // longer than a command waits (httpapi.DefaultCommandTimeout)
 	c := startNATSCluster(t, 1)
 	p, addr, _, load := startOnNATS(t, c, newNHSRange(992_000_000, 992_999_999))
@@ -124,6 +124,7 @@ func (l *faultLoad) awaitStalled(d, within time.Duration) bool {
 // would), it takes writes again without a restart, and the checker
 // holds.
 func TestFaultFullDisk(t *testing.T) {
+	t.Parallel()
 	c := startNATSCluster(t, 1)
 	p, addr, _, load := startOnNATS(t, c, newNHSRange(993_000_000, 993_999_999))
 	js := c.connect()

@@ -34,10 +34,12 @@ import (
 )
 
 // faultCycles is how many times a campaign breaks something: short in the
-// test suite, PATHWAY_FAULT_CYCLES for the long campaign.
-func faultCycles(short int) int {
+// test suite; for the long campaign PATHWAY_FAULT_CYCLES divided by per
+// (at least 1), so that one setting sizes campaigns whose cycles take
+// very different times.
+func faultCycles(short, per int) int {
 	if n, err := strconv.Atoi(os.Getenv("PATHWAY_FAULT_CYCLES")); err == nil && n > 0 {
-		return n
+		return max(n/per, 1)
 	}
 	return short
 }
