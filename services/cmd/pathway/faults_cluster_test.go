@@ -320,6 +320,7 @@ func TestFaultCluster(t *testing.T) {
 	}
 	load.awaitAcks(10, 60*time.Second)
 	load.stop(2 * time.Minute)
+	load.checkReadsCatchUp(30 * time.Second)
 	elapsed := time.Since(start)
 
 	tally := load.check(events.New(js, events.Options{}))

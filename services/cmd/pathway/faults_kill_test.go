@@ -66,6 +66,7 @@ func TestFaultKill(t *testing.T) {
 	}
 	load.awaitAcks(10, 60*time.Second)
 	load.stop(2 * time.Minute)
+	load.checkReadsCatchUp(30 * time.Second)
 	elapsed := time.Since(start)
 
 	js = jetStreamAt(t, data, p.await(t, natsURLRe, time.Second))

@@ -88,6 +88,7 @@ func TestFaultNATSUnreachable(t *testing.T) {
 	recovered, _ := load.firstAckAfter(up)
 	awaitReady(t, addr)
 	load.stop(2 * time.Minute)
+	load.checkReadsCatchUp(30 * time.Second)
 	js := c.connect()
 	tally := load.check(events.New(js, events.Options{}))
 	t.Logf("NATS away for %v: %s; the first command acknowledged %v after it came back", outage, tally, recovered.Round(10*time.Millisecond))
@@ -155,6 +156,7 @@ func TestFaultFullDisk(t *testing.T) {
 	recovered, _ := load.firstAckAfter(freed)
 	awaitReady(t, addr)
 	load.stop(2 * time.Minute)
+	load.checkReadsCatchUp(30 * time.Second)
 	tally := load.check(events.New(js, events.Options{}))
 	t.Logf("store full for %v: %s; the first command acknowledged %v after the limit was raised", freed.Sub(full).Round(time.Second), tally, recovered.Round(10*time.Millisecond))
 

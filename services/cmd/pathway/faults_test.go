@@ -393,6 +393,41 @@ func (l *faultLoad) send(c *faultCmd) (int, apitest.Submitted, error) {
 	return resp.StatusCode, sub, nil
 }
 
+// checkReadsCatchUp asks each link worker's caseload as of the last
+// acknowledged write (?min_seq=), as a user reading after the faults
+// would: a read model left behind by the faults answers 503 there. It
+// tries for up to within and reports through tb a caseload that never
+// answered 200.
+func (l *faultLoad) checkReadsCatchUp(within time.Duration) {
+	l.tb.Helper()
+	var last uint64
+	l.mu.Lock()
+	for _, c := range l.cmds {
+		for _, a := range c.answers {
+			last = max(last, a.Sequence)
+		}
+	}
+	l.mu.Unlock()
+	for worker, key := range l.lw {
+		deadline := time.Now().Add(within)
+		status := 0
+		for status != http.StatusOK && time.Now().Before(deadline) {
+			req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/caseloads/%s?min_seq=%d", l.base, worker, last), nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			if resp, err := l.client.Do(req); err == nil {
+				resp.Body.Close()
+				status = resp.StatusCode
+			}
+			if status != http.StatusOK {
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+		if status != http.StatusOK {
+			l.tb.Errorf("worker %s's caseload as of sequence %d (the last acknowledged write): %d for %v after the faults, want 200", worker, last, status, within)
+		}
+	}
+}
+
 // faultTally is what the checker found.
 type faultTally struct {
 	Commands, Acknowledged, Refused, Unresolved int
