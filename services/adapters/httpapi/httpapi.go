@@ -61,7 +61,7 @@ type Config struct {
 }
 
 // DefaultCommandTimeout is Config.CommandTimeout's default.
-const DefaultCommandTimeout = 5 * time.Second
+const DefaultCommandTimeout = 10 * time.Second
 
 // New returns the handler for pathway's HTTP API. It is safe for
 // concurrent use.

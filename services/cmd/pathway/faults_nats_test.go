@@ -56,14 +56,14 @@ func awaitNotReady(t *testing.T, addr, why string) {
 }
 
 // TestFaultNATSUnreachable: the NATS server pathway uses is killed under
-// load and kept away for a while (8 s in the suite, PATHWAY_FAULT_OUTAGE=30s
+// load and kept away for a while (12 s in the suite, PATHWAY_FAULT_OUTAGE=30s
 // for the campaign), then started again. Meanwhile /readyz answers 503
 // saying NATS is not connected, commands are answered 503 with
 // Retry-After, and nothing is acknowledged; afterwards pathway takes
 // writes again without a restart, and the checker holds.
 func TestFaultNATSUnreachable(t *testing.T) {
 	t.Parallel()
-	outage := faultOutage(8 * time.Second) // longer than a command waits (httpapi.DefaultCommandTimeout)
+	outage := faultOutage(12 * time.Second) // longer than a command waits (httpapi.DefaultCommandTimeout)
 	c := startNATSCluster(t, 1)
 	p, addr, _, load := startOnNATS(t, c, newNHSRange(992_000_000, 992_999_999))
 
