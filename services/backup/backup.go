@@ -328,7 +328,6 @@ func snapshot(ctx context.Context, js jetstream.JetStream, dir, name string, opt
 			opts.Progress(Progress{Stream: name, Messages: st.Messages, Bytes: moved, Elapsed: time.Since(start), Done: done})
 		}
 	}
-	report(false)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, opts.Idle)
 		m, err := sub.NextMsgWithContext(cctx)

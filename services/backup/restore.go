@@ -185,7 +185,6 @@ func restoreStream(ctx context.Context, js jetstream.JetStream, dir string, m *M
 			opts.Progress(Progress{Stream: s.Name, Messages: s.Messages, Bytes: moved, Total: s.Bytes, Elapsed: time.Since(start), Done: done})
 		}
 	}
-	report(false)
 	chunk := make([]byte, 128<<10)
 	for {
 		n, rerr := io.ReadFull(r, chunk)
