@@ -529,3 +529,91 @@ func checkErasedKeys(t *testing.T, p *pathway, r region, masterFile string) {
 		t.Errorf("the key of a referral never erased: %v, want it", err)
 	}
 }
+
+// TestBackupRestoreRefuse: the commands answer a wrong command line, a
+// directory that holds no backup, a damaged one, an encrypted one without
+// its master key and a data directory in use, each with an error that
+// says what to do, and restore nothing.
+func TestBackupRestoreRefuse(t *testing.T) {
+	data := t.TempDir()
+	p := startPathway(t, data)
+	noEnv := func(string) string { return "" }
+	backupDir := filepath.Join(t.TempDir(), "backup")
+	cmd := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := run(t.Context(), args, noEnv, &out, &errb)
+		return code, errb.String()
+	}
+	if code, msg := cmd("backup", "--out", backupDir, "--data", data); code != 0 {
+		t.Fatalf("backup: %d %s", code, msg)
+	}
+	p.stop()
+	keyFile := filepath.Join(data, masterKeyFile)
+	used := t.TempDir()
+	if err := os.WriteFile(filepath.Join(used, "keep"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"backup without --out", []string{"backup", "--data", data}, 2, "--out DIR is required"},
+		{"backup into a used directory", []string{"backup", "--out", backupDir, "--data", data}, 1, "is not empty"},
+		{"backup of no data directory", []string{"backup", "--out", t.TempDir(), "--data", filepath.Join(t.TempDir(), "none")}, 1, "no data directory"},
+		{"restore without --from", []string{"restore", "--data", t.TempDir()}, 2, "--from DIR is required"},
+		{"restore to both", []string{"restore", "--from", backupDir, "--data", t.TempDir(), "--nats-url", "nats://127.0.0.1:4222"}, 2, "exactly one of --data NEWDIR and --nats-url URL"},
+		{"restore to neither", []string{"restore", "--from", backupDir}, 2, "exactly one of --data NEWDIR and --nats-url URL"},
+		{"restore from no backup", []string{"restore", "--from", t.TempDir(), "--data", filepath.Join(t.TempDir(), "new"), "--master-key", keyFile}, 1, "not a pathway backup"},
+		{"restore without the master key", []string{"restore", "--from", backupDir, "--data", filepath.Join(t.TempDir(), "new")}, 1, "give --master-key FILE"},
+		{"restore into a used directory", []string{"restore", "--from", backupDir, "--data", used, "--master-key", keyFile}, 1, "is not empty"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, msg := cmd(c.args...)
+			if code != c.code || !strings.Contains(msg, c.want) {
+				t.Errorf("exit %d, %q; want exit %d saying %q", code, msg, c.code, c.want)
+			}
+		})
+	}
+	if entries, _ := os.ReadDir(used); len(entries) != 1 {
+		t.Errorf("a refused restore changed the directory: %d entries", len(entries))
+	}
+
+	// A damaged file is found before anything is restored.
+	b, err := os.ReadFile(filepath.Join(backupDir, logFileOf(t, backupDir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/3] ^= 0xff
+	if err := os.WriteFile(filepath.Join(backupDir, logFileOf(t, backupDir)), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(t.TempDir(), "new")
+	if code, msg := cmd("restore", "--from", backupDir, "--data", target, "--master-key", keyFile); code != 1 || !strings.Contains(msg, "corrupt") {
+		t.Errorf("restore of a damaged backup: exit %d %q, want refused as corrupt", code, msg)
+	}
+	if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused restore made %s: %v", target, err)
+	}
+}
+
+// logFileOf is the file of the log's stream in the backup in dir.
+func logFileOf(t *testing.T, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ Streams []struct{ Name, File string } }
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.Streams {
+		if s.Name == "PATHWAY" {
+			return s.File
+		}
+	}
+	t.Fatal("no log in the backup")
+	return ""
+}
