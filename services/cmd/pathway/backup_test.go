@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -575,6 +576,12 @@ func TestBackupRestoreRefuse(t *testing.T) {
 				t.Errorf("exit %d, %q; want exit %d saying %q", code, msg, c.code, c.want)
 			}
 		})
+	}
+	for _, c := range [][]string{{"help", "backup"}, {"help", "restore"}} {
+		var out bytes.Buffer
+		if code := run(t.Context(), c, noEnv, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "master key") {
+			t.Errorf("%v: exit %d %q, want the usage with what the master key is for", c, code, out.String())
+		}
 	}
 	if entries, _ := os.ReadDir(used); len(entries) != 1 {
 		t.Errorf("a refused restore changed the directory: %d entries", len(entries))
