@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/embedded"
+	"github.com/pathway-sp/pathway/events/embedded/cluster"
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/events/keyring"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
@@ -26,7 +27,8 @@ import (
 const nhs = "9434765919"
 
 // source is a log with referrals (their personal fields sealed), a
-// key-value bucket, and a durable consumer part-way through the log.
+// key-value bucket, and (from three referrals) a durable consumer
+// part-way through the log.
 type source struct {
 	log *eventstest.Log
 	ids []string
@@ -54,6 +56,9 @@ func newSource(t *testing.T, n int) source {
 	}
 	if _, err := kv.Put(ctx, "setting", []byte("kept")); err != nil {
 		t.Fatal(err)
+	}
+	if n < 3 {
+		return source{log: l, ids: ids}
 	}
 	cons, err := l.JS.CreateConsumer(ctx, events.DefaultStream, jetstream.ConsumerConfig{Durable: "follower", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
@@ -315,5 +320,123 @@ func TestRestoreRefuses(t *testing.T) {
 	}
 	if _, err := backup.Open(dir); !errors.Is(err, backup.ErrCorrupt) {
 		t.Errorf("open a truncated backup: %v, want ErrCorrupt", err)
+	}
+}
+
+// readAll reads the log on js with its data keys, opening the sealed
+// fields: one line per event, or the test fails on an event whose key is
+// missing.
+func readAll(t *testing.T, js jetstream.JetStream) []string {
+	t.Helper()
+	ring, err := keyring.Open(t.Context(), js, eventstest.Master(), keyring.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for r, err := range events.New(js, events.Options{Keys: ring}).ReadWith(t.Context(), events.ReadOptions{Open: true}) {
+		if err != nil {
+			t.Fatalf("event %d: %v", r.Sequence, err)
+		}
+		p := r.Payload.(*pathwayv1.ReferralReceived)
+		got = append(got, fmt.Sprintf("%d %s %s", r.Sequence, r.Aggregate.ID, p.GetPerson().GetNhsNumber()))
+	}
+	return got
+}
+
+// TestBackupWhileWriting: a backup taken while referrals keep coming in
+// is a consistent copy: a prefix of the log, every event of it with the
+// data key that sealed it (the log is copied before the keys).
+func TestBackupWhileWriting(t *testing.T) {
+	src := newSource(t, 0)
+	ctx, cancel := context.WithCancel(t.Context())
+	written := make(chan int)
+	go func() {
+		n := 0
+		defer func() { written <- n }()
+		for ctx.Err() == nil {
+			ev := events.Event{Payload: &pathwayv1.ReferralReceived{GpPractice: "A81001", Person: &pathwayv1.Person{NhsNumber: nhs}}}
+			if _, err := src.log.Store.Append(ctx, events.Aggregate{Type: "referral", ID: uuid.NewString()}, 0, ev); err != nil {
+				return
+			}
+			n++
+		}
+	}()
+	// Let the writer run, then back up under it, three times.
+	var dirs []string
+	for i := range 3 {
+		time.Sleep(100 * time.Millisecond)
+		dir := filepath.Join(t.TempDir(), fmt.Sprint(i))
+		if _, err := backup.Write(ctx, src.log.JS, dir, backup.Options{Master: eventstest.Master()}); err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, dir)
+	}
+	cancel()
+	total := <-written
+	full := readAll(t, src.log.JS)
+	for i, dir := range dirs {
+		m, err := backup.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := emptyServer(t)
+		if err := backup.Restore(t.Context(), dst, dir, m, backup.RestoreOptions{Master: eventstest.Master()}); err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, dst)
+		if len(got) == 0 || len(got) > len(full) || strings.Join(got, "\n") != strings.Join(full[:len(got)], "\n") {
+			t.Errorf("backup %d: %d events, not a prefix of the log's %d", i, len(got), len(full))
+		}
+		t.Logf("backup %d: %d of %d events written in all", i, len(got), total)
+	}
+}
+
+// TestBackupAndRestoreOnACluster: a backup restores into a three-server
+// cluster with every stream on all three, and a backup taken from that
+// cluster (its stream leaders answer) restores into one server again.
+func TestBackupAndRestoreOnACluster(t *testing.T) {
+	src := newSource(t, 20)
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "b")
+	if _, err := backup.Write(ctx, src.log.JS, dir, backup.Options{Master: eventstest.Master()}); err != nil {
+		t.Fatal(err)
+	}
+	want := readAll(t, src.log.JS)
+	m, err := backup.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cluster.Start(t, cluster.Config{SkipSetup: true})
+	_, js := c.Connect(t, 1)
+	if err := backup.Restore(ctx, js, dir, m, backup.RestoreOptions{Master: eventstest.Master(), Replicas: 3}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range m.Streams {
+		st, err := js.Stream(ctx, s.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info := st.CachedInfo(); info.Config.Replicas != 3 || info.State.Msgs != s.Messages {
+			t.Errorf("%s on the cluster: R%d with %d messages, want R3 with %d", s.Name, info.Config.Replicas, info.State.Msgs, s.Messages)
+		}
+	}
+	if got := readAll(t, js); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the cluster's log:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	again := filepath.Join(t.TempDir(), "again")
+	if _, err := backup.Write(ctx, js, again, backup.Options{Master: eventstest.Master()}); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := backup.Open(again)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := emptyServer(t)
+	if err := backup.Restore(ctx, one, again, m2, backup.RestoreOptions{Master: eventstest.Master(), Replicas: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, one); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("restored from the cluster's backup: %d events, want the %d", len(got), len(want))
 	}
 }
