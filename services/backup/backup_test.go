@@ -77,7 +77,7 @@ func newSource(t *testing.T, n int) source {
 }
 
 // emptyServer is a NATS server with JetStream and nothing in it.
-func emptyServer(t *testing.T) jetstream.JetStream {
+func emptyServer(t testing.TB) jetstream.JetStream {
 	t.Helper()
 	srv, err := embedded.Start(embedded.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", NoSync: true})
 	if err != nil {

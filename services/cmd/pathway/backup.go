@@ -196,8 +196,17 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	defer closeFn()
+	defer func() { closeFn() }()
 	if err := backup.Restore(ctx, js, *from, m, opts); err != nil {
+		if *data != "" {
+			// The directory was new or empty: leave it so, for the
+			// next try, rather than half restored.
+			closeFn()
+			closeFn = func() {}
+			if rerr := clearDir(*data); rerr != nil {
+				return fmt.Errorf("%w (and %s could not be emptied: %w)", err, *data, rerr)
+			}
+		}
 		return err
 	}
 
@@ -230,6 +239,20 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(map[string]any{"streams": len(m.Streams), "erasures": n, "keys_destroyed": destroyed, "backup_started": m.Started})
+}
+
+// clearDir removes everything in dir, keeping dir.
+func clearDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyMasterKey copies the master key file to a new data directory,

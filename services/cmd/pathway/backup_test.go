@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -602,6 +604,35 @@ func TestBackupRestoreRefuse(t *testing.T) {
 	}
 	if _, err := os.Stat(target); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused restore made %s: %v", target, err)
+	}
+
+	// Damaged and its checksum forged: found only as it is restored
+	// (each chunk is authenticated); the new directory is left empty.
+	mb, err := os.ReadFile(filepath.Join(backupDir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var manifest map[string]any
+	if err := json.Unmarshal(mb, &manifest); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	for _, s := range manifest["streams"].([]any) {
+		if s := s.(map[string]any); s["name"] == "PATHWAY" {
+			s["sha256"] = hex.EncodeToString(sum[:])
+		}
+	}
+	if mb, err = json.Marshal(manifest); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(backupDir, "manifest.json"), mb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := cmd("restore", "--from", backupDir, "--data", target, "--master-key", keyFile); code != 1 || !strings.Contains(msg, "corrupt") {
+		t.Errorf("restore of a forged backup: exit %d %q, want refused as corrupt", code, msg)
+	}
+	if entries, err := os.ReadDir(target); err != nil || len(entries) != 0 {
+		t.Errorf("a restore that failed part-way left %d entries in %s (%v), want it empty", len(entries), target, err)
 	}
 }
 
