@@ -54,7 +54,9 @@ Rebuilds pathway from a backup made by 'pathway backup': into NEWDIR, a new
 or empty data directory that 'pathway serve --data NEWDIR' then runs on,
 or into an external NATS (a cluster) that holds no pathway streams yet.
 Nothing is ever overwritten. The backup's files are checked against the
-manifest's checksums before anything is restored.
+manifest's checksums before anything is restored. A restore that fails
+part-way leaves NEWDIR empty again; on --nats-url the streams restored so
+far stay, and must be deleted before trying again.
 
 The events keep their positions; the read models resume from the
 checkpoints in the backup and catch up from the log when pathway starts.
