@@ -59,6 +59,10 @@ var (
 	// ErrExists reports a target that already holds a stream of the
 	// backup: a restore never overwrites.
 	ErrExists = errors.New("backup: the target already holds pathway's streams")
+	// ErrUnencrypted reports a backup asked for without a master key of a
+	// log that holds data keys: it holds personal data, and its backup is
+	// encrypted.
+	ErrUnencrypted = errors.New("backup: the log holds personal data sealed under data keys: its backup needs the master key, to be encrypted")
 )
 
 // Manifest describes a backup. It holds no personal data: stream names,
@@ -114,7 +118,8 @@ type Progress struct {
 // Options configure Write.
 type Options struct {
 	// Master, when set, encrypts the files: each file's key is wrapped by
-	// it. Nil writes them as the server gives them.
+	// it. Nil writes them as the server gives them, and is refused for a
+	// log that holds data keys (ErrUnencrypted).
 	Master keyring.Master
 	// MasterKeyInData is recorded in the manifest (see Manifest).
 	MasterKeyInData bool
@@ -195,7 +200,8 @@ func Order(names []string) {
 // Write takes a backup of pathway's streams on js into dir, which must be
 // empty or not exist, while pathway goes on serving. The manifest is
 // written last, so a directory without one is no backup. On an error the
-// files written so far are removed. Errors: the server's, the file
+// files written so far are removed. Errors: ErrUnencrypted without a
+// master key for a log that holds personal data; the server's, the file
 // system's, and ctx's.
 func Write(ctx context.Context, js jetstream.JetStream, dir string, opts Options) (*Manifest, error) {
 	opts.defaults()
@@ -208,6 +214,13 @@ func Write(ctx context.Context, js jetstream.JetStream, dir string, opts Options
 	}
 	if !slices.Contains(names, events.DefaultStream) {
 		return nil, fmt.Errorf("backup: no event log (stream %s) on this server", events.DefaultStream)
+	}
+	if opts.Master == nil {
+		if held, err := holdsDataKeys(ctx, js); err != nil {
+			return nil, err
+		} else if held {
+			return nil, ErrUnencrypted
+		}
 	}
 	m := &Manifest{Kind: Kind, Format: Format, Pathway: opts.Version, Server: js.Conn().ConnectedServerVersion(),
 		Started: time.Now().UTC(), Encrypted: opts.Master != nil, MasterKeyInData: opts.MasterKeyInData}
@@ -241,6 +254,27 @@ func Write(ctx context.Context, js jetstream.JetStream, dir string, opts Options
 	}
 	ok = true
 	return m, nil
+}
+
+// holdsDataKeys reports whether the log on js has any data key (made or
+// destroyed): keyring's entries are named <type>.<id>, where an API key
+// sharing the bucket is one token.
+func holdsDataKeys(ctx context.Context, js jetstream.JetStream) (bool, error) {
+	st, err := js.Stream(ctx, "KV_"+keyring.Bucket)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("backup: the data keys: %w", err)
+	}
+	_, err = st.GetLastMsgForSubject(ctx, "$KV."+keyring.Bucket+".*.*")
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("backup: the data keys: %w", err)
+	}
+	return true, nil
 }
 
 // snapshotRequest and snapshotResponse are the JetStream API's.

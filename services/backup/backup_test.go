@@ -210,25 +210,38 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 
 // TestEncryptedBackupHoldsNothingInClear: with a master key no file of the
 // backup holds even what the log keeps in clear (the referral ids in its
-// subjects); without one, they do (so the scan does read the files).
+// subjects); a log without personal data backed up without a master key
+// does (so the scan does read the files); and a log with personal data is
+// never backed up unencrypted.
 func TestEncryptedBackupHoldsNothingInClear(t *testing.T) {
 	src := newSource(t, 5)
 	ctx := t.Context()
-	enc, plain := filepath.Join(t.TempDir(), "enc"), filepath.Join(t.TempDir(), "plain")
+	enc := filepath.Join(t.TempDir(), "enc")
 	if _, err := backup.Write(ctx, src.log.JS, enc, backup.Options{Master: eventstest.Master()}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := backup.Write(ctx, src.log.JS, plain, backup.Options{})
+	if n := countIn(t, enc, src.ids[0]); n != 0 {
+		t.Errorf("the encrypted backup holds a referral id in %d files", n)
+	}
+	if _, err := backup.Write(ctx, src.log.JS, filepath.Join(t.TempDir(), "refused"), backup.Options{}); !errors.Is(err, backup.ErrUnencrypted) {
+		t.Errorf("a backup of personal data without a master key: %v, want ErrUnencrypted", err)
+	}
+
+	// A log without personal data: no data keys, so no master key needed.
+	clear := eventstest.Start(t, false)
+	id := uuid.NewString()
+	if _, err := clear.Store.Append(ctx, events.Aggregate{Type: "referral", ID: id}, 0, events.Event{Payload: &pathwayv1.ReferralReceived{GpPractice: "A81001"}}); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(t.TempDir(), "plain")
+	m, err := backup.Write(ctx, clear.JS, plain, backup.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Encrypted {
 		t.Errorf("a backup without a master key says it is encrypted")
 	}
-	if n := countIn(t, enc, src.ids[0]); n != 0 {
-		t.Errorf("the encrypted backup holds a referral id in %d files", n)
-	}
-	if n := countIn(t, plain, src.ids[0]); n == 0 {
+	if n := countIn(t, plain, id); n == 0 {
 		t.Errorf("the plain backup holds no referral id: the scan reads nothing")
 	}
 }

@@ -31,9 +31,8 @@ is printed on stdout.
 When the master key exists the files are encrypted (age, a fresh key per
 file wrapped by the master key), so a copy of DIR reveals nothing without
 it. The master key is never written into the backup: keep it apart, as you
-already must. Without a master key the files are written as they are; the
-log then holds no personal data in any case (pathway refuses to store it
-without keys).
+already must. A log that holds personal data is never backed up without
+its master key; one that never did (no data keys) is written as it is.
 
 With --data (default ./data, env PATHWAY_DATA) it works on that data
 directory's event store: if pathway serve is running on it, the command
@@ -112,17 +111,17 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err := events.Ready(ctx, js, ""); err != nil {
 		return fmt.Errorf("no event log here: %w", err)
 	}
-	if master == nil {
-		fmt.Fprintln(stderr, "pathway backup: no master key: the backup is not encrypted")
-	}
 	m, err := backup.Write(ctx, js, *out, backup.Options{
 		Master: master, Version: buildVersion(), Progress: progressTo(stderr, "backup"),
 		MasterKeyInData: *natsURL == "" && *masterKey == "" && getenv(keyring.MasterEnv) == "",
 	})
+	if errors.Is(err, backup.ErrUnencrypted) {
+		return fmt.Errorf("%w: give --master-key FILE or set %s", err, keyring.MasterEnv)
+	}
 	if err != nil {
 		return err
 	}
-	how := "not encrypted"
+	how := "not encrypted: there was no master key, and the log holds no personal data"
 	if m.Encrypted {
 		how = "encrypted with the master key, which is not in it"
 	}
