@@ -13,7 +13,9 @@ import (
 const stanzaType = "pathway-master"
 
 // recipient wraps an age file key (fresh for each file) with the master
-// key, the way the keyring wraps data keys, bound to id.
+// key, the way the keyring wraps data keys, bound to id. age's interfaces
+// take no context, so the caller's is kept for the master key's calls (a
+// KMS's are requests); a recipient lives for one file.
 type recipient struct {
 	ctx    context.Context
 	master keyring.Master
@@ -30,7 +32,8 @@ func (r *recipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
 	return []*age.Stanza{{Type: stanzaType, Args: []string{r.id}, Body: w}}, nil
 }
 
-// identity unwraps a file key wrapped by recipient, with the master key.
+// identity unwraps a file key wrapped by recipient, with the master key;
+// like recipient it lives for one file, with its caller's context.
 type identity struct {
 	ctx    context.Context
 	master keyring.Master
