@@ -29,13 +29,10 @@ const release = "v1.37.2"
 
 // kinds are those the chart renders: group ("" for core), version, kind.
 var kinds = [][3]string{
-	{"", "v1", "ConfigMap"},
-	{"", "v1", "Secret"},
 	{"", "v1", "Service"},
 	{"", "v1", "ServiceAccount"},
 	{"apps", "v1", "Deployment"},
 	{"networking.k8s.io", "v1", "NetworkPolicy"},
-	{"policy", "v1", "PodDisruptionBudget"},
 }
 
 func main() {
