@@ -98,4 +98,3 @@ func indent(s string) string {
 	}
 	return out
 }
-
