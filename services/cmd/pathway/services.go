@@ -126,7 +126,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		if err != nil {
 			return nil, nil, err
 		}
-		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Series: engine(timeseries.New()), Initials: engine(dashboard.NewInitials()),
+		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Demand: dm, Series: engine(timeseries.New()), Initials: engine(dashboard.NewInitials()),
 			Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret, WaitTarget: cfg.WaitTarget, Location: kernel.UKTime(), Done: ctx.Done(), Logger: log,
 			Forms: dashboard.NewUsedForms(js, cfg.Replicas), Throttle: throttle, Proxies: proxies}
 		// Triage staff work the manual queue with the API's triage command.
