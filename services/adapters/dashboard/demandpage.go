@@ -10,6 +10,7 @@ import (
 
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/demand"
+	"github.com/pathway-sp/pathway/projections/waitlists"
 )
 
 // demandPCN is one PCN's line of the demand page.
@@ -22,6 +23,8 @@ type demandPCN struct {
 	Short  bool
 	// Unmatched: the queue no PCN covers (no figure needed).
 	Unmatched bool
+	// Queue: the PCN has a waitlist page to link to.
+	Queue bool
 }
 
 // demandWeek is one week of one PCN.
@@ -57,12 +60,18 @@ func (h *handler) demandPage(now time.Time, f opsFilter) (demandData, opsFilter)
 	var r demand.Report
 	h.read(h.cfg.Demand, func(p projections.Projection) { r = p.(*demand.Demand).Compute(df, h.cfg.WaitTarget) })
 	names := h.pcnNames()
+	queues := map[string]bool{}
+	h.read(h.cfg.Waitlists, func(p projections.Projection) {
+		for _, q := range p.(*waitlists.Waitlists).Queues() {
+			queues[q] = true
+		}
+	})
 	d := demandData{AsOf: h.clock(now), Target: about(h.cfg.WaitTarget), How: demand.HowNeeded, Filtered: f.Active(), report: r}
 	from, _ := time.ParseInLocation(demand.WeekLayout, r.From, h.cfg.Location)
 	to, _ := time.ParseInLocation(demand.WeekLayout, r.To, h.cfg.Location)
 	d.Period = from.Format("Monday 2 January 2006") + " to " + to.Format("Sunday 2 January 2006")
 	for _, s := range r.PCNs {
-		p := demandPCN{Summary: s, Name: queueLabel(s.PCN, names), Unmatched: s.PCN == demand.Unmatched}
+		p := demandPCN{Summary: s, Name: queueLabel(s.PCN, names), Unmatched: s.PCN == demand.Unmatched, Queue: queues[s.PCN]}
 		switch {
 		case p.Unmatched:
 			p.Needed = "—"
