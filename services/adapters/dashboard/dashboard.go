@@ -359,7 +359,7 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		over := q.Get("over") == "target"
 		f := h.parseFilter(filterSpec{action: "/waitlists/" + url.PathEscape(queue), practice: true, dates: true, datesOf: "Waiting since", csv: true,
 			csvExtra: waitlistQuery(prio, over)}, q)
-		d, ok := h.waitlistPage(queue, prio, over, f, now)
+		d, ok := h.waitlistPage(queue, prio, over, f, q, now)
 		if !ok {
 			return view{}, errNotFound
 		}

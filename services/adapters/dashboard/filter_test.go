@@ -228,6 +228,10 @@ func TestWaitlistAssign(t *testing.T) {
 	if !strings.Contains(page, `href="?assign=`+id+`#row-assign-h"`) {
 		t.Fatalf("the waitlist row has no Assign link")
 	}
+	_, page, _ = ops.get(path + "?priority=routine")
+	if !strings.Contains(page, `href="?assign=`+id+`&amp;priority=routine#row-assign-h"`) {
+		t.Errorf("the Assign link of a filtered waitlist does not keep its filters")
+	}
 	_, page, _ = ops.get(path + "?assign=" + id)
 	if !strings.Contains(page, `<option value="`+free+`">Robin Free`) || strings.Contains(page, `<option value="`+full+`"`) {
 		t.Errorf("the picker: want Robin (a place free) and not Lee (full)")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -223,6 +224,9 @@ func (h *handler) overview(now time.Time, pcn string) overviewData {
 type entryRow struct {
 	Position int
 	ID       string
+	// Assign is the address of this page with the row's assign form
+	// open, keeping the page's filters.
+	Assign   string
 	Initials string
 	Priority string
 	Since    string
@@ -253,7 +257,13 @@ type waitlistData struct {
 // maxRows bounds the rows of one table.
 const maxRows = 500
 
-func (h *handler) waitlistPage(queue, prio string, over bool, f opsFilter, now time.Time) (waitlistData, bool) {
+func (h *handler) waitlistPage(queue, prio string, over bool, f opsFilter, q url.Values, now time.Time) (waitlistData, bool) {
+	keep := url.Values{}
+	for k, vs := range q {
+		if k != "assign" && k != "done" && k != "format" {
+			keep[k] = vs
+		}
+	}
 	d := waitlistData{AsOf: h.clock(now), Queue: queue, Priority: prio, Over: over, Links: h.actionable(), Filtered: f.Practice != "" || f.From != "" || f.To != ""}
 	var entries []waitlists.Entry
 	var perWeek float64
@@ -308,7 +318,8 @@ func (h *handler) waitlistPage(queue, prio string, over bool, f opsFilter, now t
 		if ini == "" {
 			ini = "?"
 		}
-		d.Entries = append(d.Entries, entryRow{Position: i + 1, ID: e.ID, Initials: ini, Priority: priorityText(e.Priority),
+		keep.Set("assign", e.ID)
+		d.Entries = append(d.Entries, entryRow{Position: i + 1, ID: e.ID, Assign: "?" + keep.Encode() + "#row-assign-h", Initials: ini, Priority: priorityText(e.Priority),
 			Since: h.stamp(e.Since), Waited: span(waited), Breach: waited > h.cfg.WaitTarget, Estimate: estimate(waitlists.Estimate(i+1, perWeek))})
 	}
 	d.Shown = len(d.Entries)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -378,5 +379,72 @@ func TestDemandReport(t *testing.T) {
 	}
 	if code, _ := p.do("GET", "/v1/reports/demand", ref, nil, nil); code != http.StatusForbidden {
 		t.Errorf("a referrer: %d, want 403", code)
+	}
+}
+
+// TestFunnelFilters: GET /v1/stats/funnel counts only the referrals of
+// the PCN, the practice and the UK dates received asked for, in JSON and
+// CSV; bad filters are 400 naming each field.
+func TestFunnelFilters(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	ops := p.key(keys.RoleOps, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	p.worker(ops, "Alex Link", 5)
+	today := time.Now().In(kernel.UKTime())
+	ids := p.refer(ref, "9434765919", "4010232137")
+	for _, id := range ids {
+		var v view
+		apitest.Eventually(t, id+" assigned", func() bool {
+			p.do("GET", "/v1/referrals/"+id, ops, nil, &v)
+			return v.Status == "assigned"
+		}, func() any { return v })
+	}
+	if time.Now().In(kernel.UKTime()).Format("2006-01-02") != today.Format("2006-01-02") {
+		t.Skip("the UK day turned during the test")
+	}
+	for _, c := range []struct {
+		query string
+		want  int
+	}{
+		{"", 2}, {"pcn=U12345", 2}, {"pcn=U54321", 0}, {"practice=A81001", 2}, {"practice=B82002", 0},
+		{"from=" + today.Format("2006-01-02") + "&to=" + today.Format("2006-01-02"), 2},
+		{"from=" + today.AddDate(0, 0, 1).Format("2006-01-02"), 0},
+		{"to=" + today.AddDate(0, 0, -1).Format("2006-01-02"), 0},
+	} {
+		var fs struct {
+			Funnel struct {
+				Total int `json:"total"`
+			} `json:"funnel"`
+		}
+		if code, _ := p.do("GET", "/v1/stats/funnel?"+c.query, ops, nil, &fs); code != http.StatusOK || fs.Funnel.Total != c.want {
+			t.Errorf("?%s: %d, %d referrals, want 200 and %d", c.query, code, fs.Funnel.Total, c.want)
+		}
+	}
+	code, _, rows := getCSV(t, p.base, "/v1/stats/funnel?practice=B82002", ops, "text/csv")
+	if code != http.StatusOK || len(rows) != 2 {
+		t.Fatalf("as CSV: %d, %d rows, want 200 and a header and one row", code, len(rows))
+	}
+	col := slices.Index(rows[0], "funnel.total")
+	if col < 0 || rows[1][col] != "0" || !slices.Contains(rows[0], "filter.practice") {
+		t.Errorf("the CSV %v, want funnel.total 0 and the filter's practice", rows)
+	}
+	for _, c := range []struct {
+		query  string
+		fields []string
+	}{
+		{"pcn=riverside&practice=A8", []string{"pcn", "practice"}},
+		{"from=29/11/2026", []string{"from"}},
+		{"from=2026-11-30&to=2026-11-01", []string{"from"}},
+	} {
+		var pr problem
+		code, _ := p.do("GET", "/v1/stats/funnel?"+c.query, ops, nil, &pr)
+		var got []string
+		for _, e := range pr.Errors {
+			got = append(got, e.Field)
+		}
+		if code != http.StatusBadRequest || strings.Join(got, ",") != strings.Join(c.fields, ",") {
+			t.Errorf("?%s: %d naming %v, want 400 naming %v", c.query, code, got, c.fields)
+		}
 	}
 }
