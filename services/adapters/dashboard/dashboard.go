@@ -345,8 +345,9 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		d, f := h.demandPage(now, f)
 		return view{name: "demand", title: "Demand and capacity", nav: "demand", controls: f, data: d, csv: d.csv}, nil
 	case path == "/partners":
-		d := h.partnersPage(now)
-		return view{name: "partners", title: "VCSE partners", nav: "partners", data: d, csv: d.csv}, nil
+		f := h.parseFilter(filterSpec{action: "/partners", dates: true, datesOf: "Handoffs requested", csv: true}, q)
+		d := h.partnersPage(now, f)
+		return view{name: "partners", title: "VCSE partners", nav: "partners", controls: f, data: d, csv: d.csv}, nil
 	case strings.HasPrefix(path, "/waitlists/"):
 		queue := strings.TrimPrefix(path, "/waitlists/")
 		if queue == "" || strings.Contains(queue, "/") {

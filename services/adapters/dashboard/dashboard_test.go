@@ -697,6 +697,11 @@ func TestPages(t *testing.T) {
 		{"/funnel", http.StatusOK, []string{"Referral funnel", "Self-referral", "ONS4 life satisfaction", "3.0 (better)"}},
 		{"/partners", http.StatusOK, []string{"VCSE partners", `id="partners-awaiting">1<`, "Good Neighbours", "Walking group", "100%", `href="/partners?format=csv"`}},
 		{"/partners?format=csv", http.StatusOK, []string{"level,partner,service,requested,awaiting,accepted", "partner,Good Neighbours,,2,1,1,", "service,Good Neighbours,Walking group,2,1,1,"}},
+		// Requested in the dates chosen: today (UK) has both, tomorrow none;
+		// the counts needing attention now stay.
+		{"/partners?format=csv&from=" + ukToday() + "&to=" + ukToday(), http.StatusOK, []string{"partner,Good Neighbours,,2,1,1,"}},
+		{"/partners?format=csv&from=" + ukTomorrow(), http.StatusOK, []string{"partner,Good Neighbours,,0,0,0,", "service,Good Neighbours,Walking group,0,0,0,"}},
+		{"/partners?from=" + ukTomorrow(), http.StatusOK, []string{`id="partners-filtered"`, `id="partners-awaiting">1<`, `href="/partners?format=csv&amp;from=` + ukTomorrow() + `"`}},
 		{"/", http.StatusOK, []string{"Robin Worker", "50%", "ONS4 life satisfaction", `id="handoffs-awaiting">1 <span class="flag">(1 past deadline)`}},
 		{"/caseloads/nobody", http.StatusNotFound, []string{"There is no page"}},
 		{"/nowhere", http.StatusNotFound, []string{"There is no page"}},

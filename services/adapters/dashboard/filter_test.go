@@ -51,6 +51,9 @@ func column(t *testing.T, rows [][]string, name string) []string {
 // ukToday is today's UK date, as the date fields take it.
 func ukToday() string { return time.Now().In(kernel.UKTime()).Format("2006-01-02") }
 
+// ukTomorrow is tomorrow's UK date.
+func ukTomorrow() string { return time.Now().In(kernel.UKTime()).AddDate(0, 0, 1).Format("2006-01-02") }
+
 // TestOpsFilters: the overview filters by PCN, a waitlist by practice and
 // by the UK dates it waited since, the funnel by PCN, practice and the
 // dates received; each filtered page's CSV link keeps the filters, and
