@@ -31,15 +31,13 @@ type opsFilter struct {
 	Entered url.Values
 	// Which fields the page offers.
 	ShowPCN, ShowPractice, ShowDates bool
-	// DatesOf says what the dates filter ("received", "waiting since").
+	// DatesOf names what the dates filter, as the label begins: "Received",
+	// "Waiting since".
 	DatesOf string
 	// PCNs are the choices of the PCN field.
 	PCNs []option
 	// Errors are the fields' errors by name.
 	Errors map[string]string
-	// Keep are other query parameters the form keeps (a waitlist's
-	// priority), by name.
-	Keep []option
 	// CSV is the address of the page's table as CSV, with the filters.
 	CSV string
 	// from and to bound the dates: [from, to), UK midnights; zero when
@@ -71,7 +69,6 @@ type filterSpec struct {
 	action               string
 	pcn, practice, dates bool
 	datesOf              string
-	keep                 []string
 	csv                  bool
 	csvExtra             url.Values
 }
@@ -137,11 +134,6 @@ func (h *handler) parseFilter(spec filterSpec, q url.Values) opsFilter {
 			}
 		}
 	}
-	for _, name := range spec.keep {
-		if v := q.Get(name); v != "" {
-			f.Keep = append(f.Keep, option{Value: v, Label: name})
-		}
-	}
 	if spec.csv {
 		f.CSV = f.csvURL(spec.action, spec.csvExtra)
 	}
@@ -149,7 +141,7 @@ func (h *handler) parseFilter(spec filterSpec, q url.Values) opsFilter {
 }
 
 // csvURL is the address of the CSV of the page at action with the
-// filters of f, its kept parameters and extra.
+// filters of f and the parameters extra (a waitlist's priority).
 func (f opsFilter) csvURL(action string, extra url.Values) string {
 	c := url.Values{}
 	for k, vs := range extra {
@@ -159,9 +151,6 @@ func (f opsFilter) csvURL(action string, extra url.Values) string {
 		if v != "" {
 			c.Set(name, v)
 		}
-	}
-	for _, k := range f.Keep {
-		c.Set(k.Label, k.Value)
 	}
 	c.Set("format", "csv")
 	return action + "?" + c.Encode()
