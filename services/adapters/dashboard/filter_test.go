@@ -272,8 +272,12 @@ func TestWaitlistAssign(t *testing.T) {
 	}
 	_, page, _ = ops.get(path + "?assign=" + other)
 	token = formToken(t, page, path+"/assign")
-	if code, _, _ := ops.post(path+"/assign", url.Values{"csrf": {token}, "referral_id": {id}, "worker_id": {free}, "reason": {"again"}}); code != http.StatusConflict {
-		t.Errorf("assign a referral no longer waiting: %d, want 409", code)
+	if code, page, _ := ops.post(path+"/assign", url.Values{"csrf": {token}, "referral_id": {id}, "worker_id": {free}, "reason": {"again"}}); code != http.StatusConflict ||
+		!strings.Contains(page, `<a href="#row-assign">This referral is no longer waiting on this waitlist`) {
+		t.Errorf("assign a referral no longer waiting: %d, want 409 saying so in the summary", code)
+	}
+	if h := e.history(id); slices.Contains(h, "ReferralReassigned") {
+		t.Errorf("the waitlist's form reassigned a referral: %v", h)
 	}
 	lw := e.browser()
 	lw.signIn(e.key(keys.RoleLinkWorker))

@@ -168,7 +168,11 @@ func (h *handler) waitlistAssignSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	form := h.rowAssignForm(s, queue, ref.ID(), "")
 	form.Form.Values = r.PostForm
-	form.Form.fail("worker_id", fields, message)
+	first := "worker_id"
+	if form.ID == "" {
+		first = "assign" // no form to point into: the section
+	}
+	form.Form.fail(first, fields, message)
 	h.render(w, status, v.name, page{Title: "Error: " + v.title, Nav: v.nav, Seq: seq, CSRF: h.csrfToken("session", s.value), Key: s.key,
 		Controls: v.controls, Data: v.data, Forms: form, Failed: true})
 }
