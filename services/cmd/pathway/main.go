@@ -120,7 +120,7 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		fmt.Fprint(stdout, keysUsage)
 		return nil
 	case "rebuild":
-		fmt.Fprintf(stdout, rebuildUsage, "caseloads, dashboard-initials, funnel, partners, timeseries, waitlists")
+		fmt.Fprintf(stdout, rebuildUsage, "caseloads, dashboard-initials, demand, funnel, partners, timeseries, waitlists")
 		return nil
 	case "directory":
 		fmt.Fprint(stdout, directoryUsage)
