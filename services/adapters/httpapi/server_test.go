@@ -249,6 +249,23 @@ func (s *server) logLength() uint64 {
 	return n
 }
 
+// settledLogLength returns the log's last sequence once the work the
+// test started in the background (triage, assignment, a webhook delivery
+// and its record) has stopped appending: unchanged for a second.
+func (s *server) settledLogLength() uint64 {
+	s.t.Helper()
+	last, since := s.logLength(), time.Now()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if n := s.logLength(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= time.Second {
+			return last
+		}
+	}
+	s.t.Fatal("the log was still growing 30 s on")
+	return 0
+}
+
 func (s *server) worker(opsKey, name string, capacity int) string {
 	s.t.Helper()
 	return s.api().Worker(opsKey, name, capacity)
