@@ -46,6 +46,7 @@ type Store struct {
 	batches   chan struct{} // a slot per atomic batch in flight
 	keys      Keys
 	clear     bool
+	onAppend  func(aggregateType string, took time.Duration, err error)
 	// full is when the log last refused a write for lack of storage
 	// (UnixNano; 0 when the last write since was stored): Refusing.
 	full atomic.Int64
@@ -81,11 +82,17 @@ type Options struct {
 	// sealing: only for benchmarks that measure what sealing costs, and
 	// never set by pathway. Such events cannot be erased.
 	Clear bool
+	// OnAppend, when set, is told of each Append once it returns: the
+	// aggregate's type (never its id), how long the append took and its
+	// error (nil, or one ErrConcurrency may match: a conflict). It is
+	// called from the appending goroutine, so it must be quick and safe
+	// for concurrent use. The metrics count appends and conflicts with it.
+	OnAppend func(aggregateType string, took time.Duration, err error)
 }
 
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
-	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear}
+	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear, onAppend: opts.OnAppend}
 	s.snapshots = newSnapshotCache(bound(opts.Snapshots, DefaultSnapshots))
 	s.cache = newRecordCache(bound(opts.CacheRecords, DefaultCacheRecords))
 	if s.stream == "" {
@@ -154,6 +161,17 @@ func (s *Store) streamHandle(ctx context.Context) (jetstream.Stream, error) {
 // in which case nothing was appended unless a retry with the same key finds
 // the command appended.
 func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, events ...Event) (uint64, error) {
+	if s.onAppend == nil {
+		return s.append(ctx, agg, expected, events)
+	}
+	start := time.Now()
+	seq, err := s.append(ctx, agg, expected, events)
+	s.onAppend(agg.Type, time.Since(start), err)
+	return seq, err
+}
+
+// append is Append, unobserved.
+func (s *Store) append(ctx context.Context, agg Aggregate, expected uint64, events []Event) (uint64, error) {
 	keyHash, msgs, err := s.prepare(ctx, agg, expected == 0, events)
 	if err != nil {
 		return 0, err

@@ -21,8 +21,14 @@ const Name = "funnel"
 
 // Referral is what the funnel keeps of one referral (no personal data).
 type Referral struct {
-	Stage        string             `json:"stage"`
-	Source       string             `json:"source"`
+	Stage  string `json:"stage"`
+	Source string `json:"source"`
+	// Practice is the GP practice (ODS code) as received; PCN the queue
+	// it last waited on or was assigned from (its PCN's ODS code, or
+	// "unmatched"), "" before either. A checkpoint written before they
+	// were kept has neither until `pathway rebuild funnel`.
+	Practice     string             `json:"practice,omitempty"`
+	PCN          string             `json:"pcn,omitempty"`
 	ReceivedAt   time.Time          `json:"received_at"`
 	TriagedAt    time.Time          `json:"triaged_at"`
 	FirstContact time.Time          `json:"first_contact"`
@@ -97,7 +103,13 @@ func (f *Funnel) Apply(rec events.Record) error {
 	r.Stage = string(referral.StatusAfter(referral.Status(r.Stage), rec.Payload))
 	switch e := rec.Payload.(type) {
 	case *pathwayv1.ReferralReceived:
-		r.Source, r.ReceivedAt = wire(e.GetSource().String(), "REFERRAL_SOURCE_"), at
+		r.Source, r.ReceivedAt, r.Practice = wire(e.GetSource().String(), "REFERRAL_SOURCE_"), at, e.GetGpPractice()
+	case *pathwayv1.ReferralWaitlisted:
+		r.PCN = e.GetQueue()
+	case *pathwayv1.ReferralAssigned:
+		if e.GetQueue() != "" {
+			r.PCN = e.GetQueue()
+		}
 	case *pathwayv1.ReferralTriaged:
 		if r.TriagedAt.IsZero() && e.GetDecision() != pathwayv1.TriageDecision_TRIAGE_DECISION_MANUAL {
 			r.TriagedAt = at
@@ -159,10 +171,18 @@ type Stats struct {
 }
 
 // Compute returns the funnel's figures.
-func (f *Funnel) Compute() Stats {
+func (f *Funnel) Compute() Stats { return f.ComputeWhere(nil) }
+
+// ComputeWhere returns the funnel's figures over the referrals keep keeps
+// (all when keep is nil): a PCN's, a practice's, or those received in a
+// period, say.
+func (f *Funnel) ComputeWhere(keep func(r *Referral) bool) Stats {
 	s := Stats{Stages: map[string]int{}, BySource: map[string]int{}, Outcomes: map[string]Change{}}
 	var triage, contact []time.Duration
 	for _, r := range f.Referrals {
+		if keep != nil && !keep(r) {
+			continue
+		}
 		s.Total++
 		s.Stages[r.Stage]++
 		s.BySource[r.Source]++

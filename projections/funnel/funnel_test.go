@@ -1,6 +1,7 @@
 package funnel_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,5 +57,45 @@ func TestFunnel(t *testing.T) {
 	}
 	if c := s.Outcomes["ons4"]; c.N != 1 || c.MeanChange != 3 || c.MeanBaseline != 4 {
 		t.Fatalf("ONS4 change %+v, want one pair, +3", c)
+	}
+}
+
+// TestComputeWhere: the figures of a PCN's referrals, a practice's, or
+// those received in a period, count only those.
+func TestComputeWhere(t *testing.T) {
+	f := funnel.New()
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	seq := uint64(0)
+	apply := func(id string, days int, p proto.Message) {
+		seq++
+		f.Apply(events.Record{Sequence: seq, Aggregate: events.Aggregate{Type: "referral", ID: id}, Payload: p,
+			Envelope: &pathwayv1.Envelope{RecordedAt: timestamppb.New(t0.AddDate(0, 0, days))}})
+	}
+	accept := &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT}
+	apply("a", 0, &pathwayv1.ReferralReceived{GpPractice: "A81001"})
+	apply("a", 0, accept)
+	apply("a", 1, &pathwayv1.ReferralWaitlisted{Queue: "U1"})
+	apply("b", 10, &pathwayv1.ReferralReceived{GpPractice: "A81002"})
+	apply("b", 10, accept)
+	apply("b", 10, &pathwayv1.ReferralAssigned{WorkerId: "w", Queue: "U2"})
+	apply("c", 20, &pathwayv1.ReferralReceived{GpPractice: "A81001"})
+	apply("c", 20, accept)
+	apply("c", 20, &pathwayv1.ReferralWaitlisted{Queue: "unmatched"})
+	apply("c", 21, &pathwayv1.ReferralWaitlisted{Queue: "U2"})
+
+	for _, c := range []struct {
+		name string
+		keep func(r *funnel.Referral) bool
+		want string
+	}{
+		{"all", nil, "3 waitlisted 2 assigned 1"},
+		{"PCN U2", func(r *funnel.Referral) bool { return r.PCN == "U2" }, "2 waitlisted 1 assigned 1"},
+		{"practice A81001", func(r *funnel.Referral) bool { return r.Practice == "A81001" }, "2 waitlisted 2 assigned 0"},
+		{"received in the first week", func(r *funnel.Referral) bool { return r.ReceivedAt.Before(t0.AddDate(0, 0, 7)) }, "1 waitlisted 1 assigned 0"},
+	} {
+		s := f.ComputeWhere(c.keep)
+		if got := fmt.Sprintf("%d waitlisted %d assigned %d", s.Total, s.Stages["waitlisted"], s.Stages["assigned"]); got != c.want {
+			t.Errorf("%s: got %s, want %s", c.name, got, c.want)
+		}
 	}
 }

@@ -419,7 +419,11 @@ func (t *tally) done() Stat {
 // Stats returns performance per partner and per service, each sorted by
 // name. Every registered partner and service appears, with zeros when it
 // had no handoffs.
-func (p *Partners) Stats() (perPartner, perService []Stat) {
+func (p *Partners) Stats() (perPartner, perService []Stat) { return p.StatsWhere(nil) }
+
+// StatsWhere is Stats over the handoffs keep keeps (all when keep is
+// nil): those requested in a period, say.
+func (p *Partners) StatsWhere(keep func(h *Handoff) bool) (perPartner, perService []Stat) {
 	byPartner := map[string]*tally{}
 	byService := map[string]*tally{}
 	for id, pt := range p.Partners {
@@ -429,6 +433,9 @@ func (p *Partners) Stats() (perPartner, perService []Stat) {
 		byService[id] = &tally{stat: Stat{ID: id, Name: s.Name, PartnerID: s.PartnerID, Outcomes: map[string]int{}}}
 	}
 	for _, h := range p.Handoffs {
+		if keep != nil && !keep(h) {
+			continue
+		}
 		if t := byPartner[h.PartnerID]; t != nil {
 			t.add(h)
 		}

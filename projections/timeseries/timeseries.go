@@ -1,7 +1,9 @@
 // Package timeseries is the read model of how the pathway changes over
 // time: the size of every waitlist hour by hour, and per day how many
 // referrals came in, went out, joined a waitlist and got a link worker.
-// It is built from referral events with their recorded times only, so a
+// Days are UK calendar days (Europe/London, kernel.UKTime): midnight to
+// midnight as the teams who read them live them, so 00:30 BST on 1 June
+// is 1 June, not 31 May. It is built from referral events with their recorded times only, so a
 // rebuild gives the same state. It keeps no personal data.
 package timeseries
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
+	"github.com/pathway-sp/pathway/services/domain/kernel"
 )
 
 // Name is the projection's name and checkpoint key.
@@ -22,7 +25,7 @@ const Name = "timeseries"
 // which a queue's size changed.
 const Step = time.Hour
 
-// DayLayout is the layout of Series.Days keys: UTC calendar dates.
+// DayLayout is the layout of Series.Days keys: UK calendar dates.
 const DayLayout = "2006-01-02"
 
 // Point is a queue's size at the end of the hour starting At.
@@ -31,7 +34,7 @@ type Point struct {
 	Size int       `json:"size"`
 }
 
-// Day is one UTC day's movement.
+// Day is one UK day's movement.
 type Day struct {
 	// In counts referrals received.
 	In int `json:"in"`
@@ -79,8 +82,11 @@ func (s *Series) Reset() {
 	s.Waiting, s.Open, s.Sizes, s.Days = map[string]string{}, map[string]bool{}, map[string][]Point{}, map[string]*Day{}
 }
 
+// DayOf returns the UK calendar date of t as a Days key.
+func DayOf(t time.Time) string { return t.In(kernel.UKTime()).Format(DayLayout) }
+
 func (s *Series) day(at time.Time) *Day {
-	k := at.UTC().Format(DayLayout)
+	k := DayOf(at)
 	d := s.Days[k]
 	if d == nil {
 		d = &Day{}
@@ -211,22 +217,24 @@ func (s *Series) Sample(queue string, from, to time.Time, step time.Duration) []
 	return out
 }
 
-// On returns the movement of the UTC day that contains t (zero when
+// On returns the movement of the UK day that contains t (zero when
 // nothing happened).
 func (s *Series) On(t time.Time) Day {
-	if d := s.Days[t.UTC().Format(DayLayout)]; d != nil {
+	if d := s.Days[DayOf(t)]; d != nil {
 		return *d
 	}
 	return Day{}
 }
 
-// DaysBetween returns the movement of every UTC day from from's to to's,
-// in order, with their dates.
+// DaysBetween returns the movement of every UK day from from's to to's,
+// in order, with their dates (each day's UK midnight; a day is 23 or 25
+// hours long when the clocks change).
 func (s *Series) DaysBetween(from, to time.Time) ([]time.Time, []Day) {
-	start := from.UTC().Truncate(24 * time.Hour)
+	uk := from.In(kernel.UKTime())
+	start := time.Date(uk.Year(), uk.Month(), uk.Day(), 0, 0, 0, 0, kernel.UKTime())
 	var dates []time.Time
 	var days []Day
-	for d := start; !d.After(to); d = d.Add(24 * time.Hour) {
+	for d := start; !d.After(to); d = d.AddDate(0, 0, 1) {
 		dates = append(dates, d)
 		days = append(days, s.On(d))
 	}

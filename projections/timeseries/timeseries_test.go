@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +204,45 @@ func TestIgnoresUndeclaredTypes(t *testing.T) {
 	}
 	if got := state(t, f.s); got != before {
 		t.Fatalf("undeclared types changed the state:\n got %s\nwant %s", got, before)
+	}
+}
+
+// TestDaysAreUKDays: a day runs midnight to midnight in UK time, so in
+// British Summer Time 23:30 UTC is the next day, in winter it is the same
+// day, and the day the clocks go back is 25 hours long.
+func TestDaysAreUKDays(t *testing.T) {
+	s := timeseries.New()
+	seq := uint64(0)
+	receive := func(id string, at time.Time) {
+		seq++
+		s.Apply(events.Record{Sequence: seq, Aggregate: events.Aggregate{Type: "referral", ID: id}, Payload: &pathwayv1.ReferralReceived{},
+			Envelope: &pathwayv1.Envelope{RecordedAt: timestamppb.New(at)}})
+	}
+	// Summer: 23:30 UTC on 31 May is 00:30 BST on 1 June.
+	receive("a", time.Date(2026, 5, 31, 23, 30, 0, 0, time.UTC))
+	receive("b", time.Date(2026, 5, 31, 22, 30, 0, 0, time.UTC)) // 23:30 BST, still 31 May
+	if got := s.On(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)).In; got != 1 {
+		t.Errorf("1 June (BST) counts %d referrals in, want 1 (the one at 00:30 BST)", got)
+	}
+	if got := s.On(time.Date(2026, 5, 31, 12, 0, 0, 0, time.UTC)).In; got != 1 {
+		t.Errorf("31 May (BST) counts %d referrals in, want 1", got)
+	}
+	// Winter: 23:30 UTC on 1 December is 23:30 GMT, the same day.
+	receive("c", time.Date(2026, 12, 1, 23, 30, 0, 0, time.UTC))
+	if got := s.On(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)).In; got != 1 {
+		t.Errorf("1 December (GMT) counts %d referrals in, want 1", got)
+	}
+	// 25 October 2026: the clocks go back at 02:00 BST, a 25-hour day.
+	receive("d", time.Date(2026, 10, 24, 23, 15, 0, 0, time.UTC)) // 00:15 BST on the 25th
+	receive("e", time.Date(2026, 10, 25, 23, 45, 0, 0, time.UTC)) // 23:45 GMT on the 25th
+	receive("f", time.Date(2026, 10, 26, 0, 15, 0, 0, time.UTC))  // 00:15 GMT on the 26th
+	dates, days := s.DaysBetween(time.Date(2026, 10, 24, 12, 0, 0, 0, time.UTC), time.Date(2026, 10, 26, 12, 0, 0, 0, time.UTC))
+	var got []string
+	for i, d := range dates {
+		got = append(got, d.Format("Mon 2 Jan 15:04 MST")+" "+strconv.Itoa(days[i].In))
+	}
+	want := []string{"Sat 24 Oct 00:00 BST 0", "Sun 25 Oct 00:00 BST 2", "Mon 26 Oct 00:00 GMT 1"}
+	if strings.Join(got, ", ") != strings.Join(want, ", ") {
+		t.Errorf("days between 24 and 26 October: got %q, want %q", got, want)
 	}
 }

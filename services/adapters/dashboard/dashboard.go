@@ -70,6 +70,10 @@ type Config struct {
 	// (a projection implementing PartnerView); nil leaves the handoff and
 	// partner panels out.
 	Partners *projections.Engine
+	// Demand, when set, is the engine of the demand.Demand read model:
+	// the demand against capacity page (/demand), and the GP practice of
+	// each referral, which the practice filters use; nil leaves both out.
+	Demand *projections.Engine
 	// Alerts, when set, is the engine of the alerts.View: the urgent and
 	// safeguarding referrals waiting over AlertAfter (default
 	// alerts.DefaultAfter) are listed at the top of the overview; nil
@@ -204,8 +208,8 @@ func New(cfg Config) http.Handler {
 	}
 	h := &handler{cfg: cfg, log: cfg.Logger, pages: map[string]*template.Template{}, mux: http.NewServeMux()}
 	funcs := h.funcs()
-	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html", "templates/alerts.html"))
-	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "partners", "notfound", "forbidden", "mycaseload", "referral", "directory", "opsreferral", "expired", "triagequeue", "triagecase"} {
+	base := template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html", "templates/alerts.html", "templates/filter.html"))
+	for _, name := range []string{"overview", "waitlist", "caseload", "funnel", "demand", "partners", "notfound", "forbidden", "mycaseload", "referral", "directory", "opsreferral", "expired", "triagequeue", "triagecase"} {
 		h.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(assets, "templates/"+name+".html"))
 	}
 	h.signin = template.Must(template.New("").Funcs(funcs).ParseFS(assets, "templates/signin.html"))
@@ -224,6 +228,7 @@ func New(cfg Config) http.Handler {
 	if cfg.Workspace != nil {
 		h.mux.Handle("POST /cases/{id}/{form}", protect.Handler(http.HandlerFunc(h.caseForm)))
 		h.mux.Handle("POST /referrals/{id}/assign", protect.Handler(http.HandlerFunc(h.assignSubmit)))
+		h.mux.Handle("POST /waitlists/{queue}/assign", protect.Handler(http.HandlerFunc(h.waitlistAssignSubmit)))
 	}
 	if cfg.Triage != nil {
 		h.routeTriage(protect)
@@ -317,19 +322,32 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		return h.resolveOps(ctx, key, path, q, now)
 	case path == "/":
 		// Counts, and the alerts by initials: those are recorded.
-		d := h.overview(now)
+		f := h.parseFilter(filterSpec{action: "/", pcn: true}, q)
+		d := h.overview(now, f.PCN)
+		d.QueuesCSV, d.WorkersCSV = f.csvURL("/", url.Values{"table": {"waitlists"}}), f.csvURL("/", url.Values{"table": {"caseloads"}})
 		var ids []string
 		if d.Alerts != nil {
 			for _, a := range append(d.Alerts.Rows, d.Alerts.Within...) {
 				ids = append(ids, a.ID)
 			}
 		}
-		return view{name: "overview", title: "Overview", nav: "overview", data: d, route: "GET /", referrals: ids}, nil
+		table := d.queuesCSV
+		if q.Get("table") == "caseloads" {
+			table = d.workersCSV
+		}
+		return view{name: "overview", title: "Overview", nav: "overview", controls: f, data: d, route: "GET /", referrals: ids, csv: table}, nil
 	case path == "/funnel":
-		return view{name: "funnel", title: "Referral funnel", nav: "funnel", data: h.funnelPage(now)}, nil
+		f := h.parseFilter(filterSpec{action: "/funnel", pcn: true, practice: true, dates: true, datesOf: "Received", csv: true}, q)
+		d := h.funnelPage(now, f)
+		return view{name: "funnel", title: "Referral funnel", nav: "funnel", controls: f, data: d, csv: d.csv}, nil
+	case path == "/demand" && h.cfg.Demand != nil:
+		f := h.parseFilter(filterSpec{action: "/demand", pcn: true, practice: true, dates: true, datesOf: "Weeks", csv: true}, q)
+		d, f := h.demandPage(now, f)
+		return view{name: "demand", title: "Demand and capacity", nav: "demand", controls: f, data: d, csv: d.csv}, nil
 	case path == "/partners":
-		d := h.partnersPage(now)
-		return view{name: "partners", title: "VCSE partners", nav: "partners", data: d, csv: d.csv}, nil
+		f := h.parseFilter(filterSpec{action: "/partners", dates: true, datesOf: "Handoffs requested", csv: true}, q)
+		d := h.partnersPage(now, f)
+		return view{name: "partners", title: "VCSE partners", nav: "partners", controls: f, data: d, csv: d.csv}, nil
 	case strings.HasPrefix(path, "/waitlists/"):
 		queue := strings.TrimPrefix(path, "/waitlists/")
 		if queue == "" || strings.Contains(queue, "/") {
@@ -340,7 +358,9 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 			prio = ""
 		}
 		over := q.Get("over") == "target"
-		d, ok := h.waitlistPage(queue, prio, over, now)
+		f := h.parseFilter(filterSpec{action: "/waitlists/" + url.PathEscape(queue), practice: true, dates: true, datesOf: "Waiting since", csv: true,
+			csvExtra: waitlistQuery(prio, over)}, q)
+		d, ok := h.waitlistPage(queue, prio, over, f, q, now)
 		if !ok {
 			return view{}, errNotFound
 		}
@@ -348,19 +368,21 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 		for i, e := range d.Entries {
 			ids[i] = e.ID
 		}
-		return view{name: "waitlist", title: "Waitlist " + d.Name, nav: "overview", controls: waitlistFilter(queue, prio, over), data: d,
-			route: "GET /waitlists/{queue}", referrals: ids, csv: d.csv}, nil
+		return view{name: "waitlist", title: "Waitlist " + d.Name, nav: "overview", controls: waitlistFilter(queue, prio, over, f), data: d,
+			route: "GET /waitlists/{queue}", referrals: ids, csv: d.csv, formsFor: h.waitlistAssignFor(queue, q.Get("assign"), q.Get("done"))}, nil
 	case strings.HasPrefix(path, "/caseloads/"):
 		id := strings.TrimPrefix(path, "/caseloads/")
-		d, ok := h.caseloadPage(id, now)
+		f := h.parseFilter(filterSpec{action: "/caseloads/" + url.PathEscape(id), practice: true, dates: true, datesOf: "Assigned", csv: true}, q)
+		d, ok := h.caseloadPage(id, f, now)
 		if !ok {
 			return view{}, errNotFound
 		}
+		d.CSV = f.CSV
 		ids := make([]string, len(d.Cases))
 		for i, c := range d.Cases {
 			ids[i] = c.ID
 		}
-		return view{name: "caseload", title: "Caseload of " + d.Worker.Name, nav: "overview", data: d, route: "GET /caseloads/{worker}", referrals: ids, csv: d.csv}, nil
+		return view{name: "caseload", title: "Caseload of " + d.Worker.Name, nav: "overview", controls: f, data: d, route: "GET /caseloads/{worker}", referrals: ids, csv: d.csv}, nil
 	}
 	return view{}, errNotFound
 }
@@ -368,7 +390,7 @@ func (h *handler) resolve(ctx context.Context, key keys.Key, path string, q url.
 // known reports whether path can be a page (resolve says whether it is).
 func known(path string) bool {
 	switch {
-	case path == "/", path == "/funnel", path == "/partners", path == "/handoffs/expired", strings.HasPrefix(path, "/referrals/"):
+	case path == "/", path == "/funnel", path == "/partners", path == "/demand", path == "/handoffs/expired", strings.HasPrefix(path, "/referrals/"):
 		return true
 	case strings.HasPrefix(path, "/waitlists/"), strings.HasPrefix(path, "/caseloads/"):
 		return true
@@ -502,6 +524,9 @@ func (h *handler) engines() []*projections.Engine {
 	}
 	if h.cfg.Alerts != nil {
 		out = append(out, h.cfg.Alerts)
+	}
+	if h.cfg.Demand != nil {
+		out = append(out, h.cfg.Demand)
 	}
 	if h.cfg.Triage != nil {
 		out = append(out, h.cfg.Triage.Queue)

@@ -22,6 +22,7 @@ import (
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/demand"
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/partners"
 	"github.com/pathway-sp/pathway/projections/timeseries"
@@ -136,7 +137,7 @@ func newEnv(t *testing.T, opts ...func(*envOptions)) *env {
 	h := dashboard.New(dashboard.Config{Workspace: ws, Triage: td,
 		Alerts: engine(alerts.NewView()), AlertAfter: 4 * time.Hour,
 		Waitlists: e.wl, Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()), Series: engine(timeseries.New()),
-		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()),
+		Initials: engine(dashboard.NewInitials()), Partners: engine(partners.New()), Demand: engine(demand.New()),
 		Audit: e.audit, Keys: kb, Secret: secret, Now: e.clock.Now, SessionTTL: ttl, LiveInterval: 50 * time.Millisecond, Done: done,
 		Forms: dashboard.NewUsedForms(lg.JS, 1), Proxies: o.proxies, Logger: slog.New(slog.NewTextHandler(e.logs, nil)),
 	})
@@ -274,9 +275,15 @@ func (b *browser) cookie(name string) *http.Cookie {
 // waitlisted on queue with priority; it returns the referral id.
 func (e *env) refer(queue string, prio pathwayv1.Priority, given, family string) string {
 	e.t.Helper()
+	return e.referFrom("A81001", queue, prio, given, family)
+}
+
+// referFrom is refer of a referral from the GP practice practice.
+func (e *env) referFrom(practice, queue string, prio pathwayv1.Priority, given, family string) string {
+	e.t.Helper()
 	id := uuid.NewString()
 	_, err := e.log.Store.Append(context.Background(), events.Aggregate{Type: "referral", ID: id}, 0,
-		events.Event{Payload: &pathwayv1.ReferralReceived{Source: pathwayv1.ReferralSource_REFERRAL_SOURCE_GP_PRACTICE, Urgency: prio,
+		events.Event{Payload: &pathwayv1.ReferralReceived{Source: pathwayv1.ReferralSource_REFERRAL_SOURCE_GP_PRACTICE, Urgency: prio, GpPractice: practice,
 			Person: &pathwayv1.Person{NhsNumber: "9434765919", GivenName: given, FamilyName: family, Postcode: "TS1 3BA",
 				Phone: "07700900123", Email: "sam.example@example.org"}}},
 		events.Event{Payload: &pathwayv1.ReferralTriaged{Decision: pathwayv1.TriageDecision_TRIAGE_DECISION_ACCEPT, Priority: prio}},
@@ -690,6 +697,11 @@ func TestPages(t *testing.T) {
 		{"/funnel", http.StatusOK, []string{"Referral funnel", "Self-referral", "ONS4 life satisfaction", "3.0 (better)"}},
 		{"/partners", http.StatusOK, []string{"VCSE partners", `id="partners-awaiting">1<`, "Good Neighbours", "Walking group", "100%", `href="/partners?format=csv"`}},
 		{"/partners?format=csv", http.StatusOK, []string{"level,partner,service,requested,awaiting,accepted", "partner,Good Neighbours,,2,1,1,", "service,Good Neighbours,Walking group,2,1,1,"}},
+		// Requested in the dates chosen: today (UK) has both, tomorrow none;
+		// the counts needing attention now stay.
+		{"/partners?format=csv&from=" + ukToday() + "&to=" + ukToday(), http.StatusOK, []string{"partner,Good Neighbours,,2,1,1,"}},
+		{"/partners?format=csv&from=" + ukTomorrow(), http.StatusOK, []string{"partner,Good Neighbours,,0,0,0,", "service,Good Neighbours,Walking group,0,0,0,"}},
+		{"/partners?from=" + ukTomorrow(), http.StatusOK, []string{`id="partners-filtered"`, `id="partners-awaiting">1<`, `href="/partners?format=csv&amp;from=` + ukTomorrow() + `"`}},
 		{"/", http.StatusOK, []string{"Robin Worker", "50%", "ONS4 life satisfaction", `id="handoffs-awaiting">1 <span class="flag">(1 past deadline)`}},
 		{"/caseloads/nobody", http.StatusNotFound, []string{"There is no page"}},
 		{"/nowhere", http.StatusNotFound, []string{"There is no page"}},

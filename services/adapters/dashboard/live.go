@@ -36,6 +36,8 @@ func (h *handler) funcs() template.FuncMap {
 		"plus1": func(i int) int { return i + 1 },
 		"seq2":  func() []int { return []int{0, 1} },
 		"pair":  func(a, b any) struct{ A, B any } { return struct{ A, B any }{a, b} },
+		// demand: the dashboard serves the demand against capacity page.
+		"demand": func() bool { return h.cfg.Demand != nil },
 		"triple": func(a, b, c any) struct{ A, B, C any } {
 			return struct{ A, B, C any }{a, b, c}
 		},

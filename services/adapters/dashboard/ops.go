@@ -403,9 +403,9 @@ func queueLabel(q string, names map[string]string) string {
 	return q
 }
 
-// waitlistFilter is a waitlist page's filter, with the address of the
-// CSV of what it shows.
-func waitlistFilter(queue, prio string, over bool) filter {
+// waitlistQuery is a waitlist's priority and over-target filters as
+// query parameters.
+func waitlistQuery(prio string, over bool) url.Values {
 	q := url.Values{}
 	if prio != "" {
 		q.Set("priority", prio)
@@ -413,6 +413,11 @@ func waitlistFilter(queue, prio string, over bool) filter {
 	if over {
 		q.Set("over", "target")
 	}
-	q.Set("format", "csv")
-	return filter{Queue: queue, Priority: prio, Over: over, CSV: "/waitlists/" + url.PathEscape(queue) + "?" + q.Encode()}
+	return q
+}
+
+// waitlistFilter is a waitlist page's filter, with the address of the
+// CSV of what it shows (f's CSV, which keeps every filter).
+func waitlistFilter(queue, prio string, over bool, f opsFilter) filter {
+	return filter{Queue: queue, Priority: prio, Over: over, CSV: f.CSV, Ops: f}
 }

@@ -46,7 +46,10 @@ type statRow struct {
 
 // partnersData is the partner page's live part.
 type partnersData struct {
-	AsOf       string
+	AsOf string
+	// Filtered: the figures are of the handoffs requested in the dates
+	// chosen.
+	Filtered   bool
 	Enabled    bool
 	Counts     HandoffCounts
 	PerPartner []statRow
@@ -77,8 +80,11 @@ func statRowOf(s partners.Stat, partnerNames map[string]string) statRow {
 	return r
 }
 
-func (h *handler) partnersPage(now time.Time) partnersData {
-	d := partnersData{AsOf: h.clock(now)}
+// partnersPage builds the partners page at now, over the handoffs
+// requested in the dates of f (the counts that need attention are the
+// ones now, whenever requested).
+func (h *handler) partnersPage(now time.Time, f opsFilter) partnersData {
+	d := partnersData{AsOf: h.clock(now), Filtered: f.Active()}
 	if h.cfg.Partners == nil {
 		return d
 	}
@@ -90,7 +96,7 @@ func (h *handler) partnersPage(now time.Time) partnersData {
 		for id, pt := range pm.Partners {
 			names[id] = pt.Name
 		}
-		perPartner, perService := pm.Stats()
+		perPartner, perService := pm.StatsWhere(func(hd *partners.Handoff) bool { return f.within(hd.RequestedAt) })
 		for _, s := range perPartner {
 			d.PerPartner = append(d.PerPartner, statRowOf(s, names))
 		}

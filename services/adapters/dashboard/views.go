@@ -2,7 +2,9 @@ package dashboard
 
 import (
 	"fmt"
+	"maps"
 	"math"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -30,6 +32,8 @@ type filter struct {
 	Priority string
 	Over     bool
 	CSV      string
+	// Ops are the practice and dates filters.
+	Ops opsFilter
 }
 
 // chartDays is how far back the waitlist chart goes.
@@ -57,7 +61,12 @@ type workerRow struct {
 
 // overviewData is the overview's live part.
 type overviewData struct {
-	AsOf           string
+	AsOf string
+	// PCN is the PCN the waitlists and caseloads are filtered to ("" for
+	// all); the day's counts and the alerts are the region's.
+	PCN            string
+	QueuesCSV      string
+	WorkersCSV     string
 	Alerts         *alertPanel
 	Today          timeseries.Day
 	AwaitingTriage int
@@ -182,8 +191,25 @@ func (h *handler) waitChart(now time.Time, only ...string) lineChart {
 	return newLineChart("Waitlist size over the last 14 days", series, from, now, h.cfg.Location)
 }
 
-func (h *handler) overview(now time.Time) overviewData {
-	d := overviewData{AsOf: h.clock(now), Queues: h.queueRows(now), Workers: h.workerRows(), WaitChart: h.waitChart(now)}
+// overview builds the overview at now, of one PCN's waitlist and link
+// workers when pcn is set.
+func (h *handler) overview(now time.Time, pcn string) overviewData {
+	d := overviewData{AsOf: h.clock(now), PCN: pcn}
+	for _, q := range h.queueRows(now) {
+		if pcn == "" || q.Queue == pcn {
+			d.Queues = append(d.Queues, q)
+		}
+	}
+	for _, w := range h.workerRows() {
+		if pcn == "" || w.PCN == pcn {
+			d.Workers = append(d.Workers, w)
+		}
+	}
+	if pcn == "" {
+		d.WaitChart = h.waitChart(now)
+	} else {
+		d.WaitChart = h.waitChart(now, pcn)
+	}
 	h.read(h.cfg.Series, func(p projections.Projection) { d.Today = p.(*timeseries.Series).On(now) })
 	st := h.funnelStats()
 	d.AwaitingTriage = st.Stages["received"] + st.Stages["awaiting_triage"]
@@ -198,6 +224,9 @@ func (h *handler) overview(now time.Time) overviewData {
 type entryRow struct {
 	Position int
 	ID       string
+	// Assign is the address of this page with the row's assign form
+	// open, keeping the page's filters.
+	Assign   string
 	Initials string
 	Priority string
 	Since    string
@@ -212,6 +241,8 @@ type waitlistData struct {
 	Queue string
 	Name  string
 	Over  bool
+	// Filtered: a practice or dates filter is in force.
+	Filtered bool
 	// Links: referral ids link to their pages (the dashboard holds the
 	// log).
 	Links    bool
@@ -226,8 +257,14 @@ type waitlistData struct {
 // maxRows bounds the rows of one table.
 const maxRows = 500
 
-func (h *handler) waitlistPage(queue, prio string, over bool, now time.Time) (waitlistData, bool) {
-	d := waitlistData{AsOf: h.clock(now), Queue: queue, Priority: prio, Over: over, Links: h.actionable()}
+func (h *handler) waitlistPage(queue, prio string, over bool, f opsFilter, q url.Values, now time.Time) (waitlistData, bool) {
+	keep := url.Values{}
+	for k, vs := range q {
+		if k != "assign" && k != "done" && k != "format" {
+			keep[k] = vs
+		}
+	}
+	d := waitlistData{AsOf: h.clock(now), Queue: queue, Priority: prio, Over: over, Links: h.actionable(), Filtered: f.Practice != "" || f.From != "" || f.To != ""}
 	var entries []waitlists.Entry
 	var perWeek float64
 	found := false
@@ -253,9 +290,20 @@ func (h *handler) waitlistPage(queue, prio string, over bool, now time.Time) (wa
 			names[e.ID] = of[e.ID]
 		}
 	})
+	var practices map[string]string
+	if f.Practice != "" {
+		ids := make([]string, len(entries))
+		for i, e := range entries {
+			ids[i] = e.ID
+		}
+		practices = h.practiceOf(ids)
+	}
 	want := priorities[prio]
 	for i, e := range entries {
 		if want != pathwayv1.Priority_PRIORITY_UNSPECIFIED && e.Priority != want {
+			continue
+		}
+		if (f.Practice != "" && practices[e.ID] != f.Practice) || !f.within(e.Since) {
 			continue
 		}
 		if over && now.Sub(e.Since) <= h.cfg.WaitTarget {
@@ -270,7 +318,8 @@ func (h *handler) waitlistPage(queue, prio string, over bool, now time.Time) (wa
 		if ini == "" {
 			ini = "?"
 		}
-		d.Entries = append(d.Entries, entryRow{Position: i + 1, ID: e.ID, Initials: ini, Priority: priorityText(e.Priority),
+		keep.Set("assign", e.ID)
+		d.Entries = append(d.Entries, entryRow{Position: i + 1, ID: e.ID, Assign: "?" + keep.Encode() + "#row-assign-h", Initials: ini, Priority: priorityText(e.Priority),
 			Since: h.stamp(e.Since), Waited: span(waited), Breach: waited > h.cfg.WaitTarget, Estimate: estimate(waitlists.Estimate(i+1, perWeek))})
 	}
 	d.Shown = len(d.Entries)
@@ -293,11 +342,15 @@ type caseRow struct {
 
 // caseloadData is a caseload page's live part.
 type caseloadData struct {
-	AsOf    string
-	Worker  workerRow
-	PCNName string
-	Cases   []caseRow
-	Links   bool
+	AsOf string
+	// Filtered: a practice or dates filter is in force; CSV is the
+	// address of the cases shown as CSV.
+	Filtered bool
+	CSV      string
+	Worker   workerRow
+	PCNName  string
+	Cases    []caseRow
+	Links    bool
 }
 
 // csv is the caseload as a table.
@@ -311,8 +364,8 @@ func (d caseloadData) csv() [][]string {
 
 var stageText = map[string]string{"awaiting_first_contact": "awaiting first contact", "in_contact": "in contact", "plan_agreed": "plan agreed"}
 
-func (h *handler) caseloadPage(id string, now time.Time) (caseloadData, bool) {
-	d := caseloadData{AsOf: h.clock(now), Links: h.actionable()}
+func (h *handler) caseloadPage(id string, f opsFilter, now time.Time) (caseloadData, bool) {
+	d := caseloadData{AsOf: h.clock(now), Links: h.actionable(), Filtered: f.Active()}
 	found := false
 	for _, w := range h.workerRows() {
 		if w.ID == id {
@@ -325,6 +378,17 @@ func (h *handler) caseloadPage(id string, now time.Time) (caseloadData, bool) {
 	}
 	var cases []caseloads.Case
 	h.read(h.cfg.Caseloads, func(p projections.Projection) { cases = p.(*caseloads.Caseloads).CasesOf(id) })
+	var practices map[string]string
+	if f.Practice != "" {
+		ids := make([]string, len(cases))
+		for i, c := range cases {
+			ids[i] = c.ID
+		}
+		practices = h.practiceOf(ids)
+	}
+	cases = slices.DeleteFunc(cases, func(c caseloads.Case) bool {
+		return (f.Practice != "" && practices[c.ID] != f.Practice) || !f.within(c.AssignedAt)
+	})
 	var names map[string]string
 	h.read(h.cfg.Initials, func(p projections.Projection) {
 		of := p.(*Initials).Of
@@ -357,7 +421,12 @@ type stageRow struct {
 
 // funnelData is the funnel page's live part.
 type funnelData struct {
-	AsOf                 string
+	AsOf string
+	// Filter is the funnel's filters; Filtered says one is in force (the
+	// days are then still the region's).
+	Filter               opsFilter
+	Filtered             bool
+	stats                funnel.Stats
 	Total                int
 	Stages               []stageRow
 	Triage, FirstContact percentiles
@@ -389,9 +458,14 @@ func days(p funnel.Percentiles) percentiles {
 	return percentiles{N: p.N, P50: d(p.P50), P90: d(p.P90)}
 }
 
-func (h *handler) funnelPage(now time.Time) funnelData {
-	st := h.funnelStats()
-	d := funnelData{AsOf: h.clock(now), Total: st.Total, Triage: days(st.TimeToTriage), FirstContact: days(st.TimeToFirstContact),
+func (h *handler) funnelPage(now time.Time, f opsFilter) funnelData {
+	var st funnel.Stats
+	h.read(h.cfg.Funnel, func(p projections.Projection) {
+		st = p.(*funnel.Funnel).ComputeWhere(func(r *funnel.Referral) bool {
+			return (f.PCN == "" || r.PCN == f.PCN) && (f.Practice == "" || r.Practice == f.Practice) && f.within(r.ReceivedAt)
+		})
+	})
+	d := funnelData{AsOf: h.clock(now), Filter: f, Filtered: f.Active(), stats: st, Total: st.Total, Triage: days(st.TimeToTriage), FirstContact: days(st.TimeToFirstContact),
 		Sources: sourceChart(st.BySource), Outcomes: newOutcomeChart(st.Outcomes)}
 	for _, s := range stageOrder {
 		frac := 0.0
@@ -416,6 +490,59 @@ func (d waitlistData) csv() [][]string {
 	out := [][]string{{"position", "referral_id", "initials", "priority", "waiting_since", "waited", "over_target", "estimated_wait", "queue"}}
 	for _, e := range d.Entries {
 		out = append(out, []string{fmt.Sprint(e.Position), e.ID, e.Initials, e.Priority, e.Since, e.Waited, fmt.Sprint(e.Breach), e.Estimate, d.Queue})
+	}
+	return out
+}
+
+// queuesCSV is the overview's waitlists as a table.
+func (d overviewData) queuesCSV() [][]string {
+	out := [][]string{{"queue", "name", "waiting", "urgent", "high", "routine", "oldest_wait", "median_wait", "over_target", "wait_target", "estimated_wait", "as_of"}}
+	for _, q := range d.Queues {
+		out = append(out, []string{q.Queue, q.Name, fmt.Sprint(q.Size), fmt.Sprint(q.Urgent), fmt.Sprint(q.High), fmt.Sprint(q.Routine),
+			q.Oldest, q.Median, fmt.Sprint(q.Breaches), q.Target, q.Estimate, d.AsOf})
+	}
+	return out
+}
+
+// workersCSV is the overview's caseloads as a table.
+func (d overviewData) workersCSV() [][]string {
+	out := [][]string{{"worker_id", "name", "pcn", "active", "cases", "capacity", "utilisation_percent", "full", "as_of"}}
+	for _, w := range d.Workers {
+		out = append(out, []string{w.ID, w.Name, w.PCN, fmt.Sprint(w.Active), fmt.Sprint(w.Count), fmt.Sprint(w.Capacity), fmt.Sprint(w.Percent), fmt.Sprint(w.Full), d.AsOf})
+	}
+	return out
+}
+
+// csv is the funnel as a long table: each figure a row of measure,
+// category and value, so a spreadsheet pivots it.
+func (d funnelData) csv() [][]string {
+	out := [][]string{{"measure", "category", "value", "pcn", "practice", "received_from", "received_to", "as_of"}}
+	row := func(measure, category, value string) {
+		out = append(out, []string{measure, category, value, d.Filter.PCN, d.Filter.Practice, d.Filter.From, d.Filter.To, d.AsOf})
+	}
+	row("referrals", "all", fmt.Sprint(d.Total))
+	for _, s := range d.Stages {
+		row("stage", s.Stage, fmt.Sprint(s.Count))
+	}
+	for _, p := range []struct {
+		name string
+		v    funnel.Percentiles
+	}{{"days_to_triage", d.stats.TimeToTriage}, {"days_to_first_contact", d.stats.TimeToFirstContact}} {
+		row(p.name, "n", fmt.Sprint(p.v.N))
+		if p.v.N > 0 {
+			row(p.name, "p50", fmt.Sprintf("%.2f", p.v.P50))
+			row(p.name, "p90", fmt.Sprintf("%.2f", p.v.P90))
+		}
+	}
+	for _, src := range slices.Sorted(maps.Keys(d.stats.BySource)) {
+		row("source", src, fmt.Sprint(d.stats.BySource[src]))
+	}
+	for _, inst := range slices.Sorted(maps.Keys(d.stats.Outcomes)) {
+		c := d.stats.Outcomes[inst]
+		row("outcome_change", inst+" n", fmt.Sprint(c.N))
+		row("outcome_change", inst+" mean_baseline", fmt.Sprintf("%.2f", c.MeanBaseline))
+		row("outcome_change", inst+" mean_follow_up", fmt.Sprintf("%.2f", c.MeanFollowUp))
+		row("outcome_change", inst+" mean_change", fmt.Sprintf("%.2f", c.MeanChange))
 	}
 	return out
 }

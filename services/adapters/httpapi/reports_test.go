@@ -3,10 +3,12 @@ package httpapi_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pathway-sp/pathway/projections/demand"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
 	"github.com/pathway-sp/pathway/services/keys"
@@ -261,5 +263,188 @@ func TestSexAndEthnicityAtIntake(t *testing.T) {
 	p.do("GET", "/v1/referrals/"+s.ID, ops, nil, &full)
 	if _, ok := full.Referral.Person["sex"]; ok || full.Referral.Person["ethnicity"] != nil {
 		t.Errorf("the pseudonymised view shows %v, want no sex or ethnicity", full.Referral.Person)
+	}
+}
+
+// TestDemandReport: a PCN with one link worker of one place takes three
+// referrals (one on the caseload, two waiting), then a discharge frees
+// the place and the next takes it: this week shows 3 in, 1 freed, a net
+// change of 2, one waiting and one on the caseload, in JSON and CSV; a
+// practice filter leaves the PCN's counts out; bad filters are 400
+// naming each field; a referrer gets 403.
+func TestDemandReport(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	ops := p.key(keys.RoleOps, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	worker := p.worker(ops, "Alex Link", 1)
+	lw := p.linkWorkerKey(worker)
+	week := demand.WeekOf(time.Now())
+	ids := p.refer(ref, "9434765919", "4010232137", "9000000009")
+	status := func(id, want string) {
+		t.Helper()
+		var v view
+		apitest.Eventually(t, id+" "+want, func() bool {
+			p.do("GET", "/v1/referrals/"+id, ops, nil, &v)
+			return v.Status == want
+		}, func() any { return v })
+	}
+	status(ids[0], "assigned")
+	status(ids[1], "waitlisted")
+	status(ids[2], "waitlisted")
+	var res submitted
+	if code, _ := p.do("POST", "/v1/referrals/"+ids[0]+"/discharge", lw, map[string]string{"reason": "goals_met"}, &res); code != http.StatusOK {
+		t.Fatalf("discharge: %d", code)
+	}
+	status(ids[1], "assigned")
+	if demand.WeekOf(time.Now()) != week {
+		t.Skip("the UK week turned during the test")
+	}
+
+	type row struct {
+		PCN          string `json:"pcn"`
+		WeekStarting string `json:"week_starting"`
+		In           int    `json:"referrals_in"`
+		Freed        int    `json:"places_freed"`
+		LeftWaitlist int    `json:"left_waitlist"`
+		Net          int    `json:"net_change"`
+	}
+	var rep struct {
+		From, To string
+		PCNs     []struct {
+			PCN         string `json:"pcn"`
+			Waiting     int    `json:"waiting_now"`
+			OnCaseloads int    `json:"on_caseloads_now"`
+			LinkWorkers int    `json:"link_workers"`
+			NeededLow   int    `json:"link_workers_needed_low"`
+			NeededHigh  int    `json:"link_workers_needed_high"`
+		} `json:"pcns"`
+		Rows      []row  `json:"rows"`
+		HowNeeded string `json:"how_needed"`
+	}
+	path := fmt.Sprintf("/v1/reports/demand?pcn=U12345&min_seq=%d", p.logLength())
+	if code, _ := p.do("GET", path, ops, nil, &rep); code != http.StatusOK {
+		t.Fatalf("GET %s: %d", path, code)
+	}
+	if len(rep.Rows) != demand.DefaultWeeks || len(rep.PCNs) != 1 {
+		t.Fatalf("%d rows and %d PCNs, want %d weeks of one PCN: %+v", len(rep.Rows), len(rep.PCNs), demand.DefaultWeeks, rep)
+	}
+	if got, want := rep.Rows[len(rep.Rows)-1], (row{PCN: "U12345", WeekStarting: week, In: 3, Freed: 1, Net: 2}); got != want {
+		t.Errorf("this week: got %+v, want %+v", got, want)
+	}
+	if s := rep.PCNs[0]; s.PCN != "U12345" || s.Waiting != 1 || s.OnCaseloads != 1 || s.LinkWorkers != 1 || s.NeededLow != 1 || s.NeededHigh != 1 {
+		t.Errorf("the PCN now: %+v, want 1 waiting, 1 on a caseload, 1 link worker, 1 needed", s)
+	}
+	if !strings.Contains(rep.HowNeeded, "wait target") {
+		t.Errorf("how_needed %q, want how the figure is computed", rep.HowNeeded)
+	}
+
+	// Another practice's referrals: none of these.
+	if code, _ := p.do("GET", "/v1/reports/demand?pcn=U12345&practice=B82002", ops, nil, &rep); code != http.StatusOK || rep.Rows[len(rep.Rows)-1].In != 0 {
+		t.Errorf("practice B82002: %d, this week %+v, want 200 and nothing in", code, rep.Rows[len(rep.Rows)-1])
+	}
+
+	// As CSV: the weekly rows.
+	code, _, rows := getCSV(t, p.base, "/v1/reports/demand?pcn=U12345", ops, "text/csv")
+	if code != http.StatusOK || len(rows) != demand.DefaultWeeks+1 {
+		t.Fatalf("as CSV: %d, %d rows, want 200 and %d", code, len(rows), demand.DefaultWeeks+1)
+	}
+	col := map[string]int{}
+	for i, c := range rows[0] {
+		col[c] = i
+	}
+	last := rows[len(rows)-1]
+	if last[col["week_starting"]] != week || last[col["referrals_in"]] != "3" || last[col["places_freed"]] != "1" || last[col["net_change"]] != "2" {
+		t.Errorf("CSV header %v, this week %v, want 3 in, 1 freed, net 2", rows[0], last)
+	}
+
+	for _, c := range []struct {
+		query  string
+		fields []string
+	}{
+		{"pcn=riverside", []string{"pcn"}},
+		{"practice=a81001&from=2026-13-01", []string{"practice", "from"}},
+		{"from=2026-11-30&to=2026-11-01", []string{"from"}},
+		{"from=2020-01-01&to=2026-11-01", []string{"from"}},
+	} {
+		var pr problem
+		code, _ := p.do("GET", "/v1/reports/demand?"+c.query, ops, nil, &pr)
+		var got []string
+		for _, e := range pr.Errors {
+			got = append(got, e.Field)
+		}
+		if code != http.StatusBadRequest || strings.Join(got, ",") != strings.Join(c.fields, ",") {
+			t.Errorf("?%s: %d naming %v, want 400 naming %v", c.query, code, got, c.fields)
+		}
+	}
+	if code, _ := p.do("GET", "/v1/reports/demand", ref, nil, nil); code != http.StatusForbidden {
+		t.Errorf("a referrer: %d, want 403", code)
+	}
+}
+
+// TestFunnelFilters: GET /v1/stats/funnel counts only the referrals of
+// the PCN, the practice and the UK dates received asked for, in JSON and
+// CSV; bad filters are 400 naming each field.
+func TestFunnelFilters(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	ops := p.key(keys.RoleOps, "")
+	ref := p.key(keys.RoleReferrer, "A81001")
+	p.worker(ops, "Alex Link", 5)
+	today := time.Now().In(kernel.UKTime())
+	ids := p.refer(ref, "9434765919", "4010232137")
+	for _, id := range ids {
+		var v view
+		apitest.Eventually(t, id+" assigned", func() bool {
+			p.do("GET", "/v1/referrals/"+id, ops, nil, &v)
+			return v.Status == "assigned"
+		}, func() any { return v })
+	}
+	if time.Now().In(kernel.UKTime()).Format("2006-01-02") != today.Format("2006-01-02") {
+		t.Skip("the UK day turned during the test")
+	}
+	for _, c := range []struct {
+		query string
+		want  int
+	}{
+		{"", 2}, {"pcn=U12345", 2}, {"pcn=U54321", 0}, {"practice=A81001", 2}, {"practice=B82002", 0},
+		{"from=" + today.Format("2006-01-02") + "&to=" + today.Format("2006-01-02"), 2},
+		{"from=" + today.AddDate(0, 0, 1).Format("2006-01-02"), 0},
+		{"to=" + today.AddDate(0, 0, -1).Format("2006-01-02"), 0},
+	} {
+		var fs struct {
+			Funnel struct {
+				Total int `json:"total"`
+			} `json:"funnel"`
+		}
+		if code, _ := p.do("GET", "/v1/stats/funnel?"+c.query, ops, nil, &fs); code != http.StatusOK || fs.Funnel.Total != c.want {
+			t.Errorf("?%s: %d, %d referrals, want 200 and %d", c.query, code, fs.Funnel.Total, c.want)
+		}
+	}
+	code, _, rows := getCSV(t, p.base, "/v1/stats/funnel?practice=B82002", ops, "text/csv")
+	if code != http.StatusOK || len(rows) != 2 {
+		t.Fatalf("as CSV: %d, %d rows, want 200 and a header and one row", code, len(rows))
+	}
+	col := slices.Index(rows[0], "funnel.total")
+	if col < 0 || rows[1][col] != "0" || !slices.Contains(rows[0], "filter.practice") {
+		t.Errorf("the CSV %v, want funnel.total 0 and the filter's practice", rows)
+	}
+	for _, c := range []struct {
+		query  string
+		fields []string
+	}{
+		{"pcn=riverside&practice=A8", []string{"pcn", "practice"}},
+		{"from=29/11/2026", []string{"from"}},
+		{"from=2026-11-30&to=2026-11-01", []string{"from"}},
+	} {
+		var pr problem
+		code, _ := p.do("GET", "/v1/stats/funnel?"+c.query, ops, nil, &pr)
+		var got []string
+		for _, e := range pr.Errors {
+			got = append(got, e.Field)
+		}
+		if code != http.StatusBadRequest || strings.Join(got, ",") != strings.Join(c.fields, ",") {
+			t.Errorf("?%s: %d naming %v, want 400 naming %v", c.query, code, got, c.fields)
+		}
 	}
 }

@@ -74,6 +74,7 @@ func (a *api) table() []struct {
 		{Route{"GET", "/v1/caseloads/{worker}", rosterRead}, a.getCaseload},
 		{Route{"GET", "/v1/alerts", rosterStaff}, a.listAlerts},
 		{Route{"GET", "/v1/reports/activity", rosterStaff}, a.activityReport},
+		{Route{"GET", "/v1/reports/demand", rosterStaff}, a.demandReport},
 		{Route{"POST", "/v1/directory/partners", admins}, a.savePartner()},
 		{Route{"POST", "/v1/directory/services", admins}, a.createService()},
 		{Route{"PUT", "/v1/directory/services/{id}", admins}, a.updateService()},

@@ -21,6 +21,7 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/activity"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/demand"
 	"github.com/pathway-sp/pathway/projections/feed"
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/partners"
@@ -112,7 +113,8 @@ func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth, Proxies: trusted, Metrics: metrics.New(metrics.Config{Store: lg.Store}).Handler(),
 		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, intake.Options{}), TriageQueue: engine(intake.NewIndex())},
 		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
-			Alerts: engine(alerts.NewView()), Referrers: engine(feed.New()), Activity: engine(activity.New()), ReadTimeout: 2 * time.Second},
+			Alerts: engine(alerts.NewView()), Referrers: engine(feed.New()), Activity: engine(activity.New()),
+			Demand: engine(demand.New()), ReadTimeout: 2 * time.Second},
 		VCSE: httpapi.VCSE{Directory: directory.New(lg.Store), Handoffs: handoffs.New(lg.Store, handoffs.Options{Logger: log, Checkpoints: obj}),
 			Webhooks: wh, Partners: engine(partners.New())},
 	})
@@ -245,6 +247,23 @@ func (s *server) logLength() uint64 {
 		s.t.Fatal(err)
 	}
 	return n
+}
+
+// settledLogLength returns the log's last sequence once the work the
+// test started in the background (triage, assignment, a webhook delivery
+// and its record) has stopped appending: unchanged for a second.
+func (s *server) settledLogLength() uint64 {
+	s.t.Helper()
+	last, since := s.logLength(), time.Now()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if n := s.logLength(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= time.Second {
+			return last
+		}
+	}
+	s.t.Fatal("the log was still growing 30 s on")
+	return 0
 }
 
 func (s *server) worker(opsKey, name string, capacity int) string {

@@ -33,6 +33,9 @@ type ReadModels struct {
 	// Activity is the engine of the activity.Report behind the monthly
 	// activity report (GET /v1/reports/activity); nil answers 503.
 	Activity *projections.Engine
+	// Demand is the engine of the demand.Demand behind the demand against
+	// capacity report (GET /v1/reports/demand); nil answers 503.
+	Demand *projections.Engine
 	// ReadTimeout bounds a ?min_seq wait; default 5s.
 	ReadTimeout time.Duration
 }

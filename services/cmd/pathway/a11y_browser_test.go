@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -191,6 +192,11 @@ func TestPagesAccessible(t *testing.T) {
 	// Enough referrals that one waits on the worker's PCN's queue.
 	nhs := nhsNumbers(6)
 	p.refer(k.ref, nhs...)
+	// A worker of another PCN with places free, whom a waiting referral
+	// can be assigned to by hand.
+	if code, _ := p.do("POST", "/v1/workers", k.ops, map[string]any{"name": "Cai Hill", "pcn": "U67890", "pcn_name": "Hillside PCN", "practices": []string{"A81098"}, "capacity": 5}, nil); code != http.StatusCreated {
+		t.Fatalf("register a worker: %d", code)
+	}
 	triageKey := p.key(keys.RoleTriage, "")
 	manualID := p.manualReferral(k.ref, triageKey)
 	live := `#live-status[data-state="live"]`
@@ -218,6 +224,20 @@ func TestPagesAccessible(t *testing.T) {
 	a.check("partners")
 	open(t, ctx, p.base+waitlist, live)
 	a.check("waitlist")
+	row, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('a[data-assign]')?.getAttribute('data-assign') || ''`))
+	if err != nil || row == "" {
+		t.Fatalf("no waitlist row to assign from (%v)", err)
+	}
+	open(t, ctx, p.base+waitlist+"?assign="+row, "#row-worker-id")
+	a.check("waitlist-assign")
+	if err := chromedp.Do(ctx, chromedp.Submit(chromedp.CSS("#row-reason")), chromedp.WaitVisible(chromedp.CSS(".error-summary"))); err != nil {
+		t.Fatalf("send the assignment empty: %v", err)
+	}
+	a.check("waitlist-assign-error")
+	open(t, ctx, p.base+"/demand", live)
+	a.check("demand")
+	open(t, ctx, p.base+"/funnel?practice=A81001&from=2026-13-01", "#filter-from-error")
+	a.check("funnel-filter-error")
 	open(t, ctx, p.base+caseload, live)
 	a.check("caseload")
 	open(t, ctx, p.base+"/referrals/"+refID, "#assign")

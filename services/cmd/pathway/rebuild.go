@@ -14,6 +14,7 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/activity"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/demand"
 	"github.com/pathway-sp/pathway/projections/feed"
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/partners"
@@ -33,6 +34,7 @@ var readModels = map[string]func() projections.Projection{
 	waitlists.Name:         func() projections.Projection { return waitlists.New() },
 	caseloads.Name:         func() projections.Projection { return caseloads.New() },
 	funnel.Name:            func() projections.Projection { return funnel.New() },
+	demand.Name:            func() projections.Projection { return demand.New() },
 	activity.Name:          func() projections.Projection { return activity.New() },
 	feed.Name:              func() projections.Projection { return feed.New() },
 	partners.Name:          func() projections.Projection { return partners.New() },

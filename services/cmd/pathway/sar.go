@@ -15,6 +15,7 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/activity"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/demand"
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/audit"
@@ -38,6 +39,10 @@ func (v readModelView) Of(id string) (got any, ok bool) {
 	v.read(func(p projections.Projection) { got, ok = v.of(p, id) })
 	return got, ok
 }
+
+// sarModels are the read models that keep something of a referral, which
+// a subject access export shows.
+var sarModels = []string{intake.IndexName, waitlists.Name, caseloads.Name, funnel.Name, activity.Name, demand.Name}
 
 // sarViews are the read models a subject access export shows, each read
 // through read (an engine's Read, or a replayed projection).
@@ -71,6 +76,18 @@ func sarViews(read map[string]func(fn func(p projections.Projection))) []sar.Vie
 			r, ok := p.(*activity.Report).Referrals[id]
 			return r, ok
 		},
+		demand.Name: func(p projections.Projection, id string) (any, bool) {
+			d := p.(*demand.Demand)
+			practice, ok := d.Practice[id]
+			if !ok {
+				return nil, false
+			}
+			out := map[string]any{"gp_practice": practice, "status": d.Status[id]}
+			if h := d.Held[id]; h != nil {
+				out["pcn"], out["on_caseload"] = h.PCN, h.Caseload
+			}
+			return out, true
+		},
 		intake.IndexName: func(p projections.Projection, id string) (any, bool) {
 			for _, e := range p.(*intake.Index).ManualTriageQueue() {
 				if e.ID == id {
@@ -81,7 +98,7 @@ func sarViews(read map[string]func(fn func(p projections.Projection))) []sar.Vie
 		},
 	}
 	var out []sar.View
-	for _, name := range []string{intake.IndexName, waitlists.Name, caseloads.Name, funnel.Name, activity.Name} {
+	for _, name := range sarModels {
 		if r, ok := read[name]; ok {
 			out = append(out, readModelView{name: name, read: r, of: ofs[name]})
 		}
@@ -150,7 +167,7 @@ func sarCommand(ctx context.Context, args []string, getenv func(string) string, 
 	store := events.New(js, events.Options{Keys: ring})
 	// The read models, replayed from the log for the export.
 	read := map[string]func(fn func(p projections.Projection)){}
-	for _, name := range []string{intake.IndexName, waitlists.Name, caseloads.Name, funnel.Name, activity.Name} {
+	for _, name := range sarModels {
 		p := readModels[name]()
 		fmt.Fprintf(stderr, "reading %s\n", name)
 		if _, err := projections.Replay(ctx, store, p, 0, nil); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/activity"
 	"github.com/pathway-sp/pathway/projections/caseloads"
+	"github.com/pathway-sp/pathway/projections/demand"
 	"github.com/pathway-sp/pathway/projections/feed"
 	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/timeseries"
@@ -42,7 +43,8 @@ var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhoo
 // everything before it starts anything, so after an error (a transient
 // one: sup runs it again) nothing of it runs.
 func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (_ http.Handler, _ *metrics.Metrics, err error) {
-	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal})
+	appends := metrics.NewAppends()
+	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal, OnAppend: appends.Observe})
 	forget := cfg.keys.OnDestroy(store.Forget)
 	defer func() {
 		if err != nil {
@@ -113,21 +115,22 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		parts = append(parts, part{"retention", supervisor.Signalled(ret, ret.Engine().Running())})
 		log.Info("retention policy", "policy", cfg.Retention.String())
 		wl, cl, fn, ac := engine(waitlists.New()), engine(caseloads.New()), engine(funnel.New()), engine(activity.New())
+		dm := engine(demand.New())
 		hc.Referrals.SAR = sar.New(store, people, auditLog, sarViews(map[string]func(fn func(p projections.Projection)){
 			intake.IndexName: engineRead(queue), waitlists.Name: engineRead(wl), caseloads.Name: engineRead(cl), funnel.Name: engineRead(fn),
-			activity.Name: engineRead(ac),
+			activity.Name: engineRead(ac), demand.Name: engineRead(dm),
 		}), nil)
 		// The referrers' status feed: in /readyz too, so that a referrer
 		// polling it after a restart is never answered from a view still
 		// catching up.
 		rf := engine(feed.New())
 		writePath = append(writePath, rf)
-		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, Referrers: rf, Activity: ac, WaitTarget: cfg.WaitTarget}
+		hc.Reads = httpapi.ReadModels{Waitlists: wl, Caseloads: cl, Funnel: fn, Referrers: rf, Activity: ac, Demand: dm, WaitTarget: cfg.WaitTarget}
 		secret, err := dashboard.OpenSecret(ctx, js, cfg.Replicas, cfg.master)
 		if err != nil {
 			return nil, nil, err
 		}
-		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Series: engine(timeseries.New()), Initials: engine(dashboard.NewInitials()),
+		dash = dashboard.Config{Audit: auditLog, Waitlists: wl, Caseloads: cl, Funnel: fn, Demand: dm, Series: engine(timeseries.New()), Initials: engine(dashboard.NewInitials()),
 			Keys: dashboard.NewKeyBucket(ks, auth), Secret: secret, WaitTarget: cfg.WaitTarget, Location: kernel.UKTime(), Done: ctx.Done(), Logger: log,
 			Forms: dashboard.NewUsedForms(js, cfg.Replicas), Throttle: throttle, Proxies: proxies}
 		// Triage staff work the manual queue with the API's triage command.
@@ -176,7 +179,16 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 			return nil, nil, ctx.Err()
 		}
 	}
-	m := metrics.New(metrics.Config{Store: store, Engines: engines, Waitlists: hc.Reads.Waitlists, WaitTarget: cfg.WaitTarget})
+	for _, e := range writePath { // the services' views, beside the read models
+		if !slices.Contains(engines, e) {
+			engines = append(engines, e)
+		}
+	}
+	mc := metrics.Config{Store: store, Engines: engines, Waitlists: hc.Reads.Waitlists, WaitTarget: cfg.WaitTarget, Appends: appends}
+	if v.Webhooks != nil {
+		mc.Webhooks = v.Webhooks
+	}
+	m := metrics.New(mc)
 	hc.Metrics = m.Handler()
 	return httpapi.New(hc), m, nil
 }

@@ -38,3 +38,17 @@ func ParseMonth(s string) (from, to time.Time, err error) {
 	}
 	return t, t.AddDate(0, 1, 0), nil
 }
+
+// DayLayout is the layout of a date as people enter it: YYYY-MM-DD.
+const DayLayout = "2006-01-02"
+
+// ParseDay reads a UK calendar date "YYYY-MM-DD" and returns its first
+// instant, UK midnight (BST or GMT as the date falls). It returns an
+// error, which never repeats s, when s is not such a date.
+func ParseDay(s string) (time.Time, error) {
+	t, err := time.ParseInLocation(DayLayout, s, ukTime)
+	if err != nil || len(s) != len(DayLayout) {
+		return time.Time{}, fmt.Errorf("must be a date as YYYY-MM-DD, e.g. 2026-11-29")
+	}
+	return t, nil
+}

@@ -1,6 +1,7 @@
 package kernel_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -43,6 +44,25 @@ func TestParseMonth(t *testing.T) {
 	for _, bad := range []string{"", "2026", "2026-13", "2026-00", "2026-4", "26-04", "2026-04-01", "April", "2026-04 "} {
 		if _, _, err := kernel.ParseMonth(bad); err == nil {
 			t.Errorf("ParseMonth(%q): no error", bad)
+		}
+	}
+}
+
+func TestParseDay(t *testing.T) {
+	for _, c := range []struct {
+		in, want string
+	}{
+		{"2026-06-01", "2026-05-31T23:00:00Z"}, // BST: midnight is 23:00 UTC the day before
+		{"2026-12-01", "2026-12-01T00:00:00Z"}, // GMT
+	} {
+		got, err := kernel.ParseDay(c.in)
+		if err != nil || got.UTC().Format(time.RFC3339) != c.want {
+			t.Errorf("ParseDay(%q) = %s, %v; want %s", c.in, got.UTC().Format(time.RFC3339), err, c.want)
+		}
+	}
+	for _, bad := range []string{"", "2026-6-1", "2026-02-30", "01/06/2026", "2026-06-01T00:00"} {
+		if _, err := kernel.ParseDay(bad); err == nil || strings.Contains(err.Error(), bad) && bad != "" {
+			t.Errorf("ParseDay(%q): %v, want an error that does not repeat the input", bad, err)
 		}
 	}
 }
