@@ -169,8 +169,15 @@ func (s *Store) read(ctx context.Context, from, to uint64, subject string, want 
 		}()
 		stop := context.AfterFunc(ctx, msgs.Stop)
 		defer stop()
-		// Nothing on the subject from there on: the consumer would wait.
-		if info := cons.CachedInfo(); info != nil && info.NumPending == 0 {
+		// With a filter on the server, NumPending counts what is left on
+		// the subject, and 0 means the read is done (the consumer would
+		// wait). Without one the read goes on to last, whatever the count
+		// says: a consumer on a cluster's new leader can report nothing
+		// pending for a moment while events up to last exist, and ending
+		// there would skip them without a word.
+		serverFiltered := len(cfg.FilterSubjects) > 0
+		done := func(seq, pending uint64) bool { return seq >= last || serverFiltered && pending == 0 }
+		if info := cons.CachedInfo(); info != nil && serverFiltered && info.NumPending == 0 {
 			return
 		}
 		for {
@@ -194,7 +201,7 @@ func (s *Store) read(ctx context.Context, from, to uint64, subject string, want 
 			from = seq + 1
 			if only != "" {
 				if agg, ok := aggregateOf(m.Subject()); !ok || agg.Type != only {
-					if seq == last || meta.NumPending == 0 {
+					if done(seq, meta.NumPending) {
 						return
 					}
 					continue
@@ -216,9 +223,7 @@ func (s *Store) read(ctx context.Context, from, to uint64, subject string, want 
 					rec = Record{Sequence: seq}
 				}
 			}
-			// NumPending 0: nothing more on the subject up to now, so
-			// nothing more up to last.
-			if !yield(rec, err) || seq == last || meta.NumPending == 0 {
+			if !yield(rec, err) || done(seq, meta.NumPending) {
 				return
 			}
 		}
