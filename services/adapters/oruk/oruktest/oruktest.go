@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -35,6 +36,8 @@ const (
 	Taxonomy         = "taxonomy.json"
 	TaxonomyTerm     = "taxonomy_term.json"
 	Page             = "openapi.json#/components/schemas/Page"
+	// Index is the API's index document (GET /).
+	Index = "openapi.json#/paths/~1/get/responses/200/content/application~1json/schema"
 )
 
 var (
@@ -70,7 +73,7 @@ func load() {
 		}
 	}
 	compiled = map[string]*jsonschema.Schema{}
-	for _, name := range []string{Service, ServiceList, Organization, OrganizationList, Taxonomy, TaxonomyTerm, Page} {
+	for _, name := range []string{Service, ServiceList, Organization, OrganizationList, Taxonomy, TaxonomyTerm, Page, Index} {
 		s, err := c.Compile(base + name)
 		if err != nil {
 			loadErr = fmt.Errorf("compile %s: %w", name, err)
@@ -103,7 +106,14 @@ func Check(schema string, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("not JSON: %w", err)
 	}
-	return s.Validate(doc)
+	if err := s.Validate(doc); err != nil {
+		var ve *jsonschema.ValidationError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("%#v", ve) // every violation, with its path
+		}
+		return err
+	}
+	return nil
 }
 
 // Validate fails tb when body does not validate against schema.
