@@ -286,7 +286,7 @@ func TestServiceFiltersAndPaging(t *testing.T) {
 		{"modified_after=" + url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339)), nil},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
-			got := ids(t, "/oruk/services?" + tc.query)
+			got := ids(t, "/oruk/services?"+tc.query)
 			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 				t.Errorf("got %q, want %q", got, tc.want)
 			}
