@@ -1,8 +1,11 @@
 package oruk
 
 import (
+	"cmp"
 	"net/mail"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -300,14 +303,56 @@ func uri(s string) string {
 	return ""
 }
 
-// statusOf is a service's HSDS status.
-func statusOf(s *partner.Service) string { return "active" }
+// statusOf is a service's HSDS status: active, or the status that
+// retired it (inactive or defunct).
+func statusOf(s *partner.Service) string {
+	if r := s.Retired(); r != "" {
+		return r
+	}
+	return "active"
+}
 
-// phones maps the contact point's phone to HSDS phones under parent.
-func contactPhones(parent string, c *pathwayv1.ContactPoint) []Phone {
+// phonesOf maps phones to HSDS phones under parent; a contact point's
+// single phone when it lists none.
+func phonesOf(parent string, ps []*pathwayv1.Phone, single string) []Phone {
 	out := []Phone{}
-	if n := strings.TrimSpace(c.GetPhone()); n != "" {
-		out = append(out, Phone{ID: childID(parent, "phone", 0), Number: n, Languages: []Language{}})
+	for i, p := range ps {
+		ph := Phone{ID: childID(parent, "phone", i), Number: p.GetNumber(), Type: p.GetType(), Description: p.GetDescription(), Languages: []Language{}}
+		if x, err := strconv.ParseFloat(p.GetExtension(), 64); err == nil {
+			ph.Extension = &x
+		}
+		for j, l := range p.GetLanguages() {
+			ph.Languages = append(ph.Languages, Language{ID: childID(ph.ID, "language", j), Name: l})
+		}
+		out = append(out, ph)
+	}
+	if len(out) == 0 && strings.TrimSpace(single) != "" {
+		out = append(out, Phone{ID: childID(parent, "phone", 0), Number: strings.TrimSpace(single), Languages: []Language{}})
+	}
+	return out
+}
+
+func languagesOf(parent string, ls []*pathwayv1.Language) []Language {
+	out := []Language{}
+	for i, l := range ls {
+		out = append(out, Language{ID: childID(parent, "language", i), Name: l.GetName(), Code: l.GetCode(), Note: l.GetNote()})
+	}
+	return out
+}
+
+// schedulesOf maps schedules to HSDS; serviceID or locationID names what
+// they belong to.
+func schedulesOf(parent, serviceID, locationID string, ss []*pathwayv1.Schedule) []Schedule {
+	out := []Schedule{}
+	for i, sc := range ss {
+		days := make([]string, 0, len(sc.GetBymonthday()))
+		for _, d := range sc.GetBymonthday() {
+			days = append(days, strconv.Itoa(int(d)))
+		}
+		out = append(out, Schedule{ID: childID(parent, "schedule", i), ServiceID: serviceID, LocationID: locationID, ValidFrom: sc.GetValidFrom(), ValidTo: sc.GetValidTo(),
+			Freq: sc.GetFreq(), Interval: float64(sc.GetInterval()), ByDay: strings.Join(sc.GetByday(), ","), ByMonthDay: strings.Join(days, ","),
+			Description: sc.GetDescription(), OpensAt: sc.GetOpensAt(), ClosesAt: sc.GetClosesAt(), ScheduleLink: uri(sc.GetScheduleLink()),
+			AttendingType: sc.GetAttendingType(), Notes: sc.GetNotes()})
 	}
 	return out
 }
@@ -317,7 +362,7 @@ func OrganizationOf(p *partner.Partner) *Organization {
 	d := p.Details()
 	id := OrganizationID(p.ID())
 	o := &Organization{ID: id, Name: d.GetName(), Description: d.GetDescription(), Email: email(d.GetContact().GetEmail()),
-		Website: uri(d.GetContact().GetUrl()), Phones: contactPhones(id, d.GetContact()), OrganizationIdentifiers: []OrganizationIdentifier{}}
+		Website: uri(d.GetContact().GetUrl()), Phones: phonesOf(id, d.GetContact().GetPhones(), d.GetContact().GetPhone()), OrganizationIdentifiers: []OrganizationIdentifier{}}
 	if o.Description == "" {
 		o.Description = o.Name // required by HSDS; pathway does not require one
 	}
@@ -325,7 +370,11 @@ func OrganizationOf(p *partner.Partner) *Organization {
 		o.OrganizationIdentifiers = append(o.OrganizationIdentifiers, OrganizationIdentifier{ID: childID(id, "identifier", 0), OrganizationID: id,
 			IdentifierScheme: "pathway", IdentifierType: PartnerIdentifierType, Identifier: p.ID()})
 	}
-	if reg := d.GetRegistrationNumber(); reg != "" {
+	for i, x := range d.GetIdentifiers() {
+		o.OrganizationIdentifiers = append(o.OrganizationIdentifiers, OrganizationIdentifier{ID: childID(id, "identifier", i+1), OrganizationID: id,
+			IdentifierScheme: x.GetScheme(), IdentifierType: cmp.Or(x.GetType(), x.GetScheme(), "identifier"), Identifier: x.GetIdentifier()})
+	}
+	if reg := d.GetRegistrationNumber(); reg != "" && len(d.GetIdentifiers()) == 0 {
 		o.OrganizationIdentifiers = append(o.OrganizationIdentifiers, OrganizationIdentifier{ID: childID(id, "identifier", 1), OrganizationID: id,
 			IdentifierType: "registration number", Identifier: reg})
 	}
@@ -344,10 +393,13 @@ type Extras struct {
 func ServiceOf(s *partner.Service, p *partner.Partner, x Extras) Service {
 	d := s.Details()
 	id := s.ID()
-	out := Service{ID: id, Name: d.GetName(), Description: d.GetDescription(), URL: uri(d.GetContact().GetUrl()), Email: email(d.GetContact().GetEmail()),
-		Status: statusOf(s), EligibilityDescription: d.GetEligibility().GetDescription(),
-		Phones: contactPhones(id, d.GetContact()), Schedules: []Schedule{}, ServiceAreas: []ServiceArea{}, ServiceAtLocations: []ServiceAtLocation{},
-		Languages: []Language{}, CostOptions: []CostOption{}, RequiredDocuments: []RequiredDocument{}, Contacts: []Contact{}, Attributes: []Attribute{},
+	out := Service{ID: id, Name: d.GetName(), AlternateName: d.GetAlternateName(), Description: d.GetDescription(), URL: uri(d.GetContact().GetUrl()),
+		Email: email(d.GetContact().GetEmail()), Status: statusOf(s), InterpretationServices: d.GetInterpretationServices(),
+		ApplicationProcess: d.GetApplicationProcess(), FeesDescription: d.GetFeesDescription(), WaitTime: d.GetWaitTime(), Alert: d.GetAlert(),
+		EligibilityDescription: d.GetEligibility().GetDescription(),
+		Phones:                 phonesOf(id, d.GetContact().GetPhones(), d.GetContact().GetPhone()), Schedules: schedulesOf(id, id, "", d.GetSchedules()),
+		ServiceAreas: []ServiceArea{}, ServiceAtLocations: []ServiceAtLocation{}, Languages: languagesOf(id, d.GetLanguages()),
+		CostOptions: []CostOption{}, RequiredDocuments: []RequiredDocument{}, Contacts: []Contact{}, Attributes: []Attribute{},
 		PathwayCapacityStatus: partner.CapacityName(s.Capacity()), PathwayResponseTimes: x.Responses, PathwayNeeds: []string{}}
 	if out.PathwayCapacityStatus == "unknown" {
 		out.PathwayCapacityStatus = "capacity"
@@ -371,22 +423,36 @@ func ServiceOf(s *partner.Service, p *partner.Partner, x Extras) Service {
 	if c := d.GetContact(); c.GetName() != "" {
 		out.Contacts = append(out.Contacts, Contact{ID: childID(id, "contact", 0), ServiceID: id, Name: c.GetName(), Email: email(c.GetEmail()), Phones: []Phone{}})
 	}
-	for i, district := range el.GetPostcodeDistricts() {
-		out.ServiceAreas = append(out.ServiceAreas, ServiceArea{ID: childID(id, "service_area", i), ServiceID: id, Name: district, ExtentType: "postcode district"})
+	for i, c := range d.GetContacts() {
+		cid := childID(id, "contact", i+1)
+		out.Contacts = append(out.Contacts, Contact{ID: cid, ServiceID: id, Name: c.GetName(), Title: c.GetTitle(), Department: c.GetDepartment(),
+			Email: email(c.GetEmail()), Phones: phonesOf(cid, c.GetPhones(), "")})
+	}
+	for i, c := range d.GetCostOptions() {
+		co := CostOption{ID: childID(id, "cost_option", i), ServiceID: id, ValidFrom: c.GetValidFrom(), ValidTo: c.GetValidTo(), Option: c.GetOption(),
+			Currency: c.GetCurrency(), AmountDescription: c.GetAmountDescription()}
+		if a, err := strconv.ParseFloat(c.GetAmount(), 64); err == nil {
+			co.Amount = &a
+		}
+		out.CostOptions = append(out.CostOptions, co)
+	}
+	for i, doc := range d.GetRequiredDocuments() {
+		out.RequiredDocuments = append(out.RequiredDocuments, RequiredDocument{ID: childID(id, "required_document", i), ServiceID: id, Document: doc})
+	}
+	n := 0
+	for _, area := range d.GetServiceAreas() {
+		out.ServiceAreas = append(out.ServiceAreas, ServiceArea{ID: childID(id, "service_area", n), ServiceID: id, Name: area})
+		n++
+	}
+	for _, district := range el.GetPostcodeDistricts() {
+		if !slices.Contains(d.GetServiceAreas(), district) {
+			out.ServiceAreas = append(out.ServiceAreas, ServiceArea{ID: childID(id, "service_area", n), ServiceID: id, Name: district, ExtentType: "postcode district"})
+			n++
+		}
 	}
 	for i, l := range d.GetLocations() {
-		locID := childID(id, "location", i)
-		loc := &Location{ID: locID, LocationType: "physical", OrganizationID: out.OrganizationID, Name: l.GetName(),
-			Languages: []Language{}, Addresses: []Address{}, Accessibility: []Accessibility{}, Phones: []Phone{}, Schedules: []Schedule{}}
-		if l.GetLatitude() != 0 || l.GetLongitude() != 0 {
-			lat, lon := l.GetLatitude(), l.GetLongitude()
-			loc.Latitude, loc.Longitude = &lat, &lon
-		}
-		if l.GetAddress() != "" || l.GetPostcode() != "" {
-			loc.Addresses = append(loc.Addresses, Address{ID: childID(locID, "address", 0), LocationID: locID, Address1: l.GetAddress(),
-				PostalCode: l.GetPostcode(), Country: "GB", AddressType: "physical"})
-		}
-		out.ServiceAtLocations = append(out.ServiceAtLocations, ServiceAtLocation{ID: childID(id, "service_at_location", i), ServiceID: id, LocationID: locID, Location: loc})
+		loc := locationOf(id, i, out.OrganizationID, l)
+		out.ServiceAtLocations = append(out.ServiceAtLocations, ServiceAtLocation{ID: childID(id, "service_at_location", i), ServiceID: id, LocationID: loc.ID, Location: loc})
 	}
 	for i, t := range d.GetTaxonomyTerms() {
 		term := sourceTerm(t)
@@ -400,4 +466,34 @@ func ServiceOf(s *partner.Service, p *partner.Partner, x Extras) Service {
 			TaxonomyTermID: term.ID, TaxonomyTerm: &term})
 	}
 	return out
+}
+
+// locationOf maps the i-th location of service serviceID: its id is the
+// source's location id when that is a UUID (so services at one place share
+// it), else derived.
+func locationOf(serviceID string, i int, orgID string, l *pathwayv1.Location) *Location {
+	locID := childID(serviceID, "location", i)
+	if u, err := uuid.Parse(l.GetHsdsLocationId()); err == nil && len(l.GetHsdsLocationId()) == 36 {
+		locID = u.String()
+	}
+	loc := &Location{ID: locID, LocationType: cmp.Or(l.GetLocationType(), "physical"), OrganizationID: orgID, Name: l.GetName(),
+		Description: l.GetDescription(), Transportation: l.GetTransportation(), Languages: languagesOf(locID, l.GetLanguages()), Addresses: []Address{},
+		Accessibility: []Accessibility{}, Phones: phonesOf(locID, l.GetPhones(), ""), Schedules: schedulesOf(locID, "", locID, l.GetSchedules())}
+	if l.GetLatitude() != 0 || l.GetLongitude() != 0 {
+		lat, lon := l.GetLatitude(), l.GetLongitude()
+		loc.Latitude, loc.Longitude = &lat, &lon
+	}
+	if l.GetAddress() != "" || l.GetPostcode() != "" || l.GetCity() != "" {
+		loc.Addresses = append(loc.Addresses, Address{ID: childID(locID, "address", 0), LocationID: locID, Address1: l.GetAddress(), Address2: l.GetAddress_2(),
+			City: l.GetCity(), Region: l.GetRegion(), StateProvince: l.GetRegion(), PostalCode: l.GetPostcode(), Country: cmp.Or(l.GetCountry(), "GB"), AddressType: "physical"})
+	}
+	if pa := l.GetPostalAddress(); pa != nil {
+		loc.Addresses = append(loc.Addresses, Address{ID: childID(locID, "address", 1), LocationID: locID, Address1: pa.GetAddress_1(), Address2: pa.GetAddress_2(),
+			City: pa.GetCity(), Region: pa.GetRegion(), StateProvince: pa.GetRegion(), PostalCode: pa.GetPostcode(), Country: cmp.Or(pa.GetCountry(), "GB"), AddressType: "postal"})
+	}
+	for j, a := range l.GetAccessibility() {
+		loc.Accessibility = append(loc.Accessibility, Accessibility{ID: childID(locID, "accessibility", j), LocationID: locID, Description: a.GetDescription(),
+			Details: a.GetDetails(), URL: uri(a.GetUrl())})
+	}
+	return loc
 }

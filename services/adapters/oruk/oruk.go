@@ -10,9 +10,12 @@
 // partner's capacity signal; pathway_response_times, how fast the partner
 // answers handoffs; pathway_needs, the needs it is found under.
 //
-// Lists come from the partners read model (projections/partners), each
-// service on a page then loaded whole from the log, so a page shows every
-// field of the service as it stands.
+// Lists come from the partners read model (projections/partners, for the
+// search) and View (each service's status and last change), each service
+// on a page then loaded whole from the log, so a page shows every field of
+// the service as it stands. A list shows the services in the directory;
+// with modified_after it also shows those retired since (status inactive
+// or defunct), so a client that syncs from pathway sees them go.
 package oruk
 
 import (
@@ -51,9 +54,10 @@ const (
 type Config struct {
 	// Store loads each service and partner whole.
 	Store *events.Store
-	// Partners runs the partners read model (search, modification times,
-	// response times).
+	// Partners runs the partners read model (search, response times).
 	Partners *projections.Engine
+	// Services runs View (status and modification times).
+	Services *projections.Engine
 }
 
 // Route is one ORUK endpoint.
@@ -268,8 +272,15 @@ func (h *handler) services(w http.ResponseWriter, r *http.Request) {
 	}
 	var found []candidate
 	var problem string
+	var states map[string]ServiceState
+	h.cfg.Services.Read(func(p projections.Projection, _ uint64) {
+		states = make(map[string]ServiceState, len(p.(*View).Services))
+		for id, st := range p.(*View).Services {
+			states[id] = *st
+		}
+	})
 	h.cfg.Partners.Read(func(p projections.Projection, _ uint64) {
-		found, problem = match(p.(*partners.Partners), sq)
+		found, problem = match(p.(*partners.Partners), states, sq)
 	})
 	if problem != "" {
 		writeProblem(w, http.StatusUnprocessableEntity, "Cannot search by proximity", problem, nil)
@@ -292,7 +303,7 @@ func (h *handler) services(w http.ResponseWriter, r *http.Request) {
 }
 
 // match filters the read model's services by sq.
-func match(p *partners.Partners, sq serviceQuery) ([]candidate, string) {
+func match(p *partners.Partners, states map[string]ServiceState, sq serviceQuery) ([]candidate, string) {
 	hits := p.Search(partners.Query{Text: sq.text, Age: sq.age, District: sq.district})
 	var centre *point
 	if sq.proximity > 0 {
@@ -310,7 +321,14 @@ func match(p *partners.Partners, sq serviceQuery) ([]candidate, string) {
 	}
 	var out []candidate
 	for _, s := range hits {
-		if !sq.modifiedAfter.IsZero() && s.UpdatedAt.Before(sq.modifiedAfter) {
+		st, ok := states[s.ID]
+		if !ok {
+			st = ServiceState{Status: "active", Modified: s.UpdatedAt} // the view is behind the search
+		}
+		if sq.modifiedAfter.IsZero() && st.Status != "active" {
+			continue
+		}
+		if !sq.modifiedAfter.IsZero() && st.Modified.Before(sq.modifiedAfter) {
 			continue
 		}
 		if sq.orgID != "" && sq.orgID != s.PartnerID && sq.orgID != OrganizationID(s.PartnerID) {
@@ -321,7 +339,7 @@ func match(p *partners.Partners, sq serviceQuery) ([]candidate, string) {
 				continue
 			}
 		}
-		c := candidate{id: s.ID, modified: s.UpdatedAt, responses: responses[s.ID]}
+		c := candidate{id: s.ID, modified: st.Modified, responses: responses[s.ID]}
 		if centre != nil {
 			c.distance = math.Inf(1)
 			for _, l := range s.Locations {
@@ -383,6 +401,11 @@ func (h *handler) service(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c = &candidate{id: id, modified: s.UpdatedAt}
+		h.cfg.Services.Read(func(v projections.Projection, _ uint64) {
+			if st := v.(*View).Services[id]; st != nil {
+				c.modified = st.Modified
+			}
+		})
 		_, perService := pp.Stats()
 		for _, st := range perService {
 			if st.ID == id && st.FirstResponse.N > 0 {
@@ -453,6 +476,13 @@ func (h *handler) organization(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, s := range pp.ServicesOf(id) {
 			refs = append(refs, ServiceRef{ID: s.ID, Name: s.Name, Status: "active"})
+		}
+	})
+	h.cfg.Services.Read(func(p projections.Projection, _ uint64) {
+		for i, ref := range refs {
+			if st := p.(*View).Services[ref.ID]; st != nil {
+				refs[i].Status = st.Status
+			}
 		}
 	})
 	if id == "" {

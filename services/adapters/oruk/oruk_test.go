@@ -19,8 +19,10 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/adapters/oruk"
 	"github.com/pathway-sp/pathway/services/adapters/oruk/oruktest"
+	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/partner"
+	"google.golang.org/protobuf/proto"
 )
 
 // directoryServer is the ORUK endpoints over a real log, with the
@@ -28,8 +30,10 @@ import (
 type directoryServer struct {
 	t        testing.TB
 	base     string
+	store    *events.Store
 	dir      *directory.Service
 	partners *projections.Engine
+	view     *projections.Engine
 }
 
 func start(tb testing.TB) *directoryServer {
@@ -41,17 +45,21 @@ func start(tb testing.TB) *directoryServer {
 		tb.Fatal(err)
 	}
 	eng := projections.NewEngine(lg.Store, obj, partners.New(), projections.Options{})
-	done := make(chan error, 1)
+	view := projections.NewEngine(lg.Store, obj, oruk.NewView(), projections.Options{})
+	done := make(chan error, 2)
 	go func() { done <- eng.Run(ctx) }()
+	go func() { done <- view.Run(ctx) }()
 	tb.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			tb.Errorf("partners view: %v", err)
+		for range 2 {
+			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+				tb.Errorf("read model: %v", err)
+			}
 		}
 	})
-	srv := httptest.NewServer(oruk.New(oruk.Config{Store: lg.Store, Partners: eng}))
+	srv := httptest.NewServer(oruk.New(oruk.Config{Store: lg.Store, Partners: eng, Services: view}))
 	tb.Cleanup(srv.Close)
-	return &directoryServer{t: tb, base: srv.URL, dir: directory.New(lg.Store), partners: eng}
+	return &directoryServer{t: tb, base: srv.URL, store: lg.Store, dir: directory.New(lg.Store), partners: eng, view: view}
 }
 
 // importJSON imports HSDS records (an array or a page) and waits until
@@ -66,12 +74,31 @@ func (s *directoryServer) importJSON(data []byte) directory.ImportReport {
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	s.waitFor(rep.Sequence)
+	return rep
+}
+
+// waitFor waits until both read models have reached seq.
+func (s *directoryServer) waitFor(seq uint64) {
+	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.partners.WaitFor(ctx, rep.Sequence); err != nil {
+	for _, e := range []*projections.Engine{s.partners, s.view} {
+		if err := e.WaitFor(ctx, seq); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
+// retire retires service id as its directory marking it status would.
+func (s *directoryServer) retire(id, status string) {
+	s.t.Helper()
+	seq, err := events.Do(context.Background(), s.store, aggregate.Service, id, events.Command{Actor: &pathwayv1.Actor{Id: "test", Role: pathwayv1.Role_ROLE_ADMIN}},
+		func(svc *partner.Service) ([]proto.Message, error) { return svc.Retire(status, "") })
+	if err != nil {
 		s.t.Fatal(err)
 	}
-	return rep
+	s.waitFor(seq)
 }
 
 // get fetches path and returns the status and body.
@@ -379,3 +406,30 @@ func TestOrganizationsTaxonomiesIndex(t *testing.T) {
 		t.Errorf("index: got %+v", idx)
 	}
 }
+
+// A retired service leaves the list and reads back with its status; a
+// client asking for changes since before it sees it go.
+func TestRetiredService(t *testing.T) {
+	s := start(t)
+	rep := s.importJSON(encode(t, []any{record(t, nil)}))
+	id := rep.Results[0].ServiceID
+	before := time.Now().UTC() // after the import: only the retirement is newer
+	s.retire(id, "inactive")
+
+	got := decode[oruk.Service](t, s.ok("/oruk/services/"+id, oruktest.Service, false))
+	if got.Status != "inactive" {
+		t.Errorf("GET /oruk/services/{id}: status %q, want inactive", got.Status)
+	}
+	if p := oruktest.ValidatePage(t, oruktest.ServiceList, s.ok("/oruk/services", oruktest.ServiceList, true)); p.TotalItems != 0 {
+		t.Errorf("the list still shows the retired service: %s", p.Contents)
+	}
+	p := oruktest.ValidatePage(t, oruktest.ServiceList, s.ok("/oruk/services?modified_after="+url.QueryEscape(before.Format(time.RFC3339Nano)), oruktest.ServiceList, true))
+	if p.TotalItems != 1 || decode[oruk.Service](t, p.Contents[0]).Status != "inactive" {
+		t.Errorf("changes since before the retirement: got %s, want the service, inactive", p.Contents)
+	}
+	org := decode[oruk.Organization](t, s.ok("/oruk/organizations/"+got.OrganizationID, oruktest.Organization, false))
+	if len(org.Services) != 1 || org.Services[0].Status != "inactive" {
+		t.Errorf("the organization's services: got %+v", org.Services)
+	}
+}
+
