@@ -20,6 +20,7 @@ package oruk
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -262,12 +263,44 @@ type candidate struct {
 	distance  float64
 }
 
+// MinSeqWait bounds how long a request with min_seq waits for the read
+// models to reach it.
+const MinSeqWait = 5 * time.Second
+
+// caughtUp reads pathway's min_seq parameter (a log sequence a write
+// returned, as on pathway's other reads) and waits until the read models
+// reflect it; false when it answered instead.
+func (h *handler) caughtUp(w http.ResponseWriter, r *http.Request) bool {
+	v := r.URL.Query().Get("min_seq")
+	if v == "" {
+		return true
+	}
+	seq, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || seq == 0 {
+		writeProblem(w, http.StatusBadRequest, "Invalid query", "one or more query parameters are invalid", []fieldError{{"min_seq", "must be a positive log sequence"}})
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), MinSeqWait)
+	defer cancel()
+	for _, e := range []*projections.Engine{h.cfg.Partners, h.cfg.Services} {
+		if err := e.WaitFor(ctx, seq); err != nil {
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, http.StatusServiceUnavailable, "Unavailable", fmt.Sprintf("the directory has not reached sequence %d yet; retry", seq), nil)
+			return false
+		}
+	}
+	return true
+}
+
 func (h *handler) services(w http.ResponseWriter, r *http.Request) {
 	var errs []fieldError
 	sq := readServiceQuery(r, &errs)
 	pg := readPaging(r.URL.Query(), &errs)
 	if len(errs) > 0 {
 		writeProblem(w, http.StatusBadRequest, "Invalid query", "one or more query parameters are invalid", errs)
+		return
+	}
+	if !h.caughtUp(w, r) {
 		return
 	}
 	var found []candidate
@@ -433,6 +466,9 @@ func (h *handler) organizations(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(errs) > 0 {
 		writeProblem(w, http.StatusBadRequest, "Invalid query", "one or more query parameters are invalid", errs)
+		return
+	}
+	if !h.caughtUp(w, r) {
 		return
 	}
 	var ids []string

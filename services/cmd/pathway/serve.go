@@ -97,6 +97,9 @@ type serveConfig struct {
 	// LogFormat is how log lines are written: text (slog's key=value) or
 	// json (one JSON object a line, for a log collector).
 	LogFormat string
+	// ORUKRequireKey makes the Open Referral UK endpoints (/oruk/) need an
+	// API key; by default anyone may read the directory there.
+	ORUKRequireKey bool
 	// AccessLog writes one line per HTTP request (no query, no headers).
 	AccessLog bool
 	// MetricsListen, when set, serves GET /metrics there without a key
@@ -255,6 +258,7 @@ var envNames = map[string]string{
 	"trusted-proxies":          "PATHWAY_TRUSTED_PROXIES",
 	"log-format":               "PATHWAY_LOG_FORMAT",
 	"access-log":               "PATHWAY_ACCESS_LOG",
+	"oruk-require-key":         "PATHWAY_ORUK_REQUIRE_KEY",
 	"metrics-listen":           "PATHWAY_METRICS_LISTEN",
 }
 
@@ -380,6 +384,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	})
 	fs.StringVar(&cfg.LogFormat, "log-format", fromEnv("log-format", "text"), desc("log-format", "log lines as text (key=value) or json (one object a line, for a log collector); neither holds personal data"))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", fromEnv("metrics-listen", ""), desc("metrics-listen", "also serve GET /metrics (Prometheus) on this address, without a key: bind it where only the metrics collector reaches (the HTTP port serves them to ops and admin keys)"))
+	fs.BoolVar(&cfg.ORUKRequireKey, "oruk-require-key", fromEnv("oruk-require-key", "false") == "true", desc("oruk-require-key", "serve the VCSE directory as Open Referral UK (GET /oruk/...) only to callers with an API key of any role; by default anyone may read it, as directory data is not personal data"))
 	fs.BoolVar(&cfg.AccessLog, "access-log", fromEnv("access-log", "true") != "false", desc("access-log", "log one line per HTTP request: method, route, status, bytes, duration and X-Request-ID (never the query string or a key)"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
