@@ -184,8 +184,11 @@ func (a *api) saveService(update bool) http.HandlerFunc {
 	})
 }
 
-// importDirectory handles POST /v1/directory/import: an HSDS 3.0 array of
-// services or an Open Referral UK page.
+// importDirectory handles POST /v1/directory/import: Open Referral UK /
+// HSDS 3.0 in any shape the standard publishes (partner.ParseHSDS). The
+// answer reports each record: created, updated, unchanged, retired,
+// reinstated or skipped with every reason at its JSON path, and the parts
+// of a record left out.
 func (a *api) importDirectory(w http.ResponseWriter, r *http.Request) {
 	if !hasMediaType(r, jsonType) {
 		unsupportedMediaType(w)
@@ -223,7 +226,7 @@ func (a *api) searchServices(w http.ResponseWriter, r *http.Request) {
 	if pc := q.Get("postcode"); pc != "" {
 		n := referral.NormalisePostcode(pc)
 		if referral.ValidPostcode(n) {
-			query.District = referral.PostcodeDistrict(n)
+			query.District, query.Postcode = referral.PostcodeDistrict(n), n
 		} else if d := strings.ToUpper(strings.TrimSpace(pc)); len(d) <= 4 && d != "" && referral.ValidPostcode(referral.NormalisePostcode(d+" 1AA")) {
 			query.District = d
 		} else {
