@@ -337,7 +337,9 @@ func (h *handler) services(w http.ResponseWriter, r *http.Request) {
 
 // match filters the read model's services by sq.
 func match(p *partners.Partners, states map[string]ServiceState, sq serviceQuery) ([]candidate, string) {
-	hits := p.Search(partners.Query{Text: sq.text, Age: sq.age, District: sq.district})
+	// With modified_after, retired services are listed too (status
+	// inactive or defunct), so a client syncing from pathway sees them go.
+	hits := p.Search(partners.Query{Text: sq.text, Age: sq.age, District: sq.district, Postcode: sq.postcode, Retired: !sq.modifiedAfter.IsZero()})
 	var centre *point
 	if sq.proximity > 0 {
 		centre = centroid(p, sq.postcode, sq.district)

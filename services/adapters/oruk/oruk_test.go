@@ -212,6 +212,29 @@ func TestFullServiceComesBack(t *testing.T) {
 			if loc.Latitude == nil || *loc.Latitude != 54.5742 {
 				t.Errorf("latitude: got %v", loc.Latitude)
 			}
+			if len(got.Schedules) != 1 || got.Schedules[0].Freq != "WEEKLY" || got.Schedules[0].ByDay != "TH,FR" || got.Schedules[0].OpensAt != "10:00" ||
+				got.Schedules[0].ClosesAt != "18:00" || got.Schedules[0].ServiceID != id {
+				t.Errorf("schedules: got %+v, want weekly on TH,FR 10:00-18:00", got.Schedules)
+			}
+			if len(got.Languages) != 1 || got.Languages[0].Name != "Urdu" || got.Languages[0].Code != "ur" {
+				t.Errorf("languages: got %+v, want Urdu (ur)", got.Languages)
+			}
+			if !strings.Contains(got.FeesDescription, "£50 per hour") {
+				t.Errorf("fees_description: got %q", got.FeesDescription)
+			}
+			if len(got.CostOptions) == 0 || got.CostOptions[0].Amount == nil {
+				t.Errorf("cost_options: got %+v, want the example's priced option", got.CostOptions)
+			}
+			if !strings.Contains(got.ApplicationProcess, "referral letter") {
+				t.Errorf("application_process: got %q", got.ApplicationProcess)
+			}
+			if len(got.Phones) == 0 || got.Phones[0].Number != "+441234234567" {
+				t.Errorf("phones: got %+v, want +441234234567", got.Phones)
+			}
+			if loc := got.ServiceAtLocations[0].Location; len(loc.Addresses) == 0 || loc.Addresses[0].City != "MyCity" || loc.Addresses[0].AddressType != "physical" ||
+				len(loc.Schedules) != 1 || len(loc.Accessibility) != 1 || len(loc.Languages) != 1 {
+				t.Errorf("the location's city, schedules, accessibility and languages: got %+v", loc)
+			}
 			if got.PathwayCapacityStatus != "capacity" {
 				t.Errorf("pathway_capacity_status: got %q, want capacity", got.PathwayCapacityStatus)
 			}
