@@ -93,12 +93,15 @@ type Report struct {
 	Since     time.Time `json:"since,omitzero"`
 	StartedAt time.Time `json:"started_at"`
 	// Listed is how many services the source listed as changed.
-	Listed    int `json:"listed"`
-	Created   int `json:"created"`
-	Updated   int `json:"updated"`
-	Retired   int `json:"retired"`
-	Unchanged int `json:"unchanged"`
-	Skipped   int `json:"skipped"`
+	Listed  int `json:"listed"`
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+	Retired int `json:"retired"`
+	// Reinstated counts retired services the source lists as active
+	// again.
+	Reinstated int `json:"reinstated"`
+	Unchanged  int `json:"unchanged"`
+	Skipped    int `json:"skipped"`
 	// Results are what became of each listed service, in the order they
 	// were listed (Index counts from 0 across the whole sync).
 	Results []directory.ImportResult `json:"results"`
@@ -182,7 +185,7 @@ func (s *Syncer) Sync(ctx context.Context, source string, full bool) (Report, er
 			raw, err := s.get(ctx, base+"/services/"+url.PathEscape(id), MaxServiceBytes)
 			var nf notFound
 			if errors.As(err, &nf) {
-				gone = append(gone, directory.ImportResult{Index: start + i, HSDSID: id, Action: "skipped", Reason: "listed by the source but not found at /services/" + id})
+				gone = append(gone, directory.ImportResult{Index: start + i, HSDSID: id, Action: directory.ActionSkipped, Reason: "listed by the source but not found at /services/" + id})
 				continue
 			}
 			if err != nil {
@@ -218,13 +221,15 @@ func (s *Syncer) Sync(ctx context.Context, source string, full bool) (Report, er
 
 func (r *Report) count(res directory.ImportResult) {
 	switch res.Action {
-	case "created":
+	case directory.ActionCreated:
 		r.Created++
-	case "updated":
+	case directory.ActionUpdated:
 		r.Updated++
-	case "retired":
+	case directory.ActionRetired:
 		r.Retired++
-	case "unchanged":
+	case directory.ActionReinstated:
+		r.Reinstated++
+	case directory.ActionUnchanged:
 		r.Unchanged++
 	default:
 		r.Skipped++

@@ -2,15 +2,11 @@ package directorysync_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
@@ -22,116 +18,10 @@ import (
 	"github.com/pathway-sp/pathway/services/domain/partner"
 )
 
-// source is a local Open Referral UK API: GET /services pages the
-// services (modified_after filtering on last_modified), GET
-// /services/{id} gives one in full. Its records are the standard's
-// service_full example made into distinct UK services.
-type source struct {
-	mu       sync.Mutex
-	services map[string]map[string]any
-	queries  []string // the query of every list request
-	fetched  []string // the id of every service fetched
-}
-
-func newSource(tb testing.TB, names ...string) (*source, *httptest.Server) {
-	tb.Helper()
-	s := &source{services: map[string]map[string]any{}}
-	for i, name := range names {
-		var m map[string]any
-		if err := json.Unmarshal(oruktest.Example(tb, "service_full.json"), &m); err != nil {
-			tb.Fatal(err)
-		}
-		m["id"] = "0000000" + strconv.Itoa(i+1) + "-d857-441c-9679-408f346de14b"
-		m["name"], m["description"] = name, name+": a service of the test source"
-		m["last_modified"] = time.Now().Add(-24 * time.Hour).UTC().Format(time.RFC3339)
-		for _, sal := range m["service_at_locations"].([]any) {
-			loc := sal.(map[string]any)["location"].(map[string]any)
-			loc["latitude"], loc["longitude"] = 54.5742, -1.2350
-			for _, a := range loc["addresses"].([]any) {
-				a := a.(map[string]any)
-				a["postal_code"], a["country"], a["address_type"] = "TS1 2AA", "GB", "physical"
-			}
-		}
-		s.services[m["id"].(string)] = m
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/services", s.list)
-	mux.HandleFunc("GET /api/services/{id}", s.one)
-	srv := httptest.NewServer(mux)
-	tb.Cleanup(srv.Close)
-	return s, srv
-}
-
-// change edits service i (from 1) and marks it modified now.
-func (s *source) change(i int, edit func(m map[string]any)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.services["0000000"+strconv.Itoa(i)+"-d857-441c-9679-408f346de14b"]
-	edit(m)
-	m["last_modified"] = time.Now().UTC().Format(time.RFC3339Nano)
-}
-
-func (s *source) list(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.queries = append(s.queries, r.URL.RawQuery)
-	q := r.URL.Query()
-	page, _ := strconv.Atoi(q.Get("page"))
-	size, _ := strconv.Atoi(q.Get("per_page"))
-	page, size = max(page, 1), max(size, 1)
-	var ids []string
-	for id, m := range s.services {
-		if after := q.Get("modified_after"); after != "" {
-			t, err := time.Parse(time.RFC3339, after)
-			if err != nil {
-				http.Error(w, "bad modified_after", http.StatusBadRequest)
-				return
-			}
-			lm, _ := time.Parse(time.RFC3339Nano, m["last_modified"].(string))
-			if lm.Before(t) {
-				continue
-			}
-		}
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	from := min((page-1)*size, len(ids))
-	to := min(from+size, len(ids))
-	contents := []any{}
-	for _, id := range ids[from:to] {
-		m := s.services[id]
-		contents = append(contents, map[string]any{"id": id, "name": m["name"], "status": m["status"], "last_modified": m["last_modified"]})
-	}
-	pages := (len(ids) + size - 1) / size
-	_ = json.NewEncoder(w).Encode(map[string]any{"total_items": len(ids), "total_pages": pages, "page_number": page, "size": len(contents),
-		"first_page": page == 1, "last_page": page >= pages, "empty": len(ids) == 0, "contents": contents})
-}
-
-func (s *source) one(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.fetched = append(s.fetched, r.PathValue("id"))
-	m, ok := s.services[r.PathValue("id")]
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	_ = json.NewEncoder(w).Encode(m)
-}
-
-func (s *source) takeFetched() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f := s.fetched
-	s.fetched = nil
-	slices.Sort(f)
-	return f
-}
-
-type counts struct{ listed, created, updated, retired, unchanged, skipped int }
+type counts struct{ listed, created, updated, retired, reinstated, unchanged, skipped int }
 
 func countsOf(r directorysync.Report) counts {
-	return counts{r.Listed, r.Created, r.Updated, r.Retired, r.Unchanged, r.Skipped}
+	return counts{r.Listed, r.Created, r.Updated, r.Retired, r.Reinstated, r.Unchanged, r.Skipped}
 }
 
 func syncer(tb testing.TB, store *events.Store, lg *eventstest.Log, progress func(directorysync.Progress)) *directorysync.Syncer {
@@ -150,23 +40,24 @@ func syncer(tb testing.TB, store *events.Store, lg *eventstest.Log, progress fun
 // unchanged.
 func TestSyncIsIncrementalAndIdempotent(t *testing.T) {
 	lg := eventstest.Start(t, false)
-	src, srv := newSource(t, "Walking group", "Befriending", "Debt advice")
+	src := oruktest.NewSource(t, "Walking group", "Befriending", "Debt advice")
 	var stages []directorysync.Progress
 	sy := syncer(t, lg.Store, lg, func(p directorysync.Progress) { stages = append(stages, p) })
 	ctx := context.Background()
 
-	rep, err := sy.Sync(ctx, srv.URL+"/api/", false)
+	rep, err := sy.Sync(ctx, src.URL+"/", false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := countsOf(rep), (counts{listed: 3, created: 3}); got != want {
 		t.Fatalf("first sync: got %+v, want %+v", got, want)
 	}
-	if !rep.Since.IsZero() || strings.Contains(src.queries[0], "modified_after") {
-		t.Errorf("first sync asked for changes since %v (%s), want everything", rep.Since, src.queries[0])
+	queries := src.Queries()
+	if !rep.Since.IsZero() || strings.Contains(queries[0], "modified_after") {
+		t.Errorf("first sync asked for changes since %v (%s), want everything", rep.Since, queries[0])
 	}
-	if len(src.queries) != 2 {
-		t.Errorf("first sync listed %d pages (%q), want 2 of 2 services", len(src.queries), src.queries)
+	if len(queries) != 2 {
+		t.Errorf("first sync listed %d pages (%q), want 2 of 2 services", len(queries), queries)
 	}
 	if len(stages) == 0 || stages[len(stages)-1] != (directorysync.Progress{Stage: "importing", Done: 3, Total: 3}) {
 		t.Errorf("progress: got %+v, want it to end importing 3/3", stages)
@@ -177,29 +68,28 @@ func TestSyncIsIncrementalAndIdempotent(t *testing.T) {
 			t.Errorf("service %s (%s) not in the directory: %v", r.ServiceID, r.HSDSID, err)
 		}
 	}
-	src.takeFetched()
+	src.Fetched()
 
-	src.change(2, func(m map[string]any) { m["description"] = "Befriending by phone and in person" })
-	src.queries = nil
-	rep, err = sy.Sync(ctx, srv.URL+"/api", false)
+	src.Change(2, func(m map[string]any) { m["description"] = "Befriending by phone and in person" })
+	rep, err = sy.Sync(ctx, src.URL, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got, want := countsOf(rep), (counts{listed: 1, updated: 1}); got != want {
 		t.Fatalf("sync after one change: got %+v, want %+v (%+v)", got, want, rep.Results)
 	}
-	if got := src.takeFetched(); !slices.Equal(got, []string{"00000002-d857-441c-9679-408f346de14b"}) {
+	if got := src.Fetched(); !slices.Equal(got, []string{oruktest.SourceID(2)}) {
 		t.Errorf("fetched %v, want only the changed service", got)
 	}
-	if !strings.Contains(src.queries[0], "modified_after=") || rep.Since.IsZero() {
-		t.Errorf("second sync asked %q, want modified_after", src.queries[0])
+	if q := src.Queries(); !strings.Contains(q[0], "modified_after=") || rep.Since.IsZero() {
+		t.Errorf("second sync asked %q, want modified_after", q[0])
 	}
-	svc, _, err := events.Get(ctx, lg.Store, aggregate.Service, partner.ServiceIDFor("00000002-d857-441c-9679-408f346de14b"))
+	svc, _, err := events.Get(ctx, lg.Store, aggregate.Service, partner.ServiceIDFor(oruktest.SourceID(2)))
 	if err != nil || svc.Details().GetDescription() != "Befriending by phone and in person" {
 		t.Errorf("the change did not reach the directory: %q %v", svc.Details().GetDescription(), err)
 	}
 
-	rep, err = sy.Sync(ctx, srv.URL+"/api", false)
+	rep, err = sy.Sync(ctx, src.URL, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +97,7 @@ func TestSyncIsIncrementalAndIdempotent(t *testing.T) {
 		t.Errorf("a sync with nothing changed: got %+v, want no change", countsOf(rep))
 	}
 
-	rep, err = sy.Sync(ctx, srv.URL+"/api", true)
+	rep, err = sy.Sync(ctx, src.URL, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,19 +110,11 @@ func TestSyncIsIncrementalAndIdempotent(t *testing.T) {
 // cannot take, are skipped with their reasons; the rest are imported.
 func TestSyncSkipsWithReasons(t *testing.T) {
 	lg := eventstest.Start(t, false)
-	src, srv := newSource(t, "Walking group", "Befriending", "Debt advice")
-	src.change(3, func(m map[string]any) { m["organization"] = nil })
-	srv.Config.Handler = func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if strings.HasSuffix(r.URL.Path, "/00000001-d857-441c-9679-408f346de14b") {
-				http.NotFound(w, r) // listed, then gone
-				return
-			}
-			next.ServeHTTP(w, r)
-		})
-	}(srv.Config.Handler)
+	src := oruktest.NewSource(t, "Walking group", "Befriending", "Debt advice")
+	src.Change(3, func(m map[string]any) { m["organization"] = nil })
+	src.Remove(1) // listed, then gone
 	sy := syncer(t, lg.Store, lg, nil)
-	rep, err := sy.Sync(context.Background(), srv.URL+"/api", false)
+	rep, err := sy.Sync(context.Background(), src.URL, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,10 +125,10 @@ func TestSyncSkipsWithReasons(t *testing.T) {
 	for _, r := range rep.Results {
 		reasons[r.HSDSID] = r.Action + ": " + r.Reason
 	}
-	if r := reasons["00000001-d857-441c-9679-408f346de14b"]; !strings.Contains(r, "not found") {
+	if r := reasons[oruktest.SourceID(1)]; !strings.Contains(r, "not found") {
 		t.Errorf("the missing service: got %q", r)
 	}
-	if r := reasons["00000003-d857-441c-9679-408f346de14b"]; !strings.Contains(r, "organization") {
+	if r := reasons[oruktest.SourceID(3)]; !strings.Contains(r, "organization") {
 		t.Errorf("the service without its organization: got %q", r)
 	}
 }
@@ -269,5 +151,47 @@ func TestFailedSyncIsNotRemembered(t *testing.T) {
 		if _, err := directorysync.ParseSource(u); err == nil {
 			t.Errorf("ParseSource(%q) took it", u)
 		}
+	}
+}
+
+// A record the source sets inactive retires its service, with an event;
+// set active again, it is reinstated. Each is reported once.
+func TestSyncRetiresAndReinstates(t *testing.T) {
+	lg := eventstest.Start(t, false)
+	src := oruktest.NewSource(t, "Walking group", "Befriending")
+	sy := syncer(t, lg.Store, lg, nil)
+	ctx := context.Background()
+	if _, err := sy.Sync(ctx, src.URL, false); err != nil {
+		t.Fatal(err)
+	}
+	id := partner.ServiceIDFor(oruktest.SourceID(1))
+
+	src.Change(1, func(m map[string]any) { m["status"] = "inactive" })
+	rep, err := sy.Sync(ctx, src.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := countsOf(rep), (counts{listed: 1, retired: 1}); got != want {
+		t.Fatalf("after the source set one inactive: got %+v, want %+v (%+v)", got, want, rep.Results)
+	}
+	svc, _, err := events.Get(ctx, lg.Store, aggregate.Service, id)
+	if err != nil || svc.Retired() != "inactive" {
+		t.Fatalf("service retired %q (%v), want inactive", svc.Retired(), err)
+	}
+	rep, err = sy.Sync(ctx, src.URL, false)
+	if err != nil || rep.Retired != 0 {
+		t.Errorf("the next sync retired it again: %+v %v", countsOf(rep), err)
+	}
+
+	src.Change(1, func(m map[string]any) { m["status"] = "active" })
+	rep, err = sy.Sync(ctx, src.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Reinstated != 1 {
+		t.Errorf("after the source set it active again: got %+v, want one reinstated", countsOf(rep))
+	}
+	if svc, _, _ := events.Get(ctx, lg.Store, aggregate.Service, id); svc.Retired() != "" {
+		t.Errorf("still retired: %q", svc.Retired())
 	}
 }

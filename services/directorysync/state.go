@@ -34,14 +34,15 @@ func OpenState(ctx context.Context, js jetstream.JetStream, replicas int) (*Stat
 
 // remembered is a bucket entry.
 type remembered struct {
-	Source    string    `json:"source"`
-	StartedAt time.Time `json:"started_at"`
-	Listed    int       `json:"listed"`
-	Created   int       `json:"created"`
-	Updated   int       `json:"updated"`
-	Retired   int       `json:"retired"`
-	Unchanged int       `json:"unchanged"`
-	Skipped   int       `json:"skipped"`
+	Source     string    `json:"source"`
+	StartedAt  time.Time `json:"started_at"`
+	Listed     int       `json:"listed"`
+	Created    int       `json:"created"`
+	Updated    int       `json:"updated"`
+	Retired    int       `json:"retired"`
+	Reinstated int       `json:"reinstated"`
+	Unchanged  int       `json:"unchanged"`
+	Skipped    int       `json:"skipped"`
 }
 
 func key(source string) string {
@@ -68,7 +69,7 @@ func (s *State) Last(ctx context.Context, source string) (time.Time, error) {
 // Remember records a complete sync of source that started at t.
 func (s *State) Remember(ctx context.Context, source string, t time.Time, rep Report) error {
 	b, _ := json.Marshal(remembered{Source: source, StartedAt: t, Listed: rep.Listed, Created: rep.Created, Updated: rep.Updated,
-		Retired: rep.Retired, Unchanged: rep.Unchanged, Skipped: rep.Skipped})
+		Retired: rep.Retired, Reinstated: rep.Reinstated, Unchanged: rep.Unchanged, Skipped: rep.Skipped})
 	_, err := s.kv.Put(ctx, key(source), b)
 	return err
 }
