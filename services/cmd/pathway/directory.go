@@ -16,6 +16,7 @@ import (
 )
 
 const directoryUsage = `Usage: pathway directory import FILE [--data DIR | --nats-url URL]
+       pathway directory sync URL [--every DURATION] [--full] [--data DIR | --nats-url URL]
 
 Imports VCSE partners and their services into the directory from an Open
 Referral UK / HSDS 3.0 JSON file: an array of service records with their
@@ -28,6 +29,10 @@ The import is idempotent: a record already in the directory as it is is
 unchanged, one that changed is updated. It prints what it created, updated
 and skipped, and why. It talks to a running pathway serve on the same
 data directory, or opens the directory itself when none runs.
+
+sync keeps the directory in step with an Open Referral UK API at URL
+(its base address: URL/services is the service list). See
+pathway directory sync --help.
 `
 
 func directoryCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -37,6 +42,9 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 			return errUsage
 		}
 		return nil
+	}
+	if args[0] == "sync" {
+		return directorySyncCommand(ctx, args[1:], getenv, stdout, stderr)
 	}
 	if args[0] != "import" {
 		fmt.Fprintf(stderr, "pathway directory: unknown command %q\n\n%s", args[0], directoryUsage)
