@@ -142,9 +142,25 @@ func ParseHSDS(data []byte) ([]Record, error) {
 	default:
 		return nil, ErrInvalid.Errorf("want Open Referral UK / HSDS JSON: an object or an array")
 	}
+	// A record with too few fields to tell what it is (just an id and a
+	// name) is read as its neighbours are, or as a service.
+	fallback, counts := KindService, map[string]int{}
+	for _, it := range items {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(it.raw, &obj) == nil {
+			if k := kindOf(obj); k != "" {
+				counts[k]++
+			}
+		}
+	}
+	for k, n := range counts {
+		if n > counts[fallback] || n == counts[fallback] && k < fallback {
+			fallback = k
+		}
+	}
 	var out []Record
 	for _, it := range items {
-		out = append(out, mapItem(it)...)
+		out = append(out, mapItem(it, fallback)...)
 		if len(out) > MaxImportRecords {
 			return nil, ErrInvalid.Errorf("more than %d records; at most %d in one import", MaxImportRecords, MaxImportRecords)
 		}
@@ -225,12 +241,16 @@ func kindOf(obj map[string]json.RawMessage) string {
 
 // mapItem maps one top-level record to the records it holds: itself, or
 // an organization's services.
-func mapItem(it item) []Record {
+func mapItem(it item, fallback string) []Record {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(it.raw, &obj); err != nil || obj == nil {
 		return []Record{skipped(Record{Path: it.path}, Problem{it.path, "not an HSDS record: want a JSON object"})}
 	}
-	switch k := kindOf(obj); k {
+	k := kindOf(obj)
+	if _, named := obj["name"]; k == "" && (named || obj["id"] != nil) {
+		k = fallback
+	}
+	switch k {
 	case KindService:
 		return []Record{mapServiceRecord(it.path, it.raw, nil, nil)}
 	case KindOrganization:
