@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -102,6 +104,7 @@ func ParseHSDS(data []byte) ([]Record, error) {
 		return nil, ErrInvalid.Errorf("not JSON: %s", jsonReason(json.Unmarshal(data, &v)))
 	}
 	var items []item
+	var tableProblems []Problem
 	switch data[0] {
 	case '[':
 		var raw []json.RawMessage
@@ -129,23 +132,44 @@ func ParseHSDS(data []byte) ([]Record, error) {
 		case isTabular(top):
 			nested, probs := nestTabular(top)
 			if len(nested) == 0 {
-				return []Record{{Path: "$", Reasons: append(probs, Problem{"$", "tabular data with no organizations.csv or services.csv rows: nothing to import"}), Skip: "tabular data with no services"}}, nil
+				return []Record{skipped(Record{Path: "$"}, append(probs, Problem{"$", "tabular data with no rows in organizations.csv or services.csv: nothing to import"})...)}, nil
 			}
 			items = nested
+			tableProblems = probs
 		default:
 			items = append(items, item{"$", data})
 		}
 	default:
 		return nil, ErrInvalid.Errorf("want Open Referral UK / HSDS JSON: an object or an array")
 	}
+	// A record with too few fields to tell what it is (just an id and a
+	// name) is read as its neighbours are, or as a service.
+	fallback, counts := KindService, map[string]int{}
+	for _, it := range items {
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(it.raw, &obj) == nil {
+			if k := kindOf(obj); k != "" {
+				counts[k]++
+			}
+		}
+	}
+	for k, n := range counts {
+		if n > counts[fallback] || n == counts[fallback] && k < fallback {
+			fallback = k
+		}
+	}
 	var out []Record
 	for _, it := range items {
-		out = append(out, mapItem(it)...)
+		out = append(out, mapItem(it, fallback)...)
 		if len(out) > MaxImportRecords {
 			return nil, ErrInvalid.Errorf("more than %d records; at most %d in one import", MaxImportRecords, MaxImportRecords)
 		}
 	}
-	return mergeRecords(out), nil
+	out = mergeRecords(out)
+	if len(tableProblems) > 0 && len(out) > 0 {
+		out[0].Dropped = append(tableProblems, out[0].Dropped...)
+	}
+	return out, nil
 }
 
 // item is one top-level record of a file and its path.
@@ -217,12 +241,16 @@ func kindOf(obj map[string]json.RawMessage) string {
 
 // mapItem maps one top-level record to the records it holds: itself, or
 // an organization's services.
-func mapItem(it item) []Record {
+func mapItem(it item, fallback string) []Record {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(it.raw, &obj); err != nil || obj == nil {
 		return []Record{skipped(Record{Path: it.path}, Problem{it.path, "not an HSDS record: want a JSON object"})}
 	}
-	switch k := kindOf(obj); k {
+	k := kindOf(obj)
+	if _, named := obj["name"]; k == "" && (named || obj["id"] != nil) {
+		k = fallback
+	}
+	switch k {
 	case KindService:
 		return []Record{mapServiceRecord(it.path, it.raw, nil, nil)}
 	case KindOrganization:
@@ -915,6 +943,131 @@ func isTabular(top map[string]json.RawMessage) bool {
 	return false
 }
 
-// nestTabular joins the tables of the tabular form into organizations
-// with their services nested, as the API publishes them.
-func nestTabular(top map[string]json.RawMessage) ([]item, []Problem) { return nil, nil }
+type row = map[string]any
+
+// nestTabular joins the tables of the tabular form into services with
+// their organization, locations and the rest nested, as the API publishes
+// them: a row of a table belongs to each record its foreign keys name
+// (service_id, location_id, organization_id, contact_id,
+// service_at_location_id; an attribute's link_id). An organization with
+// no services is kept as an organization. A table that is not an array of
+// objects is reported and left out.
+func nestTabular(top map[string]json.RawMessage) ([]item, []Problem) {
+	var probs []Problem
+	tables := map[string][]row{}
+	for k, raw := range top {
+		var rows []row
+		if err := json.Unmarshal(raw, &rows); err != nil {
+			probs = append(probs, Problem{fmt.Sprintf("$[%q]", k), "not a table (an array of rows): " + jsonReason(err) + " (left out)"})
+			continue
+		}
+		tables[strings.TrimSuffix(k, ".csv")] = rows
+	}
+	str := func(r row, k string) string {
+		switch v := r[k].(type) {
+		case string:
+			return v
+		case float64:
+			return strconv.FormatFloat(v, 'f', -1, 64)
+		}
+		return ""
+	}
+	// of lists the rows of table whose column key is id.
+	of := func(table, key, id string) []any {
+		out := []any{}
+		if id == "" {
+			return out
+		}
+		for _, r := range tables[table] {
+			if str(r, key) == id {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	byID := func(table, id string) row {
+		for _, r := range tables[table] {
+			if id != "" && str(r, "id") == id {
+				return r
+			}
+		}
+		return nil
+	}
+	withPhones := func(key, id string) []any {
+		ps := of("phones", key, id)
+		for _, p := range ps {
+			p.(row)["languages"] = of("languages", "phone_id", str(p.(row), "id"))
+		}
+		return ps
+	}
+	location := func(id string) row {
+		l := byID("locations", id)
+		if l == nil {
+			return nil
+		}
+		n := maps.Clone(l)
+		n["addresses"], n["accessibility"], n["languages"] = of("addresses", "location_id", id), of("accessibility", "location_id", id), of("languages", "location_id", id)
+		n["phones"], n["schedules"] = withPhones("location_id", id), of("schedules", "location_id", id)
+		return n
+	}
+	organization := func(id string) row {
+		o := byID("organizations", id)
+		if o == nil {
+			return nil
+		}
+		n := maps.Clone(o)
+		n["organization_identifiers"], n["phones"] = of("organization_identifiers", "organization_id", id), withPhones("organization_id", id)
+		return n
+	}
+	var items []item
+	withServices := map[string]bool{}
+	for i, svc := range tables["services"] {
+		id := str(svc, "id")
+		n := maps.Clone(svc)
+		orgID := str(svc, "organization_id")
+		if o := organization(orgID); o != nil {
+			n["organization"] = o
+			withServices[orgID] = true
+		}
+		n["phones"], n["schedules"], n["languages"] = withPhones("service_id", id), of("schedules", "service_id", id), of("languages", "service_id", id)
+		n["service_areas"], n["required_documents"], n["cost_options"] = of("service_areas", "service_id", id), of("required_documents", "service_id", id), of("cost_options", "service_id", id)
+		contacts := of("contacts", "service_id", id)
+		for _, c := range contacts {
+			c.(row)["phones"] = withPhones("contact_id", str(c.(row), "id"))
+		}
+		n["contacts"] = contacts
+		var attrs []any
+		for _, a := range of("attributes", "link_id", id) {
+			if t := byID("taxonomy_terms", str(a.(row), "taxonomy_term_id")); t != nil {
+				attrs = append(attrs, row{"taxonomy_term": t})
+			}
+		}
+		n["attributes"] = attrs
+		var sals []any
+		for _, sal := range of("service_at_location", "service_id", id) {
+			salID := str(sal.(row), "id")
+			if l := location(str(sal.(row), "location_id")); l != nil {
+				sals = append(sals, row{"id": salID, "location": l, "schedules": of("schedules", "service_at_location_id", salID),
+					"phones": withPhones("service_at_location_id", salID)})
+			}
+		}
+		n["service_at_locations"] = sals
+		raw, err := json.Marshal(n)
+		if err != nil {
+			probs = append(probs, Problem{fmt.Sprintf(`$["services.csv"][%d]`, i), "cannot be read (left out)"})
+			continue
+		}
+		items = append(items, item{fmt.Sprintf(`$["services.csv"][%d]`, i), raw})
+	}
+	for i, o := range tables["organizations"] {
+		if withServices[str(o, "id")] {
+			continue
+		}
+		raw, err := json.Marshal(organization(str(o, "id")))
+		if err != nil {
+			continue
+		}
+		items = append(items, item{fmt.Sprintf(`$["organizations.csv"][%d]`, i), raw})
+	}
+	return items, probs
+}

@@ -1,6 +1,7 @@
 package partner_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,7 +59,7 @@ func TestEveryPublishedExampleImports(t *testing.T) {
 				}
 			}
 			base := filepath.Base(f)
-			wantService := strings.HasPrefix(base, "service") || base == "organization_full.json"
+			wantService := strings.HasPrefix(base, "service") || base == "organization_full.json" || base == "tabular.json"
 			gotService := slices.ContainsFunc(recs, func(r partner.Record) bool { return r.Kind == partner.KindService })
 			if wantService != gotService {
 				t.Errorf("got a service imported %v, want %v: %+v", gotService, wantService, recs)
@@ -246,6 +247,41 @@ func TestEveryReasonReported(t *testing.T) {
 	for _, want := range []string{"$[0].minimum_age", "$[0].organization.id", "$[0].organization.name", "$[0].name", "$[0].url"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("reasons: got %v, want %s among them", recs[0].Reasons, want)
+		}
+	}
+}
+
+// TestTabularForm: the tabular example (one array per CSV table) is
+// joined into the same service as the nested full example.
+func TestTabularForm(t *testing.T) {
+	read := func(name string) partner.Record {
+		data, err := os.ReadFile("testdata/hsds3/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := partner.ParseHSDS(data)
+		if err != nil || len(recs) != 1 || recs[0].Skip != "" {
+			t.Fatalf("%s: got %+v, %v; want one service", name, recs, err)
+		}
+		return recs[0]
+	}
+	tab, full := read("tabular.json"), read("service_full.json")
+	if tab.Path != `$["services.csv"][0]` || tab.PartnerID != full.PartnerID || tab.HSDSID != full.HSDSID {
+		t.Errorf("tabular: got %s %s of %s, want %s of %s", tab.Path, tab.HSDSID, tab.PartnerID, full.HSDSID, full.PartnerID)
+	}
+	for _, c := range []struct {
+		what      string
+		got, want any
+	}{
+		{"schedules", len(tab.Service.GetSchedules()), len(full.Service.GetSchedules())},
+		{"languages", tab.Service.GetLanguages()[0].GetName(), "Urdu"},
+		{"cost options", tab.Service.GetCostOptions()[0].GetAmount(), "35"},
+		{"contacts", tab.Service.GetContacts()[0].GetPhones()[0].GetNumber(), "+441234234567"},
+		{"eligibility", tab.Service.GetEligibility().GetDescription(), full.Service.GetEligibility().GetDescription()},
+		{"dropped location", len(tab.Dropped), 3},
+	} {
+		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
+			t.Errorf("%s: got %v, want %v", c.what, c.got, c.want)
 		}
 	}
 }
