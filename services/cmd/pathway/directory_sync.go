@@ -134,6 +134,17 @@ func directorySyncCommand(ctx context.Context, args []string, getenv func(string
 	return err
 }
 
+// inService makes a JSON path into a batch of fetched services ($[3].x)
+// a path in the one service ($.x).
+func inService(path string) string {
+	if rest, ok := strings.CutPrefix(path, "$["); ok {
+		if i := strings.IndexByte(rest, ']'); i >= 0 {
+			return "$" + rest[i+1:]
+		}
+	}
+	return path
+}
+
 // printSync prints what a sync did to each service, then the counts.
 func printSync(w io.Writer, rep directorysync.Report, complete bool) {
 	if rep.Source == "" {
@@ -144,10 +155,17 @@ func printSync(w io.Writer, rep directorysync.Report, complete bool) {
 		if r.ServiceID != "" {
 			line += " (" + r.ServiceID + ")"
 		}
-		if r.Reason != "" {
+		if r.Reason != "" && len(r.Reasons) == 0 {
 			line += ": " + r.Reason
 		}
 		fmt.Fprintln(w, line)
+		// Paths are within the service as /services/{id} gave it.
+		for _, p := range r.Reasons {
+			fmt.Fprintf(w, "  %s: %s\n", inService(p.Path), p.Reason)
+		}
+		for _, p := range r.Dropped {
+			fmt.Fprintf(w, "  left out %s: %s\n", inService(p.Path), p.Reason)
+		}
 	}
 	since := "everything"
 	if !rep.Since.IsZero() {

@@ -58,10 +58,16 @@ func TestDirectorySyncMustShow(t *testing.T) {
 		t.Fatalf("handoff to the walking group: %d", code)
 	}
 
-	src.Change(2, func(m map[string]any) { m["description"] = "Befriending by phone and in person" })
+	src.Change(2, func(m map[string]any) {
+		m["description"] = "Befriending by phone and in person"
+		m["phones"].([]any)[0].(map[string]any)["number"] = "not a phone number"
+	})
 	out, _ = sync()
 	if !strings.Contains(out, "1 listed (changes since ") || !strings.Contains(out, "0 created, 1 updated, 0 retired, 0 reinstated, 0 unchanged, 0 skipped") {
 		t.Fatalf("sync after one change printed:\n%s", out)
+	}
+	if !strings.Contains(out, "  left out $.phones[0]") {
+		t.Errorf("the part left out is not reported at its path in the service:\n%s", out)
 	}
 	if got := orukService(t, p.base, befriendID); got.Description != "Befriending by phone and in person" {
 		t.Errorf("the change did not come through: %q", got.Description)
