@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,13 @@ func (s *directoryServer) retire(id, status string) {
 		s.t.Fatal(err)
 	}
 	s.waitFor(seq)
+}
+
+// with returns s reporting to t (a subtest's).
+func (s *directoryServer) with(t testing.TB) *directoryServer {
+	c := *s
+	c.t = t
+	return &c
 }
 
 // get fetches path and returns the status and body.
@@ -301,7 +309,7 @@ func TestServiceFiltersAndPaging(t *testing.T) {
 	}
 	ids := func(t *testing.T, path string) []string {
 		t.Helper()
-		p := oruktest.ValidatePage(t, oruktest.ServiceList, s.ok(path, oruktest.ServiceList, true))
+		p := oruktest.ValidatePage(t, oruktest.ServiceList, s.with(t).ok(path, oruktest.ServiceList, true))
 		var out []string
 		for _, c := range p.Contents {
 			out = append(out, decode[oruk.Service](t, c).Name)
@@ -346,7 +354,7 @@ func TestServiceFiltersAndPaging(t *testing.T) {
 	t.Run("paging", func(t *testing.T) {
 		var seen []string
 		for n := 1; n <= 2; n++ {
-			p := oruktest.ValidatePage(t, oruktest.ServiceList, s.ok("/oruk/services?per_page=3&page="+string(rune('0'+n)), oruktest.ServiceList, true))
+			p := oruktest.ValidatePage(t, oruktest.ServiceList, s.with(t).ok("/oruk/services?per_page=3&page="+strconv.Itoa(n), oruktest.ServiceList, true))
 			want := oruktest.PageOf{TotalItems: 4, TotalPages: 2, PageNumber: n, Size: 3, FirstPage: n == 1, LastPage: n == 2}
 			if n == 2 {
 				want.Size = 1
@@ -356,12 +364,12 @@ func TestServiceFiltersAndPaging(t *testing.T) {
 				p.FirstPage != want.FirstPage || p.LastPage != want.LastPage || p.Empty {
 				t.Errorf("page %d: got %+v, want %+v", n, p, want)
 			}
-			seen = append(seen, ids(t, "/oruk/services?per_page=3&page="+string(rune('0'+n)))...)
+			seen = append(seen, ids(t, "/oruk/services?per_page=3&page="+strconv.Itoa(n))...)
 		}
 		if len(seen) != 4 {
 			t.Errorf("two pages of 3 gave %v, want all four services once", seen)
 		}
-		p := oruktest.ValidatePage(t, oruktest.ServiceList, s.ok("/oruk/services?text=nothing-matches", oruktest.ServiceList, true))
+		p := oruktest.ValidatePage(t, oruktest.ServiceList, s.with(t).ok("/oruk/services?text=nothing-matches", oruktest.ServiceList, true))
 		if !p.Empty || p.TotalItems != 0 || p.TotalPages != 0 || len(p.Contents) != 0 {
 			t.Errorf("empty result: got %+v", p)
 		}
@@ -455,4 +463,3 @@ func TestRetiredService(t *testing.T) {
 		t.Errorf("the organization's services: got %+v", org.Services)
 	}
 }
-
