@@ -2,11 +2,13 @@ package directorysync_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
@@ -194,4 +196,51 @@ func TestSyncRetiresAndReinstates(t *testing.T) {
 	if svc, _, _ := events.Get(ctx, lg.Store, aggregate.Service, id); svc.Retired() != "" {
 		t.Errorf("still retired: %q", svc.Retired())
 	}
+}
+
+// Every syncs at once, reports each sync, goes on after a failed one, and
+// returns when its context ends.
+func TestEvery(t *testing.T) {
+	lg := eventstest.Start(t, false)
+	src := oruktest.NewSource(t, "Walking group")
+	sy := syncer(t, lg.Store, lg, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var reports []directorysync.Report
+	err := sy.Every(ctx, src.URL, time.Hour, func(rep directorysync.Report, err error) {
+		if err != nil {
+			t.Errorf("sync: %v", err)
+		}
+		reports = append(reports, rep)
+		cancel()
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Every returned %v, want context.Canceled", err)
+	}
+	if len(reports) != 1 || reports[0].Created != 1 {
+		t.Errorf("reports: %+v, want one sync that created the service", reports)
+	}
+
+	// A failing source is reported, and the schedule goes on.
+	failing := directorysync.New(directory.New(lg.Store), failingMemory{}, directorysync.Options{})
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	var errs []error
+	err = failing.Every(ctx, src.URL, time.Minute, func(_ directorysync.Report, err error) {
+		errs = append(errs, err)
+		cancel()
+	})
+	if !errors.Is(err, context.Canceled) || len(errs) != 1 || errs[0] == nil || !strings.Contains(errs[0].Error(), "memory unavailable") {
+		t.Errorf("a failing sync: Every %v, reported %v; want the failure reported and Every to end only with its context", err, errs)
+	}
+}
+
+type failingMemory struct{}
+
+func (failingMemory) Last(context.Context, string) (time.Time, error) {
+	return time.Time{}, errors.New("memory unavailable")
+}
+
+func (failingMemory) Remember(context.Context, string, time.Time, directorysync.Report) error {
+	return errors.New("memory unavailable")
 }

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"slices"
@@ -31,6 +32,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/partners"
@@ -59,6 +61,9 @@ type Config struct {
 	Partners *projections.Engine
 	// Services runs View (status and modification times).
 	Services *projections.Engine
+	// Logger receives errors reading the log (never a query); nil
+	// discards them.
+	Logger *slog.Logger
 }
 
 // Route is one ORUK endpoint.
@@ -78,6 +83,9 @@ type handler struct {
 // New returns the handler of every ORUK endpoint (Routes). It is safe for
 // concurrent use.
 func New(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	h := &handler{cfg: cfg, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /oruk/{$}", h.index)
 	h.mux.HandleFunc("GET /oruk/services", h.services)
@@ -327,7 +335,7 @@ func (h *handler) services(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if err != nil {
-			writeError(w, err)
+			h.writeError(w, r, err)
 			return
 		}
 		out = append(out, s)
@@ -428,6 +436,12 @@ func (h *handler) load(r *http.Request, c candidate) (Service, error) {
 
 func (h *handler) service(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if u, err := uuid.Parse(id); err != nil || u.String() != id {
+		// Service ids are UUIDs in canonical form; anything else names no
+		// service (and never reaches a log subject).
+		writeProblem(w, http.StatusNotFound, "Not found", "no such service", nil)
+		return
+	}
 	var c *candidate
 	h.cfg.Partners.Read(func(p projections.Projection, _ uint64) {
 		pp := p.(*partners.Partners)
@@ -453,7 +467,7 @@ func (h *handler) service(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := h.load(r, *c)
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, s)
@@ -490,7 +504,7 @@ func (h *handler) organizations(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if err != nil {
-			writeError(w, err)
+			h.writeError(w, r, err)
 			return
 		}
 		out = append(out, OrganizationOf(p))
@@ -529,7 +543,7 @@ func (h *handler) organization(w http.ResponseWriter, r *http.Request) {
 	}
 	p, _, err := events.Get(r.Context(), h.cfg.Store, aggregate.Partner, id)
 	if err != nil {
-		writeError(w, err)
+		h.writeError(w, r, err)
 		return
 	}
 	o := OrganizationOf(p)
@@ -622,12 +636,13 @@ func writeProblem(w http.ResponseWriter, status int, title, detail string, errs 
 }
 
 // writeError answers a storage error: not found as 404, anything else
-// 503 without detail (the log is unreachable or slow; retry).
-func writeError(w http.ResponseWriter, err error) {
+// 503 without detail (the log is unreachable or slow; retry), logged.
+func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, events.ErrNotFound) {
 		writeProblem(w, http.StatusNotFound, "Not found", "no such service", nil)
 		return
 	}
+	h.cfg.Logger.Warn("oruk: the directory could not be read", "path", r.URL.Path, "err", err)
 	w.Header().Set("Retry-After", "1")
 	writeProblem(w, http.StatusServiceUnavailable, "Unavailable", "the directory could not be read; retry shortly", nil)
 }

@@ -265,9 +265,12 @@ func contains(xs []string, x string) bool {
 // A service that is not there is 404 problem+json.
 func TestServiceNotFound(t *testing.T) {
 	s := start(t)
-	status, body := s.get("/oruk/services/0b6a8f5e-0000-4000-8000-000000000000")
-	if status != http.StatusNotFound || !strings.Contains(string(body), "no such service") {
-		t.Fatalf("got %d %s, want 404 no such service", status, body)
+	s.importJSON(encode(t, []any{record(t, nil)}))
+	for _, id := range []string{"0b6a8f5e-0000-4000-8000-000000000000", "*", ">", "a.b", "0B6A8F5E-0000-4000-8000-000000000000", "%2A"} {
+		status, body := s.get("/oruk/services/" + id)
+		if status != http.StatusNotFound || !strings.Contains(string(body), "no such service") {
+			t.Errorf("%s: got %d %s, want 404 no such service", id, status, body)
+		}
 	}
 }
 

@@ -149,7 +149,7 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 	hc.VCSE = v
 	if v.Partners != nil {
 		// The directory as Open Referral UK, beside the API.
-		hc.ORUK = oruk.New(oruk.Config{Store: store, Partners: v.Partners, Services: engine(oruk.NewView())})
+		hc.ORUK = oruk.New(oruk.Config{Store: store, Partners: v.Partners, Services: engine(oruk.NewView()), Logger: log})
 		hc.ORUKRequireKey = cfg.ORUKRequireKey
 	}
 	if slices.Contains(cfg.Services, "intake") {
