@@ -319,9 +319,9 @@ func mapOrganization(path string, raw json.RawMessage) []Record {
 	if err := json.Unmarshal(raw, &o); err != nil {
 		return []Record{skipped(Record{Path: path}, Problem{path, "not an HSDS organization: " + jsonReason(err)})}
 	}
-	p, probs := mapPartner(path, &o)
+	p, probs, dropped := mapPartner(path, &o)
 	if len(o.Services) == 0 {
-		r := Record{Path: path, Kind: KindOrganization, PartnerID: p.GetHsdsOrganizationId(), Partner: p}
+		r := Record{Path: path, Kind: KindOrganization, PartnerID: p.GetHsdsOrganizationId(), Partner: p, Dropped: dropped}
 		if len(probs) > 0 {
 			return []Record{skipped(r, probs...)}
 		}
@@ -392,8 +392,9 @@ func mapServiceRecord(path string, raw json.RawMessage, org *hsdsOrg, at *salAt)
 			o.ID = s.OrganizationID
 			org = &o
 		}
-		p, probs := mapPartner(orgPath, org)
+		p, probs, dropped := mapPartner(orgPath, org)
 		m.reasons = append(m.reasons, probs...)
+		m.dropped = append(m.dropped, dropped...)
 		rec.Partner, rec.PartnerID = p, p.GetHsdsOrganizationId()
 	} else {
 		rec.PartnerID = strings.TrimSpace(string(s.OrganizationID))
@@ -440,7 +441,7 @@ func hsdsField(f string) string {
 }
 
 // mapPartner maps an organization to a partner, with every problem.
-func mapPartner(path string, o *hsdsOrg) (*pathwayv1.PartnerRegistered, []Problem) {
+func mapPartner(path string, o *hsdsOrg) (p *pathwayv1.PartnerRegistered, reasons, dropped []Problem) {
 	var m mapper
 	id := strings.TrimSpace(string(o.ID))
 	if !ValidID(id) {
@@ -448,7 +449,7 @@ func mapPartner(path string, o *hsdsOrg) (*pathwayv1.PartnerRegistered, []Proble
 	}
 	web := firstNonEmpty(o.Website, o.URL)
 	reg := firstNonEmpty(string(o.CharityNumber), string(o.CompanyNumber))
-	p := &pathwayv1.PartnerRegistered{Name: strings.TrimSpace(o.Name), Description: strings.TrimSpace(o.Description), HsdsOrganizationId: id,
+	p = &pathwayv1.PartnerRegistered{Name: strings.TrimSpace(o.Name), Description: strings.TrimSpace(o.Description), HsdsOrganizationId: id,
 		Contact: &pathwayv1.ContactPoint{Email: strings.TrimSpace(o.Email), Url: web, Phones: m.phones(path+".phones", o.Phones)}}
 	for i, oi := range o.Identifiers {
 		ident := &pathwayv1.OrganizationIdentifier{Scheme: strings.TrimSpace(oi.Scheme), Type: strings.TrimSpace(oi.Type), Identifier: strings.TrimSpace(string(oi.Identifier))}
@@ -478,7 +479,7 @@ func mapPartner(path string, o *hsdsOrg) (*pathwayv1.PartnerRegistered, []Proble
 		f := strings.NewReplacer("contact.url", "website", "contact.email", "email", "contact.phones", "phones", "registration_number", "charity_number").Replace(fe.Field)
 		m.reason(path+"."+f, fe.Reason)
 	}
-	return p, append(m.reasons, m.dropped...)
+	return p, m.reasons, m.dropped
 }
 
 // mapper gathers the reasons a record is skipped and the parts dropped.
