@@ -231,6 +231,18 @@ func (s *Service) Import(ctx context.Context, records []partner.Record, cmd even
 		if rec.Skip != "" {
 			res.Action, res.ServiceID = ActionSkipped, ""
 		}
+		// A service retired upstream that pathway never had is not added,
+		// nor its organization for it.
+		if res.Action == "" && rec.Retire != "" {
+			svc, err := LoadService(ctx, s.store, rec.ServiceID)
+			if err != nil {
+				return rep, fmt.Errorf("import record %d: %w", rec.Index, err)
+			}
+			if !svc.Exists() {
+				res.Action, res.ServiceID = ActionSkipped, ""
+				res.Reasons = append(res.Reasons, partner.Problem{Path: rec.Path + ".status", Reason: "is " + rec.Retire + " and the service is not in the directory: nothing to retire"})
+			}
+		}
 		if res.Action == "" && rec.Partner != nil && !seenPartner[res.PartnerID] {
 			saved, err := s.SavePartner(ctx, res.PartnerID, rec.Partner, cmd)
 			switch {
@@ -254,16 +266,6 @@ func (s *Service) Import(ctx context.Context, records []partner.Record, cmd even
 			}
 		} else if res.Action == "" && rec.Service == nil {
 			res.Action = ActionUnchanged // the organization came earlier in the file
-		}
-		if res.Action == "" && rec.Retire != "" {
-			svc, err := LoadService(ctx, s.store, rec.ServiceID)
-			if err != nil {
-				return rep, fmt.Errorf("import record %d: %w", rec.Index, err)
-			}
-			if !svc.Exists() {
-				res.Action, res.ServiceID = ActionSkipped, ""
-				res.Reasons = append(res.Reasons, partner.Problem{Path: rec.Path + ".status", Reason: "is " + rec.Retire + " and the service is not in the directory: nothing to retire"})
-			}
 		}
 		if res.Action == "" {
 			saved, err := s.SaveService(ctx, rec.ServiceID, rec.Service, pathwayv1.CapacityStatus_CAPACITY_STATUS_UNSPECIFIED, cmd)

@@ -400,3 +400,25 @@ func TestRetiredServiceRefusesHandoffs(t *testing.T) {
 		t.Fatalf("a handoff to the reinstated service: got %v, want it requested", err)
 	}
 }
+
+// TestImportOfARetiredServiceNeverHeld: a record marked defunct for a
+// service pathway never had is skipped saying so, and adds neither the
+// service nor its organization.
+func TestImportOfARetiredServiceNeverHeld(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	recs, err := partner.ParseHSDS([]byte(`{"id": "gone-1", "name": "Old club", "status": "defunct", "organization": {"id": "org-new", "name": "New Org"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.dir.Import(ctx, recs, staff, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Skipped != 1 || rep.Partners != 0 || len(rep.Results[0].Reasons) != 1 || rep.Results[0].Reasons[0].Path != "$.status" {
+		t.Fatalf("got %+v, want the record skipped at $.status and no partner added", rep)
+	}
+	if p, err := directory.LoadPartner(ctx, w.store, "org-new"); err != nil || p.Exists() {
+		t.Errorf("partner org-new: exists %v (%v), want none", p.Exists(), err)
+	}
+}

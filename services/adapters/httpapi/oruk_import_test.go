@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -50,8 +51,9 @@ func TestImportFullServiceComesBackOnSearch(t *testing.T) {
 	i := strings.Index(s, `"service_at_locations": [`) + len(`"service_at_locations": [`)
 	s = s[:i] + `{"id": "bad", "location": {"id": "l-bad", "name": "Overseas", "latitude": 95}},` + s[i:]
 	var rep struct {
-		Created int
-		Results []struct {
+		Created  int
+		Sequence uint64
+		Results  []struct {
 			Action    string
 			ServiceID string `json:"service_id"`
 			Dropped   []struct{ Path, Reason string }
@@ -90,13 +92,13 @@ func TestImportFullServiceComesBackOnSearch(t *testing.T) {
 	}
 	for _, q := range []string{"text=middlesbrough", "postcode=TS1+3BA", "text=counselling&postcode=TS1"} {
 		var found struct{ Services []service }
-		if code, body := p.do("GET", "/v1/directory/services?"+q, ops, nil, &found); code != http.StatusOK || len(found.Services) == 0 || found.Services[0].Name != "Community Counselling" {
+		if code, body := p.do("GET", fmt.Sprintf("/v1/directory/services?%s&min_seq=%d", q, rep.Sequence), ops, nil, &found); code != http.StatusOK || len(found.Services) == 0 || found.Services[0].Name != "Community Counselling" {
 			t.Fatalf("search %s: got %d %s, want the counselling service first", q, code, body)
 		}
 		check("search "+q, found.Services[0])
 	}
 	var one struct{ Service service }
-	if code, body := p.do("GET", "/v1/directory/services/"+rep.Results[0].ServiceID, ops, nil, &one); code != http.StatusOK {
+	if code, body := p.do("GET", fmt.Sprintf("/v1/directory/services/%s?min_seq=%d", rep.Results[0].ServiceID, rep.Sequence), ops, nil, &one); code != http.StatusOK {
 		t.Fatalf("read: got %d %s", code, body)
 	}
 	check("read", one.Service)

@@ -112,7 +112,7 @@ func ParseHSDS(data []byte) ([]Record, error) {
 			return nil, ErrInvalid.Errorf("not a JSON array of HSDS records: %s", jsonReason(err))
 		}
 		for i, r := range raw {
-			items = append(items, item{fmt.Sprintf("$[%d]", i), r})
+			items = append(items, item{path: fmt.Sprintf("$[%d]", i), raw: r})
 		}
 	case '{':
 		var top map[string]json.RawMessage
@@ -123,11 +123,11 @@ func ParseHSDS(data []byte) ([]Record, error) {
 		case top["contents"] != nil:
 			var raw []json.RawMessage
 			if err := json.Unmarshal(top["contents"], &raw); err != nil {
-				items = append(items, item{"$.contents", nil})
+				items = append(items, item{path: "$.contents", raw: nil})
 				break
 			}
 			for i, r := range raw {
-				items = append(items, item{fmt.Sprintf("$.contents[%d]", i), r})
+				items = append(items, item{path: fmt.Sprintf("$.contents[%d]", i), raw: r})
 			}
 		case isTabular(top):
 			nested, probs := nestTabular(top)
@@ -137,7 +137,7 @@ func ParseHSDS(data []byte) ([]Record, error) {
 			items = nested
 			tableProblems = probs
 		default:
-			items = append(items, item{"$", data})
+			items = append(items, item{path: "$", raw: data})
 		}
 	default:
 		return nil, ErrInvalid.Errorf("want Open Referral UK / HSDS JSON: an object or an array")
@@ -145,11 +145,14 @@ func ParseHSDS(data []byte) ([]Record, error) {
 	// A record with too few fields to tell what it is (just an id and a
 	// name) is read as its neighbours are, or as a service.
 	fallback, counts := KindService, map[string]int{}
-	for _, it := range items {
+	for i := range items {
 		var obj map[string]json.RawMessage
-		if json.Unmarshal(it.raw, &obj) == nil {
-			if k := kindOf(obj); k != "" {
-				counts[k]++
+		if json.Unmarshal(items[i].raw, &obj) == nil && obj != nil {
+			items[i].kind, items[i].object = kindOf(obj), true
+			_, named := obj["name"]
+			items[i].guess = items[i].kind == "" && (named || obj["id"] != nil)
+			if items[i].kind != "" {
+				counts[items[i].kind]++
 			}
 		}
 	}
@@ -172,10 +175,15 @@ func ParseHSDS(data []byte) ([]Record, error) {
 	return out, nil
 }
 
-// item is one top-level record of a file and its path.
+// item is one top-level record of a file and its path; ParseHSDS sets
+// what kind of record it is.
 type item struct {
 	path string
 	raw  json.RawMessage
+	// object is set when raw is a JSON object, kind to what it holds;
+	// guess when its kind cannot be told (only an id and a name).
+	object, guess bool
+	kind          string
 }
 
 func jsonReason(err error) string {
@@ -242,12 +250,11 @@ func kindOf(obj map[string]json.RawMessage) string {
 // mapItem maps one top-level record to the records it holds: itself, or
 // an organization's services.
 func mapItem(it item, fallback string) []Record {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(it.raw, &obj); err != nil || obj == nil {
+	if !it.object {
 		return []Record{skipped(Record{Path: it.path}, Problem{it.path, "not an HSDS record: want a JSON object"})}
 	}
-	k := kindOf(obj)
-	if _, named := obj["name"]; k == "" && (named || obj["id"] != nil) {
+	k := it.kind
+	if it.guess {
 		k = fallback
 	}
 	switch k {
@@ -319,9 +326,9 @@ func mapOrganization(path string, raw json.RawMessage) []Record {
 	if err := json.Unmarshal(raw, &o); err != nil {
 		return []Record{skipped(Record{Path: path}, Problem{path, "not an HSDS organization: " + jsonReason(err)})}
 	}
-	p, probs := mapPartner(path, &o)
+	p, probs, dropped := mapPartner(path, &o)
 	if len(o.Services) == 0 {
-		r := Record{Path: path, Kind: KindOrganization, PartnerID: p.GetHsdsOrganizationId(), Partner: p}
+		r := Record{Path: path, Kind: KindOrganization, PartnerID: p.GetHsdsOrganizationId(), Partner: p, Dropped: dropped}
 		if len(probs) > 0 {
 			return []Record{skipped(r, probs...)}
 		}
@@ -392,8 +399,9 @@ func mapServiceRecord(path string, raw json.RawMessage, org *hsdsOrg, at *salAt)
 			o.ID = s.OrganizationID
 			org = &o
 		}
-		p, probs := mapPartner(orgPath, org)
+		p, probs, dropped := mapPartner(orgPath, org)
 		m.reasons = append(m.reasons, probs...)
+		m.dropped = append(m.dropped, dropped...)
 		rec.Partner, rec.PartnerID = p, p.GetHsdsOrganizationId()
 	} else {
 		rec.PartnerID = strings.TrimSpace(string(s.OrganizationID))
@@ -440,7 +448,7 @@ func hsdsField(f string) string {
 }
 
 // mapPartner maps an organization to a partner, with every problem.
-func mapPartner(path string, o *hsdsOrg) (*pathwayv1.PartnerRegistered, []Problem) {
+func mapPartner(path string, o *hsdsOrg) (p *pathwayv1.PartnerRegistered, reasons, dropped []Problem) {
 	var m mapper
 	id := strings.TrimSpace(string(o.ID))
 	if !ValidID(id) {
@@ -448,7 +456,7 @@ func mapPartner(path string, o *hsdsOrg) (*pathwayv1.PartnerRegistered, []Proble
 	}
 	web := firstNonEmpty(o.Website, o.URL)
 	reg := firstNonEmpty(string(o.CharityNumber), string(o.CompanyNumber))
-	p := &pathwayv1.PartnerRegistered{Name: strings.TrimSpace(o.Name), Description: strings.TrimSpace(o.Description), HsdsOrganizationId: id,
+	p = &pathwayv1.PartnerRegistered{Name: strings.TrimSpace(o.Name), Description: strings.TrimSpace(o.Description), HsdsOrganizationId: id,
 		Contact: &pathwayv1.ContactPoint{Email: strings.TrimSpace(o.Email), Url: web, Phones: m.phones(path+".phones", o.Phones)}}
 	for i, oi := range o.Identifiers {
 		ident := &pathwayv1.OrganizationIdentifier{Scheme: strings.TrimSpace(oi.Scheme), Type: strings.TrimSpace(oi.Type), Identifier: strings.TrimSpace(string(oi.Identifier))}
@@ -478,7 +486,7 @@ func mapPartner(path string, o *hsdsOrg) (*pathwayv1.PartnerRegistered, []Proble
 		f := strings.NewReplacer("contact.url", "website", "contact.email", "email", "contact.phones", "phones", "registration_number", "charity_number").Replace(fe.Field)
 		m.reason(path+"."+f, fe.Reason)
 	}
-	return p, append(m.reasons, m.dropped...)
+	return p, m.reasons, m.dropped
 }
 
 // mapper gathers the reasons a record is skipped and the parts dropped.
@@ -972,24 +980,32 @@ func nestTabular(top map[string]json.RawMessage) ([]item, []Problem) {
 		}
 		return ""
 	}
-	// of lists the rows of table whose column key is id.
+	// of lists the rows of table whose column key is id, by an index of
+	// the column made on first use (so a large file joins in linear time).
+	index := map[[2]string]map[string][]row{}
 	of := func(table, key, id string) []any {
 		out := []any{}
 		if id == "" {
 			return out
 		}
-		for _, r := range tables[table] {
-			if str(r, key) == id {
-				out = append(out, r)
+		ix, ok := index[[2]string{table, key}]
+		if !ok {
+			ix = map[string][]row{}
+			for _, r := range tables[table] {
+				if v := str(r, key); v != "" {
+					ix[v] = append(ix[v], r)
+				}
 			}
+			index[[2]string{table, key}] = ix
+		}
+		for _, r := range ix[id] {
+			out = append(out, maps.Clone(r))
 		}
 		return out
 	}
 	byID := func(table, id string) row {
-		for _, r := range tables[table] {
-			if id != "" && str(r, "id") == id {
-				return r
-			}
+		if rows := of(table, "id", id); len(rows) > 0 {
+			return rows[0].(row)
 		}
 		return nil
 	}
@@ -1057,7 +1073,7 @@ func nestTabular(top map[string]json.RawMessage) ([]item, []Problem) {
 			probs = append(probs, Problem{fmt.Sprintf(`$["services.csv"][%d]`, i), "cannot be read (left out)"})
 			continue
 		}
-		items = append(items, item{fmt.Sprintf(`$["services.csv"][%d]`, i), raw})
+		items = append(items, item{path: fmt.Sprintf(`$["services.csv"][%d]`, i), raw: raw})
 	}
 	for i, o := range tables["organizations"] {
 		if withServices[str(o, "id")] {
@@ -1067,7 +1083,7 @@ func nestTabular(top map[string]json.RawMessage) ([]item, []Problem) {
 		if err != nil {
 			continue
 		}
-		items = append(items, item{fmt.Sprintf(`$["organizations.csv"][%d]`, i), raw})
+		items = append(items, item{path: fmt.Sprintf(`$["organizations.csv"][%d]`, i), raw: raw})
 	}
 	return items, probs
 }

@@ -285,3 +285,27 @@ func TestTabularForm(t *testing.T) {
 		}
 	}
 }
+
+// TestBadPhonesAreLeftOut: a phone number that is not one is left out,
+// saying where, wherever it is (the organization's, the service's, a
+// contact's), and the service is imported with the good ones.
+func TestBadPhonesAreLeftOut(t *testing.T) {
+	recs, err := partner.ParseHSDS([]byte(`{"id": "s1", "name": "Walking group",
+	  "organization": {"id": "org-a", "name": "Tees Walkers", "phones": [{"number": "12"}]},
+	  "phones": [{"number": "not a phone"}, {"number": "01642 000111", "extension": "4"}],
+	  "contacts": [{"name": "Sam", "phones": [{"number": "0800 1"}]}]}`))
+	if err != nil || len(recs) != 1 || recs[0].Skip != "" {
+		t.Fatalf("got %+v, %v; want the service imported", recs, err)
+	}
+	var got []string
+	for _, p := range recs[0].Dropped {
+		got = append(got, p.Path)
+	}
+	want := []string{"$.organization.phones[0].number", "$.phones[0].number", "$.contacts[0].phones[0].number"}
+	if !slices.Equal(got, want) {
+		t.Errorf("dropped: got %v, want %v", recs[0].Dropped, want)
+	}
+	if c := recs[0].Service.GetContact(); c.GetPhone() != "+441642000111" || len(c.GetPhones()) != 1 || c.GetPhones()[0].GetExtension() != "4" {
+		t.Errorf("contact: got %v, want +441642000111 ext. 4", c)
+	}
+}
