@@ -151,6 +151,22 @@ func ParseSource(raw string) (string, error) {
 	return u.String(), nil
 }
 
+// ParseHeader reads a header to send to a source, written "Name: value"
+// (an API key: "x-api-key: ..."); "" is none.
+func ParseHeader(s string) (http.Header, error) {
+	h := http.Header{}
+	if s == "" {
+		return h, nil
+	}
+	name, value, ok := strings.Cut(s, ":")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" || value == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
+		return nil, errors.New(`a header is written "Name: value"`)
+	}
+	h.Set(name, value)
+	return h, nil
+}
+
 // Sync brings the directory up to date with source (see ParseSource).
 // With full, it asks for every service, not only those changed since the
 // last sync. It returns what it did; on an error the report holds what

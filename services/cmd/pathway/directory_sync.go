@@ -6,14 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
+	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/directorysync"
+	"github.com/pathway-sp/pathway/services/supervisor"
 )
 
 const directorySyncUsage = `Usage: pathway directory sync URL [--every DURATION] [--full] [--per-page N]
@@ -83,13 +85,9 @@ func directorySyncCommand(ctx context.Context, args []string, getenv func(string
 	if *perPage < 1 || *perPage > 1000 {
 		return fmt.Errorf("--per-page %d: must be 1 to 1000", *perPage)
 	}
-	header := http.Header{}
-	if h := getenv(syncHeaderEnv); h != "" {
-		name, value, ok := strings.Cut(h, ":")
-		if !ok || strings.TrimSpace(name) == "" || strings.ContainsAny(name, " \t\r\n") || strings.ContainsAny(value, "\r\n") {
-			return fmt.Errorf("%s must be \"Name: value\"", syncHeaderEnv)
-		}
-		header.Set(strings.TrimSpace(name), strings.TrimSpace(value))
+	header, err := directorysync.ParseHeader(getenv(syncHeaderEnv))
+	if err != nil {
+		return fmt.Errorf("%s: %w", syncHeaderEnv, err)
 	}
 	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
 	if err != nil {
@@ -177,4 +175,47 @@ func printSync(w io.Writer, rep directorysync.Report, complete bool) {
 	}
 	fmt.Fprintf(w, "%s at %s: %d listed (%s): %d created, %d updated, %d retired, %d reinstated, %d unchanged, %d skipped%s\n",
 		rep.Source, rep.StartedAt.Format(time.RFC3339), rep.Listed, since, rep.Created, rep.Updated, rep.Retired, rep.Reinstated, rep.Unchanged, rep.Skipped, status)
+}
+
+// directorySyncParts are the scheduled syncs of serve's --directory-sync:
+// one part per source, each syncing at once and then every
+// --directory-sync-every, logging what each sync did (counts, never a
+// record) and going on after a failed one.
+func directorySyncParts(ctx context.Context, cfg serveConfig, js jetstream.JetStream, store *events.Store, log *slog.Logger) ([]part, error) {
+	if len(cfg.DirectorySync) == 0 {
+		return nil, nil
+	}
+	state, err := directorysync.OpenState(ctx, js, cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
+	header, err := directorysync.ParseHeader(cfg.syncHeader)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", syncHeaderEnv, err)
+	}
+	sy := directorysync.New(directory.New(store), state, directorysync.Options{Header: header,
+		Actor: events.Command{Actor: &pathwayv1.Actor{Id: "pathway-directory-sync", Role: pathwayv1.Role_ROLE_ADMIN}}})
+	var parts []part
+	for i, raw := range cfg.DirectorySync {
+		src, err := directorysync.ParseSource(raw)
+		if err != nil {
+			return nil, fmt.Errorf("--directory-sync: %w", err)
+		}
+		slog := log.With("source", src)
+		parts = append(parts, part{fmt.Sprintf("directory-sync-%d", i+1), supervisor.Func(func(ctx context.Context) error {
+			err := sy.Every(ctx, src, cfg.DirectorySyncEvery, func(rep directorysync.Report, err error) {
+				if err != nil {
+					slog.Warn("directory sync failed; the next one asks again from the last complete sync", "err", err, "next_in", cfg.DirectorySyncEvery)
+					return
+				}
+				slog.Info("directory synced", "listed", rep.Listed, "created", rep.Created, "updated", rep.Updated, "retired", rep.Retired,
+					"reinstated", rep.Reinstated, "unchanged", rep.Unchanged, "skipped", rep.Skipped)
+			})
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		})})
+	}
+	return parts, nil
 }

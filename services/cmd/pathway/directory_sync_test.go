@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pathway-sp/pathway/services/adapters/oruk"
 	"github.com/pathway-sp/pathway/services/adapters/oruk/oruktest"
@@ -146,5 +147,36 @@ func TestDirectorySyncCommandRefuses(t *testing.T) {
 	if code := run(context.Background(), []string{"directory", "sync", "--help"}, func(string) string { return "" }, &out, &errOut); code != 0 ||
 		!strings.Contains(out.String(), "modified_after") || !strings.Contains(out.String(), "--every") {
 		t.Errorf("help: exit %d\n%s", code, out.String())
+	}
+}
+
+// pathway serve --directory-sync syncs its sources at start (and on its
+// schedule), logging the counts.
+func TestServeSyncsTheDirectory(t *testing.T) {
+	src := oruktest.NewSource(t, "Walking group")
+	cfg := defaultServeConfig()
+	cfg.DataDir, cfg.HTTPAddr, cfg.NATSListen = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
+	cfg.DirectorySync, cfg.DirectorySyncEvery = []string{src.URL}, time.Hour
+	p := startPathwayWith(t, cfg)
+	id := partner.ServiceIDFor(oruktest.SourceID(1))
+	eventually(t, "the synced service served as ORUK", func() bool {
+		res, err := http.Get(p.base + "/oruk/services/" + id)
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == http.StatusOK
+	})
+	if got := orukService(t, p.base, id); got.Name != "Walking group" {
+		t.Errorf("synced service: %q", got.Name)
+	}
+	eventually(t, "the sync's counts in the log", func() bool {
+		return strings.Contains(p.logs.String(), `msg="directory synced"`) && strings.Contains(p.logs.String(), "created=1")
+	})
+
+	bad := defaultServeConfig()
+	bad.DirectorySync, bad.DirectorySyncEvery = []string{"ftp://example.org"}, time.Second
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "--directory-sync:") || !strings.Contains(err.Error(), "--directory-sync-every") {
+		t.Errorf("a bad --directory-sync: %v, want both refused", err)
 	}
 }

@@ -151,6 +151,11 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		// The directory as Open Referral UK, beside the API.
 		hc.ORUK = oruk.New(oruk.Config{Store: store, Partners: v.Partners, Services: engine(oruk.NewView()), Logger: log})
 		hc.ORUKRequireKey = cfg.ORUKRequireKey
+		syncs, err := directorySyncParts(ctx, cfg, js, store, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		parts = append(parts, syncs...)
 	}
 	if slices.Contains(cfg.Services, "intake") {
 		parts = append(parts, part{"alerts", startAlerts(cfg, store, obj, log, v.Webhooks, &hc, &dash)})
