@@ -251,8 +251,13 @@ func readServiceQuery(r *http.Request, errs *[]fieldError) serviceQuery {
 	return sq
 }
 
-// parseTime reads an RFC 3339 date-time, or a date (midnight UTC).
+// parseTime reads an RFC 3339 date-time, or a date (midnight UTC). A
+// space before the zone's hours is read as the + a client left unescaped
+// in the query ("...T09:00:00 01:00").
 func parseTime(v string) (time.Time, error) {
+	if i := strings.LastIndexByte(v, ' '); i > 10 {
+		v = v[:i] + "+" + v[i+1:]
+	}
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}

@@ -345,6 +345,9 @@ func TestServiceFiltersAndPaging(t *testing.T) {
 		{"organization_id=aaaaaaaa-d3ce-4f73-9a2f-4dd0ecc6c610", nil},
 		{"modified_after=" + url.QueryEscape(before.Add(-time.Minute).UTC().Format(time.RFC3339)), []string{"Befriending over the phone", "Debt advice", "Walking group", "Young carers club"}},
 		{"modified_after=" + url.QueryEscape(time.Now().Add(time.Hour).UTC().Format(time.RFC3339)), nil},
+		{"modified_after=" + before.Add(-time.Hour).In(time.FixedZone("", 3600)).Format(time.RFC3339), // the + unescaped
+			[]string{"Befriending over the phone", "Debt advice", "Walking group", "Young carers club"}},
+		{"modified_after=2020-01-01", []string{"Befriending over the phone", "Debt advice", "Walking group", "Young carers club"}},
 	} {
 		t.Run(tc.query, func(t *testing.T) {
 			got := ids(t, "/oruk/services?"+tc.query)
