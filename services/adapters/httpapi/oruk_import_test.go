@@ -112,7 +112,7 @@ func TestServiceBodyKeepsWhatLinkWorkersUse(t *testing.T) {
 	p := start(t)
 	admin, ops := p.key(keys.RoleAdmin, ""), p.key(keys.RoleOps, "")
 	if code, body := p.do("POST", "/v1/directory/partners", admin, map[string]any{"id": "org-a", "name": "Tees Walkers",
-		"contact": map[string]any{"phones": []any{map[string]any{"number": "01642 000111"}}},
+		"contact":     map[string]any{"phones": []any{map[string]any{"number": "01642 000111"}}},
 		"identifiers": []any{map[string]any{"scheme": "GB-CHC", "identifier": "1123456"}}}, nil); code != http.StatusCreated {
 		t.Fatalf("partner: %d %s", code, body)
 	}
@@ -141,7 +141,9 @@ func TestServiceBodyKeepsWhatLinkWorkersUse(t *testing.T) {
 				City, Postcode string
 				Accessibility  []struct{ Description string }
 			}
-			Contact struct{ Phones []struct{ Number, Extension string } }
+			Contact struct {
+				Phones []struct{ Number, Extension string }
+			}
 		}
 	}
 	if code, body := p.do("GET", fmt.Sprintf("/v1/directory/services/%s?min_seq=%d", saved.ID, saved.Sequence), ops, nil, &one); code != http.StatusOK {
