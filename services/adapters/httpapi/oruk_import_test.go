@@ -103,3 +103,67 @@ func TestImportFullServiceComesBackOnSearch(t *testing.T) {
 	}
 	check("read", one.Service)
 }
+
+// TestServiceBodyKeepsWhatLinkWorkersUse: an admin entering a service by
+// hand gives the same fields an import keeps; its phone numbers are
+// stored in E.164 and one that is not a number is refused by name.
+func TestServiceBodyKeepsWhatLinkWorkersUse(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	admin, ops := p.key(keys.RoleAdmin, ""), p.key(keys.RoleOps, "")
+	if code, body := p.do("POST", "/v1/directory/partners", admin, map[string]any{"id": "org-a", "name": "Tees Walkers",
+		"contact":     map[string]any{"phones": []any{map[string]any{"number": "01642 000111"}}},
+		"identifiers": []any{map[string]any{"scheme": "GB-CHC", "identifier": "1123456"}}}, nil); code != http.StatusCreated {
+		t.Fatalf("partner: %d %s", code, body)
+	}
+	svc := map[string]any{"partner_id": "org-a", "name": "Walking group", "needs": []string{"physical_activity"},
+		"eligibility_description": "Adults who can walk a mile",
+		"schedules":               []any{map[string]any{"freq": "WEEKLY", "byday": []string{"TU"}, "opens_at": "10:00", "closes_at": "11:30"}},
+		"languages":               []any{map[string]any{"name": "Polish", "code": "pl"}},
+		"fees_description":        "Free", "application_process": "Just turn up",
+		"locations": []any{map[string]any{"name": "Albert Park gates", "address": "Linthorpe Road", "city": "Middlesbrough", "postcode": "ts5 6aa",
+			"accessibility": []any{map[string]any{"description": "Flat paths"}}}},
+		"contact": map[string]any{"phones": []any{map[string]any{"number": "+44 (0)1642 000222", "extension": "3"}}}}
+	var saved struct {
+		ID       string
+		Sequence uint64
+	}
+	if code, body := p.do("POST", "/v1/directory/services", admin, svc, &saved); code != http.StatusCreated {
+		t.Fatalf("service: %d %s", code, body)
+	}
+	var one struct {
+		Service struct {
+			Eligibility string `json:"eligibility_description"`
+			Apply       string `json:"application_process"`
+			Schedules   []struct{ Byday []string }
+			Languages   []struct{ Code string }
+			Locations   []struct {
+				City, Postcode string
+				Accessibility  []struct{ Description string }
+			}
+			Contact struct {
+				Phones []struct{ Number, Extension string }
+			}
+		}
+	}
+	if code, body := p.do("GET", fmt.Sprintf("/v1/directory/services/%s?min_seq=%d", saved.ID, saved.Sequence), ops, nil, &one); code != http.StatusOK {
+		t.Fatalf("read: %d %s", code, body)
+	}
+	sv := one.Service
+	if sv.Eligibility != "Adults who can walk a mile" || sv.Apply != "Just turn up" || len(sv.Schedules) != 1 || sv.Schedules[0].Byday[0] != "TU" ||
+		len(sv.Languages) != 1 || sv.Languages[0].Code != "pl" || len(sv.Locations) != 1 || sv.Locations[0].Postcode != "TS5 6AA" ||
+		len(sv.Locations[0].Accessibility) != 1 || len(sv.Contact.Phones) != 1 || sv.Contact.Phones[0].Number != "+441642000222" || sv.Contact.Phones[0].Extension != "3" {
+		t.Errorf("read: got %+v, want every field given, the phone as +441642000222 ext. 3", sv)
+	}
+	svc["contact"] = map[string]any{"phones": []any{map[string]any{"number": "12"}}}
+	svc["schedules"] = []any{map[string]any{"freq": "DAILY", "byday": []string{"XX"}}}
+	var problem struct{ Errors []struct{ Field string } }
+	code, _ := p.do("POST", "/v1/directory/services", admin, svc, &problem)
+	var fields []string
+	for _, e := range problem.Errors {
+		fields = append(fields, e.Field)
+	}
+	if code != http.StatusBadRequest || strings.Join(fields, ",") != "contact.phones[0].number,schedules[0].freq,schedules[0].byday[0]" {
+		t.Errorf("a bad phone and schedule: got %d %v, want 400 naming the phone, the frequency and the day", code, fields)
+	}
+}

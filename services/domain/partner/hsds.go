@@ -296,7 +296,13 @@ func mergeRecords(recs []Record) []Record {
 			if j, dup := first[r.HSDSID]; dup {
 				prev := &out[j]
 				if r.fromSAL && prev.fromSAL {
-					prev.Service.Locations = append(prev.Service.Locations, r.Service.Locations...)
+					for _, l := range r.Service.Locations {
+						if l.GetHsdsLocationId() == "" || !slices.ContainsFunc(prev.Service.Locations, func(o *pathwayv1.Location) bool {
+							return o.GetHsdsLocationId() == l.GetHsdsLocationId()
+						}) {
+							prev.Service.Locations = append(prev.Service.Locations, l)
+						}
+					}
 					prev.Dropped = append(prev.Dropped, r.Dropped...)
 					continue
 				}
@@ -376,8 +382,11 @@ func mapServiceRecord(path string, raw json.RawMessage, org *hsdsOrg, at *salAt)
 	if rec.HSDSID == "" || len(rec.HSDSID) > 200 {
 		m.reason(path+".id", "every service needs an HSDS id (1 to 200 characters)")
 	}
+	closed := false
 	switch st := strings.ToLower(strings.TrimSpace(string(s.Status))); st {
-	case "", "active", "temporarily closed":
+	case "temporarily closed":
+		closed = true
+	case "", "active":
 	case "inactive", "defunct":
 		rec.Retire = st
 	default:
@@ -415,6 +424,10 @@ func mapServiceRecord(path string, raw json.RawMessage, org *hsdsOrg, at *salAt)
 
 	d := m.service(path, &s)
 	d.PartnerId, d.HsdsServiceId = rec.PartnerID, rec.HSDSID
+	if closed {
+		// Still in the directory, but a link worker must see it first.
+		d.Alert = strings.TrimSpace("Temporarily closed. " + d.Alert)
+	}
 	if at != nil {
 		if l := m.salLocation(at); l != nil {
 			d.Locations = append(d.Locations, l)

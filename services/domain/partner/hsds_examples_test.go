@@ -309,3 +309,15 @@ func TestBadPhonesAreLeftOut(t *testing.T) {
 		t.Errorf("contact: got %v, want +441642000111 ext. 4", c)
 	}
 }
+
+// TestTemporarilyClosed: a service temporarily closed stays in the
+// directory with the closure first in its notice.
+func TestTemporarilyClosed(t *testing.T) {
+	recs, err := partner.ParseHSDS([]byte(`{"id": "s1", "name": "Choir", "status": "temporarily closed", "alert": "Back in March.", "organization": {"id": "org-a", "name": "A"}}`))
+	if err != nil || len(recs) != 1 || recs[0].Skip != "" || recs[0].Retire != "" {
+		t.Fatalf("got %+v, %v; want the service kept", recs, err)
+	}
+	if got := recs[0].Service.GetAlert(); got != "Temporarily closed. Back in March." {
+		t.Errorf("alert: got %q, want the closure first", got)
+	}
+}
