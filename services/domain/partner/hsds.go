@@ -381,6 +381,10 @@ func mapServiceRecord(path string, raw json.RawMessage, org *hsdsOrg, at *salAt)
 	rec.HSDSID = strings.TrimSpace(string(s.ID))
 	if rec.HSDSID == "" || len(rec.HSDSID) > 200 {
 		m.reason(path+".id", "every service needs an HSDS id (1 to 200 characters)")
+	} else {
+		for _, fe := range kernel.Line("id", rec.HSDSID) {
+			m.reason(path+".id", fe.Reason)
+		}
 	}
 	closed := false
 	switch st := strings.ToLower(strings.TrimSpace(string(s.Status))); st {

@@ -321,3 +321,43 @@ func TestTemporarilyClosed(t *testing.T) {
 		t.Errorf("alert: got %q, want the closure first", got)
 	}
 }
+
+// FuzzParseHSDS: whatever the file, ParseHSDS never panics, and each
+// record it returns is either imported with details that pass
+// ValidateService (and ValidatePartner) or skipped with reasons.
+func FuzzParseHSDS(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.json")
+	for _, name := range files {
+		if data, err := os.ReadFile(name); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(`[{"id": 7, "name": "x", "organization_id": "o"}, 42, null, {"service": {}}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := partner.ParseHSDS(data)
+		if err != nil {
+			return
+		}
+		for _, r := range recs {
+			switch {
+			case r.Skip != "":
+				if len(r.Reasons) == 0 {
+					t.Fatalf("record %d skipped without reasons", r.Index)
+				}
+			case r.Kind == partner.KindService:
+				if errs := partner.ValidateService(r.Service); len(errs) > 0 {
+					t.Fatalf("record %d imported but invalid: %v", r.Index, errs)
+				}
+				fallthrough
+			case r.Kind == partner.KindOrganization:
+				if r.Partner != nil {
+					if errs := partner.ValidatePartner(r.Partner); len(errs) > 0 {
+						t.Fatalf("record %d: partner invalid: %v", r.Index, errs)
+					}
+				}
+			default:
+				t.Fatalf("record %d neither imported nor skipped: %+v", r.Index, r)
+			}
+		}
+	})
+}
