@@ -24,6 +24,7 @@ type Problem struct {
 	Reason string `json:"reason"`
 }
 
+// String is the problem as one line: "path: reason".
 func (p Problem) String() string { return p.Path + ": " + p.Reason }
 
 // Record kinds.
@@ -877,8 +878,8 @@ func (m *mapper) salLocation(at *salAt) *pathwayv1.Location {
 		loc.Address, loc.Address_2, loc.City = strings.TrimSpace(a.Address1), strings.TrimSpace(a.Address2), strings.TrimSpace(a.City)
 		loc.Region, loc.Country = strings.TrimSpace(firstNonEmpty(a.Region, a.StateProvince)), country(a.Country)
 		loc.Postcode = strings.TrimSpace(a.PostalCode)
-		if NormalisedPostcode(loc.Postcode) != "" {
-			loc.Postcode = NormalisedPostcode(loc.Postcode)
+		if normalisedPostcode(loc.Postcode) != "" {
+			loc.Postcode = normalisedPostcode(loc.Postcode)
 		}
 		for k, v := range map[string]string{"address": "address_1", "address_2": "address_2", "city": "city", "region": "region", "country": "country", "postcode": "postal_code"} {
 			fieldPath[k] = physical.path + "." + v
@@ -888,8 +889,8 @@ func (m *mapper) salLocation(at *salAt) *pathwayv1.Location {
 		a := postal.a
 		pa := &pathwayv1.Address{Address_1: strings.TrimSpace(a.Address1), Address_2: strings.TrimSpace(a.Address2), City: strings.TrimSpace(a.City),
 			Region: strings.TrimSpace(firstNonEmpty(a.Region, a.StateProvince)), Country: country(a.Country), Postcode: strings.TrimSpace(a.PostalCode)}
-		if NormalisedPostcode(pa.Postcode) != "" {
-			pa.Postcode = NormalisedPostcode(pa.Postcode)
+		if normalisedPostcode(pa.Postcode) != "" {
+			pa.Postcode = normalisedPostcode(pa.Postcode)
 		}
 		loc.PostalAddress = pa
 		for k, v := range map[string]string{"address_1": "address_1", "address_2": "address_2", "city": "city", "region": "region", "country": "country", "postcode": "postal_code"} {
@@ -929,7 +930,7 @@ func (m *mapper) salLocation(at *salAt) *pathwayv1.Location {
 	if len(loc.Phones) > maxPhones {
 		loc.Phones = loc.Phones[:maxPhones]
 	}
-	problems := append([]kernel.FieldError(e), LocationProblems("", loc)...)
+	problems := append([]kernel.FieldError(e), locationProblems("", loc)...)
 	if len(problems) == 0 {
 		return loc
 	}
@@ -947,9 +948,9 @@ func (m *mapper) salLocation(at *salAt) *pathwayv1.Location {
 	return nil
 }
 
-// NormalisedPostcode is a UK postcode in its standard form ("TS1 3BA"),
+// normalisedPostcode is a UK postcode in its standard form ("TS1 3BA"),
 // or "" when s is not one.
-func NormalisedPostcode(s string) string {
+func normalisedPostcode(s string) string {
 	n := referral.NormalisePostcode(s)
 	if !referral.ValidPostcode(n) {
 		return ""
