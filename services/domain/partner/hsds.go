@@ -105,7 +105,6 @@ func ParseHSDS(data []byte) ([]Record, error) {
 		return nil, ErrInvalid.Errorf("not JSON: %s", jsonReason(json.Unmarshal(data, &v)))
 	}
 	var items []item
-	var tableProblems []Problem
 	switch data[0] {
 	case '[':
 		var raw []json.RawMessage
@@ -131,18 +130,30 @@ func ParseHSDS(data []byte) ([]Record, error) {
 				items = append(items, item{path: fmt.Sprintf("$.contents[%d]", i), raw: r})
 			}
 		case isTabular(top):
-			nested, probs := nestTabular(top)
-			if len(nested) == 0 {
-				return []Record{skipped(Record{Path: "$"}, append(probs, Problem{"$", "tabular data with no rows in organizations.csv or services.csv: nothing to import"})...)}, nil
-			}
-			items = nested
-			tableProblems = probs
+			return parseTables(top, nil, "$")
 		default:
 			items = append(items, item{path: "$", raw: data})
 		}
 	default:
 		return nil, ErrInvalid.Errorf("want Open Referral UK / HSDS JSON: an object or an array")
 	}
+	return mapItems(items, nil)
+}
+
+// parseTables maps the tabular form: tables of rows by file name, with
+// the problems found reading them.
+func parseTables(top map[string]json.RawMessage, probs []Problem, path string) ([]Record, error) {
+	nested, more := nestTabular(top)
+	probs = append(probs, more...)
+	if len(nested) == 0 {
+		return []Record{skipped(Record{Path: path}, append(probs, Problem{path, "tabular data with no rows in organizations.csv or services.csv: nothing to import"})...)}, nil
+	}
+	return mapItems(nested, probs)
+}
+
+// mapItems maps the records of a file; tableProblems, parts of the file
+// left out, are reported with the first record.
+func mapItems(items []item, tableProblems []Problem) ([]Record, error) {
 	// A record with too few fields to tell what it is (just an id and a
 	// name) is read as its neighbours are, or as a service.
 	fallback, counts := KindService, map[string]int{}

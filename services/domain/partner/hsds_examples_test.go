@@ -361,3 +361,43 @@ func FuzzParseHSDS(f *testing.F) {
 		}
 	})
 }
+
+// TestEveryPublishedCSVExampleImports: the CSV example of the
+// specification and of the profile (one file a table) import as the same
+// service as their nested JSON, and a file that is not CSV is reported,
+// not the whole set refused.
+func TestEveryPublishedCSVExampleImports(t *testing.T) {
+	for _, dir := range []string{"testdata/hsds3/csv", "testdata/oruk/csv"} {
+		t.Run(dir, func(t *testing.T) {
+			names, err := filepath.Glob(filepath.Join(dir, "*.csv"))
+			if err != nil || len(names) < 15 {
+				t.Fatalf("found %d CSV files (%v), want the example's tables", len(names), err)
+			}
+			files := map[string][]byte{}
+			for _, n := range names {
+				data, err := os.ReadFile(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				files[filepath.Base(n)] = data
+			}
+			files["broken.csv"] = []byte("id,name\n\"unclosed,x\n")
+			recs, err := partner.ParseHSDSTables(files)
+			if err != nil || len(recs) != 1 || recs[0].Skip != "" {
+				t.Fatalf("got %+v, %v; want the one service", recs, err)
+			}
+			r := recs[0]
+			if r.Path != `$["services.csv"][0]` || r.HSDSID != "ac148810-d857-441c-9679-408f346de14b" || r.PartnerID != "d9d5e0f5-d3ce-4f73-9a2f-4dd0ecc6c610" {
+				t.Errorf("got %s %s of %s, want the counselling service of the example organization", r.Path, r.HSDSID, r.PartnerID)
+			}
+			d := r.Service
+			if d.GetEligibility().GetMinAge() != 12 || len(d.GetSchedules()) == 0 || d.GetSchedules()[0].GetOpensAt() != "10:00" ||
+				d.GetContact().GetPhone() != "+441234234567" {
+				t.Errorf("service: got %v, want ages from 12, the 10:00 schedule and +441234234567", d)
+			}
+			if len(r.Dropped) == 0 || r.Dropped[0].Path != `$["broken.csv"]` {
+				t.Errorf("dropped: got %v, want broken.csv reported first", r.Dropped)
+			}
+		})
+	}
+}
