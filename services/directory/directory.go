@@ -133,25 +133,6 @@ func (s *Service) SetCapacity(ctx context.Context, id, partnerID string, c pathw
 	})
 }
 
-// RetireService takes service id out of the directory because its
-// directory marks it status ("inactive" or "defunct"): ServiceRetired.
-// Its handoffs stay as they are; new ones are refused. Errors:
-// events.ErrNotFound, partner.ErrInvalid, or a storage error.
-func (s *Service) RetireService(ctx context.Context, id, status, reason string, cmd events.Command) (uint64, error) {
-	return s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
-		svc, err := events.Load(tx, aggregate.Service, id)
-		if svc != nil && !svc.Exists() {
-			return events.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		evs, err := svc.Retire(status, reason)
-		tx.Emit(aggregate.Service.Aggregate(id), evs...)
-		return err
-	})
-}
-
 // Import actions.
 const (
 	ActionCreated    = "created"

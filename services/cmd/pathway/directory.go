@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
@@ -15,7 +17,7 @@ import (
 	"github.com/pathway-sp/pathway/services/domain/partner"
 )
 
-const directoryUsage = `Usage: pathway directory import FILE [--data DIR | --nats-url URL]
+const directoryUsage = `Usage: pathway directory import FILE|FOLDER [--data DIR | --nats-url URL]
        pathway directory sync URL [--every DURATION] [--full] [--data DIR | --nats-url URL]
 
 Imports VCSE partners and their services into the directory from an Open
@@ -24,7 +26,9 @@ page of services ({"contents": [...]}, as GET /services answers), one full
 service (GET /services/{id}), an array of services, an organization with
 its services nested (GET /organizations/{id}), a page of organizations,
 a page of service_at_location records, or the tabular form (one array
-per CSV table). Each organization becomes a partner whose id is the HSDS
+per CSV table). A FOLDER, or a .csv FILE, is the CSV form: the standard's
+data package, one CSV file a table (organizations.csv, services.csv,
+locations.csv, ...). Each organization becomes a partner whose id is the HSDS
 organization id (the organisation of that partner's API keys: pathway
 keys create --role partner --org ID).
 
@@ -74,11 +78,7 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 		fmt.Fprintf(stderr, "pathway directory import: want one FILE\n\n%s", directoryUsage)
 		return errUsage
 	}
-	raw, err := os.ReadFile(pos[0])
-	if err != nil {
-		return err
-	}
-	recs, err := partner.ParseHSDS(raw)
+	recs, err := readDirectoryFile(pos[0])
 	if err != nil {
 		msg := err.Error()
 		if ke, ok := errors.AsType[*kernel.Error](err); ok {
@@ -125,4 +125,38 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged, %d retired, %d reinstated, %d skipped; %d new partners\n",
 		rep.Created, rep.Updated, rep.Unchanged, rep.Retired, rep.Reinstated, rep.Skipped, rep.Partners)
 	return nil
+}
+
+// readDirectoryFile reads an Open Referral UK import: a JSON file, or the
+// CSV form (a folder of CSV files, or one .csv file).
+func readDirectoryFile(path string) ([]partner.Record, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() && !strings.EqualFold(filepath.Ext(path), ".csv") {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return partner.ParseHSDS(raw)
+	}
+	names := []string{path}
+	if info.IsDir() {
+		if names, err = filepath.Glob(filepath.Join(path, "*.csv")); err != nil {
+			return nil, err
+		}
+		if len(names) == 0 {
+			return nil, partner.ErrInvalid.Errorf("no .csv files in the folder: want a JSON file or a folder of Open Referral UK CSV tables")
+		}
+	}
+	files := map[string][]byte{}
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		files[strings.ToLower(filepath.Base(n))] = data
+	}
+	return partner.ParseHSDSTables(files)
 }

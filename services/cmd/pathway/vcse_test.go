@@ -252,6 +252,16 @@ func TestDirectoryImportCommand(t *testing.T) {
 			t.Errorf("full service import printed:\n%s\nwant %q", out.String(), want)
 		}
 	}
+	// The profile's CSV example, a folder of tables: the same service,
+	// now unchanged but for what the CSV form holds differently.
+	out.Reset()
+	csvDir := filepath.Join("..", "..", "domain", "partner", "testdata", "oruk", "csv")
+	if code := run(context.Background(), []string{"directory", "import", "--data", data, csvDir}, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("CSV folder exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), `record 0 $["services.csv"][0] (ac148810-d857-441c-9679-408f346de14b): `) || !strings.Contains(out.String(), "0 skipped") {
+		t.Errorf("CSV folder import printed:\n%s", out.String())
+	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
 	os.WriteFile(bad, []byte("id,name\nsvc-1,Walking group\n"), 0o600)
 	errOut.Reset()

@@ -232,9 +232,9 @@ func (e *fieldErrs) phones(f string, ps []*pathwayv1.Phone) {
 	}
 }
 
-// LocationProblems lists every invalid field of one location, with field
+// locationProblems lists every invalid field of one location, with field
 // names under prefix.
-func LocationProblems(prefix string, l *pathwayv1.Location) []kernel.FieldError {
+func locationProblems(prefix string, l *pathwayv1.Location) []kernel.FieldError {
 	var e fieldErrs
 	e.location(prefix, l)
 	return e

@@ -24,6 +24,7 @@ type Problem struct {
 	Reason string `json:"reason"`
 }
 
+// String is the problem as one line: "path: reason".
 func (p Problem) String() string { return p.Path + ": " + p.Reason }
 
 // Record kinds.
@@ -104,7 +105,6 @@ func ParseHSDS(data []byte) ([]Record, error) {
 		return nil, ErrInvalid.Errorf("not JSON: %s", jsonReason(json.Unmarshal(data, &v)))
 	}
 	var items []item
-	var tableProblems []Problem
 	switch data[0] {
 	case '[':
 		var raw []json.RawMessage
@@ -130,18 +130,30 @@ func ParseHSDS(data []byte) ([]Record, error) {
 				items = append(items, item{path: fmt.Sprintf("$.contents[%d]", i), raw: r})
 			}
 		case isTabular(top):
-			nested, probs := nestTabular(top)
-			if len(nested) == 0 {
-				return []Record{skipped(Record{Path: "$"}, append(probs, Problem{"$", "tabular data with no rows in organizations.csv or services.csv: nothing to import"})...)}, nil
-			}
-			items = nested
-			tableProblems = probs
+			return parseTables(top, nil, "$")
 		default:
 			items = append(items, item{path: "$", raw: data})
 		}
 	default:
 		return nil, ErrInvalid.Errorf("want Open Referral UK / HSDS JSON: an object or an array")
 	}
+	return mapItems(items, nil)
+}
+
+// parseTables maps the tabular form: tables of rows by file name, with
+// the problems found reading them.
+func parseTables(top map[string]json.RawMessage, probs []Problem, path string) ([]Record, error) {
+	nested, more := nestTabular(top)
+	probs = append(probs, more...)
+	if len(nested) == 0 {
+		return []Record{skipped(Record{Path: path}, append(probs, Problem{path, "tabular data with no rows in organizations.csv or services.csv: nothing to import"})...)}, nil
+	}
+	return mapItems(nested, probs)
+}
+
+// mapItems maps the records of a file; tableProblems, parts of the file
+// left out, are reported with the first record.
+func mapItems(items []item, tableProblems []Problem) ([]Record, error) {
 	// A record with too few fields to tell what it is (just an id and a
 	// name) is read as its neighbours are, or as a service.
 	fallback, counts := KindService, map[string]int{}
@@ -381,6 +393,10 @@ func mapServiceRecord(path string, raw json.RawMessage, org *hsdsOrg, at *salAt)
 	rec.HSDSID = strings.TrimSpace(string(s.ID))
 	if rec.HSDSID == "" || len(rec.HSDSID) > 200 {
 		m.reason(path+".id", "every service needs an HSDS id (1 to 200 characters)")
+	} else {
+		for _, fe := range kernel.Line("id", rec.HSDSID) {
+			m.reason(path+".id", fe.Reason)
+		}
 	}
 	closed := false
 	switch st := strings.ToLower(strings.TrimSpace(string(s.Status))); st {
@@ -873,8 +889,8 @@ func (m *mapper) salLocation(at *salAt) *pathwayv1.Location {
 		loc.Address, loc.Address_2, loc.City = strings.TrimSpace(a.Address1), strings.TrimSpace(a.Address2), strings.TrimSpace(a.City)
 		loc.Region, loc.Country = strings.TrimSpace(firstNonEmpty(a.Region, a.StateProvince)), country(a.Country)
 		loc.Postcode = strings.TrimSpace(a.PostalCode)
-		if NormalisedPostcode(loc.Postcode) != "" {
-			loc.Postcode = NormalisedPostcode(loc.Postcode)
+		if normalisedPostcode(loc.Postcode) != "" {
+			loc.Postcode = normalisedPostcode(loc.Postcode)
 		}
 		for k, v := range map[string]string{"address": "address_1", "address_2": "address_2", "city": "city", "region": "region", "country": "country", "postcode": "postal_code"} {
 			fieldPath[k] = physical.path + "." + v
@@ -884,8 +900,8 @@ func (m *mapper) salLocation(at *salAt) *pathwayv1.Location {
 		a := postal.a
 		pa := &pathwayv1.Address{Address_1: strings.TrimSpace(a.Address1), Address_2: strings.TrimSpace(a.Address2), City: strings.TrimSpace(a.City),
 			Region: strings.TrimSpace(firstNonEmpty(a.Region, a.StateProvince)), Country: country(a.Country), Postcode: strings.TrimSpace(a.PostalCode)}
-		if NormalisedPostcode(pa.Postcode) != "" {
-			pa.Postcode = NormalisedPostcode(pa.Postcode)
+		if normalisedPostcode(pa.Postcode) != "" {
+			pa.Postcode = normalisedPostcode(pa.Postcode)
 		}
 		loc.PostalAddress = pa
 		for k, v := range map[string]string{"address_1": "address_1", "address_2": "address_2", "city": "city", "region": "region", "country": "country", "postcode": "postal_code"} {
@@ -925,7 +941,7 @@ func (m *mapper) salLocation(at *salAt) *pathwayv1.Location {
 	if len(loc.Phones) > maxPhones {
 		loc.Phones = loc.Phones[:maxPhones]
 	}
-	problems := append([]kernel.FieldError(e), LocationProblems("", loc)...)
+	problems := append([]kernel.FieldError(e), locationProblems("", loc)...)
 	if len(problems) == 0 {
 		return loc
 	}
@@ -943,9 +959,9 @@ func (m *mapper) salLocation(at *salAt) *pathwayv1.Location {
 	return nil
 }
 
-// NormalisedPostcode is a UK postcode in its standard form ("TS1 3BA"),
+// normalisedPostcode is a UK postcode in its standard form ("TS1 3BA"),
 // or "" when s is not one.
-func NormalisedPostcode(s string) string {
+func normalisedPostcode(s string) string {
 	n := referral.NormalisePostcode(s)
 	if !referral.ValidPostcode(n) {
 		return ""

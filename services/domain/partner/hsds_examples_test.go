@@ -321,3 +321,83 @@ func TestTemporarilyClosed(t *testing.T) {
 		t.Errorf("alert: got %q, want the closure first", got)
 	}
 }
+
+// FuzzParseHSDS: whatever the file, ParseHSDS never panics, and each
+// record it returns is either imported with details that pass
+// ValidateService (and ValidatePartner) or skipped with reasons.
+func FuzzParseHSDS(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*/*.json")
+	for _, name := range files {
+		if data, err := os.ReadFile(name); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte(`[{"id": 7, "name": "x", "organization_id": "o"}, 42, null, {"service": {}}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		recs, err := partner.ParseHSDS(data)
+		if err != nil {
+			return
+		}
+		for _, r := range recs {
+			switch {
+			case r.Skip != "":
+				if len(r.Reasons) == 0 {
+					t.Fatalf("record %d skipped without reasons", r.Index)
+				}
+			case r.Kind == partner.KindService:
+				if errs := partner.ValidateService(r.Service); len(errs) > 0 {
+					t.Fatalf("record %d imported but invalid: %v", r.Index, errs)
+				}
+				fallthrough
+			case r.Kind == partner.KindOrganization:
+				if r.Partner != nil {
+					if errs := partner.ValidatePartner(r.Partner); len(errs) > 0 {
+						t.Fatalf("record %d: partner invalid: %v", r.Index, errs)
+					}
+				}
+			default:
+				t.Fatalf("record %d neither imported nor skipped: %+v", r.Index, r)
+			}
+		}
+	})
+}
+
+// TestEveryPublishedCSVExampleImports: the CSV example of the
+// specification and of the profile (one file a table) import as the same
+// service as their nested JSON, and a file that is not CSV is reported,
+// not the whole set refused.
+func TestEveryPublishedCSVExampleImports(t *testing.T) {
+	for _, dir := range []string{"testdata/hsds3/csv", "testdata/oruk/csv"} {
+		t.Run(dir, func(t *testing.T) {
+			names, err := filepath.Glob(filepath.Join(dir, "*.csv"))
+			if err != nil || len(names) < 15 {
+				t.Fatalf("found %d CSV files (%v), want the example's tables", len(names), err)
+			}
+			files := map[string][]byte{}
+			for _, n := range names {
+				data, err := os.ReadFile(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				files[filepath.Base(n)] = data
+			}
+			files["broken.csv"] = []byte("id,name\n\"unclosed,x\n")
+			recs, err := partner.ParseHSDSTables(files)
+			if err != nil || len(recs) != 1 || recs[0].Skip != "" {
+				t.Fatalf("got %+v, %v; want the one service", recs, err)
+			}
+			r := recs[0]
+			if r.Path != `$["services.csv"][0]` || r.HSDSID != "ac148810-d857-441c-9679-408f346de14b" || r.PartnerID != "d9d5e0f5-d3ce-4f73-9a2f-4dd0ecc6c610" {
+				t.Errorf("got %s %s of %s, want the counselling service of the example organization", r.Path, r.HSDSID, r.PartnerID)
+			}
+			d := r.Service
+			if d.GetEligibility().GetMinAge() != 12 || len(d.GetSchedules()) == 0 || d.GetSchedules()[0].GetOpensAt() != "10:00" ||
+				d.GetContact().GetPhone() != "+441234234567" {
+				t.Errorf("service: got %v, want ages from 12, the 10:00 schedule and +441234234567", d)
+			}
+			if len(r.Dropped) == 0 || r.Dropped[0].Path != `$["broken.csv"]` {
+				t.Errorf("dropped: got %v, want broken.csv reported first", r.Dropped)
+			}
+		})
+	}
+}

@@ -1,9 +1,11 @@
 // Package partner holds the rules of the VCSE directory: partner
 // organisations (the partner aggregate) and the services they run (the
-// service aggregate), with their needs served, eligibility, locations,
-// contact and capacity signal. Field names follow Open Referral UK / HSDS
-// 3.0, and an HSDS file or API page maps onto them (ParseHSDS). It imports
-// no NATS or HTTP.
+// service aggregate), with their needs served, eligibility, schedules,
+// languages, fees, locations, contacts and capacity signal, and whether
+// the service has left the directory (Retire, Reinstate). Field names
+// follow Open Referral UK / HSDS 3.0, and every shape of it the standard
+// publishes maps onto them (ParseHSDS); phone numbers are kept in E.164
+// (NormalisePhone). It imports no NATS or HTTP.
 package partner
 
 import (
@@ -289,7 +291,7 @@ func ValidateService(d *pathwayv1.ServiceDetails) []kernel.FieldError {
 		}
 	}
 	for i, l := range d.GetLocations() {
-		errs = append(errs, LocationProblems(fmt.Sprintf("locations[%d]", i), l)...)
+		errs = append(errs, locationProblems(fmt.Sprintf("locations[%d]", i), l)...)
 	}
 	errs = append(errs, validateContact("contact", d.GetContact())...)
 	return append(errs, validateExtra(d)...)
@@ -364,9 +366,9 @@ func (s *Service) ChangeCapacity(c pathwayv1.CapacityStatus, note string) ([]pro
 	return []proto.Message{&pathwayv1.ServiceCapacityChanged{Status: c, PreviousStatus: s.capacity, Note: note}}, nil
 }
 
-// RetiredStatuses are the HSDS service statuses that take a service out
+// retiredStatuses are the HSDS service statuses that take a service out
 // of the directory.
-var RetiredStatuses = []string{"inactive", "defunct"}
+var retiredStatuses = []string{"inactive", "defunct"}
 
 // Retire decides taking the service out of the directory because its
 // directory marks it status ("inactive" or "defunct"); reason is an
@@ -377,7 +379,7 @@ func (s *Service) Retire(status, reason string) ([]proto.Message, error) {
 	if !s.Exists() {
 		return nil, ErrConflict.Errorf("no such service")
 	}
-	if !slices.Contains(RetiredStatuses, status) {
+	if !slices.Contains(retiredStatuses, status) {
 		return nil, invalid([]kernel.FieldError{{Field: "status", Reason: "must be inactive or defunct"}})
 	}
 	if len(reason) > 2000 {
