@@ -57,7 +57,7 @@ const syncHeaderEnv = "PATHWAY_SYNC_HEADER"
 func directorySyncCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("directory sync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, directorySyncUsage) }
+	fs.Usage = func() {} // printed below: help to stdout, a mistake's to stderr
 	def := defaultServeConfig()
 	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
 	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
@@ -68,6 +68,8 @@ func directorySyncCommand(ctx context.Context, args []string, getenv func(string
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, directorySyncUsage)
+		} else {
+			fmt.Fprint(stderr, "\n"+directorySyncUsage)
 		}
 		return err
 	}
