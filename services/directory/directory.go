@@ -5,6 +5,7 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -207,8 +208,8 @@ func (s *Service) Import(ctx context.Context, records []partner.Record, cmd even
 		res.Action = ActionSkipped
 	}
 	for i, rec := range records {
-		res := ImportResult{Index: rec.Index, Path: rec.Path, HSDSID: rec.HSDSID, ServiceID: rec.ServiceID, PartnerID: rec.PartnerID,
-			Reasons: rec.Reasons, Dropped: rec.Dropped}
+		res := ImportResult{Index: rec.Index, Path: rec.Path, HSDSID: rec.HSDSID, ServiceID: rec.ServiceID,
+			PartnerID: cmp.Or(rec.PartnerID, rec.Partner.GetHsdsOrganizationId(), rec.Service.GetPartnerId()), Reasons: rec.Reasons, Dropped: rec.Dropped}
 		if rec.Skip != "" {
 			res.Action, res.ServiceID = ActionSkipped, ""
 		}

@@ -54,7 +54,8 @@ type Record struct {
 	// ServiceID is the service's aggregate id, derived from HSDSID, so a
 	// second import of the same record updates the same service.
 	ServiceID string
-	// PartnerID is the organisation the service belongs to.
+	// PartnerID is the organisation the service belongs to; a record
+	// made by hand may leave it empty for Partner's (or Service's) own.
 	PartnerID string
 	// Partner is the organization's details when the file gives them;
 	// nil when the service only names its organization (organization_id),
