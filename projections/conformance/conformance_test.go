@@ -73,7 +73,7 @@ func TestEpisodesAreSeededAndCoverTheDomain(t *testing.T) {
 		&pathwayv1.WorkerRegistered{}, &pathwayv1.WorkerCapacityChanged{}, &pathwayv1.WorkerAvailabilityChanged{},
 		&pathwayv1.WorkerCaseAssigned{}, &pathwayv1.WorkerCaseReleased{},
 		&pathwayv1.PartnerRegistered{}, &pathwayv1.PartnerUpdated{}, &pathwayv1.ServiceRegistered{}, &pathwayv1.ServiceUpdated{},
-		&pathwayv1.ServiceCapacityChanged{},
+		&pathwayv1.ServiceCapacityChanged{}, &pathwayv1.ServiceRetired{}, &pathwayv1.ServiceReinstated{},
 	} {
 		if !seen[events.TypeOf(p)] {
 			missing = append(missing, events.TypeOf(p))

@@ -139,6 +139,7 @@ type simService struct {
 	id, partner string
 	capacity    pathwayv1.CapacityStatus
 	version     int
+	retired     bool
 }
 
 type simHandoff struct {
@@ -270,7 +271,10 @@ func (s *sim) details(partner string, version int) *pathwayv1.ServiceDetails {
 		Description: "Groups and one-to-one support", Needs: []pathwayv1.Need{needs[s.rng.IntN(len(needs))], needs[s.rng.IntN(len(needs))]},
 		TaxonomyTerms: []string{"Social activities"}, Eligibility: el,
 		Locations: []*pathwayv1.Location{{Name: "Hall", Postcode: d + " 1AB", Latitude: 54.5 + s.rng.Float64()/10, Longitude: -1.2 - s.rng.Float64()/10}},
-		Contact:   &pathwayv1.ContactPoint{Phone: "01632 960000"}}
+		Contact:   &pathwayv1.ContactPoint{Phone: "01632 960000", Phones: []*pathwayv1.Phone{{Number: "+441642000111", Extension: "12"}}},
+		Schedules: []*pathwayv1.Schedule{{Freq: "WEEKLY", Byday: []string{"TU", "TH"}, OpensAt: "10:00", ClosesAt: "12:00"}},
+		Languages: []*pathwayv1.Language{{Name: "Polish", Code: "pl"}}, FeesDescription: "Free",
+		CostOptions: []*pathwayv1.CostOption{{Option: "Lunch", Amount: "2.50", Currency: "GBP"}}}
 }
 
 func (s *sim) registerService(partner string) {
@@ -730,6 +734,15 @@ func (s *sim) updateService() bool {
 	sv := s.services[s.rng.IntN(len(s.services))]
 	sv.version++
 	s.emit(change(events.Aggregate{Type: "service", ID: sv.id}, &pathwayv1.ServiceUpdated{Details: s.details(sv.partner, sv.version)}))
+	// An update from its directory marks the service inactive, and the
+	// next one active again (no draw of the generator, so the rest of the
+	// history is as it was).
+	sv.retired = !sv.retired
+	if sv.retired {
+		s.emit(change(events.Aggregate{Type: "service", ID: sv.id}, &pathwayv1.ServiceRetired{Status: "inactive"}))
+	} else {
+		s.emit(change(events.Aggregate{Type: "service", ID: sv.id}, &pathwayv1.ServiceReinstated{}))
+	}
 	return true
 }
 

@@ -31,42 +31,82 @@ type Partner struct {
 	Name string `json:"name"`
 }
 
-// Service is a directory entry.
+// Service is a directory entry: what a link worker reads to choose a
+// service (the search results and the service's page show it all).
 type Service struct {
-	ID          string   `json:"id"`
-	PartnerID   string   `json:"partner_id"`
-	PartnerName string   `json:"partner_name"`
-	Name        string   `json:"name"`
-	Description string   `json:"description,omitempty"`
-	Needs       []string `json:"needs"`
-	Taxonomy    []string `json:"taxonomy_terms,omitempty"`
-	MinAge      int      `json:"min_age,omitempty"`
-	MaxAge      int      `json:"max_age,omitempty"`
+	ID            string   `json:"id"`
+	PartnerID     string   `json:"partner_id"`
+	PartnerName   string   `json:"partner_name"`
+	Name          string   `json:"name"`
+	AlternateName string   `json:"alternate_name,omitempty"`
+	Description   string   `json:"description,omitempty"`
+	Needs         []string `json:"needs"`
+	Taxonomy      []string `json:"taxonomy_terms,omitempty"`
+	MinAge        int      `json:"min_age,omitempty"`
+	MaxAge        int      `json:"max_age,omitempty"`
+	// Eligibility is who the service is for, in the directory's words.
+	Eligibility string `json:"eligibility_description,omitempty"`
 	// Districts are the postcode districts or areas served; empty means
 	// anywhere.
-	Districts []string   `json:"postcode_districts,omitempty"`
-	Locations []Location `json:"locations,omitempty"`
-	Contact   Contact    `json:"contact"`
-	Capacity  string     `json:"capacity_status"`
-	HSDSID    string     `json:"hsds_service_id,omitempty"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	Districts []string `json:"postcode_districts,omitempty"`
+	// ServiceAreas are the areas served in the directory's own words.
+	ServiceAreas []string   `json:"service_areas,omitempty"`
+	Locations    []Location `json:"locations,omitempty"`
+	Contact      Contact    `json:"contact"`
+	// Contacts are the named contacts (staff in their role).
+	Contacts  []*pathwayv1.Contact  `json:"contacts,omitempty"`
+	Languages []*pathwayv1.Language `json:"languages,omitempty"`
+	// Schedules are when the service runs wherever it runs (each location
+	// may have its own).
+	Schedules          []*pathwayv1.Schedule   `json:"schedules,omitempty"`
+	Fees               string                  `json:"fees_description,omitempty"`
+	CostOptions        []*pathwayv1.CostOption `json:"cost_options,omitempty"`
+	ApplicationProcess string                  `json:"application_process,omitempty"`
+	Interpretation     string                  `json:"interpretation_services,omitempty"`
+	WaitTime           string                  `json:"wait_time,omitempty"`
+	Alert              string                  `json:"alert,omitempty"`
+	RequiredDocuments  []string                `json:"required_documents,omitempty"`
+	Capacity           string                  `json:"capacity_status"`
+	// Retired is "inactive" or "defunct" when the service has left the
+	// directory (search leaves it out; handoffs to it are refused).
+	Retired   string    `json:"retired,omitempty"`
+	HSDSID    string    `json:"hsds_service_id,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// DistanceKM is, in search results ranked from a postcode whose
+	// coordinates the directory holds, how far the nearest location is.
+	DistanceKM *float64 `json:"distance_km,omitempty"`
 }
 
-// Location is where a service is delivered.
+// Location is where a service is delivered: its physical address, apart
+// from any postal address.
 type Location struct {
-	Name      string  `json:"name,omitempty"`
-	Address   string  `json:"address,omitempty"`
-	Postcode  string  `json:"postcode,omitempty"`
-	Latitude  float64 `json:"latitude,omitempty"`
-	Longitude float64 `json:"longitude,omitempty"`
+	Name           string                     `json:"name,omitempty"`
+	Type           string                     `json:"location_type,omitempty"`
+	Description    string                     `json:"description,omitempty"`
+	Address        string                     `json:"address,omitempty"`
+	Address2       string                     `json:"address_2,omitempty"`
+	City           string                     `json:"city,omitempty"`
+	Region         string                     `json:"region,omitempty"`
+	Postcode       string                     `json:"postcode,omitempty"`
+	Country        string                     `json:"country,omitempty"`
+	Latitude       float64                    `json:"latitude,omitempty"`
+	Longitude      float64                    `json:"longitude,omitempty"`
+	Transportation string                     `json:"transportation,omitempty"`
+	PostalAddress  *pathwayv1.Address         `json:"postal_address,omitempty"`
+	Accessibility  []*pathwayv1.Accessibility `json:"accessibility,omitempty"`
+	Schedules      []*pathwayv1.Schedule      `json:"schedules,omitempty"`
+	Languages      []*pathwayv1.Language      `json:"languages,omitempty"`
+	Phones         []*pathwayv1.Phone         `json:"phones,omitempty"`
+	HSDSID         string                     `json:"hsds_location_id,omitempty"`
 }
 
 // Contact is how to reach a service.
 type Contact struct {
-	Name  string `json:"name,omitempty"`
-	Email string `json:"email,omitempty"`
-	Phone string `json:"phone,omitempty"`
-	URL   string `json:"url,omitempty"`
+	Name   string             `json:"name,omitempty"`
+	Email  string             `json:"email,omitempty"`
+	Phone  string             `json:"phone,omitempty"`
+	URL    string             `json:"url,omitempty"`
+	Phones []*pathwayv1.Phone `json:"phones,omitempty"`
 }
 
 // Handoff is an inbox entry: where a handoff is, without the person.
@@ -112,7 +152,7 @@ func (p *Partners) Subject() string { return events.AllSubjects }
 // rebuild skips the others undecoded.
 func (p *Partners) EventTypes() []string {
 	return events.TypesOf(&pathwayv1.PartnerRegistered{}, &pathwayv1.PartnerUpdated{}, &pathwayv1.ServiceRegistered{},
-		&pathwayv1.ServiceUpdated{}, &pathwayv1.ServiceCapacityChanged{}, &pathwayv1.HandoffRequested{}, &pathwayv1.HandoffAccepted{},
+		&pathwayv1.ServiceUpdated{}, &pathwayv1.ServiceCapacityChanged{}, &pathwayv1.ServiceRetired{}, &pathwayv1.ServiceReinstated{}, &pathwayv1.HandoffRequested{}, &pathwayv1.HandoffAccepted{},
 		&pathwayv1.HandoffRejected{}, &pathwayv1.HandoffStarted{}, &pathwayv1.HandoffPutOnHold{}, &pathwayv1.HandoffCompleted{},
 		&pathwayv1.HandoffFailed{}, &pathwayv1.HandoffCancelled{}, &pathwayv1.HandoffEnteredInError{}, &pathwayv1.HandoffExpired{},
 		&pathwayv1.HandoffReminderSent{})
@@ -155,12 +195,19 @@ func (p *Partners) setDetails(id string, d *pathwayv1.ServiceDetails, at time.Ti
 	s.Taxonomy = slices.Clone(d.GetTaxonomyTerms())
 	el := d.GetEligibility()
 	s.MinAge, s.MaxAge, s.Districts = int(el.GetMinAge()), int(el.GetMaxAge()), slices.Clone(el.GetPostcodeDistricts())
+	s.Eligibility = el.GetDescription()
 	s.Locations = nil
 	for _, l := range d.GetLocations() {
-		s.Locations = append(s.Locations, Location{Name: l.GetName(), Address: l.GetAddress(), Postcode: l.GetPostcode(), Latitude: l.GetLatitude(), Longitude: l.GetLongitude()})
+		s.Locations = append(s.Locations, Location{Name: l.GetName(), Type: l.GetLocationType(), Description: l.GetDescription(), Address: l.GetAddress(),
+			Address2: l.GetAddress_2(), City: l.GetCity(), Region: l.GetRegion(), Postcode: l.GetPostcode(), Country: l.GetCountry(),
+			Latitude: l.GetLatitude(), Longitude: l.GetLongitude(), Transportation: l.GetTransportation(), PostalAddress: l.GetPostalAddress(),
+			Accessibility: l.GetAccessibility(), Schedules: l.GetSchedules(), Languages: l.GetLanguages(), Phones: l.GetPhones(), HSDSID: l.GetHsdsLocationId()})
 	}
 	c := d.GetContact()
-	s.Contact = Contact{Name: c.GetName(), Email: c.GetEmail(), Phone: c.GetPhone(), URL: c.GetUrl()}
+	s.Contact = Contact{Name: c.GetName(), Email: c.GetEmail(), Phone: c.GetPhone(), URL: c.GetUrl(), Phones: c.GetPhones()}
+	s.AlternateName, s.ServiceAreas, s.Contacts, s.Languages = d.GetAlternateName(), d.GetServiceAreas(), d.GetContacts(), d.GetLanguages()
+	s.Schedules, s.Fees, s.CostOptions, s.ApplicationProcess = d.GetSchedules(), d.GetFeesDescription(), d.GetCostOptions(), d.GetApplicationProcess()
+	s.Interpretation, s.WaitTime, s.Alert, s.RequiredDocuments = d.GetInterpretationServices(), d.GetWaitTime(), d.GetAlert(), d.GetRequiredDocuments()
 	if pt := p.Partners[s.PartnerID]; pt != nil {
 		s.PartnerName = pt.Name
 	}
@@ -189,6 +236,14 @@ func (p *Partners) Apply(rec events.Record) error {
 	case *pathwayv1.ServiceCapacityChanged:
 		if s := p.Services[id]; s != nil {
 			s.Capacity, s.UpdatedAt = CapacityName(e.GetStatus()), at
+		}
+	case *pathwayv1.ServiceRetired:
+		if s := p.Services[id]; s != nil {
+			s.Retired, s.UpdatedAt = e.GetStatus(), at
+		}
+	case *pathwayv1.ServiceReinstated:
+		if s := p.Services[id]; s != nil {
+			s.Retired, s.UpdatedAt = "", at
 		}
 	case *pathwayv1.HandoffRequested:
 		p.Handoffs[id] = &Handoff{ID: id, ReferralID: e.GetReferralId(), PartnerID: e.GetPartnerId(), ServiceID: e.GetServiceId(),
@@ -261,34 +316,42 @@ type Query struct {
 	Need string
 	// District is the person's postcode district, e.g. "TS1": services
 	// that serve it (or anywhere) match, and those with a location in it
-	// come first.
+	// come first, then those in its area (TS).
 	District string
-	// Text must appear in the service's or partner's name, description or
-	// taxonomy terms (case-insensitive).
+	// Postcode is the person's full postcode ("TS1 3BA"), when known: if
+	// a location in the directory has that postcode and coordinates,
+	// results are ranked by distance from it (DistanceKM); otherwise by
+	// District.
+	Postcode string
+	// Text: every word must appear in the service's name, other name,
+	// description, partner's name, taxonomy terms, eligibility, service
+	// areas, or a location's name, city or postcode district
+	// (case-insensitive).
 	Text string
 	// Age, when positive, must be within the service's age range.
 	Age int
+	// Retired includes services that have left the directory.
+	Retired bool
 }
 
-// Search returns the services that match q: those with a location in the
-// district first, then by name.
+// Search returns the services that match q, nearest first: by distance
+// when q.Postcode has coordinates in the directory, else those with a
+// location in the district, then in its area; then by name. Retired
+// services are left out unless q.Retired.
 func (p *Partners) Search(q Query) []Service {
-	text := strings.ToLower(strings.TrimSpace(q.Text))
+	words := strings.Fields(strings.ToLower(q.Text))
 	area := districtArea(q.District)
-	local := func(s *Service) bool {
-		for _, l := range s.Locations {
-			if d, _, _ := strings.Cut(l.Postcode, " "); q.District != "" && d == q.District {
-				return true
-			}
-		}
-		return false
-	}
+	origin, haveOrigin := p.coordinates(q.Postcode)
 	type hit struct {
-		s     Service
-		local bool
+		s    Service
+		rank int // 0: a location in the district; 1: in the area; 2: elsewhere
+		km   float64
 	}
 	var hits []hit
 	for _, s := range p.Services {
+		if s.Retired != "" && !q.Retired {
+			continue
+		}
 		if q.Need != "" && !slices.Contains(s.Needs, q.Need) {
 			continue
 		}
@@ -298,28 +361,95 @@ func (p *Partners) Search(q Query) []Service {
 		if q.District != "" && len(s.Districts) > 0 && !slices.Contains(s.Districts, q.District) && !slices.Contains(s.Districts, area) {
 			continue
 		}
-		if text != "" {
-			hay := strings.ToLower(s.Name + "\n" + s.Description + "\n" + s.PartnerName + "\n" + strings.Join(s.Taxonomy, "\n"))
-			if !strings.Contains(hay, text) {
+		if len(words) > 0 {
+			hay := s.haystack()
+			if !allWords(hay, words) {
 				continue
 			}
 		}
-		hits = append(hits, hit{*s, local(s)})
+		h := hit{s: *s, rank: 2, km: math.Inf(1)}
+		for _, l := range s.Locations {
+			d := postcodeDistrict(l.Postcode)
+			switch {
+			case q.District != "" && d == q.District:
+				h.rank = 0
+			case q.District != "" && d != "" && districtArea(d) == area && h.rank > 1:
+				h.rank = 1
+			}
+			if haveOrigin && (l.Latitude != 0 || l.Longitude != 0) {
+				h.km = min(h.km, haversineKM(origin, [2]float64{l.Latitude, l.Longitude}))
+			}
+		}
+		if !math.IsInf(h.km, 1) {
+			km := math.Round(h.km*10) / 10
+			h.s.DistanceKM = &km
+		}
+		hits = append(hits, h)
 	}
 	slices.SortFunc(hits, func(a, b hit) int {
-		if a.local != b.local {
-			if a.local {
-				return -1
+		if haveOrigin {
+			if c := cmp.Compare(a.km, b.km); c != 0 {
+				return c
 			}
-			return 1
 		}
-		return cmp.Or(strings.Compare(a.s.Name, b.s.Name), strings.Compare(a.s.ID, b.s.ID))
+		return cmp.Or(cmp.Compare(a.rank, b.rank), strings.Compare(a.s.Name, b.s.Name), strings.Compare(a.s.ID, b.s.ID))
 	})
 	out := make([]Service, len(hits))
 	for i, h := range hits {
 		out[i] = h.s
 	}
 	return out
+}
+
+// haystack is the text a search's words are looked for in.
+func (s *Service) haystack() string {
+	parts := []string{s.Name, s.AlternateName, s.Description, s.PartnerName, s.Eligibility}
+	parts = append(parts, s.Taxonomy...)
+	parts = append(parts, s.ServiceAreas...)
+	for _, l := range s.Locations {
+		parts = append(parts, l.Name, l.City, postcodeDistrict(l.Postcode))
+	}
+	return strings.ToLower(strings.Join(parts, "\n"))
+}
+
+func allWords(hay string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(hay, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// coordinates finds the coordinates of a full postcode among the
+// directory's locations.
+func (p *Partners) coordinates(postcode string) ([2]float64, bool) {
+	if postcode == "" {
+		return [2]float64{}, false
+	}
+	for _, s := range p.Services {
+		for _, l := range s.Locations {
+			if l.Postcode == postcode && (l.Latitude != 0 || l.Longitude != 0) {
+				return [2]float64{l.Latitude, l.Longitude}, true
+			}
+		}
+	}
+	return [2]float64{}, false
+}
+
+// haversineKM is the great-circle distance between two points.
+func haversineKM(a, b [2]float64) float64 {
+	const r = 6371.0
+	rad := math.Pi / 180
+	dLat, dLon := (b[0]-a[0])*rad, (b[1]-a[1])*rad
+	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(a[0]*rad)*math.Cos(b[0]*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * r * math.Asin(math.Min(1, math.Sqrt(h)))
+}
+
+// postcodeDistrict is the outward code of a normalised postcode.
+func postcodeDistrict(pc string) string {
+	d, _, _ := strings.Cut(pc, " ")
+	return d
 }
 
 // districtArea is the postcode area of a district: "TS1" -> "TS".

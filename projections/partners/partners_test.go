@@ -258,3 +258,52 @@ func TestStatsSurviveACheckpoint(t *testing.T) {
 		t.Errorf("org-a after restore: %+v, want 1 accepted, rate 1", after[1])
 	}
 }
+
+// TestSearchByPlace: a location's city and postcode district are found by
+// text; a postcode the directory has coordinates for ranks by distance;
+// one it has not ranks by district; a retired service is left out.
+func TestSearchByPlace(t *testing.T) {
+	m := partners.New()
+	loc := func(city, postcode string, lat, lon float64) []*pathwayv1.Location {
+		return []*pathwayv1.Location{{Name: "Hall", City: city, Postcode: postcode, Latitude: lat, Longitude: lon}}
+	}
+	apply(t, m,
+		ev{"partner", "org-a", 0, &pathwayv1.PartnerRegistered{Name: "Tees Friends"}},
+		ev{"service", "far", 0, &pathwayv1.ServiceRegistered{Details: &pathwayv1.ServiceDetails{PartnerId: "org-a", Name: "A far club",
+			Needs: []pathwayv1.Need{pathwayv1.Need_NEED_LONELINESS}, Locations: loc("Darlington", "DL1 1AA", 54.5235, -1.5530)}}},
+		ev{"service", "near", 0, &pathwayv1.ServiceRegistered{Details: &pathwayv1.ServiceDetails{PartnerId: "org-a", Name: "Z near club",
+			Needs: []pathwayv1.Need{pathwayv1.Need_NEED_LONELINESS}, Locations: loc("Middlesbrough", "TS1 3BA", 54.5742, -1.2350),
+			Eligibility: &pathwayv1.Eligibility{Description: "Carers of any age"}}}},
+		ev{"service", "mid", 0, &pathwayv1.ServiceRegistered{Details: &pathwayv1.ServiceDetails{PartnerId: "org-a", Name: "M mid club",
+			Needs: []pathwayv1.Need{pathwayv1.Need_NEED_LONELINESS}, Locations: loc("Stockton-on-Tees", "TS18 1AA", 54.5650, -1.3180)}}},
+		ev{"service", "gone", 0, &pathwayv1.ServiceRegistered{Details: &pathwayv1.ServiceDetails{PartnerId: "org-a", Name: "Gone club",
+			Needs: []pathwayv1.Need{pathwayv1.Need_NEED_LONELINESS}, Locations: loc("Middlesbrough", "TS1 2AB", 54.5750, -1.2360)}}},
+		ev{"service", "gone", time.Hour, &pathwayv1.ServiceRetired{Status: "defunct"}},
+	)
+	for _, c := range []struct {
+		name string
+		q    partners.Query
+		want string
+	}{
+		{"a city", partners.Query{Text: "middlesbrough"}, "[Z near club]"},
+		{"a postcode district", partners.Query{Text: "ts18"}, "[M mid club]"},
+		{"words from the eligibility and the partner", partners.Query{Text: "carers friends"}, "[Z near club]"},
+		{"by distance from a postcode with coordinates", partners.Query{Postcode: "TS1 3BA", District: "TS1"}, "[Z near club M mid club A far club]"},
+		{"by district from a postcode without", partners.Query{Postcode: "TS18 9ZZ", District: "TS18"}, "[M mid club Z near club A far club]"},
+		{"retired included when asked", partners.Query{Text: "gone", Retired: true}, "[Gone club]"},
+		{"retired left out", partners.Query{Text: "gone"}, "[]"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := fmt.Sprint(names(m.Search(c.q))); got != c.want {
+				t.Errorf("got %s, want %s", got, c.want)
+			}
+		})
+	}
+	got := m.Search(partners.Query{Postcode: "TS1 3BA", District: "TS1"})
+	if got[0].DistanceKM == nil || *got[0].DistanceKM != 0 || got[1].DistanceKM == nil || *got[1].DistanceKM < 5 || *got[1].DistanceKM > 6 {
+		t.Errorf("distances: got %v and %v, want 0 and about 5.4 km", got[0].DistanceKM, got[1].DistanceKM)
+	}
+	if m.Services["gone"].Retired != "defunct" {
+		t.Errorf("retired: got %q, want defunct", m.Services["gone"].Retired)
+	}
+}

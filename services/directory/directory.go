@@ -5,9 +5,11 @@
 package directory
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 
@@ -132,85 +134,166 @@ func (s *Service) SetCapacity(ctx context.Context, id, partnerID string, c pathw
 	})
 }
 
+// Import actions.
+const (
+	ActionCreated    = "created"
+	ActionUpdated    = "updated"
+	ActionUnchanged  = "unchanged"
+	ActionRetired    = "retired"
+	ActionReinstated = "reinstated"
+	ActionSkipped    = "skipped"
+)
+
 // ImportResult is what an import did with one record.
 type ImportResult struct {
-	Index     int    `json:"index"`
+	Index int `json:"index"`
+	// Path is where the record is in the file, as a JSON path.
+	Path      string `json:"path"`
 	HSDSID    string `json:"hsds_id,omitempty"`
 	ServiceID string `json:"service_id,omitempty"`
 	PartnerID string `json:"partner_id,omitempty"`
-	// Action is created, updated, unchanged or skipped.
+	// Action is created, updated, unchanged, retired (the record marks
+	// the service inactive or defunct), reinstated (active again after
+	// being retired) or skipped. For an organization published without
+	// services it is what happened to the partner.
 	Action string `json:"action"`
+	// Reason is every reason a record was skipped, in one line.
 	Reason string `json:"reason,omitempty"`
+	// Reasons are why the record was skipped, each at its JSON path.
+	Reasons []partner.Problem `json:"reasons,omitempty"`
+	// Dropped are parts of an imported record left out, each at its JSON
+	// path with its reason (a location outside the UK, a phone number
+	// that is not one).
+	Dropped []partner.Problem `json:"dropped,omitempty"`
 }
 
 // ImportReport sums up an import.
 type ImportReport struct {
-	Created   int            `json:"created"`
-	Updated   int            `json:"updated"`
-	Unchanged int            `json:"unchanged"`
-	Skipped   int            `json:"skipped"`
-	Partners  int            `json:"partners_created"`
-	Results   []ImportResult `json:"results"`
+	Created    int            `json:"created"`
+	Updated    int            `json:"updated"`
+	Unchanged  int            `json:"unchanged"`
+	Retired    int            `json:"retired"`
+	Reinstated int            `json:"reinstated"`
+	Skipped    int            `json:"skipped"`
+	Partners   int            `json:"partners_created"`
+	Results    []ImportResult `json:"results"`
 	// Sequence is the log position after the import.
 	Sequence uint64 `json:"sequence"`
 }
 
-// Import saves the partners and services of HSDS records. It is
-// idempotent: a record already in the directory as it is changes nothing
-// (unchanged); one that changed is updated. Records that cannot be
-// imported are skipped with their reason; progress, when not nil, is
-// called after each record. It stops at the first storage error.
+// Import saves the partners and services of Open Referral UK records
+// (partner.ParseHSDS). It is idempotent: a record already in the
+// directory as it is changes nothing (unchanged); one that changed is
+// updated. A record marked inactive or defunct retires its service
+// (ServiceRetired; one not in the directory is skipped, saying so), and
+// an active record of a retired service reinstates it. Records that
+// cannot be imported are skipped with every reason; progress, when not
+// nil, is called after each record. It stops at the first storage error.
 func (s *Service) Import(ctx context.Context, records []partner.Record, cmd events.Command, progress func(done, total int)) (ImportReport, error) {
 	rep := ImportReport{Results: make([]ImportResult, 0, len(records))}
 	seenPartner := map[string]bool{}
 	var last uint64
-	for i, rec := range records {
-		res := ImportResult{Index: rec.Index, HSDSID: rec.HSDSID, ServiceID: rec.ServiceID}
-		if rec.Skip != "" {
-			res.Action, res.Reason = "skipped", rec.Skip
-			res.ServiceID = ""
-		} else {
-			res.PartnerID = rec.Partner.GetHsdsOrganizationId()
-			if !seenPartner[res.PartnerID] {
-				saved, err := s.SavePartner(ctx, res.PartnerID, rec.Partner, cmd)
-				if err != nil {
-					if !errors.Is(err, partner.ErrInvalid) {
-						return rep, fmt.Errorf("import record %d: %w", rec.Index, err)
-					}
-					res.Action, res.Reason = "skipped", "organization: "+err.Error()
-				}
-				seenPartner[res.PartnerID] = true
-				if saved.Created {
-					rep.Partners++
-				}
-				last = max(last, saved.Sequence)
+	skip := func(res *ImportResult, path string, err error) {
+		msg := err.Error()
+		if ke, ok := errors.AsType[*kernel.Error](err); ok && len(ke.Fields) > 0 {
+			for _, f := range ke.Fields {
+				res.Reasons = append(res.Reasons, partner.Problem{Path: path + "." + f.Field, Reason: f.Reason})
 			}
-			if res.Action == "" {
-				saved, err := s.SaveService(ctx, rec.ServiceID, rec.Service, pathwayv1.CapacityStatus_CAPACITY_STATUS_UNSPECIFIED, cmd)
-				switch {
-				case errors.Is(err, partner.ErrInvalid), errors.Is(err, partner.ErrConflict):
-					res.Action, res.Reason = "skipped", err.Error()
-				case err != nil:
-					return rep, fmt.Errorf("import record %d: %w", rec.Index, err)
-				case saved.Created:
-					res.Action = "created"
-				case saved.Changed:
-					res.Action = "updated"
-				default:
-					res.Action = "unchanged"
-				}
-				last = max(last, saved.Sequence)
+		} else {
+			if ok {
+				msg = ke.Message
+			}
+			res.Reasons = append(res.Reasons, partner.Problem{Path: path, Reason: msg})
+		}
+		res.Action = ActionSkipped
+	}
+	for i, rec := range records {
+		res := ImportResult{Index: rec.Index, Path: rec.Path, HSDSID: rec.HSDSID, ServiceID: rec.ServiceID,
+			PartnerID: cmp.Or(rec.PartnerID, rec.Partner.GetHsdsOrganizationId(), rec.Service.GetPartnerId()), Reasons: rec.Reasons, Dropped: rec.Dropped}
+		if rec.Skip != "" {
+			res.Action, res.ServiceID = ActionSkipped, ""
+		}
+		// A service retired upstream that pathway never had is not added,
+		// nor its organization for it.
+		if res.Action == "" && rec.Retire != "" {
+			svc, err := LoadService(ctx, s.store, rec.ServiceID)
+			if err != nil {
+				return rep, fmt.Errorf("import record %d: %w", rec.Index, err)
+			}
+			if !svc.Exists() {
+				res.Action, res.ServiceID = ActionSkipped, ""
+				res.Reasons = append(res.Reasons, partner.Problem{Path: rec.Path + ".status", Reason: "is " + rec.Retire + " and the service is not in the directory: nothing to retire"})
 			}
 		}
+		if res.Action == "" && rec.Partner != nil && !seenPartner[res.PartnerID] {
+			saved, err := s.SavePartner(ctx, res.PartnerID, rec.Partner, cmd)
+			switch {
+			case errors.Is(err, partner.ErrInvalid):
+				skip(&res, rec.Path+".organization", err)
+			case err != nil:
+				return rep, fmt.Errorf("import record %d: %w", rec.Index, err)
+			}
+			seenPartner[res.PartnerID] = true
+			if saved.Created {
+				rep.Partners++
+			}
+			last = max(last, saved.Sequence)
+			if rec.Service == nil && res.Action == "" {
+				res.Action = ActionUnchanged
+				if saved.Created {
+					res.Action = ActionCreated
+				} else if saved.Changed {
+					res.Action = ActionUpdated
+				}
+			}
+		} else if res.Action == "" && rec.Service == nil {
+			res.Action = ActionUnchanged // the organization came earlier in the file
+		}
+		if res.Action == "" {
+			saved, err := s.SaveService(ctx, rec.ServiceID, rec.Service, pathwayv1.CapacityStatus_CAPACITY_STATUS_UNSPECIFIED, cmd)
+			switch {
+			case errors.Is(err, partner.ErrInvalid), errors.Is(err, partner.ErrConflict):
+				skip(&res, rec.Path, err)
+			case err != nil:
+				return rep, fmt.Errorf("import record %d: %w", rec.Index, err)
+			case saved.Created:
+				res.Action = ActionCreated
+			case saved.Changed:
+				res.Action = ActionUpdated
+			default:
+				res.Action = ActionUnchanged
+			}
+			last = max(last, saved.Sequence)
+		}
+		if res.Action != ActionSkipped && rec.Service != nil {
+			seq, action, err := s.importStatus(ctx, rec, cmd)
+			if err != nil {
+				return rep, fmt.Errorf("import record %d: %w", rec.Index, err)
+			}
+			if action != "" {
+				res.Action = action
+			}
+			last = max(last, seq)
+		}
 		switch res.Action {
-		case "created":
+		case ActionCreated:
 			rep.Created++
-		case "updated":
+		case ActionUpdated:
 			rep.Updated++
-		case "unchanged":
+		case ActionUnchanged:
 			rep.Unchanged++
-		case "skipped":
+		case ActionRetired:
+			rep.Retired++
+		case ActionReinstated:
+			rep.Reinstated++
+		case ActionSkipped:
 			rep.Skipped++
+			res.ServiceID = ""
+			parts := make([]string, len(res.Reasons))
+			for i, p := range res.Reasons {
+				parts[i] = p.String()
+			}
+			res.Reason = strings.Join(parts, "; ")
 		}
 		rep.Results = append(rep.Results, res)
 		if progress != nil {
@@ -219,4 +302,42 @@ func (s *Service) Import(ctx context.Context, records []partner.Record, cmd even
 	}
 	rep.Sequence = last
 	return rep, nil
+}
+
+// importStatus retires the service of a record marked inactive or
+// defunct, or reinstates a retired one marked active; the action is ""
+// when neither was needed.
+func (s *Service) importStatus(ctx context.Context, rec partner.Record, cmd events.Command) (uint64, string, error) {
+	action := ""
+	seq, err := s.store.Execute(ctx, cmd, func(tx *events.Tx) error {
+		action = ""
+		svc, err := events.Load(tx, aggregate.Service, rec.ServiceID)
+		if err != nil {
+			var retry *events.Retry
+			if errors.As(err, &retry) {
+				switch retry.Type {
+				case events.TypeOf(&pathwayv1.ServiceRetired{}):
+					action = ActionRetired
+				case events.TypeOf(&pathwayv1.ServiceReinstated{}):
+					action = ActionReinstated
+				}
+			}
+			return err
+		}
+		var evs []proto.Message
+		if rec.Retire != "" {
+			evs, err = svc.Retire(rec.Retire, "")
+			if len(evs) > 0 {
+				action = ActionRetired
+			}
+		} else {
+			evs, err = svc.Reinstate("")
+			if len(evs) > 0 {
+				action = ActionReinstated
+			}
+		}
+		tx.Emit(aggregate.Service.Aggregate(rec.ServiceID), evs...)
+		return err
+	})
+	return seq, action, err
 }

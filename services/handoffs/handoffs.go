@@ -143,7 +143,7 @@ func (s *Service) RequestHandoff(ctx context.Context, referralID string, in Hand
 			return handoff.ErrInvalid.WithFields(kernel.FieldError{Field: "service_id", Reason: "no such service in the directory"})
 		}
 		evs, err := handoff.Decide(handoff.Request{
-			Referral: ref, ServiceID: svc.ID(), PartnerID: svc.PartnerID(), ServiceActive: true, Capacity: svc.Capacity(),
+			Referral: ref, ServiceID: svc.ID(), PartnerID: svc.PartnerID(), ServiceActive: svc.Retired() == "", Capacity: svc.Capacity(),
 			ConfirmCapacity: in.ConfirmCapacity, Shared: in.Shared, Consent: in.Consent, Note: in.Note,
 			RespondBy: s.opts.Now().Add(s.opts.Deadline),
 		})

@@ -352,3 +352,73 @@ func TestInjectedIDs(t *testing.T) {
 		t.Errorf("handoff id %s, want the generator's %s", id, want)
 	}
 }
+
+// TestRetiredServiceRefusesHandoffs is issue 14's must-show: an import
+// that marks a service inactive retires it; the handoff already made to
+// it stays where it was, and a new one is refused. Marked active again,
+// it takes handoffs once more.
+func TestRetiredServiceRefusesHandoffs(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	open := w.handoff(t, w.assigned(t))
+	record := func(status string) []partner.Record {
+		recs, err := partner.ParseHSDS([]byte(`{"id": "walk-1", "name": "Walking group", "status": "` + status + `", "organization_id": "org-a",
+		  "attributes": [{"taxonomy_term": {"name": "Befriending"}}]}`))
+		if err != nil || len(recs) != 1 || recs[0].Skip != "" {
+			t.Fatalf("parse: got %+v, %v; want one record", recs, err)
+		}
+		return recs
+	}
+	rep, err := w.dir.Import(ctx, record("inactive"), staff, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Retired != 1 || rep.Results[0].Action != directory.ActionRetired {
+		t.Fatalf("import of an inactive record: got %+v, want the service retired", rep)
+	}
+	svc, err := directory.LoadService(ctx, w.store, w.service)
+	if err != nil || svc.Retired() != "inactive" {
+		t.Fatalf("service after the import: retired %q (%v), want inactive", svc.Retired(), err)
+	}
+	if got := w.types(t, open); got[len(got)-1] != "pathway.v1.HandoffRequested" {
+		t.Errorf("the open handoff: got events %v, want it still requested", got)
+	}
+	_, _, err = w.svc.RequestHandoff(ctx, w.assigned(t), handoffs.HandoffInput{ServiceID: w.service, Consent: true,
+		Shared: []pathwayv1.SharedField{pathwayv1.SharedField_SHARED_FIELD_GIVEN_NAME}}, staff)
+	if !errors.Is(err, handoff.ErrConflict) {
+		t.Fatalf("a handoff to the retired service: got %v, want handoff.ErrConflict", err)
+	}
+	// The same file again changes nothing.
+	if rep, err := w.dir.Import(ctx, record("inactive"), staff, nil); err != nil || rep.Unchanged != 1 {
+		t.Fatalf("the same import again: got %+v, %v; want unchanged", rep, err)
+	}
+	if rep, err := w.dir.Import(ctx, record("active"), staff, nil); err != nil || rep.Reinstated != 1 {
+		t.Fatalf("import of the record active again: got %+v, %v; want it reinstated", rep, err)
+	}
+	if _, _, err := w.svc.RequestHandoff(ctx, w.assigned(t), handoffs.HandoffInput{ServiceID: w.service, Consent: true,
+		Shared: []pathwayv1.SharedField{pathwayv1.SharedField_SHARED_FIELD_GIVEN_NAME}}, staff); err != nil {
+		t.Fatalf("a handoff to the reinstated service: got %v, want it requested", err)
+	}
+}
+
+// TestImportOfARetiredServiceNeverHeld: a record marked defunct for a
+// service pathway never had is skipped saying so, and adds neither the
+// service nor its organization.
+func TestImportOfARetiredServiceNeverHeld(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	recs, err := partner.ParseHSDS([]byte(`{"id": "gone-1", "name": "Old club", "status": "defunct", "organization": {"id": "org-new", "name": "New Org"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := w.dir.Import(ctx, recs, staff, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Skipped != 1 || rep.Partners != 0 || len(rep.Results[0].Reasons) != 1 || rep.Results[0].Reasons[0].Path != "$.status" {
+		t.Fatalf("got %+v, want the record skipped at $.status and no partner added", rep)
+	}
+	if p, err := directory.LoadPartner(ctx, w.store, "org-new"); err != nil || p.Exists() {
+		t.Errorf("partner org-new: exists %v (%v), want none", p.Exists(), err)
+	}
+}

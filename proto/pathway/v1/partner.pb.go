@@ -80,11 +80,13 @@ func (CapacityStatus) EnumDescriptor() ([]byte, []int) {
 
 // ContactPoint is how to reach an organisation or service.
 type ContactPoint struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	Phone         string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
-	Url           string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Email string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Phone string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	Url   string                 `protobuf:"bytes,4,opt,name=url,proto3" json:"url,omitempty"`
+	// Every phone number, validated; phone is the first one's number.
+	Phones        []*Phone `protobuf:"bytes,5,rep,name=phones,proto3" json:"phones,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -147,6 +149,235 @@ func (x *ContactPoint) GetUrl() string {
 	return ""
 }
 
+func (x *ContactPoint) GetPhones() []*Phone {
+	if x != nil {
+		return x.Phones
+	}
+	return nil
+}
+
+// Phone is a published phone number of an organisation, service,
+// location or contact (HSDS phone).
+type Phone struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// E.164, e.g. +441234234567.
+	Number string `protobuf:"bytes,1,opt,name=number,proto3" json:"number,omitempty"`
+	// Extension digits, when there is one.
+	Extension string `protobuf:"bytes,2,opt,name=extension,proto3" json:"extension,omitempty"`
+	// HSDS phone type: voice, fax, text, cell, video, pager, textphone.
+	Type        string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	Description string `protobuf:"bytes,4,opt,name=description,proto3" json:"description,omitempty"`
+	// Languages the line is answered in, by name.
+	Languages     []string `protobuf:"bytes,5,rep,name=languages,proto3" json:"languages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Phone) Reset() {
+	*x = Phone{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Phone) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Phone) ProtoMessage() {}
+
+func (x *Phone) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Phone.ProtoReflect.Descriptor instead.
+func (*Phone) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Phone) GetNumber() string {
+	if x != nil {
+		return x.Number
+	}
+	return ""
+}
+
+func (x *Phone) GetExtension() string {
+	if x != nil {
+		return x.Extension
+	}
+	return ""
+}
+
+func (x *Phone) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Phone) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Phone) GetLanguages() []string {
+	if x != nil {
+		return x.Languages
+	}
+	return nil
+}
+
+// Contact is a named contact of a service (HSDS contact): a member of the
+// partner's staff in their role, as the directory publishes them.
+type Contact struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Title         string                 `protobuf:"bytes,2,opt,name=title,proto3" json:"title,omitempty"`
+	Department    string                 `protobuf:"bytes,3,opt,name=department,proto3" json:"department,omitempty"`
+	Email         string                 `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	Phones        []*Phone               `protobuf:"bytes,5,rep,name=phones,proto3" json:"phones,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Contact) Reset() {
+	*x = Contact{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Contact) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Contact) ProtoMessage() {}
+
+func (x *Contact) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Contact.ProtoReflect.Descriptor instead.
+func (*Contact) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Contact) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Contact) GetTitle() string {
+	if x != nil {
+		return x.Title
+	}
+	return ""
+}
+
+func (x *Contact) GetDepartment() string {
+	if x != nil {
+		return x.Department
+	}
+	return ""
+}
+
+func (x *Contact) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Contact) GetPhones() []*Phone {
+	if x != nil {
+		return x.Phones
+	}
+	return nil
+}
+
+// OrganizationIdentifier is a registration of an organisation in a scheme
+// (HSDS organization_identifier), e.g. GB-CHC charity or GB-COH company.
+type OrganizationIdentifier struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Scheme        string                 `protobuf:"bytes,1,opt,name=scheme,proto3" json:"scheme,omitempty"`
+	Type          string                 `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Identifier    string                 `protobuf:"bytes,3,opt,name=identifier,proto3" json:"identifier,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OrganizationIdentifier) Reset() {
+	*x = OrganizationIdentifier{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OrganizationIdentifier) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OrganizationIdentifier) ProtoMessage() {}
+
+func (x *OrganizationIdentifier) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OrganizationIdentifier.ProtoReflect.Descriptor instead.
+func (*OrganizationIdentifier) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *OrganizationIdentifier) GetScheme() string {
+	if x != nil {
+		return x.Scheme
+	}
+	return ""
+}
+
+func (x *OrganizationIdentifier) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *OrganizationIdentifier) GetIdentifier() string {
+	if x != nil {
+		return x.Identifier
+	}
+	return ""
+}
+
 // PartnerRegistered adds a VCSE partner organisation.
 type PartnerRegistered struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -156,14 +387,15 @@ type PartnerRegistered struct {
 	HsdsOrganizationId string        `protobuf:"bytes,3,opt,name=hsds_organization_id,json=hsdsOrganizationId,proto3" json:"hsds_organization_id,omitempty"`
 	Contact            *ContactPoint `protobuf:"bytes,4,opt,name=contact,proto3" json:"contact,omitempty"`
 	// Charity or company number, when there is one.
-	RegistrationNumber string `protobuf:"bytes,5,opt,name=registration_number,json=registrationNumber,proto3" json:"registration_number,omitempty"`
+	RegistrationNumber string                    `protobuf:"bytes,5,opt,name=registration_number,json=registrationNumber,proto3" json:"registration_number,omitempty"`
+	Identifiers        []*OrganizationIdentifier `protobuf:"bytes,6,rep,name=identifiers,proto3" json:"identifiers,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
 
 func (x *PartnerRegistered) Reset() {
 	*x = PartnerRegistered{}
-	mi := &file_pathway_v1_partner_proto_msgTypes[1]
+	mi := &file_pathway_v1_partner_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -175,7 +407,7 @@ func (x *PartnerRegistered) String() string {
 func (*PartnerRegistered) ProtoMessage() {}
 
 func (x *PartnerRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_pathway_v1_partner_proto_msgTypes[1]
+	mi := &file_pathway_v1_partner_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -188,7 +420,7 @@ func (x *PartnerRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartnerRegistered.ProtoReflect.Descriptor instead.
 func (*PartnerRegistered) Descriptor() ([]byte, []int) {
-	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{1}
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PartnerRegistered) GetName() string {
@@ -226,21 +458,29 @@ func (x *PartnerRegistered) GetRegistrationNumber() string {
 	return ""
 }
 
+func (x *PartnerRegistered) GetIdentifiers() []*OrganizationIdentifier {
+	if x != nil {
+		return x.Identifiers
+	}
+	return nil
+}
+
 // PartnerUpdated replaces a partner's details.
 type PartnerUpdated struct {
-	state              protoimpl.MessageState `protogen:"open.v1"`
-	Name               string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Description        string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	HsdsOrganizationId string                 `protobuf:"bytes,3,opt,name=hsds_organization_id,json=hsdsOrganizationId,proto3" json:"hsds_organization_id,omitempty"`
-	Contact            *ContactPoint          `protobuf:"bytes,4,opt,name=contact,proto3" json:"contact,omitempty"`
-	RegistrationNumber string                 `protobuf:"bytes,5,opt,name=registration_number,json=registrationNumber,proto3" json:"registration_number,omitempty"`
+	state              protoimpl.MessageState    `protogen:"open.v1"`
+	Name               string                    `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description        string                    `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	HsdsOrganizationId string                    `protobuf:"bytes,3,opt,name=hsds_organization_id,json=hsdsOrganizationId,proto3" json:"hsds_organization_id,omitempty"`
+	Contact            *ContactPoint             `protobuf:"bytes,4,opt,name=contact,proto3" json:"contact,omitempty"`
+	RegistrationNumber string                    `protobuf:"bytes,5,opt,name=registration_number,json=registrationNumber,proto3" json:"registration_number,omitempty"`
+	Identifiers        []*OrganizationIdentifier `protobuf:"bytes,6,rep,name=identifiers,proto3" json:"identifiers,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
 
 func (x *PartnerUpdated) Reset() {
 	*x = PartnerUpdated{}
-	mi := &file_pathway_v1_partner_proto_msgTypes[2]
+	mi := &file_pathway_v1_partner_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -252,7 +492,7 @@ func (x *PartnerUpdated) String() string {
 func (*PartnerUpdated) ProtoMessage() {}
 
 func (x *PartnerUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_pathway_v1_partner_proto_msgTypes[2]
+	mi := &file_pathway_v1_partner_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -265,7 +505,7 @@ func (x *PartnerUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartnerUpdated.ProtoReflect.Descriptor instead.
 func (*PartnerUpdated) Descriptor() ([]byte, []int) {
-	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{2}
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PartnerUpdated) GetName() string {
@@ -303,6 +543,13 @@ func (x *PartnerUpdated) GetRegistrationNumber() string {
 	return ""
 }
 
+func (x *PartnerUpdated) GetIdentifiers() []*OrganizationIdentifier {
+	if x != nil {
+		return x.Identifiers
+	}
+	return nil
+}
+
 // Eligibility is who a service is for.
 type Eligibility struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -318,7 +565,7 @@ type Eligibility struct {
 
 func (x *Eligibility) Reset() {
 	*x = Eligibility{}
-	mi := &file_pathway_v1_partner_proto_msgTypes[3]
+	mi := &file_pathway_v1_partner_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -330,7 +577,7 @@ func (x *Eligibility) String() string {
 func (*Eligibility) ProtoMessage() {}
 
 func (x *Eligibility) ProtoReflect() protoreflect.Message {
-	mi := &file_pathway_v1_partner_proto_msgTypes[3]
+	mi := &file_pathway_v1_partner_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -343,7 +590,7 @@ func (x *Eligibility) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Eligibility.ProtoReflect.Descriptor instead.
 func (*Eligibility) Descriptor() ([]byte, []int) {
-	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{3}
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Eligibility) GetMinAge() uint32 {
@@ -376,19 +623,41 @@ func (x *Eligibility) GetDescription() string {
 
 // Location is where a service is delivered.
 type Location struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
-	Postcode      string                 `protobuf:"bytes,3,opt,name=postcode,proto3" json:"postcode,omitempty"`
-	Latitude      float64                `protobuf:"fixed64,4,opt,name=latitude,proto3" json:"latitude,omitempty"`
-	Longitude     float64                `protobuf:"fixed64,5,opt,name=longitude,proto3" json:"longitude,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Name      string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Address   string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Postcode  string                 `protobuf:"bytes,3,opt,name=postcode,proto3" json:"postcode,omitempty"`
+	Latitude  float64                `protobuf:"fixed64,4,opt,name=latitude,proto3" json:"latitude,omitempty"`
+	Longitude float64                `protobuf:"fixed64,5,opt,name=longitude,proto3" json:"longitude,omitempty"`
+	// address is the physical address's first line (HSDS address_1);
+	// address_2 and city follow it. Before these fields, address held
+	// "address_1, city".
+	Address_2 string `protobuf:"bytes,6,opt,name=address_2,json=address2,proto3" json:"address_2,omitempty"`
+	City      string `protobuf:"bytes,7,opt,name=city,proto3" json:"city,omitempty"`
+	Region    string `protobuf:"bytes,8,opt,name=region,proto3" json:"region,omitempty"`
+	// ISO 3166-1 alpha-2, e.g. GB.
+	Country     string `protobuf:"bytes,9,opt,name=country,proto3" json:"country,omitempty"`
+	Description string `protobuf:"bytes,10,opt,name=description,proto3" json:"description,omitempty"`
+	// The HSDS location id.
+	HsdsLocationId string `protobuf:"bytes,11,opt,name=hsds_location_id,json=hsdsLocationId,proto3" json:"hsds_location_id,omitempty"`
+	// HSDS location_type: physical, postal or virtual.
+	LocationType string `protobuf:"bytes,12,opt,name=location_type,json=locationType,proto3" json:"location_type,omitempty"`
+	// The address to write to, when the location gives one apart from
+	// where it is (HSDS address_type postal); never used as the place.
+	PostalAddress *Address         `protobuf:"bytes,13,opt,name=postal_address,json=postalAddress,proto3" json:"postal_address,omitempty"`
+	Accessibility []*Accessibility `protobuf:"bytes,14,rep,name=accessibility,proto3" json:"accessibility,omitempty"`
+	// When the service runs at this location.
+	Schedules      []*Schedule `protobuf:"bytes,15,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	Languages      []*Language `protobuf:"bytes,16,rep,name=languages,proto3" json:"languages,omitempty"`
+	Transportation string      `protobuf:"bytes,17,opt,name=transportation,proto3" json:"transportation,omitempty"`
+	Phones         []*Phone    `protobuf:"bytes,18,rep,name=phones,proto3" json:"phones,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Location) Reset() {
 	*x = Location{}
-	mi := &file_pathway_v1_partner_proto_msgTypes[4]
+	mi := &file_pathway_v1_partner_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -400,7 +669,7 @@ func (x *Location) String() string {
 func (*Location) ProtoMessage() {}
 
 func (x *Location) ProtoReflect() protoreflect.Message {
-	mi := &file_pathway_v1_partner_proto_msgTypes[4]
+	mi := &file_pathway_v1_partner_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -413,7 +682,7 @@ func (x *Location) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Location.ProtoReflect.Descriptor instead.
 func (*Location) Descriptor() ([]byte, []int) {
-	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{4}
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Location) GetName() string {
@@ -451,6 +720,536 @@ func (x *Location) GetLongitude() float64 {
 	return 0
 }
 
+func (x *Location) GetAddress_2() string {
+	if x != nil {
+		return x.Address_2
+	}
+	return ""
+}
+
+func (x *Location) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
+func (x *Location) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Location) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *Location) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Location) GetHsdsLocationId() string {
+	if x != nil {
+		return x.HsdsLocationId
+	}
+	return ""
+}
+
+func (x *Location) GetLocationType() string {
+	if x != nil {
+		return x.LocationType
+	}
+	return ""
+}
+
+func (x *Location) GetPostalAddress() *Address {
+	if x != nil {
+		return x.PostalAddress
+	}
+	return nil
+}
+
+func (x *Location) GetAccessibility() []*Accessibility {
+	if x != nil {
+		return x.Accessibility
+	}
+	return nil
+}
+
+func (x *Location) GetSchedules() []*Schedule {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
+}
+
+func (x *Location) GetLanguages() []*Language {
+	if x != nil {
+		return x.Languages
+	}
+	return nil
+}
+
+func (x *Location) GetTransportation() string {
+	if x != nil {
+		return x.Transportation
+	}
+	return ""
+}
+
+func (x *Location) GetPhones() []*Phone {
+	if x != nil {
+		return x.Phones
+	}
+	return nil
+}
+
+// Address is a postal address (HSDS address).
+type Address struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address_1     string                 `protobuf:"bytes,1,opt,name=address_1,json=address1,proto3" json:"address_1,omitempty"`
+	Address_2     string                 `protobuf:"bytes,2,opt,name=address_2,json=address2,proto3" json:"address_2,omitempty"`
+	City          string                 `protobuf:"bytes,3,opt,name=city,proto3" json:"city,omitempty"`
+	Region        string                 `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
+	Postcode      string                 `protobuf:"bytes,5,opt,name=postcode,proto3" json:"postcode,omitempty"`
+	Country       string                 `protobuf:"bytes,6,opt,name=country,proto3" json:"country,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Address) Reset() {
+	*x = Address{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Address) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Address) ProtoMessage() {}
+
+func (x *Address) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Address.ProtoReflect.Descriptor instead.
+func (*Address) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Address) GetAddress_1() string {
+	if x != nil {
+		return x.Address_1
+	}
+	return ""
+}
+
+func (x *Address) GetAddress_2() string {
+	if x != nil {
+		return x.Address_2
+	}
+	return ""
+}
+
+func (x *Address) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
+func (x *Address) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Address) GetPostcode() string {
+	if x != nil {
+		return x.Postcode
+	}
+	return ""
+}
+
+func (x *Address) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+// Accessibility is what a location offers for access (HSDS
+// accessibility): step-free access, hearing loops, and so on.
+type Accessibility struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Description   string                 `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
+	Details       string                 `protobuf:"bytes,2,opt,name=details,proto3" json:"details,omitempty"`
+	Url           string                 `protobuf:"bytes,3,opt,name=url,proto3" json:"url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Accessibility) Reset() {
+	*x = Accessibility{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Accessibility) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Accessibility) ProtoMessage() {}
+
+func (x *Accessibility) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Accessibility.ProtoReflect.Descriptor instead.
+func (*Accessibility) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Accessibility) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Accessibility) GetDetails() string {
+	if x != nil {
+		return x.Details
+	}
+	return ""
+}
+
+func (x *Accessibility) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+// Language is a language a service is offered in (HSDS language).
+type Language struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// ISO 639 code, e.g. "ur".
+	Code          string `protobuf:"bytes,2,opt,name=code,proto3" json:"code,omitempty"`
+	Note          string `protobuf:"bytes,3,opt,name=note,proto3" json:"note,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Language) Reset() {
+	*x = Language{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Language) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Language) ProtoMessage() {}
+
+func (x *Language) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Language.ProtoReflect.Descriptor instead.
+func (*Language) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Language) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Language) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Language) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+// Schedule is when a service runs (HSDS schedule, after iCalendar's
+// RRULE): regular sessions on days, at times, between dates.
+type Schedule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// WEEKLY or MONTHLY; empty with only a description.
+	Freq string `protobuf:"bytes,1,opt,name=freq,proto3" json:"freq,omitempty"`
+	// Every interval weeks or months; 0 means 1.
+	Interval uint32 `protobuf:"varint,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	// Days as iCalendar names: MO TU WE TH FR SA SU, for a monthly rule
+	// with an ordinal (1MO: the first Monday, -1FR: the last Friday).
+	Byday []string `protobuf:"bytes,3,rep,name=byday,proto3" json:"byday,omitempty"`
+	// Days of the month, 1 to 31 (-1 the last).
+	Bymonthday []int32 `protobuf:"varint,4,rep,packed,name=bymonthday,proto3" json:"bymonthday,omitempty"`
+	// Local times, HH:MM.
+	OpensAt  string `protobuf:"bytes,5,opt,name=opens_at,json=opensAt,proto3" json:"opens_at,omitempty"`
+	ClosesAt string `protobuf:"bytes,6,opt,name=closes_at,json=closesAt,proto3" json:"closes_at,omitempty"`
+	// Dates, YYYY-MM-DD, between which it holds.
+	ValidFrom   string `protobuf:"bytes,7,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	ValidTo     string `protobuf:"bytes,8,opt,name=valid_to,json=validTo,proto3" json:"valid_to,omitempty"`
+	Description string `protobuf:"bytes,9,opt,name=description,proto3" json:"description,omitempty"`
+	Notes       string `protobuf:"bytes,10,opt,name=notes,proto3" json:"notes,omitempty"`
+	// How people attend: in person, online, by phone.
+	AttendingType string `protobuf:"bytes,11,opt,name=attending_type,json=attendingType,proto3" json:"attending_type,omitempty"`
+	ScheduleLink  string `protobuf:"bytes,12,opt,name=schedule_link,json=scheduleLink,proto3" json:"schedule_link,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Schedule) Reset() {
+	*x = Schedule{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Schedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Schedule) ProtoMessage() {}
+
+func (x *Schedule) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
+func (*Schedule) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Schedule) GetFreq() string {
+	if x != nil {
+		return x.Freq
+	}
+	return ""
+}
+
+func (x *Schedule) GetInterval() uint32 {
+	if x != nil {
+		return x.Interval
+	}
+	return 0
+}
+
+func (x *Schedule) GetByday() []string {
+	if x != nil {
+		return x.Byday
+	}
+	return nil
+}
+
+func (x *Schedule) GetBymonthday() []int32 {
+	if x != nil {
+		return x.Bymonthday
+	}
+	return nil
+}
+
+func (x *Schedule) GetOpensAt() string {
+	if x != nil {
+		return x.OpensAt
+	}
+	return ""
+}
+
+func (x *Schedule) GetClosesAt() string {
+	if x != nil {
+		return x.ClosesAt
+	}
+	return ""
+}
+
+func (x *Schedule) GetValidFrom() string {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return ""
+}
+
+func (x *Schedule) GetValidTo() string {
+	if x != nil {
+		return x.ValidTo
+	}
+	return ""
+}
+
+func (x *Schedule) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Schedule) GetNotes() string {
+	if x != nil {
+		return x.Notes
+	}
+	return ""
+}
+
+func (x *Schedule) GetAttendingType() string {
+	if x != nil {
+		return x.AttendingType
+	}
+	return ""
+}
+
+func (x *Schedule) GetScheduleLink() string {
+	if x != nil {
+		return x.ScheduleLink
+	}
+	return ""
+}
+
+// CostOption is a price of a service (HSDS cost_option).
+type CostOption struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Who or what the price is for, e.g. "Under 18s and Over 60s".
+	Option string `protobuf:"bytes,1,opt,name=option,proto3" json:"option,omitempty"`
+	// Decimal amount as published, e.g. "35" or "2.50"; empty when none is given.
+	Amount string `protobuf:"bytes,2,opt,name=amount,proto3" json:"amount,omitempty"`
+	// ISO 4217, e.g. GBP.
+	Currency          string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	AmountDescription string `protobuf:"bytes,4,opt,name=amount_description,json=amountDescription,proto3" json:"amount_description,omitempty"`
+	ValidFrom         string `protobuf:"bytes,5,opt,name=valid_from,json=validFrom,proto3" json:"valid_from,omitempty"`
+	ValidTo           string `protobuf:"bytes,6,opt,name=valid_to,json=validTo,proto3" json:"valid_to,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *CostOption) Reset() {
+	*x = CostOption{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CostOption) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CostOption) ProtoMessage() {}
+
+func (x *CostOption) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CostOption.ProtoReflect.Descriptor instead.
+func (*CostOption) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CostOption) GetOption() string {
+	if x != nil {
+		return x.Option
+	}
+	return ""
+}
+
+func (x *CostOption) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *CostOption) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *CostOption) GetAmountDescription() string {
+	if x != nil {
+		return x.AmountDescription
+	}
+	return ""
+}
+
+func (x *CostOption) GetValidFrom() string {
+	if x != nil {
+		return x.ValidFrom
+	}
+	return ""
+}
+
+func (x *CostOption) GetValidTo() string {
+	if x != nil {
+		return x.ValidTo
+	}
+	return ""
+}
+
 // ServiceDetails are the directory fields of a service.
 type ServiceDetails struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -465,13 +1264,35 @@ type ServiceDetails struct {
 	Contact       *ContactPoint `protobuf:"bytes,8,opt,name=contact,proto3" json:"contact,omitempty"`
 	// HSDS service id, for idempotent imports.
 	HsdsServiceId string `protobuf:"bytes,9,opt,name=hsds_service_id,json=hsdsServiceId,proto3" json:"hsds_service_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AlternateName string `protobuf:"bytes,10,opt,name=alternate_name,json=alternateName,proto3" json:"alternate_name,omitempty"`
+	// When the service runs, wherever it runs (each location may have its
+	// own too).
+	Schedules []*Schedule `protobuf:"bytes,11,rep,name=schedules,proto3" json:"schedules,omitempty"`
+	Languages []*Language `protobuf:"bytes,12,rep,name=languages,proto3" json:"languages,omitempty"`
+	// Whether and what it costs, in words (HSDS fees_description).
+	FeesDescription string        `protobuf:"bytes,13,opt,name=fees_description,json=feesDescription,proto3" json:"fees_description,omitempty"`
+	CostOptions     []*CostOption `protobuf:"bytes,14,rep,name=cost_options,json=costOptions,proto3" json:"cost_options,omitempty"`
+	// How to apply or be referred (HSDS application_process).
+	ApplicationProcess     string `protobuf:"bytes,15,opt,name=application_process,json=applicationProcess,proto3" json:"application_process,omitempty"`
+	InterpretationServices string `protobuf:"bytes,16,opt,name=interpretation_services,json=interpretationServices,proto3" json:"interpretation_services,omitempty"`
+	WaitTime               string `protobuf:"bytes,17,opt,name=wait_time,json=waitTime,proto3" json:"wait_time,omitempty"`
+	// A notice from the provider, e.g. "sessions have moved online".
+	Alert string `protobuf:"bytes,18,opt,name=alert,proto3" json:"alert,omitempty"`
+	// Areas served in the directory's own words (HSDS service_area names
+	// and descriptions); the postcode districts among them are in
+	// eligibility.postcode_districts.
+	ServiceAreas []string `protobuf:"bytes,19,rep,name=service_areas,json=serviceAreas,proto3" json:"service_areas,omitempty"`
+	// Named contacts; contact (field 8) is the service's own.
+	Contacts []*Contact `protobuf:"bytes,20,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	// Documents a person must bring (HSDS required_documents).
+	RequiredDocuments []string `protobuf:"bytes,21,rep,name=required_documents,json=requiredDocuments,proto3" json:"required_documents,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ServiceDetails) Reset() {
 	*x = ServiceDetails{}
-	mi := &file_pathway_v1_partner_proto_msgTypes[5]
+	mi := &file_pathway_v1_partner_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +1304,7 @@ func (x *ServiceDetails) String() string {
 func (*ServiceDetails) ProtoMessage() {}
 
 func (x *ServiceDetails) ProtoReflect() protoreflect.Message {
-	mi := &file_pathway_v1_partner_proto_msgTypes[5]
+	mi := &file_pathway_v1_partner_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +1317,7 @@ func (x *ServiceDetails) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceDetails.ProtoReflect.Descriptor instead.
 func (*ServiceDetails) Descriptor() ([]byte, []int) {
-	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{5}
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ServiceDetails) GetPartnerId() string {
@@ -562,6 +1383,90 @@ func (x *ServiceDetails) GetHsdsServiceId() string {
 	return ""
 }
 
+func (x *ServiceDetails) GetAlternateName() string {
+	if x != nil {
+		return x.AlternateName
+	}
+	return ""
+}
+
+func (x *ServiceDetails) GetSchedules() []*Schedule {
+	if x != nil {
+		return x.Schedules
+	}
+	return nil
+}
+
+func (x *ServiceDetails) GetLanguages() []*Language {
+	if x != nil {
+		return x.Languages
+	}
+	return nil
+}
+
+func (x *ServiceDetails) GetFeesDescription() string {
+	if x != nil {
+		return x.FeesDescription
+	}
+	return ""
+}
+
+func (x *ServiceDetails) GetCostOptions() []*CostOption {
+	if x != nil {
+		return x.CostOptions
+	}
+	return nil
+}
+
+func (x *ServiceDetails) GetApplicationProcess() string {
+	if x != nil {
+		return x.ApplicationProcess
+	}
+	return ""
+}
+
+func (x *ServiceDetails) GetInterpretationServices() string {
+	if x != nil {
+		return x.InterpretationServices
+	}
+	return ""
+}
+
+func (x *ServiceDetails) GetWaitTime() string {
+	if x != nil {
+		return x.WaitTime
+	}
+	return ""
+}
+
+func (x *ServiceDetails) GetAlert() string {
+	if x != nil {
+		return x.Alert
+	}
+	return ""
+}
+
+func (x *ServiceDetails) GetServiceAreas() []string {
+	if x != nil {
+		return x.ServiceAreas
+	}
+	return nil
+}
+
+func (x *ServiceDetails) GetContacts() []*Contact {
+	if x != nil {
+		return x.Contacts
+	}
+	return nil
+}
+
+func (x *ServiceDetails) GetRequiredDocuments() []string {
+	if x != nil {
+		return x.RequiredDocuments
+	}
+	return nil
+}
+
 // ServiceRegistered adds a service to the directory.
 type ServiceRegistered struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -573,7 +1478,7 @@ type ServiceRegistered struct {
 
 func (x *ServiceRegistered) Reset() {
 	*x = ServiceRegistered{}
-	mi := &file_pathway_v1_partner_proto_msgTypes[6]
+	mi := &file_pathway_v1_partner_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +1490,7 @@ func (x *ServiceRegistered) String() string {
 func (*ServiceRegistered) ProtoMessage() {}
 
 func (x *ServiceRegistered) ProtoReflect() protoreflect.Message {
-	mi := &file_pathway_v1_partner_proto_msgTypes[6]
+	mi := &file_pathway_v1_partner_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +1503,7 @@ func (x *ServiceRegistered) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceRegistered.ProtoReflect.Descriptor instead.
 func (*ServiceRegistered) Descriptor() ([]byte, []int) {
-	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{6}
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ServiceRegistered) GetDetails() *ServiceDetails {
@@ -625,7 +1530,7 @@ type ServiceUpdated struct {
 
 func (x *ServiceUpdated) Reset() {
 	*x = ServiceUpdated{}
-	mi := &file_pathway_v1_partner_proto_msgTypes[7]
+	mi := &file_pathway_v1_partner_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +1542,7 @@ func (x *ServiceUpdated) String() string {
 func (*ServiceUpdated) ProtoMessage() {}
 
 func (x *ServiceUpdated) ProtoReflect() protoreflect.Message {
-	mi := &file_pathway_v1_partner_proto_msgTypes[7]
+	mi := &file_pathway_v1_partner_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +1555,7 @@ func (x *ServiceUpdated) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceUpdated.ProtoReflect.Descriptor instead.
 func (*ServiceUpdated) Descriptor() ([]byte, []int) {
-	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{7}
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ServiceUpdated) GetDetails() *ServiceDetails {
@@ -672,7 +1577,7 @@ type ServiceCapacityChanged struct {
 
 func (x *ServiceCapacityChanged) Reset() {
 	*x = ServiceCapacityChanged{}
-	mi := &file_pathway_v1_partner_proto_msgTypes[8]
+	mi := &file_pathway_v1_partner_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -684,7 +1589,7 @@ func (x *ServiceCapacityChanged) String() string {
 func (*ServiceCapacityChanged) ProtoMessage() {}
 
 func (x *ServiceCapacityChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_pathway_v1_partner_proto_msgTypes[8]
+	mi := &file_pathway_v1_partner_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -697,7 +1602,7 @@ func (x *ServiceCapacityChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServiceCapacityChanged.ProtoReflect.Descriptor instead.
 func (*ServiceCapacityChanged) Descriptor() ([]byte, []int) {
-	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{8}
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ServiceCapacityChanged) GetStatus() CapacityStatus {
@@ -721,40 +1626,221 @@ func (x *ServiceCapacityChanged) GetNote() string {
 	return ""
 }
 
+// ServiceRetired takes a service out of the directory: its directory
+// marks it inactive or defunct. Its handoffs stay as they are; new ones
+// are refused until it is reinstated.
+type ServiceRetired struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HSDS status that retired it: inactive or defunct.
+	Status string `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	// Why, when a person retired it rather than an import.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceRetired) Reset() {
+	*x = ServiceRetired{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceRetired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceRetired) ProtoMessage() {}
+
+func (x *ServiceRetired) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceRetired.ProtoReflect.Descriptor instead.
+func (*ServiceRetired) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ServiceRetired) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *ServiceRetired) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ServiceReinstated returns a retired service to the directory: its
+// directory marks it active again.
+type ServiceReinstated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceReinstated) Reset() {
+	*x = ServiceReinstated{}
+	mi := &file_pathway_v1_partner_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceReinstated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceReinstated) ProtoMessage() {}
+
+func (x *ServiceReinstated) ProtoReflect() protoreflect.Message {
+	mi := &file_pathway_v1_partner_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceReinstated.ProtoReflect.Descriptor instead.
+func (*ServiceReinstated) Descriptor() ([]byte, []int) {
+	return file_pathway_v1_partner_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ServiceReinstated) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_pathway_v1_partner_proto protoreflect.FileDescriptor
 
 const file_pathway_v1_partner_proto_rawDesc = "" +
 	"\n" +
 	"\x18pathway/v1/partner.proto\x12\n" +
-	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x17pathway/v1/common.proto\"x\n" +
+	"pathway.v1\x1a\x1fpathway/v1/classification.proto\x1a\x17pathway/v1/common.proto\"\xa9\x01\n" +
 	"\fContactPoint\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12\x1a\n" +
 	"\x05email\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x05email\x12\x1a\n" +
 	"\x05phone\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x05phone\x12\x16\n" +
-	"\x03url\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\x03url\"\xf8\x01\n" +
+	"\x03url\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\x03url\x12/\n" +
+	"\x06phones\x18\x05 \x03(\v2\x11.pathway.v1.PhoneB\x04\x88\xb5\x18\x01R\x06phones\"\xaf\x01\n" +
+	"\x05Phone\x12\x1c\n" +
+	"\x06number\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x06number\x12\"\n" +
+	"\textension\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\textension\x12\x18\n" +
+	"\x04type\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x04type\x12&\n" +
+	"\vdescription\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\x12\"\n" +
+	"\tlanguages\x18\x05 \x03(\tB\x04\x88\xb5\x18\x01R\tlanguages\"\xb2\x01\n" +
+	"\aContact\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x06R\x04name\x12\x1a\n" +
+	"\x05title\x18\x02 \x01(\tB\x04\x88\xb5\x18\x06R\x05title\x12$\n" +
+	"\n" +
+	"department\x18\x03 \x01(\tB\x04\x88\xb5\x18\x06R\n" +
+	"department\x12\x1a\n" +
+	"\x05email\x18\x04 \x01(\tB\x04\x88\xb5\x18\x06R\x05email\x12/\n" +
+	"\x06phones\x18\x05 \x03(\v2\x11.pathway.v1.PhoneB\x04\x88\xb5\x18\x06R\x06phones\"v\n" +
+	"\x16OrganizationIdentifier\x12\x1c\n" +
+	"\x06scheme\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x06scheme\x12\x18\n" +
+	"\x04type\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x04type\x12$\n" +
+	"\n" +
+	"identifier\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\n" +
+	"identifier\"\xc4\x02\n" +
 	"\x11PartnerRegistered\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12&\n" +
 	"\vdescription\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\x126\n" +
 	"\x14hsds_organization_id\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x12hsdsOrganizationId\x122\n" +
 	"\acontact\x18\x04 \x01(\v2\x18.pathway.v1.ContactPointR\acontact\x125\n" +
-	"\x13registration_number\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\x12registrationNumber\"\xf5\x01\n" +
+	"\x13registration_number\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\x12registrationNumber\x12J\n" +
+	"\videntifiers\x18\x06 \x03(\v2\".pathway.v1.OrganizationIdentifierB\x04\x88\xb5\x18\x01R\videntifiers\"\xc1\x02\n" +
 	"\x0ePartnerUpdated\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12&\n" +
 	"\vdescription\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\x126\n" +
 	"\x14hsds_organization_id\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x12hsdsOrganizationId\x122\n" +
 	"\acontact\x18\x04 \x01(\v2\x18.pathway.v1.ContactPointR\acontact\x125\n" +
-	"\x13registration_number\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\x12registrationNumber\"\xa8\x01\n" +
+	"\x13registration_number\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\x12registrationNumber\x12J\n" +
+	"\videntifiers\x18\x06 \x03(\v2\".pathway.v1.OrganizationIdentifierB\x04\x88\xb5\x18\x01R\videntifiers\"\xa8\x01\n" +
 	"\vEligibility\x12\x1d\n" +
 	"\amin_age\x18\x01 \x01(\rB\x04\x88\xb5\x18\x01R\x06minAge\x12\x1d\n" +
 	"\amax_age\x18\x02 \x01(\rB\x04\x88\xb5\x18\x01R\x06maxAge\x123\n" +
 	"\x12postcode_districts\x18\x03 \x03(\tB\x04\x88\xb5\x18\x01R\x11postcodeDistricts\x12&\n" +
-	"\vdescription\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\"\xac\x01\n" +
+	"\vdescription\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\"\x80\x06\n" +
 	"\bLocation\x12\x18\n" +
 	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12\x1e\n" +
 	"\aaddress\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\aaddress\x12 \n" +
 	"\bpostcode\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\bpostcode\x12 \n" +
 	"\blatitude\x18\x04 \x01(\x01B\x04\x88\xb5\x18\x01R\blatitude\x12\"\n" +
-	"\tlongitude\x18\x05 \x01(\x01B\x04\x88\xb5\x18\x01R\tlongitude\"\xa9\x03\n" +
+	"\tlongitude\x18\x05 \x01(\x01B\x04\x88\xb5\x18\x01R\tlongitude\x12!\n" +
+	"\taddress_2\x18\x06 \x01(\tB\x04\x88\xb5\x18\x01R\baddress2\x12\x18\n" +
+	"\x04city\x18\a \x01(\tB\x04\x88\xb5\x18\x01R\x04city\x12\x1c\n" +
+	"\x06region\x18\b \x01(\tB\x04\x88\xb5\x18\x01R\x06region\x12\x1e\n" +
+	"\acountry\x18\t \x01(\tB\x04\x88\xb5\x18\x01R\acountry\x12&\n" +
+	"\vdescription\x18\n" +
+	" \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\x12.\n" +
+	"\x10hsds_location_id\x18\v \x01(\tB\x04\x88\xb5\x18\x01R\x0ehsdsLocationId\x12)\n" +
+	"\rlocation_type\x18\f \x01(\tB\x04\x88\xb5\x18\x01R\flocationType\x12:\n" +
+	"\x0epostal_address\x18\r \x01(\v2\x13.pathway.v1.AddressR\rpostalAddress\x12E\n" +
+	"\raccessibility\x18\x0e \x03(\v2\x19.pathway.v1.AccessibilityB\x04\x88\xb5\x18\x01R\raccessibility\x128\n" +
+	"\tschedules\x18\x0f \x03(\v2\x14.pathway.v1.ScheduleB\x04\x88\xb5\x18\x01R\tschedules\x128\n" +
+	"\tlanguages\x18\x10 \x03(\v2\x14.pathway.v1.LanguageB\x04\x88\xb5\x18\x01R\tlanguages\x12,\n" +
+	"\x0etransportation\x18\x11 \x01(\tB\x04\x88\xb5\x18\x01R\x0etransportation\x12/\n" +
+	"\x06phones\x18\x12 \x03(\v2\x11.pathway.v1.PhoneB\x04\x88\xb5\x18\x01R\x06phones\"\xc9\x01\n" +
+	"\aAddress\x12!\n" +
+	"\taddress_1\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\baddress1\x12!\n" +
+	"\taddress_2\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\baddress2\x12\x18\n" +
+	"\x04city\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x04city\x12\x1c\n" +
+	"\x06region\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\x06region\x12 \n" +
+	"\bpostcode\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\bpostcode\x12\x1e\n" +
+	"\acountry\x18\x06 \x01(\tB\x04\x88\xb5\x18\x01R\acountry\"o\n" +
+	"\rAccessibility\x12&\n" +
+	"\vdescription\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\x12\x1e\n" +
+	"\adetails\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\adetails\x12\x16\n" +
+	"\x03url\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x03url\"X\n" +
+	"\bLanguage\x12\x18\n" +
+	"\x04name\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04name\x12\x18\n" +
+	"\x04code\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x04code\x12\x18\n" +
+	"\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x04note\"\xae\x03\n" +
+	"\bSchedule\x12\x18\n" +
+	"\x04freq\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x04freq\x12 \n" +
+	"\binterval\x18\x02 \x01(\rB\x04\x88\xb5\x18\x01R\binterval\x12\x1a\n" +
+	"\x05byday\x18\x03 \x03(\tB\x04\x88\xb5\x18\x01R\x05byday\x12$\n" +
+	"\n" +
+	"bymonthday\x18\x04 \x03(\x05B\x04\x88\xb5\x18\x01R\n" +
+	"bymonthday\x12\x1f\n" +
+	"\bopens_at\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\aopensAt\x12!\n" +
+	"\tcloses_at\x18\x06 \x01(\tB\x04\x88\xb5\x18\x01R\bclosesAt\x12#\n" +
+	"\n" +
+	"valid_from\x18\a \x01(\tB\x04\x88\xb5\x18\x01R\tvalidFrom\x12\x1f\n" +
+	"\bvalid_to\x18\b \x01(\tB\x04\x88\xb5\x18\x01R\avalidTo\x12&\n" +
+	"\vdescription\x18\t \x01(\tB\x04\x88\xb5\x18\x01R\vdescription\x12\x1a\n" +
+	"\x05notes\x18\n" +
+	" \x01(\tB\x04\x88\xb5\x18\x01R\x05notes\x12+\n" +
+	"\x0eattending_type\x18\v \x01(\tB\x04\x88\xb5\x18\x01R\rattendingType\x12)\n" +
+	"\rschedule_link\x18\f \x01(\tB\x04\x88\xb5\x18\x01R\fscheduleLink\"\xe5\x01\n" +
+	"\n" +
+	"CostOption\x12\x1c\n" +
+	"\x06option\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x06option\x12\x1c\n" +
+	"\x06amount\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x06amount\x12 \n" +
+	"\bcurrency\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\bcurrency\x123\n" +
+	"\x12amount_description\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\x11amountDescription\x12#\n" +
+	"\n" +
+	"valid_from\x18\x05 \x01(\tB\x04\x88\xb5\x18\x01R\tvalidFrom\x12\x1f\n" +
+	"\bvalid_to\x18\x06 \x01(\tB\x04\x88\xb5\x18\x01R\avalidTo\"\x88\b\n" +
 	"\x0eServiceDetails\x12#\n" +
 	"\n" +
 	"partner_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\tpartnerId\x12\x18\n" +
@@ -765,7 +1851,20 @@ const file_pathway_v1_partner_proto_rawDesc = "" +
 	"\veligibility\x18\x06 \x01(\v2\x17.pathway.v1.EligibilityR\veligibility\x128\n" +
 	"\tlocations\x18\a \x03(\v2\x14.pathway.v1.LocationB\x04\x88\xb5\x18\x01R\tlocations\x122\n" +
 	"\acontact\x18\b \x01(\v2\x18.pathway.v1.ContactPointR\acontact\x12,\n" +
-	"\x0fhsds_service_id\x18\t \x01(\tB\x04\x88\xb5\x18\x01R\rhsdsServiceId\"\x94\x01\n" +
+	"\x0fhsds_service_id\x18\t \x01(\tB\x04\x88\xb5\x18\x01R\rhsdsServiceId\x12+\n" +
+	"\x0ealternate_name\x18\n" +
+	" \x01(\tB\x04\x88\xb5\x18\x01R\ralternateName\x128\n" +
+	"\tschedules\x18\v \x03(\v2\x14.pathway.v1.ScheduleB\x04\x88\xb5\x18\x01R\tschedules\x128\n" +
+	"\tlanguages\x18\f \x03(\v2\x14.pathway.v1.LanguageB\x04\x88\xb5\x18\x01R\tlanguages\x12/\n" +
+	"\x10fees_description\x18\r \x01(\tB\x04\x88\xb5\x18\x01R\x0ffeesDescription\x12?\n" +
+	"\fcost_options\x18\x0e \x03(\v2\x16.pathway.v1.CostOptionB\x04\x88\xb5\x18\x01R\vcostOptions\x125\n" +
+	"\x13application_process\x18\x0f \x01(\tB\x04\x88\xb5\x18\x01R\x12applicationProcess\x12=\n" +
+	"\x17interpretation_services\x18\x10 \x01(\tB\x04\x88\xb5\x18\x01R\x16interpretationServices\x12!\n" +
+	"\twait_time\x18\x11 \x01(\tB\x04\x88\xb5\x18\x01R\bwaitTime\x12\x1a\n" +
+	"\x05alert\x18\x12 \x01(\tB\x04\x88\xb5\x18\x01R\x05alert\x12)\n" +
+	"\rservice_areas\x18\x13 \x03(\tB\x04\x88\xb5\x18\x01R\fserviceAreas\x125\n" +
+	"\bcontacts\x18\x14 \x03(\v2\x13.pathway.v1.ContactB\x04\x88\xb5\x18\x01R\bcontacts\x123\n" +
+	"\x12required_documents\x18\x15 \x03(\tB\x04\x88\xb5\x18\x01R\x11requiredDocuments\"\x94\x01\n" +
 	"\x11ServiceRegistered\x124\n" +
 	"\adetails\x18\x01 \x01(\v2\x1a.pathway.v1.ServiceDetailsR\adetails\x12I\n" +
 	"\x0fcapacity_status\x18\x02 \x01(\x0e2\x1a.pathway.v1.CapacityStatusB\x04\x88\xb5\x18\x01R\x0ecapacityStatus\"F\n" +
@@ -774,7 +1873,12 @@ const file_pathway_v1_partner_proto_rawDesc = "" +
 	"\x16ServiceCapacityChanged\x128\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1a.pathway.v1.CapacityStatusB\x04\x88\xb5\x18\x01R\x06status\x12I\n" +
 	"\x0fprevious_status\x18\x02 \x01(\x0e2\x1a.pathway.v1.CapacityStatusB\x04\x88\xb5\x18\x01R\x0epreviousStatus\x12\x18\n" +
-	"\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x04note*\xc2\x01\n" +
+	"\x04note\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\x04note\"L\n" +
+	"\x0eServiceRetired\x12\x1c\n" +
+	"\x06status\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x06status\x12\x1c\n" +
+	"\x06reason\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\x06reason\"1\n" +
+	"\x11ServiceReinstated\x12\x1c\n" +
+	"\x06reason\x18\x01 \x01(\tB\x04\x88\xb5\x18\x01R\x06reason*\xc2\x01\n" +
 	"\x0eCapacityStatus\x12\x1f\n" +
 	"\x1bCAPACITY_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18CAPACITY_STATUS_CAPACITY\x10\x01\x12\x1f\n" +
@@ -795,37 +1899,60 @@ func file_pathway_v1_partner_proto_rawDescGZIP() []byte {
 }
 
 var file_pathway_v1_partner_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_pathway_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_pathway_v1_partner_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_pathway_v1_partner_proto_goTypes = []any{
 	(CapacityStatus)(0),            // 0: pathway.v1.CapacityStatus
 	(*ContactPoint)(nil),           // 1: pathway.v1.ContactPoint
-	(*PartnerRegistered)(nil),      // 2: pathway.v1.PartnerRegistered
-	(*PartnerUpdated)(nil),         // 3: pathway.v1.PartnerUpdated
-	(*Eligibility)(nil),            // 4: pathway.v1.Eligibility
-	(*Location)(nil),               // 5: pathway.v1.Location
-	(*ServiceDetails)(nil),         // 6: pathway.v1.ServiceDetails
-	(*ServiceRegistered)(nil),      // 7: pathway.v1.ServiceRegistered
-	(*ServiceUpdated)(nil),         // 8: pathway.v1.ServiceUpdated
-	(*ServiceCapacityChanged)(nil), // 9: pathway.v1.ServiceCapacityChanged
-	(Need)(0),                      // 10: pathway.v1.Need
+	(*Phone)(nil),                  // 2: pathway.v1.Phone
+	(*Contact)(nil),                // 3: pathway.v1.Contact
+	(*OrganizationIdentifier)(nil), // 4: pathway.v1.OrganizationIdentifier
+	(*PartnerRegistered)(nil),      // 5: pathway.v1.PartnerRegistered
+	(*PartnerUpdated)(nil),         // 6: pathway.v1.PartnerUpdated
+	(*Eligibility)(nil),            // 7: pathway.v1.Eligibility
+	(*Location)(nil),               // 8: pathway.v1.Location
+	(*Address)(nil),                // 9: pathway.v1.Address
+	(*Accessibility)(nil),          // 10: pathway.v1.Accessibility
+	(*Language)(nil),               // 11: pathway.v1.Language
+	(*Schedule)(nil),               // 12: pathway.v1.Schedule
+	(*CostOption)(nil),             // 13: pathway.v1.CostOption
+	(*ServiceDetails)(nil),         // 14: pathway.v1.ServiceDetails
+	(*ServiceRegistered)(nil),      // 15: pathway.v1.ServiceRegistered
+	(*ServiceUpdated)(nil),         // 16: pathway.v1.ServiceUpdated
+	(*ServiceCapacityChanged)(nil), // 17: pathway.v1.ServiceCapacityChanged
+	(*ServiceRetired)(nil),         // 18: pathway.v1.ServiceRetired
+	(*ServiceReinstated)(nil),      // 19: pathway.v1.ServiceReinstated
+	(Need)(0),                      // 20: pathway.v1.Need
 }
 var file_pathway_v1_partner_proto_depIdxs = []int32{
-	1,  // 0: pathway.v1.PartnerRegistered.contact:type_name -> pathway.v1.ContactPoint
-	1,  // 1: pathway.v1.PartnerUpdated.contact:type_name -> pathway.v1.ContactPoint
-	10, // 2: pathway.v1.ServiceDetails.needs:type_name -> pathway.v1.Need
-	4,  // 3: pathway.v1.ServiceDetails.eligibility:type_name -> pathway.v1.Eligibility
-	5,  // 4: pathway.v1.ServiceDetails.locations:type_name -> pathway.v1.Location
-	1,  // 5: pathway.v1.ServiceDetails.contact:type_name -> pathway.v1.ContactPoint
-	6,  // 6: pathway.v1.ServiceRegistered.details:type_name -> pathway.v1.ServiceDetails
-	0,  // 7: pathway.v1.ServiceRegistered.capacity_status:type_name -> pathway.v1.CapacityStatus
-	6,  // 8: pathway.v1.ServiceUpdated.details:type_name -> pathway.v1.ServiceDetails
-	0,  // 9: pathway.v1.ServiceCapacityChanged.status:type_name -> pathway.v1.CapacityStatus
-	0,  // 10: pathway.v1.ServiceCapacityChanged.previous_status:type_name -> pathway.v1.CapacityStatus
-	11, // [11:11] is the sub-list for method output_type
-	11, // [11:11] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	2,  // 0: pathway.v1.ContactPoint.phones:type_name -> pathway.v1.Phone
+	2,  // 1: pathway.v1.Contact.phones:type_name -> pathway.v1.Phone
+	1,  // 2: pathway.v1.PartnerRegistered.contact:type_name -> pathway.v1.ContactPoint
+	4,  // 3: pathway.v1.PartnerRegistered.identifiers:type_name -> pathway.v1.OrganizationIdentifier
+	1,  // 4: pathway.v1.PartnerUpdated.contact:type_name -> pathway.v1.ContactPoint
+	4,  // 5: pathway.v1.PartnerUpdated.identifiers:type_name -> pathway.v1.OrganizationIdentifier
+	9,  // 6: pathway.v1.Location.postal_address:type_name -> pathway.v1.Address
+	10, // 7: pathway.v1.Location.accessibility:type_name -> pathway.v1.Accessibility
+	12, // 8: pathway.v1.Location.schedules:type_name -> pathway.v1.Schedule
+	11, // 9: pathway.v1.Location.languages:type_name -> pathway.v1.Language
+	2,  // 10: pathway.v1.Location.phones:type_name -> pathway.v1.Phone
+	20, // 11: pathway.v1.ServiceDetails.needs:type_name -> pathway.v1.Need
+	7,  // 12: pathway.v1.ServiceDetails.eligibility:type_name -> pathway.v1.Eligibility
+	8,  // 13: pathway.v1.ServiceDetails.locations:type_name -> pathway.v1.Location
+	1,  // 14: pathway.v1.ServiceDetails.contact:type_name -> pathway.v1.ContactPoint
+	12, // 15: pathway.v1.ServiceDetails.schedules:type_name -> pathway.v1.Schedule
+	11, // 16: pathway.v1.ServiceDetails.languages:type_name -> pathway.v1.Language
+	13, // 17: pathway.v1.ServiceDetails.cost_options:type_name -> pathway.v1.CostOption
+	3,  // 18: pathway.v1.ServiceDetails.contacts:type_name -> pathway.v1.Contact
+	14, // 19: pathway.v1.ServiceRegistered.details:type_name -> pathway.v1.ServiceDetails
+	0,  // 20: pathway.v1.ServiceRegistered.capacity_status:type_name -> pathway.v1.CapacityStatus
+	14, // 21: pathway.v1.ServiceUpdated.details:type_name -> pathway.v1.ServiceDetails
+	0,  // 22: pathway.v1.ServiceCapacityChanged.status:type_name -> pathway.v1.CapacityStatus
+	0,  // 23: pathway.v1.ServiceCapacityChanged.previous_status:type_name -> pathway.v1.CapacityStatus
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_pathway_v1_partner_proto_init() }
@@ -841,7 +1968,7 @@ func file_pathway_v1_partner_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_pathway_v1_partner_proto_rawDesc), len(file_pathway_v1_partner_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -684,6 +684,9 @@ func TestPages(t *testing.T) {
 		RespondBy: timestamppb.New(e.clock.Now().Add(-time.Hour))}
 	mustAppend(events.Aggregate{Type: "handoff", ID: uuid.NewString()}, events.Event{Payload: request}, events.Event{Payload: &pathwayv1.HandoffAccepted{}})
 	mustAppend(events.Aggregate{Type: "handoff", ID: uuid.NewString()}, events.Event{Payload: request})
+	// Its directory then marks the service inactive: its handoffs stay
+	// counted, and the page says it has left the directory.
+	mustAppend(events.Aggregate{Type: "service", ID: service}, events.Event{Payload: &pathwayv1.ServiceRetired{Status: "inactive"}})
 	e.caughtUp()
 	b := e.browser()
 	b.signIn(e.key(keys.RoleOps))
@@ -695,7 +698,8 @@ func TestPages(t *testing.T) {
 	}{
 		{"/caseloads/" + worker, http.StatusOK, []string{"Caseload of Robin Worker", id, "J.B.", "awaiting first contact", "1 of 2"}},
 		{"/funnel", http.StatusOK, []string{"Referral funnel", "Self-referral", "ONS4 life satisfaction", "3.0 (better)"}},
-		{"/partners", http.StatusOK, []string{"VCSE partners", `id="partners-awaiting">1<`, "Good Neighbours", "Walking group", "100%", `href="/partners?format=csv"`}},
+		{"/partners", http.StatusOK, []string{"VCSE partners", `id="partners-awaiting">1<`, "Good Neighbours", "Walking group", "100%", `href="/partners?format=csv"`,
+			`Walking group <span class="muted">(left the directory: inactive)</span>`}},
 		{"/partners?format=csv", http.StatusOK, []string{"level,partner,service,requested,awaiting,accepted", "partner,Good Neighbours,,2,1,1,", "service,Good Neighbours,Walking group,2,1,1,"}},
 		// Requested in the dates chosen: today (UK) has both, tomorrow none;
 		// the counts needing attention now stay.

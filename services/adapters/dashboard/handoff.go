@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/partners"
+	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
@@ -29,6 +31,20 @@ type serviceRow struct {
 	// Full: the service signals no capacity or a waitlist; a handoff to
 	// it must be confirmed.
 	Full bool
+	// What a link worker reads out: who it is for, when and where it
+	// runs, in which languages, what it costs, how to apply and how to
+	// reach it, and any notice from the provider.
+	Eligibility, Languages, Fees, Apply, Alert string
+	When                                       []string
+	Where                                      []placeRow
+	Contact                                    []string
+}
+
+// placeRow is a location of a service on the directory page.
+type placeRow struct {
+	Address, Distance string
+	Access            []string
+	When              []string
 }
 
 // directoryData is the directory page: the search, what it found, and
@@ -132,7 +148,11 @@ func (h *handler) directoryPage(ref *referral.Referral, q url.Values, now time.T
 		}
 		d.Search.fail("need", errs, "")
 	}
-	d.Results = h.search(partners.Query{Need: d.Need, District: d.District, Text: d.Text, Age: map[bool]int{true: d.Age}[d.ByAge]})
+	query := partners.Query{Need: d.Need, District: d.District, Text: d.Text, Age: map[bool]int{true: d.Age}[d.ByAge]}
+	if pc := referral.NormalisePostcode(p.GetPostcode()); referral.ValidPostcode(pc) && referral.PostcodeDistrict(pc) == d.District {
+		query.Postcode = pc // ranks by distance from the person's home; it is never in the page or its address
+	}
+	d.Results = h.search(query)
 	return d
 }
 
@@ -161,6 +181,10 @@ func (h *handler) search(q partners.Query) []serviceRow {
 		if row.Areas == "" {
 			row.Areas = "anywhere"
 		}
+		if len(s.ServiceAreas) > 0 && len(s.Districts) == 0 {
+			row.Areas = strings.Join(s.ServiceAreas, "; ")
+		}
+		describeService(&row, s)
 		rows = append(rows, row)
 	}
 	return rows
@@ -236,4 +260,78 @@ func (h *handler) handoffForm(w http.ResponseWriter, r *http.Request, s session,
 	}
 	h.render(w, status, "directory", page{Title: "Error: Hand off " + d.Initials + " to a service", Nav: "cases", CSRF: h.csrfToken("session", s.value),
 		Key: s.key, Worker: true, Data: d, Forms: forms, Failed: true})
+}
+
+// describeService fills in what a link worker reads about s.
+func describeService(row *serviceRow, s partners.Service) {
+	row.Eligibility, row.Apply, row.Alert = s.Eligibility, s.ApplicationProcess, s.Alert
+	var langs []string
+	for _, l := range s.Languages {
+		langs = append(langs, cmp.Or(l.GetName(), l.GetCode()))
+	}
+	row.Languages = strings.Join(langs, ", ")
+	fees := []string{}
+	if s.Fees != "" {
+		fees = append(fees, s.Fees)
+	}
+	for _, c := range s.CostOptions {
+		f := strings.TrimSpace(c.GetOption())
+		if c.GetAmount() != "" {
+			amount := c.GetAmount()
+			if c.GetCurrency() == "" || c.GetCurrency() == "GBP" {
+				amount = "£" + amount
+			} else {
+				amount += " " + c.GetCurrency()
+			}
+			f = strings.TrimPrefix(f+": "+amount+" "+c.GetAmountDescription(), ": ")
+		}
+		fees = append(fees, strings.TrimSpace(f))
+	}
+	row.Fees = strings.Join(fees, " ")
+	for _, sc := range s.Schedules {
+		if w := partner.ScheduleSummary(sc); w != "" {
+			row.When = append(row.When, w)
+		}
+	}
+	for _, l := range s.Locations {
+		if l.Address == "" && l.City == "" && l.Postcode == "" && l.Name == "" {
+			continue
+		}
+		parts := []string{}
+		for _, v := range []string{l.Name, l.Address, l.Address2, strings.TrimSpace(l.City + " " + l.Postcode)} {
+			if v != "" {
+				parts = append(parts, v)
+			}
+		}
+		pr := placeRow{Address: strings.Join(parts, ", ")}
+		for _, a := range l.Accessibility {
+			pr.Access = append(pr.Access, cmp.Or(a.GetDescription(), a.GetDetails()))
+		}
+		for _, sc := range l.Schedules {
+			if w := partner.ScheduleSummary(sc); w != "" && !slices.Contains(row.When, w) {
+				pr.When = append(pr.When, w)
+			}
+		}
+		row.Where = append(row.Where, pr)
+	}
+	if s.DistanceKM != nil && len(row.Where) > 0 {
+		row.Where[0].Distance = fmt.Sprintf("%.1f km", *s.DistanceKM)
+	}
+	phone := func(p *pathwayv1.Phone) string {
+		if p.GetExtension() != "" {
+			return p.GetNumber() + " ext. " + p.GetExtension()
+		}
+		return p.GetNumber()
+	}
+	if len(s.Contact.Phones) > 0 {
+		row.Contact = append(row.Contact, "Phone "+phone(s.Contact.Phones[0]))
+	} else if s.Contact.Phone != "" {
+		row.Contact = append(row.Contact, "Phone "+s.Contact.Phone)
+	}
+	if s.Contact.Email != "" {
+		row.Contact = append(row.Contact, "Email "+s.Contact.Email)
+	}
+	if s.Contact.URL != "" {
+		row.Contact = append(row.Contact, s.Contact.URL)
+	}
 }

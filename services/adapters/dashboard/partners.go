@@ -42,6 +42,8 @@ type statRow struct {
 	P50, P90   string
 	Responses  int
 	Outcomes   string
+	// Retired is why a service left the directory (inactive, defunct).
+	Retired string
 }
 
 // partnersData is the partner page's live part.
@@ -101,7 +103,11 @@ func (h *handler) partnersPage(now time.Time, f opsFilter) partnersData {
 			d.PerPartner = append(d.PerPartner, statRowOf(s, names))
 		}
 		for _, s := range perService {
-			d.PerService = append(d.PerService, statRowOf(s, names))
+			row := statRowOf(s, names)
+			if sv := pm.Services[s.ID]; sv != nil {
+				row.Retired = sv.Retired // its handoffs stay counted; new ones are refused
+			}
+			d.PerService = append(d.PerService, row)
 		}
 	})
 	return d

@@ -2,8 +2,11 @@ package dashboard_test
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,7 +17,9 @@ import (
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/audit"
+	"github.com/pathway-sp/pathway/services/directory"
 	"github.com/pathway-sp/pathway/services/domain/handoff"
+	"github.com/pathway-sp/pathway/services/domain/partner"
 	"github.com/pathway-sp/pathway/services/handoffs"
 	"github.com/pathway-sp/pathway/services/keys"
 )
@@ -383,5 +388,50 @@ func TestWorkspaceHandoffLive(t *testing.T) {
 	// Another worker's referral has no live stream.
 	if code, _, _ := b.get("/live?view=" + url.QueryEscape("/cases/"+uuid.NewString())); code != http.StatusNotFound {
 		t.Errorf("the live stream of a referral out of reach: %d, want 404", code)
+	}
+}
+
+// TestWorkspaceDirectoryShowsWhatLinkWorkersUse: a service imported from
+// the HSDS 3.0 full example (placed at the person's postcode) shows on the
+// directory page with who it is for, when and where it runs, how far, its
+// access, languages, cost, how to apply and its phone with extension.
+func TestWorkspaceDirectoryShowsWhatLinkWorkersUse(t *testing.T) {
+	e := newEnv(t, withWorkspace)
+	e.worker(myWorker, "Robin Mine", "U12345")
+	id := e.assigned(myWorker, "Sam", "Mine")
+	data, err := os.ReadFile(filepath.Join("..", "..", "domain", "partner", "testdata", "hsds3", "service_full.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	for _, r := range [][2]string{{`"latitude": 100`, `"latitude": 54.5742`}, {`"longitude": 101`, `"longitude": -1.235`}, {`"postal_code": "ABC 1234"`, `"postal_code": "TS1 3BA"`},
+		{`"country": "US"`, `"country": "GB"`}, {`"city": "MyCity"`, `"city": "Middlesbrough"`}, {`"address_type": "postal"`, `"address_type": "physical"`}} {
+		s = strings.Replace(s, r[0], r[1], 1)
+	}
+	recs, err := partner.ParseHSDS([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := directory.New(e.log.Store).Import(context.Background(), recs, events.Command{Actor: &pathwayv1.Actor{Id: "import", Role: pathwayv1.Role_ROLE_ADMIN}}, nil); err != nil || rep.Created != 1 {
+		t.Fatalf("import: %+v, %v", rep, err)
+	}
+	e.caughtUp()
+	b := e.browser()
+	b.signIn(e.key(keys.RoleLinkWorker))
+	code, page, _ := b.get("/cases/" + id + "/directory?search=1&need=mental_health&district=TS1")
+	if code != http.StatusOK {
+		t.Fatalf("the directory: %d", code)
+	}
+	page = html.UnescapeString(page)
+	for _, want := range []string{"Community Counselling", "Who it is for", "This service is intended for all people aged 12 and over",
+		"Thursdays and Fridays, 10:00 to 18:00", "1-30 Main Street, MyVillage, Middlesbrough TS1 3BA (0.0 km away)", "induction loops",
+		"<dd>Urdu</dd>", "Under 18s and Over 60s: £35 per 1 hour session", "How to apply", "ask your GP for a referral letter",
+		"Phone +441234234567 ext. 100", "moved most of our counselling sessions online"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the directory page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "TS1 3BA\"") || strings.Contains(page, "value=\"TS1 3BA") {
+		t.Errorf("the person's full postcode is in the page")
 	}
 }

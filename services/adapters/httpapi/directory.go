@@ -35,32 +35,55 @@ var _ directoryEditor = (*directory.Service)(nil)
 const MaxImportBytes = 8 << 20
 
 type contactBody struct {
-	Name  string `json:"name"`
-	Email string `json:"email"`
-	Phone string `json:"phone"`
-	URL   string `json:"url"`
+	Name   string             `json:"name"`
+	Email  string             `json:"email"`
+	Phone  string             `json:"phone"`
+	URL    string             `json:"url"`
+	Phones []*pathwayv1.Phone `json:"phones"`
 }
 
 func (c *contactBody) proto() *pathwayv1.ContactPoint {
 	if c == nil {
 		return nil
 	}
-	return &pathwayv1.ContactPoint{Name: c.Name, Email: c.Email, Phone: c.Phone, Url: c.URL}
+	return &pathwayv1.ContactPoint{Name: c.Name, Email: c.Email, Phone: c.Phone, Url: c.URL, Phones: c.Phones}
+}
+
+// normalisePhones brings each phone number of ps to E.164 (with its
+// extension), listing those that are not phone numbers under field.
+func normalisePhones(field string, ps []*pathwayv1.Phone) []kernel.FieldError {
+	var errs []kernel.FieldError
+	for i, p := range ps {
+		num, ext, reason := partner.NormalisePhone(p.GetNumber(), p.GetExtension())
+		if reason != "" {
+			errs = append(errs, kernel.FieldError{Field: fmt.Sprintf("%s[%d].number", field, i), Reason: reason})
+			continue
+		}
+		p.Number, p.Extension = num, ext
+	}
+	return errs
 }
 
 type partnerBody struct {
-	ID                 string       `json:"id"`
-	Name               string       `json:"name"`
-	Description        string       `json:"description"`
-	Contact            *contactBody `json:"contact"`
-	RegistrationNumber string       `json:"registration_number"`
+	ID                 string                              `json:"id"`
+	Name               string                              `json:"name"`
+	Description        string                              `json:"description"`
+	Contact            *contactBody                        `json:"contact"`
+	RegistrationNumber string                              `json:"registration_number"`
+	Identifiers        []*pathwayv1.OrganizationIdentifier `json:"identifiers"`
 }
 
 // savePartner handles POST /v1/directory/partners.
 func (a *api) savePartner() http.HandlerFunc {
-	return command(a, keyPerRoute, nil, func(r *http.Request, b *partnerBody, cmd events.Command) (reply, error) {
+	check := func(b *partnerBody) []kernel.FieldError {
+		if b.Contact == nil {
+			return nil
+		}
+		return normalisePhones("contact.phones", b.Contact.Phones)
+	}
+	return command(a, keyPerRoute, check, func(r *http.Request, b *partnerBody, cmd events.Command) (reply, error) {
 		return savedReply(a.directory.SavePartner(r.Context(), b.ID, &pathwayv1.PartnerRegistered{Name: b.Name, Description: b.Description,
-			Contact: b.Contact.proto(), RegistrationNumber: b.RegistrationNumber}, cmd))
+			Contact: b.Contact.proto(), RegistrationNumber: b.RegistrationNumber, Identifiers: b.Identifiers}, cmd))
 	})
 }
 
@@ -85,24 +108,57 @@ type serviceBody struct {
 	Locations     []locBody    `json:"locations"`
 	Contact       *contactBody `json:"contact"`
 	Capacity      string       `json:"capacity_status"`
+	// What link workers use, as Open Referral UK names it (see
+	// ServiceDetails): the same fields an import keeps.
+	AlternateName          string                  `json:"alternate_name"`
+	Schedules              []*pathwayv1.Schedule   `json:"schedules"`
+	Languages              []*pathwayv1.Language   `json:"languages"`
+	FeesDescription        string                  `json:"fees_description"`
+	CostOptions            []*pathwayv1.CostOption `json:"cost_options"`
+	ApplicationProcess     string                  `json:"application_process"`
+	InterpretationServices string                  `json:"interpretation_services"`
+	WaitTime               string                  `json:"wait_time"`
+	Alert                  string                  `json:"alert"`
+	ServiceAreas           []string                `json:"service_areas"`
+	Contacts               []*pathwayv1.Contact    `json:"contacts"`
+	RequiredDocuments      []string                `json:"required_documents"`
 	// details and capacity are what the body asks for, made by check.
 	details  *pathwayv1.ServiceDetails
 	capacity pathwayv1.CapacityStatus
 }
 
 type locBody struct {
-	Name      string  `json:"name"`
-	Address   string  `json:"address"`
-	Postcode  string  `json:"postcode"`
-	Latitude  float64 `json:"latitude"`
-	Longitude float64 `json:"longitude"`
+	Name           string                     `json:"name"`
+	Address        string                     `json:"address"`
+	Address2       string                     `json:"address_2"`
+	City           string                     `json:"city"`
+	Region         string                     `json:"region"`
+	Postcode       string                     `json:"postcode"`
+	Country        string                     `json:"country"`
+	Latitude       float64                    `json:"latitude"`
+	Longitude      float64                    `json:"longitude"`
+	Description    string                     `json:"description"`
+	LocationType   string                     `json:"location_type"`
+	Transportation string                     `json:"transportation"`
+	PostalAddress  *pathwayv1.Address         `json:"postal_address"`
+	Accessibility  []*pathwayv1.Accessibility `json:"accessibility"`
+	Schedules      []*pathwayv1.Schedule      `json:"schedules"`
+	Languages      []*pathwayv1.Language      `json:"languages"`
+	Phones         []*pathwayv1.Phone         `json:"phones"`
 }
 
 // check checks a new service's body (update: an existing one's).
 func (b *serviceBody) check(update bool) []kernel.FieldError {
 	var errs []kernel.FieldError
 	d := &pathwayv1.ServiceDetails{PartnerId: b.PartnerID, Name: b.Name, Description: b.Description, TaxonomyTerms: b.TaxonomyTerms,
-		Contact: b.Contact.proto(), Eligibility: &pathwayv1.Eligibility{Description: b.Eligibility}}
+		Contact: b.Contact.proto(), Eligibility: &pathwayv1.Eligibility{Description: b.Eligibility},
+		AlternateName: b.AlternateName, Schedules: b.Schedules, Languages: b.Languages, FeesDescription: b.FeesDescription, CostOptions: b.CostOptions,
+		ApplicationProcess: b.ApplicationProcess, InterpretationServices: b.InterpretationServices, WaitTime: b.WaitTime, Alert: b.Alert,
+		ServiceAreas: b.ServiceAreas, Contacts: b.Contacts, RequiredDocuments: b.RequiredDocuments}
+	errs = append(errs, normalisePhones("contact.phones", d.GetContact().GetPhones())...)
+	for i, c := range b.Contacts {
+		errs = append(errs, normalisePhones(fmt.Sprintf("contacts[%d].phones", i), c.GetPhones())...)
+	}
 	for i, n := range b.Needs {
 		v, ok := pathwayv1.Need_value["NEED_"+strings.ToUpper(n)]
 		if !ok || v == 0 {
@@ -119,12 +175,19 @@ func (b *serviceBody) check(update bool) []kernel.FieldError {
 	for _, pd := range b.Districts {
 		d.Eligibility.PostcodeDistricts = append(d.Eligibility.PostcodeDistricts, strings.ToUpper(strings.TrimSpace(pd)))
 	}
-	for _, l := range b.Locations {
+	for i, l := range b.Locations {
 		pc := l.Postcode
 		if pc != "" {
 			pc = referral.NormalisePostcode(pc)
 		}
-		d.Locations = append(d.Locations, &pathwayv1.Location{Name: l.Name, Address: l.Address, Postcode: pc, Latitude: l.Latitude, Longitude: l.Longitude})
+		if pa := l.PostalAddress; pa != nil && pa.Postcode != "" {
+			pa.Postcode = referral.NormalisePostcode(pa.Postcode)
+		}
+		errs = append(errs, normalisePhones(fmt.Sprintf("locations[%d].phones", i), l.Phones)...)
+		d.Locations = append(d.Locations, &pathwayv1.Location{Name: l.Name, Address: l.Address, Address_2: l.Address2, City: l.City, Region: l.Region,
+			Postcode: pc, Country: strings.ToUpper(l.Country), Latitude: l.Latitude, Longitude: l.Longitude, Description: l.Description,
+			LocationType: l.LocationType, Transportation: l.Transportation, PostalAddress: l.PostalAddress, Accessibility: l.Accessibility,
+			Schedules: l.Schedules, Languages: l.Languages, Phones: l.Phones})
 	}
 	c := pathwayv1.CapacityStatus_CAPACITY_STATUS_UNSPECIFIED
 	if b.Capacity != "" {
@@ -133,8 +196,14 @@ func (b *serviceBody) check(update bool) []kernel.FieldError {
 			errs = append(errs, kernel.FieldError{Field: "capacity_status", Reason: "must be " + partner.CapacityNames})
 		}
 	}
-	if len(errs) == 0 {
-		errs = partner.ValidateService(d)
+	// Every invalid field at once: the domain's checks too, but not a
+	// second error for a field (or a part of one) already named above.
+	for _, fe := range partner.ValidateService(d) {
+		if !slices.ContainsFunc(errs, func(e kernel.FieldError) bool {
+			return strings.HasPrefix(e.Field, fe.Field) || strings.HasPrefix(fe.Field, e.Field)
+		}) {
+			errs = append(errs, fe)
+		}
 	}
 	if update && b.Capacity != "" {
 		errs = append(errs, kernel.FieldError{Field: "capacity_status", Reason: "is set by the partner (PUT /v1/partner/services/{id}/capacity), not with an update"})
@@ -184,8 +253,11 @@ func (a *api) saveService(update bool) http.HandlerFunc {
 	})
 }
 
-// importDirectory handles POST /v1/directory/import: an HSDS 3.0 array of
-// services or an Open Referral UK page.
+// importDirectory handles POST /v1/directory/import: Open Referral UK /
+// HSDS 3.0 in any shape the standard publishes (partner.ParseHSDS). The
+// answer reports each record: created, updated, unchanged, retired,
+// reinstated or skipped with every reason at its JSON path, and the parts
+// of a record left out.
 func (a *api) importDirectory(w http.ResponseWriter, r *http.Request) {
 	if !hasMediaType(r, jsonType) {
 		unsupportedMediaType(w)
@@ -223,7 +295,7 @@ func (a *api) searchServices(w http.ResponseWriter, r *http.Request) {
 	if pc := q.Get("postcode"); pc != "" {
 		n := referral.NormalisePostcode(pc)
 		if referral.ValidPostcode(n) {
-			query.District = referral.PostcodeDistrict(n)
+			query.District, query.Postcode = referral.PostcodeDistrict(n), n
 		} else if d := strings.ToUpper(strings.TrimSpace(pc)); len(d) <= 4 && d != "" && referral.ValidPostcode(referral.NormalisePostcode(d+" 1AA")) {
 			query.District = d
 		} else {

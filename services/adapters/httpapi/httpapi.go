@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pathway-sp/pathway/services/adapters/edge"
+	"github.com/pathway-sp/pathway/services/adapters/oruk"
 )
 
 // ReadyFunc reports whether the service can do its work: nil when ready,
@@ -39,8 +40,14 @@ type Config struct {
 	// Starting answers every endpoint but the probes 503 while the
 	// services start.
 	Starting bool
-	// UI, when set, serves every path outside /v1/, /fhir/ and the probes
-	// (the operations dashboard).
+	// ORUK, when set, serves the directory as Open Referral UK under
+	// /oruk/ (services/adapters/oruk): to anyone, as directory data is not
+	// personal data, unless ORUKRequireKey.
+	ORUK http.Handler
+	// ORUKRequireKey makes /oruk/ need an API key of any role.
+	ORUKRequireKey bool
+	// UI, when set, serves every path outside /v1/, /fhir/, /oruk/ and the
+	// probes (the operations dashboard).
 	UI http.Handler
 	// Metrics, when set, is served at GET /metrics to ops and admin keys
 	// (the Prometheus text format; services/metrics).
@@ -108,10 +115,17 @@ func New(cfg Config) http.Handler {
 		if cfg.Reads.WaitTarget == 0 {
 			cfg.Reads.WaitTarget = 28 * 24 * time.Hour
 		}
-		newAPI(cfg).routes(mux)
+		a := newAPI(cfg)
+		a.routes(mux)
+		if cfg.ORUK != nil && cfg.ORUKRequireKey {
+			mux.HandleFunc("GET "+oruk.Prefix, a.authorise(cfg.ORUK.ServeHTTP, everyone...))
+		}
+	}
+	if cfg.ORUK != nil && !cfg.ORUKRequireKey {
+		mux.Handle("GET "+oruk.Prefix, cfg.ORUK)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if cfg.UI != nil && !cfg.Starting && !strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, "/fhir/") {
+		if cfg.UI != nil && !cfg.Starting && !strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, "/fhir/") && !strings.HasPrefix(r.URL.Path, oruk.Prefix) {
 			cfg.UI.ServeHTTP(w, r)
 			return
 		}

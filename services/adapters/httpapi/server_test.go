@@ -29,6 +29,7 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi/apitest"
+	"github.com/pathway-sp/pathway/services/adapters/oruk"
 	"github.com/pathway-sp/pathway/services/alerts"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/directory"
@@ -53,6 +54,8 @@ type server struct {
 	keys *keys.Store
 	auth *keys.Authenticator
 	logs *syncBuffer
+	// cfg is the API's configuration, for a test that serves a variant.
+	cfg httpapi.Config
 }
 
 // start starts the API; webhook endpoints must be public addresses.
@@ -110,14 +113,16 @@ func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 	g.Go(func() error { return tri.Run(ctx) })
 	asg := assignment.New(lg.Store, assignment.Options{Logger: log, Checkpoints: obj})
 	g.Go(func() error { return asg.Run(ctx) })
-	h := httpapi.New(httpapi.Config{Logger: log, Auth: s.auth, Proxies: trusted, Metrics: metrics.New(metrics.Config{Store: lg.Store}).Handler(),
+	partnersView := engine(partners.New())
+	s.cfg = httpapi.Config{Logger: log, ORUK: oruk.New(oruk.Config{Store: lg.Store, Partners: partnersView, Services: engine(oruk.NewView())}), Auth: s.auth, Proxies: trusted, Metrics: metrics.New(metrics.Config{Store: lg.Store}).Handler(),
 		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, intake.Options{}), TriageQueue: engine(intake.NewIndex())},
 		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
 			Alerts: engine(alerts.NewView()), Referrers: engine(feed.New()), Activity: engine(activity.New()),
 			Demand: engine(demand.New()), ReadTimeout: 2 * time.Second},
 		VCSE: httpapi.VCSE{Directory: directory.New(lg.Store), Handoffs: handoffs.New(lg.Store, handoffs.Options{Logger: log, Checkpoints: obj}),
-			Webhooks: wh, Partners: engine(partners.New())},
-	})
+			Webhooks: wh, Partners: partnersView},
+	}
+	h := httpapi.New(s.cfg)
 	for _, loaded := range []<-chan struct{}{s.auth.Loaded(), wh.Loaded()} {
 		select {
 		case <-loaded:

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/pathway-sp/pathway/events"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
@@ -15,19 +17,36 @@ import (
 	"github.com/pathway-sp/pathway/services/domain/partner"
 )
 
-const directoryUsage = `Usage: pathway directory import FILE [--data DIR | --nats-url URL]
+const directoryUsage = `Usage: pathway directory import FILE|FOLDER [--data DIR | --nats-url URL]
+       pathway directory sync URL [--every DURATION] [--full] [--data DIR | --nats-url URL]
 
 Imports VCSE partners and their services into the directory from an Open
-Referral UK / HSDS 3.0 JSON file: an array of service records with their
-organization nested, or a page {"contents": [...]} as the Open Referral UK
-API returns it. Each organization becomes a partner whose id is the HSDS
+Referral UK / HSDS 3.0 JSON file, in any shape the standard publishes: a
+page of services ({"contents": [...]}, as GET /services answers), one full
+service (GET /services/{id}), an array of services, an organization with
+its services nested (GET /organizations/{id}), a page of organizations,
+a page of service_at_location records, or the tabular form (one array
+per CSV table). A FOLDER, or a .csv FILE, is the CSV form: the standard's
+data package, one CSV file a table (organizations.csv, services.csv,
+locations.csv, ...). Each organization becomes a partner whose id is the HSDS
 organization id (the organisation of that partner's API keys: pathway
 keys create --role partner --org ID).
 
+Each record is checked on its own. A record that cannot be imported is
+skipped and every reason printed with its JSON path; a part of a record
+that is wrong (a location outside the UK, a phone number that is not one)
+is left out, saying why, and the rest imported. A service the file marks
+inactive or defunct is retired from the directory (no new handoffs; those
+open stay), and one marked active again is reinstated.
+
 The import is idempotent: a record already in the directory as it is is
-unchanged, one that changed is updated. It prints what it created, updated
-and skipped, and why. It talks to a running pathway serve on the same
-data directory, or opens the directory itself when none runs.
+unchanged, one that changed is updated. It talks to a running pathway
+serve on the same data directory, or opens the directory itself when none
+runs. It exits 1 only for a file it cannot read as JSON.
+
+sync keeps the directory in step with an Open Referral UK API at URL
+(its base address: URL/services is the service list). See
+pathway directory sync --help.
 `
 
 func directoryCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -37,6 +56,9 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 			return errUsage
 		}
 		return nil
+	}
+	if args[0] == "sync" {
+		return directorySyncCommand(ctx, args[1:], getenv, stdout, stderr)
 	}
 	if args[0] != "import" {
 		fmt.Fprintf(stderr, "pathway directory: unknown command %q\n\n%s", args[0], directoryUsage)
@@ -56,11 +78,7 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 		fmt.Fprintf(stderr, "pathway directory import: want one FILE\n\n%s", directoryUsage)
 		return errUsage
 	}
-	raw, err := os.ReadFile(pos[0])
-	if err != nil {
-		return err
-	}
-	recs, err := partner.ParseHSDS(raw)
+	recs, err := readDirectoryFile(pos[0])
 	if err != nil {
 		msg := err.Error()
 		if ke, ok := errors.AsType[*kernel.Error](err); ok {
@@ -86,19 +104,59 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 		return err
 	}
 	for _, r := range rep.Results {
-		line := fmt.Sprintf("record %d", r.Index)
+		line := fmt.Sprintf("record %d %s", r.Index, r.Path)
 		if r.HSDSID != "" {
 			line += " (" + r.HSDSID + ")"
 		}
 		line += ": " + r.Action
 		if r.ServiceID != "" {
 			line += " service " + r.ServiceID
-		}
-		if r.Reason != "" {
-			line += ": " + r.Reason
+		} else if r.PartnerID != "" && r.Action != directory.ActionSkipped {
+			line += " partner " + r.PartnerID
 		}
 		fmt.Fprintln(stdout, line)
+		for _, p := range r.Reasons {
+			fmt.Fprintf(stdout, "  %s: %s\n", p.Path, p.Reason)
+		}
+		for _, p := range r.Dropped {
+			fmt.Fprintf(stdout, "  left out %s: %s\n", p.Path, p.Reason)
+		}
 	}
-	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged, %d skipped; %d new partners\n", rep.Created, rep.Updated, rep.Unchanged, rep.Skipped, rep.Partners)
+	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged, %d retired, %d reinstated, %d skipped; %d new partners\n",
+		rep.Created, rep.Updated, rep.Unchanged, rep.Retired, rep.Reinstated, rep.Skipped, rep.Partners)
 	return nil
+}
+
+// readDirectoryFile reads an Open Referral UK import: a JSON file, or the
+// CSV form (a folder of CSV files, or one .csv file).
+func readDirectoryFile(path string) ([]partner.Record, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.IsDir() && !strings.EqualFold(filepath.Ext(path), ".csv") {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		return partner.ParseHSDS(raw)
+	}
+	names := []string{path}
+	if info.IsDir() {
+		if names, err = filepath.Glob(filepath.Join(path, "*.csv")); err != nil {
+			return nil, err
+		}
+		if len(names) == 0 {
+			return nil, partner.ErrInvalid.Errorf("no .csv files in the folder: want a JSON file or a folder of Open Referral UK CSV tables")
+		}
+	}
+	files := map[string][]byte{}
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		files[strings.ToLower(filepath.Base(n))] = data
+	}
+	return partner.ParseHSDSTables(files)
 }

@@ -48,6 +48,8 @@ Usage:
                             rebuild pathway from a backup
   pathway directory import FILE
                             import VCSE partners and services (HSDS 3.0 JSON)
+  pathway directory sync URL
+                            keep the directory in step with an Open Referral UK API
   pathway version           print the version
   pathway help [command]    show help for a command
 

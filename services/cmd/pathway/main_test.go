@@ -653,6 +653,7 @@ func TestCommandsRefuseAMissingDataDirectory(t *testing.T) {
 		{"keys", "create", "--role", "ops"},
 		{"keys", "list"},
 		{"directory", "import", file},
+		{"directory", "sync", "https://directory.example.org/api"},
 		{"rebuild"},
 	} {
 		var out, errb bytes.Buffer

@@ -21,6 +21,7 @@ import (
 	"github.com/pathway-sp/pathway/projections/timeseries"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
+	"github.com/pathway-sp/pathway/services/adapters/oruk"
 	"github.com/pathway-sp/pathway/services/alerts"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/handoffs"
@@ -38,6 +39,7 @@ var readModels = map[string]func() projections.Projection{
 	activity.Name:          func() projections.Projection { return activity.New() },
 	feed.Name:              func() projections.Projection { return feed.New() },
 	partners.Name:          func() projections.Projection { return partners.New() },
+	oruk.ViewName:          func() projections.Projection { return oruk.NewView() },
 	timeseries.Name:        func() projections.Projection { return timeseries.New() },
 	dashboard.InitialsName: func() projections.Projection { return dashboard.NewInitials() },
 	// The views commands are decided from.

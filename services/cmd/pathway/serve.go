@@ -25,6 +25,7 @@ import (
 	"github.com/pathway-sp/pathway/events/keyring"
 	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
+	"github.com/pathway-sp/pathway/services/directorysync"
 	"github.com/pathway-sp/pathway/services/metrics"
 	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/supervisor"
@@ -97,6 +98,15 @@ type serveConfig struct {
 	// LogFormat is how log lines are written: text (slog's key=value) or
 	// json (one JSON object a line, for a log collector).
 	LogFormat string
+	// ORUKRequireKey makes the Open Referral UK endpoints (/oruk/) need an
+	// API key; by default anyone may read the directory there.
+	ORUKRequireKey bool
+	// DirectorySync are Open Referral UK APIs the directory is synced
+	// from every DirectorySyncEvery (services/directorysync), by a process
+	// that runs intake.
+	DirectorySync      []string
+	DirectorySyncEvery time.Duration
+	syncHeader         string // PATHWAY_SYNC_HEADER, sent to the sources
 	// AccessLog writes one line per HTTP request (no query, no headers).
 	AccessLog bool
 	// MetricsListen, when set, serves GET /metrics there without a key
@@ -122,18 +132,19 @@ type serveConfig struct {
 
 func defaultServeConfig() serveConfig {
 	return serveConfig{
-		DataDir:         "./data",
-		HTTPAddr:        ":8080",
-		NATSListen:      "127.0.0.1:4222",
-		Fsync:           true,
-		Replicas:        1,
-		ShutdownTimeout: 10 * time.Second,
-		Services:        allServices,
-		WaitTarget:      28 * 24 * time.Hour,
-		HandoffDeadline: 14 * 24 * time.Hour,
-		Retention:       retention.DefaultPolicy(),
-		LogFormat:       "text",
-		AccessLog:       true,
+		DataDir:            "./data",
+		DirectorySyncEvery: time.Hour,
+		HTTPAddr:           ":8080",
+		NATSListen:         "127.0.0.1:4222",
+		Fsync:              true,
+		Replicas:           1,
+		ShutdownTimeout:    10 * time.Second,
+		Services:           allServices,
+		WaitTarget:         28 * 24 * time.Hour,
+		HandoffDeadline:    14 * 24 * time.Hour,
+		Retention:          retention.DefaultPolicy(),
+		LogFormat:          "text",
+		AccessLog:          true,
 
 		HTTPReadHeaderTimeout: 10 * time.Second,
 		HTTPReadTimeout:       30 * time.Second,
@@ -218,6 +229,17 @@ func (c serveConfig) Validate() error {
 	if _, err := edge.ParseProxies(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("--trusted-proxies: %w", err))
 	}
+	for _, src := range c.DirectorySync {
+		if _, err := directorysync.ParseSource(src); err != nil {
+			errs = append(errs, fmt.Errorf("--directory-sync: %w", err))
+		}
+	}
+	if len(c.DirectorySync) > 0 && c.DirectorySyncEvery < time.Minute {
+		errs = append(errs, fmt.Errorf("--directory-sync-every %s: sync at most once a minute, e.g. 1h", c.DirectorySyncEvery))
+	}
+	if _, err := directorysync.ParseHeader(c.syncHeader); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", syncHeaderEnv, err))
+	}
 	return errors.Join(errs...)
 }
 
@@ -255,6 +277,9 @@ var envNames = map[string]string{
 	"trusted-proxies":          "PATHWAY_TRUSTED_PROXIES",
 	"log-format":               "PATHWAY_LOG_FORMAT",
 	"access-log":               "PATHWAY_ACCESS_LOG",
+	"oruk-require-key":         "PATHWAY_ORUK_REQUIRE_KEY",
+	"directory-sync":           "PATHWAY_DIRECTORY_SYNC",
+	"directory-sync-every":     "PATHWAY_DIRECTORY_SYNC_EVERY",
 	"metrics-listen":           "PATHWAY_METRICS_LISTEN",
 }
 
@@ -380,6 +405,17 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	})
 	fs.StringVar(&cfg.LogFormat, "log-format", fromEnv("log-format", "text"), desc("log-format", "log lines as text (key=value) or json (one object a line, for a log collector); neither holds personal data"))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", fromEnv("metrics-listen", ""), desc("metrics-listen", "also serve GET /metrics (Prometheus) on this address, without a key: bind it where only the metrics collector reaches (the HTTP port serves them to ops and admin keys)"))
+	fs.BoolVar(&cfg.ORUKRequireKey, "oruk-require-key", fromEnv("oruk-require-key", "false") == "true", desc("oruk-require-key", "serve the VCSE directory as Open Referral UK (GET /oruk/...) only to callers with an API key of any role; by default anyone may read it, as directory data is not personal data"))
+	cfg.DirectorySync = splitList(fromEnv("directory-sync", ""))
+	fs.Func("directory-sync", desc("directory-sync", "comma-separated base URLs of Open Referral UK APIs to keep the directory in step with, every --directory-sync-every, as pathway directory sync does (give it to one process that runs intake; the sources' key, if any, in "+syncHeaderEnv+")"), func(v string) error {
+		cfg.DirectorySync = splitList(v)
+		return nil
+	})
+	if v, err := time.ParseDuration(fromEnv("directory-sync-every", "")); err == nil {
+		cfg.DirectorySyncEvery = v
+	}
+	fs.DurationVar(&cfg.DirectorySyncEvery, "directory-sync-every", cfg.DirectorySyncEvery, desc("directory-sync-every", "how often --directory-sync syncs (at least 1m)"))
+	cfg.syncHeader = getenv(syncHeaderEnv)
 	fs.BoolVar(&cfg.AccessLog, "access-log", fromEnv("access-log", "true") != "false", desc("access-log", "log one line per HTTP request: method, route, status, bytes, duration and X-Request-ID (never the query string or a key)"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)

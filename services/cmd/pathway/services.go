@@ -20,6 +20,7 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/dashboard"
 	"github.com/pathway-sp/pathway/services/adapters/edge"
 	"github.com/pathway-sp/pathway/services/adapters/httpapi"
+	"github.com/pathway-sp/pathway/services/adapters/oruk"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/audit"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
@@ -152,6 +153,16 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 	}
 	starts = append(starts, vstarts...)
 	hc.VCSE = v
+	if v.Partners != nil {
+		// The directory as Open Referral UK, beside the API.
+		hc.ORUK = oruk.New(oruk.Config{Store: store, Partners: v.Partners, Services: engine(oruk.NewView()), Logger: log})
+		hc.ORUKRequireKey = cfg.ORUKRequireKey
+		syncs, err := directorySyncParts(ctx, cfg, js, store, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		parts = append(parts, syncs...)
+	}
 	if slices.Contains(cfg.Services, "intake") {
 		parts = append(parts, part{"alerts", startAlerts(cfg, store, obj, log, v.Webhooks, &hc, &dash)})
 	}

@@ -226,23 +226,46 @@ func TestDirectoryImportCommand(t *testing.T) {
 	if code := run(context.Background(), []string{"directory", "import", file, "--data", data}, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "2 created, 0 updated, 0 unchanged, 1 skipped; 2 new partners") {
+	if !strings.Contains(out.String(), "2 created, 0 updated, 0 unchanged, 0 retired, 0 reinstated, 1 skipped; 2 new partners") {
 		t.Errorf("first import printed:\n%s", out.String())
 	}
-	if !strings.Contains(out.String(), "record 2 (svc-broken): skipped: organization") {
+	if !strings.Contains(out.String(), "record 2 $.contents[2] (svc-broken): skipped\n  $.contents[2].organization: the service names no organization") {
 		t.Errorf("the skipped record's reason is missing:\n%s", out.String())
 	}
 	out.Reset()
 	if code := run(context.Background(), []string{"directory", "import", "--data", data, file}, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("second import exit %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "0 created, 0 updated, 2 unchanged, 1 skipped; 0 new partners") {
+	if !strings.Contains(out.String(), "0 created, 0 updated, 2 unchanged, 0 retired, 0 reinstated, 1 skipped; 0 new partners") {
 		t.Errorf("second import printed:\n%s", out.String())
 	}
+	// The specification's full service: imported, its one location (in
+	// the US, at latitude 100) left out and said so.
+	out.Reset()
+	full := filepath.Join("..", "..", "domain", "partner", "testdata", "hsds3", "service_full.json")
+	if code := run(context.Background(), []string{"directory", "import", "--data", data, full}, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("full service exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"record 0 $ (ac148810-d857-441c-9679-408f346de14b): created service ",
+		"  left out $.service_at_locations[0].location.latitude: must be -90 to 90", "1 created, 0 updated"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("full service import printed:\n%s\nwant %q", out.String(), want)
+		}
+	}
+	// The profile's CSV example, a folder of tables: the same service,
+	// now unchanged but for what the CSV form holds differently.
+	out.Reset()
+	csvDir := filepath.Join("..", "..", "domain", "partner", "testdata", "oruk", "csv")
+	if code := run(context.Background(), []string{"directory", "import", "--data", data, csvDir}, func(string) string { return "" }, &out, &errOut); code != 0 {
+		t.Fatalf("CSV folder exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), `record 0 $["services.csv"][0] (ac148810-d857-441c-9679-408f346de14b): `) || !strings.Contains(out.String(), "0 skipped") {
+		t.Errorf("CSV folder import printed:\n%s", out.String())
+	}
 	bad := filepath.Join(t.TempDir(), "bad.json")
-	os.WriteFile(bad, []byte(`{"services": []}`), 0o600)
+	os.WriteFile(bad, []byte("id,name\nsvc-1,Walking group\n"), 0o600)
 	errOut.Reset()
-	if code := run(context.Background(), []string{"directory", "import", "--data", data, bad}, func(string) string { return "" }, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "contents") {
-		t.Errorf("not an HSDS file: exit %d, %q; want 1 naming the contents array", code, errOut.String())
+	if code := run(context.Background(), []string{"directory", "import", "--data", data, bad}, func(string) string { return "" }, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "not JSON") {
+		t.Errorf("not a JSON file: exit %d, %q; want 1 saying it is not JSON", code, errOut.String())
 	}
 }

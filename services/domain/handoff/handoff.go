@@ -373,7 +373,7 @@ func Decide(req Request) ([]proto.Message, error) {
 		return nil, ErrConflict.Errorf("only a referral on a link worker's caseload can be handed off (it is %s)", req.Referral.Status())
 	}
 	if !req.ServiceActive {
-		return nil, ErrConflict.Errorf("the service is not in the directory")
+		return nil, ErrConflict.Errorf("the service has left the directory (its directory marks it inactive or defunct): choose another")
 	}
 	switch req.Capacity {
 	case pathwayv1.CapacityStatus_CAPACITY_STATUS_NO_CAPACITY, pathwayv1.CapacityStatus_CAPACITY_STATUS_WAITLIST:

@@ -36,7 +36,7 @@ const hsds30 = `{
     "phones": [{"number": ""}, {"number": "01642 000111"}]
   },
   "phones": [{"number": "01642 000222"}],
-  "contacts": [{"name": "Jo Bloggs", "email": "jo@teesfriends.org.uk", "phones": [{"number": "07700 900999"}]}],
+  "contacts": [{"name": "Jo Bloggs", "email": "jo@teesfriends.org.uk", "phones": [{"number": "07400 123999"}]}],
   "service_areas": [{"name": "ts1"}, {"name": "Teesside"}],
   "attributes": [
     {"taxonomy_term": {"code": "bef", "name": "Befriending"}},
@@ -55,7 +55,8 @@ const hsds30 = `{
 var (
 	hsds30Partner = &pathwayv1.PartnerRegistered{
 		Name: "Tees Friends", Description: "A befriending charity.", HsdsOrganizationId: "tees-friends",
-		Contact:            &pathwayv1.ContactPoint{Email: "hello@teesfriends.org.uk", Url: "https://teesfriends.org.uk", Phone: "01642 000111"},
+		Contact: &pathwayv1.ContactPoint{Email: "hello@teesfriends.org.uk", Url: "https://teesfriends.org.uk", Phone: "+441642000111",
+			Phones: []*pathwayv1.Phone{{Number: "+441642000111"}}},
 		RegistrationNumber: "1123456",
 	}
 	hsds30Service = &pathwayv1.ServiceDetails{
@@ -65,10 +66,12 @@ var (
 		TaxonomyTerms: []string{"Befriending", "Arts and crafts"},
 		Eligibility: &pathwayv1.Eligibility{MinAge: 18, MaxAge: 99, Description: "Adults living in Middlesbrough",
 			PostcodeDistricts: []string{"TS1"}},
-		Locations: []*pathwayv1.Location{{Name: "Central Library", Address: "Centre Square, Middlesbrough", Postcode: "TS1 3BA",
+		Locations: []*pathwayv1.Location{{Name: "Central Library", Address: "Centre Square", City: "Middlesbrough", Postcode: "TS1 3BA",
 			Latitude: 54.5742, Longitude: -1.2350}},
-		Contact: &pathwayv1.ContactPoint{Name: "Jo Bloggs", Email: "jo@teesfriends.org.uk", Phone: "01642 000222",
-			Url: "https://teesfriends.org.uk/thursday"},
+		Contact: &pathwayv1.ContactPoint{Name: "Jo Bloggs", Email: "jo@teesfriends.org.uk", Phone: "+441642000222",
+			Url: "https://teesfriends.org.uk/thursday", Phones: []*pathwayv1.Phone{{Number: "+441642000222"}}},
+		Contacts:     []*pathwayv1.Contact{{Name: "Jo Bloggs", Email: "jo@teesfriends.org.uk", Phones: []*pathwayv1.Phone{{Number: "+447400123999"}}}},
+		ServiceAreas: []string{"Teesside"},
 	}
 )
 
@@ -79,7 +82,7 @@ const hsds30Minimal = `{
   "name": "Walking for health",
   "organization_id": "tees-walks",
   "organization": {"name": "Tees Walks", "url": "http://teeswalks.example", "company_number": "09876543"},
-  "contacts": [{"name": "Sam", "email": "sam@teeswalks.example", "phones": [{"number": "07700 900111"}]}]
+  "contacts": [{"name": "Sam", "email": "sam@teeswalks.example", "phones": [{"number": "07400 123111"}]}]
 }`
 
 var (
@@ -89,7 +92,8 @@ var (
 		PartnerId: "tees-walks", Name: "Walking for health", HsdsServiceId: "tees-svc-0002",
 		Needs:       []pathwayv1.Need{pathwayv1.Need_NEED_PHYSICAL_ACTIVITY},
 		Eligibility: &pathwayv1.Eligibility{},
-		Contact:     &pathwayv1.ContactPoint{Name: "Sam", Email: "sam@teeswalks.example", Phone: "07700 900111"},
+		Contact:     &pathwayv1.ContactPoint{Name: "Sam", Email: "sam@teeswalks.example", Phone: "+447400123111"},
+		Contacts:    []*pathwayv1.Contact{{Name: "Sam", Email: "sam@teeswalks.example", Phones: []*pathwayv1.Phone{{Number: "+447400123111"}}}},
 	}
 )
 
@@ -113,7 +117,7 @@ var (
 		Needs:         []pathwayv1.Need{pathwayv1.Need_NEED_DEBT},
 		TaxonomyTerms: []string{"Debt advice"},
 		Eligibility:   &pathwayv1.Eligibility{MinAge: 16, MaxAge: 120, Description: "Adults"},
-		Locations:     []*pathwayv1.Location{{Name: "Advice centre", Address: "1 High Street, Stockton-on-Tees", Postcode: "TS18 1AA"}},
+		Locations:     []*pathwayv1.Location{{Name: "Advice centre", Address: "1 High Street", City: "Stockton-on-Tees", Postcode: "TS18 1AA"}},
 		Contact:       &pathwayv1.ContactPoint{},
 	}
 )
@@ -131,25 +135,25 @@ var badRecords = []struct {
 	{"missing id", `{"name": "No id", ` + org + `}`, "id"},
 	{"blank id", `{"id": "   ", "name": "Blank id", ` + org + `}`, "id"},
 	{"id too long", `{"id": "` + strings.Repeat("x", 201) + `", "name": "Long id", ` + org + `}`, "id"},
-	{"no nested organization", `{"id": "b1", "name": "Loose", "organization_id": "org-1"}`, "organization"},
+	{"no organization at all", `{"id": "b1", "name": "Loose", "status": "active"}`, "organization"},
+	{"organization_id with a dot", `{"id": "b1", "name": "Loose", "organization_id": "org.1"}`, "organization_id"},
 	{"organization id with a dot", `{"id": "b2", "name": "Dotted", "organization": {"id": "org.1", "name": "Org"}}`, "organization.id"},
 	{"organization id with a space", `{"id": "b3", "name": "Spaced", "organization": {"id": "org 1", "name": "Org"}}`, "organization.id"},
 	{"no organization id at all", `{"id": "b4", "name": "Anonymous", "organization": {"name": "Org"}}`, "organization.id"},
 	{"organization without a name", `{"id": "b5", "name": "Nameless org", "organization": {"id": "org-1"}}`, "organization.name"},
-	{"organization with a bad email", `{"id": "b6", "name": "Bad mail", "organization": {"id": "org-1", "name": "Org", "email": "nope"}}`, "organization.contact.email"},
-	{"status defunct", `{"id": "b7", "name": "Gone", "status": "defunct", ` + org + `}`, "status"},
-	{"status inactive", `{"id": "b8", "name": "Paused", "status": "Inactive", ` + org + `}`, "status"},
-	{"min age above max age", `{"id": "b9", "name": "Odd ages", "minimum_age": 65, "maximum_age": 18, ` + org + `}`, "min_age"},
+	{"organization with a bad email", `{"id": "b6", "name": "Bad mail", "organization": {"id": "org-1", "name": "Org", "email": "nope"}}`, "organization.email"},
+	{"status unknown", `{"id": "b7", "name": "Gone", "status": "vanished", ` + org + `}`, "status"},
+	{"min age above max age", `{"id": "b9", "name": "Odd ages", "minimum_age": 65, "maximum_age": 18, ` + org + `}`, "minimum_age"},
 	{"negative age", `{"id": "b10", "name": "Negative", "minimum_age": -1, ` + org + `}`, "minimum_age"},
 	{"age above 130", `{"id": "b11", "name": "Ancient", "maximum_age": 150, ` + org + `}`, "maximum_age"},
-	{"invalid location postcode", `{"id": "b12", "name": "Lost", ` + org + `, "service_at_locations": [{"location": {"addresses": [{"postal_code": "NOT A POSTCODE"}]}}]}`, "locations[0].postcode"},
-	{"latitude out of range", `{"id": "b13", "name": "Pole", ` + org + `, "service_at_locations": [{"location": {"latitude": 95}}]}`, "locations[0]"},
 	{"no service name", `{"id": "b14", ` + org + `}`, "name"},
-	{"service url not http", `{"id": "b15", "name": "FTP", "url": "ftp://example.org", ` + org + `}`, "contact.url"},
-	{"a number, not an object", `42`, "not an HSDS service record"},
-	{"a string, not an object", `"tees-svc-0001"`, "not an HSDS service record"},
-	{"an array, not an object", `[{"id": "x"}]`, "not an HSDS service record"},
-	{"a field of the wrong type", `{"id": 7, "name": "Numeric id", ` + org + `}`, "not an HSDS service record"},
+	{"service url not http", `{"id": "b15", "name": "FTP", "url": "ftp://example.org", ` + org + `}`, "$[1].url"},
+	{"a number, not an object", `42`, "$[1]: not an HSDS record"},
+	{"a string, not an object", `"tees-svc-0001"`, "$[1]: not an HSDS record"},
+	{"an array, not an object", `[{"id": "x"}]`, "$[1]: not an HSDS record"},
+	{"a field of the wrong type", `{"id": "b16", "name": {"en": "Numeric id"}, ` + org + `}`, "not an HSDS service: name: a JSON object where text was expected"},
+	{"a location alone", `{"id": "l1", "name": "Hall", "location_type": "physical", "latitude": 54.5}`, "a location with no service"},
+	{"a taxonomy term", `{"id": "t1", "code": "x", "name": "Befriending", "taxonomy": "esd", "parent_id": null}`, "taxonomy term, not a service"},
 }
 
 func TestParseHSDSGoodRecords(t *testing.T) {
@@ -285,9 +289,6 @@ func TestParseHSDSRejectsOtherFiles(t *testing.T) {
 		{"null", `null`},
 		{"a number", `42`},
 		{"a string", `"services"`},
-		{"an object without contents", `{"services": [{"id": "x"}]}`},
-		{"contents not an array", `{"contents": {"id": "x"}}`},
-		{"contents null", `{"contents": null}`},
 		{"truncated array", `[{"id": "x"},`},
 		{"malformed object", `{"contents": [}`},
 		{"CSV", "id,name\nx,Thursday Club\n"},
@@ -401,7 +402,7 @@ func TestParseHSDSDuplicateIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if recs[0].Skip != "" || recs[1].Skip != "id: the same HSDS id as record 0" {
+	if recs[0].Skip != "" || recs[1].Skip != "$[1].id: the same service as record 0 ($[0])" {
 		t.Errorf("got skips %q and %q, want the second skipped as a duplicate of record 0", recs[0].Skip, recs[1].Skip)
 	}
 }
@@ -416,7 +417,10 @@ func TestParseHSDSOversizedFieldsAreSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(recs[0].Skip, "eligibility.description") || !strings.HasPrefix(recs[1].Skip, "taxonomy_terms[0]") || recs[2].Skip != "" {
-		t.Errorf("skips %q, %q, %q; want the first two skipped naming the field, the third kept", recs[0].Skip, recs[1].Skip, recs[2].Skip)
+	if !strings.HasPrefix(recs[0].Skip, "$[0].eligibility_description: must be at most") || recs[1].Skip != "" || recs[2].Skip != "" {
+		t.Errorf("skips %q, %q, %q; want the first skipped naming the field, the others kept", recs[0].Skip, recs[1].Skip, recs[2].Skip)
+	}
+	if len(recs[1].Dropped) != 1 || recs[1].Dropped[0].Path != "$[1].attributes[0].name" || len(recs[1].Service.GetTaxonomyTerms()) != 0 {
+		t.Errorf("record 1: dropped %v, terms %v; want the long taxonomy term left out at $[1].attributes[0].name", recs[1].Dropped, recs[1].Service.GetTaxonomyTerms())
 	}
 }

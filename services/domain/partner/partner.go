@@ -1,20 +1,22 @@
 // Package partner holds the rules of the VCSE directory: partner
 // organisations (the partner aggregate) and the services they run (the
-// service aggregate), with their needs served, eligibility, locations,
-// contact and capacity signal. Field names follow Open Referral UK / HSDS
-// 3.0, and an HSDS file or API page maps onto them (ParseHSDS). It imports
-// no NATS or HTTP.
+// service aggregate), with their needs served, eligibility, schedules,
+// languages, fees, locations, contacts and capacity signal, and whether
+// the service has left the directory (Retire, Reinstate). Field names
+// follow Open Referral UK / HSDS 3.0, and every shape of it the standard
+// publishes maps onto them (ParseHSDS); phone numbers are kept in E.164
+// (NormalisePhone). It imports no NATS or HTTP.
 package partner
 
 import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
-	"github.com/pathway-sp/pathway/services/domain/referral"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -92,7 +94,7 @@ func (p *Partner) Apply(c kernel.Change) {
 		p.details = e
 	case *pathwayv1.PartnerUpdated:
 		p.details = &pathwayv1.PartnerRegistered{Name: e.GetName(), Description: e.GetDescription(), HsdsOrganizationId: e.GetHsdsOrganizationId(),
-			Contact: e.GetContact(), RegistrationNumber: e.GetRegistrationNumber()}
+			Contact: e.GetContact(), RegistrationNumber: e.GetRegistrationNumber(), Identifiers: e.GetIdentifiers()}
 	}
 }
 
@@ -128,7 +130,20 @@ func ValidatePartner(d *pathwayv1.PartnerRegistered) []kernel.FieldError {
 		errs = append(errs, kernel.Line("hsds_organization_id", d.GetHsdsOrganizationId())...)
 	}
 	errs = append(errs, validateContact("contact", d.GetContact())...)
-	return errs
+	var e fieldErrs
+	if e.count("identifiers", len(d.GetIdentifiers()), 10) {
+		for i, id := range d.GetIdentifiers() {
+			f := fmt.Sprintf("identifiers[%d]", i)
+			if id.GetIdentifier() == "" {
+				e.add(f+".identifier", "is required")
+			}
+			e.line(f+".identifier", id.GetIdentifier(), 50)
+			e.line(f+".scheme", id.GetScheme(), 50)
+			e.line(f+".type", id.GetType(), 100)
+		}
+	}
+	e.phones("contact.phones", d.GetContact().GetPhones())
+	return append(errs, e...)
 }
 
 // Save decides the events that register the partner or bring its details
@@ -148,7 +163,7 @@ func (p *Partner) Save(d *pathwayv1.PartnerRegistered) ([]proto.Message, error) 
 		return nil, nil
 	}
 	return []proto.Message{&pathwayv1.PartnerUpdated{Name: d.GetName(), Description: d.GetDescription(), HsdsOrganizationId: d.GetHsdsOrganizationId(),
-		Contact: d.GetContact(), RegistrationNumber: d.GetRegistrationNumber()}}, nil
+		Contact: d.GetContact(), RegistrationNumber: d.GetRegistrationNumber(), Identifiers: d.GetIdentifiers()}}, nil
 }
 
 // Service is the state of one service in the directory.
@@ -157,6 +172,9 @@ type Service struct {
 	version  uint64
 	details  *pathwayv1.ServiceDetails
 	capacity pathwayv1.CapacityStatus
+	// retired is the HSDS status that retired the service ("inactive" or
+	// "defunct"); empty while it is in the directory.
+	retired string
 }
 
 // ReplayService builds a service from its events.
@@ -178,6 +196,10 @@ func (s *Service) Apply(c kernel.Change) {
 		s.details = e.GetDetails()
 	case *pathwayv1.ServiceCapacityChanged:
 		s.capacity = e.GetStatus()
+	case *pathwayv1.ServiceRetired:
+		s.retired = e.GetStatus()
+	case *pathwayv1.ServiceReinstated:
+		s.retired = ""
 	}
 }
 
@@ -195,6 +217,11 @@ func (s *Service) Details() *pathwayv1.ServiceDetails { return s.details }
 
 // Capacity returns the service's capacity signal.
 func (s *Service) Capacity() pathwayv1.CapacityStatus { return s.capacity }
+
+// Retired returns the status that took the service out of the directory
+// ("inactive" or "defunct"), or "" while it is in the directory and takes
+// new handoffs.
+func (s *Service) Retired() string { return s.retired }
 
 // PartnerID returns the partner that runs the service.
 func (s *Service) PartnerID() string { return s.details.GetPartnerId() }
@@ -264,21 +291,10 @@ func ValidateService(d *pathwayv1.ServiceDetails) []kernel.FieldError {
 		}
 	}
 	for i, l := range d.GetLocations() {
-		if len(l.GetName()) > 200 || len(l.GetAddress()) > 500 {
-			add(fmt.Sprintf("locations[%d]", i), "name at most 200 and address at most 500 characters")
-		} else {
-			errs = append(errs, kernel.Line(fmt.Sprintf("locations[%d].name", i), l.GetName())...)
-			errs = append(errs, kernel.Prose(fmt.Sprintf("locations[%d].address", i), l.GetAddress())...)
-		}
-		if l.GetPostcode() != "" && !referral.ValidPostcode(referral.NormalisePostcode(l.GetPostcode())) {
-			add(fmt.Sprintf("locations[%d].postcode", i), "is not a UK postcode")
-		}
-		if l.GetLatitude() < -90 || l.GetLatitude() > 90 || l.GetLongitude() < -180 || l.GetLongitude() > 180 {
-			add(fmt.Sprintf("locations[%d]", i), "latitude must be -90 to 90 and longitude -180 to 180")
-		}
+		errs = append(errs, locationProblems(fmt.Sprintf("locations[%d]", i), l)...)
 	}
 	errs = append(errs, validateContact("contact", d.GetContact())...)
-	return errs
+	return append(errs, validateExtra(d)...)
 }
 
 var districtRe = regexp.MustCompile(`^[A-Z]{1,2}([0-9][0-9A-Z]?)?$`)
@@ -348,6 +364,46 @@ func (s *Service) ChangeCapacity(c pathwayv1.CapacityStatus, note string) ([]pro
 		return nil, nil
 	}
 	return []proto.Message{&pathwayv1.ServiceCapacityChanged{Status: c, PreviousStatus: s.capacity, Note: note}}, nil
+}
+
+// retiredStatuses are the HSDS service statuses that take a service out
+// of the directory.
+var retiredStatuses = []string{"inactive", "defunct"}
+
+// Retire decides taking the service out of the directory because its
+// directory marks it status ("inactive" or "defunct"); reason is an
+// optional note. Nothing when it is already retired with that status.
+// Errors: ErrConflict when the service does not exist, ErrInvalid for
+// another status.
+func (s *Service) Retire(status, reason string) ([]proto.Message, error) {
+	if !s.Exists() {
+		return nil, ErrConflict.Errorf("no such service")
+	}
+	if !slices.Contains(retiredStatuses, status) {
+		return nil, invalid([]kernel.FieldError{{Field: "status", Reason: "must be inactive or defunct"}})
+	}
+	if len(reason) > 2000 {
+		return nil, invalid([]kernel.FieldError{{Field: "reason", Reason: "must be at most 2000 characters"}})
+	}
+	if errs := kernel.Prose("reason", reason); errs != nil {
+		return nil, invalid(errs)
+	}
+	if s.retired == status {
+		return nil, nil
+	}
+	return []proto.Message{&pathwayv1.ServiceRetired{Status: status, Reason: reason}}, nil
+}
+
+// Reinstate decides returning a retired service to the directory; nothing
+// when it is not retired. Errors: ErrConflict when it does not exist.
+func (s *Service) Reinstate(reason string) ([]proto.Message, error) {
+	if !s.Exists() {
+		return nil, ErrConflict.Errorf("no such service")
+	}
+	if s.retired == "" {
+		return nil, nil
+	}
+	return []proto.Message{&pathwayv1.ServiceReinstated{Reason: reason}}, nil
 }
 
 // invalid is ErrInvalid listing fields.

@@ -220,8 +220,8 @@ func TestServiceValidation(t *testing.T) {
 		{"a lower-case district", func(d *pathwayv1.ServiceDetails) { d.Eligibility.PostcodeDistricts = []string{"TS1", "ts2"} }, []string{"eligibility.postcode_districts[1]"}},
 		{"a full postcode as a district", func(d *pathwayv1.ServiceDetails) { d.Eligibility.PostcodeDistricts = []string{"TS1 3BA"} }, []string{"eligibility.postcode_districts[0]"}},
 		{"a bad location postcode", func(d *pathwayv1.ServiceDetails) { d.Locations[0].Postcode = "TS1" }, []string{"locations[0].postcode"}},
-		{"a latitude out of range", func(d *pathwayv1.ServiceDetails) { d.Locations[0].Latitude = -91 }, []string{"locations[0]"}},
-		{"a longitude out of range", func(d *pathwayv1.ServiceDetails) { d.Locations[0].Longitude = 181 }, []string{"locations[0]"}},
+		{"a latitude out of range", func(d *pathwayv1.ServiceDetails) { d.Locations[0].Latitude = -91 }, []string{"locations[0].latitude"}},
+		{"a longitude out of range", func(d *pathwayv1.ServiceDetails) { d.Locations[0].Longitude = 181 }, []string{"locations[0].longitude"}},
 		{"a bad contact email", func(d *pathwayv1.ServiceDetails) { d.Contact.Email = "jo" }, []string{"contact.email"}},
 		{"a description and an address over lines", func(d *pathwayv1.ServiceDetails) {
 			d.Description, d.Locations[0].Address = "Weekly.\nThursdays.", "1 High Street\nTown"
@@ -240,7 +240,7 @@ func TestServiceValidation(t *testing.T) {
 			d.Locations = append(d.Locations, &pathwayv1.Location{Postcode: "nowhere", Latitude: 100})
 			d.Contact = &pathwayv1.ContactPoint{Email: "jo", Url: "mailto:jo@example.org"}
 		}, []string{"partner_id", "name", "description", "needs", "taxonomy_terms", "eligibility.min_age", "eligibility.max_age",
-			"eligibility.postcode_districts[0]", "locations[1].postcode", "locations[1]", "contact.email", "contact.url"}},
+			"eligibility.postcode_districts[0]", "locations[1].postcode", "locations[1].latitude", "contact.email", "contact.url"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := serviceDetails()

@@ -388,7 +388,7 @@ func (d *loader) setUp() error {
 			Eligibility: &pathwayv1.Eligibility{MinAge: 18},
 			Locations:   []*pathwayv1.Location{{Name: s.name, Postcode: s.postcode}},
 			Contact:     &pathwayv1.ContactPoint{Email: "hello@" + s.org + ".example", Phone: "01632 960" + fmt.Sprintf("%03d", i)}}
-		recs = append(recs, partner.Record{Index: i, HSDSID: s.id, ServiceID: partner.ServiceIDFor(s.id), Service: det,
+		recs = append(recs, partner.Record{Index: i, Kind: partner.KindService, HSDSID: s.id, ServiceID: partner.ServiceIDFor(s.id), PartnerID: s.org, Service: det,
 			Partner: &pathwayv1.PartnerRegistered{Name: s.orgName, HsdsOrganizationId: s.org, Description: "Synthetic demo partner",
 				Contact: &pathwayv1.ContactPoint{Email: "hello@" + s.org + ".example", Url: "https://" + s.org + ".example"}}})
 		orgs[s.org] = true
