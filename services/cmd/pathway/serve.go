@@ -48,6 +48,15 @@ type serveConfig struct {
 	NATSToken  string
 	Fsync      bool
 	Replicas   int
+
+	// TLSCert and TLSKey are the PEM certificate (chain) and private key
+	// of HTTPS; without them HTTP is plain (behind a TLS proxy).
+	TLSCert, TLSKey string
+	// NATSCA, NATSClientCert and NATSClientKey are the TLS of an external
+	// NATS: the authorities its servers' certificates chain to, and
+	// pathway's client certificate and key for mutual TLS.
+	NATSCA, NATSClientCert, NATSClientKey string
+
 	// ShutdownTimeout bounds a clean stop after SIGINT or SIGTERM.
 	ShutdownTimeout time.Duration
 	// Services are the services to run; default all.
@@ -176,12 +185,16 @@ func (c serveConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--http %q: want [host]:port", c.HTTPAddr))
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together: the HTTPS certificate and its private key"))
+	}
 	if c.NATSToken != "" && (c.NATSUser != "" || c.NATSCreds != "") {
 		errs = append(errs, errors.New("--nats-token cannot be combined with --nats-user or --nats-creds"))
 	}
 	if c.NATSNkey != "" && (c.NATSUser != "" || c.NATSCreds != "" || c.NATSToken != "") {
 		errs = append(errs, errors.New("--nats-nkey cannot be combined with --nats-user, --nats-creds or --nats-token"))
 	}
+	errs = append(errs, c.validateNATSClient()...)
 	if c.NATSPass != "" && c.NATSUser == "" {
 		errs = append(errs, errors.New("a NATS password needs --nats-user"))
 	}
@@ -225,12 +238,17 @@ func (c serveConfig) Validate() error {
 var envNames = map[string]string{
 	"data":                  "PATHWAY_DATA",
 	"http":                  "PATHWAY_HTTP",
+	"tls-cert":              "PATHWAY_TLS_CERT",
+	"tls-key":               "PATHWAY_TLS_KEY",
 	"nats-listen":           "PATHWAY_NATS_LISTEN",
 	"nats-cert":             "PATHWAY_NATS_CERT",
 	"nats-key":              "PATHWAY_NATS_KEY",
 	"nats-url":              "PATHWAY_NATS_URL",
 	"nats-creds":            "PATHWAY_NATS_CREDS",
 	"nats-nkey":             "PATHWAY_NATS_NKEY",
+	"nats-ca":               "PATHWAY_NATS_CA",
+	"nats-client-cert":      "PATHWAY_NATS_CLIENT_CERT",
+	"nats-client-key":       "PATHWAY_NATS_CLIENT_KEY",
 	"nats-user":             "PATHWAY_NATS_USER",
 	"nats-password":         "PATHWAY_NATS_PASSWORD",
 	"nats-token":            "PATHWAY_NATS_TOKEN",
@@ -281,9 +299,15 @@ deadline at each write), or idle between requests (--http-idle-timeout),
 and serves at most --http-max-conns connections at once (keep it below
 the process's open-file limit; more wait to be accepted). Failed API key
 checks and dashboard sign-ins are limited per client address and per key
-(429 with Retry-After). Behind a reverse proxy that terminates TLS, name
-it in --trusted-proxies: its X-Forwarded-For then gives the client address
-and its X-Forwarded-Proto: https makes the dashboard's cookies Secure.
+(429 with Retry-After).
+
+HTTPS: --tls-cert and --tls-key serve TLS 1.2 or later on --http. The
+files are read again on the first connection after either changes, so a
+renewed certificate needs no restart (a pair that does not load is logged
+and the previous one kept). Behind a reverse proxy that terminates TLS
+instead, name it in --trusted-proxies: its X-Forwarded-For then gives the
+client address (in the access log and to the limits above) and its
+X-Forwarded-Proto: https makes the dashboard's cookies Secure.
 
 Durability: every write is fsynced before it is acknowledged (--fsync,
 the default). --fsync=false lets JetStream fsync every 2 minutes instead:
@@ -309,12 +333,13 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	desc := func(name, text string) string { return text + " (env " + envNames[name] + ")" }
 	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store and its credentials"))
 	fs.StringVar(&cfg.HTTPAddr, "http", fromEnv("http", cfg.HTTPAddr), desc("http", "HTTP listen address"))
+	fs.StringVar(&cfg.TLSCert, "tls-cert", fromEnv("tls-cert", ""), desc("tls-cert", "serve HTTPS with this certificate (PEM, the chain after it); read again when it or the key changes"))
+	fs.StringVar(&cfg.TLSKey, "tls-key", fromEnv("tls-key", ""), desc("tls-key", "private key (PEM) of --tls-cert"))
 	fs.StringVar(&cfg.NATSListen, "nats-listen", fromEnv("nats-listen", cfg.NATSListen), desc("nats-listen", "client address of the embedded NATS server; port 0 picks a free port"))
 	fs.StringVar(&cfg.NATSCert, "nats-cert", fromEnv("nats-cert", ""), desc("nats-cert", "TLS certificate (PEM) of the embedded NATS server; with --nats-key, required when --nats-listen is not loopback"))
 	fs.StringVar(&cfg.NATSKey, "nats-key", fromEnv("nats-key", ""), desc("nats-key", "TLS private key (PEM) of the embedded NATS server"))
 	fs.StringVar(&cfg.NATSURL, "nats-url", fromEnv("nats-url", ""), desc("nats-url", "external NATS URL(s), comma-separated; starts no embedded server"))
-	fs.StringVar(&cfg.NATSCreds, "nats-creds", fromEnv("nats-creds", ""), desc("nats-creds", "NATS credentials file (JWT and NKey) for --nats-url"))
-	fs.StringVar(&cfg.NATSNkey, "nats-nkey", fromEnv("nats-nkey", ""), desc("nats-nkey", "NATS NKey seed file for --nats-url (e.g. DATA/"+embedded.CredentialsFile+" of another pathway's embedded server)"))
+	natsClientFlags(fs, &cfg, getenv)
 	fs.StringVar(&cfg.NATSUser, "nats-user", fromEnv("nats-user", ""), desc("nats-user", "NATS user name for --nats-url; the password comes from the environment"))
 	fs.StringVar(&cfg.NATSToken, "nats-token", "", "NATS token for --nats-url (prefer env "+envNames["nats-token"]+": a flag shows in the process list)")
 	fs.BoolVar(&cfg.Fsync, "fsync", fromEnv("fsync", "true") != "false", desc("fsync", "fsync every write before acknowledging it"))
@@ -435,6 +460,12 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return err
 	}
 	cfg.master = master
+	var certs *edge.Certificates
+	if cfg.TLSCert != "" {
+		if certs, err = edge.LoadCertificates(cfg.TLSCert, cfg.TLSKey, log.With("service", "https")); err != nil {
+			return err
+		}
+	}
 	natsURL := cfg.NATSURL
 	if cfg.Demo && natsURL == "" {
 		// A new data directory gets the region loaded before its server
@@ -483,10 +514,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		opts = append(opts, auth...)
 	}
-	nc, err := nats.Connect(natsURL, opts...)
+	nc, err := connectNATS(natsURL, opts)
 	if err != nil {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
-		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
+		return err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -501,7 +532,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	log.Info("HTTP listening", "addr", ln.Addr().String(), "max_conns", cfg.HTTPMaxConns)
+	log.Info("HTTP listening", "addr", ln.Addr().String(), "max_conns", cfg.HTTPMaxConns, "tls", certs != nil)
 	ln = netutil.LimitListener(ln, cfg.HTTPMaxConns)
 
 	setup := &setupState{}
@@ -543,13 +574,22 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if certs != nil {
+		httpSrv.TLSConfig = certs.TLSConfig()
+	}
 
 	// Every background part runs under one supervisor: transient failures
 	// are retried with back-off, a broken invariant stops the process.
 	sup := supervisor.New(ctx, supervisor.Options{Logger: log, MaxBackoff: 10 * time.Second, StopTimeout: cfg.ShutdownTimeout})
 	sup.Go("http", supervisor.Func(func(ctx context.Context) error {
 		served := make(chan error, 1)
-		go func() { served <- httpSrv.Serve(ln) }()
+		go func() {
+			if certs != nil {
+				served <- httpSrv.ServeTLS(ln, "", "")
+				return
+			}
+			served <- httpSrv.Serve(ln)
+		}()
 		select {
 		case err := <-served:
 			// The listener failed: nothing can serve on it again.
@@ -655,10 +695,14 @@ func natsOptions(cfg serveConfig, log *slog.Logger) []nats.Option {
 	return opts
 }
 
-// natsOptionsAuth are the options of cfg's credentials for an external
-// NATS. An NKey seed file that cannot be read is an error.
+// natsOptionsAuth are the options of cfg's credentials and TLS for an
+// external NATS. An NKey seed file, a CA file or a client certificate
+// that cannot be read is an error.
 func natsOptionsAuth(cfg serveConfig) ([]nats.Option, error) {
-	var opts []nats.Option
+	opts, err := natsOptionsTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
 	}
