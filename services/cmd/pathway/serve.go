@@ -460,6 +460,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return err
 	}
 	cfg.master = master
+	proxies, err := edge.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	var certs *edge.Certificates
 	if cfg.TLSCert != "" {
 		if certs, err = edge.LoadCertificates(cfg.TLSCert, cfg.TLSKey, log.With("service", "https")); err != nil {
@@ -561,7 +565,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 	}
 	httpSrv := &http.Server{
-		Handler: edge.Requests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: proxies.Requests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h := handler.Load(); h != nil {
 				(*h).ServeHTTP(w, r)
 				return

@@ -58,6 +58,21 @@ func TestServeHTTPS(t *testing.T) {
 		t.Fatalf("POST /v1/referrals over HTTPS: %d, want 201", code)
 	}
 
+	t.Run("the session cookie is Secure over TLS", func(t *testing.T) {
+		browser := browserClient()
+		browser.Transport = client.Transport
+		resp := signInAs(t, p.base, browser, "198.51.100.9", false, p.key(keys.RoleOps, ""))
+		var session *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == "pathway_session" {
+				session = c
+			}
+		}
+		if resp.StatusCode != http.StatusSeeOther || session == nil || !session.Secure {
+			t.Errorf("sign-in over HTTPS: %d, session cookie %+v; want 303 and Secure", resp.StatusCode, session)
+		}
+	})
+
 	served := func() string {
 		t.Helper()
 		resp, err := client.Get(p.base + "/healthz")
