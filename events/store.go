@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -45,6 +46,7 @@ type Store struct {
 	batches   chan struct{} // a slot per atomic batch in flight
 	keys      Keys
 	clear     bool
+	tracer    trace.Tracer
 
 	streamMu sync.Mutex
 	streamH  jetstream.Stream
@@ -74,11 +76,14 @@ type Options struct {
 	// sealing: only for benchmarks that measure what sealing costs, and
 	// never set by pathway. Such events cannot be erased.
 	Clear bool
+	// Tracer makes the spans of appends and of consumers' handling, and
+	// the trace context in the events' headers (trace.go); nil: none.
+	Tracer trace.TracerProvider
 }
 
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
-	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear}
+	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear, tracer: tracerOf(opts.Tracer)}
 	s.snapshots = newSnapshotCache(bound(opts.Snapshots, DefaultSnapshots))
 	s.cache = newRecordCache(bound(opts.CacheRecords, DefaultCacheRecords))
 	if s.stream == "" {
@@ -345,8 +350,10 @@ func (s *Store) publish(ctx context.Context, agg Aggregate, expected uint64, msg
 	return s.send(ctx, agg, expected, msgs)
 }
 
-// send publishes msgs whose expectations are already set.
-func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs []*nats.Msg) (uint64, error) {
+// send publishes msgs whose expectations are already set, in a span.
+func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs []*nats.Msg) (seq uint64, err error) {
+	ctx, span := s.startAppend(ctx, agg, msgs)
+	defer func() { endAppend(span, seq, err) }()
 	msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.stream)
 	if len(msgs) == 1 {
 		ack, err := s.js.PublishMsg(ctx, msgs[0])

@@ -28,7 +28,9 @@ import (
 	"github.com/pathway-sp/pathway/services/metrics"
 	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/supervisor"
+	"github.com/pathway-sp/pathway/services/tracing"
 	"github.com/pathway-sp/pathway/services/triage"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/netutil"
 )
 
@@ -56,6 +58,14 @@ type serveConfig struct {
 	// NATS: the authorities its servers' certificates chain to, and
 	// pathway's client certificate and key for mutual TLS.
 	NATSCA, NATSClientCert, NATSClientKey string
+	// OTLPEndpoint is the OpenTelemetry collector's OTLP/HTTP URL; empty:
+	// the OTEL_EXPORTER_OTLP_* environment decides, and without it there
+	// are no traces.
+	OTLPEndpoint string
+	// tracingBatch is how long finished spans wait to be sent (tests);
+	// tracer makes the spans, a no-op one unless tracing is on.
+	tracingBatch time.Duration
+	tracer       trace.TracerProvider
 
 	// ShutdownTimeout bounds a clean stop after SIGINT or SIGTERM.
 	ShutdownTimeout time.Duration
@@ -185,6 +195,9 @@ func (c serveConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--http %q: want [host]:port", c.HTTPAddr))
 	}
+	if err := (tracing.Config{Endpoint: c.OTLPEndpoint}).Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together: the HTTPS certificate and its private key"))
 	}
@@ -274,6 +287,7 @@ var envNames = map[string]string{
 	"log-format":               "PATHWAY_LOG_FORMAT",
 	"access-log":               "PATHWAY_ACCESS_LOG",
 	"metrics-listen":           "PATHWAY_METRICS_LISTEN",
+	"otlp-endpoint":            "PATHWAY_OTLP_ENDPOINT",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -308,6 +322,11 @@ and the previous one kept). Behind a reverse proxy that terminates TLS
 instead, name it in --trusted-proxies: its X-Forwarded-For then gives the
 client address (in the access log and to the limits above) and its
 X-Forwarded-Proto: https makes the dashboard's cookies Secure.
+
+Traces: off unless --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT names an
+OpenTelemetry collector (OTLP/HTTP); then a referral's request, its append
+and triage's and assignment's handling form one trace, the trace context
+carried in the events' headers. Spans hold no personal data.
 
 Durability: every write is fsynced before it is acknowledged (--fsync,
 the default). --fsync=false lets JetStream fsync every 2 minutes instead:
@@ -406,6 +425,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	fs.StringVar(&cfg.LogFormat, "log-format", fromEnv("log-format", "text"), desc("log-format", "log lines as text (key=value) or json (one object a line, for a log collector); neither holds personal data"))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", fromEnv("metrics-listen", ""), desc("metrics-listen", "also serve GET /metrics (Prometheus) on this address, without a key: bind it where only the metrics collector reaches (the HTTP port serves them to ops and admin keys)"))
 	fs.BoolVar(&cfg.AccessLog, "access-log", fromEnv("access-log", "true") != "false", desc("access-log", "log one line per HTTP request: method, route, status, bytes, duration and X-Request-ID (never the query string or a key)"))
+	fs.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", fromEnv("otlp-endpoint", ""), desc("otlp-endpoint", "send OpenTelemetry traces to this collector's OTLP/HTTP URL, e.g. http://otel-collector:4318 (default none: no traces unless "+tracing.EnvEndpoint+" or "+tracing.EnvTracesEndpoint+" is set; the other OTEL_EXPORTER_OTLP_* variables apply too)"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
 		fs.PrintDefaults()
@@ -470,6 +490,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 			return err
 		}
 	}
+	tr, err := tracing.New(ctx, tracing.Config{Endpoint: cfg.OTLPEndpoint, Getenv: cfg.getenv, Version: buildVersion(), BatchTimeout: cfg.tracingBatch})
+	if err != nil {
+		return err
+	}
+	if tr.On() {
+		log.Info("OpenTelemetry traces on", "exporter", "otlp/http")
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := tr.Shutdown(sctx); err != nil {
+			log.Warn("traces not all sent", "err", err)
+		}
+	}()
+	cfg.tracer = tr.Provider()
 	natsURL := cfg.NATSURL
 	if cfg.Demo && natsURL == "" {
 		// A new data directory gets the region loaded before its server
@@ -565,13 +600,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 	}
 	httpSrv := &http.Server{
-		Handler: proxies.Requests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: tr.HTTP(proxies.Requests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h := handler.Load(); h != nil {
 				(*h).ServeHTTP(w, r)
 				return
 			}
 			starting.ServeHTTP(w, r)
-		}), accessLog, observe),
+		}), accessLog, observe)),
 		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTPReadTimeout,
 		WriteTimeout:      cfg.HTTPWriteTimeout,

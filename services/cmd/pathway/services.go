@@ -42,7 +42,7 @@ var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhoo
 // everything before it starts anything, so after an error (a transient
 // one: sup runs it again) nothing of it runs.
 func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (_ http.Handler, _ *metrics.Metrics, err error) {
-	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal})
+	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal, Tracer: cfg.tracer})
 	forget := cfg.keys.OnDestroy(store.Forget)
 	defer func() {
 		if err != nil {
