@@ -30,14 +30,14 @@ func externalNATS(fs *flag.FlagSet, getenv func(string) string) *serveConfig {
 // natsClientFlags registers the flags of an external NATS's credentials
 // file, NKey seed and TLS on fs.
 func natsClientFlags(fs *flag.FlagSet, cfg *serveConfig, getenv func(string) string) {
-	flag := func(p *string, name, text string) {
+	str := func(p *string, name, text string) {
 		fs.StringVar(p, name, getenv(envNames[name]), text+" (env "+envNames[name]+")")
 	}
-	flag(&cfg.NATSCreds, "nats-creds", "NATS credentials file (JWT and NKey seed) for --nats-url")
-	flag(&cfg.NATSNkey, "nats-nkey", "NATS NKey seed file for --nats-url (e.g. DATA/"+embedded.CredentialsFile+" of another pathway's embedded server)")
-	flag(&cfg.NATSCA, "nats-ca", "certificate authorities (PEM) that --nats-url's servers' TLS certificates chain to; default the system's. Any --nats-ca or --nats-client-cert makes TLS required")
-	flag(&cfg.NATSClientCert, "nats-client-cert", "client certificate (PEM) pathway presents to --nats-url's servers for mutual TLS; read again on each reconnection after it changes")
-	flag(&cfg.NATSClientKey, "nats-client-key", "private key (PEM) of --nats-client-cert")
+	str(&cfg.NATSCreds, "nats-creds", "NATS credentials file (JWT and NKey seed) for --nats-url")
+	str(&cfg.NATSNkey, "nats-nkey", "NATS NKey seed file for --nats-url (e.g. DATA/"+embedded.CredentialsFile+" of another pathway's embedded server)")
+	str(&cfg.NATSCA, "nats-ca", "certificate authorities (PEM) that --nats-url's servers' TLS certificates chain to; default the system's. Any --nats-ca or --nats-client-cert makes TLS required")
+	str(&cfg.NATSClientCert, "nats-client-cert", "client certificate (PEM) pathway presents to --nats-url's servers for mutual TLS; read again on each reconnection after it changes")
+	str(&cfg.NATSClientKey, "nats-client-key", "private key (PEM) of --nats-client-cert")
 }
 
 // validateNATSClient reports the problems of cfg's external NATS's TLS.

@@ -300,7 +300,10 @@ credentials it generates on its first start into --data/` + embedded.Credentials
 pathway uses too. A --nats-listen address that is not loopback also
 needs TLS: --nats-cert and --nats-key. With --nats-url it connects to
 an external NATS (for example a three-node JetStream cluster, with
---replicas 3) and starts no server.
+--replicas 3) and starts no server: TLS with --nats-ca, mutual TLS with
+--nats-client-cert and --nats-client-key, credentials with --nats-creds
+or --nats-nkey. A server that refuses these stops the start with its
+error; one not up yet is tried again until it is.
 
 HTTP: GET /healthz answers while the process is up; GET /readyz answers 200
 only when JetStream is reachable, the event stream is ready and the views
