@@ -112,16 +112,17 @@ type Tracing struct {
 }
 
 // New starts the exporter when c turns tracing on (On), else returns a
-// no-op Tracing. Errors: an invalid c, or an exporter that cannot be made.
+// no-op Tracing. Errors: an invalid c that turns tracing on, or an
+// exporter that cannot be made.
 // The collector being unreachable is not an error: spans are dropped,
 // and the SDK reports it to its error handler, and never holds up
 // requests.
 func New(ctx context.Context, c Config) (*Tracing, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
 	if !c.On() {
 		return &Tracing{}, nil
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
 	}
 	// The endpoint as the specification reads it: the traces endpoint as
 	// it is, else the base endpoint with /v1/traces after it. Read here,

@@ -427,7 +427,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	})
 	fs.StringVar(&cfg.LogFormat, "log-format", fromEnv("log-format", "text"), desc("log-format", "log lines as text (key=value) or json (one object a line, for a log collector); neither holds personal data"))
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", fromEnv("metrics-listen", ""), desc("metrics-listen", "also serve GET /metrics (Prometheus) on this address, without a key: bind it where only the metrics collector reaches (the HTTP port serves them to ops and admin keys)"))
-	fs.BoolVar(&cfg.AccessLog, "access-log", fromEnv("access-log", "true") != "false", desc("access-log", "log one line per HTTP request: method, route, status, bytes, duration and X-Request-ID (never the query string or a key)"))
+	fs.BoolVar(&cfg.AccessLog, "access-log", fromEnv("access-log", "true") != "false", desc("access-log", "log one line per HTTP request: method, route, status, bytes, duration, X-Request-ID and client address (never the query string or a key)"))
 	fs.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", fromEnv("otlp-endpoint", ""), desc("otlp-endpoint", "send OpenTelemetry traces to this collector's OTLP/HTTP URL, e.g. http://otel-collector:4318 (default none: no traces unless "+tracing.EnvEndpoint+" or "+tracing.EnvTracesEndpoint+" is set; the other OTEL_EXPORTER_OTLP_* variables apply too)"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
