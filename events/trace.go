@@ -53,12 +53,15 @@ func tracerOf(tp trace.TracerProvider) trace.Tracer {
 // startAppend starts the span of an append of msgs to agg and puts its
 // trace context in every message's headers.
 func (s *Store) startAppend(ctx context.Context, agg Aggregate, msgs []*nats.Msg) (context.Context, trace.Span) {
-	ctx, span := s.tracer.Start(ctx, "append", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
-		attribute.String("messaging.system", "nats"),
-		attribute.String("messaging.destination.name", s.stream),
-		attribute.String("pathway.aggregate_type", agg.Type),
-		attribute.Int("messaging.batch.message_count", len(msgs)),
-	))
+	ctx, span := s.tracer.Start(ctx, "append", trace.WithSpanKind(trace.SpanKindProducer))
+	if span.IsRecording() { // not with the no-op tracer: nothing to build
+		span.SetAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", s.stream),
+			attribute.String("pathway.aggregate_type", agg.Type),
+			attribute.Int("messaging.batch.message_count", len(msgs)),
+		)
+	}
 	if span.SpanContext().IsValid() {
 		for _, m := range msgs {
 			traceContext.Inject(ctx, headerCarrier(m.Header))
@@ -69,6 +72,9 @@ func (s *Store) startAppend(ctx context.Context, agg Aggregate, msgs []*nats.Msg
 
 // endAppend ends an append's span with its last sequence or its failure.
 func endAppend(span trace.Span, seq uint64, err error) {
+	if !span.IsRecording() {
+		return
+	}
 	if err != nil {
 		span.SetStatus(codes.Error, "append failed")
 	} else {
@@ -80,11 +86,17 @@ func endAppend(span trace.Span, seq uint64, err error) {
 // startHandle starts the span of a consumer handling the event at seq,
 // a child of the span that appended it when its headers carry one.
 func (s *Store) startHandle(ctx context.Context, consumer, eventType string, seq uint64, h nats.Header) (context.Context, trace.Span) {
-	ctx = traceContext.Extract(ctx, headerCarrier(h))
-	return s.tracer.Start(ctx, consumer, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
-		attribute.String("messaging.system", "nats"),
-		attribute.String("messaging.consumer.group.name", consumer),
-		attribute.String("pathway.event_type", eventType),
-		attribute.String("pathway.sequence", strconv.FormatUint(seq, 10)),
-	))
+	if h.Get("traceparent") != "" {
+		ctx = traceContext.Extract(ctx, headerCarrier(h))
+	}
+	ctx, span := s.tracer.Start(ctx, consumer, trace.WithSpanKind(trace.SpanKindConsumer))
+	if span.IsRecording() {
+		span.SetAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.consumer.group.name", consumer),
+			attribute.String("pathway.event_type", eventType),
+			attribute.String("pathway.sequence", strconv.FormatUint(seq, 10)),
+		)
+	}
+	return ctx, span
 }
