@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/pathway-sp/pathway/events/embedded"
@@ -103,19 +102,19 @@ func connectNATS(url string, opts []nats.Option) (*nats.Conn, error) {
 
 // natsHint names the flags that likely mend err, a refused connection.
 func natsHint(err error) string {
-	msg := err.Error()
 	var unknown x509.UnknownAuthorityError
 	var hostname x509.HostnameError
+	var op *net.OpError
 	switch {
-	case strings.Contains(msg, "remote error: tls:") || strings.Contains(msg, "closed by remote after TLS handshake"):
-		// The server refused the handshake (its alert, or with TLS 1.3
-		// just a closed connection): no client certificate, or one it
-		// does not trust.
-		return " (the server refused pathway's TLS: it requires a client certificate it trusts, --nats-client-cert and --nats-client-key)"
-	case errors.As(err, &unknown) || strings.Contains(msg, "certificate signed by unknown authority"):
+	case errors.As(err, &unknown):
 		return " (the server's certificate is not signed by an authority pathway trusts: --nats-ca)"
 	case errors.As(err, &hostname):
 		return " (the server's certificate does not name the host in --nats-url)"
+	case errors.As(err, &op) && op.Op == "remote error", errors.Is(err, nats.ErrTLS):
+		// pathway trusted the server, which refused the handshake (its TLS
+		// alert, or with TLS 1.3 a connection closed right after it): no
+		// client certificate, or one it does not trust.
+		return " (the server refused pathway's TLS: it requires a client certificate it trusts, --nats-client-cert and --nats-client-key)"
 	case errors.Is(err, nats.ErrSecureConnRequired):
 		return " (the server requires TLS: --nats-ca, or a tls:// URL)"
 	case errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired):
