@@ -89,6 +89,11 @@ type ReadOptions struct {
 	// Keys); without it a reader sees the fields kept in clear, and needs
 	// no data keys. Read models that show no personal data leave it off.
 	Open bool
+	// Positions (SubscribeWith only) also yields, before the subscription
+	// waits for new events, a Record with only a Sequence for the last
+	// event passed over by Subject, so the subscriber knows it reflects the
+	// log up to there.
+	Positions bool
 }
 
 // ReadWith is Read with options: an end sequence and event types to skip
@@ -246,9 +251,18 @@ func (s *Store) Subscribe(ctx context.Context, from uint64, subject string) iter
 	return s.SubscribeWith(ctx, ReadOptions{From: from, Subject: subject})
 }
 
-// SubscribeWith is Subscribe with options: From, Subject and Open as in
-// ReadWith (To and Types are not used).
+// SubscribeWith is Subscribe with options: From, Subject, Types and Open
+// as in ReadWith, and Positions (To is not used).
 func (s *Store) SubscribeWith(ctx context.Context, opts ReadOptions) iter.Seq2[Record, error] {
+	if shareable(opts.Subject) {
+		return s.subscribeShared(ctx, opts)
+	}
+	return s.subscribeOwn(ctx, opts)
+}
+
+// subscribeOwn is SubscribeWith on an ordered consumer of its own, for a
+// subject the shared tail does not filter (Types and Positions unused).
+func (s *Store) subscribeOwn(ctx context.Context, opts ReadOptions) iter.Seq2[Record, error] {
 	from, subject, open := opts.From, opts.Subject, opts.Open
 	return func(yield func(Record, error) bool) {
 		cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}

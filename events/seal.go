@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -24,6 +25,23 @@ type Keys interface {
 	// set. Errors: ErrErased when the key was destroyed, or when there is
 	// none and create is not set; otherwise the storage's error.
 	Key(ctx context.Context, id string, create bool) (cipher.AEAD, error)
+}
+
+// BlockKeys is Keys that can also hand out data keys made ahead, several
+// to one stored block, so that a new aggregate's key costs no write of its
+// own: the events it seals name the key (Envelope.key_ref).
+// events/keyring.Ring implements it.
+type BlockKeys interface {
+	Keys
+	// NewKey returns the key for sealing a new event of the aggregate
+	// whose data key is named id, and its ref: the one this process used
+	// for it last, or one not used before. fresh says the aggregate has no
+	// events yet; otherwise a destroyed key of id (an erased aggregate) is
+	// refused with ErrErased.
+	NewKey(ctx context.Context, id string, fresh bool) (aead cipher.AEAD, ref string, err error)
+	// KeyAt returns the key named by ref for the aggregate named id.
+	// Errors: ErrErased when it was destroyed.
+	KeyAt(ctx context.Context, id, ref string) (cipher.AEAD, error)
 }
 
 // KeyID names the data key of an aggregate: "referral.<id>".
@@ -135,34 +153,58 @@ func split(m protoreflect.Message) protoreflect.Message {
 // sealAAD binds a sealed part to its event.
 func sealAAD(subject, eventID string) []byte { return []byte(subject + "\x00" + eventID) }
 
-// seal returns the payload to store in clear and its sealed part for an
-// event of agg with id eventID: the payload itself and nil when it has no
-// sealed field set. payload is not changed.
-func (s *Store) seal(ctx context.Context, agg Aggregate, eventID string, payload proto.Message) (proto.Message, []byte, error) {
+// seal returns the payload to store in clear, its sealed part and the ref
+// of the key that sealed it for an event of agg with id eventID: the
+// payload itself and nil when it has no sealed field set. fresh says agg
+// has no events yet. payload is not changed.
+func (s *Store) seal(ctx context.Context, agg Aggregate, fresh bool, eventID string, payload proto.Message) (proto.Message, []byte, string, error) {
 	if s.clear || !hasSealed(payload.ProtoReflect().Descriptor()) {
-		return payload, nil, nil
+		return payload, nil, "", nil
 	}
 	clear := proto.Clone(payload)
 	part := split(clear.ProtoReflect())
 	if part == nil {
-		return payload, nil, nil
+		return payload, nil, "", nil
 	}
 	if s.keys == nil {
-		return nil, nil, invalidf("%s carries personal data and the store has no data keys to seal it", TypeOf(payload))
+		return nil, nil, "", invalidf("%s carries personal data and the store has no data keys to seal it", TypeOf(payload))
 	}
 	plain, err := proto.MarshalOptions{Deterministic: true}.Marshal(part.Interface())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	aead, err := s.keys.Key(ctx, KeyID(agg), true)
+	var aead cipher.AEAD
+	var ref string
+	if bk, ok := s.keys.(BlockKeys); ok {
+		aead, ref, err = bk.NewKey(ctx, KeyID(agg), fresh)
+	} else {
+		aead, err = s.keys.Key(ctx, KeyID(agg), true)
+	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("data key: %w", err)
+		return nil, nil, "", fmt.Errorf("data key: %w", err)
 	}
 	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
-	return clear, aead.Seal(nonce, nonce, plain, sealAAD(agg.Subject(), eventID)), nil
+	return clear, aead.Seal(nonce, nonce, plain, sealAAD(agg.Subject(), eventID)), ref, nil
+}
+
+// KeyRefs returns the refs of the data keys that sealed the events of agg
+// (Envelope.key_ref; keys stored under the aggregate's own name have
+// none), for an erasure to destroy them all.
+func (s *Store) KeyRefs(ctx context.Context, agg Aggregate) ([]string, error) {
+	recs, _, err := s.load(ctx, agg)
+	if err != nil {
+		return nil, fmt.Errorf("key refs of %s: %w", agg, err)
+	}
+	var refs []string
+	for _, rec := range recs {
+		if ref := rec.Envelope.GetKeyRef(); ref != "" && !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	return refs, nil
 }
 
 // open puts the sealed fields of rec back into its payload, which must be
@@ -177,7 +219,17 @@ func (s *Store) open(ctx context.Context, rec *Record) error {
 	if s.keys == nil {
 		return fmt.Errorf("open %s at %d: %w: the store has no data keys", rec.Aggregate, rec.Sequence, ErrInvalid)
 	}
-	aead, err := s.keys.Key(ctx, KeyID(rec.Aggregate), false)
+	var aead cipher.AEAD
+	var err error
+	if ref := rec.Envelope.GetKeyRef(); ref != "" {
+		bk, ok := s.keys.(BlockKeys)
+		if !ok {
+			return fmt.Errorf("open %s at %d: %w: the store's data keys keep no blocks", rec.Aggregate, rec.Sequence, ErrInvalid)
+		}
+		aead, err = bk.KeyAt(ctx, KeyID(rec.Aggregate), ref)
+	} else {
+		aead, err = s.keys.Key(ctx, KeyID(rec.Aggregate), false)
+	}
 	if errors.Is(err, ErrErased) {
 		rec.Erased = true
 		return nil

@@ -47,9 +47,13 @@ type Store struct {
 	keys      Keys
 	clear     bool
 	tracer    trace.Tracer
+	onAppend  func(aggregateType string, took time.Duration, err error)
 
 	streamMu sync.Mutex
 	streamH  jetstream.Stream
+
+	tailMu sync.Mutex
+	tail   *tail // the shared live reader, while it has subscribers
 }
 
 // Options configure a Store. The zero value of each field picks its default.
@@ -79,11 +83,17 @@ type Options struct {
 	// Tracer makes the spans of appends and of consumers' handling, and
 	// the trace context in the events' headers (trace.go); nil: none.
 	Tracer trace.TracerProvider
+	// OnAppend, when set, is told of each Append once it returns: the
+	// aggregate's type (never its id), how long the append took and its
+	// error (nil, or one ErrConcurrency may match: a conflict). It is
+	// called from the appending goroutine, so it must be quick and safe
+	// for concurrent use. The metrics count appends and conflicts with it.
+	OnAppend func(aggregateType string, took time.Duration, err error)
 }
 
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
-	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear, tracer: tracerOf(opts.Tracer)}
+	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear, tracer: tracerOf(opts.Tracer), onAppend: opts.OnAppend}
 	s.snapshots = newSnapshotCache(bound(opts.Snapshots, DefaultSnapshots))
 	s.cache = newRecordCache(bound(opts.CacheRecords, DefaultCacheRecords))
 	if s.stream == "" {
@@ -152,7 +162,18 @@ func (s *Store) streamHandle(ctx context.Context) (jetstream.Stream, error) {
 // in which case nothing was appended unless a retry with the same key finds
 // the command appended.
 func (s *Store) Append(ctx context.Context, agg Aggregate, expected uint64, events ...Event) (uint64, error) {
-	keyHash, msgs, err := s.prepare(ctx, agg, events)
+	if s.onAppend == nil {
+		return s.append(ctx, agg, expected, events)
+	}
+	start := time.Now()
+	seq, err := s.append(ctx, agg, expected, events)
+	s.onAppend(agg.Type, time.Since(start), err)
+	return seq, err
+}
+
+// append is Append, unobserved.
+func (s *Store) append(ctx context.Context, agg Aggregate, expected uint64, events []Event) (uint64, error) {
+	keyHash, msgs, err := s.prepare(ctx, agg, expected == 0, events)
 	if err != nil {
 		return 0, err
 	}
@@ -216,7 +237,8 @@ func (s *Store) remember(ctx context.Context, agg Aggregate, expected, last uint
 }
 
 // prepare checks the arguments of one command and builds its messages.
-func (s *Store) prepare(ctx context.Context, agg Aggregate, events []Event) (keyHash string, msgs []*nats.Msg, err error) {
+// fresh says agg has no events yet (its data key, if it needs one, is new).
+func (s *Store) prepare(ctx context.Context, agg Aggregate, fresh bool, events []Event) (keyHash string, msgs []*nats.Msg, err error) {
 	if err := agg.Validate(); err != nil {
 		return "", nil, err
 	}
@@ -230,7 +252,7 @@ func (s *Store) prepare(ctx context.Context, agg Aggregate, events []Event) (key
 		}
 	}
 	keyHash = hashKey(key)
-	msgs, err = s.messages(ctx, agg, keyHash, events)
+	msgs, err = s.messages(ctx, agg, fresh, keyHash, events)
 	return keyHash, msgs, err
 }
 
@@ -264,7 +286,7 @@ func (s *Store) appendAnyIdempotent(ctx context.Context, agg Aggregate, keyHash 
 // second copy after the duplicate window changes nothing. Within the
 // window the server drops a repeat by its message id.
 func (s *Store) appendUnchecked(ctx context.Context, agg Aggregate, events []Event) (uint64, error) {
-	_, msgs, err := s.prepare(ctx, agg, events)
+	_, msgs, err := s.prepare(ctx, agg, false, events)
 	if err != nil {
 		return 0, err
 	}
@@ -276,7 +298,7 @@ func (s *Store) appendUnchecked(ctx context.Context, agg Aggregate, events []Eve
 }
 
 // messages builds the NATS messages of one command.
-func (s *Store) messages(ctx context.Context, agg Aggregate, keyHash string, events []Event) ([]*nats.Msg, error) {
+func (s *Store) messages(ctx context.Context, agg Aggregate, fresh bool, keyHash string, events []Event) ([]*nats.Msg, error) {
 	now := s.now()
 	msgs := make([]*nats.Msg, len(events))
 	var idBase string
@@ -296,7 +318,7 @@ func (s *Store) messages(ctx context.Context, agg Aggregate, keyHash string, eve
 			}
 			id = u.String()
 		}
-		clear, sealed, err := s.seal(ctx, agg, id, ev.Payload)
+		clear, sealed, keyRef, err := s.seal(ctx, agg, fresh, id, ev.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("append to %s: event %d: %w", agg, i+1, err)
 		}
@@ -326,6 +348,7 @@ func (s *Store) messages(ctx context.Context, agg Aggregate, keyHash string, eve
 			Payload:            payload,
 			IdempotencyKeyHash: keyHash,
 			Sealed:             sealed,
+			KeyRef:             keyRef,
 		}
 		msg, err := encode(env, agg.Subject())
 		if err != nil {
@@ -414,7 +437,7 @@ func (s *Store) Create(ctx context.Context, agg Aggregate, scope string, scopeSe
 	if !strings.HasPrefix(scope, SubjectPrefix+".") {
 		return 0, invalidf("create %s: scope %q is not a subject of the log", agg, scope)
 	}
-	keyHash, msgs, err := s.prepare(ctx, agg, events)
+	keyHash, msgs, err := s.prepare(ctx, agg, true, events)
 	if err != nil {
 		return 0, err
 	}
@@ -619,7 +642,7 @@ func (s *Store) AppendAll(ctx context.Context, changes ...Change) (uint64, error
 			return 0, invalidf("append: %s appears twice in one command", c.Aggregate)
 		}
 		seen[c.Aggregate] = true
-		kh, m, err := s.prepare(ctx, c.Aggregate, c.Events)
+		kh, m, err := s.prepare(ctx, c.Aggregate, c.Expected == 0, c.Events)
 		if err != nil {
 			return 0, err
 		}

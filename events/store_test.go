@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -101,7 +102,14 @@ func (h *natsHarness) Restart(tb testing.TB)          { h.stop(); h.start(tb) }
 
 func (h *natsHarness) DestroyKey(tb testing.TB, id string) {
 	tb.Helper()
-	if err := h.keys.Destroy(context.Background(), id); err != nil {
+	// As an erasure does: the key of the aggregate's own name, and the
+	// slots its events were sealed with.
+	typ, aid, _ := strings.Cut(id, ".")
+	refs, err := h.store.KeyRefs(context.Background(), events.Aggregate{Type: typ, ID: aid})
+	if err != nil {
+		tb.Fatalf("key refs of %s: %v", id, err)
+	}
+	if err := h.keys.Destroy(context.Background(), id, refs...); err != nil {
 		tb.Fatalf("destroy key %s: %v", id, err)
 	}
 }

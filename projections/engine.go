@@ -255,7 +255,10 @@ func (e *Engine) Run(ctx context.Context) error {
 				close(e.running)
 			}
 			e.mu.Unlock()
-			for rec, err := range e.store.SubscribeWith(ctx, events.ReadOptions{From: e.Applied() + 1, Subject: e.p.Subject(), Open: opens(e.p)}) {
+			// Positions: the engine's position follows the log past
+			// events on other subjects, so WaitFor needs no look-up.
+			opts.From, opts.To, opts.Positions = e.Applied()+1, 0, true
+			for rec, err := range e.store.SubscribeWith(ctx, opts) {
 				ok, err := handle(rec, err, "subscription")
 				if err != nil {
 					return err

@@ -65,15 +65,21 @@ type Ring struct {
 	lru       *list.List // of *entry, most recent first
 	byID      map[string]*list.Element
 	onDestroy map[int]func(id string)
-	hooks     int // the number of the next OnDestroy hook
+	hooks     int               // the number of the next OnDestroy hook
+	blocks    map[string]*block // unwrapped blocks, by id
+
+	slotMu sync.Mutex
+	cur    *block // the block this Ring hands out slots from
+	next   int    // its next unused slot
 }
 
 type entry struct {
 	id   string
 	aead cipher.AEAD
+	ref  string // the key's slot (see NewKey); "" for a key of its own
 }
 
-var _ events.Keys = (*Ring)(nil)
+var _ events.BlockKeys = (*Ring)(nil)
 
 // Options configure a Ring. The zero value of each field picks its default.
 type Options struct {
@@ -103,7 +109,7 @@ func Open(ctx context.Context, js jetstream.JetStream, master Master, opts Optio
 		Name:              "KV_" + Bucket,
 		Description:       "pathway data keys, wrapped by the master key: destroying one erases the personal data it sealed",
 		Subjects:          []string{"$KV." + Bucket + ".>"},
-		MaxMsgsPerSubject: 1,
+		MaxMsgsPerSubject: history,
 		MaxBytes:          -1,
 		MaxMsgs:           -1,
 		MaxConsumers:      -1,
@@ -114,14 +120,37 @@ func Open(ctx context.Context, js jetstream.JetStream, master Master, opts Optio
 		AllowDirect:       true,
 		Duplicates:        2 * time.Minute,
 	})
-	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		err = keepHistory(ctx, js)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("keyring: bucket %s: %w", Bucket, err)
 	}
 	kv, err := js.KeyValue(ctx, Bucket)
 	if err != nil {
 		return nil, fmt.Errorf("keyring: bucket %s: %w", Bucket, err)
 	}
-	return &Ring{kv: kv, js: js, master: master, max: opts.CacheKeys, lru: list.New(), byID: map[string]*list.Element{}}, nil
+	return &Ring{kv: kv, js: js, master: master, max: opts.CacheKeys, lru: list.New(), byID: map[string]*list.Element{}, blocks: map[string]*block{}}, nil
+}
+
+// history is the revisions the bucket keeps of a key: two, so that the
+// revision a block replaces is still there to be securely deleted.
+const history = 2
+
+// keepHistory raises the history of a bucket made when it kept one
+// revision a key.
+func keepHistory(ctx context.Context, js jetstream.JetStream) error {
+	st, err := js.Stream(ctx, "KV_"+Bucket)
+	if err != nil {
+		return err
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.MaxMsgsPerSubject >= history {
+		return nil
+	}
+	cfg.MaxMsgsPerSubject = history
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }
 
 // Key returns the AEAD (AES-256-GCM) of the data key named id, making and
@@ -211,15 +240,21 @@ func gcm(key []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// Destroy destroys the data key named id, for good: it overwrites the
-// stored key on disk (a secure delete in the bucket's stream), then leaves
-// a tombstone, so Key answers events.ErrErased from then on, here and in
-// every process that runs Watch. Destroying a destroyed key, or one never
-// made, leaves (or makes) the tombstone and succeeds.
-func (r *Ring) Destroy(ctx context.Context, id string) error {
+// Destroy destroys the data key named id, for good, and the slots named
+// by refs (the key refs of the aggregate's events, events.Store.KeyRefs):
+// it overwrites the stored key and the slots' secrets on disk (secure
+// deletes in the bucket's stream), then leaves a tombstone, so Key and
+// NewKey answer events.ErrErased from then on, here and in every process
+// that runs Watch. Destroying a destroyed key, or one never made, leaves
+// (or makes) the tombstone and succeeds.
+func (r *Ring) Destroy(ctx context.Context, id string, refs ...string) error {
 	stream, err := r.js.Stream(ctx, "KV_"+Bucket)
 	if err != nil {
 		return fmt.Errorf("keyring: destroy %s: %w", id, err)
+	}
+	r.evict(id)
+	if err := r.destroySlots(ctx, stream, id, refs); err != nil {
+		return err
 	}
 	for attempt := 0; attempt < 10; attempt++ {
 		r.evict(id)
@@ -227,13 +262,16 @@ func (r *Ring) Destroy(ctx context.Context, id string) error {
 		switch {
 		case err == nil && len(e.Value()) > 0 && e.Value()[0] == formTombstone:
 			// Destroyed before, perhaps not announced (a crash between).
-			if _, err := r.kv.Put(ctx, erasedPrefix+id, nil); err != nil {
-				return fmt.Errorf("keyring: destroy %s: announce: %w", id, err)
+			if err := r.announce(ctx, id); err != nil {
+				return err
 			}
 			r.destroyed(id)
 			return nil
 		case err == nil:
 			if err := stream.SecureDeleteMsg(ctx, e.Revision()); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return fmt.Errorf("keyring: destroy %s: %w", id, err)
+			}
+			if err := r.shredOlder(ctx, stream, id); err != nil {
 				return fmt.Errorf("keyring: destroy %s: %w", id, err)
 			}
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
@@ -246,13 +284,22 @@ func (r *Ring) Destroy(ctx context.Context, id string) error {
 			return fmt.Errorf("keyring: destroy %s: tombstone: %w", id, err)
 		}
 		// Tell the other processes (Watch follows only these).
-		if _, err := r.kv.Put(ctx, erasedPrefix+id, nil); err != nil {
-			return fmt.Errorf("keyring: destroy %s: announce: %w", id, err)
+		if err := r.announce(ctx, id); err != nil {
+			return err
 		}
 		r.destroyed(id)
 		return nil
 	}
 	return fmt.Errorf("keyring: destroy %s: %w: the key kept being made again", id, events.ErrConcurrency)
+}
+
+// announce tells the processes that watch that the key named id is
+// destroyed, once: an announcement made before stands.
+func (r *Ring) announce(ctx context.Context, id string) error {
+	if _, err := r.kv.Create(ctx, erasedPrefix+id, nil); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return fmt.Errorf("keyring: destroy %s: announce: %w", id, err)
+	}
+	return nil
 }
 
 // Preload reads every data key of the bucket in one pass (up to the
@@ -275,6 +322,14 @@ func (r *Ring) Preload(ctx context.Context) (int, error) {
 				return n, nil // all current entries seen
 			}
 			v := e.Value()
+			if bid, ok := strings.CutPrefix(e.Key(), blockPrefix); ok {
+				b, err := r.unwrapBlock(ctx, bid, v)
+				if err != nil {
+					return n, err
+				}
+				r.keepBlock(b)
+				continue
+			}
 			if strings.HasPrefix(e.Key(), erasedPrefix) || len(v) == 0 || v[0] != formWrapped {
 				continue
 			}
@@ -314,6 +369,8 @@ func (r *Ring) OnDestroy(f func(id string)) (remove func()) {
 func (r *Ring) destroyed(id string) {
 	r.evict(id)
 	r.mu.Lock()
+	// The slot may be in a block kept here: read them again when needed.
+	clear(r.blocks)
 	hooks := make([]func(string), 0, len(r.onDestroy))
 	for _, f := range r.onDestroy {
 		hooks = append(hooks, f)
@@ -352,24 +409,38 @@ func (r *Ring) Watch(ctx context.Context) error {
 	}
 }
 
+// cached returns the key of its own named id, when in memory.
 func (r *Ring) cached(id string) cipher.AEAD {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if el, ok := r.byID[id]; ok {
-		r.lru.MoveToFront(el)
-		return el.Value.(*entry).aead
+	if e := r.cachedEntry(id); e != nil && e.ref == "" {
+		return e.aead
 	}
 	return nil
 }
 
-func (r *Ring) remember(id string, a cipher.AEAD) {
+// cachedEntry returns the key in memory for id, of its own or a slot's.
+func (r *Ring) cachedEntry(id string) *entry {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if el, ok := r.byID[id]; ok {
 		r.lru.MoveToFront(el)
+		return el.Value.(*entry)
+	}
+	return nil
+}
+
+func (r *Ring) remember(id string, a cipher.AEAD) { r.rememberRef(id, a, "") }
+
+// rememberRef keeps the key of id (at ref, "" for a key of its own) in
+// memory, in place of any other kept for id.
+func (r *Ring) rememberRef(id string, a cipher.AEAD, ref string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if el, ok := r.byID[id]; ok {
+		r.lru.MoveToFront(el)
+		el.Value = &entry{id: id, aead: a, ref: ref} // entries are read unlocked: never changed
 		return
 	}
-	r.byID[id] = r.lru.PushFront(&entry{id: id, aead: a})
+	r.byID[id] = r.lru.PushFront(&entry{id: id, aead: a, ref: ref})
 	for r.lru.Len() > r.max {
 		el := r.lru.Back()
 		r.lru.Remove(el)

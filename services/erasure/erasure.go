@@ -26,9 +26,10 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Destroyer destroys data keys for good (keyring.Ring).
+// Destroyer destroys data keys for good (keyring.Ring): the key named id
+// and the slots of blocks named by refs.
 type Destroyer interface {
-	Destroy(ctx context.Context, id string) error
+	Destroy(ctx context.Context, id string, refs ...string) error
 }
 
 // People names the person aggregate of an NHS number (person.Keyer).
@@ -101,7 +102,11 @@ func (s *Service) Referral(ctx context.Context, id string, req Request) (Result,
 	// The event is in the log: now the keys. A failure here leaves the
 	// erasure recorded and the keys in place; running it again finishes.
 	for _, agg := range append([]events.Aggregate{aggregate.Referral.Aggregate(id)}, handoffAggs(hids)...) {
-		if err := s.keys.Destroy(ctx, events.KeyID(agg)); err != nil {
+		refs, err := s.store.KeyRefs(ctx, agg)
+		if err != nil {
+			return Result{}, fmt.Errorf("erase %s: the erasure is recorded but its keys are not all destroyed yet (run it again): %w", agg, err)
+		}
+		if err := s.keys.Destroy(ctx, events.KeyID(agg), refs...); err != nil {
 			return Result{}, fmt.Errorf("erase %s: the erasure is recorded but its keys are not all destroyed yet (run it again): %w", agg, err)
 		}
 	}

@@ -1,9 +1,13 @@
 // Package metrics is pathway's Prometheus metrics: HTTP requests by route,
-// how far each read model and view is behind the log (in events and in
-// seconds), the size and oldest wait of each waitlist, and the Go runtime
-// and process. Names follow the Prometheus conventions (pathway_ prefix,
-// base units, _total for counters). No label carries personal data: a
-// route is its pattern, a queue its PCN code.
+// appends to the event log (latency and conflicts, by aggregate type), how
+// far each read model, view and service consumer is behind the log (in
+// events and in seconds), webhook deliveries by state, the size and oldest
+// wait of each waitlist, the event stream's size against its limits, and
+// the Go runtime and process. Names follow the Prometheus conventions
+// (pathway_ prefix, base units, _total for counters). No label carries
+// personal data or an id: a route is its pattern, a queue its PCN code, an
+// aggregate its type. deploy/prometheus/alerts.yml and
+// deploy/grafana/pathway.json are written against these names.
 package metrics
 
 import (
@@ -30,6 +34,11 @@ type Config struct {
 	// WaitTarget.
 	Waitlists  *projections.Engine
 	WaitTarget time.Duration
+	// Appends, when set, are the event log's appends, counted by the
+	// store's OnAppend.
+	Appends *Appends
+	// Webhooks, when set, are the webhook deliveries counted by state.
+	Webhooks interface{ DeliveryCounts() map[string]int }
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -61,6 +70,9 @@ func New(cfg Config) *Metrics {
 	m.reg.MustRegister(m.requests, m.duration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&viewCollector{cfg: cfg})
+	if cfg.Appends != nil {
+		m.reg.MustRegister(cfg.Appends.duration, cfg.Appends.conflicts, cfg.Appends.failures)
+	}
 	return m
 }
 
@@ -90,13 +102,33 @@ var (
 		"People in the queue waiting longer than the wait target.", []string{"queue"}, nil)
 	lastSequence = prometheus.NewDesc("pathway_log_last_sequence",
 		"The sequence of the event log's last event.", nil, nil)
+	consumerLagEvents = prometheus.NewDesc("pathway_consumer_lag_events",
+		"Events of its subjects the service's durable consumer has still to process.", []string{"consumer"}, nil)
+	consumerLagSeconds = prometheus.NewDesc("pathway_consumer_lag_seconds",
+		"Age of the oldest event the service's durable consumer has still to process (0 when caught up).", []string{"consumer"}, nil)
+	webhookDeliveries = prometheus.NewDesc("pathway_webhook_deliveries",
+		"Webhook deliveries kept, by the state of their current round (pending, delivered, failed); an ended one is kept for 30 days.", []string{"state"}, nil)
+	streamMessages = prometheus.NewDesc("pathway_stream_messages",
+		"Messages the event stream holds.", []string{"stream"}, nil)
+	streamBytes = prometheus.NewDesc("pathway_stream_bytes",
+		"Bytes the event stream holds.", []string{"stream"}, nil)
+	streamMaxMessages = prometheus.NewDesc("pathway_stream_max_messages",
+		"The event stream's limit on messages; -1 for none.", []string{"stream"}, nil)
+	streamMaxBytes = prometheus.NewDesc("pathway_stream_max_bytes",
+		"The event stream's limit on bytes; -1 for none.", []string{"stream"}, nil)
+	accountStorage = prometheus.NewDesc("pathway_jetstream_account_storage_bytes",
+		"File storage the JetStream account uses: the event stream and every bucket.", nil, nil)
+	accountMaxStorage = prometheus.NewDesc("pathway_jetstream_account_max_storage_bytes",
+		"The JetStream account's file storage limit; -1 for none (the server's max_file_store bounds it).", nil, nil)
 )
 
 // viewCollector measures the views at each scrape.
 type viewCollector struct{ cfg Config }
 
 func (c *viewCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{lagEvents, lagSeconds, live, waitlistSize, waitlistOldest, waitlistBreaches, lastSequence} {
+	for _, d := range []*prometheus.Desc{lagEvents, lagSeconds, live, waitlistSize, waitlistOldest, waitlistBreaches, lastSequence,
+		consumerLagEvents, consumerLagSeconds, webhookDeliveries, streamMessages, streamBytes, streamMaxMessages, streamMaxBytes,
+		accountStorage, accountMaxStorage} {
 		ch <- d
 	}
 }
@@ -108,6 +140,13 @@ func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.cfg.Store != nil {
 		if last, err := c.cfg.Store.LastSequence(ctx); err == nil {
 			ch <- prometheus.MustNewConstMetric(lastSequence, prometheus.GaugeValue, float64(last))
+		}
+		c.collectConsumers(ctx, ch, now)
+		c.collectUsage(ctx, ch)
+	}
+	if c.cfg.Webhooks != nil {
+		for state, n := range c.cfg.Webhooks.DeliveryCounts() {
+			ch <- prometheus.MustNewConstMetric(webhookDeliveries, prometheus.GaugeValue, float64(n), state)
 		}
 	}
 	for _, e := range c.cfg.Engines {
@@ -146,4 +185,36 @@ func (c *viewCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(waitlistBreaches, prometheus.GaugeValue, float64(s.Breaches), s.Queue)
 		}
 	}
+}
+
+// collectConsumers reports each durable consumer's lag; nothing when the
+// log is not reachable.
+func (c *viewCollector) collectConsumers(ctx context.Context, ch chan<- prometheus.Metric, now time.Time) {
+	lags, err := c.cfg.Store.ConsumerLags(ctx)
+	if err != nil {
+		return
+	}
+	for _, l := range lags {
+		age := 0.0
+		if !l.Oldest.IsZero() {
+			age = max(now.Sub(l.Oldest).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(consumerLagEvents, prometheus.GaugeValue, float64(l.Events), l.Name)
+		ch <- prometheus.MustNewConstMetric(consumerLagSeconds, prometheus.GaugeValue, age, l.Name)
+	}
+}
+
+// collectUsage reports the stream's size against its limits and the
+// account's; nothing when the log is not reachable.
+func (c *viewCollector) collectUsage(ctx context.Context, ch chan<- prometheus.Metric) {
+	u, err := c.cfg.Store.Usage(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(streamMessages, prometheus.GaugeValue, float64(u.Messages), u.Stream)
+	ch <- prometheus.MustNewConstMetric(streamBytes, prometheus.GaugeValue, float64(u.Bytes), u.Stream)
+	ch <- prometheus.MustNewConstMetric(streamMaxMessages, prometheus.GaugeValue, float64(u.MaxMessages), u.Stream)
+	ch <- prometheus.MustNewConstMetric(streamMaxBytes, prometheus.GaugeValue, float64(u.MaxBytes), u.Stream)
+	ch <- prometheus.MustNewConstMetric(accountStorage, prometheus.GaugeValue, float64(u.AccountBytes))
+	ch <- prometheus.MustNewConstMetric(accountMaxStorage, prometheus.GaugeValue, float64(u.AccountMaxBytes))
 }

@@ -371,3 +371,15 @@ func (v *View) delivery(id string) (viewDelivery, bool) {
 	}
 	return *d, true
 }
+
+// countByStatus returns how many deliveries the view keeps in each status
+// of their current round.
+func (v *View) countByStatus() map[webhook.Status]int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	out := map[webhook.Status]int{}
+	for _, d := range v.st.Deliveries {
+		out[d.Round.Status]++
+	}
+	return out
+}

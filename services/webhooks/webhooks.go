@@ -271,6 +271,19 @@ func defaultClient(allowPrivate bool) *http.Client {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
+// DeliveryCounts returns how many deliveries the service keeps in each
+// status (StatusPending, StatusDelivered, StatusFailed; every status is
+// present, 0 when none), as of its view: a delivery is kept until
+// KeepDeliveries after its round ended. It is safe for concurrent use.
+func (s *Service) DeliveryCounts() map[string]int {
+	by := s.view.countByStatus()
+	return map[string]int{
+		StatusPending:   by[webhook.StatusPending],
+		StatusDelivered: by[webhook.StatusDelivered],
+		StatusFailed:    by[webhook.StatusFailed],
+	}
+}
+
 // ViewEngine returns the engine that keeps the view, for readiness.
 func (s *Service) ViewEngine() *projections.Engine { return s.engine }
 

@@ -208,7 +208,12 @@ type Envelope struct {
 	// payload's type holding only those fields; the additional data is the
 	// subject and the event id). Empty when the payload has none. Once the
 	// key is destroyed (erasure) nothing can read it.
-	Sealed        []byte `protobuf:"bytes,13,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	Sealed []byte `protobuf:"bytes,13,opt,name=sealed,proto3" json:"sealed,omitempty"`
+	// Which data key sealed it, when the key came from a block of keys made
+	// ahead (events/keyring: "<block id>/<slot>"); empty for a key stored
+	// under the aggregate's own name. It names where the key is kept, not
+	// the key.
+	KeyRef        string `protobuf:"bytes,14,opt,name=key_ref,json=keyRef,proto3" json:"key_ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -334,6 +339,13 @@ func (x *Envelope) GetSealed() []byte {
 	return nil
 }
 
+func (x *Envelope) GetKeyRef() string {
+	if x != nil {
+		return x.KeyRef
+	}
+	return ""
+}
+
 var File_pathway_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_pathway_v1_envelope_proto_rawDesc = "" +
@@ -343,7 +355,7 @@ const file_pathway_v1_envelope_proto_rawDesc = "" +
 	"\x05Actor\x12\x14\n" +
 	"\x02id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\x02id\x12*\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x10.pathway.v1.RoleB\x04\x88\xb5\x18\x01R\x04role\x12(\n" +
-	"\forganisation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\forganisation\"\xe4\x04\n" +
+	"\forganisation\x18\x03 \x01(\tB\x04\x88\xb5\x18\x01R\forganisation\"\x83\x05\n" +
 	"\bEnvelope\x12\x1f\n" +
 	"\bevent_id\x18\x01 \x01(\tB\x04\x88\xb5\x18\x02R\aeventId\x12+\n" +
 	"\x0eaggregate_type\x18\x02 \x01(\tB\x04\x88\xb5\x18\x01R\raggregateType\x12'\n" +
@@ -361,7 +373,8 @@ const file_pathway_v1_envelope_proto_rawDesc = "" +
 	" \x01(\tB\x04\x88\xb5\x18\x02R\vcausationId\x124\n" +
 	"\apayload\x18\v \x01(\v2\x14.google.protobuf.AnyB\x04\x88\xb5\x18\x01R\apayload\x126\n" +
 	"\x14idempotency_key_hash\x18\f \x01(\tB\x04\x88\xb5\x18\x02R\x12idempotencyKeyHash\x12\x1c\n" +
-	"\x06sealed\x18\r \x01(\fB\x04\x88\xb5\x18\x03R\x06sealed*\xa6\x01\n" +
+	"\x06sealed\x18\r \x01(\fB\x04\x88\xb5\x18\x03R\x06sealed\x12\x1d\n" +
+	"\akey_ref\x18\x0e \x01(\tB\x04\x88\xb5\x18\x01R\x06keyRef*\xa6\x01\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_REFERRER\x10\x01\x12\x0f\n" +

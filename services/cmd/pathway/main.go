@@ -43,6 +43,9 @@ Usage:
   pathway demo [flags]      load a synthetic demo region into an empty data directory
   pathway erase ...         erase a person's personal data for good (admins)
   pathway sar ...           export everything held about a person (subject access)
+  pathway backup --out DIR  copy the log and its buckets, online, encrypted
+  pathway restore --from DIR --data NEWDIR
+                            rebuild pathway from a backup
   pathway directory import FILE
                             import VCSE partners and services (HSDS 3.0 JSON)
   pathway version           print the version
@@ -75,6 +78,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = eraseCommand(ctx, rest, getenv, stdout, stderr)
 	case "sar":
 		err = sarCommand(ctx, rest, getenv, stdout, stderr)
+	case "backup":
+		err = backupCommand(ctx, rest, getenv, stdout, stderr)
+	case "restore":
+		err = restoreCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		err = helpCommand(rest, getenv, stdout, stderr)
 	default:
@@ -123,6 +130,12 @@ func helpCommand(args []string, getenv func(string) string, stdout, stderr io.Wr
 		return nil
 	case "sar":
 		fmt.Fprint(stdout, sarUsage)
+		return nil
+	case "backup":
+		fmt.Fprint(stdout, backupUsage)
+		return nil
+	case "restore":
+		fmt.Fprint(stdout, restoreUsage)
 		return nil
 	case "demo":
 		fs := flag.NewFlagSet("demo", flag.ContinueOnError)

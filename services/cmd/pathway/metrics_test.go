@@ -13,9 +13,10 @@ import (
 	"github.com/pathway-sp/pathway/services/keys"
 )
 
-// TestMetrics: GET /metrics answers an ops key with the HTTP, read model,
-// waitlist and Go runtime metrics, refuses no key and a referrer's, and
-// --metrics-listen serves the same without a key.
+// TestMetrics: GET /metrics answers an ops key with the HTTP, append,
+// read model, consumer, webhook, waitlist, stream and Go runtime metrics,
+// refuses no key and a referrer's, and --metrics-listen serves the same
+// without a key.
 func TestMetrics(t *testing.T) {
 	p := startPathway(t, "")
 	ops, ref := p.key(keys.RoleOps, ""), p.key(keys.RoleReferrer, "A81001")
@@ -40,7 +41,10 @@ func TestMetrics(t *testing.T) {
 		if code, body = scrape(ops); code != http.StatusOK {
 			t.Fatalf("GET /metrics with an ops key: %d", code)
 		}
-		if strings.Contains(body, `pathway_waitlist_size{queue="unmatched"} 1`) || time.Now().After(deadline) {
+		// Triage and assignment have taken the referral: it waits.
+		waits := strings.Contains(body, `pathway_waitlist_size{queue="unmatched"} 1`)
+		taken := strings.Contains(body, `pathway_consumer_lag_events{consumer="triage"} 0`) && strings.Contains(body, `pathway_consumer_lag_events{consumer="assignment"} 0`)
+		if waits && taken || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -50,6 +54,15 @@ func TestMetrics(t *testing.T) {
 		`pathway_projection_lag_events{projection="waitlists"} 0`,
 		`pathway_projection_lag_seconds{projection="caseloads"}`,
 		`pathway_projection_live{projection="funnel"} 1`,
+		`pathway_projection_lag_events{projection="webhook-deliveries"} 0`,
+		`pathway_event_append_duration_seconds_count{aggregate="referral"}`,
+		`pathway_event_append_conflicts_total{aggregate="referral"} 0`,
+		`pathway_consumer_lag_events{consumer="triage"} 0`,
+		`pathway_consumer_lag_seconds{consumer="assignment"} 0`,
+		`pathway_webhook_deliveries{state="failed"} 0`,
+		`pathway_stream_bytes{stream="PATHWAY"}`,
+		`pathway_stream_max_bytes{stream="PATHWAY"} -1`,
+		"pathway_jetstream_account_storage_bytes ",
 		`pathway_waitlist_size{queue="unmatched"} 1`,
 		`pathway_waitlist_oldest_wait_seconds{queue="unmatched"}`,
 		"pathway_log_last_sequence ",

@@ -42,7 +42,8 @@ var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhoo
 // everything before it starts anything, so after an error (a transient
 // one: sup runs it again) nothing of it runs.
 func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (_ http.Handler, _ *metrics.Metrics, err error) {
-	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal, Tracer: cfg.tracer})
+	appends := metrics.NewAppends()
+	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal, OnAppend: appends.Observe, Tracer: cfg.tracer})
 	forget := cfg.keys.OnDestroy(store.Forget)
 	defer func() {
 		if err != nil {
@@ -173,7 +174,16 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 			return nil, nil, ctx.Err()
 		}
 	}
-	m := metrics.New(metrics.Config{Store: store, Engines: engines, Waitlists: hc.Reads.Waitlists, WaitTarget: cfg.WaitTarget})
+	for _, e := range writePath { // the services' views, beside the read models
+		if !slices.Contains(engines, e) {
+			engines = append(engines, e)
+		}
+	}
+	mc := metrics.Config{Store: store, Engines: engines, Waitlists: hc.Reads.Waitlists, WaitTarget: cfg.WaitTarget, Appends: appends}
+	if v.Webhooks != nil {
+		mc.Webhooks = v.Webhooks
+	}
+	m := metrics.New(mc)
 	hc.Metrics = m.Handler()
 	return httpapi.New(hc), m, nil
 }
