@@ -204,6 +204,14 @@ func TestChartPod(t *testing.T) {
 	if !mounted {
 		t.Errorf("PATHWAY_MASTER_KEY_FILE %q is not in a read-only Secret volume", masterFile)
 	}
+	// The NATS CA is trusted for NATS only: SSL_CERT_FILE would replace
+	// the system's authorities, and webhooks to partners need them.
+	if _, ok := env["SSL_CERT_FILE"]; ok {
+		t.Error("SSL_CERT_FILE replaces the system's certificate authorities for every connection; want PATHWAY_NATS_CA")
+	}
+	if ca := env["PATHWAY_NATS_CA"].Value; !strings.HasPrefix(ca, "/etc/pathway/nats-ca/") {
+		t.Errorf("PATHWAY_NATS_CA %q, want the CA file of the mounted Secret", ca)
+	}
 	if env["PATHWAY_REPLICAS"].Value != "3" {
 		t.Errorf("PATHWAY_REPLICAS %q, want 3 on the three-node cluster", env["PATHWAY_REPLICAS"].Value)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/codes"
 )
 
 // BadData is what a consumer does with an event it cannot decode (an
@@ -330,7 +331,12 @@ func (f *follower) handle(ctx context.Context, m jetstream.Msg) error {
 		// A data key could not be fetched: try again later.
 		return err
 	}
-	herr := f.h(ctx, rec)
+	hctx, span := f.s.startHandle(ctx, f.c.Name, typ, seq, m.Headers())
+	herr := f.h(hctx, rec)
+	if herr != nil {
+		span.SetStatus(codes.Error, "handler failed")
+	}
+	span.End()
 	if herr == nil {
 		return f.ack(ctx, m, seq)
 	}

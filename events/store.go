@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/synadia-io/orbit.go/jetstreamext"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -46,6 +47,7 @@ type Store struct {
 	batches   chan struct{} // a slot per atomic batch in flight
 	keys      Keys
 	clear     bool
+	tracer    trace.Tracer
 	onAppend  func(aggregateType string, took time.Duration, err error)
 	// full is when the log last refused a write for lack of storage
 	// (UnixNano; 0 when the last write since was stored): Refusing.
@@ -82,6 +84,9 @@ type Options struct {
 	// sealing: only for benchmarks that measure what sealing costs, and
 	// never set by pathway. Such events cannot be erased.
 	Clear bool
+	// Tracer makes the spans of appends and of consumers' handling, and
+	// the trace context in the events' headers (trace.go); nil: none.
+	Tracer trace.TracerProvider
 	// OnAppend, when set, is told of each Append once it returns: the
 	// aggregate's type (never its id), how long the append took and its
 	// error (nil, or one ErrConcurrency may match: a conflict). It is
@@ -92,7 +97,7 @@ type Options struct {
 
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
-	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear, onAppend: opts.OnAppend}
+	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear, tracer: tracerOf(opts.Tracer), onAppend: opts.OnAppend}
 	s.snapshots = newSnapshotCache(bound(opts.Snapshots, DefaultSnapshots))
 	s.cache = newRecordCache(bound(opts.CacheRecords, DefaultCacheRecords))
 	if s.stream == "" {
@@ -380,9 +385,11 @@ func (s *Store) publish(ctx context.Context, agg Aggregate, expected uint64, msg
 // nats.go's default, 5 s, added up to 5 s to it).
 const publishWait = 2 * time.Second
 
-// send publishes msgs whose expectations are already set, waiting at most
-// publishWait for the acknowledgement.
-func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs []*nats.Msg) (uint64, error) {
+// send publishes msgs whose expectations are already set, in a span,
+// waiting at most publishWait for the acknowledgement.
+func (s *Store) send(ctx context.Context, agg Aggregate, expected uint64, msgs []*nats.Msg) (seq uint64, err error) {
+	ctx, span := s.startAppend(ctx, agg, msgs)
+	defer func() { endAppend(span, seq, err) }()
 	msgs[0].Header.Set(jetstream.ExpectedStreamHeader, s.stream)
 	ctx, cancel := context.WithTimeout(ctx, publishWait)
 	defer cancel()

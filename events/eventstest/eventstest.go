@@ -2,7 +2,8 @@
 // nats-server with JetStream on a free loopback port and a temporary
 // store directory, with the stream set up. The server requires its
 // credentials, as pathway's does: connect with Log.Auth. Certificate makes
-// a certificate for tests of TLS.
+// a certificate for tests of TLS, and CA an authority that issues server
+// and client certificates for tests of mutual TLS.
 package eventstest
 
 import (

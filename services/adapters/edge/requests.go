@@ -28,22 +28,29 @@ func RequestID(r *http.Request) string {
 	return id
 }
 
+// Requests is Proxies.Requests trusting no proxy: the access line's client
+// is the connection's peer.
+func Requests(next http.Handler, log *slog.Logger, observe func(method, route string, status int, d time.Duration)) http.Handler {
+	return Proxies{}.Requests(next, log, observe)
+}
+
 // Requests wraps next, the whole HTTP service: each request has one id
 // (the caller's X-Request-ID when RequestID keeps it, else a new UUIDv7),
 // set on the request for the handlers (which record it as the events'
 // correlation id and in the read audit) and echoed on the answer; and,
 // when log is not nil, one access log line is written after the answer:
-// method, route, status, bytes, duration and request id. The line holds
-// no query string (a search's parameters can be personal data) and no
-// header (no key): the route is the pattern that served it, else the
-// path alone.
+// method, route, status, bytes, duration, request id and the client's
+// address (Client: behind a trusted proxy, the address it forwarded for).
+// The line holds no query string (a search's parameters can be personal
+// data) and no header (no key): the route is the pattern that served it,
+// else the path alone.
 //
 // Every answer of 503 (busy, starting, unavailable, a timeout) or 429
 // carries Retry-After: a handler's own is kept, and one that sets none
 // gets DefaultRetryAfter, so a client is always told when to try again.
 //
 // observe, when not nil, is told of every answer too (the metrics).
-func Requests(next http.Handler, log *slog.Logger, observe func(method, route string, status int, d time.Duration)) http.Handler {
+func (p Proxies) Requests(next http.Handler, log *slog.Logger, observe func(method, route string, status int, d time.Duration)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := RequestID(r)
 		if id == "" {
@@ -68,7 +75,7 @@ func Requests(next http.Handler, log *slog.Logger, observe func(method, route st
 		}
 		if log != nil {
 			log.Info("http", "method", r.Method, "route", route, "status", rec.status, "bytes", rec.bytes,
-				"duration_ms", float64(took.Microseconds())/1000, "request_id", id)
+				"duration_ms", float64(took.Microseconds())/1000, "request_id", id, "client", p.Client(r).String())
 		}
 	})
 }

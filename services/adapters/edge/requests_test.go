@@ -97,3 +97,30 @@ func TestRetryAfterOnEvery503And429(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestsLogTheClient: the access line names the client: the peer,
+// or behind a trusted proxy the address it forwarded for; an untrusted
+// peer's X-Forwarded-For is not believed.
+func TestRequestsLogTheClient(t *testing.T) {
+	proxies, err := edge.ParseProxies([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h := proxies.Requests(http.NotFoundHandler(), slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	for _, tc := range []struct{ name, peer, want string }{
+		{"through a trusted proxy", "10.1.2.3:40000", "client=198.51.100.9"},
+		{"from an untrusted peer claiming another address", "203.0.113.7:40000", "client=203.0.113.7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs.Reset()
+			req := httptest.NewRequest("GET", "/", nil)
+			req.RemoteAddr = tc.peer
+			req.Header.Set("X-Forwarded-For", "198.51.100.9")
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			if !strings.Contains(logs.String(), tc.want) {
+				t.Errorf("access line %q, want %s", logs.String(), tc.want)
+			}
+		})
+	}
+}

@@ -31,6 +31,7 @@ type pathway struct {
 	base    string
 	natsURL string
 	natsOpt []nats.Option // the credentials (and TLS) to connect to natsURL
+	client  *http.Client  // nil: http.DefaultClient; one trusting the certificate with --tls-cert
 	data    string
 	cancel  context.CancelFunc
 	done    chan error
@@ -91,6 +92,9 @@ func startPathwayWith(tb testing.TB, cfg serveConfig) *pathway {
 		out := p.logs.String()
 		if m := httpAddrRe.FindStringSubmatch(out); m != nil && p.base == "" {
 			p.base = "http://" + m[1]
+			if cfg.TLSCert != "" {
+				p.base = "https://" + m[1]
+			}
 		}
 		if m := natsURLRe.FindStringSubmatch(out); m != nil {
 			p.natsURL = m[1]
@@ -192,7 +196,7 @@ func (p *pathway) keyFor(spec keys.Spec) string {
 
 // do sends a request and decodes a JSON answer into out (when not nil).
 // api is the HTTP API of this pathway, for apitest's requests.
-func (p *pathway) api() apitest.Client { return apitest.Client{TB: p.t, Base: p.base} }
+func (p *pathway) api() apitest.Client { return apitest.Client{TB: p.t, Base: p.base, HTTP: p.client} }
 
 func (p *pathway) do(method, path, key string, body any, out any, headers ...string) (int, http.Header) {
 	p.t.Helper()

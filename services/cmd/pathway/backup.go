@@ -74,7 +74,7 @@ PATHWAY_NATS_CREDS and the like).
 `
 
 func backupCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, data, natsURL, masterKey := personalFlags("backup", backupUsage, getenv, stderr)
+	fs, data, natsURL, masterKey, auth := personalFlags("backup", backupUsage, getenv, stderr)
 	out := fs.String("out", "", "new or empty directory to write the backup into")
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {
@@ -103,7 +103,7 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 		master = m
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
+	js, closeFn, err := keysConnect(*data, *natsURL, *auth)
 	if err != nil {
 		return err
 	}
@@ -138,6 +138,7 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	from := fs.String("from", "", "directory of the backup")
 	data := fs.String("data", "", "new or empty data directory to restore into")
 	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s) to restore into")
+	auth := externalNATS(fs, getenv)
 	masterKey := fs.String("master-key", getenv(envNames["master-key"]), "file of the master key the backup was made with ("+keyring.MasterEnv+" wins)")
 	replicas := fs.Int("replicas", 0, "replicas of each stream on --nats-url (default: as backed up)")
 	if err := fs.Parse(args); err != nil {
@@ -191,7 +192,7 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 			return err
 		}
 	}
-	cfg := externalAuth(getenv)
+	cfg := *auth
 	cfg.createData = true
 	// Into a new data directory the server writes without an fsync each
 	// time (with one, a slow disk can stall the server's restore past its

@@ -353,7 +353,7 @@ func writeRegion(t *testing.T, p *pathway) region {
 	if code, _ := p.do("POST", "/v1/referrals/"+r.interrupted+"/cancel", k.ref, map[string]any{"reason": "entered-in-error", "note": "wrong patient"}, nil); code != http.StatusOK {
 		t.Fatalf("cancel: %d", code)
 	}
-	l, err := openPersonalLog(t.Context(), p.data, "", "", func(string) string { return "" })
+	l, err := openPersonalLog(t.Context(), p.data, "", "", serveConfig{}, func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}

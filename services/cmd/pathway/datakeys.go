@@ -73,8 +73,8 @@ type personalLog struct {
 // with the master key from getenv or the file (masterKey, default
 // master.key in data). It never makes a master key: a command on a log
 // without one has nothing to open.
-func openPersonalLog(ctx context.Context, data, natsURL, masterKey string, getenv func(string) string) (*personalLog, error) {
-	js, closeFn, err := keysConnect(data, natsURL, externalAuth(getenv))
+func openPersonalLog(ctx context.Context, data, natsURL, masterKey string, auth serveConfig, getenv func(string) string) (*personalLog, error) {
+	js, closeFn, err := keysConnect(data, natsURL, auth)
 	if err != nil {
 		return nil, err
 	}
@@ -101,13 +101,15 @@ func openPersonalLog(ctx context.Context, data, natsURL, masterKey string, geten
 }
 
 // personalFlags is the flag set of a command that opens a log's personal
-// data (openPersonalLog), with its --data, --nats-url and --master-key.
-func personalFlags(name, usage string, getenv func(string) string, stderr io.Writer) (fs *flag.FlagSet, data, natsURL, masterKey *string) {
+// data (openPersonalLog), with its --data, --nats-url and --master-key, and
+// the credentials and TLS of an external NATS.
+func personalFlags(name, usage string, getenv func(string) string, stderr io.Writer) (fs *flag.FlagSet, data, natsURL, masterKey *string, auth *serveConfig) {
 	fs = flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	data = fs.String("data", firstNonEmpty(getenv(envNames["data"]), defaultServeConfig().DataDir), "data directory of the embedded event store")
 	natsURL = fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
 	masterKey = fs.String("master-key", getenv(envNames["master-key"]), "file of the master key (default master.key in --data; "+keyring.MasterEnv+" wins)")
-	return fs, data, natsURL, masterKey
+	auth = externalNATS(fs, getenv)
+	return fs, data, natsURL, masterKey, auth
 }

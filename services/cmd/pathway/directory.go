@@ -70,6 +70,7 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 	def := defaultServeConfig()
 	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
 	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
+	auth := externalNATS(fs, getenv)
 	pos, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -86,7 +87,7 @@ func directoryCommand(ctx context.Context, args []string, getenv func(string) st
 		}
 		return fmt.Errorf("%s: %s", pos[0], msg)
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
+	js, closeFn, err := keysConnect(*data, *natsURL, *auth)
 	if err != nil {
 		return err
 	}

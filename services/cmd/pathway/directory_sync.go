@@ -61,6 +61,7 @@ func directorySyncCommand(ctx context.Context, args []string, getenv func(string
 	def := defaultServeConfig()
 	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
 	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
+	auth := externalNATS(fs, getenv)
 	every := fs.Duration("every", 0, "sync again every DURATION until stopped")
 	full := fs.Bool("full", false, "ask for every service, not only those changed")
 	perPage := fs.Int("per-page", 100, "services per page asked of the source")
@@ -91,7 +92,7 @@ func directorySyncCommand(ctx context.Context, args []string, getenv func(string
 	if err != nil {
 		return fmt.Errorf("%s: %w", syncHeaderEnv, err)
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
+	js, closeFn, err := keysConnect(*data, *natsURL, *auth)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ PATHWAY_MASTER_KEY or --master-key (default master.key in --data).
 `
 
 func eraseCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, data, natsURL, masterKey := personalFlags("erase", eraseUsage, getenv, stderr)
+	fs, data, natsURL, masterKey, auth := personalFlags("erase", eraseUsage, getenv, stderr)
 	nhs := fs.String("nhs-number", "", "NHS number of the person to erase")
 	ref := fs.String("referral", "", "id of the one referral to erase")
 	groundName := fs.String("ground", "", "entered_in_error, subject_request, retention or other")
@@ -82,7 +82,7 @@ func eraseCommand(ctx context.Context, args []string, getenv func(string) string
 		return errUsage
 	}
 
-	l, err := openPersonalLog(ctx, *data, *natsURL, *masterKey, getenv)
+	l, err := openPersonalLog(ctx, *data, *natsURL, *masterKey, *auth, getenv)
 	if err != nil {
 		return err
 	}

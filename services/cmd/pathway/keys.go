@@ -68,10 +68,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	def := defaultServeConfig()
 	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
 	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
-	auth := externalAuth(getenv)
-	fs.StringVar(&auth.NATSCreds, "nats-creds", auth.NATSCreds, "NATS credentials file")
-	fs.StringVar(&auth.NATSNkey, "nats-nkey", auth.NATSNkey, "NATS NKey seed file")
-	fs.StringVar(&auth.NATSUser, "nats-user", auth.NATSUser, "NATS user")
+	auth := externalNATS(fs, getenv)
 	var role, org, worker, scopes, label string
 	switch sub {
 	case "create":
@@ -122,7 +119,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	js, closeFn, err := keysConnect(*data, *natsURL, auth)
+	js, closeFn, err := keysConnect(*data, *natsURL, *auth)
 	if err != nil {
 		return err
 	}
@@ -219,13 +216,6 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// externalAuth is the configuration of the credentials for an external
-// NATS (--nats-url) from the environment.
-func externalAuth(getenv func(string) string) serveConfig {
-	return serveConfig{NATSCreds: getenv(envNames["nats-creds"]), NATSNkey: getenv(envNames["nats-nkey"]), NATSUser: getenv(envNames["nats-user"]),
-		NATSPass: getenv(envNames["nats-password"]), NATSToken: getenv(envNames["nats-token"])}
-}
-
 // keysConnect connects to the external NATS, or to the pathway serve
 // running on the data directory (with the credentials the embedded server
 // keeps there), or starts an embedded server on it. A serve that runs but
@@ -274,7 +264,7 @@ func keysConnect(data, natsURL string, cfg serveConfig) (jetstream.JetStream, fu
 		if srv != nil {
 			_ = srv.Shutdown(context.Background())
 		}
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redactURL(url), err)
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w%s", redactURL(url), err, natsHint(err))
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {

@@ -309,6 +309,11 @@ func TestCommandLine(t *testing.T) {
 		{name: "NATS beyond loopback from the environment", args: []string{"serve"}, env: map[string]string{"PATHWAY_NATS_LISTEN": "10.1.2.3:4222"}, code: 1, stderr: "not a loopback address"},
 		{name: "TLS certificate without its key", args: []string{"serve", "--nats-listen", "0.0.0.0:4222", "--nats-cert", "c.pem"}, code: 1, stderr: "go together"},
 		{name: "TLS with an external NATS", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-cert", "c.pem", "--nats-key", "k.pem"}, code: 1, stderr: "for the embedded server"},
+		{name: "HTTPS certificate without its key", args: []string{"serve", "--tls-cert", "c.pem"}, code: 1, stderr: "--tls-cert and --tls-key go together"},
+		{name: "HTTPS key from the environment without its certificate", args: []string{"serve"}, env: map[string]string{"PATHWAY_TLS_KEY": "k.pem"}, code: 1, stderr: "--tls-cert and --tls-key go together"},
+		{name: "NATS client certificate without its key", args: []string{"serve", "--nats-url", "nats://127.0.0.1:1", "--nats-client-cert", "c.pem"}, code: 1, stderr: "--nats-client-cert and --nats-client-key go together"},
+		{name: "NATS client TLS with the embedded server", args: []string{"serve", "--nats-ca", "ca.pem"}, code: 1, stderr: "for an external NATS (--nats-url)"},
+		{name: "NATS CA that cannot be read", args: []string{"keys", "list", "--nats-url", "nats://127.0.0.1:1", "--nats-ca", "/nonexistent/ca.pem"}, code: 1, stderr: "--nats-ca: open /nonexistent/ca.pem"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer

@@ -74,6 +74,7 @@ func rebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 	def := defaultServeConfig()
 	data := fs.String("data", firstNonEmpty(getenv(envNames["data"]), def.DataDir), "data directory of the embedded event store")
 	natsURL := fs.String("nats-url", getenv(envNames["nats-url"]), "external NATS URL(s)")
+	auth := externalNATS(fs, getenv)
 	masterKey := fs.String("master-key", getenv(envNames["master-key"]), "file of the master key (default master.key in --data; "+keyring.MasterEnv+" wins)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -88,7 +89,7 @@ func rebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 			return errUsage
 		}
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, externalAuth(getenv))
+	js, closeFn, err := keysConnect(*data, *natsURL, *auth)
 	if err != nil {
 		return err
 	}

@@ -130,7 +130,7 @@ The export holds personal data: keep FILE as you keep the record itself.
 `
 
 func sarCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs, data, natsURL, masterKey := personalFlags("sar", sarUsage, getenv, stderr)
+	fs, data, natsURL, masterKey, auth := personalFlags("sar", sarUsage, getenv, stderr)
 	nhs := fs.String("nhs-number", "", "NHS number of the person")
 	out := fs.String("out", "", "file to write the JSON export to")
 	by := fs.String("by", "", "identifier of who asked for the export (not a name)")
@@ -154,7 +154,7 @@ func sarCommand(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintf(stderr, "pathway sar: %s\n\n%s", strings.Join(problems, "; "), sarUsage)
 		return errUsage
 	}
-	l, err := openPersonalLog(ctx, *data, *natsURL, *masterKey, getenv)
+	l, err := openPersonalLog(ctx, *data, *natsURL, *masterKey, *auth, getenv)
 	if err != nil {
 		return err
 	}

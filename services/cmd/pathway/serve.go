@@ -29,7 +29,9 @@ import (
 	"github.com/pathway-sp/pathway/services/metrics"
 	"github.com/pathway-sp/pathway/services/retention"
 	"github.com/pathway-sp/pathway/services/supervisor"
+	"github.com/pathway-sp/pathway/services/tracing"
 	"github.com/pathway-sp/pathway/services/triage"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/netutil"
 )
 
@@ -49,6 +51,23 @@ type serveConfig struct {
 	NATSToken  string
 	Fsync      bool
 	Replicas   int
+
+	// TLSCert and TLSKey are the PEM certificate (chain) and private key
+	// of HTTPS; without them HTTP is plain (behind a TLS proxy).
+	TLSCert, TLSKey string
+	// NATSCA, NATSClientCert and NATSClientKey are the TLS of an external
+	// NATS: the authorities its servers' certificates chain to, and
+	// pathway's client certificate and key for mutual TLS.
+	NATSCA, NATSClientCert, NATSClientKey string
+	// OTLPEndpoint is the OpenTelemetry collector's OTLP/HTTP URL; empty:
+	// the OTEL_EXPORTER_OTLP_* environment decides, and without it there
+	// are no traces.
+	OTLPEndpoint string
+	// tracingBatch is how long finished spans wait to be sent (tests);
+	// tracer makes the spans, a no-op one unless tracing is on.
+	tracingBatch time.Duration
+	tracer       trace.TracerProvider
+
 	// ShutdownTimeout bounds a clean stop after SIGINT or SIGTERM.
 	ShutdownTimeout time.Duration
 	// Services are the services to run; default all.
@@ -187,12 +206,19 @@ func (c serveConfig) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("--http %q: want [host]:port", c.HTTPAddr))
 	}
+	if err := (tracing.Config{Endpoint: c.OTLPEndpoint}).Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together: the HTTPS certificate and its private key"))
+	}
 	if c.NATSToken != "" && (c.NATSUser != "" || c.NATSCreds != "") {
 		errs = append(errs, errors.New("--nats-token cannot be combined with --nats-user or --nats-creds"))
 	}
 	if c.NATSNkey != "" && (c.NATSUser != "" || c.NATSCreds != "" || c.NATSToken != "") {
 		errs = append(errs, errors.New("--nats-nkey cannot be combined with --nats-user, --nats-creds or --nats-token"))
 	}
+	errs = append(errs, c.validateNATSClient()...)
 	if c.NATSPass != "" && c.NATSUser == "" {
 		errs = append(errs, errors.New("a NATS password needs --nats-user"))
 	}
@@ -247,12 +273,17 @@ func (c serveConfig) Validate() error {
 var envNames = map[string]string{
 	"data":                  "PATHWAY_DATA",
 	"http":                  "PATHWAY_HTTP",
+	"tls-cert":              "PATHWAY_TLS_CERT",
+	"tls-key":               "PATHWAY_TLS_KEY",
 	"nats-listen":           "PATHWAY_NATS_LISTEN",
 	"nats-cert":             "PATHWAY_NATS_CERT",
 	"nats-key":              "PATHWAY_NATS_KEY",
 	"nats-url":              "PATHWAY_NATS_URL",
 	"nats-creds":            "PATHWAY_NATS_CREDS",
 	"nats-nkey":             "PATHWAY_NATS_NKEY",
+	"nats-ca":               "PATHWAY_NATS_CA",
+	"nats-client-cert":      "PATHWAY_NATS_CLIENT_CERT",
+	"nats-client-key":       "PATHWAY_NATS_CLIENT_KEY",
 	"nats-user":             "PATHWAY_NATS_USER",
 	"nats-password":         "PATHWAY_NATS_PASSWORD",
 	"nats-token":            "PATHWAY_NATS_TOKEN",
@@ -281,6 +312,7 @@ var envNames = map[string]string{
 	"directory-sync":           "PATHWAY_DIRECTORY_SYNC",
 	"directory-sync-every":     "PATHWAY_DIRECTORY_SYNC_EVERY",
 	"metrics-listen":           "PATHWAY_METRICS_LISTEN",
+	"otlp-endpoint":            "PATHWAY_OTLP_ENDPOINT",
 }
 
 const serveHelp = `Usage: pathway serve [flags]
@@ -293,7 +325,10 @@ credentials it generates on its first start into --data/` + embedded.Credentials
 pathway uses too. A --nats-listen address that is not loopback also
 needs TLS: --nats-cert and --nats-key. With --nats-url it connects to
 an external NATS (for example a three-node JetStream cluster, with
---replicas 3) and starts no server.
+--replicas 3) and starts no server: TLS with --nats-ca, mutual TLS with
+--nats-client-cert and --nats-client-key, credentials with --nats-creds
+or --nats-nkey. A server that refuses these stops the start with its
+error; one not up yet is tried again until it is.
 
 HTTP: GET /healthz answers while the process is up; GET /readyz answers 200
 only when JetStream is reachable, the event stream is ready and the views
@@ -306,9 +341,20 @@ deadline at each write), or idle between requests (--http-idle-timeout),
 and serves at most --http-max-conns connections at once (keep it below
 the process's open-file limit; more wait to be accepted). Failed API key
 checks and dashboard sign-ins are limited per client address and per key
-(429 with Retry-After). Behind a reverse proxy that terminates TLS, name
-it in --trusted-proxies: its X-Forwarded-For then gives the client address
-and its X-Forwarded-Proto: https makes the dashboard's cookies Secure.
+(429 with Retry-After).
+
+HTTPS: --tls-cert and --tls-key serve TLS 1.2 or later on --http. The
+files are read again on the first connection after either changes, so a
+renewed certificate needs no restart (a pair that does not load is logged
+and the previous one kept). Behind a reverse proxy that terminates TLS
+instead, name it in --trusted-proxies: its X-Forwarded-For then gives the
+client address (in the access log and to the limits above) and its
+X-Forwarded-Proto: https makes the dashboard's cookies Secure.
+
+Traces: off unless --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT names an
+OpenTelemetry collector (OTLP/HTTP); then a referral's request, its append
+and triage's and assignment's handling form one trace, the trace context
+carried in the events' headers. Spans hold no personal data.
 
 Durability: every write is fsynced before it is acknowledged (--fsync,
 the default). --fsync=false lets JetStream fsync every 2 minutes instead:
@@ -334,12 +380,13 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	desc := func(name, text string) string { return text + " (env " + envNames[name] + ")" }
 	fs.StringVar(&cfg.DataDir, "data", fromEnv("data", cfg.DataDir), desc("data", "data directory of the embedded NATS file store and its credentials"))
 	fs.StringVar(&cfg.HTTPAddr, "http", fromEnv("http", cfg.HTTPAddr), desc("http", "HTTP listen address"))
+	fs.StringVar(&cfg.TLSCert, "tls-cert", fromEnv("tls-cert", ""), desc("tls-cert", "serve HTTPS with this certificate (PEM, the chain after it); read again when it or the key changes"))
+	fs.StringVar(&cfg.TLSKey, "tls-key", fromEnv("tls-key", ""), desc("tls-key", "private key (PEM) of --tls-cert"))
 	fs.StringVar(&cfg.NATSListen, "nats-listen", fromEnv("nats-listen", cfg.NATSListen), desc("nats-listen", "client address of the embedded NATS server; port 0 picks a free port"))
 	fs.StringVar(&cfg.NATSCert, "nats-cert", fromEnv("nats-cert", ""), desc("nats-cert", "TLS certificate (PEM) of the embedded NATS server; with --nats-key, required when --nats-listen is not loopback"))
 	fs.StringVar(&cfg.NATSKey, "nats-key", fromEnv("nats-key", ""), desc("nats-key", "TLS private key (PEM) of the embedded NATS server"))
 	fs.StringVar(&cfg.NATSURL, "nats-url", fromEnv("nats-url", ""), desc("nats-url", "external NATS URL(s), comma-separated; starts no embedded server"))
-	fs.StringVar(&cfg.NATSCreds, "nats-creds", fromEnv("nats-creds", ""), desc("nats-creds", "NATS credentials file (JWT and NKey) for --nats-url"))
-	fs.StringVar(&cfg.NATSNkey, "nats-nkey", fromEnv("nats-nkey", ""), desc("nats-nkey", "NATS NKey seed file for --nats-url (e.g. DATA/"+embedded.CredentialsFile+" of another pathway's embedded server)"))
+	natsClientFlags(fs, &cfg, getenv)
 	fs.StringVar(&cfg.NATSUser, "nats-user", fromEnv("nats-user", ""), desc("nats-user", "NATS user name for --nats-url; the password comes from the environment"))
 	fs.StringVar(&cfg.NATSToken, "nats-token", "", "NATS token for --nats-url (prefer env "+envNames["nats-token"]+": a flag shows in the process list)")
 	fs.BoolVar(&cfg.Fsync, "fsync", fromEnv("fsync", "true") != "false", desc("fsync", "fsync every write before acknowledging it"))
@@ -416,7 +463,8 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	}
 	fs.DurationVar(&cfg.DirectorySyncEvery, "directory-sync-every", cfg.DirectorySyncEvery, desc("directory-sync-every", "how often --directory-sync syncs (at least 1m)"))
 	cfg.syncHeader = getenv(syncHeaderEnv)
-	fs.BoolVar(&cfg.AccessLog, "access-log", fromEnv("access-log", "true") != "false", desc("access-log", "log one line per HTTP request: method, route, status, bytes, duration and X-Request-ID (never the query string or a key)"))
+	fs.BoolVar(&cfg.AccessLog, "access-log", fromEnv("access-log", "true") != "false", desc("access-log", "log one line per HTTP request: method, route, status, bytes, duration, X-Request-ID and client address (never the query string or a key)"))
+	fs.StringVar(&cfg.OTLPEndpoint, "otlp-endpoint", fromEnv("otlp-endpoint", ""), desc("otlp-endpoint", "send OpenTelemetry traces to this collector's OTLP/HTTP URL, e.g. http://otel-collector:4318 (default none: no traces unless "+tracing.EnvEndpoint+" or "+tracing.EnvTracesEndpoint+" is set; the other OTEL_EXPORTER_OTLP_* variables apply too)"))
 	fs.Usage = func() {
 		fmt.Fprint(out, serveHelp)
 		fs.PrintDefaults()
@@ -471,6 +519,31 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		return err
 	}
 	cfg.master = master
+	proxies, err := edge.ParseProxies(cfg.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	var certs *edge.Certificates
+	if cfg.TLSCert != "" {
+		if certs, err = edge.LoadCertificates(cfg.TLSCert, cfg.TLSKey, log.With("service", "https")); err != nil {
+			return err
+		}
+	}
+	tr, err := tracing.New(ctx, tracing.Config{Endpoint: cfg.OTLPEndpoint, Getenv: cfg.getenv, Version: buildVersion(), BatchTimeout: cfg.tracingBatch})
+	if err != nil {
+		return err
+	}
+	if tr.On() {
+		log.Info("OpenTelemetry traces on", "exporter", "otlp/http")
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := tr.Shutdown(sctx); err != nil {
+			log.Warn("traces not all sent", "err", err)
+		}
+	}()
+	cfg.tracer = tr.Provider()
 	natsURL := cfg.NATSURL
 	if cfg.Demo && natsURL == "" {
 		// A new data directory gets the region loaded before its server
@@ -519,10 +592,10 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 		opts = append(opts, auth...)
 	}
-	nc, err := nats.Connect(natsURL, opts...)
+	nc, err := connectNATS(natsURL, opts)
 	if err != nil {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
-		return fmt.Errorf("connect to NATS at %s: %w", redactURL(natsURL), err)
+		return err
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -537,7 +610,7 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		shutdownServer(srv, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("HTTP listen on %s: %w", cfg.HTTPAddr, err)
 	}
-	log.Info("HTTP listening", "addr", ln.Addr().String(), "max_conns", cfg.HTTPMaxConns)
+	log.Info("HTTP listening", "addr", ln.Addr().String(), "max_conns", cfg.HTTPMaxConns, "tls", certs != nil)
 	ln = netutil.LimitListener(ln, cfg.HTTPMaxConns)
 
 	setup := &setupState{}
@@ -566,18 +639,21 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 		}
 	}
 	httpSrv := &http.Server{
-		Handler: edge.Requests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Handler: tr.HTTP(proxies.Requests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if h := handler.Load(); h != nil {
 				(*h).ServeHTTP(w, r)
 				return
 			}
 			starting.ServeHTTP(w, r)
-		}), accessLog, observe),
+		}), accessLog, observe)),
 		ReadHeaderTimeout: cfg.HTTPReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTPReadTimeout,
 		WriteTimeout:      cfg.HTTPWriteTimeout,
 		IdleTimeout:       cfg.HTTPIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if certs != nil {
+		httpSrv.TLSConfig = certs.TLSConfig()
 	}
 
 	// Every background part runs under one supervisor: transient failures
@@ -585,7 +661,13 @@ func serve(ctx context.Context, cfg serveConfig, log *slog.Logger) error {
 	sup := supervisor.New(ctx, supervisor.Options{Logger: log, MaxBackoff: 10 * time.Second, StopTimeout: cfg.ShutdownTimeout})
 	sup.Go("http", supervisor.Func(func(ctx context.Context) error {
 		served := make(chan error, 1)
-		go func() { served <- httpSrv.Serve(ln) }()
+		go func() {
+			if certs != nil {
+				served <- httpSrv.ServeTLS(ln, "", "")
+				return
+			}
+			served <- httpSrv.Serve(ln)
+		}()
 		select {
 		case err := <-served:
 			// The listener failed: nothing can serve on it again.
@@ -709,10 +791,14 @@ func natsOptions(cfg serveConfig, log *slog.Logger) []nats.Option {
 	return opts
 }
 
-// natsOptionsAuth are the options of cfg's credentials for an external
-// NATS. An NKey seed file that cannot be read is an error.
+// natsOptionsAuth are the options of cfg's credentials and TLS for an
+// external NATS. An NKey seed file, a CA file or a client certificate
+// that cannot be read is an error.
 func natsOptionsAuth(cfg serveConfig) ([]nats.Option, error) {
-	var opts []nats.Option
+	opts, err := natsOptionsTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.NATSCreds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.NATSCreds))
 	}

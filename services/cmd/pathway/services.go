@@ -45,7 +45,7 @@ var allServices = []string{"intake", "triage", "assignment", "handoffs", "webhoo
 // one: sup runs it again) nothing of it runs.
 func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveConfig, js jetstream.JetStream, log *slog.Logger, ready httpapi.ReadyFunc) (_ http.Handler, _ *metrics.Metrics, err error) {
 	appends := metrics.NewAppends()
-	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal, OnAppend: appends.Observe})
+	store := events.New(js, events.Options{Keys: cfg.keys, Clear: cfg.clearPersonal, OnAppend: appends.Observe, Tracer: cfg.tracer})
 	forget := cfg.keys.OnDestroy(store.Forget)
 	defer func() {
 		if err != nil {

@@ -25,6 +25,9 @@ import (
 type Client struct {
 	TB   testing.TB
 	Base string
+	// HTTP sends the requests; nil is http.DefaultClient. A test of HTTPS
+	// gives one that trusts its certificate.
+	HTTP *http.Client
 }
 
 // Do sends a request with the bearer key (none when empty), the body as
@@ -57,7 +60,11 @@ func (c Client) Do(method, path, key string, body any, out any, headers ...strin
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := c.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		c.TB.Fatal(err)
 	}
