@@ -119,3 +119,16 @@ func (ca *CA) issue(tb testing.TB, cn string, use x509.ExtKeyUsage) (certFile, k
 	}
 	return certFile, keyFile
 }
+
+// Renew replaces dst's content with src's, as a certificate renewal
+// writes new files over the old.
+func Renew(tb testing.TB, src, dst string) {
+	tb.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}

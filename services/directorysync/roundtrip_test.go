@@ -2,16 +2,12 @@ package directorysync_test
 
 import (
 	"context"
-	"errors"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/projections"
-	"github.com/pathway-sp/pathway/projections/partners"
-	"github.com/pathway-sp/pathway/services/adapters/oruk"
 	"github.com/pathway-sp/pathway/services/adapters/oruk/oruktest"
 	"github.com/pathway-sp/pathway/services/aggregate"
 	"github.com/pathway-sp/pathway/services/domain/partner"
@@ -20,26 +16,9 @@ import (
 // One pathway syncs from another's /oruk/: what the first serves, the
 // second imports whole, and a retirement at the first reaches the second.
 func TestSyncFromPathway(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := t.Context()
 	a := eventstest.Start(t, false)
-	obj, err := projections.OpenCheckpoints(ctx, a.JS, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, view := projections.NewEngine(a.Store, obj, partners.New(), projections.Options{}), projections.NewEngine(a.Store, obj, oruk.NewView(), projections.Options{})
-	done := make(chan error, 2)
-	go func() { done <- eng.Run(ctx) }()
-	go func() { done <- view.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		for range 2 {
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("read model: %v", err)
-			}
-		}
-	})
-	srv := httptest.NewServer(oruk.New(oruk.Config{Store: a.Store, Partners: eng, Services: view}))
-	t.Cleanup(srv.Close)
+	url, eng, view := oruktest.Serve(t, a.Store, a.JS)
 	wait := func(seq uint64) {
 		t.Helper()
 		wctx, stop := context.WithTimeout(ctx, 10*time.Second)
@@ -66,7 +45,7 @@ func TestSyncFromPathway(t *testing.T) {
 
 	b := eventstest.Start(t, false)
 	second := syncer(t, b.Store, b, nil)
-	rep, err = second.Sync(ctx, srv.URL+"/oruk", false)
+	rep, err = second.Sync(ctx, url+"/oruk", false)
 	if err != nil || countsOf(rep) != (counts{listed: 1, created: 1}) {
 		t.Fatalf("second pathway's sync from the first: %+v %v %+v", countsOf(rep), err, rep.Results)
 	}
@@ -91,7 +70,7 @@ func TestSyncFromPathway(t *testing.T) {
 	}
 	_, seq, _ = events.Get(ctx, a.Store, aggregate.Service, id)
 	wait(seq)
-	rep, err = second.Sync(ctx, srv.URL+"/oruk", false)
+	rep, err = second.Sync(ctx, url+"/oruk", false)
 	if err != nil || rep.Retired != 1 {
 		t.Fatalf("second pathway's sync after the retirement: %+v %v %+v", countsOf(rep), err, rep.Results)
 	}

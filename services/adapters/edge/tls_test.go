@@ -12,18 +12,6 @@ import (
 	"github.com/pathway-sp/pathway/services/adapters/edge"
 )
 
-// copyFile replaces dst's content with src's, as a renewal does.
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // servedName connects afresh to addr trusting only ca and returns the
 // common name of the certificate the server presented.
 func servedName(t *testing.T, addr string, ca *eventstest.CA) string {
@@ -45,8 +33,8 @@ func TestCertificatesReloadWhenTheFilesChange(t *testing.T) {
 	// A longer name makes a longer file, so the change shows even within
 	// the file system's timestamp granularity.
 	renewed, renewedKey := ca.Server(t, "pathway renewed certificate")
-	copyFile(t, first, certFile)
-	copyFile(t, firstKey, keyFile)
+	eventstest.Renew(t, first, certFile)
+	eventstest.Renew(t, firstKey, keyFile)
 
 	certs, err := edge.LoadCertificates(certFile, keyFile, nil)
 	if err != nil {
@@ -67,11 +55,11 @@ func TestCertificatesReloadWhenTheFilesChange(t *testing.T) {
 
 	// Half-way through a renewal the new certificate does not match the
 	// old key: the old pair stays in service.
-	copyFile(t, renewed, certFile)
+	eventstest.Renew(t, renewed, certFile)
 	if got := servedName(t, addr, ca); got != "pathway first" {
 		t.Fatalf("with a certificate and a key that do not match: served %q, want the previous certificate still", got)
 	}
-	copyFile(t, renewedKey, keyFile)
+	eventstest.Renew(t, renewedKey, keyFile)
 	if got := servedName(t, addr, ca); got != "pathway renewed certificate" {
 		t.Fatalf("after the renewal: served %q, want the new certificate without a restart", got)
 	}

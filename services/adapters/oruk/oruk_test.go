@@ -3,10 +3,8 @@ package oruk_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -16,7 +14,6 @@ import (
 	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/eventstest"
 	"github.com/pathway-sp/pathway/projections"
-	"github.com/pathway-sp/pathway/projections/partners"
 	pathwayv1 "github.com/pathway-sp/pathway/proto/pathway/v1"
 	"github.com/pathway-sp/pathway/services/adapters/oruk"
 	"github.com/pathway-sp/pathway/services/adapters/oruk/oruktest"
@@ -40,27 +37,8 @@ type directoryServer struct {
 func start(tb testing.TB) *directoryServer {
 	tb.Helper()
 	lg := eventstest.Start(tb, false)
-	ctx, cancel := context.WithCancel(context.Background())
-	obj, err := projections.OpenCheckpoints(ctx, lg.JS, 1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	eng := projections.NewEngine(lg.Store, obj, partners.New(), projections.Options{})
-	view := projections.NewEngine(lg.Store, obj, oruk.NewView(), projections.Options{})
-	done := make(chan error, 2)
-	go func() { done <- eng.Run(ctx) }()
-	go func() { done <- view.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		for range 2 {
-			if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-				tb.Errorf("read model: %v", err)
-			}
-		}
-	})
-	srv := httptest.NewServer(oruk.New(oruk.Config{Store: lg.Store, Partners: eng, Services: view}))
-	tb.Cleanup(srv.Close)
-	return &directoryServer{t: tb, base: srv.URL, store: lg.Store, dir: directory.New(lg.Store), partners: eng, view: view}
+	url, eng, view := oruktest.Serve(tb, lg.Store, lg.JS)
+	return &directoryServer{t: tb, base: url, store: lg.Store, dir: directory.New(lg.Store), partners: eng, view: view}
 }
 
 // importJSON imports HSDS records (an array or a page) and waits until

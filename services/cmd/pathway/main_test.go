@@ -177,20 +177,7 @@ func get(tb testing.TB, url string) (int, string) {
 // data, at url, with the credentials it keeps there.
 func storeAt(tb testing.TB, data, url string) *events.Store {
 	tb.Helper()
-	opts, err := embedded.ClientOptions(data)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return events.New(js, events.Options{})
+	return events.New(jetStreamAt(tb, data, url), events.Options{})
 }
 
 func TestServeAnswersReadyAndSurvivesRestart(t *testing.T) {

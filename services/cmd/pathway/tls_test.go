@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,25 +19,13 @@ import (
 	"github.com/pathway-sp/pathway/services/triage"
 )
 
-// copyInto replaces dst's content with src's, as a certificate renewal does.
-func copyInto(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestServeHTTPS(t *testing.T) {
 	ca := eventstest.NewCA(t, "pathway test CA")
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 	first, firstKey := ca.Server(t, "pathway")
-	copyInto(t, first, certFile)
-	copyInto(t, firstKey, keyFile)
+	eventstest.Renew(t, first, certFile)
+	eventstest.Renew(t, firstKey, keyFile)
 
 	cfg := defaultServeConfig()
 	cfg.DataDir, cfg.HTTPAddr, cfg.NATSListen = t.TempDir(), "127.0.0.1:0", "127.0.0.1:0"
@@ -101,8 +88,8 @@ func TestServeHTTPS(t *testing.T) {
 
 	t.Run("a renewed certificate is served without a restart", func(t *testing.T) {
 		renewed, renewedKey := ca.Server(t, "pathway renewed")
-		copyInto(t, renewed, certFile)
-		copyInto(t, renewedKey, keyFile)
+		eventstest.Renew(t, renewed, certFile)
+		eventstest.Renew(t, renewedKey, keyFile)
 		if got := served(); got != "pathway renewed" {
 			t.Fatalf("after the files changed: served %q, want the renewed certificate", got)
 		}
