@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/pathway-sp/pathway/events/keyring"
 )
@@ -189,9 +190,7 @@ func restoreStream(ctx context.Context, js jetstream.JetStream, dir string, m *M
 	for {
 		n, rerr := io.ReadFull(r, chunk)
 		if n > 0 {
-			cctx, cancel := context.WithTimeout(ctx, opts.Idle)
-			ack, err := nc.RequestWithContext(cctx, rr.DeliverSubject, chunk[:n])
-			cancel()
+			ack, err := sendChunk(ctx, nc, rr.DeliverSubject, chunk[:n], opts.Idle)
 			if err != nil {
 				return fmt.Errorf("restore %s: send a chunk: %w", s.Name, err)
 			}
@@ -243,4 +242,27 @@ func restoreStream(ctx context.Context, js jetstream.JetStream, dir string, m *M
 	moved = s.Bytes
 	report(true)
 	return nil
+}
+
+// sendChunk sends one chunk of a restore and waits for the server's
+// acknowledgement. On a cluster the subject the server restores from is
+// subscribed on the server that took the restore request, and the
+// interest reaches the server this connection is on a moment later: a
+// chunk sent before that finds no responders, was not delivered, and is
+// sent again.
+func sendChunk(ctx context.Context, nc *nats.Conn, subject string, data []byte, idle time.Duration) (*nats.Msg, error) {
+	deadline := time.Now().Add(idle)
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		cctx, cancel := context.WithTimeout(ctx, idle)
+		ack, err := nc.RequestWithContext(cctx, subject, data)
+		cancel()
+		if !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			return ack, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
 }
