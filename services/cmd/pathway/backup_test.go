@@ -81,6 +81,7 @@ func (r region) reads(t *testing.T) []read {
 		"/v1/caseloads/{worker}":           {{"/v1/caseloads/" + r.worker, r.lw}},
 		"/v1/alerts":                       {{"/v1/alerts", k.ops}},
 		"/v1/reports/activity":             {{"/v1/reports/activity?month=" + time.Now().UTC().Format("2006-01"), k.ops}},
+		"/v1/reports/demand":               {{"/v1/reports/demand", k.ops}},
 		"/v1/directory/services":           {{"/v1/directory/services", k.ops}},
 		"/v1/directory/services/{id}":      {{"/v1/directory/services/" + r.walk, k.ops}},
 		"/v1/handoffs/{id}":                {{"/v1/handoffs/" + r.handoff, k.ops}, {"/v1/handoffs/" + r.erasedHandoff, k.ops}},
