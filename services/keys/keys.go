@@ -263,6 +263,9 @@ func (s *Store) List(ctx context.Context) ([]Key, error) {
 	}
 	var out []Key
 	for id := range lister.Keys() {
+		if !isKeyID(id) {
+			continue // the data keys share the bucket (events/keyring)
+		}
 		rec, _, err := s.get(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			continue
@@ -279,6 +282,17 @@ func (s *Store) List(ctx context.Context) ([]Key, error) {
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
+}
+
+// isKeyID reports whether a bucket entry's name is an API key's id (12
+// hex digits): the bucket also holds the data keys of events/keyring
+// (referral.<id>, block.<uuid>, erased.<id>), which are not API keys.
+func isKeyID(name string) bool {
+	if len(name) != 12 {
+		return false
+	}
+	_, err := hex.DecodeString(name)
+	return err == nil
 }
 
 // Get reads the key with id, revoked or not, from the bucket, so it sees

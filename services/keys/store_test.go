@@ -129,6 +129,13 @@ func TestCreateAuthenticateRevoke(t *testing.T) {
 	if _, err := st.Revoke(ctx, "0123456789ab"); !errors.Is(err, keys.ErrNotFound) {
 		t.Fatalf("revoking an unknown key: got %v, want ErrNotFound", err)
 	}
+	// The data keys share the bucket (events/keyring): a stored key, a
+	// block and an erasure's announcement are not listed as API keys.
+	for name, v := range map[string][]byte{"referral.0190f6b2-0000-7000-8000-000000000001": {1, 0xff, 0x00}, "block.0190f6b2-0000-7000-8000-000000000002": {2, 0xfe}, "erased.referral.x": nil} {
+		if _, err := kv.Put(ctx, name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
 	list, err := st.List(ctx)
 	if err != nil || len(list) != 1 || !list[0].Revoked() {
 		t.Fatalf("list: %+v, %v; want one revoked key", list, err)
