@@ -3,6 +3,7 @@ package kernel
 import (
 	"fmt"
 	"time"
+
 	// The zone database is embedded, so UK time works on a machine
 	// without zoneinfo (a scratch container).
 	_ "time/tzdata"
