@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,14 +13,18 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/pathway-sp/pathway/events"
+	"github.com/pathway-sp/pathway/services/keys"
 )
 
 // TestJSONLogsAndAccessLog: with --log-format json every line serve
 // writes is a JSON object; each request gets an access line with its
 // route, status and request id, and no query string; a caller's
-// X-Request-ID is echoed, and a request without one gets a new id.
+// X-Request-ID is echoed, a request without one gets a new id, and a
+// command's event carries the id as its correlation id.
 func TestJSONLogsAndAccessLog(t *testing.T) {
-	p := startServe(t, "--data", filepath.Join(t.TempDir(), "data"), "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-format", "json")
+	data := filepath.Join(t.TempDir(), "data")
+	p := startServe(t, "--data", data, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0", "--log-format", "json")
 	addr := p.await(t, regexp.MustCompile(`"msg":"HTTP listening","addr":"([^"]+)"`), 15*time.Second)
 	awaitReady(t, addr)
 
@@ -39,6 +45,54 @@ func TestJSONLogsAndAccessLog(t *testing.T) {
 	resp.Body.Close()
 	if _, err := uuid.Parse(resp.Header.Get("X-Request-ID")); err != nil {
 		t.Errorf("a request without an id got X-Request-ID %q, want a new UUID", resp.Header.Get("X-Request-ID"))
+	}
+
+	// A command's events carry its request id as their correlation id.
+	js := jetStreamAt(t, data, p.await(t, regexp.MustCompile(`"nats_url":"([^"]+)"`), time.Second))
+	st, err := keys.Open(t.Context(), js, keys.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _, err := st.Create(t.Context(), keys.Spec{Role: keys.RoleReferrer, Organisation: "A81001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile("../../../docs/examples/referral.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct{ Sequence uint64 }
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/v1/referrals", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Request-ID", "req-abc-2")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := resp.StatusCode
+		json.NewDecoder(resp.Body).Decode(&created)
+		resp.Body.Close()
+		if code == http.StatusCreated {
+			break
+		}
+		if code != http.StatusUnauthorized || time.Now().After(deadline) {
+			t.Fatalf("POST /v1/referrals: %d", code)
+		}
+	}
+	seen := 0
+	for rec, err := range events.New(js, events.Options{}).ReadWith(t.Context(), events.ReadOptions{From: created.Sequence, To: created.Sequence}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		if got := rec.Envelope.GetCorrelationId(); got != "req-abc-2" {
+			t.Errorf("the referral's event has correlation id %q, want the request's id req-abc-2", got)
+		}
+	}
+	if created.Sequence == 0 || seen != 1 {
+		t.Errorf("the referral's event at %d: read %d", created.Sequence, seen)
 	}
 	p.stop(t, syscall.SIGTERM)
 
