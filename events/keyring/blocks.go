@@ -294,25 +294,19 @@ func (r *Ring) shredOlder(ctx context.Context, stream jetstream.Stream, name str
 	return nil
 }
 
-// forgetSlot drops the secret of a destroyed slot from memory: the blocks
-// kept are replaced by copies without it (readers may hold the old ones
-// for a moment, never to derive the key again).
+// forgetSlot drops the secret of a destroyed slot from the block this
+// Ring hands slots out from, when it is that one (the blocks kept for
+// reading are all dropped by destroyed, which every Destroy ends with).
+// The block is replaced by a copy without it: a reader may hold the old
+// one for a moment, never to derive the key again.
 func (r *Ring) forgetSlot(bid string, slot int) {
-	without := func(b *block) *block {
-		c := &block{id: b.id, secrets: append([]byte(nil), b.secrets...)}
-		clear(c.secret(slot))
-		return c
-	}
 	r.slotMu.Lock()
+	defer r.slotMu.Unlock()
 	if r.cur != nil && r.cur.id == bid {
-		r.cur = without(r.cur)
+		c := &block{id: bid, secrets: append([]byte(nil), r.cur.secrets...)}
+		clear(c.secret(slot))
+		r.cur = c
 	}
-	r.slotMu.Unlock()
-	r.mu.Lock()
-	if b := r.blocks[bid]; b != nil {
-		r.blocks[bid] = without(b)
-	}
-	r.mu.Unlock()
 }
 
 func isZero(b []byte) bool {

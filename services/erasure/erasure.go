@@ -102,15 +102,21 @@ func (s *Service) Referral(ctx context.Context, id string, req Request) (Result,
 	// The event is in the log: now the keys. A failure here leaves the
 	// erasure recorded and the keys in place; running it again finishes.
 	for _, agg := range append([]events.Aggregate{aggregate.Referral.Aggregate(id)}, handoffAggs(hids)...) {
-		refs, err := s.store.KeyRefs(ctx, agg)
-		if err != nil {
-			return Result{}, fmt.Errorf("erase %s: the erasure is recorded but its keys are not all destroyed yet (run it again): %w", agg, err)
-		}
-		if err := s.keys.Destroy(ctx, events.KeyID(agg), refs...); err != nil {
+		if err := destroyKeys(ctx, s.store, s.keys, agg); err != nil {
 			return Result{}, fmt.Errorf("erase %s: the erasure is recorded but its keys are not all destroyed yet (run it again): %w", agg, err)
 		}
 	}
 	return Result{ReferralID: id, Sequence: seq, Handoffs: hids}, nil
+}
+
+// destroyKeys destroys every data key of agg: the one of its own name
+// and the slots its events were sealed with (events.Store.KeyRefs).
+func destroyKeys(ctx context.Context, store *events.Store, keys Destroyer, agg events.Aggregate) error {
+	refs, err := store.KeyRefs(ctx, agg)
+	if err != nil {
+		return err
+	}
+	return keys.Destroy(ctx, events.KeyID(agg), refs...)
 }
 
 // Person erases every referral of the person with NHS number nhs. It

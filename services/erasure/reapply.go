@@ -31,11 +31,7 @@ func Reapply(ctx context.Context, store *events.Store, keys Destroyer) (erasures
 		}
 		erasures++
 		for _, agg := range append([]events.Aggregate{r.Aggregate}, handoffAggs(e.GetHandoffIds())...) {
-			refs, err := store.KeyRefs(ctx, agg)
-			if err != nil {
-				return erasures, destroyed, fmt.Errorf("erasure: the keys of erased %s: %w", agg, err)
-			}
-			if err := keys.Destroy(ctx, events.KeyID(agg), refs...); err != nil {
+			if err := destroyKeys(ctx, store, keys, agg); err != nil {
 				return erasures, destroyed, fmt.Errorf("erasure: destroy the keys of erased %s: %w", agg, err)
 			}
 			destroyed++
