@@ -341,7 +341,7 @@ type Query struct {
 func (p *Partners) Search(q Query) []Service {
 	words := strings.Fields(strings.ToLower(q.Text))
 	area := districtArea(q.District)
-	origin, haveOrigin := p.coordinates(q.Postcode)
+	origin, haveOrigin := p.Locate(q.Postcode, "")
 	type hit struct {
 		s    Service
 		rank int // 0: a location in the district; 1: in the area; 2: elsewhere
@@ -377,7 +377,7 @@ func (p *Partners) Search(q Query) []Service {
 				h.rank = 1
 			}
 			if haveOrigin && (l.Latitude != 0 || l.Longitude != 0) {
-				h.km = min(h.km, haversineKM(origin, [2]float64{l.Latitude, l.Longitude}))
+				h.km = min(h.km, DistanceKM(origin, [2]float64{l.Latitude, l.Longitude}))
 			}
 		}
 		if !math.IsInf(h.km, 1) {
@@ -421,25 +421,43 @@ func allWords(hay string, words []string) bool {
 	return true
 }
 
-// coordinates finds the coordinates of a full postcode among the
-// directory's locations.
-func (p *Partners) coordinates(postcode string) ([2]float64, bool) {
-	if postcode == "" {
-		return [2]float64{}, false
-	}
+// Locate is where a postcode is, as the directory knows it (pathway has
+// no postcode directory): the mean of the directory's located places
+// with that postcode, else (district not "") of those in that postcode
+// district. postcode is "" when only a district is given; ok is false when
+// the directory has no located place in either.
+func (p *Partners) Locate(postcode, district string) (at [2]float64, ok bool) {
+	var full, near [][2]float64
 	for _, s := range p.Services {
 		for _, l := range s.Locations {
-			if l.Postcode == postcode && (l.Latitude != 0 || l.Longitude != 0) {
-				return [2]float64{l.Latitude, l.Longitude}, true
+			if l.Latitude == 0 && l.Longitude == 0 {
+				continue
+			}
+			pt := [2]float64{l.Latitude, l.Longitude}
+			if postcode != "" && l.Postcode == postcode {
+				full = append(full, pt)
+			}
+			if district != "" && postcodeDistrict(l.Postcode) == district {
+				near = append(near, pt)
 			}
 		}
 	}
-	return [2]float64{}, false
+	for _, pts := range [][][2]float64{full, near} {
+		if len(pts) > 0 {
+			for _, q := range pts {
+				at[0] += q[0] / float64(len(pts))
+				at[1] += q[1] / float64(len(pts))
+			}
+			return at, true
+		}
+	}
+	return at, false
 }
 
-// haversineKM is the great-circle distance between two points.
-func haversineKM(a, b [2]float64) float64 {
-	const r = 6371.0
+// DistanceKM is the great-circle distance between two points (latitude,
+// longitude; haversine, mean Earth radius).
+func DistanceKM(a, b [2]float64) float64 {
+	const r = 6371.0088
 	rad := math.Pi / 180
 	dLat, dLon := (b[0]-a[0])*rad, (b[1]-a[1])*rad
 	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(a[0]*rad)*math.Cos(b[0]*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)

@@ -353,10 +353,10 @@ func match(p *partners.Partners, states map[string]ServiceState, sq serviceQuery
 	// With modified_after, retired services are listed too (status
 	// inactive or defunct), so a client syncing from pathway sees them go.
 	hits := p.Search(partners.Query{Text: sq.text, Age: sq.age, District: sq.district, Postcode: sq.postcode, Retired: !sq.modifiedAfter.IsZero()})
-	var centre *point
+	var centre [2]float64
 	if sq.proximity > 0 {
-		centre = centroid(p, sq.postcode, sq.district)
-		if centre == nil {
+		var ok bool
+		if centre, ok = p.Locate(sq.postcode, sq.district); !ok {
 			return nil, "pathway knows no location at or near " + cmp.Or(sq.postcode, sq.district) + " to measure from; search by postcode without proximity"
 		}
 	}
@@ -388,11 +388,11 @@ func match(p *partners.Partners, states map[string]ServiceState, sq serviceQuery
 			}
 		}
 		c := candidate{id: s.ID, modified: st.Modified, responses: responses[s.ID]}
-		if centre != nil {
+		if sq.proximity > 0 {
 			c.distance = math.Inf(1)
 			for _, l := range s.Locations {
 				if l.Latitude != 0 || l.Longitude != 0 {
-					c.distance = min(c.distance, centre.metersTo(point{l.Latitude, l.Longitude}))
+					c.distance = min(c.distance, 1000*partners.DistanceKM(centre, [2]float64{l.Latitude, l.Longitude}))
 				}
 			}
 			if c.distance > sq.proximity {
@@ -401,7 +401,7 @@ func match(p *partners.Partners, states map[string]ServiceState, sq serviceQuery
 		}
 		out = append(out, c)
 	}
-	if centre != nil {
+	if sq.proximity > 0 {
 		slices.SortStableFunc(out, func(a, b candidate) int { return cmp.Compare(a.distance, b.distance) })
 	}
 	return out, ""
