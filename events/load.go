@@ -136,7 +136,7 @@ func (s *Store) load(ctx context.Context, agg Aggregate) ([]Record, uint64, erro
 	if last == 0 {
 		return nil, 0, nil
 	}
-	recs, version := s.cache.get(agg)
+	recs, version, epoch := s.cache.get(agg)
 	if version > last {
 		// The cache is ahead of the log: only a stream recreated under a
 		// running process does that. Start again.
@@ -151,7 +151,7 @@ func (s *Store) load(ctx context.Context, agg Aggregate) ([]Record, uint64, erro
 	}
 	recs = append(slices.Clip(recs), more...)
 	version = last
-	s.cache.put(agg, recs, version)
+	s.cache.put(agg, recs, version, epoch)
 	return recs, version, nil
 }
 
@@ -195,10 +195,15 @@ func (s *Store) readAfter(ctx context.Context, agg Aggregate, version, last uint
 // dropping the least recently used aggregates. Record slices it hands out
 // are never changed afterwards (an extension copies), so callers may keep
 // them. It is safe for concurrent use.
+//
+// A drop (the aggregate's key destroyed) must not be undone by a load that
+// began before it and puts what it opened after: every drop starts a new
+// epoch, and a put of a load begun in an earlier one is refused.
 type recordCache struct {
 	mu    sync.Mutex
 	max   int
 	n     int
+	epoch uint64
 	lru   *list.List // of *cacheEntry, most recent first
 	byAgg map[Aggregate]*list.Element
 }
@@ -213,27 +218,34 @@ func newRecordCache(max int) *recordCache {
 	return &recordCache{max: max, lru: list.New(), byAgg: map[Aggregate]*list.Element{}}
 }
 
-func (c *recordCache) get(agg Aggregate) ([]Record, uint64) {
+// get returns the records kept of agg, their version, and the epoch to
+// give put with what is read after them.
+func (c *recordCache) get(agg Aggregate) ([]Record, uint64, uint64) {
 	if c.max <= 0 {
-		return nil, 0
+		return nil, 0, 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byAgg[agg]
 	if !ok {
-		return nil, 0
+		return nil, 0, c.epoch
 	}
 	c.lru.MoveToFront(el)
 	e := el.Value.(*cacheEntry)
-	return e.recs, e.version
+	return e.recs, e.version, c.epoch
 }
 
-func (c *recordCache) put(agg Aggregate, recs []Record, version uint64) {
+// put keeps recs as agg's records at version, unless a drop came after
+// the get that returned epoch.
+func (c *recordCache) put(agg Aggregate, recs []Record, version, epoch uint64) {
 	if c.max <= 0 || len(recs) > c.max {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return // the load began before a drop: what it opened may be erased
+	}
 	if el, ok := c.byAgg[agg]; ok {
 		e := el.Value.(*cacheEntry)
 		if e.version >= version {
@@ -258,6 +270,7 @@ func (c *recordCache) put(agg Aggregate, recs []Record, version uint64) {
 func (c *recordCache) drop(agg Aggregate) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	if el, ok := c.byAgg[agg]; ok {
 		c.n -= len(el.Value.(*cacheEntry).recs)
 		c.lru.Remove(el)

@@ -28,9 +28,13 @@ type keyed struct {
 // snapshotCache keeps the states of recently loaded aggregates, least
 // recently used dropped first. The states it holds are never changed: a
 // load applies new events to a copy. It is safe for concurrent use.
+//
+// As for the record cache, a put of a load begun before a drop is refused
+// (epoch).
 type snapshotCache struct {
 	mu    sync.Mutex
 	max   int
+	epoch uint64
 	lru   *list.List // of *snapshotEntry, most recent first
 	byAgg map[Aggregate]*list.Element
 }
@@ -44,23 +48,27 @@ func newSnapshotCache(max int) *snapshotCache {
 	return &snapshotCache{max: max, lru: list.New(), byAgg: map[Aggregate]*list.Element{}}
 }
 
-func (c *snapshotCache) get(agg Aggregate) (snapshot, bool) {
+// get returns the snapshot kept of agg, if any, and the epoch to give put.
+func (c *snapshotCache) get(agg Aggregate) (snapshot, bool, uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.byAgg[agg]
 	if !ok {
-		return snapshot{}, false
+		return snapshot{}, false, c.epoch
 	}
 	c.lru.MoveToFront(el)
-	return el.Value.(*snapshotEntry).snap, true
+	return el.Value.(*snapshotEntry).snap, true, c.epoch
 }
 
-func (c *snapshotCache) put(agg Aggregate, snap snapshot) {
+func (c *snapshotCache) put(agg Aggregate, snap snapshot, epoch uint64) {
 	if c.max <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return // the load began before a drop
+	}
 	if el, ok := c.byAgg[agg]; ok {
 		e := el.Value.(*snapshotEntry)
 		if e.snap.version < snap.version {
@@ -107,7 +115,8 @@ func loadState[S any](ctx context.Context, s *Store, k Kind[S], id, keyHash stri
 		return zero, 0, nil, err
 	}
 	st, version, keys := k.New(id), uint64(0), map[string]keyed{}
-	if snap, ok := s.snapshots.get(agg); ok && snap.version <= last {
+	snap, ok, epoch := s.snapshots.get(agg)
+	if ok && snap.version <= last {
 		st, version, keys = k.Clone(snap.state.(S)), snap.version, maps.Clone(snap.keys)
 	}
 	if version < last {
@@ -122,7 +131,7 @@ func loadState[S any](ctx context.Context, s *Store, k Kind[S], id, keyHash stri
 			}
 		}
 		version = last
-		s.snapshots.put(agg, snapshot{state: k.Clone(st), version: version, keys: keys})
+		s.snapshots.put(agg, snapshot{state: k.Clone(st), version: version, keys: keys}, epoch)
 	}
 	var retry *Retry
 	if kd, ok := keys[keyHash]; ok && keyHash != "" {
@@ -134,6 +143,7 @@ func loadState[S any](ctx context.Context, s *Store, k Kind[S], id, keyHash stri
 func (c *snapshotCache) drop(agg Aggregate) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.epoch++
 	if el, ok := c.byAgg[agg]; ok {
 		c.lru.Remove(el)
 		delete(c.byAgg, agg)

@@ -224,7 +224,7 @@ func (s *Store) remember(ctx context.Context, agg Aggregate, expected, last uint
 	if expected == AnyVersion || uint64(len(msgs)) > last {
 		return
 	}
-	recs, version := s.cache.get(agg)
+	recs, version, epoch := s.cache.get(agg)
 	if version != expected {
 		return
 	}
@@ -237,7 +237,7 @@ func (s *Store) remember(ctx context.Context, agg Aggregate, expected, last uint
 		}
 		recs = append(recs, rec)
 	}
-	s.cache.put(agg, recs, last)
+	s.cache.put(agg, recs, last, epoch)
 }
 
 // prepare checks the arguments of one command and builds its messages.

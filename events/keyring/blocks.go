@@ -86,6 +86,7 @@ func (r *Ring) NewKey(ctx context.Context, id string, fresh bool) (cipher.AEAD, 
 	if e := r.cachedEntry(id); e != nil && e.ref != "" {
 		return e.aead, e.ref, nil
 	}
+	gen := r.generation()
 	if !fresh {
 		if err := r.refuseErased(ctx, id); err != nil {
 			return nil, "", err
@@ -100,7 +101,7 @@ func (r *Ring) NewKey(ctx context.Context, id string, fresh bool) (cipher.AEAD, 
 		return nil, "", err
 	}
 	ref := b.id + "/" + strconv.Itoa(slot)
-	r.rememberRef(id, a, ref)
+	r.rememberRef(id, a, ref, gen)
 	return a, ref, nil
 }
 
@@ -148,7 +149,7 @@ func (r *Ring) makeBlock(ctx context.Context) (*block, error) {
 	if _, err := r.kv.Create(ctx, name, append([]byte{formBlock}, wrapped...)); err != nil {
 		return nil, fmt.Errorf("keyring: store %s: %w", name, err)
 	}
-	r.keepBlock(b)
+	r.keepBlock(b, r.generation())
 	return b, nil
 }
 
@@ -158,11 +159,12 @@ func (r *Ring) KeyAt(ctx context.Context, id, ref string) (cipher.AEAD, error) {
 	if e := r.cachedEntry(id); e != nil && e.ref == ref {
 		return e.aead, nil
 	}
+	gen := r.generation()
 	bid, slot, err := parseRef(ref)
 	if err != nil {
 		return nil, err
 	}
-	b, err := r.blockOf(ctx, bid)
+	b, err := r.blockOf(ctx, bid, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -174,12 +176,13 @@ func (r *Ring) KeyAt(ctx context.Context, id, ref string) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.rememberRef(id, a, ref)
+	r.rememberRef(id, a, ref, gen)
 	return a, nil
 }
 
-// blockOf returns the block named bid, from memory or the bucket.
-func (r *Ring) blockOf(ctx context.Context, bid string) (*block, error) {
+// blockOf returns the block named bid, from memory or the bucket (kept
+// unless a key was destroyed since gen).
+func (r *Ring) blockOf(ctx context.Context, bid string, gen uint64) (*block, error) {
 	r.mu.Lock()
 	b := r.blocks[bid]
 	r.mu.Unlock()
@@ -198,7 +201,7 @@ func (r *Ring) blockOf(ctx context.Context, bid string) (*block, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.keepBlock(b)
+	r.keepBlock(b, gen)
 	return b, nil
 }
 
@@ -218,10 +221,14 @@ func (r *Ring) unwrapBlock(ctx context.Context, bid string, v []byte) (*block, e
 }
 
 // keepBlock keeps b in memory, dropping the others when there are too
-// many (but never the block slots are handed out from).
-func (r *Ring) keepBlock(b *block) {
+// many, unless a key was destroyed since gen (b may be an older revision
+// that still holds its slot).
+func (r *Ring) keepBlock(b *block, gen uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if gen != r.gen {
+		return
+	}
 	if len(r.blocks) >= maxBlocks {
 		clear(r.blocks)
 	}

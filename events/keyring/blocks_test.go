@@ -116,3 +116,64 @@ func TestBlockKeys(t *testing.T) {
 		t.Errorf("the block has %d revisions (%v), want 1", len(hist), err)
 	}
 }
+
+// gatedMaster holds each Unwrap of a block until the test lets it go, so
+// that a read can be caught between fetching a key and keeping it.
+type gatedMaster struct {
+	keyring.Master
+	reached chan struct{} // an Unwrap of a block has begun
+	release chan struct{} // let it finish
+}
+
+func (g *gatedMaster) Unwrap(ctx context.Context, id string, wrapped []byte) ([]byte, error) {
+	if strings.HasPrefix(id, "block.") && g.reached != nil {
+		g.reached <- struct{}{}
+		<-g.release
+	}
+	return g.Master.Unwrap(ctx, id, wrapped)
+}
+
+// TestDestroyDuringARead: a process that was reading an aggregate's key
+// from the bucket when another process destroyed it does not keep the key
+// it read (it read the block before the slot was zeroed): its next read
+// is refused, as every later one.
+func TestDestroyDuringARead(t *testing.T) {
+	l := eventstest.Start(t, false)
+	ctx := context.Background()
+	a := open(t, l.JS, master(t, 1))
+	g := &gatedMaster{Master: master(t, 1)}
+	b := open(t, l.JS, g)
+	destroyed := make(chan string, 1)
+	b.OnDestroy(func(id string) { destroyed <- id })
+	watchCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go b.Watch(watchCtx)
+
+	_, ref, err := a.NewKey(ctx, "referral.r1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.reached, g.release = make(chan struct{}), make(chan struct{})
+	read := make(chan error, 1)
+	go func() {
+		_, err := b.KeyAt(ctx, "referral.r1", ref) // fetches the block, then waits
+		read <- err
+	}()
+	<-g.reached
+	if err := a.Destroy(ctx, "referral.r1", ref); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-destroyed: // b has dropped what it held
+	case <-time.After(10 * time.Second):
+		t.Fatal("the other process was not told of the destroy")
+	}
+	g.reached = nil
+	close(g.release)
+	if err := <-read; err != nil {
+		t.Logf("the read begun before the destroy: %v", err)
+	}
+	if _, err := b.KeyAt(ctx, "referral.r1", ref); !errors.Is(err, events.ErrErased) {
+		t.Errorf("a read after the destroy: %v, want ErrErased (the key read before it was kept)", err)
+	}
+}

@@ -67,6 +67,9 @@ type Ring struct {
 	onDestroy map[int]func(id string)
 	hooks     int               // the number of the next OnDestroy hook
 	blocks    map[string]*block // unwrapped blocks, by id
+	// gen counts the keys destroyed: a key or block read before a destroy
+	// is not kept after it (it may be the destroyed one).
+	gen uint64
 
 	slotMu sync.Mutex
 	cur    *block // the block this Ring hands out slots from
@@ -161,11 +164,12 @@ func (r *Ring) Key(ctx context.Context, id string, create bool) (cipher.AEAD, er
 	if a := r.cached(id); a != nil {
 		return a, nil
 	}
+	gen := r.generation()
 	for attempt := 0; attempt < 5; attempt++ {
 		if create && attempt == 0 {
 			// A key is made for a new aggregate, which has none: try
 			// that first, one round trip instead of two.
-			a, err := r.make(ctx, id)
+			a, err := r.make(ctx, id, gen)
 			if err == nil || !errors.Is(err, jetstream.ErrKeyExists) {
 				return a, err
 			}
@@ -177,14 +181,14 @@ func (r *Ring) Key(ctx context.Context, id string, create bool) (cipher.AEAD, er
 			if err != nil {
 				return nil, err
 			}
-			r.remember(id, a)
+			r.remember(id, a, gen)
 			return a, nil
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
 			return nil, fmt.Errorf("keyring: get %s: %w", id, err)
 		case !create:
 			return nil, fmt.Errorf("keyring: %s: %w", id, events.ErrErased)
 		}
-		a, err := r.make(ctx, id)
+		a, err := r.make(ctx, id, gen)
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			continue // made by another writer at the same time: use theirs
 		}
@@ -193,9 +197,10 @@ func (r *Ring) Key(ctx context.Context, id string, create bool) (cipher.AEAD, er
 	return nil, fmt.Errorf("keyring: %s: %w: the key kept changing", id, events.ErrConcurrency)
 }
 
-// make makes and stores a new data key named id. Errors:
-// jetstream.ErrKeyExists when there is one (or its tombstone).
-func (r *Ring) make(ctx context.Context, id string) (cipher.AEAD, error) {
+// make makes and stores a new data key named id, and keeps it unless a
+// key was destroyed since gen. Errors: jetstream.ErrKeyExists when there
+// is one (or its tombstone).
+func (r *Ring) make(ctx context.Context, id string, gen uint64) (cipher.AEAD, error) {
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
@@ -214,7 +219,7 @@ func (r *Ring) make(ctx context.Context, id string) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.remember(id, a)
+	r.remember(id, a, gen)
 	return a, nil
 }
 
@@ -307,6 +312,7 @@ func (r *Ring) announce(ctx context.Context, id string) error {
 // aggregates (a rebuild) looks up none of them one by one. It returns how
 // many it loaded.
 func (r *Ring) Preload(ctx context.Context) (int, error) {
+	gen := r.generation()
 	w, err := r.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
 		return 0, fmt.Errorf("keyring: preload: %w", err)
@@ -327,7 +333,7 @@ func (r *Ring) Preload(ctx context.Context) (int, error) {
 				if err != nil {
 					return n, err
 				}
-				r.keepBlock(b)
+				r.keepBlock(b, gen)
 				continue
 			}
 			if strings.HasPrefix(e.Key(), erasedPrefix) || len(v) == 0 || v[0] != formWrapped {
@@ -340,7 +346,7 @@ func (r *Ring) Preload(ctx context.Context) (int, error) {
 			if err != nil {
 				return n, err
 			}
-			r.remember(e.Key(), a)
+			r.remember(e.Key(), a, gen)
 			n++
 		}
 	}
@@ -367,6 +373,9 @@ func (r *Ring) OnDestroy(f func(id string)) (remove func()) {
 }
 
 func (r *Ring) destroyed(id string) {
+	r.mu.Lock()
+	r.gen++
+	r.mu.Unlock()
 	r.evict(id)
 	r.mu.Lock()
 	// The slot may be in a block kept here: read them again when needed.
@@ -428,13 +437,25 @@ func (r *Ring) cachedEntry(id string) *entry {
 	return nil
 }
 
-func (r *Ring) remember(id string, a cipher.AEAD) { r.rememberRef(id, a, "") }
-
-// rememberRef keeps the key of id (at ref, "" for a key of its own) in
-// memory, in place of any other kept for id.
-func (r *Ring) rememberRef(id string, a cipher.AEAD, ref string) {
+// generation returns the count of keys destroyed so far, to give
+// remember, rememberRef and keepBlock with what is read after it.
+func (r *Ring) generation() uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.gen
+}
+
+func (r *Ring) remember(id string, a cipher.AEAD, gen uint64) { r.rememberRef(id, a, "", gen) }
+
+// rememberRef keeps the key of id (at ref, "" for a key of its own) in
+// memory, in place of any other kept for id, unless a key was destroyed
+// since gen (this one may be it).
+func (r *Ring) rememberRef(id string, a cipher.AEAD, ref string, gen uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if gen != r.gen {
+		return
+	}
 	if el, ok := r.byID[id]; ok {
 		r.lru.MoveToFront(el)
 		el.Value = &entry{id: id, aead: a, ref: ref} // entries are read unlocked: never changed
