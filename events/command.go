@@ -138,6 +138,10 @@ type Tx struct {
 // create is such a command: the person's claim first, the referral last.
 func (tx *Tx) InTurn() { tx.inTurn = true }
 
+// Context is the command's context, for what a decide function asks
+// besides Load (a view, say).
+func (tx *Tx) Context() context.Context { return tx.ctx }
+
 // MayHaveAppended reports whether an earlier attempt of this command sent
 // its append and got no answer (the log was electing a leader): what this
 // attempt finds of the command in the log (a *Retry, an aggregate already

@@ -351,6 +351,11 @@ func (s *sim) receive() bool {
 		e.Person.EthnicCategory = []string{"A", "A", "C", "H", "J", "M", "N", "R", "Z", "99"}[k%10]
 		e.Person.AgeBand = []string{"18-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75-84", "85+"}[k%8]
 	}
+	// A person match for most, shared by a few referrals each, drawn
+	// from the referral's place as the coded fields are.
+	if k%5 != 4 {
+		e.PersonMatch = fmt.Sprintf("match-%02d", k%23)
+	}
 	if len(s.refs) > 0 && s.chance(0.05) {
 		e.PossibleDuplicateOf = s.refs[s.rng.IntN(len(s.refs))].id
 	}

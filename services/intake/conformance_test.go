@@ -16,3 +16,12 @@ func TestIndexConformance(t *testing.T) {
 		View: func(p projections.Projection) any { return intake.IndexState(p.(*intake.Index)) },
 	})
 }
+
+// TestMatchesConformance runs the read-model conformance suite on the
+// open referrals by person match.
+func TestMatchesConformance(t *testing.T) {
+	conformance.Run(t, conformance.Config{
+		New:  func() projections.Projection { return intake.NewMatches() },
+		View: func(p projections.Projection) any { return intake.MatchesState(p.(*intake.Matches)) },
+	})
+}

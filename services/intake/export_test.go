@@ -17,3 +17,16 @@ func IndexState(ix *Index) any {
 	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
+
+// MatchesState is the view's whole state (its open referrals, and the
+// referrals of each match in order), for the conformance suite.
+func MatchesState(m *Matches) any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	open := make([]matchEntry, 0, len(m.open))
+	for _, e := range m.open {
+		open = append(open, *e)
+	}
+	slices.SortFunc(open, func(a, b matchEntry) int { return strings.Compare(a.ID, b.ID) })
+	return map[string]any{"open": open, "by_match": m.byMatch}
+}

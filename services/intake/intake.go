@@ -64,10 +64,11 @@ func OpenPersonKeyer(ctx context.Context, js jetstream.JetStream, replicas int, 
 // Service submits, cancels, merges and changes referrals. It is safe for
 // concurrent use.
 type Service struct {
-	store  *events.Store
-	people person.Keyer
-	now    func() time.Time
-	newID  func() (uuid.UUID, error)
+	store   *events.Store
+	people  person.Keyer
+	now     func() time.Time
+	newID   func() (uuid.UUID, error)
+	matches MatchFinder
 }
 
 // Options configure a Service. The zero value of each field picks its
@@ -78,6 +79,12 @@ type Options struct {
 	// NewID generates the ids of referrals submitted without an
 	// Idempotency-Key or external reference; default uuid.NewV7.
 	NewID func() (uuid.UUID, error)
+	// Matches finds open referrals by person match (FindMatches on a
+	// Matches view). With it, a referral with an NHS number is recorded
+	// on no person aggregate but that of its NHS number: a self-referral
+	// without one finds it here. Without it, the referral is recorded on
+	// the person aggregate of its match too (a write more per referral).
+	Matches MatchFinder
 }
 
 // New returns an intake service on store; people keys the person
@@ -89,7 +96,7 @@ func New(store *events.Store, people person.Keyer, opts Options) *Service {
 	if opts.NewID == nil {
 		opts.NewID = uuid.NewV7
 	}
-	return &Service{store: store, people: people, now: opts.Now, newID: opts.NewID}
+	return &Service{store: store, people: people, now: opts.Now, newID: opts.NewID, matches: opts.Matches}
 }
 
 // Submission is one submit request.
@@ -167,7 +174,9 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Result, error) {
 			return err
 		}
 		ev = proto.Clone(received).(*pathwayv1.ReferralReceived)
-		dup, err := s.openEpisode(tx, id, ev.GetPerson())
+		p := ev.GetPerson()
+		ev.PersonMatch = s.people.ByMatch(p.GetGivenName(), p.GetFamilyName(), p.GetDateOfBirth(), p.GetPostcode())
+		dup, err := s.openEpisode(tx, id, p, false)
 		if err != nil {
 			return err
 		}
@@ -201,10 +210,13 @@ func ReferralID(org, idempotencyKey string) string {
 // openEpisode records within tx that referral id opens an episode for the
 // person: on the aggregate of their NHS number, where an open episode
 // refuses it (*DuplicateError), and on that of their name, date of birth
-// and postcode, where an open episode only flags it as a possible
-// duplicate when there is no NHS number. It returns that possible
-// duplicate.
-func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person) (string, error) {
+// and postcode (their match), where an open episode only flags it as a
+// possible duplicate when there is no NHS number. It returns that possible
+// duplicate. A new referral with an NHS number is recorded on its match
+// only when the service has no Matches view (the view finds it by the
+// person_match of its ReferralReceived); a reopened one always is (its
+// ReferralReopened names no match).
+func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person, reopen bool) (string, error) {
 	if nhs := p.GetNhsNumber(); nhs != "" {
 		pid := s.people.ByNHS(nhs)
 		who, claimed, err := s.loadPerson(tx, pid)
@@ -237,15 +249,20 @@ func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person) (st
 	}
 	opened := &pathwayv1.PersonEpisodeOpened{ReferralId: id}
 	if p.GetNhsNumber() != "" {
-		// Recorded for self-referrals to find, but not decided from: no
-		// version check, so people who share a name, date of birth and
-		// postcode never wait for each other. (Appended again by a retry,
-		// the command's key makes it once.)
-		tx.EmitAnyVersion(aggregate.Person.Aggregate(mid), opened)
+		if s.matches == nil || reopen {
+			// Recorded for self-referrals to find, but not decided
+			// from: no version check, so people who share a name, date
+			// of birth and postcode never wait for each other.
+			// (Appended again by a retry, the command's key makes it
+			// once.)
+			tx.EmitAnyVersion(aggregate.Person.Aggregate(mid), opened)
+		}
 		return "", nil
 	}
 	// Without an NHS number a match is only a hint: flag the oldest open
-	// referral.
+	// referral of those recorded on the match's aggregate (self-referrals,
+	// reopened referrals, those received before the view) and those the
+	// view finds.
 	who, claimed, err := s.loadPerson(tx, mid)
 	if err != nil {
 		return "", err
@@ -254,11 +271,40 @@ func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person) (st
 	if err != nil {
 		return "", err
 	}
-	dup := ""
-	for _, rid := range who.Referrals() {
-		if open[rid] {
-			dup = rid
-			break
+	candidates := who.Referrals()
+	if s.matches != nil {
+		found, err := s.matches.Matching(tx.Context(), mid)
+		if err != nil {
+			return "", fmt.Errorf("possible duplicates: %w", err)
+		}
+		for _, rid := range found {
+			if _, seen := open[rid]; seen || rid == id {
+				continue
+			}
+			r, err := events.Load(tx, aggregate.Referral, rid)
+			if err != nil {
+				return "", err
+			}
+			open[rid] = r.Exists() && r.Status().Active()
+			candidates = append(candidates, rid)
+		}
+	}
+	dup, first := "", time.Time{}
+	for _, rid := range candidates {
+		if !open[rid] {
+			continue
+		}
+		r, err := events.Load(tx, aggregate.Referral, rid)
+		if err != nil {
+			return "", err
+		}
+		// The oldest received; a claim not in the log yet after those.
+		at := r.ReceivedAt()
+		if !r.Exists() {
+			at = who.ClaimedAt(rid)
+		}
+		if dup == "" || at.Before(first) {
+			dup, first = rid, at
 		}
 	}
 	if !claimed {
@@ -388,7 +434,7 @@ func (s *Service) Reopen(ctx context.Context, id string, cmd events.Command, rea
 		if err != nil {
 			return err
 		}
-		if _, err := s.openEpisode(tx, id, r.Received().GetPerson()); err != nil {
+		if _, err := s.openEpisode(tx, id, r.Received().GetPerson(), true); err != nil {
 			return err
 		}
 		tx.Emit(aggregate.Referral.Aggregate(id), evs...)

@@ -979,8 +979,15 @@ type ReferralReceived struct {
 	// fullUrl, or system|value of its identifier), by which later messages
 	// (a cancellation) name the referral.
 	SenderReference string `protobuf:"bytes,17,opt,name=sender_reference,json=senderReference,proto3" json:"sender_reference,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The id of the person as named by their name, date of birth and
+	// postcode (person.Keyer.ByMatch: a keyed hash, which names no one
+	// without the log's person key), for intake to flag a later
+	// self-referral without an NHS number that matches this one; empty
+	// when the person has no such match (no date of birth, say) and in
+	// referrals received before it was recorded.
+	PersonMatch   string `protobuf:"bytes,18,opt,name=person_match,json=personMatch,proto3" json:"person_match,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReferralReceived) Reset() {
@@ -1128,6 +1135,13 @@ func (x *ReferralReceived) GetProfiles() []string {
 func (x *ReferralReceived) GetSenderReference() string {
 	if x != nil {
 		return x.SenderReference
+	}
+	return ""
+}
+
+func (x *ReferralReceived) GetPersonMatch() string {
+	if x != nil {
+		return x.PersonMatch
 	}
 	return ""
 }
@@ -2427,7 +2441,7 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	"\x13recorded_at_as_sent\x18\x04 \x01(\tB\x04\x88\xb5\x18\x01R\x10recordedAtAsSent\"N\n" +
 	"\fSafeguarding\x12\x1e\n" +
 	"\aconcern\x18\x01 \x01(\bB\x04\x88\xb5\x18\x05R\aconcern\x12\x1e\n" +
-	"\adetails\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\adetails\"\xb0\x06\n" +
+	"\adetails\x18\x02 \x01(\tB\x04\x88\xb5\x18\x04R\adetails\"\xd9\x06\n" +
 	"\x10ReferralReceived\x128\n" +
 	"\x06source\x18\x01 \x01(\x0e2\x1a.pathway.v1.ReferralSourceB\x04\x88\xb5\x18\x01R\x06source\x120\n" +
 	"\breferrer\x18\x02 \x01(\v2\x14.pathway.v1.ReferrerR\breferrer\x12*\n" +
@@ -2448,7 +2462,8 @@ const file_pathway_v1_referral_proto_rawDesc = "" +
 	"authoredOn\x123\n" +
 	"\bcategory\x18\x0f \x03(\v2\x11.pathway.v1.CodedB\x04\x88\xb5\x18\x01R\bcategory\x12 \n" +
 	"\bprofiles\x18\x10 \x03(\tB\x04\x88\xb5\x18\x01R\bprofiles\x12/\n" +
-	"\x10sender_reference\x18\x11 \x01(\tB\x04\x88\xb5\x18\x02R\x0fsenderReference\"\xd2\x03\n" +
+	"\x10sender_reference\x18\x11 \x01(\tB\x04\x88\xb5\x18\x02R\x0fsenderReference\x12'\n" +
+	"\fperson_match\x18\x12 \x01(\tB\x04\x88\xb5\x18\x02R\vpersonMatch\"\xd2\x03\n" +
 	"\x0fReferralTriaged\x12<\n" +
 	"\bdecision\x18\x01 \x01(\x0e2\x1a.pathway.v1.TriageDecisionB\x04\x88\xb5\x18\x05R\bdecision\x126\n" +
 	"\bpriority\x18\x02 \x01(\x0e2\x14.pathway.v1.PriorityB\x04\x88\xb5\x18\x05R\bpriority\x12 \n" +

@@ -115,7 +115,7 @@ func startWith(tb testing.TB, allowPrivate bool, proxies ...string) *server {
 	g.Go(func() error { return asg.Run(ctx) })
 	partnersView := engine(partners.New())
 	s.cfg = httpapi.Config{Logger: log, ORUK: oruk.New(oruk.Config{Store: lg.Store, Partners: partnersView, Services: engine(oruk.NewView())}), Auth: s.auth, Proxies: trusted, Metrics: metrics.New(metrics.Config{Store: lg.Store}).Handler(),
-		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, intake.Options{}), TriageQueue: engine(intake.NewIndex())},
+		Referrals: httpapi.Referrals{Store: lg.Store, Intake: intake.New(lg.Store, people, intake.Options{Matches: intake.FindMatches(lg.Store, engine(intake.NewMatches()))}), TriageQueue: engine(intake.NewIndex())},
 		Reads: httpapi.ReadModels{Waitlists: engine(waitlists.New()), Caseloads: engine(caseloads.New()), Funnel: engine(funnel.New()),
 			Alerts: engine(alerts.NewView()), Referrers: engine(feed.New()), Activity: engine(activity.New()),
 			Demand: engine(demand.New()), ReadTimeout: 2 * time.Second},

@@ -44,6 +44,7 @@ var readModels = map[string]func() projections.Projection{
 	dashboard.InitialsName: func() projections.Projection { return dashboard.NewInitials() },
 	// The views commands are decided from.
 	intake.IndexName:       func() projections.Projection { return intake.NewIndex() },
+	intake.MatchesName:     func() projections.Projection { return intake.NewMatches() },
 	assignment.ViewName:    func() projections.Projection { return assignment.NewView(assignment.ViewName) },
 	handoffs.DeadlinesName: func() projections.Projection { return handoffs.NewDeadlines() },
 	retention.ViewName:     func() projections.Projection { return retention.NewView() },

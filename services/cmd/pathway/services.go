@@ -100,7 +100,12 @@ func startServices(ctx context.Context, sup *supervisor.Supervisor, cfg serveCon
 		if err != nil {
 			return nil, nil, err
 		}
-		in := intake.New(store, people, intake.Options{})
+		// Which open referrals a self-referral may duplicate: a view, so
+		// that a referral with an NHS number is one write fewer. In
+		// /readyz, as the other views commands are decided from.
+		matches := engine(intake.NewMatches())
+		writePath = append(writePath, matches)
+		in := intake.New(store, people, intake.Options{Matches: intake.FindMatches(store, matches)})
 		cases = in
 		if err := in.Backfill(ctx, js, log); err != nil {
 			return nil, nil, err
