@@ -9,6 +9,8 @@ package eventstest
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
+	"os"
 	"testing"
 	"time"
 
@@ -19,9 +21,12 @@ import (
 	"github.com/pathway-sp/pathway/events/keyring"
 )
 
+// testMasterKey is the master key of test logs.
+const testMasterKey = "pathway test master key, 32 byte"
+
 // testMaster is the master key of test logs.
 var testMaster = func() *keyring.Local {
-	m, err := keyring.NewLocal([]byte("pathway test master key, 32 byte"))
+	m, err := keyring.NewLocal([]byte(testMasterKey))
 	if err != nil {
 		panic(err)
 	}
@@ -80,6 +85,15 @@ func StartWith(tb testing.TB, fsync bool, cfg events.StreamConfig) *Log {
 
 // Master is the master key of test logs.
 func Master() *keyring.Local { return testMaster }
+
+// WriteMasterKey writes Master's key to path as a master key file (base64,
+// mode 0600), for a `pathway serve` to open a log written with it.
+func WriteMasterKey(tb testing.TB, path string) {
+	tb.Helper()
+	if err := os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString([]byte(testMasterKey))+"\n"), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
 
 // Keys opens the data keys of the log on js with a master key made for
 // the test (the same for every call in one test binary).

@@ -486,6 +486,9 @@ type history struct {
 func prefill(tb testing.TB, data string, n, open int) history {
 	tb.Helper()
 	cache := os.Getenv("PATHWAY_BENCH_HISTORY_CACHE")
+	// The history's person key is wrapped by the tests' master key: the
+	// data directory holds it as serve's master key file.
+	defer eventstest.WriteMasterKey(tb, filepath.Join(data, masterKeyFile))
 	if cache == "" {
 		return generateHistory(tb, data, n, open)
 	}
