@@ -5,17 +5,22 @@ import (
 	"strings"
 )
 
+// values returns copies of the entries of m, sorted by id.
+func values[E any](m map[string]*E, id func(E) string) []E {
+	out := make([]E, 0, len(m))
+	for _, e := range m {
+		out = append(out, *e)
+	}
+	slices.SortFunc(out, func(a, b E) int { return strings.Compare(id(a), id(b)) })
+	return out
+}
+
 // IndexState is the index's whole state, sorted, for the read-model
 // conformance suite to compare.
 func IndexState(ix *Index) any {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	out := make([]entry, 0, len(ix.entries))
-	for _, e := range ix.entries {
-		out = append(out, *e)
-	}
-	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.ID, b.ID) })
-	return out
+	return values(ix.entries, func(e entry) string { return e.ID })
 }
 
 // MatchesState is the view's whole state (its open referrals, and the
@@ -23,10 +28,5 @@ func IndexState(ix *Index) any {
 func MatchesState(m *Matches) any {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	open := make([]matchEntry, 0, len(m.open))
-	for _, e := range m.open {
-		open = append(open, *e)
-	}
-	slices.SortFunc(open, func(a, b matchEntry) int { return strings.Compare(a.ID, b.ID) })
-	return map[string]any{"open": open, "by_match": m.byMatch}
+	return map[string]any{"open": values(m.open, func(e matchEntry) string { return e.ID }), "by_match": m.byMatch}
 }
