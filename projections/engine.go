@@ -73,11 +73,20 @@ const CheckpointBucket = "PATHWAY_CHECKPOINTS"
 // ErrTimeout reports that a projection did not reach a sequence in time.
 var ErrTimeout = errors.New("projections: not caught up in time")
 
+// checkpointBudget bounds the time an engine spends writing checkpoints:
+// after a checkpoint that took d, the next comes no sooner than
+// checkpointBudget×d later (at most 1% of its time).
+const checkpointBudget = 100
+
 // Options configure an Engine.
 type Options struct {
 	// CheckpointEvery is how many applied events trigger a checkpoint;
 	// default 10,000. A checkpoint is also written when the engine stops
-	// and after CheckpointInterval of activity.
+	// and after CheckpointInterval of activity. Either way, a checkpoint
+	// comes no sooner after the last than checkpointBudget times what the
+	// last one took: a checkpoint writes the whole state, so on a large
+	// one (a view of a long log) checkpoints come less often instead of
+	// taking the engine's time and the process's CPU from the events.
 	CheckpointEvery int
 	// CheckpointInterval bounds the time between checkpoints while events
 	// arrive; default 30s.
@@ -177,6 +186,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	sinceCheckpoint := 0
 	lastCheckpoint := time.Now()
+	var lastCost time.Duration // what the last checkpoint took
 	defer func() {
 		if sinceCheckpoint > 0 {
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -203,11 +213,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			return false, err
 		}
 		sinceCheckpoint++
-		if sinceCheckpoint >= e.opts.CheckpointEvery || time.Since(lastCheckpoint) >= e.opts.CheckpointInterval {
+		since := time.Since(lastCheckpoint)
+		if (sinceCheckpoint >= e.opts.CheckpointEvery || since >= e.opts.CheckpointInterval) && since >= checkpointBudget*lastCost {
+			start := time.Now()
 			if err := e.checkpoint(ctx); err != nil {
 				e.log.Warn("checkpoint failed", "err", err)
 			} else {
-				sinceCheckpoint, lastCheckpoint = 0, time.Now()
+				sinceCheckpoint, lastCheckpoint, lastCost = 0, time.Now(), time.Since(start)
 			}
 		}
 		return true, nil

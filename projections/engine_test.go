@@ -512,3 +512,36 @@ func TestCorruptCheckpointReplays(t *testing.T) {
 		}
 	})
 }
+
+// slowSnapshots is a tally whose checkpoints each take 20 ms, as a large
+// view's do on a long log.
+type slowSnapshots struct {
+	*tally
+	snapshots atomic.Int64
+}
+
+func (s *slowSnapshots) Snapshot(w io.Writer) error {
+	s.snapshots.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return s.tally.Snapshot(w)
+}
+
+// TestCheckpointsKeepToTheirBudget: an engine whose checkpoints are slow
+// writes them less often than CheckpointEvery asks, so that they take at
+// most about a hundredth of its time; it still writes the first.
+func TestCheckpointsKeepToTheirBudget(t *testing.T) {
+	e := start(t)
+	p := &slowSnapshots{tally: newTally()}
+	eng := projections.NewEngine(e.store, e.obj, p, projections.Options{CheckpointEvery: 100})
+	began := time.Now()
+	stop := run(t, eng)
+	history(t, e.store, 5_000, 3)
+	caughtUp(t, e.store, eng)
+	elapsed := time.Since(began)
+	n := p.snapshots.Load()
+	stop()
+	// One at the first 100 events, then one per 100 × 20 ms at most.
+	if limit := 2 + int64(elapsed/(100*20*time.Millisecond)); n < 1 || n > limit {
+		t.Errorf("%d checkpoints of 20 ms in %v for 5,000 events (every 100 asked), want 1 to %d", n, elapsed.Round(time.Millisecond), limit)
+	}
+}
