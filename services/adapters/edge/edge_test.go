@@ -190,3 +190,48 @@ func TestProxies(t *testing.T) {
 		})
 	}
 }
+
+// TestProxiesReadForwarded: the Forwarded header (RFC 7239) from a trusted
+// proxy gives the client's address (for=) and scheme (proto=), quoted or
+// not, IPv6 in brackets; an untrusted peer's is ignored, and it wins over
+// X-Forwarded-For when both are sent.
+func TestProxiesReadForwarded(t *testing.T) {
+	trusted, err := edge.ParseProxies([]string{"127.0.0.1", "10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, remote string
+		fwd          []string
+		xff          string
+		client       string
+		secure       bool
+	}{
+		{"one proxy", "127.0.0.1:5000", []string{"for=198.51.100.9;proto=https;by=10.0.0.1"}, "", "198.51.100.9", true},
+		{"quoted IPv6 with a port", "127.0.0.1:5000", []string{`for="[2001:db8:cafe::17]:4711";proto=http`}, "", "2001:db8:cafe::17", false},
+		{"quoted IPv6 without a port", "127.0.0.1:5000", []string{`For="[2001:db8:cafe::17]"`}, "", "2001:db8:cafe::17", false},
+		{"a chain, the nearest proxy's proto", "10.0.0.2:5000", []string{"for=192.0.2.43;proto=http, for=198.51.100.9", "for=10.0.0.5;proto=https"}, "", "198.51.100.9", true},
+		{"a client's forged element is left of its own", "127.0.0.1:5000", []string{`for=192.0.2.66, for="198.51.100.9";proto=https`}, "", "198.51.100.9", true},
+		{"an obfuscated node ends the walk", "127.0.0.1:5000", []string{"for=_hidden;proto=https"}, "", "127.0.0.1", true},
+		{"unknown", "127.0.0.1:5000", []string{"for=unknown"}, "", "127.0.0.1", false},
+		{"Forwarded wins over X-Forwarded-For", "127.0.0.1:5000", []string{"for=198.51.100.9"}, "192.0.2.1", "198.51.100.9", false},
+		{"an untrusted peer's is ignored", "203.0.113.7:5000", []string{"for=198.51.100.9;proto=https"}, "", "203.0.113.7", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.RemoteAddr = tc.remote
+			for _, v := range tc.fwd {
+				r.Header.Add("Forwarded", v)
+			}
+			if tc.xff != "" {
+				r.Header.Set("X-Forwarded-For", tc.xff)
+			}
+			if got := trusted.Client(r); got != netip.MustParseAddr(tc.client) {
+				t.Errorf("Client: got %v, want %s", got, tc.client)
+			}
+			if got := trusted.Secure(r); got != tc.secure {
+				t.Errorf("Secure: got %v, want %v", got, tc.secure)
+			}
+		})
+	}
+}

@@ -12,8 +12,8 @@ import (
 	"strings"
 )
 
-// Proxies are the addresses of the reverse proxies whose X-Forwarded-For
-// and X-Forwarded-Proto headers pathway believes. From any other address
+// Proxies are the addresses of the reverse proxies whose Forwarded (RFC
+// 7239), X-Forwarded-For and X-Forwarded-Proto headers pathway believes. From any other address
 // those headers are ignored: a client cannot choose its own address or
 // claim TLS. The zero value trusts no proxy. It is safe for concurrent
 // use.
@@ -79,15 +79,21 @@ func peer(r *http.Request) netip.Addr {
 
 // Client is the address of the client that sent r: the connection's peer
 // or, when the peer is a trusted proxy, the nearest address in
-// X-Forwarded-For that is not one (read from the right, where each proxy
-// appends the address it saw). An entry that is not an address ends the
-// walk at the last trusted hop.
+// the Forwarded header's for= parameters (RFC 7239) or, without that
+// header, in X-Forwarded-For, that is not one (read from the right, where
+// each proxy appends the address it saw). An entry that is not an address
+// ("unknown", an obfuscated name) ends the walk at the last trusted hop.
 func (p Proxies) Client(r *http.Request) netip.Addr {
 	client := peer(r)
 	if !p.trusted(client) {
 		return client
 	}
-	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	var hops []string
+	if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
+		hops = forwarded(fwd, "for")
+	} else {
+		hops = strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
 		a, ok := parseHop(hops[i])
 		if !ok {
@@ -101,10 +107,14 @@ func (p Proxies) Client(r *http.Request) netip.Addr {
 	return client
 }
 
-// parseHop reads one X-Forwarded-For entry: an address, possibly with a
-// port ("192.0.2.1:443", "[2001:db8::1]:443").
+// parseHop reads one X-Forwarded-For entry or Forwarded for= value: an
+// address, possibly with a port ("192.0.2.1:443", "[2001:db8::1]:443"), or
+// an IPv6 address in brackets ("[2001:db8::1]").
 func parseHop(s string) (netip.Addr, bool) {
 	s = strings.TrimSpace(s)
+	if inner, ok := strings.CutPrefix(s, "["); ok && strings.HasSuffix(inner, "]") {
+		s = strings.TrimSuffix(inner, "]")
+	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		return a.Unmap(), true
 	}
@@ -116,9 +126,66 @@ func parseHop(s string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// forwarded returns the values of parameter name in each element of the
+// Forwarded header values (RFC 7239: elements separated by commas, each
+// of parameters name=value separated by semicolons, a value a token or a
+// quoted string), in order; an element without it gives "".
+func forwarded(values []string, name string) []string {
+	var out []string
+	for _, v := range values {
+		for _, elem := range splitQuoted(v, ',') {
+			val := ""
+			for _, pair := range splitQuoted(elem, ';') {
+				k, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+				if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+					val = unquote(strings.TrimSpace(v))
+				}
+			}
+			out = append(out, val)
+		}
+	}
+	return out
+}
+
+// splitQuoted splits s at sep, except within double quotes.
+func splitQuoted(s string, sep byte) []string {
+	var parts []string
+	quoted, escaped, start := false, false, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case escaped:
+			escaped = false
+		case quoted && c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case c == sep && !quoted:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
+}
+
+// unquote removes the quotes of a quoted-string and its escapes.
+func unquote(v string) string {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return v
+	}
+	var b strings.Builder
+	for i := 1; i < len(v)-1; i++ {
+		if v[i] == '\\' && i+1 < len(v)-1 {
+			i++
+		}
+		b.WriteByte(v[i])
+	}
+	return b.String()
+}
+
 // Secure reports whether the client reached pathway over TLS: the
 // connection itself is TLS, or it comes from a trusted proxy whose
-// X-Forwarded-Proto (its last value, the nearest proxy's) is https.
+// Forwarded proto= or, without a Forwarded header, X-Forwarded-Proto (its
+// last value, the nearest proxy's) is https.
 func (p Proxies) Secure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
@@ -126,6 +193,11 @@ func (p Proxies) Secure(r *http.Request) bool {
 	if !p.trusted(peer(r)) {
 		return false
 	}
-	protos := strings.Split(strings.Join(r.Header.Values("X-Forwarded-Proto"), ","), ",")
+	var protos []string
+	if fwd := r.Header.Values("Forwarded"); len(fwd) > 0 {
+		protos = forwarded(fwd, "proto")
+	} else {
+		protos = strings.Split(strings.Join(r.Header.Values("X-Forwarded-Proto"), ","), ",")
+	}
 	return strings.EqualFold(strings.TrimSpace(protos[len(protos)-1]), "https")
 }
