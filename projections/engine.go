@@ -41,6 +41,61 @@ type Projection interface {
 	Reset()
 }
 
+// Versioned is implemented by a projection whose state's meaning has
+// changed since its first release: Version is raised whenever a change of
+// its code makes a checkpoint written before wrong (a new field filled
+// from events, another rule, another day boundary). The engine writes
+// the version into each checkpoint, and a checkpoint of another version
+// (one written before Version existed counts as 0) is set aside: the
+// projection replays the log, as `pathway rebuild` would.
+type Versioned interface {
+	Version() int
+}
+
+// versionOf is p's Version, 0 when it has none.
+func versionOf(p Projection) uint32 {
+	if v, ok := p.(Versioned); ok {
+		return uint32(v.Version())
+	}
+	return 0
+}
+
+// checkpointMagic opens a checkpoint that carries its projection's
+// version (then the version, 4 bytes, and the sequence, 8). A checkpoint
+// without it opens with the sequence, which is never this large.
+const checkpointMagic uint64 = 0xFFFF_FFFF_FFFF_FF01
+
+func writeCheckpointHeader(buf *bytes.Buffer, version uint32, seq uint64) {
+	_ = binary.Write(buf, binary.BigEndian, checkpointMagic)
+	_ = binary.Write(buf, binary.BigEndian, version)
+	_ = binary.Write(buf, binary.BigEndian, seq)
+}
+
+// EncodeCheckpoint returns a checkpoint of a projection of version at
+// sequence seq whose Snapshot wrote state.
+func EncodeCheckpoint(version uint32, seq uint64, state []byte) []byte {
+	var buf bytes.Buffer
+	writeCheckpointHeader(&buf, version, seq)
+	buf.Write(state)
+	return buf.Bytes()
+}
+
+// DecodeCheckpoint splits a checkpoint into the version of its projection
+// (0 for one written before versions), the sequence it reflects the log
+// up to, and the state its Snapshot wrote.
+func DecodeCheckpoint(data []byte) (version uint32, seq uint64, state []byte, err error) {
+	if len(data) < 8 {
+		return 0, 0, nil, errors.New("checkpoint too short")
+	}
+	if seq = binary.BigEndian.Uint64(data); seq != checkpointMagic {
+		return 0, seq, data[8:], nil
+	}
+	if len(data) < 20 {
+		return 0, 0, nil, errors.New("checkpoint too short")
+	}
+	return binary.BigEndian.Uint32(data[8:]), binary.BigEndian.Uint64(data[12:]), data[20:], nil
+}
+
 // Typed is implemented by a projection whose Apply uses only some event
 // types (full protobuf names, see events.TypesOf) and ignores every other.
 // A replay (Replay, Rebuild) then decodes only those types and
@@ -446,7 +501,7 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 	}
 	var buf bytes.Buffer
 	e.mu.RLock()
-	_ = binary.Write(&buf, binary.BigEndian, e.applied)
+	writeCheckpointHeader(&buf, versionOf(e.p), e.applied)
 	err := e.p.Snapshot(&buf)
 	e.mu.RUnlock()
 	if err != nil {
@@ -474,11 +529,13 @@ func (e *Engine) restore(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read checkpoint %s: %w", e.p.Name(), err)
 	}
-	r := bytes.NewReader(data)
-	var seq uint64
-	err = binary.Read(r, binary.BigEndian, &seq)
+	version, seq, state, err := DecodeCheckpoint(data)
+	if want := versionOf(e.p); err == nil && version != want {
+		e.log.Warn("checkpoint of another version of the read model, replaying from the start", "checkpoint_version", version, "version", want)
+		return nil
+	}
 	if err == nil {
-		err = e.p.Restore(r)
+		err = e.p.Restore(bytes.NewReader(state))
 	}
 	if err != nil {
 		// A checkpoint this build cannot read is not fatal: replay.

@@ -449,7 +449,7 @@ func TestQuietSubjectCheckpointsTheLogsEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no checkpoint: %v", err)
 	}
-	if got := binary.BigEndian.Uint64(data[:8]); got != last {
+	if _, got, _, err := projections.DecodeCheckpoint(data); err != nil || got != last {
 		t.Fatalf("checkpoint at sequence %d, want the log's end %d", got, last)
 	}
 }
@@ -543,5 +543,80 @@ func TestCheckpointsKeepToTheirBudget(t *testing.T) {
 	// One at the first 100 events, then one per 100 × 20 ms at most.
 	if limit := 2 + int64(elapsed/(100*20*time.Millisecond)); n < 1 || n > limit {
 		t.Errorf("%d checkpoints of 20 ms in %v for 5,000 events (every 100 asked), want 1 to %d", n, elapsed.Round(time.Millisecond), limit)
+	}
+}
+
+// versionedTally is a tally at a version of its state's meaning.
+type versionedTally struct {
+	*tally
+	v int
+}
+
+func (t *versionedTally) Version() int { return t.v }
+
+// TestCheckpointOfAnotherVersionReplays: a read model whose Version
+// changed since its checkpoint was written replays the log instead of
+// restoring it; one of the same version resumes; and a checkpoint written
+// before versions existed counts as version 0.
+func TestCheckpointOfAnotherVersionReplays(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	runOnce := func(p projections.Projection) {
+		eng := projections.NewEngine(e.store, e.obj, p, projections.Options{})
+		stop := run(t, eng)
+		caughtUp(t, e.store, eng)
+		stop() // writes the final checkpoint
+	}
+	history(t, e.store, 500, 4)
+	runOnce(&versionedTally{tally: newTally(), v: 1})
+	for _, tc := range []struct {
+		name  string
+		p     projections.Projection
+		tally *tally
+		want  int64
+	}{
+		{"the same version resumes", &versionedTally{tally: newTally(), v: 1}, nil, 0},
+		{"another version replays", &versionedTally{tally: newTally(), v: 2}, nil, 500},
+		{"and then resumes", &versionedTally{tally: newTally(), v: 2}, nil, 0},
+	} {
+		tc.tally = tc.p.(*versionedTally).tally
+		runOnce(tc.p)
+		if n := tc.tally.applies.Load(); n != tc.want {
+			t.Errorf("%s: applied %d events at start, want %d", tc.name, n, tc.want)
+		}
+	}
+
+	// A checkpoint in the form before versions: the sequence, then the state.
+	data, err := e.obj.GetBytes(ctx, "tally")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, seq, state, err := projections.DecodeCheckpoint(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := binary.BigEndian.AppendUint64(nil, seq)
+	for _, tc := range []struct {
+		name string
+		p    projections.Projection
+		want int64
+	}{
+		{"an unversioned read model restores it", newTally(), 0},
+		{"a read model at version 1 replays", &versionedTally{tally: newTally(), v: 1}, 500},
+	} {
+		if _, err := e.obj.PutBytes(ctx, "tally", append(old, state...)); err != nil {
+			t.Fatal(err)
+		}
+		runOnce(tc.p)
+		var applies int64
+		switch p := tc.p.(type) {
+		case *tally:
+			applies = p.applies.Load()
+		case *versionedTally:
+			applies = p.applies.Load()
+		}
+		if applies != tc.want {
+			t.Errorf("%s: applied %d events at start, want %d", tc.name, applies, tc.want)
+		}
 	}
 }

@@ -47,6 +47,11 @@ func New() *Funnel { f := &Funnel{}; f.Reset(); return f }
 // Name returns Name.
 func (f *Funnel) Name() string { return Name }
 
+// Version is 1 since the funnel keeps each referral's practice and last
+// queue for its filters (projections.Versioned): a checkpoint of version 0
+// has neither, so the engine replays the log.
+func (f *Funnel) Version() int { return 1 }
+
 // Subject returns the referral events.
 func (f *Funnel) Subject() string { return events.TypeSubject("referral") }
 

@@ -67,6 +67,10 @@ func New() *Series { s := &Series{}; s.Reset(); return s }
 // Name returns Name.
 func (s *Series) Name() string { return Name }
 
+// Version is 1 since days became UK days (projections.Versioned): a
+// checkpoint of version 0 kept UTC days, so the engine replays the log.
+func (s *Series) Version() int { return 1 }
+
 // Subject returns the referral events.
 func (s *Series) Subject() string { return events.TypeSubject("referral") }
 

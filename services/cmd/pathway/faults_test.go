@@ -10,7 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	encbin "encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -583,9 +582,12 @@ func checkReadModels(tb testing.TB, js jetstream.JetStream, master keyring.Maste
 		if err != nil {
 			tb.Fatalf("checkpoint of %s: %v", name, err)
 		}
-		seq := encbin.BigEndian.Uint64(data[:8])
+		_, seq, state, err := projections.DecodeCheckpoint(data)
+		if err != nil {
+			tb.Fatalf("checkpoint of %s: %v", name, err)
+		}
 		running := newModel()
-		if err := running.Restore(bytes.NewReader(data[8:])); err != nil {
+		if err := running.Restore(bytes.NewReader(state)); err != nil {
 			tb.Fatalf("checkpoint of %s: %v", name, err)
 		}
 		rebuilt := newModel()
