@@ -3,6 +3,7 @@ package edge_test
 import (
 	"crypto/tls"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"sync"
@@ -170,23 +171,11 @@ func TestProxies(t *testing.T) {
 		{"the nearest proxy's proto counts", trusted, "127.0.0.1:5000", []string{"198.51.100.9"}, "http, https", false, "198.51.100.9", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/", nil)
-			r.RemoteAddr = tc.remote
-			for _, v := range tc.xff {
-				r.Header.Add("X-Forwarded-For", v)
-			}
-			if tc.proto != "" {
-				r.Header.Set("X-Forwarded-Proto", tc.proto)
-			}
+			r := proxied(tc.remote, append(pairs("X-Forwarded-For", tc.xff...), pairs("X-Forwarded-Proto", tc.proto)...)...)
 			if tc.tls {
 				r.TLS = &tls.ConnectionState{}
 			}
-			if got := tc.p.Client(r); got != netip.MustParseAddr(tc.client) {
-				t.Errorf("Client: got %v, want %s", got, tc.client)
-			}
-			if got := tc.p.Secure(r); got != tc.secure {
-				t.Errorf("Secure: got %v, want %v", got, tc.secure)
-			}
+			expectClient(t, tc.p, r, tc.client, tc.secure)
 		})
 	}
 }
@@ -218,20 +207,41 @@ func TestProxiesReadForwarded(t *testing.T) {
 		{"an untrusted peer's is ignored", "203.0.113.7:5000", []string{"for=198.51.100.9;proto=https"}, "", "203.0.113.7", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := httptest.NewRequest("GET", "/", nil)
-			r.RemoteAddr = tc.remote
-			for _, v := range tc.fwd {
-				r.Header.Add("Forwarded", v)
-			}
-			if tc.xff != "" {
-				r.Header.Set("X-Forwarded-For", tc.xff)
-			}
-			if got := trusted.Client(r); got != netip.MustParseAddr(tc.client) {
-				t.Errorf("Client: got %v, want %s", got, tc.client)
-			}
-			if got := trusted.Secure(r); got != tc.secure {
-				t.Errorf("Secure: got %v, want %v", got, tc.secure)
-			}
+			h := append(pairs("Forwarded", tc.fwd...), pairs("X-Forwarded-For", tc.xff)...)
+			expectClient(t, trusted, proxied(tc.remote, h...), tc.client, tc.secure)
 		})
+	}
+}
+
+// pairs is name, value for each value that is not empty.
+func pairs(name string, values ...string) []string {
+	var out []string
+	for _, v := range values {
+		if v != "" {
+			out = append(out, name, v)
+		}
+	}
+	return out
+}
+
+// proxied is a request from the peer remote with the headers of the
+// name, value pairs given, in order.
+func proxied(remote string, header ...string) *http.Request {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = remote
+	for i := 0; i+1 < len(header); i += 2 {
+		r.Header.Add(header[i], header[i+1])
+	}
+	return r
+}
+
+// expectClient checks the client address and scheme p reads from r.
+func expectClient(t *testing.T, p edge.Proxies, r *http.Request, client string, secure bool) {
+	t.Helper()
+	if got := p.Client(r); got != netip.MustParseAddr(client) {
+		t.Errorf("Client: got %v, want %s", got, client)
+	}
+	if got := p.Secure(r); got != secure {
+		t.Errorf("Secure: got %v, want %v", got, secure)
 	}
 }
