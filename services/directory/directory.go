@@ -115,6 +115,33 @@ func (s *Service) SaveService(ctx context.Context, id string, d *pathwayv1.Servi
 	})
 }
 
+// RetireService takes service id out of the directory, as its directory
+// marking it status ("inactive" or "defunct") does on an import: handoffs
+// to it are refused from then on, and Open Referral UK shows its status.
+// reason is an optional note. Nothing is written when it is already
+// retired with that status. Errors: events.ErrNotFound, partner.ErrInvalid,
+// or a storage error.
+func (s *Service) RetireService(ctx context.Context, id, status, reason string, cmd events.Command) (uint64, error) {
+	return s.changeService(ctx, id, cmd, func(svc *partner.Service) ([]proto.Message, error) { return svc.Retire(status, reason) })
+}
+
+// ReinstateService returns a retired service to the directory; nothing is
+// written when it is not retired. Errors: events.ErrNotFound,
+// partner.ErrInvalid, or a storage error.
+func (s *Service) ReinstateService(ctx context.Context, id, reason string, cmd events.Command) (uint64, error) {
+	return s.changeService(ctx, id, cmd, func(svc *partner.Service) ([]proto.Message, error) { return svc.Reinstate(reason) })
+}
+
+// changeService runs decide on existing service id.
+func (s *Service) changeService(ctx context.Context, id string, cmd events.Command, decide func(*partner.Service) ([]proto.Message, error)) (uint64, error) {
+	return events.Do(ctx, s.store, aggregate.Service, id, cmd, func(svc *partner.Service) ([]proto.Message, error) {
+		if !svc.Exists() {
+			return nil, events.ErrNotFound
+		}
+		return decide(svc)
+	})
+}
+
 // SetCapacity records service id's capacity signal. When partnerID is not
 // empty the service must belong to it (else events.ErrNotFound, so a
 // partner cannot learn of another's services). Errors: events.ErrNotFound,

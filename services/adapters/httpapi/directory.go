@@ -27,6 +27,8 @@ type directoryEditor interface {
 	SavePartner(ctx context.Context, id string, d *pathwayv1.PartnerRegistered, cmd events.Command) (directory.Saved, error)
 	SaveService(ctx context.Context, id string, d *pathwayv1.ServiceDetails, c pathwayv1.CapacityStatus, cmd events.Command) (directory.Saved, error)
 	Import(ctx context.Context, records []partner.Record, cmd events.Command, progress func(done, total int)) (directory.ImportReport, error)
+	RetireService(ctx context.Context, id, status, reason string, cmd events.Command) (uint64, error)
+	ReinstateService(ctx context.Context, id, reason string, cmd events.Command) (uint64, error)
 }
 
 var _ directoryEditor = (*directory.Service)(nil)
@@ -227,6 +229,51 @@ func (a *api) updateService() http.HandlerFunc {
 		}
 		save(w, r)
 	}
+}
+
+type retireBody struct {
+	Status string `json:"status"`
+	Reason string `json:"reason"`
+}
+
+func (b *retireBody) check() []kernel.FieldError {
+	if b.Status != "inactive" && b.Status != "defunct" {
+		return []kernel.FieldError{{Field: "status", Reason: "must be inactive or defunct"}}
+	}
+	return nil
+}
+
+// retireService handles POST /v1/directory/services/{id}/retire: the
+// service leaves the directory (a handoff to it is refused with 409) as
+// when its Open Referral UK record turns inactive or defunct.
+func (a *api) retireService() http.HandlerFunc {
+	return command(a, keyPerRoute, (*retireBody).check, func(r *http.Request, b *retireBody, cmd events.Command) (reply, error) {
+		id := r.PathValue("id")
+		if _, err := uuid.Parse(id); err != nil {
+			return reply{}, events.ErrNotFound
+		}
+		seq, err := a.directory.RetireService(r.Context(), id, b.Status, b.Reason, cmd)
+		return reply{status: http.StatusOK, body: map[string]any{"id": id, "retired": b.Status, "sequence": seq}}, err
+	})
+}
+
+type reinstateBody struct {
+	Reason string `json:"reason"`
+}
+
+func (*reinstateBody) optional() {}
+
+// reinstateService handles POST /v1/directory/services/{id}/reinstate: a
+// retired service returns to the directory.
+func (a *api) reinstateService() http.HandlerFunc {
+	return command(a, keyPerRoute, nil, func(r *http.Request, b *reinstateBody, cmd events.Command) (reply, error) {
+		id := r.PathValue("id")
+		if _, err := uuid.Parse(id); err != nil {
+			return reply{}, events.ErrNotFound
+		}
+		seq, err := a.directory.ReinstateService(r.Context(), id, b.Reason, cmd)
+		return reply{status: http.StatusOK, body: map[string]any{"id": id, "retired": "", "sequence": seq}}, err
+	})
 }
 
 // saveService creates a service, its id derived from the key when one is

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"fmt"
+	"github.com/google/uuid"
 	"net/http"
 	"testing"
 )
@@ -100,5 +101,60 @@ func TestHandoffRules(t *testing.T) {
 	p.do("POST", "/v1/referrals/"+other+"/cancel", ref, map[string]string{"reason": "revoked"}, nil)
 	if code, _ := p.do("POST", "/v1/referrals/"+other+"/handoffs", lw, body, nil); code != http.StatusConflict {
 		t.Errorf("handoff of a cancelled referral: %d, want 409", code)
+	}
+}
+
+// TestRetireAndReinstateService: an admin takes a service out of the
+// directory through the API (a bad status or an unknown service is said
+// so, another role is refused); a handoff to it is then refused and the
+// directory shows it retired; retiring it again writes nothing; once
+// reinstated it takes handoffs again.
+func TestRetireAndReinstateService(t *testing.T) {
+	t.Parallel()
+	p := start(t)
+	k := p.vcseKeys()
+	walkID := p.importSmall(k.admin).Results[0].ServiceID
+	refID, lw := p.assignedReferral(k.ref, k.ops, "9434765919")
+	retire := "/v1/directory/services/" + walkID + "/retire"
+
+	var pr problem
+	if code, _ := p.do("POST", retire, k.ops, map[string]string{"status": "inactive"}, &pr); code != http.StatusForbidden {
+		t.Errorf("retire with an ops key: %d, want 403", code)
+	}
+	if code, _ := p.do("POST", retire, k.admin, map[string]string{"status": "closed"}, &pr); code != http.StatusBadRequest || len(pr.Errors) != 1 || pr.Errors[0].Field != "status" {
+		t.Errorf("retire as closed: %d %+v, want 400 naming status", code, pr)
+	}
+	if code, _ := p.do("POST", "/v1/directory/services/"+uuid.NewString()+"/retire", k.admin, map[string]string{"status": "inactive"}, &pr); code != http.StatusNotFound {
+		t.Errorf("retire an unknown service: %d, want 404", code)
+	}
+	var done struct {
+		ID, Retired string
+		Sequence    uint64
+	}
+	if code, _ := p.do("POST", retire, k.admin, map[string]string{"status": "inactive", "reason": "The group stopped meeting"}, &done); code != http.StatusOK || done.Retired != "inactive" || done.ID != walkID {
+		t.Fatalf("retire: %d %+v, want 200 inactive", code, done)
+	}
+	before := p.settledLogLength()
+	var again struct{ Sequence uint64 }
+	if code, _ := p.do("POST", retire, k.admin, map[string]string{"status": "inactive"}, &again); code != http.StatusOK || p.settledLogLength() != before {
+		t.Errorf("retire again: %d, the log grew by %d, want 200 and nothing written", code, p.settledLogLength()-before)
+	}
+
+	body := map[string]any{"service_id": walkID, "shared_fields": []string{"given_name", "needs"}, "consent": true}
+	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &pr); code != http.StatusConflict {
+		t.Errorf("handoff to a retired service: %d %+v, want 409", code, pr)
+	}
+	var one struct{ Service struct{ Retired string } }
+	if p.do("GET", fmt.Sprintf("/v1/directory/services/%s?min_seq=%d", walkID, done.Sequence), k.ops, nil, &one); one.Service.Retired != "inactive" {
+		t.Errorf("the directory shows the service retired %q, want inactive", one.Service.Retired)
+	}
+
+	var back struct{ Retired string }
+	if code, _ := p.do("POST", "/v1/directory/services/"+walkID+"/reinstate", k.admin, nil, &back); code != http.StatusOK {
+		t.Fatalf("reinstate with no body: %d", code)
+	}
+	var h struct{ ID string }
+	if code, _ := p.do("POST", "/v1/referrals/"+refID+"/handoffs", lw, body, &h); code != http.StatusCreated {
+		t.Errorf("handoff once reinstated: %d, want 201", code)
 	}
 }

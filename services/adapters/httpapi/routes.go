@@ -78,6 +78,8 @@ func (a *api) table() []struct {
 		{Route{"POST", "/v1/directory/partners", admins}, a.savePartner()},
 		{Route{"POST", "/v1/directory/services", admins}, a.createService()},
 		{Route{"PUT", "/v1/directory/services/{id}", admins}, a.updateService()},
+		{Route{"POST", "/v1/directory/services/{id}/retire", admins}, a.retireService()},
+		{Route{"POST", "/v1/directory/services/{id}/reinstate", admins}, a.reinstateService()},
 		{Route{"POST", "/v1/directory/import", admins}, a.importDirectory},
 		{Route{"GET", "/v1/directory/services", rosterRead}, a.searchServices},
 		{Route{"GET", "/v1/directory/services/{id}", rosterRead}, a.getService},

@@ -382,10 +382,7 @@ func (s *Service) Retire(status, reason string) ([]proto.Message, error) {
 	if !slices.Contains(retiredStatuses, status) {
 		return nil, invalid([]kernel.FieldError{{Field: "status", Reason: "must be inactive or defunct"}})
 	}
-	if len(reason) > 2000 {
-		return nil, invalid([]kernel.FieldError{{Field: "reason", Reason: "must be at most 2000 characters"}})
-	}
-	if errs := kernel.Prose("reason", reason); errs != nil {
+	if errs := checkReason(reason); errs != nil {
 		return nil, invalid(errs)
 	}
 	if s.retired == status {
@@ -394,16 +391,29 @@ func (s *Service) Retire(status, reason string) ([]proto.Message, error) {
 	return []proto.Message{&pathwayv1.ServiceRetired{Status: status, Reason: reason}}, nil
 }
 
-// Reinstate decides returning a retired service to the directory; nothing
-// when it is not retired. Errors: ErrConflict when it does not exist.
+// Reinstate decides returning a retired service to the directory; reason
+// is an optional note. Nothing when it is not retired. Errors: ErrConflict
+// when it does not exist, ErrInvalid for a reason too long or not prose.
 func (s *Service) Reinstate(reason string) ([]proto.Message, error) {
 	if !s.Exists() {
 		return nil, ErrConflict.Errorf("no such service")
+	}
+	if errs := checkReason(reason); errs != nil {
+		return nil, invalid(errs)
 	}
 	if s.retired == "" {
 		return nil, nil
 	}
 	return []proto.Message{&pathwayv1.ServiceReinstated{Reason: reason}}, nil
+}
+
+// checkReason checks the note of a retirement or reinstatement: at most
+// 2000 characters of prose.
+func checkReason(reason string) []kernel.FieldError {
+	if len(reason) > 2000 {
+		return []kernel.FieldError{{Field: "reason", Reason: "must be at most 2000 characters"}}
+	}
+	return kernel.Prose("reason", reason)
 }
 
 // invalid is ErrInvalid listing fields.
