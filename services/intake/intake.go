@@ -271,7 +271,6 @@ func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person, reo
 	if err != nil {
 		return "", err
 	}
-	candidates := who.Referrals()
 	if s.matches != nil {
 		found, err := s.matches.Matching(tx.Context(), mid)
 		if err != nil {
@@ -286,24 +285,22 @@ func (s *Service) openEpisode(tx *events.Tx, id string, p *pathwayv1.Person, reo
 				return "", err
 			}
 			open[rid] = r.Exists() && r.Status().Active()
-			candidates = append(candidates, rid)
 		}
 	}
 	dup, first := "", time.Time{}
-	for _, rid := range candidates {
-		if !open[rid] {
+	for rid, isOpen := range open {
+		if !isOpen {
 			continue
 		}
-		r, err := events.Load(tx, aggregate.Referral, rid)
+		r, err := events.Load(tx, aggregate.Referral, rid) // loaded above: from the cache
 		if err != nil {
 			return "", err
 		}
-		// The oldest received; a claim not in the log yet after those.
 		at := r.ReceivedAt()
 		if !r.Exists() {
-			at = who.ClaimedAt(rid)
+			at = who.ClaimedAt(rid) // a create under way
 		}
-		if dup == "" || at.Before(first) {
+		if dup == "" || at.Before(first) || at.Equal(first) && rid < dup {
 			dup, first = rid, at
 		}
 	}
