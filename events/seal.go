@@ -150,6 +150,16 @@ func split(m protoreflect.Message) protoreflect.Message {
 	return out
 }
 
+// CarriesPersonal reports whether payload has a field set that the schema
+// classifies as personal or special category (one Store seals): in a log
+// written before sealing, such fields are in clear.
+func CarriesPersonal(payload proto.Message) bool {
+	if payload == nil || !hasSealed(payload.ProtoReflect().Descriptor()) {
+		return false
+	}
+	return split(proto.Clone(payload).ProtoReflect()) != nil
+}
+
 // sealAAD binds a sealed part to its event.
 func sealAAD(subject, eventID string) []byte { return []byte(subject + "\x00" + eventID) }
 

@@ -237,27 +237,27 @@ func (r *Ring) keepBlock(b *block, gen uint64) {
 
 // destroySlots zeroes the slots named by refs, each in a new revision of
 // its block, and securely deletes every older revision of those blocks.
-func (r *Ring) destroySlots(ctx context.Context, stream jetstream.Stream, id string, refs []string) error {
+func (r *Ring) destroySlots(ctx context.Context, stream jetstream.Stream, id string, refs []string) (changed bool, err error) {
 	for _, ref := range refs {
 		bid, slot, err := parseRef(ref)
 		if err != nil {
-			return err
+			return changed, err
 		}
 		name := blockPrefix + bid
 		for attempt := 0; ; attempt++ {
 			if attempt == 10 {
-				return fmt.Errorf("keyring: destroy %s at %s: %w: the block kept changing", id, ref, events.ErrConcurrency)
+				return changed, fmt.Errorf("keyring: destroy %s at %s: %w: the block kept changing", id, ref, events.ErrConcurrency)
 			}
 			e, err := r.kv.Get(ctx, name)
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				break // never stored: nothing to destroy
 			}
 			if err != nil {
-				return fmt.Errorf("keyring: destroy %s at %s: %w", id, ref, err)
+				return changed, fmt.Errorf("keyring: destroy %s at %s: %w", id, ref, err)
 			}
 			b, err := r.unwrapBlock(ctx, bid, e.Value())
 			if err != nil {
-				return err
+				return changed, err
 			}
 			if isZero(b.secret(slot)) {
 				break
@@ -265,22 +265,22 @@ func (r *Ring) destroySlots(ctx context.Context, stream jetstream.Stream, id str
 			clear(b.secret(slot))
 			wrapped, err := r.master.Wrap(ctx, name, b.secrets)
 			if err != nil {
-				return fmt.Errorf("keyring: wrap %s: %w", name, err)
+				return changed, fmt.Errorf("keyring: wrap %s: %w", name, err)
 			}
 			if _, err := r.kv.Update(ctx, name, append([]byte{formBlock}, wrapped...), e.Revision()); err != nil {
 				if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 					continue // another destroy rewrote the block: again
 				}
-				return fmt.Errorf("keyring: destroy %s at %s: %w", id, ref, err)
+				return changed, fmt.Errorf("keyring: destroy %s at %s: %w", id, ref, err)
 			}
-			r.forgetSlot(bid, slot)
+			changed = true
 			break
 		}
 		if err := r.shredOlder(ctx, stream, name); err != nil {
-			return fmt.Errorf("keyring: destroy %s at %s: %w", id, ref, err)
+			return changed, fmt.Errorf("keyring: destroy %s at %s: %w", id, ref, err)
 		}
 	}
-	return nil
+	return changed, nil
 }
 
 // shredOlder securely deletes every revision of the entry name but the
@@ -299,21 +299,6 @@ func (r *Ring) shredOlder(ctx context.Context, stream jetstream.Stream, name str
 		}
 	}
 	return nil
-}
-
-// forgetSlot drops the secret of a destroyed slot from the block this
-// Ring hands slots out from, when it is that one (the blocks kept for
-// reading are all dropped by destroyed, which every Destroy ends with).
-// The block is replaced by a copy without it: a reader may hold the old
-// one for a moment, never to derive the key again.
-func (r *Ring) forgetSlot(bid string, slot int) {
-	r.slotMu.Lock()
-	defer r.slotMu.Unlock()
-	if r.cur != nil && r.cur.id == bid {
-		c := &block{id: bid, secrets: append([]byte(nil), r.cur.secrets...)}
-		clear(c.secret(slot))
-		r.cur = c
-	}
 }
 
 func isZero(b []byte) bool {

@@ -177,3 +177,45 @@ func TestDestroyDuringARead(t *testing.T) {
 		t.Errorf("a read after the destroy: %v, want ErrErased (the key read before it was kept)", err)
 	}
 }
+
+// TestDestroyAgainTellsOfItsSlots: a Destroy run again with slots the
+// first did not name (an erasure finishing one that stopped, or one that
+// writes the tombstone before reading the refs) is announced again, so
+// another process drops the slot's key it had read in between.
+func TestDestroyAgainTellsOfItsSlots(t *testing.T) {
+	l := eventstest.Start(t, false)
+	ctx := context.Background()
+	a, b := open(t, l.JS, master(t, 1)), open(t, l.JS, master(t, 1))
+	told := make(chan string, 4)
+	b.OnDestroy(func(id string) { told <- id })
+	watchCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go b.Watch(watchCtx)
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-told:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the other process was not told of %s", what)
+		}
+	}
+
+	_, ref, err := a.NewKey(ctx, "referral.r1", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Destroy(ctx, "referral.r1"); err != nil { // the tombstone only
+		t.Fatal(err)
+	}
+	wait("the tombstone")
+	if _, err := b.KeyAt(ctx, "referral.r1", ref); err != nil {
+		t.Fatalf("the slot, not destroyed yet: %v", err)
+	}
+	if err := a.Destroy(ctx, "referral.r1", ref); err != nil {
+		t.Fatal(err)
+	}
+	wait("the slot")
+	if _, err := b.KeyAt(ctx, "referral.r1", ref); !errors.Is(err, events.ErrErased) {
+		t.Errorf("the other process, after the slot was destroyed: %v, want ErrErased", err)
+	}
+}

@@ -257,8 +257,8 @@ func (r *Ring) Destroy(ctx context.Context, id string, refs ...string) error {
 	if err != nil {
 		return fmt.Errorf("keyring: destroy %s: %w", id, err)
 	}
-	r.evict(id)
-	if err := r.destroySlots(ctx, stream, id, refs); err != nil {
+	slots, err := r.destroySlots(ctx, stream, id, refs)
+	if err != nil {
 		return err
 	}
 	for attempt := 0; attempt < 10; attempt++ {
@@ -266,8 +266,9 @@ func (r *Ring) Destroy(ctx context.Context, id string, refs ...string) error {
 		e, err := r.kv.Get(ctx, id)
 		switch {
 		case err == nil && len(e.Value()) > 0 && e.Value()[0] == formTombstone:
-			// Destroyed before, perhaps not announced (a crash between).
-			if err := r.announce(ctx, id); err != nil {
+			// Destroyed before, perhaps not announced (a crash between),
+			// perhaps with slots this call destroyed.
+			if err := r.announce(ctx, id, slots); err != nil {
 				return err
 			}
 			r.destroyed(id)
@@ -289,7 +290,7 @@ func (r *Ring) Destroy(ctx context.Context, id string, refs ...string) error {
 			return fmt.Errorf("keyring: destroy %s: tombstone: %w", id, err)
 		}
 		// Tell the other processes (Watch follows only these).
-		if err := r.announce(ctx, id); err != nil {
+		if err := r.announce(ctx, id, slots); err != nil {
 			return err
 		}
 		r.destroyed(id)
@@ -299,9 +300,16 @@ func (r *Ring) Destroy(ctx context.Context, id string, refs ...string) error {
 }
 
 // announce tells the processes that watch that the key named id is
-// destroyed, once: an announcement made before stands.
-func (r *Ring) announce(ctx context.Context, id string) error {
-	if _, err := r.kv.Create(ctx, erasedPrefix+id, nil); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+// destroyed: once, unless slots says this call destroyed slots of it, which
+// they must drop even when an announcement was made before.
+func (r *Ring) announce(ctx context.Context, id string, slots bool) error {
+	var err error
+	if slots {
+		_, err = r.kv.Put(ctx, erasedPrefix+id, nil)
+	} else if _, err = r.kv.Create(ctx, erasedPrefix+id, nil); errors.Is(err, jetstream.ErrKeyExists) {
+		err = nil
+	}
+	if err != nil {
 		return fmt.Errorf("keyring: destroy %s: announce: %w", id, err)
 	}
 	return nil
@@ -373,11 +381,14 @@ func (r *Ring) OnDestroy(f func(id string)) (remove func()) {
 }
 
 func (r *Ring) destroyed(id string) {
+	// One locked step: a read that saw the new generation must not find
+	// the key or a block that still holds its slot.
 	r.mu.Lock()
 	r.gen++
-	r.mu.Unlock()
-	r.evict(id)
-	r.mu.Lock()
+	if el, ok := r.byID[id]; ok {
+		r.lru.Remove(el)
+		delete(r.byID, id)
+	}
 	// The slot may be in a block kept here: read them again when needed.
 	clear(r.blocks)
 	hooks := make([]func(string), 0, len(r.onDestroy))

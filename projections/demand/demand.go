@@ -208,12 +208,9 @@ func (d *Demand) Apply(rec events.Record) error {
 			d.move(id, w.PCN, true, at)
 		}
 	}
-	switch status {
-	case referral.StatusAccepted, referral.StatusWaitlisted, referral.StatusAssigned:
-		if status == referral.StatusAccepted {
-			d.leave(id, at) // reopened, or an override: waits to be placed again
-		}
-	default:
+	// Waitlisted or assigned it holds its place; accepted again (reopened,
+	// an override) it waits to be placed again; otherwise it has left.
+	if status != referral.StatusWaitlisted && status != referral.StatusAssigned {
 		d.leave(id, at)
 	}
 	return nil
@@ -224,10 +221,6 @@ func (d *Demand) Snapshot(w io.Writer) error { return json.NewEncoder(w).Encode(
 
 // Restore reads a Snapshot.
 func (d *Demand) Restore(r io.Reader) error { return json.NewDecoder(r).Decode(d) }
-
-// PracticeOf returns the GP practice a referral was received from ("" when
-// unknown).
-func (d *Demand) PracticeOf(id string) string { return d.Practice[id] }
 
 // Filter chooses what a report covers: one PCN or all (""), one GP
 // practice or all (""), and the UK weeks from the one containing From to
@@ -382,6 +375,12 @@ const DefaultWeeks = 12
 // MaxWeeks bounds the weeks of one report (two years).
 const MaxWeeks = 105
 
+// The reasons ParseFilter gives for a period it refuses.
+const (
+	ReasonFromAfterTo = "must be on or before the date to"
+	ReasonTooLong     = "must be at most two years before the date to"
+)
+
 // ParseFilter reads a report's filter as people give it: a PCN's ODS code
 // (or "unmatched"), a GP practice's, and UK dates YYYY-MM-DD from and to
 // (each optional: to defaults to now, from to DefaultWeeks weeks before
@@ -413,9 +412,9 @@ func ParseFilter(pcn, practice, from, to string, now time.Time) (Filter, []kerne
 	if len(errs) == 0 {
 		switch {
 		case f.From.After(f.To):
-			errs = append(errs, kernel.FieldError{Field: "from", Reason: "must be on or before the date to"})
-		case Monday(f.To).Sub(Monday(f.From)) > (MaxWeeks-1)*7*24*time.Hour+2*time.Hour:
-			errs = append(errs, kernel.FieldError{Field: "from", Reason: "must be at most two years before the date to"})
+			errs = append(errs, kernel.FieldError{Field: "from", Reason: ReasonFromAfterTo})
+		case Monday(f.From).AddDate(0, 0, 7*(MaxWeeks-1)).Before(Monday(f.To)):
+			errs = append(errs, kernel.FieldError{Field: "from", Reason: ReasonTooLong})
 		}
 	}
 	return f, errs

@@ -25,8 +25,7 @@ type Referral struct {
 	Source string `json:"source"`
 	// Practice is the GP practice (ODS code) as received; PCN the queue
 	// it last waited on or was assigned from (its PCN's ODS code, or
-	// "unmatched"), "" before either. A checkpoint written before they
-	// were kept has neither until `pathway rebuild funnel`.
+	// "unmatched"), "" before either.
 	Practice     string             `json:"practice,omitempty"`
 	PCN          string             `json:"pcn,omitempty"`
 	ReceivedAt   time.Time          `json:"received_at"`

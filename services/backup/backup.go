@@ -60,9 +60,9 @@ var (
 	// backup: a restore never overwrites.
 	ErrExists = errors.New("backup: the target already holds pathway's streams")
 	// ErrUnencrypted reports a backup asked for without a master key of a
-	// log that holds data keys: it holds personal data, and its backup is
-	// encrypted.
-	ErrUnencrypted = errors.New("backup: the log holds personal data sealed under data keys: its backup needs the master key, to be encrypted")
+	// log that holds personal data (sealed under data keys, or in clear in
+	// a log written before sealing): its backup is encrypted.
+	ErrUnencrypted = errors.New("backup: the log holds personal data: its backup needs the master key, to be encrypted")
 )
 
 // Manifest describes a backup. It holds no personal data: stream names,
@@ -119,7 +119,7 @@ type Progress struct {
 type Options struct {
 	// Master, when set, encrypts the files: each file's key is wrapped by
 	// it. Nil writes them as the server gives them, and is refused for a
-	// log that holds data keys (ErrUnencrypted).
+	// log that holds personal data (ErrUnencrypted).
 	Master keyring.Master
 	// MasterKeyInData is recorded in the manifest (see Manifest).
 	MasterKeyInData bool
@@ -216,7 +216,7 @@ func Write(ctx context.Context, js jetstream.JetStream, dir string, opts Options
 		return nil, fmt.Errorf("backup: no event log (stream %s) on this server", events.DefaultStream)
 	}
 	if opts.Master == nil {
-		if held, err := holdsDataKeys(ctx, js); err != nil {
+		if held, err := holdsPersonalData(ctx, js); err != nil {
 			return nil, err
 		} else if held {
 			return nil, ErrUnencrypted
@@ -256,25 +256,40 @@ func Write(ctx context.Context, js jetstream.JetStream, dir string, opts Options
 	return m, nil
 }
 
-// holdsDataKeys reports whether the log on js has any data key (made or
-// destroyed): keyring's entries are named <type>.<id>, where an API key
-// sharing the bucket is one token.
-func holdsDataKeys(ctx context.Context, js jetstream.JetStream) (bool, error) {
+// holdsPersonalData reports whether the log on js holds personal data:
+// sealed under data keys (it has a data key, made or destroyed: keyring's
+// entries are named <type>.<id>, where an API key sharing the bucket is
+// one token), or in clear, in a log written before sealing (an event with
+// a personal field set; found by reading the log, which only a log without
+// data keys needs).
+func holdsPersonalData(ctx context.Context, js jetstream.JetStream) (bool, error) {
 	st, err := js.Stream(ctx, "KV_"+keyring.Bucket)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("backup: the data keys: %w", err)
-	}
-	_, err = st.GetLastMsgForSubject(ctx, "$KV."+keyring.Bucket+".*.*")
 	switch {
-	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return false, nil
+	case errors.Is(err, jetstream.ErrStreamNotFound):
 	case err != nil:
 		return false, fmt.Errorf("backup: the data keys: %w", err)
+	default:
+		_, err = st.GetLastMsgForSubject(ctx, "$KV."+keyring.Bucket+".*.*")
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, jetstream.ErrMsgNotFound):
+			return false, fmt.Errorf("backup: the data keys: %w", err)
+		}
 	}
-	return true, nil
+	for rec, err := range events.New(js, events.Options{}).Read(ctx, 1, events.AllSubjects) {
+		if err != nil {
+			var de *events.DecodeError
+			if errors.As(err, &de) {
+				return true, nil // unreadable: take it to hold some
+			}
+			return false, fmt.Errorf("backup: read the log: %w", err)
+		}
+		if events.CarriesPersonal(rec.Payload) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // snapshotRequest and snapshotResponse are the JetStream API's.

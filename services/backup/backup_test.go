@@ -464,3 +464,19 @@ func TestBackupAndRestoreOnACluster(t *testing.T) {
 		t.Errorf("restored from the cluster's backup: %d events, want the %d", len(got), len(want))
 	}
 }
+
+// TestBackupOfAnUnsealedLogNeedsTheMasterKey: a log written before sealing
+// (personal fields in clear, no data keys) holds personal data, so it is
+// not backed up unencrypted.
+func TestBackupOfAnUnsealedLogNeedsTheMasterKey(t *testing.T) {
+	l := eventstest.Start(t, false)
+	ctx := t.Context()
+	old := events.New(l.JS, events.Options{Clear: true})
+	person := &pathwayv1.Person{NhsNumber: "9434765919", GivenName: "Quillonetta", FamilyName: "Zabrowski"}
+	if _, err := old.Append(ctx, events.Aggregate{Type: "referral", ID: uuid.NewString()}, 0, events.Event{Payload: &pathwayv1.ReferralReceived{GpPractice: "A81001", Person: person}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Write(ctx, l.JS, filepath.Join(t.TempDir(), "refused"), backup.Options{}); !errors.Is(err, backup.ErrUnencrypted) {
+		t.Errorf("a backup of a log with names in clear, without a master key: %v, want ErrUnencrypted", err)
+	}
+}

@@ -112,6 +112,12 @@ func (s *Service) Referral(ctx context.Context, id string, req Request) (Result,
 // destroyKeys destroys every data key of agg: the one of its own name
 // and the slots its events were sealed with (events.Store.KeyRefs).
 func destroyKeys(ctx context.Context, store *events.Store, keys Destroyer, agg events.Aggregate) error {
+	// The tombstone first: from then on no new key is handed out for the
+	// aggregate, so the refs read after it name every slot its events can
+	// have been sealed with.
+	if err := keys.Destroy(ctx, events.KeyID(agg)); err != nil {
+		return err
+	}
 	refs, err := store.KeyRefs(ctx, agg)
 	if err != nil {
 		return err

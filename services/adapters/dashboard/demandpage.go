@@ -6,6 +6,7 @@ package dashboard
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/pathway-sp/pathway/projections"
@@ -44,14 +45,21 @@ type demandData struct {
 	report         demand.Report
 }
 
-// demandPage builds the demand page for f at now. A period over two years
-// is an error of f's from field; the page then shows the default period.
+// demandPage builds the demand page for f at now. A period the report
+// refuses (from after to, the default to being today; over two years) is
+// an error of f's from field; the page then shows the default period.
 func (h *handler) demandPage(now time.Time, f opsFilter) (demandData, opsFilter) {
 	df, errs := demand.ParseFilter(f.PCN, f.Practice, f.From, f.To, now)
 	if len(errs) > 0 {
-		f.Errors = cloneErrors(f.Errors)
+		f.Errors = maps.Clone(f.Errors)
+		if f.Errors == nil {
+			f.Errors = map[string]string{}
+		}
 		for _, e := range errs {
 			f.Errors[e.Field] = "The period must be at most two years"
+			if e.Reason == demand.ReasonFromAfterTo {
+				f.Errors[e.Field] = "The from date must be on or before the to date (today when none is given)"
+			}
 		}
 		f.From, f.To = "", ""
 		f.CSV = f.csvURL(f.Action, nil)
@@ -88,16 +96,6 @@ func (h *handler) demandPage(now time.Time, f opsFilter) (demandData, opsFilter)
 		d.Weeks = append(d.Weeks, demandWeek{Row: row, Name: queueLabel(row.PCN, names), Week: wk.Format("Mon 2 Jan 2006")})
 	}
 	return d, f
-}
-
-// cloneErrors copies a filter's errors, so that adding one changes no
-// other copy.
-func cloneErrors(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // csv is the demand page as a table: a row per PCN and week, with the

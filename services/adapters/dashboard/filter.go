@@ -13,7 +13,7 @@ import (
 
 	"github.com/pathway-sp/pathway/projections"
 	"github.com/pathway-sp/pathway/projections/caseloads"
-	"github.com/pathway-sp/pathway/projections/demand"
+	"github.com/pathway-sp/pathway/projections/funnel"
 	"github.com/pathway-sp/pathway/projections/waitlists"
 	"github.com/pathway-sp/pathway/services/assignment"
 	"github.com/pathway-sp/pathway/services/domain/kernel"
@@ -185,16 +185,15 @@ func (h *handler) pcnChoices() []option {
 }
 
 // practiceOf returns the GP practice of each referral in ids, from the
-// demand read model (nil when the dashboard has none).
+// funnel read model (which every dashboard has).
 func (h *handler) practiceOf(ids []string) map[string]string {
-	if h.cfg.Demand == nil {
-		return nil
-	}
 	out := make(map[string]string, len(ids))
-	h.read(h.cfg.Demand, func(p projections.Projection) {
-		d := p.(*demand.Demand)
+	h.read(h.cfg.Funnel, func(p projections.Projection) {
+		refs := p.(*funnel.Funnel).Referrals
 		for _, id := range ids {
-			out[id] = d.PracticeOf(id)
+			if r := refs[id]; r != nil {
+				out[id] = r.Practice
+			}
 		}
 	})
 	return out

@@ -203,7 +203,26 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer func() { closeFn() }()
-	if err := backup.Restore(ctx, js, *from, m, opts); err != nil {
+	// The restore, then the erasures recorded in the log, which hold
+	// whatever the copy of the keys caught: a failure of either leaves a
+	// new data directory empty, never restored with keys an erasure
+	// destroyed.
+	var n, destroyed int
+	reapply := func() error {
+		if err := backup.Restore(ctx, js, *from, m, opts); err != nil {
+			return err
+		}
+		ring, err := openDataKeys(ctx, js, master, max(*replicas, 1))
+		if err != nil {
+			return err
+		}
+		if n, destroyed, err = erasure.Reapply(ctx, events.New(js, events.Options{Keys: ring}), ring); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "pathway restore: %d erasures in the restored log; their %d keys are destroyed\n", n, destroyed)
+		return nil
+	}
+	if err := reapply(); err != nil {
 		if *data != "" {
 			// The directory was new or empty: leave it so, for the
 			// next try, rather than half restored.
@@ -215,18 +234,6 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 		}
 		return err
 	}
-
-	// Erasures recorded in the log hold whatever the copy of the keys
-	// caught.
-	ring, err := openDataKeys(ctx, js, master, max(*replicas, 1))
-	if err != nil {
-		return err
-	}
-	n, destroyed, err := erasure.Reapply(ctx, events.New(js, events.Options{Keys: ring}), ring)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "pathway restore: %d erasures in the restored log; their %d keys are destroyed\n", n, destroyed)
 
 	if *data != "" {
 		// Stopping the server flushes its files; then each is fsynced
