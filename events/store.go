@@ -97,7 +97,7 @@ type Options struct {
 
 // New returns a Store on the stream named in opts, using js.
 func New(js jetstream.JetStream, opts Options) *Store {
-	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: apiPrefixOf(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear, tracer: tracerOf(opts.Tracer), onAppend: opts.OnAppend}
+	s := &Store{js: js, stream: opts.Stream, now: opts.Now, newID: opts.NewID, apiPrefix: APIPrefix(js), batches: make(chan struct{}, maxBatchesInFlight), keys: opts.Keys, clear: opts.Clear, tracer: tracerOf(opts.Tracer), onAppend: opts.OnAppend}
 	s.snapshots = newSnapshotCache(bound(opts.Snapshots, DefaultSnapshots))
 	s.cache = newRecordCache(bound(opts.CacheRecords, DefaultCacheRecords))
 	if s.stream == "" {
@@ -123,8 +123,9 @@ func bound(n, def int) int {
 	return max(n, 0)
 }
 
-// apiPrefixOf is the subject prefix of js's API requests.
-func apiPrefixOf(js jetstream.JetStream) string {
+// APIPrefix is the subject prefix of js's JetStream API requests (with
+// its trailing dot), for a request the jetstream package does not make.
+func APIPrefix(js jetstream.JetStream) string {
 	o := js.Options()
 	switch {
 	case o.APIPrefix != "":

@@ -323,7 +323,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			e.mu.Unlock()
 			// Positions: the engine's position follows the log past
-			// events on other subjects, so WaitFor needs no look-up.
+			// events on other subjects (where the store's shared tail
+			// serves the subscription), so WaitFor seldom needs to look
+			// up the next event on its subject.
 			opts.From, opts.To, opts.Positions = e.Applied()+1, 0, true
 			for rec, err := range e.store.SubscribeWith(ctx, opts) {
 				ok, err := handle(rec, err, "subscription")

@@ -334,7 +334,7 @@ func snapshot(ctx context.Context, js jetstream.JetStream, dir, name string, opt
 	}
 	req, _ := json.Marshal(snapshotRequest{DeliverSubject: inbox, ChunkSize: 128 << 10})
 	rctx, cancel := context.WithTimeout(ctx, opts.Idle)
-	msg, err := nc.RequestWithContext(rctx, apiPrefix(js)+"STREAM.SNAPSHOT."+name, req)
+	msg, err := nc.RequestWithContext(rctx, events.APIPrefix(js)+"STREAM.SNAPSHOT."+name, req)
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: ask for a snapshot: %w", name, err)
@@ -428,18 +428,6 @@ func snapshot(ctx context.Context, js jetstream.JetStream, dir, name string, opt
 
 // fileKeyID is the name a file's key is wrapped under by the master key.
 func fileKeyID(stream string) string { return "backup/" + stream }
-
-// apiPrefix is the JetStream API prefix js uses, ending in a dot.
-func apiPrefix(js jetstream.JetStream) string {
-	o := js.Options()
-	switch {
-	case o.APIPrefix != "":
-		return strings.TrimSuffix(o.APIPrefix, ".") + "."
-	case o.Domain != "":
-		return "$JS." + o.Domain + ".API."
-	}
-	return jetstream.DefaultAPIPrefix
-}
 
 type countWriter struct {
 	w io.Writer

@@ -17,6 +17,7 @@ import (
 	"filippo.io/age"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/pathway-sp/pathway/events"
 	"github.com/pathway-sp/pathway/events/keyring"
 )
 
@@ -166,7 +167,7 @@ func restoreStream(ctx context.Context, js jetstream.JetStream, dir string, m *M
 		return err
 	}
 	rctx, cancel := context.WithTimeout(ctx, opts.Idle)
-	msg, err := nc.RequestWithContext(rctx, apiPrefix(js)+"STREAM.RESTORE."+s.Name, req)
+	msg, err := nc.RequestWithContext(rctx, events.APIPrefix(js)+"STREAM.RESTORE."+s.Name, req)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", s.Name, err)

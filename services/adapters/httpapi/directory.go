@@ -231,23 +231,17 @@ func (a *api) updateService() http.HandlerFunc {
 	}
 }
 
+// retireBody is checked by the domain (partner.Service.Retire).
 type retireBody struct {
 	Status string `json:"status"`
 	Reason string `json:"reason"`
-}
-
-func (b *retireBody) check() []kernel.FieldError {
-	if b.Status != "inactive" && b.Status != "defunct" {
-		return []kernel.FieldError{{Field: "status", Reason: "must be inactive or defunct"}}
-	}
-	return nil
 }
 
 // retireService handles POST /v1/directory/services/{id}/retire: the
 // service leaves the directory (a handoff to it is refused with 409) as
 // when its Open Referral UK record turns inactive or defunct.
 func (a *api) retireService() http.HandlerFunc {
-	return command(a, keyPerRoute, (*retireBody).check, func(r *http.Request, b *retireBody, cmd events.Command) (reply, error) {
+	return command(a, keyPerRoute, nil, func(r *http.Request, b *retireBody, cmd events.Command) (reply, error) {
 		id := r.PathValue("id")
 		if _, err := uuid.Parse(id); err != nil {
 			return reply{}, events.ErrNotFound

@@ -112,7 +112,7 @@ type serveConfig struct {
 	HTTPIdleTimeout       time.Duration
 	HTTPMaxConns          int
 	// TrustedProxies are CIDR prefixes or addresses of reverse proxies
-	// whose X-Forwarded-For and X-Forwarded-Proto are believed.
+	// whose Forwarded, X-Forwarded-For and X-Forwarded-Proto are believed.
 	TrustedProxies []string
 	// LogFormat is how log lines are written: text (slog's key=value) or
 	// json (one JSON object a line, for a log collector).
@@ -347,8 +347,9 @@ HTTPS: --tls-cert and --tls-key serve TLS 1.2 or later on --http. The
 files are read again on the first connection after either changes, so a
 renewed certificate needs no restart (a pair that does not load is logged
 and the previous one kept). Behind a reverse proxy that terminates TLS
-instead, name it in --trusted-proxies: its X-Forwarded-For then gives the
-client address (in the access log and to the limits above) and its
+instead, name it in --trusted-proxies: its Forwarded header (RFC 7239:
+for=, proto=) or, without one, its X-Forwarded-For then gives the client
+address (in the access log and to the limits above), and proto=https or
 X-Forwarded-Proto: https makes the dashboard's cookies Secure.
 
 Traces: off unless --otlp-endpoint or OTEL_EXPORTER_OTLP_ENDPOINT names an
@@ -446,7 +447,7 @@ func serveFlags(getenv func(string) string, out io.Writer) (*flag.FlagSet, *serv
 	}
 	fs.IntVar(&cfg.HTTPMaxConns, "http-max-conns", cfg.HTTPMaxConns, desc("http-max-conns", "most HTTP connections served at once; more wait to be accepted"))
 	cfg.TrustedProxies = splitList(fromEnv("trusted-proxies", ""))
-	fs.Func("trusted-proxies", desc("trusted-proxies", "comma-separated CIDR prefixes or addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (default none)"), func(v string) error {
+	fs.Func("trusted-proxies", desc("trusted-proxies", "comma-separated CIDR prefixes or addresses of reverse proxies whose Forwarded (RFC 7239), X-Forwarded-For and X-Forwarded-Proto are believed (default none)"), func(v string) error {
 		cfg.TrustedProxies = splitList(v)
 		return nil
 	})

@@ -374,7 +374,7 @@ var retiredStatuses = []string{"inactive", "defunct"}
 // directory marks it status ("inactive" or "defunct"); reason is an
 // optional note. Nothing when it is already retired with that status.
 // Errors: ErrConflict when the service does not exist, ErrInvalid for
-// another status.
+// another status or a reason too long or not prose.
 func (s *Service) Retire(status, reason string) ([]proto.Message, error) {
 	if !s.Exists() {
 		return nil, ErrConflict.Errorf("no such service")

@@ -10,7 +10,8 @@ import (
 
 var dayNames = map[string]string{"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday", "SA": "Saturday", "SU": "Sunday"}
 
-var ordinals = map[string]string{"1": "first", "2": "second", "3": "third", "4": "fourth", "5": "fifth", "-1": "last", "-2": "second to last"}
+var ordinals = map[string]string{"1": "first", "2": "second", "3": "third", "4": "fourth", "5": "fifth",
+	"-1": "last", "-2": "second to last", "-3": "third to last", "-4": "fourth to last", "-5": "fifth to last"}
 
 // ScheduleSummary says when a schedule's sessions are, in words a link
 // worker reads out: "Thursdays and Fridays, 10:00 to 18:00", "every 2
@@ -26,10 +27,8 @@ func ScheduleSummary(s *pathwayv1.Schedule) string {
 		}
 		name := dayNames[m[2]]
 		switch {
-		case m[1] != "" && ordinals[m[1]] != "":
+		case m[1] != "": // dayRe's ordinals, -5 to 5, are all in ordinals
 			days = append(days, "the "+ordinals[m[1]]+" "+name)
-		case m[1] != "":
-			days = append(days, "the "+m[1]+"th "+name)
 		case s.GetFreq() == "MONTHLY":
 			days = append(days, "every "+name)
 		default:

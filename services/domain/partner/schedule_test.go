@@ -16,6 +16,7 @@ func TestScheduleSummary(t *testing.T) {
 		{&pathwayv1.Schedule{Freq: "WEEKLY", Interval: 2, Byday: []string{"MO"}}, "Every 2 weeks on Mondays"},
 		{&pathwayv1.Schedule{Freq: "MONTHLY", Byday: []string{"1MO"}, OpensAt: "14:00", ClosesAt: "16:00"}, "The first Monday of the month, 14:00 to 16:00"},
 		{&pathwayv1.Schedule{Freq: "MONTHLY", Byday: []string{"-1FR"}}, "The last Friday of the month"},
+		{&pathwayv1.Schedule{Freq: "MONTHLY", Byday: []string{"-3TU"}}, "The third to last Tuesday of the month"},
 		{&pathwayv1.Schedule{Freq: "MONTHLY", Bymonthday: []int32{1, 15}}, "Days 1 and 15 of the month"},
 		{&pathwayv1.Schedule{Byday: []string{"MO", "WE", "FR"}, OpensAt: "09:30"}, "Mondays, Wednesdays and Fridays, from 09:30"},
 		{&pathwayv1.Schedule{Description: "Term time only"}, "Term time only"},
