@@ -219,6 +219,18 @@ func (s *Syncer) Sync(ctx context.Context, source string, full bool) (Report, er
 			recs[i].Index = index[recs[i].Index]
 		}
 		ir, err := s.dir.Import(ctx, recs, s.opts.Actor, nil)
+		for i := range ir.Results {
+			// Paths within the service as /services/{id} gave it, not
+			// within this batch.
+			r := &ir.Results[i]
+			r.Path = inService(r.Path)
+			for j := range r.Reasons {
+				r.Reasons[j].Path = inService(r.Reasons[j].Path)
+			}
+			for j := range r.Dropped {
+				r.Dropped[j].Path = inService(r.Dropped[j].Path)
+			}
+		}
 		results := append(ir.Results, gone...)
 		for _, r := range results {
 			rep.count(r)
@@ -385,4 +397,15 @@ func (s *Syncer) Every(ctx context.Context, source string, d time.Duration, done
 		case <-t.C:
 		}
 	}
+}
+
+// inService makes a JSON path into a batch of fetched services ($[3].x)
+// a path in the one service ($.x).
+func inService(path string) string {
+	if rest, ok := strings.CutPrefix(path, "$["); ok {
+		if i := strings.IndexByte(rest, ']'); i >= 0 {
+			return "$" + rest[i+1:]
+		}
+	}
+	return path
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -135,16 +134,6 @@ func directorySyncCommand(ctx context.Context, args []string, getenv func(string
 	return err
 }
 
-// inService makes a JSON path into a batch of fetched services ($[3].x)
-// a path in the one service ($.x).
-func inService(path string) string {
-	if rest, ok := strings.CutPrefix(path, "$["); ok {
-		if i := strings.IndexByte(rest, ']'); i >= 0 {
-			return "$" + rest[i+1:]
-		}
-	}
-	return path
-}
 
 // printSync prints what a sync did to each service, then the counts.
 func printSync(w io.Writer, rep directorysync.Report, complete bool) {
@@ -162,10 +151,10 @@ func printSync(w io.Writer, rep directorysync.Report, complete bool) {
 		fmt.Fprintln(w, line)
 		// Paths are within the service as /services/{id} gave it.
 		for _, p := range r.Reasons {
-			fmt.Fprintf(w, "  %s: %s\n", inService(p.Path), p.Reason)
+			fmt.Fprintf(w, "  %s: %s\n", p.Path, p.Reason)
 		}
 		for _, p := range r.Dropped {
-			fmt.Fprintf(w, "  left out %s: %s\n", inService(p.Path), p.Reason)
+			fmt.Fprintf(w, "  left out %s: %s\n", p.Path, p.Reason)
 		}
 	}
 	since := "everything"
