@@ -199,10 +199,12 @@ func (b *serviceBody) check(update bool) []kernel.FieldError {
 		}
 	}
 	// Every invalid field at once: the domain's checks too, but not a
-	// second error for a field (or a part of one) already named above.
+	// second error for a field (or a part of one) already named above;
+	// the domain's errors of a whole that holds it (a location) stand.
 	for _, fe := range partner.ValidateService(d) {
 		if !slices.ContainsFunc(errs, func(e kernel.FieldError) bool {
-			return strings.HasPrefix(e.Field, fe.Field) || strings.HasPrefix(fe.Field, e.Field)
+			rest, ok := strings.CutPrefix(fe.Field, e.Field)
+			return ok && (rest == "" || rest[0] == '.' || rest[0] == '[')
 		}) {
 			errs = append(errs, fe)
 		}
