@@ -99,14 +99,19 @@ type ReadOptions struct {
 // ReadWith is Read with options: an end sequence and event types to skip
 // decoding.
 func (s *Store) ReadWith(ctx context.Context, opts ReadOptions) iter.Seq2[Record, error] {
-	var want map[string]bool
-	if len(opts.Types) > 0 {
-		want = make(map[string]bool, len(opts.Types))
-		for _, t := range opts.Types {
-			want[t] = true
-		}
+	return s.read(ctx, opts.From, opts.To, opts.Subject, typeSet(opts.Types), opts.Open)
+}
+
+// typeSet is the set of event types to decode; nil (every type) for none.
+func typeSet(types []string) map[string]bool {
+	if len(types) == 0 {
+		return nil
 	}
-	return s.read(ctx, opts.From, opts.To, opts.Subject, want, opts.Open)
+	want := make(map[string]bool, len(types))
+	for _, t := range types {
+		want[t] = true
+	}
+	return want
 }
 
 // read reads from..to (0: the end), decoding only the types in want (all

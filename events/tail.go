@@ -37,7 +37,6 @@ type tail struct {
 	wake  chan struct{}
 	users int
 	stop  context.CancelFunc
-	done  chan struct{}
 }
 
 // tailRecord is one event as the tail decoded it (sealed fields closed).
@@ -53,7 +52,7 @@ func (s *Store) joinTail(from uint64) *tail {
 	defer s.tailMu.Unlock()
 	if s.tail == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		t := &tail{s: s, base: from, next: from, wake: make(chan struct{}), stop: cancel, done: make(chan struct{})}
+		t := &tail{s: s, base: from, next: from, wake: make(chan struct{}), stop: cancel}
 		go t.run(ctx)
 		s.tail = t
 	}
@@ -79,13 +78,12 @@ func (s *Store) leaveTail(t *tail) {
 // away) is made again after a pause, from where it stopped: subscribers
 // only wait.
 func (t *tail) run(ctx context.Context) {
-	defer close(t.done)
 	pause := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		t.mu.Lock()
 		from := t.next
 		t.mu.Unlock()
-		read, _ := t.follow(ctx, from)
+		read := t.follow(ctx, from)
 		if read {
 			pause = 100 * time.Millisecond
 		}
@@ -97,9 +95,9 @@ func (t *tail) run(ctx context.Context) {
 	}
 }
 
-// follow reads with one consumer until it fails or ctx ends; read reports
-// whether it got any event.
-func (t *tail) follow(ctx context.Context, from uint64) (read bool, err error) {
+// follow reads with one consumer until it fails or ctx ends (run makes
+// another, from where it stopped); it reports whether it got any event.
+func (t *tail) follow(ctx context.Context, from uint64) (read bool) {
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 	if from > 1 {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
@@ -107,22 +105,22 @@ func (t *tail) follow(ctx context.Context, from uint64) (read bool, err error) {
 	}
 	cons, err := t.s.js.OrderedConsumer(ctx, t.s.stream, cfg)
 	if err != nil {
-		return false, err
+		return false
 	}
 	msgs, err := cons.Messages(jetstream.PullMaxMessages(readPage))
 	if err != nil {
-		return false, err
+		return false
 	}
 	defer context.AfterFunc(ctx, msgs.Stop)()
 	defer msgs.Stop()
 	for {
 		m, err := msgs.Next()
 		if err != nil {
-			return read, err
+			return read
 		}
 		meta, err := m.Metadata()
 		if err != nil {
-			return read, err
+			return read
 		}
 		seq := meta.Sequence.Stream
 		rec, err := Decode(seq, m.Subject(), m.Headers().Get(HeaderEventType), m.Data())
@@ -175,13 +173,7 @@ func shareable(subject string) bool {
 // subscribeShared is SubscribeWith on the store's tail.
 func (s *Store) subscribeShared(ctx context.Context, opts ReadOptions) iter.Seq2[Record, error] {
 	only := aggregateTypeOf(opts.Subject)
-	var want map[string]bool
-	if len(opts.Types) > 0 {
-		want = make(map[string]bool, len(opts.Types))
-		for _, t := range opts.Types {
-			want[t] = true
-		}
-	}
+	want := typeSet(opts.Types)
 	return func(yield func(Record, error) bool) {
 		pos := max(opts.From, 1)
 		t := s.joinTail(pos)

@@ -337,6 +337,12 @@ func (r *Ring) Preload(ctx context.Context) (int, error) {
 			}
 			v := e.Value()
 			if bid, ok := strings.CutPrefix(e.Key(), blockPrefix); ok {
+				r.mu.Lock()
+				full := len(r.blocks) >= maxBlocks
+				r.mu.Unlock()
+				if full {
+					continue // the rest are read when needed, not kept to be dropped
+				}
 				b, err := r.unwrapBlock(ctx, bid, v)
 				if err != nil {
 					return n, err
