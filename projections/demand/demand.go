@@ -39,9 +39,8 @@ const (
 // WeekLayout is the layout of a week's key: the date of its Monday.
 const WeekLayout = "2006-01-02"
 
-// Unmatched is the queue of referrals no PCN covers (assignment.Unmatched;
-// restated here because a read model cannot import a service).
-const Unmatched = "unmatched"
+// Unmatched is the queue of referrals no PCN covers.
+const Unmatched = referral.Unmatched
 
 // Week is one week's movement at one PCN for one practice.
 type Week struct {
@@ -387,13 +386,7 @@ const (
 // to). It returns every field in error, none repeating what was given.
 func ParseFilter(pcn, practice, from, to string, now time.Time) (Filter, []kernel.FieldError) {
 	f := Filter{PCN: pcn, Practice: practice, To: now}
-	var errs []kernel.FieldError
-	if pcn != "" && pcn != Unmatched && !referral.ValidPCNCode(pcn) {
-		errs = append(errs, kernel.FieldError{Field: "pcn", Reason: "must be a PCN's ODS code, U and five digits (e.g. U12345), or unmatched"})
-	}
-	if practice != "" && !referral.ValidPracticeCode(practice) {
-		errs = append(errs, kernel.FieldError{Field: "practice", Reason: "must be a GP practice's ODS code, a letter and five digits (e.g. A81001)"})
-	}
+	errs := referral.CheckScope(pcn, practice)
 	if to != "" {
 		t, err := kernel.ParseDay(to)
 		if err != nil {

@@ -35,6 +35,20 @@ type Referral struct {
 	FollowUp     map[string]float64 `json:"follow_up"`
 }
 
+// Where chooses the referrals the funnel counts: of one PCN and one GP
+// practice ("" for all), received from From up to To (each zero for no
+// bound), for ComputeWhere.
+type Where struct {
+	PCN, Practice string
+	From, To      time.Time
+}
+
+// Keep reports whether r is counted under w.
+func (w Where) Keep(r *Referral) bool {
+	return (w.PCN == "" || r.PCN == w.PCN) && (w.Practice == "" || r.Practice == w.Practice) &&
+		(w.From.IsZero() || !r.ReceivedAt.Before(w.From)) && (w.To.IsZero() || r.ReceivedAt.Before(w.To))
+}
+
 // Funnel is the read model. It implements projections.Projection.
 type Funnel struct {
 	Referrals map[string]*Referral `json:"referrals"`

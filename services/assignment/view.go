@@ -17,8 +17,8 @@ import (
 )
 
 // Unmatched is the queue of referrals from practices that no PCN's link
-// workers cover: they wait there, visible, for staff.
-const Unmatched = "unmatched"
+// workers cover (referral.Unmatched).
+const Unmatched = referral.Unmatched
 
 // View is the assignment service's picture of the roster and the
 // waitlists, built from the log: a projection the service runs on the

@@ -461,9 +461,7 @@ func days(p funnel.Percentiles) percentiles {
 func (h *handler) funnelPage(now time.Time, f opsFilter) funnelData {
 	var st funnel.Stats
 	h.read(h.cfg.Funnel, func(p projections.Projection) {
-		st = p.(*funnel.Funnel).ComputeWhere(func(r *funnel.Referral) bool {
-			return (f.PCN == "" || r.PCN == f.PCN) && (f.Practice == "" || r.Practice == f.Practice) && f.within(r.ReceivedAt)
-		})
+		st = p.(*funnel.Funnel).ComputeWhere(funnel.Where{PCN: f.PCN, Practice: f.Practice, From: f.from, To: f.to}.Keep)
 	})
 	d := funnelData{AsOf: h.clock(now), Filter: f, Filtered: f.Active(), stats: st, Total: st.Total, Triage: days(st.TimeToTriage), FirstContact: days(st.TimeToFirstContact),
 		Sources: sourceChart(st.BySource), Outcomes: newOutcomeChart(st.Outcomes)}

@@ -22,8 +22,7 @@ type funnelFilter struct {
 
 // keep reports whether the funnel counts r under f.
 func (f funnelFilter) keep(r *funnel.Referral) bool {
-	return (f.PCN == "" || r.PCN == f.PCN) && (f.Practice == "" || r.Practice == f.Practice) &&
-		(f.from.IsZero() || !r.ReceivedAt.Before(f.from)) && (f.to.IsZero() || r.ReceivedAt.Before(f.to))
+	return funnel.Where{PCN: f.PCN, Practice: f.Practice, From: f.from, To: f.to}.Keep(r)
 }
 
 // parseFunnelFilter reads ?pcn, ?practice, ?from and ?to, returning each
@@ -31,13 +30,7 @@ func (f funnelFilter) keep(r *funnel.Referral) bool {
 func parseFunnelFilter(r *http.Request) (funnelFilter, []kernel.FieldError) {
 	q := r.URL.Query()
 	f := funnelFilter{PCN: q.Get("pcn"), Practice: q.Get("practice"), From: q.Get("from"), To: q.Get("to")}
-	var errs []kernel.FieldError
-	if f.PCN != "" && f.PCN != "unmatched" && !referral.ValidPCNCode(f.PCN) {
-		errs = append(errs, kernel.FieldError{Field: "pcn", Reason: "must be a PCN's ODS code, U and five digits (e.g. U12345), or unmatched"})
-	}
-	if f.Practice != "" && !referral.ValidPracticeCode(f.Practice) {
-		errs = append(errs, kernel.FieldError{Field: "practice", Reason: "must be a GP practice's ODS code, a letter and five digits (e.g. A81001)"})
-	}
+	errs := referral.CheckScope(f.PCN, f.Practice)
 	for _, d := range []struct {
 		name string
 		text string

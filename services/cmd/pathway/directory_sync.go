@@ -134,7 +134,6 @@ func directorySyncCommand(ctx context.Context, args []string, getenv func(string
 	return err
 }
 
-
 // printSync prints what a sync did to each service, then the counts.
 func printSync(w io.Writer, rep directorysync.Report, complete bool) {
 	if rep.Source == "" {

@@ -128,6 +128,24 @@ func ValidPracticeCode(s string) bool { return practiceRe.MatchString(s) }
 // ODS code: U and five digits, e.g. U12345.
 func ValidPCNCode(s string) bool { return pcnRe.MatchString(s) }
 
+// Unmatched is the queue of referrals from practices that no PCN's link
+// workers cover: they wait there, visible, for staff.
+const Unmatched = "unmatched"
+
+// CheckScope checks the scope of a report or a view as a caller gives it:
+// a PCN's ODS code or Unmatched, and a GP practice's ODS code, each
+// optional ("" for all). It returns each field in error.
+func CheckScope(pcn, practice string) []kernel.FieldError {
+	var errs []kernel.FieldError
+	if pcn != "" && pcn != Unmatched && !ValidPCNCode(pcn) {
+		errs = append(errs, kernel.FieldError{Field: "pcn", Reason: "must be a PCN's ODS code, U and five digits (e.g. U12345), or " + Unmatched})
+	}
+	if practice != "" && !ValidPracticeCode(practice) {
+		errs = append(errs, kernel.FieldError{Field: "practice", Reason: "must be a GP practice's ODS code, a letter and five digits (e.g. A81001)"})
+	}
+	return errs
+}
+
 // normalisePhone returns a UK phone number in national form
 // ("+44 7700 900123" becomes "07700900123"), or "" when s is not one.
 func normalisePhone(s string) string {
