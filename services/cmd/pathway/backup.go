@@ -103,14 +103,11 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 		master = m
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, *auth)
+	js, closeFn, err := connectLog(ctx, *data, *natsURL, *auth)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	if err := events.Ready(ctx, js, ""); err != nil {
-		return fmt.Errorf("no event log here: %w", err)
-	}
 	m, err := backup.Write(ctx, js, *out, backup.Options{
 		Master: master, Version: buildVersion(), Progress: progressTo(stderr, "backup"),
 		MasterKeyInData: *natsURL == "" && *masterKey == "" && getenv(keyring.MasterEnv) == "",
@@ -169,7 +166,7 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	var master keyring.Master = noMaster{}
+	var master keyring.Master
 	fromEnv := getenv(keyring.MasterEnv) != ""
 	if fromEnv || *masterKey != "" {
 		l, err := loadMaster(*masterKey, getenv, false, nil)
@@ -211,6 +208,11 @@ func restoreCommand(ctx context.Context, args []string, getenv func(string) stri
 	reapply := func() error {
 		if err := backup.Restore(ctx, js, *from, m, opts); err != nil {
 			return err
+		}
+		if master == nil {
+			// A plain backup: its log held no personal data, so no data
+			// keys and no erasure to apply again.
+			return nil
 		}
 		ring, err := openDataKeys(ctx, js, master, max(*replicas, 1))
 		if err != nil {
@@ -298,18 +300,6 @@ func copyMasterKey(from, to string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// noMaster stands in for the master key where only keys are destroyed (a
-// plain backup restored without one): destroying needs no unwrapping.
-type noMaster struct{}
-
-func (noMaster) Wrap(context.Context, string, []byte) ([]byte, error) {
-	return nil, errors.New("no master key given")
-}
-
-func (noMaster) Unwrap(context.Context, string, []byte) ([]byte, error) {
-	return nil, errors.New("no master key given")
 }
 
 // progressTo prints a stream's progress to w: while it runs and when it

@@ -74,16 +74,13 @@ type personalLog struct {
 // master.key in data). It never makes a master key: a command on a log
 // without one has nothing to open.
 func openPersonalLog(ctx context.Context, data, natsURL, masterKey string, auth serveConfig, getenv func(string) string) (*personalLog, error) {
-	js, closeFn, err := keysConnect(data, natsURL, auth)
+	js, closeFn, err := connectLog(ctx, data, natsURL, auth)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(err error) (*personalLog, error) {
 		closeFn()
 		return nil, err
-	}
-	if err := events.Ready(ctx, js, ""); err != nil {
-		return fail(fmt.Errorf("no event log here: %w", err))
 	}
 	master, err := loadMaster(masterKeyPath(masterKey, data, natsURL), getenv, false, nil)
 	if err != nil {
@@ -98,6 +95,21 @@ func openPersonalLog(ctx context.Context, data, natsURL, masterKey string, auth 
 		return fail(err)
 	}
 	return &personalLog{js: js, ring: ring, people: people, close: closeFn}, nil
+}
+
+// connectLog connects to the log at data (through a running serve, or on
+// its own) or natsURL, as keysConnect does, and checks there is an event
+// log there.
+func connectLog(ctx context.Context, data, natsURL string, auth serveConfig) (jetstream.JetStream, func(), error) {
+	js, closeFn, err := keysConnect(data, natsURL, auth)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := events.Ready(ctx, js, ""); err != nil {
+		closeFn()
+		return nil, nil, fmt.Errorf("no event log here: %w", err)
+	}
+	return js, closeFn, nil
 }
 
 // personalFlags is the flag set of a command that opens a log's personal

@@ -90,14 +90,11 @@ func rebuildCommand(ctx context.Context, args []string, getenv func(string) stri
 			return errUsage
 		}
 	}
-	js, closeFn, err := keysConnect(*data, *natsURL, *auth)
+	js, closeFn, err := connectLog(ctx, *data, *natsURL, *auth)
 	if err != nil {
 		return err
 	}
 	defer closeFn()
-	if err := events.Ready(ctx, js, ""); err != nil {
-		return fmt.Errorf("no event log here: %w", err)
-	}
 	// Read models that show something of a person (the dashboard's
 	// initials) need the data keys; the others read only what is in clear.
 	var dataKeys events.Keys
