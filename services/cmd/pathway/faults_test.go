@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -425,6 +426,40 @@ func (l *faultLoad) checkReadsCatchUp(within time.Duration) {
 			l.tb.Errorf("worker %s's caseload as of sequence %d (the last acknowledged write): %d for %v after the faults, want 200", worker, last, status, within)
 		}
 	}
+	l.awaitViewsLive(within)
+}
+
+// viewNotLive matches a read model or view on /metrics still catching up
+// or behind the log.
+var viewNotLive = regexp.MustCompile(`(?m)^pathway_projection_(live\{[^}]*\} 0|lag_events\{[^}]*\} [1-9])`)
+
+// awaitViewsLive waits until every read model and view of the process has
+// caught up with the log (its /metrics), so that a clean stop then has
+// something of each to checkpoint: one still reading the log when stopped
+// has applied nothing and writes no checkpoint, rightly.
+func (l *faultLoad) awaitViewsLive(within time.Duration) {
+	l.tb.Helper()
+	behind := "no answer"
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", l.base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+l.ops)
+		resp, err := l.client.Do(req)
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			behind = fmt.Sprintf("/metrics answered %d", resp.StatusCode)
+			continue
+		}
+		if m := viewNotLive.FindString(string(b)); m != "" {
+			behind = m
+			continue
+		}
+		return
+	}
+	l.tb.Errorf("the read models did not catch up with the log within %v: %s", within, behind)
 }
 
 // faultTally is what the checker found.
